@@ -1,0 +1,128 @@
+import { fromBase64url, fromUtf8 } from './bytes.js';
+import { ChunkedDecryptor, decryptChunked, joinChunks, sealedLength, type ChunkCipherFactory } from './chunked.js';
+import { headerContext, shardContext, type ContextBase } from './context.js';
+import { ModelsealError } from './errors.js';
+import { parseHeader, type SealedHeader } from './header.js';
+import { MAX_HEADER_BYTES, type SealedManifest } from './manifest.js';
+import { sha256, shardPlaintextLengths } from './layout.js';
+
+/** Options for opening sealed files. */
+export interface OpenOptions {
+  cipher?: ChunkCipherFactory;
+  /** Decrypt calls in flight per file (default 4). */
+  concurrency?: number;
+  signal?: AbortSignal;
+}
+
+/** A decrypted, checked header and what it fixes about the shards. */
+export interface OpenedHeader {
+  header: SealedHeader;
+  /** SHA-256 of the header plaintext, bound into every shard's context. */
+  digest: Uint8Array;
+  /** One entry per shard, in order. */
+  shards: ShardPlan[];
+}
+
+/** What a reader knows of one shard before fetching it. */
+export interface ShardPlan {
+  index: number;
+  path: string;
+  plaintextLength: number;
+  sealedLength: number;
+}
+
+function contextBase(manifest: SealedManifest): ContextBase {
+  return { modelId: manifest.modelId, keyId: manifest.keyId, chunkLength: manifest.chunkLength, shardLength: manifest.shardLength };
+}
+
+/** The header's sealed bytes when they are inline in the manifest, else undefined (fetch `header.path`). */
+export function inlineHeader(manifest: SealedManifest): Uint8Array | undefined {
+  return 'data' in manifest.header ? fromBase64url(manifest.header.data) : undefined;
+}
+
+/**
+ * Decrypts and checks the header, then checks the manifest's shard list against it (count and
+ * sizes). Throws `wrong_key` when the key commitment fails.
+ */
+export async function openHeader(
+  manifest: SealedManifest,
+  sealedHeader: Uint8Array,
+  contentKey: CryptoKey,
+  options: OpenOptions = {},
+): Promise<OpenedHeader> {
+  const label = 'path' in manifest.header ? `header (${manifest.header.path})` : 'header (inline)';
+  if ('path' in manifest.header && sealedHeader.length !== manifest.header.size) {
+    const code = sealedHeader.length < manifest.header.size ? 'truncated' : 'trailing_data';
+    throw new ModelsealError(code, `${label} is ${sealedHeader.length} bytes but the manifest says ${manifest.header.size}: fetch or upload the file again`, { file: label });
+  }
+  if (sealedHeader.length > MAX_HEADER_BYTES) throw new ModelsealError('header_invalid', `${label} is larger than ${MAX_HEADER_BYTES} bytes`, { file: label });
+  const chunks = await decryptChunked(contentKey, sealedHeader, headerContext(contextBase(manifest)), {
+    ...options,
+    chunkLength: manifest.chunkLength,
+    label,
+    commitmentCode: 'wrong_key',
+    commitmentHint: 'the content key is not the one this model was sealed with (or the manifest\'s modelId, keyId, chunkLength or shardLength, or the header, were altered)',
+  });
+  const plain = joinChunks(chunks);
+  let text: string;
+  try {
+    text = fromUtf8(plain);
+  } catch (cause) {
+    throw new ModelsealError('header_invalid', `${label} decrypted but is not UTF-8`, { cause, file: label });
+  }
+  const header = parseHeader(text, label);
+  const digest = await sha256(plain);
+  const lengths = shardPlaintextLengths(header.weightBytes, manifest.shardLength);
+  if (lengths.length !== manifest.shards.length) {
+    throw new ModelsealError('manifest_invalid', `sealed manifest lists ${manifest.shards.length} shards but the header says ${lengths.length}: the manifest was altered or belongs to another sealing`);
+  }
+  const shards = lengths.map((plaintextLength, index): ShardPlan => {
+    const ref = manifest.shards[index]!;
+    const expected = sealedLength(plaintextLength, manifest.chunkLength);
+    if (ref.size !== expected) {
+      throw new ModelsealError('manifest_invalid', `sealed manifest says shard ${index + 1} (${ref.path}) is ${ref.size} bytes but the header implies ${expected}: the manifest was altered`, { file: ref.path });
+    }
+    return { index, path: ref.path, plaintextLength, sealedLength: expected };
+  });
+  return { header, digest, shards };
+}
+
+function shardLabel(plan: ShardPlan, count: number): string {
+  return `shard ${plan.index + 1} of ${count} (${plan.path})`;
+}
+
+/** A streaming decryptor for one shard: push its bytes as they arrive, then finish(). */
+export function createShardDecryptor(
+  manifest: SealedManifest,
+  opened: OpenedHeader,
+  index: number,
+  contentKey: CryptoKey,
+  options: OpenOptions = {},
+): ChunkedDecryptor {
+  const plan = opened.shards[index];
+  if (!plan) throw new RangeError(`no shard ${index}`);
+  const count = opened.shards.length;
+  const context = shardContext(contextBase(manifest), { index, count, plaintextLength: plan.plaintextLength, headerDigest: opened.digest });
+  return new ChunkedDecryptor(contentKey, context, {
+    ...options,
+    chunkLength: manifest.chunkLength,
+    plaintextLength: plan.plaintextLength,
+    label: shardLabel(plan, count),
+    commitmentCode: 'misplaced_shard',
+    commitmentHint: 'this file is not the shard sealed for this position of this model and sealing (shards swapped, or taken from another model or sealing), or its first 56 bytes were altered',
+  });
+}
+
+/** Decrypts one whole shard held in memory; returns its plaintext as chunk-sized ArrayBuffers. */
+export async function openShard(
+  manifest: SealedManifest,
+  opened: OpenedHeader,
+  index: number,
+  sealed: Uint8Array,
+  contentKey: CryptoKey,
+  options: OpenOptions = {},
+): Promise<ArrayBuffer[]> {
+  const decryptor = createShardDecryptor(manifest, opened, index, contentKey, options);
+  await decryptor.push(sealed);
+  return decryptor.finish();
+}

@@ -1,0 +1,148 @@
+import { toBase64url, utf8 } from './bytes.js';
+import { assertChunkLength, DEFAULT_CHUNK_LENGTH, encryptChunked, importInputKey, sealedLength, type ChunkCipherFactory } from './chunked.js';
+import { headerContext, shardContext } from './context.js';
+import { ModelsealError } from './errors.js';
+import { validateModelJson, type SealedHeader } from './header.js';
+import { DEFAULT_SHARD_LENGTH, FORMAT_VERSION, ID_PATTERN, type SealedManifest } from './manifest.js';
+import { sha256, shardPlaintextLengths } from './layout.js';
+
+/** A plain TF.js model in memory: its model.json and its weight files in weightsManifest order. */
+export interface PlainModel {
+  modelJson: unknown;
+  /** One entry per path, group by group, in the order model.json lists them. */
+  weightFiles: Uint8Array[];
+}
+
+/** How to seal. `contentKey` is the 32-byte input key of this key version. */
+export interface SealOptions {
+  modelId: string;
+  keyId: string;
+  contentKey: Uint8Array;
+  keyServer?: string;
+  chunkLength?: number;
+  /** Plaintext bytes per shard; rounded up to a multiple of the chunk length. Default 4 MiB. */
+  shardLength?: number;
+  /** Keep the header inline in model.json, in its own file, or decide by size (default). */
+  headerMode?: 'inline' | 'file' | 'auto';
+  cipher?: ChunkCipherFactory;
+  concurrency?: number;
+  /** Called with plaintext bytes sealed so far and the total. */
+  onProgress?: (done: number, total: number) => void;
+}
+
+/** One sealed file to write next to model.json. */
+export interface SealedFile {
+  path: string;
+  bytes: Uint8Array;
+}
+
+/** The result of sealing: the public manifest and the files it names. */
+export interface SealedModel {
+  manifest: SealedManifest;
+  files: SealedFile[];
+}
+
+/** Headers up to this many sealed bytes go inline in model.json in `auto` mode. */
+const INLINE_HEADER_LIMIT = 48 * 1024;
+
+/** Seals a TF.js model: encrypted header plus encrypted shards, under one content key version. */
+export async function sealModel(model: PlainModel, options: SealOptions): Promise<SealedModel> {
+  const modelJson = validateModelJson(model.modelJson);
+  if (!ID_PATTERN.test(options.modelId)) throw new TypeError(`model id ${JSON.stringify(options.modelId)} must be 1 to 128 letters, digits, ".", "_" or "-", starting with a letter or digit`);
+  if (!ID_PATTERN.test(options.keyId)) throw new TypeError(`key id ${JSON.stringify(options.keyId)} is not a valid id`);
+  const chunkLength = options.chunkLength ?? DEFAULT_CHUNK_LENGTH;
+  assertChunkLength(chunkLength);
+  const requested = options.shardLength ?? DEFAULT_SHARD_LENGTH;
+  if (!Number.isSafeInteger(requested) || requested < 1) throw new TypeError(`shard length must be a positive integer, got ${requested}`);
+  const shardLength = Math.ceil(requested / chunkLength) * chunkLength;
+
+  const expected = modelJson.weightsManifest.reduce((n, g) => n + g.paths.length, 0);
+  if (model.weightFiles.length !== expected) {
+    throw new ModelsealError('model_invalid', `model.json lists ${expected} weight files but ${model.weightFiles.length} were given`);
+  }
+  const weightFiles: number[][] = [];
+  let next = 0;
+  for (const group of modelJson.weightsManifest) weightFiles.push(group.paths.map(() => model.weightFiles[next++]!.length));
+  const weightBytes = model.weightFiles.reduce((n, f) => n + f.length, 0);
+
+  const inputKey = await importInputKey(options.contentKey);
+  const base = { modelId: options.modelId, keyId: options.keyId, chunkLength, shardLength };
+  const header: SealedHeader = {
+    sealingId: toBase64url(globalThis.crypto.getRandomValues(new Uint8Array(16))),
+    weightBytes,
+    weightFiles,
+    model: modelJson,
+  };
+  const headerPlain = utf8(JSON.stringify(header));
+  const headerDigest = await sha256(headerPlain);
+  const cipherOptions = { chunkLength, cipher: options.cipher, concurrency: options.concurrency };
+  const sealedHeader = await encryptChunked(inputKey, headerPlain, headerContext(base), cipherOptions);
+
+  const lengths = shardPlaintextLengths(weightBytes, shardLength);
+  const count = lengths.length;
+  const width = String(count).length;
+  const files: SealedFile[] = [];
+  const shards: SealedManifest['shards'] = [];
+  const progressTotal = weightBytes;
+  let done = 0;
+  options.onProgress?.(0, progressTotal);
+  // Weight files are sliced across shard boundaries without concatenating the whole model.
+  const source = new WeightCursor(model.weightFiles);
+  for (let index = 0; index < count; index++) {
+    const plaintextLength = lengths[index]!;
+    const plain = source.take(plaintextLength);
+    const context = shardContext(base, { index, count, plaintextLength, headerDigest });
+    const bytes = await encryptChunked(inputKey, plain, context, cipherOptions);
+    const path = `shard-${String(index + 1).padStart(width, '0')}-of-${count}.sealed`;
+    files.push({ path, bytes });
+    shards.push({ path, size: bytes.length });
+    done += plaintextLength;
+    options.onProgress?.(done, progressTotal);
+  }
+
+  const mode = options.headerMode ?? 'auto';
+  const inline = mode === 'inline' || (mode === 'auto' && sealedHeader.length <= INLINE_HEADER_LIMIT);
+  const manifest: SealedManifest = {
+    modelseal: FORMAT_VERSION,
+    modelId: options.modelId,
+    keyId: options.keyId,
+    ...(options.keyServer === undefined ? {} : { keyServer: options.keyServer }),
+    chunkLength,
+    shardLength,
+    header: inline ? { data: toBase64url(sealedHeader) } : { path: 'header.sealed', size: sealedHeader.length },
+    shards,
+  };
+  if (!inline) files.unshift({ path: 'header.sealed', bytes: sealedHeader });
+  if (sealedLength(headerPlain.length, chunkLength) !== sealedHeader.length) throw new Error('internal: header length');
+  return { manifest, files };
+}
+
+/** Reads consecutive byte ranges across a list of arrays, copying only when a range spans files. */
+class WeightCursor {
+  #file = 0;
+  #offset = 0;
+  constructor(private readonly files: Uint8Array[]) {}
+
+  take(length: number): Uint8Array {
+    const current = this.files[this.#file];
+    if (current && current.length - this.#offset > length) {
+      const view = current.subarray(this.#offset, this.#offset + length);
+      this.#offset += length;
+      return view;
+    }
+    const out = new Uint8Array(length);
+    let filled = 0;
+    while (filled < length) {
+      const file = this.files[this.#file]!;
+      const n = Math.min(length - filled, file.length - this.#offset);
+      out.set(file.subarray(this.#offset, this.#offset + n), filled);
+      filled += n;
+      this.#offset += n;
+      if (this.#offset === file.length) {
+        this.#file++;
+        this.#offset = 0;
+      }
+    }
+    return out;
+  }
+}
