@@ -1,0 +1,339 @@
+// The embedded default keystore: a folder with a master key and content keys wrapped under it.
+// Layout (docs/OPERATIONS.md): master.key (0600), keys.json (0600), token.secret (0600), audit.log.
+
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdir, readFile, stat } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import lockfile from 'proper-lockfile';
+import { fromBase64url, toBase64url } from '../format/bytes.js';
+import { ID_PATTERN } from '../format/manifest.js';
+import { ModelsealError } from '../format/errors.js';
+import { writeFileAtomic } from './atomic.js';
+
+/** Lifecycle of a key version: `active` seals and releases, `retired` only releases, `revoked` does neither. */
+export type KeyState = 'active' | 'retired' | 'revoked';
+
+/** Public facts about one key version (no key material). */
+export interface KeyRecord {
+  modelId: string;
+  keyId: string;
+  state: KeyState;
+  createdAt: string;
+  revokedAt?: string;
+  /** After this time the version is no longer released. */
+  expiresAt?: string;
+}
+
+/** A key version with its content key. */
+export interface ContentKey {
+  record: KeyRecord;
+  /** The 32-byte input key. Secret: never log or send it unwrapped. */
+  key: Uint8Array;
+}
+
+/** Wraps and unwraps content keys; the local file is the default, KMS-style providers plug in here. */
+export interface MasterKeyProvider {
+  /** Short public id of the master key, stored with the keystore to detect a wrong master key. */
+  readonly id: string;
+  wrap(plain: Uint8Array, aad: Uint8Array): Promise<Uint8Array>;
+  unwrap(wrapped: Uint8Array, aad: Uint8Array): Promise<Uint8Array>;
+}
+
+/** What the key server needs from any keystore (the local folder now, shared stores later). */
+export interface KeyStoreReader {
+  /** All key versions, newest last. */
+  list(): Promise<KeyRecord[]>;
+  /** The key version, or undefined when the store has no such version. */
+  get(modelId: string, keyId: string): Promise<ContentKey | undefined>;
+  /** The HMAC secret for development session tokens. */
+  tokenSecret(): Promise<Uint8Array>;
+}
+
+const STORE_VERSION = 'modelseal-keystore/1';
+const MASTER_PREFIX = 'modelseal-master-key/1:';
+
+interface StoredKey extends KeyRecord {
+  wrapped: string;
+}
+
+interface StoreDocument {
+  version: typeof STORE_VERSION;
+  masterKeyId: string;
+  keys: StoredKey[];
+}
+
+/** The local master key: AES-256-GCM, key id and model id bound as associated data. */
+class FileMasterKey implements MasterKeyProvider {
+  readonly id: string;
+  readonly #key: Promise<CryptoKey>;
+
+  constructor(raw: Uint8Array) {
+    this.id = createHash('sha256').update('modelseal master key id\0').update(raw).digest('hex').slice(0, 16);
+    this.#key = crypto.subtle.importKey('raw', raw as BufferSource, 'AES-GCM', false, ['encrypt', 'decrypt']);
+  }
+
+  async wrap(plain: Uint8Array, aad: Uint8Array): Promise<Uint8Array> {
+    const iv = randomBytes(12);
+    const ct = new Uint8Array(await crypto.subtle.encrypt({ name: 'AES-GCM', iv, additionalData: aad as BufferSource }, await this.#key, plain as BufferSource));
+    const out = new Uint8Array(12 + ct.length);
+    out.set(iv);
+    out.set(ct, 12);
+    return out;
+  }
+
+  async unwrap(wrapped: Uint8Array, aad: Uint8Array): Promise<Uint8Array> {
+    const iv = wrapped.subarray(0, 12);
+    return new Uint8Array(await crypto.subtle.decrypt({ name: 'AES-GCM', iv: iv as BufferSource, additionalData: aad as BufferSource }, await this.#key, wrapped.subarray(12) as BufferSource));
+  }
+}
+
+function wrapAad(modelId: string, keyId: string): Uint8Array {
+  return new TextEncoder().encode(`${STORE_VERSION}\0${modelId}\0${keyId}`);
+}
+
+/** The store folder the CLI and server use: `--store`, else $MODELSEAL_HOME, else ./.modelseal. */
+export function defaultStoreDir(explicit?: string): string {
+  return resolve(explicit ?? process.env['MODELSEAL_HOME'] ?? '.modelseal');
+}
+
+function isNotFound(err: unknown): boolean {
+  return (err as NodeJS.ErrnoException)?.code === 'ENOENT';
+}
+
+/**
+ * The local keystore folder. Readers see whole snapshots (atomic renames); writers take a lock
+ * file so two processes never lose each other's changes.
+ */
+export class FileKeyStore implements KeyStoreReader {
+  readonly dir: string;
+  readonly #master: MasterKeyProvider;
+  #cache: { mtimeMs: number; size: number; doc: StoreDocument } | undefined;
+
+  private constructor(dir: string, master: MasterKeyProvider) {
+    this.dir = dir;
+    this.#master = master;
+  }
+
+  /** Path of the keys document. */
+  get keysPath(): string {
+    return join(this.dir, 'keys.json');
+  }
+
+  /** Path of the audit log the key server appends to. */
+  get auditPath(): string {
+    return join(this.dir, 'audit.log');
+  }
+
+  /**
+   * Opens the store at `dir`. With `create`, makes the folder, master key and token secret when
+   * absent and reports `created: true`. A missing or wrong master key is an error, never replaced.
+   */
+  static async open(dir: string, options: { create?: boolean; master?: MasterKeyProvider } = {}): Promise<{ store: FileKeyStore; created: boolean }> {
+    const root = resolve(dir);
+    let created = false;
+    let exists = true;
+    try {
+      const s = await stat(root);
+      if (!s.isDirectory()) throw new ModelsealError('keystore_invalid', `keystore path ${root} is not a folder`, { file: root });
+    } catch (err) {
+      if (!isNotFound(err)) throw err;
+      exists = false;
+    }
+    if (!exists) {
+      if (!options.create) {
+        throw new ModelsealError('key_not_found', `no keystore at ${root}: seal a model first, or point --store / MODELSEAL_HOME at the right folder`, { file: root });
+      }
+      await mkdir(root, { recursive: true, mode: 0o700 });
+      created = true;
+    }
+    const masterPath = join(root, 'master.key');
+    let master = options.master;
+    if (!master) {
+      let text: string | undefined;
+      try {
+        text = await readFile(masterPath, 'utf8');
+      } catch (err) {
+        if (!isNotFound(err)) throw err;
+      }
+      if (text === undefined) {
+        const keysExist = await stat(join(root, 'keys.json')).then(() => true, () => false);
+        if (keysExist || !options.create) {
+          throw new ModelsealError('master_key_missing', `the master key ${masterPath} is missing${keysExist ? ' but the store holds wrapped keys' : ''}: restore it from your backup; modelseal never makes a new one over existing keys`, { file: masterPath });
+        }
+        const raw = randomBytes(32);
+        await writeFileAtomic(masterPath, `${MASTER_PREFIX}${toBase64url(raw)}\n`, 0o600);
+        await writeFileAtomic(join(root, 'token.secret'), `${toBase64url(randomBytes(32))}\n`, 0o600);
+        created = true;
+        master = new FileMasterKey(raw);
+      } else {
+        const body = text.trim();
+        let raw: Uint8Array | undefined;
+        if (body.startsWith(MASTER_PREFIX)) {
+          try {
+            raw = fromBase64url(body.slice(MASTER_PREFIX.length));
+          } catch {
+            raw = undefined;
+          }
+        }
+        if (!raw || raw.length !== 32) {
+          throw new ModelsealError('master_key_wrong', `the master key file ${masterPath} is damaged (expected "${MASTER_PREFIX}" and 32 bytes in base64url): restore it from your backup`, { file: masterPath });
+        }
+        master = new FileMasterKey(raw);
+      }
+    }
+    const store = new FileKeyStore(root, master);
+    const doc = await store.#read();
+    if (doc.keys.length > 0 && doc.masterKeyId !== master.id) {
+      throw new ModelsealError('master_key_wrong', `the master key ${masterPath} is not the one that wrapped the keys in ${store.keysPath} (id ${master.id}, expected ${doc.masterKeyId}): restore the right master key`, { file: masterPath });
+    }
+    return { store, created };
+  }
+
+  async #read(): Promise<StoreDocument> {
+    let s;
+    try {
+      s = await stat(this.keysPath);
+    } catch (err) {
+      if (isNotFound(err)) return { version: STORE_VERSION, masterKeyId: this.#master.id, keys: [] };
+      throw err;
+    }
+    if (this.#cache && this.#cache.mtimeMs === s.mtimeMs && this.#cache.size === s.size) return this.#cache.doc;
+    const text = await readFile(this.keysPath, 'utf8');
+    const doc = parseStore(text, this.keysPath);
+    this.#cache = { mtimeMs: s.mtimeMs, size: s.size, doc };
+    return doc;
+  }
+
+  /** All key versions (no key material), in creation order. */
+  async list(): Promise<KeyRecord[]> {
+    return (await this.#read()).keys.map(publicRecord);
+  }
+
+  /** A key version with its unwrapped content key, or undefined. */
+  async get(modelId: string, keyId: string): Promise<ContentKey | undefined> {
+    const entry = (await this.#read()).keys.find((k) => k.modelId === modelId && k.keyId === keyId);
+    return entry ? { record: publicRecord(entry), key: await this.#unwrap(entry) } : undefined;
+  }
+
+  /** The active key version of a model, or undefined. */
+  async active(modelId: string): Promise<ContentKey | undefined> {
+    const entry = (await this.#read()).keys.find((k) => k.modelId === modelId && k.state === 'active');
+    return entry ? { record: publicRecord(entry), key: await this.#unwrap(entry) } : undefined;
+  }
+
+  /** The HMAC secret for development tokens (`modelseal token`, the embedded server). */
+  async tokenSecret(): Promise<Uint8Array> {
+    const path = join(this.dir, 'token.secret');
+    let text: string;
+    try {
+      text = await readFile(path, 'utf8');
+    } catch (err) {
+      if (!isNotFound(err)) throw err;
+      throw new ModelsealError('keystore_invalid', `${path} is missing: restore it, or create a new one with \`modelseal keys new-token-secret\``, { file: path });
+    }
+    try {
+      const raw = fromBase64url(text.trim());
+      if (raw.length < 32) throw new Error('short');
+      return raw;
+    } catch {
+      throw new ModelsealError('keystore_invalid', `${path} is damaged: expected 32 or more bytes in base64url`, { file: path });
+    }
+  }
+
+  /**
+   * Creates a new active key version for `modelId`; the previous active version becomes `retired`
+   * (still released for files sealed with it), with `retireExpiresAt` as its expiry when given.
+   */
+  async rotate(modelId: string, options: { retireExpiresAt?: Date } = {}): Promise<ContentKey> {
+    if (!ID_PATTERN.test(modelId)) {
+      throw new ModelsealError('usage', `model id ${JSON.stringify(modelId)} must be 1 to 128 letters, digits, ".", "_" or "-", starting with a letter or digit`);
+    }
+    return this.#update(async (doc) => {
+      const versions = doc.keys.filter((k) => k.modelId === modelId);
+      const next = versions.reduce((n, k) => Math.max(n, Number(/^k(\d+)$/.exec(k.keyId)?.[1] ?? 0)), 0) + 1;
+      for (const k of versions) {
+        if (k.state === 'active') {
+          k.state = 'retired';
+          if (options.retireExpiresAt) k.expiresAt = options.retireExpiresAt.toISOString();
+        }
+      }
+      const keyId = `k${next}`;
+      const key = new Uint8Array(randomBytes(32));
+      const record: KeyRecord = { modelId, keyId, state: 'active', createdAt: new Date().toISOString() };
+      doc.keys.push({ ...record, wrapped: toBase64url(await this.#master.wrap(key, wrapAad(modelId, keyId))) });
+      return { record, key };
+    });
+  }
+
+  /** Revokes one key version, or every version of the model when `keyId` is omitted. Returns what changed. */
+  async revoke(modelId: string, keyId?: string): Promise<KeyRecord[]> {
+    return this.#update(async (doc) => {
+      const targets = doc.keys.filter((k) => k.modelId === modelId && (keyId === undefined || k.keyId === keyId));
+      if (targets.length === 0) {
+        throw new ModelsealError('key_not_found', `no key ${keyId === undefined ? 'versions' : keyId} for model ${JSON.stringify(modelId)} in ${this.dir}: see \`modelseal keys list\``);
+      }
+      const now = new Date().toISOString();
+      const changed: KeyRecord[] = [];
+      for (const k of targets) {
+        if (k.state === 'revoked') continue;
+        k.state = 'revoked';
+        k.revokedAt = now;
+        changed.push(publicRecord(k));
+      }
+      return changed;
+    });
+  }
+
+  async #unwrap(entry: StoredKey): Promise<Uint8Array> {
+    try {
+      return await this.#master.unwrap(fromBase64url(entry.wrapped), wrapAad(entry.modelId, entry.keyId));
+    } catch (cause) {
+      throw new ModelsealError('master_key_wrong', `cannot unwrap key ${entry.keyId} of model ${entry.modelId}: the master key does not match, or ${this.keysPath} was altered`, { cause, file: this.keysPath });
+    }
+  }
+
+  /** Read-modify-write under a cross-process lock, written atomically. */
+  async #update<T>(change: (doc: StoreDocument) => Promise<T>): Promise<T> {
+    const release = await lockfile.lock(this.dir, { lockfilePath: join(this.dir, 'keys.lock'), retries: { retries: 50, minTimeout: 20, maxTimeout: 200 }, stale: 10_000 });
+    try {
+      this.#cache = undefined;
+      const doc = structuredClone(await this.#read());
+      if (doc.keys.length > 0 && doc.masterKeyId !== this.#master.id) {
+        throw new ModelsealError('master_key_wrong', `the master key is not the one that wrapped ${this.keysPath}`);
+      }
+      doc.masterKeyId = this.#master.id;
+      const result = await change(doc);
+      await writeFileAtomic(this.keysPath, `${JSON.stringify(doc, null, 2)}\n`, 0o600);
+      this.#cache = undefined;
+      return result;
+    } finally {
+      await release();
+    }
+  }
+}
+
+function publicRecord(k: StoredKey): KeyRecord {
+  const record: KeyRecord = { modelId: k.modelId, keyId: k.keyId, state: k.state, createdAt: k.createdAt };
+  if (k.revokedAt) record.revokedAt = k.revokedAt;
+  if (k.expiresAt) record.expiresAt = k.expiresAt;
+  return record;
+}
+
+function parseStore(text: string, path: string): StoreDocument {
+  const bad = (problem: string) => new ModelsealError('keystore_invalid', `${path} is damaged: ${problem}; restore it from a backup`, { file: path });
+  let doc: unknown;
+  try {
+    doc = JSON.parse(text);
+  } catch {
+    throw bad('not JSON');
+  }
+  const d = doc as Partial<StoreDocument>;
+  if (typeof doc !== 'object' || doc === null || d.version !== STORE_VERSION) throw bad(`version is not ${STORE_VERSION}`);
+  if (typeof d.masterKeyId !== 'string' || !Array.isArray(d.keys)) throw bad('masterKeyId or keys missing');
+  for (const k of d.keys) {
+    if (typeof k !== 'object' || k === null || typeof k.modelId !== 'string' || typeof k.keyId !== 'string' || typeof k.wrapped !== 'string' || !['active', 'retired', 'revoked'].includes(k.state)) {
+      throw bad('a key entry lacks modelId, keyId, state or wrapped');
+    }
+  }
+  return d as StoreDocument;
+}
