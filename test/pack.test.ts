@@ -1,0 +1,70 @@
+// The product is what `npm pack` ships: install the tarball into an empty folder and use it there.
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+const root = resolve(import.meta.dirname, '..');
+const work = mkdtempSync(join(tmpdir(), 'modelseal-pack-'));
+const app = join(work, 'app');
+
+function run(cmd: string, args: string[], cwd: string): string {
+  return execFileSync(cmd, args, { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, npm_config_audit: 'false', npm_config_fund: 'false' } });
+}
+
+describe('npm pack', () => {
+  beforeAll(() => {
+    // `npm test` builds first; pack what is built, exactly as a publish would.
+    run('npm', ['pack', '--pack-destination', work], root);
+    const tarball = readdirSync(work).find((f) => f.endsWith('.tgz'));
+    if (!tarball) throw new Error('npm pack made no tarball');
+    execFileSync('mkdir', ['-p', app]);
+    writeFileSync(join(app, 'package.json'), JSON.stringify({ name: 'app', version: '1.0.0', type: 'module', private: true }));
+    run('npm', ['install', '--prefer-offline', '--no-audit', '--no-fund', join(work, tarball), '@tensorflow/tfjs@4.22.0'], app);
+  }, 600_000);
+
+  afterAll(() => rmSync(work, { recursive: true, force: true }));
+
+  it('ships compiled JS and types, not sources or tests', () => {
+    const listing = run('npm', ['pack', '--dry-run', '--json'], root);
+    const files: string[] = JSON.parse(listing)[0].files.map((f: { path: string }) => f.path);
+    expect(files).toContain('dist/loader/index.js');
+    expect(files).toContain('dist/loader/index.d.ts');
+    expect(files).toContain('dist/cli/main.js');
+    expect(files.some((f) => f.startsWith('test/') || f.endsWith('.ts') && !f.endsWith('.d.ts'))).toBe(false);
+    expect(files.some((f) => f.includes('.modelseal') || f.endsWith('master.key'))).toBe(false);
+  });
+
+  it('runs the modelseal bin from the installed package', () => {
+    const out = run(join(app, 'node_modules/.bin/modelseal'), ['--help'], app);
+    expect(out).toMatch(/seal/);
+    expect(out).toMatch(/verify/);
+  });
+
+  it('resolves every subpath export at run time', () => {
+    const out = run('node', ['--input-type=module', '-e', `
+      const loader = await import('modelseal');
+      const format = await import('modelseal/format');
+      const keyserver = await import('modelseal/keyserver');
+      console.log(JSON.stringify({ loader: Object.keys(loader).sort(), format: 'sealModel' in format, keyserver: 'FileKeyStore' in keyserver }));
+    `], app);
+    const seen = JSON.parse(out);
+    expect(seen.format).toBe(true);
+    expect(seen.keyserver).toBe(true);
+    expect(seen.loader).toContain('sealedModel');
+  });
+
+  it('type-checks an app that imports modelseal', () => {
+    writeFileSync(join(app, 'tsconfig.json'), JSON.stringify({ compilerOptions: { strict: true, module: 'NodeNext', moduleResolution: 'NodeNext', target: 'ES2022', noEmit: true, skipLibCheck: true, types: [], lib: ['ES2022', 'DOM'] }, include: ['app.ts'] }));
+    writeFileSync(join(app, 'app.ts'), `
+      import * as tf from '@tensorflow/tfjs';
+      import { sealedModel, type SealedModelOptions } from 'modelseal';
+      import { parseManifest, type SealedManifest } from 'modelseal/format';
+      const options: SealedModelOptions = { token: async () => 'token', keyServer: 'https://keys.example.com' };
+      export const load = () => tf.loadGraphModel(sealedModel('https://cdn.example.com/m/model.json', options));
+      export const check = (json: unknown): SealedManifest => parseManifest(json);
+    `);
+    run('node', [join(root, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.json'], app);
+  });
+});
