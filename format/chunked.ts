@@ -294,10 +294,7 @@ export class ChunkedDecryptor {
   async #checkCommitment(): Promise<ChunkCipher> {
     const keys = await deriveFileKeys(this.#inputKey, this.#head.subarray(0, SALT_LENGTH), this.#context);
     try {
-      if (!equalBytes(keys.commitment, this.#head.subarray(SALT_LENGTH))) {
-        const hint = this.#options.commitmentHint ?? 'the key is wrong, or the file was sealed for another model, key or position, or its first 56 bytes were altered';
-        throw this.#fail(new ModelsealError(this.#options.commitmentCode ?? 'wrong_key', `${this.#label}: key commitment mismatch: ${hint}`, { file: this.#label }));
-      }
+      if (!equalBytes(keys.commitment, this.#head.subarray(SALT_LENGTH))) throw this.#fail(commitmentError(this.#options, this.#label));
       return await (this.#options.cipher ?? webCryptoChunkCipher)(keys.keyBytes, keys.baseNonce);
     } finally {
       keys.keyBytes.fill(0);
@@ -341,6 +338,11 @@ export class ChunkedDecryptor {
   }
 }
 
+function commitmentError(options: ChunkedReadOptions, label: string): ModelsealError {
+  const hint = options.commitmentHint ?? 'the key is wrong, or the file was sealed for another model, key or position, or its first 56 bytes were altered';
+  return new ModelsealError(options.commitmentCode ?? 'wrong_key', `${label}: key commitment mismatch: ${hint}`, { file: label });
+}
+
 function abortError(signal: AbortSignal, label: string): ModelsealError {
   return new ModelsealError('aborted', `loading ${label} was aborted`, { cause: signal.reason, file: label });
 }
@@ -359,6 +361,13 @@ export async function decryptChunked(
   if (plaintextLength === undefined) {
     plaintextLength = plaintextLengthOf(sealed.length, chunkLength);
     if (plaintextLength === undefined) {
+      // Check the commitment first when the head is there: a wrong key or an altered chunk length
+      // (which also makes the length invalid) is then reported as such, not as damage.
+      if (sealed.length >= FILE_HEAD_LENGTH) {
+        const keys = await deriveFileKeys(inputKey, sealed.subarray(0, SALT_LENGTH), context);
+        keys.keyBytes.fill(0);
+        if (!equalBytes(keys.commitment, sealed.subarray(SALT_LENGTH, FILE_HEAD_LENGTH))) throw commitmentError(options, label);
+      }
       throw new ModelsealError('truncated', `${label} has an invalid length (${sealed.length} bytes): it is truncated or cut in the middle of a chunk`, { file: label });
     }
   }

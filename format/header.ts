@@ -27,6 +27,8 @@ export interface SealedHeader {
   model: ModelJson;
 }
 
+const HEADER_FIELDS = new Set(['sealingId', 'weightBytes', 'weightFiles', 'model']);
+
 function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
@@ -65,6 +67,8 @@ export function parseHeader(text: string, label = 'header'): SealedHeader {
     throw new ModelsealError('header_invalid', `${label} decrypted but is not JSON`, { cause, file: label });
   }
   if (!isRecord(json)) throw bad('not an object');
+  // Any change to the header bumps the format version, so an unknown field means a bad writer.
+  for (const key of Object.keys(json)) if (!HEADER_FIELDS.has(key)) throw bad(`unknown field ${JSON.stringify(key.slice(0, 40))}`);
   const { sealingId, weightBytes, weightFiles, model } = json;
   if (typeof sealingId !== 'string' || sealingId.length === 0) throw bad('sealingId missing');
   if (!Number.isSafeInteger(weightBytes) || (weightBytes as number) < 0) throw bad('weightBytes must be a non-negative integer');

@@ -123,6 +123,12 @@ export async function openShard(
   options: OpenOptions = {},
 ): Promise<ArrayBuffer[]> {
   const decryptor = createShardDecryptor(manifest, opened, index, contentKey, options);
+  // The whole file is here, so a wrong length is reported first, the same way every time; a
+  // streaming reader may see the commitment failure first instead.
+  if (sealed.length < decryptor.sealedLength) {
+    const label = shardLabel(opened.shards[index]!, opened.shards.length);
+    throw new ModelsealError('truncated', `${label} is truncated: got ${sealed.length} of ${decryptor.sealedLength} bytes; upload or fetch the whole file again`, { file: label });
+  }
   await decryptor.push(sealed);
   return decryptor.finish();
 }

@@ -26,6 +26,12 @@ export interface SealOptions {
   headerMode?: 'inline' | 'file' | 'auto';
   cipher?: ChunkCipherFactory;
   concurrency?: number;
+  /**
+   * Test vectors only: the source of the sealingId (16 bytes, drawn first) and of every salt
+   * (24 bytes each: the header's, then each shard's in order). Default: crypto.getRandomValues.
+   * A fixed source makes sealing deterministic and must never be used for real models.
+   */
+  random?: (length: number) => Uint8Array;
   /** Called with plaintext bytes sealed so far and the total. */
   onProgress?: (done: number, total: number) => void;
 }
@@ -67,8 +73,9 @@ export async function sealModel(model: PlainModel, options: SealOptions): Promis
 
   const inputKey = await importInputKey(options.contentKey);
   const base = { modelId: options.modelId, keyId: options.keyId, chunkLength, shardLength };
+  const random = options.random ?? ((length: number) => globalThis.crypto.getRandomValues(new Uint8Array(length)));
   const header: SealedHeader = {
-    sealingId: toBase64url(globalThis.crypto.getRandomValues(new Uint8Array(16))),
+    sealingId: toBase64url(random(16)),
     weightBytes,
     weightFiles,
     model: modelJson,
@@ -76,7 +83,7 @@ export async function sealModel(model: PlainModel, options: SealOptions): Promis
   const headerPlain = utf8(JSON.stringify(header));
   const headerDigest = await sha256(headerPlain);
   const cipherOptions = { chunkLength, cipher: options.cipher, concurrency: options.concurrency };
-  const sealedHeader = await encryptChunked(inputKey, headerPlain, headerContext(base), cipherOptions);
+  const sealedHeader = await encryptChunked(inputKey, headerPlain, headerContext(base), { ...cipherOptions, salt: random(24) });
 
   const lengths = shardPlaintextLengths(weightBytes, shardLength);
   const count = lengths.length;
@@ -92,7 +99,7 @@ export async function sealModel(model: PlainModel, options: SealOptions): Promis
     const plaintextLength = lengths[index]!;
     const plain = source.take(plaintextLength);
     const context = shardContext(base, { index, count, plaintextLength, headerDigest });
-    const bytes = await encryptChunked(inputKey, plain, context, cipherOptions);
+    const bytes = await encryptChunked(inputKey, plain, context, { ...cipherOptions, salt: random(24) });
     const path = `shard-${String(index + 1).padStart(width, '0')}-of-${count}.sealed`;
     files.push({ path, bytes });
     shards.push({ path, size: bytes.length });

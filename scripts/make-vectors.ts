@@ -1,0 +1,206 @@
+// Generates modelseal's own test vectors (test/vectors/*.json, documented in docs/FORMAT.md §Test
+// vectors) from fixed keys and a fixed random source, so every run writes the same bytes.
+// Run: npx tsx scripts/make-vectors.ts [--check]   (--check compares instead of writing)
+import { createHash } from 'node:crypto';
+import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import {
+  encryptChunked, headerContext, importInputKey, inlineHeader, openHeader, parseManifest, sealModel, toHex,
+  type SealedModel, type SealOptions,
+} from '../format/index.js';
+
+const OUT = fileURLToPath(new URL('../test/vectors/', import.meta.url));
+
+/** Deterministic bytes: SHA-256(label ‖ counter) blocks. Test vectors only. */
+function deterministic(label: string): (n: number) => Uint8Array {
+  let counter = 0;
+  return (n) => {
+    const out = new Uint8Array(n);
+    let filled = 0;
+    while (filled < n) {
+      const block = createHash('sha256').update(`${label}/${counter++}`).digest();
+      const take = Math.min(block.length, n - filled);
+      out.set(block.subarray(0, take), filled);
+      filled += take;
+    }
+    return out;
+  };
+}
+
+const sha256 = (bytes: Uint8Array) => createHash('sha256').update(bytes).digest('hex');
+const KEY = deterministic('modelseal vectors: content key')(32);
+const OTHER_KEY = deterministic('modelseal vectors: another content key')(32);
+
+// A tiny synthetic graph model: 4368 weight bytes in two weight files, split mid-tensor as the
+// TF.js converter does.
+const weightBytes = deterministic('modelseal vectors: weights')(3072 + 96 + 1200);
+const MODEL_JSON = {
+  format: 'graph-model',
+  generatedBy: '2.15.0',
+  convertedBy: 'TensorFlow.js Converter v4.22.0',
+  signature: { inputs: { x: { name: 'x:0', dtype: 'DT_FLOAT', tensorShape: { dim: [{ size: '-1' }, { size: '32' }] } } } },
+  userDefinedMetadata: { note: 'modelseal test vector model' },
+  modelTopology: {
+    node: [
+      { name: 'x', op: 'Placeholder', attr: { dtype: { type: 'DT_FLOAT' } } },
+      { name: 'dense/kernel', op: 'Const', attr: { dtype: { type: 'DT_FLOAT' } } },
+      { name: 'dense/bias', op: 'Const', attr: { dtype: { type: 'DT_FLOAT' } } },
+      { name: 'embed/table', op: 'Const', attr: { dtype: { type: 'DT_INT32' } } },
+      { name: 'dense/MatMul', op: 'MatMul', input: ['x', 'dense/kernel'] },
+      { name: 'dense/BiasAdd', op: 'BiasAdd', input: ['dense/MatMul', 'dense/bias'] },
+    ],
+    versions: { producer: 1766 },
+  },
+  weightsManifest: [{
+    paths: ['group1-shard1of2.bin', 'group1-shard2of2.bin'],
+    weights: [
+      { name: 'dense/kernel', shape: [32, 24], dtype: 'float32' },
+      { name: 'dense/bias', shape: [24], dtype: 'float32' },
+      { name: 'embed/table', shape: [300], dtype: 'int32' },
+    ],
+  }],
+};
+const PLAIN = { modelJson: MODEL_JSON, weightFiles: [weightBytes.subarray(0, 2500), weightBytes.subarray(2500)] };
+const SMALL: SealOptions = { modelId: 'vector-model', keyId: 'k1', contentKey: KEY, chunkLength: 1024, shardLength: 2048, headerMode: 'file' };
+
+interface Vector {
+  vector: string;
+  description: string;
+  format: 'modelseal/1';
+  expect: string;
+  errorFile?: string;
+  contentKey: string;
+  files: Record<string, { text: string } | { hex: string }>;
+  header?: { sha256: string };
+  weights?: { length: number; sha256: string };
+}
+
+type Files = Map<string, Uint8Array>;
+
+function filesOf(sealed: SealedModel): { manifest: Record<string, unknown>; files: Files } {
+  return { manifest: JSON.parse(JSON.stringify(sealed.manifest)), files: new Map(sealed.files.map((f) => [f.path, f.bytes.slice()])) };
+}
+
+function vector(name: string, description: string, expect: string, manifest: unknown, files: Files, extra: Partial<Vector> = {}): Vector {
+  const manifestText = typeof manifest === 'string' ? manifest : `${JSON.stringify(manifest, null, 2)}\n`;
+  const out: Vector = { vector: name, description, format: 'modelseal/1', expect, contentKey: toHex(KEY), files: { 'model.json': { text: manifestText } }, ...extra };
+  for (const [path, bytes] of files) out.files[path] = { hex: toHex(bytes) };
+  return out;
+}
+
+function flip(bytes: Uint8Array, offset: number): Uint8Array {
+  const copy = bytes.slice();
+  copy[offset]! ^= 0x01;
+  return copy;
+}
+
+async function main(): Promise<void> {
+  const check = process.argv.includes('--check');
+  const vectors: Vector[] = [];
+  const headerDigest = async (sealed: SealedModel, key = KEY) => {
+    // The header digest is SHA-256 of the header plaintext; recover it through the reader.
+    const manifest = parseManifest(JSON.parse(JSON.stringify(sealed.manifest)));
+    const bytes = inlineHeader(manifest) ?? sealed.files.find((f) => f.path === 'header.sealed')!.bytes;
+    return toHex((await openHeader(manifest, bytes, await importInputKey(key))).digest);
+  };
+
+  // Success vectors.
+  const small = await sealModel(PLAIN, { ...SMALL, random: deterministic('modelseal vectors: sealing A') });
+  const base = filesOf(small);
+  const success = { weights: { length: weightBytes.length, sha256: sha256(weightBytes) } };
+  vectors.push(vector('ok_small_chunks', 'A 4368-byte model at chunkLength 1024, shardLength 2048, header in its own file: 3 shards (2048, 2048, 272 bytes); full shards end with an empty final chunk.',
+    'success', base.manifest, base.files, { ...success, header: { sha256: await headerDigest(small) } }));
+
+  const dflt = await sealModel(PLAIN, { modelId: 'vector-model', keyId: 'k1', contentKey: KEY, keyServer: 'https://keys.example.com', random: deterministic('modelseal vectors: sealing D') });
+  const d = filesOf(dflt);
+  vectors.push(vector('ok_default_chunk', 'The same model at the defaults: chunkLength 262144 (256 KiB), shardLength 4194304, header inline: one shard of one short chunk.',
+    'success', d.manifest, d.files, { ...success, header: { sha256: await headerDigest(dflt) } }));
+
+  const empty = await sealModel({ modelJson: { ...MODEL_JSON, weightsManifest: [{ paths: [], weights: [] }] }, weightFiles: [] }, { ...SMALL, random: deterministic('modelseal vectors: sealing E') });
+  const e = filesOf(empty);
+  vectors.push(vector('ok_no_weights', 'A model with zero weight bytes: the header alone, zero shards.',
+    'success', e.manifest, e.files, { weights: { length: 0, sha256: sha256(new Uint8Array()) }, header: { sha256: await headerDigest(empty) } }));
+
+  // Failures, each a small change to ok_small_chunks.
+  const S1 = 'shard-1-of-3.sealed';
+  const S2 = 'shard-2-of-3.sealed';
+  const S3 = 'shard-3-of-3.sealed';
+  const H = 'header.sealed';
+  // `edit` changes a copy of the manifest and files; returning a string replaces model.json's text.
+  const fail = (name: string, description: string, expect: string, edit: (m: Record<string, unknown>, f: Files) => unknown, errorFile?: string, extra: Partial<Vector> = {}) => {
+    const m = JSON.parse(JSON.stringify(base.manifest)) as Record<string, unknown>;
+    const f: Files = new Map([...base.files].map(([k, v]) => [k, v.slice()]));
+    const text = edit(m, f);
+    vectors.push(vector(name, description, expect, typeof text === 'string' ? text : m, f, { ...(errorFile ? { errorFile } : {}), ...extra }));
+  };
+  const shards = (m: Record<string, unknown>) => m['shards'] as Array<{ path: string; size: number }>;
+
+  fail('wrong_key', 'The reader has another 32-byte key: the header commitment does not match.', 'wrong_key', () => undefined, H, { contentKey: toHex(OTHER_KEY) });
+  fail('invalid_key', 'The content key is 31 bytes: refused before any file is read.', 'invalid_key', () => undefined, undefined, { contentKey: toHex(KEY.subarray(0, 31)) });
+  fail('tampered_shard_chunk', 'One bit flipped in chunk 1 of shard 2 (the second chunk body): chunk authentication fails.', 'tampered', (_m, f) => f.set(S2, flip(f.get(S2)!, 56 + 1040 + 100)), S2);
+  fail('tampered_shard_tag', 'One bit flipped in the tag of the final (empty) chunk of shard 1.', 'tampered', (_m, f) => f.set(S1, flip(f.get(S1)!, f.get(S1)!.length - 1)), S1);
+  fail('tampered_header_chunk', 'One bit flipped in chunk 0 of the header file.', 'tampered', (_m, f) => f.set(H, flip(f.get(H)!, 60)), H);
+  fail('flipped_header_salt', 'One bit flipped in the header salt: the derived commitment differs.', 'wrong_key', (_m, f) => f.set(H, flip(f.get(H)!, 3)), H);
+  fail('flipped_shard_salt', 'One bit flipped in the salt of shard 1.', 'misplaced_shard', (_m, f) => f.set(S1, flip(f.get(S1)!, 0)), S1);
+  fail('flipped_shard_commitment', 'One bit flipped in the stored commitment of shard 3.', 'misplaced_shard', (_m, f) => f.set(S3, flip(f.get(S3)!, 24 + 31)), S3);
+  fail('truncated_shard', 'The last chunk of shard 1 (its empty final chunk, 16 bytes) was dropped.', 'truncated', (_m, f) => f.set(S1, f.get(S1)!.slice(0, -16)), S1);
+  fail('truncated_shard_mid_chunk', 'Shard 3 was cut 5 bytes short.', 'truncated', (_m, f) => f.set(S3, f.get(S3)!.slice(0, -5)), S3);
+  fail('truncated_header', 'The header file lost its last byte.', 'truncated', (_m, f) => f.set(H, f.get(H)!.slice(0, -1)), H);
+  fail('trailing_shard', 'One zero byte appended to shard 3.', 'trailing_data', (_m, f) => { const s = f.get(S3)!; const x = new Uint8Array(s.length + 1); x.set(s); f.set(S3, x); }, S3);
+  fail('trailing_header', '16 bytes appended to the header file.', 'trailing_data', (_m, f) => { const s = f.get(H)!; const x = new Uint8Array(s.length + 16); x.set(s); f.set(H, x); }, H);
+  fail('swapped_shards', 'The files of shards 1 and 2 (both full, same size) swapped.', 'misplaced_shard', (_m, f) => { const a = f.get(S1)!; f.set(S1, f.get(S2)!); f.set(S2, a); }, S1);
+  fail('reordered_manifest_shards', 'The manifest lists shards 1 and 2 in swapped order (paths and sizes moved together).', 'misplaced_shard', (m) => { const s = shards(m); [s[0], s[1]] = [s[1]!, s[0]!]; }, S2);
+
+  const other = await sealModel(PLAIN, { ...SMALL, modelId: 'other-model', random: deterministic('modelseal vectors: sealing B') });
+  fail('shard_from_other_model', 'Shard 2 replaced by shard 2 of model "other-model", sealed with the SAME key and the same layout.', 'misplaced_shard', (_m, f) => f.set(S2, other.files.find((x) => x.path === S2)!.bytes.slice()), S2);
+  const again = await sealModel(PLAIN, { ...SMALL, random: deterministic('modelseal vectors: sealing C') });
+  fail('shard_from_other_sealing', 'Shard 2 replaced by shard 2 of another sealing of the same model with the same key and id (only sealingId and salts differ).', 'misplaced_shard', (_m, f) => f.set(S2, again.files.find((x) => x.path === S2)!.bytes.slice()), S2);
+
+  fail('unknown_version', 'The manifest says "modelseal/2".', 'unsupported_version', (m) => { m['modelseal'] = 'modelseal/2'; });
+  fail('malformed_manifest', 'model.json is not valid JSON (cut in the middle).', 'manifest_invalid', (m) => `${JSON.stringify(m, null, 2)}\n`.slice(0, 40));
+  fail('plain_model_json', 'model.json is a plain TF.js model.json (no "modelseal" field).', 'manifest_invalid', () => JSON.stringify(MODEL_JSON));
+  fail('unknown_manifest_field', 'The manifest has an extra field "comment".', 'manifest_invalid', (m) => { m['comment'] = 'hello'; });
+  fail('altered_model_id', 'modelId changed to "vector-model2": the header context differs.', 'wrong_key', (m) => { m['modelId'] = 'vector-model2'; }, H);
+  fail('altered_key_id', 'keyId changed to "k2" (with the k1 key): the header context differs.', 'wrong_key', (m) => { m['keyId'] = 'k2'; }, H);
+  fail('altered_chunk_length', 'chunkLength changed from 1024 to 2048 (still a divisor of shardLength): the header context differs.', 'wrong_key', (m) => { m['chunkLength'] = 2048; }, H);
+  fail('altered_shard_length', 'shardLength changed from 2048 to 3072: the header context differs.', 'wrong_key', (m) => { m['shardLength'] = 3072; }, H);
+  fail('invalid_shard_length', 'shardLength 1536 is not a multiple of chunkLength 1024.', 'manifest_invalid', (m) => { m['shardLength'] = 1536; });
+  fail('altered_shard_size', 'The manifest says shard 3 is one byte larger than the header implies.', 'manifest_invalid', (m) => { shards(m)[2]!.size += 1; }, S3);
+  fail('dropped_manifest_shard', 'The manifest lists only 2 of the 3 shards.', 'manifest_invalid', (m) => { shards(m).pop(); });
+
+  // A header that decrypts (right key, right context) but is not a modelseal/1 header.
+  const badHeader = await encryptChunked(await importInputKey(KEY), new TextEncoder().encode('{"sealingId":"x","weightBytes":0,"weightFiles":[],"model":{"modelTopology":{},"weightsManifest":[]},"extra":1}'),
+    headerContext({ modelId: 'vector-model', keyId: 'k1', chunkLength: 1024, shardLength: 2048 }), { chunkLength: 1024, salt: deterministic('modelseal vectors: bad header')(24) });
+  fail('header_unknown_field', 'The header decrypts but has a field "extra" that modelseal/1 does not define.', 'header_invalid', (m, f) => {
+    f.clear();
+    f.set(H, badHeader);
+    m['header'] = { path: H, size: badHeader.length };
+    m['shards'] = [];
+  }, H);
+
+  mkdirSync(OUT, { recursive: true });
+  const names = new Set(vectors.map((v) => `${v.vector}.json`));
+  if (names.size !== vectors.length) throw new Error('duplicate vector name');
+  let stale = 0;
+  for (const v of vectors) {
+    const text = `${JSON.stringify(v, null, 2)}\n`;
+    const path = join(OUT, `${v.vector}.json`);
+    if (check) {
+      let old = '';
+      try { old = readFileSync(path, 'utf8'); } catch { /* missing */ }
+      if (old !== text) { stale++; console.error(`stale: ${v.vector}.json`); }
+    } else {
+      writeFileSync(path, text);
+    }
+  }
+  for (const name of readdirSync(OUT)) {
+    if (name.endsWith('.json') && !names.has(name)) {
+      if (check) { stale++; console.error(`unexpected: ${name}`); } else rmSync(join(OUT, name));
+    }
+  }
+  if (check && stale > 0) process.exit(1);
+  console.error(`${check ? 'checked' : 'wrote'} ${vectors.length} vectors in ${OUT}`);
+}
+
+await main();

@@ -1,0 +1,66 @@
+// Runs one modelseal test vector (test/vectors/*.json) through the reference reader. Browser-safe
+// (WebCrypto only), so test/format/browser.test.ts bundles this same file into Chromium.
+import {
+  fromHex, importInputKey, inlineHeader, isModelsealError, joinChunks, openHeader, openShard, parseManifestText, toHex,
+} from '../../format/index.js';
+
+/** One file of a vector: UTF-8 text (model.json) or bytes as lowercase hex (sealed files). */
+export type VectorFile = { text: string } | { hex: string };
+
+/** A modelseal vector: files as a CDN would serve them, a content key, and what a reader must conclude. */
+export interface ModelsealVector {
+  vector: string;
+  description: string;
+  format: 'modelseal/1';
+  /** `success`, or the error code a reader must fail with. */
+  expect: string;
+  /** For failures: the file the error must name (a substring of `err.file`), when it names one. */
+  errorFile?: string;
+  /** The content key, hex (normally 32 bytes; `invalid_key` vectors carry another length). */
+  contentKey: string;
+  /** Every file by path; `model.json` is the public manifest. */
+  files: Record<string, VectorFile>;
+  /** For success: SHA-256 of the decrypted header plaintext (the digest bound into every shard). */
+  header?: { sha256: string };
+  /** For success: SHA-256 and length of all weight bytes, shards concatenated in order. */
+  weights?: { length: number; sha256: string };
+}
+
+/** What the reader concluded. */
+export type VectorOutcome =
+  | { ok: true; header: { sha256: string }; weights: { length: number; sha256: string }; shardCount: number }
+  | { ok: false; code: string | undefined; message: string; file: string | undefined; name: string };
+
+function bytesOf(vector: ModelsealVector, path: string): Uint8Array {
+  const file = vector.files[path];
+  if (!file) throw new Error(`vector ${vector.vector} has no file ${path}`);
+  return 'hex' in file ? fromHex(file.hex) : new TextEncoder().encode(file.text);
+}
+
+async function sha256Hex(bytes: Uint8Array): Promise<string> {
+  return toHex(new Uint8Array(await crypto.subtle.digest('SHA-256', bytes as BufferSource)));
+}
+
+/** Reads a vector the way a loader reads a sealed model: manifest, key, header, every shard in order. */
+export async function runVector(vector: ModelsealVector): Promise<VectorOutcome> {
+  try {
+    const manifestFile = vector.files['model.json'];
+    if (!manifestFile || !('text' in manifestFile)) throw new Error(`vector ${vector.vector} has no model.json text`);
+    const manifest = parseManifestText(manifestFile.text);
+    const key = await importInputKey(fromHex(vector.contentKey));
+    const headerBytes = inlineHeader(manifest) ?? bytesOf(vector, (manifest.header as { path: string }).path);
+    const opened = await openHeader(manifest, headerBytes, key);
+    const parts: ArrayBuffer[] = [];
+    for (const plan of opened.shards) parts.push(...(await openShard(manifest, opened, plan.index, bytesOf(vector, plan.path), key)));
+    const weights = joinChunks(parts);
+    return {
+      ok: true,
+      header: { sha256: toHex(opened.digest) },
+      weights: { length: weights.length, sha256: await sha256Hex(weights) },
+      shardCount: opened.shards.length,
+    };
+  } catch (err) {
+    if (isModelsealError(err)) return { ok: false, code: err.code, message: err.message, file: err.file, name: err.name };
+    return { ok: false, code: undefined, message: String((err as Error)?.message ?? err), file: undefined, name: String((err as Error)?.name) };
+  }
+}

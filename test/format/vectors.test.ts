@@ -1,0 +1,49 @@
+// modelseal's own test vectors (test/vectors/*.json, docs/FORMAT.md §Test vectors): every vector
+// reaches exactly the conclusion its `expect` field states, and the generator reproduces them.
+import { execFileSync } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { ERROR_CODES } from '../../format/index.js';
+import { runVector, type ModelsealVector } from './vector-runner.js';
+
+const dir = new URL('../vectors/', import.meta.url);
+const vectors: ModelsealVector[] = readdirSync(dir).filter((n) => n.endsWith('.json')).sort()
+  .map((n) => JSON.parse(readFileSync(new URL(n, dir), 'utf8')) as ModelsealVector);
+
+describe('modelseal/1 test vectors', () => {
+  it('cover success and every format failure the spec names', () => {
+    const expects = new Set(vectors.map((v) => v.expect));
+    for (const code of ['success', 'wrong_key', 'invalid_key', 'misplaced_shard', 'tampered', 'truncated', 'trailing_data', 'manifest_invalid', 'unsupported_version', 'header_invalid']) {
+      expect(expects, code).toContain(code);
+    }
+    for (const v of vectors) {
+      expect(v.format).toBe('modelseal/1');
+      if (v.expect !== 'success') expect(ERROR_CODES as readonly string[]).toContain(v.expect);
+    }
+    expect(vectors.length).toBeGreaterThanOrEqual(30);
+  });
+
+  for (const v of vectors) {
+    it(`${v.vector} → ${v.expect}`, async () => {
+      const outcome = await runVector(v);
+      if (v.expect === 'success') {
+        expect(outcome).toMatchObject({ ok: true, header: v.header, weights: v.weights });
+      } else {
+        expect(outcome.ok, JSON.stringify(outcome)).toBe(false);
+        if (outcome.ok) return;
+        expect(outcome.name).toBe('ModelsealError');
+        expect(outcome.code, outcome.message).toBe(v.expect);
+        if (v.errorFile) {
+          expect(outcome.file).toContain(v.errorFile);
+          expect(outcome.message).toContain(v.errorFile);
+        }
+      }
+    });
+  }
+
+  it('the generator reproduces every vector byte for byte (fixed key and random source)', () => {
+    // --check re-seals from the fixed inputs and exits non-zero if any file differs.
+    const out = execFileSync('npx', ['tsx', 'scripts/make-vectors.ts', '--check'], { cwd: new URL('../../', import.meta.url), encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+    expect(out).toBe('');
+  });
+});
