@@ -1,0 +1,80 @@
+// `modelseal serve`: runs the key server on the local keystore until SIGTERM or SIGINT.
+
+import { Command, InvalidArgumentError } from 'commander';
+import { isModelsealError } from '../../format/errors.js';
+import { loadConfig, type KeyServerConfigInput } from '../../keyserver/config.js';
+import { createKeyServer } from '../../keyserver/server.js';
+import { defaultStoreDir } from '../../keyserver/keystore.js';
+import { EXIT, printError } from '../errors.js';
+import { note, printLine } from '../output.js';
+import { openStore } from '../store.js';
+
+function parsePort(value: string): number {
+  const n = Number(value);
+  if (!/^\d+$/.test(value) || n > 65535) throw new InvalidArgumentError('expected a port number from 0 to 65535.');
+  return n;
+}
+
+/** The `serve` command: prints the URL on stdout, logs to stderr, reloads the keystore on SIGHUP. */
+export const serveCommand = new Command('serve')
+  .description('run the key server on the local keystore (config: file < MODELSEAL_* environment < flags; see docs/OPERATIONS.md)')
+  .option('--host <host>', 'address to listen on (default 127.0.0.1)')
+  .option('--port <port>', 'port to listen on, 0 for any free port (default 8787)', parsePort)
+  .option('--store <dir>', 'keystore folder (default: $MODELSEAL_HOME, else ./.modelseal)')
+  .option('--config <file>', 'JSON config file (default: $MODELSEAL_CONFIG)')
+  .action(async (opts: { host?: string; port?: number; store?: string; config?: string }) => {
+    const flags: KeyServerConfigInput = {};
+    if (opts.host !== undefined) flags.host = opts.host;
+    if (opts.port !== undefined) flags.port = opts.port;
+    if (opts.store !== undefined) flags.store = opts.store;
+    let config;
+    try {
+      config = loadConfig({ ...(opts.config !== undefined ? { file: opts.config } : {}), flags });
+    } catch (err) {
+      // A bad configuration is a usage error: exit 2 before anything starts.
+      if (!isModelsealError(err, 'config_invalid')) throw err;
+      printError(err);
+      process.exitCode = EXIT.usage;
+      return;
+    }
+    const store = await openStore(defaultStoreDir(config.store), { create: true });
+    let server;
+    try {
+      server = await createKeyServer({ store, config: { ...config, store: store.dir } });
+    } catch (err) {
+      if (!isModelsealError(err, 'config_invalid')) throw err;
+      printError(err);
+      process.exitCode = EXIT.usage;
+      return;
+    }
+    const url = await server.listen();
+    printLine(url);
+    note(`key server listening at ${url} (store ${store.dir}, audit log ${server.audit.path ?? 'off'})`);
+
+    // The bin's default SIGINT handler exits at once; a server drains first.
+    process.removeAllListeners('SIGINT');
+    const done = new Promise<number>((resolve) => {
+      let stopping = false;
+      const stop = (signal: NodeJS.Signals) => {
+        if (stopping) return;
+        stopping = true;
+        note(`${signal}: stopping (finishing in-flight requests, flushing the audit log)`);
+        server.close().then(
+          () => resolve(signal === 'SIGINT' ? EXIT.interrupted : EXIT.ok),
+          (err: unknown) => resolve(printError(err)),
+        );
+      };
+      process.on('SIGTERM', stop);
+      process.on('SIGINT', stop);
+      process.on('SIGHUP', () => {
+        server.audit.reopen();
+        server.reload().then(
+          (changed) => {
+            if (!changed) server.app.log.info('keystore unchanged');
+          },
+          (err: unknown) => server.app.log.warn({ msg: (err as Error).message }, 'keystore reload failed; keeping the last good state'),
+        );
+      });
+    });
+    process.exitCode = await done;
+  });

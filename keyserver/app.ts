@@ -1,0 +1,320 @@
+// The key server as a pure Fastify app: routes, schemas and policy from a config and a keystore.
+// No port, no signals, no timers: server.ts adds those. Tests can drive it with app.inject().
+
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import cors from '@fastify/cors';
+import rateLimit from '@fastify/rate-limit';
+import { pino, type Logger } from 'pino';
+import { ID_PATTERN } from '../format/manifest.js';
+import { isModelsealError } from '../format/errors.js';
+import type { KeyServerConfig, ModelPolicy } from './config.js';
+import type { KeyStoreReader } from './keystore.js';
+import { WireError, type WireCode } from './errors.js';
+import { SessionVerifier, matchesPattern, type Session } from './session.js';
+import { ServerEphemeralKeys, importClientKey, wrapContentKey } from './wrap.js';
+import { MemoryReleaseCounter, type ReleaseCounter } from './counter.js';
+import { AuditLog, type AuditEntry } from './audit.js';
+import { KeyServerMetrics } from './metrics.js';
+import { KeySnapshot } from './snapshot.js';
+
+/** What buildApp needs. */
+export interface AppOptions {
+  config: KeyServerConfig;
+  store: KeyStoreReader;
+  /** Audit sink; default: none (server.ts opens the file). */
+  audit?: AuditLog;
+  counter?: ReleaseCounter;
+  /** Operational log (stderr by default). */
+  logger?: Logger;
+}
+
+/** The app plus the handles the process wrapper needs. */
+export interface KeyServerApp {
+  app: FastifyInstance;
+  /** Re-reads the keystore and token keys; resolves true when the keystore changed. */
+  reload(): Promise<boolean>;
+  /** Marks the app as shutting down: responses carry `Connection: close` so keep-alive sockets end. */
+  drain(): void;
+  metrics: KeyServerMetrics;
+  audit: AuditLog;
+}
+
+/** The JSON body of POST /v1/release. */
+export interface ReleaseRequest {
+  modelId: string;
+  keyId: string;
+  epk: Record<string, unknown>;
+}
+
+/** The JSON answer of POST /v1/release. */
+export interface ReleaseResponse {
+  /** Compact JWE whose plaintext is the 32-byte content key. */
+  key: string;
+  /** When the release expires (ISO 8601); equals the JWE header `exp`. */
+  expiresAt: string;
+}
+
+const idSchema = { type: 'string', minLength: 1, maxLength: 128, pattern: ID_PATTERN.source } as const;
+const b64 = { type: 'string', minLength: 1, maxLength: 128 } as const;
+const releaseSchema = {
+  type: 'object',
+  required: ['modelId', 'keyId', 'epk'],
+  additionalProperties: false,
+  properties: {
+    modelId: idSchema,
+    keyId: idSchema,
+    epk: {
+      type: 'object',
+      required: ['kty', 'crv', 'x'],
+      additionalProperties: false,
+      properties: {
+        kty: { type: 'string', maxLength: 8 },
+        crv: { type: 'string', maxLength: 16 },
+        x: b64,
+        y: b64,
+        // Private members are accepted by the schema only so the handler can name them in its refusal.
+        d: b64,
+        k: b64,
+        alg: { type: 'string', maxLength: 32 },
+        use: { type: 'string', maxLength: 8 },
+        kid: { type: 'string', maxLength: 128 },
+        ext: { type: 'boolean' },
+        key_ops: { type: 'array', maxItems: 8, items: { type: 'string', maxLength: 16 } },
+      },
+    },
+  },
+} as const;
+
+interface RequestState {
+  audit: Partial<AuditEntry>;
+  reason: WireCode | undefined;
+}
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    modelseal: RequestState | undefined;
+  }
+}
+
+/** Finds the policy for a model: an exact entry, else the most specific matching pattern, else defaults. */
+export function policyFor(config: KeyServerConfig, modelId: string): { name: string; policy: ModelPolicy } {
+  const exact = config.models[modelId];
+  if (exact && !modelId.includes('*')) return { name: modelId, policy: { ...config.defaults, ...exact } };
+  let best: string | undefined;
+  for (const pattern of Object.keys(config.models)) {
+    if (!pattern.includes('*') || !matchesPattern(pattern, modelId)) continue;
+    if (best === undefined || pattern.replaceAll('*', '').length > best.replaceAll('*', '').length) best = pattern;
+  }
+  return best === undefined ? { name: '', policy: config.defaults } : { name: best, policy: { ...config.defaults, ...config.models[best] } };
+}
+
+/** True when a browser origin may use at least one model (CORS answers only such origins). */
+function originAllowedAnywhere(config: KeyServerConfig, origin: string): boolean {
+  const policies = [config.defaults, ...Object.values(config.models).map((p) => ({ ...config.defaults, ...p }))];
+  return policies.some((p) => p.origins === null || p.origins.includes(origin));
+}
+
+function toWireError(err: unknown): WireError {
+  if (err instanceof WireError) return err;
+  const e = err as { statusCode?: number; code?: string; validation?: { instancePath?: string; message?: string }[]; validationContext?: string };
+  if (e && Array.isArray(e.validation)) {
+    const first = e.validation[0];
+    const where = `${e.validationContext ?? 'body'}${first?.instancePath ?? ''}`.slice(0, 80);
+    return new WireError('malformed_request', `${where} ${first?.message ?? 'is invalid'}`.slice(0, 200));
+  }
+  if (isModelsealError(err)) return new WireError('unavailable', 'the keystore cannot be read', { cause: err });
+  switch (e?.statusCode) {
+    case 413:
+      return new WireError('payload_too_large');
+    case 415:
+      return new WireError('unsupported_media_type');
+    case 404:
+      return new WireError('not_found');
+    case 400:
+      return new WireError('malformed_request', e.code === 'FST_ERR_CTP_EMPTY_JSON_BODY' ? 'empty JSON body' : e.code === 'FST_ERR_CTP_INVALID_CONTENT_LENGTH' ? 'bad Content-Length' : 'body is not valid JSON');
+  }
+  if (typeof e?.statusCode === 'number' && e.statusCode >= 400 && e.statusCode < 500) return new WireError('malformed_request');
+  return new WireError('internal_error', undefined, { cause: err });
+}
+
+function sendError(reply: FastifyReply, err: WireError): FastifyReply {
+  if (err.retryAfter !== undefined) reply.header('retry-after', String(err.retryAfter));
+  return reply.code(err.statusCode).type('application/json; charset=utf-8').send(err.toBody());
+}
+
+/**
+ * Builds the key server app from a resolved config and a keystore.
+ * @example const { app } = await buildApp({ config: resolveConfig({}), store }); await app.inject({ url: '/healthz' });
+ */
+export async function buildApp(options: AppOptions): Promise<KeyServerApp> {
+  const { config, store } = options;
+  const logger = options.logger ?? pino({ level: config.logLevel, base: { name: 'modelseal-keyserver' } }, pino.destination(2));
+  const audit = options.audit ?? new AuditLog(null);
+  const counter = options.counter ?? new MemoryReleaseCounter();
+  const metrics = new KeyServerMetrics();
+  const snapshot = new KeySnapshot(store);
+  const serverKeys = new ServerEphemeralKeys(config.serverKeyReuseSeconds * 1000);
+  const sessions = await SessionVerifier.create(config.tokens, store);
+  await snapshot.refresh();
+
+  const app = Fastify({
+    loggerInstance: logger as unknown as FastifyBaseLogger,
+    // The audit log records every release request; per-request access lines would only duplicate it.
+    logController: new LogController({ disableRequestLogging: true }),
+    bodyLimit: config.bodyLimit,
+    // A hop count is valid at runtime (proxy-addr) though fastify's types omit it.
+    trustProxy: config.trustProxy as boolean | string | string[],
+    // While closing, requests on open keep-alive sockets are still answered (with Connection: close).
+    return503OnClosing: false,
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: false, allErrors: false } },
+  });
+  // Only JSON bodies: without this, text/plain would parse and fail later as a 400 instead of a 415.
+  app.removeContentTypeParser('text/plain');
+  app.decorateRequest('modelseal', undefined);
+
+  await app.register(cors, {
+    origin: (origin, cb) => cb(null, origin !== undefined && originAllowedAnywhere(config, origin)),
+    methods: ['GET', 'POST'],
+    allowedHeaders: ['authorization', 'content-type'],
+    maxAge: 600,
+  });
+  await app.register(rateLimit, { global: false });
+
+  const limiters = new Map<string, (req: FastifyRequest) => Promise<{ isExceeded?: boolean; ttlInSeconds?: number }>>();
+  const limit = async (kind: 'address' | 'subject', policyName: string, max: number, key: string, req: FastifyRequest) => {
+    const id = `${kind}\0${policyName}`;
+    let limiter = limiters.get(id);
+    if (!limiter) {
+      limiter = app.createRateLimit({ max, timeWindow: config.rateWindowMs, keyGenerator: (r: FastifyRequest) => `${id}\0${(r as FastifyRequest & { rlKey: string }).rlKey}` }) as never;
+      limiters.set(id, limiter);
+    }
+    (req as FastifyRequest & { rlKey: string }).rlKey = key;
+    const r = await limiter(req);
+    if (r.isExceeded) throw new WireError('rate_limited', kind === 'address' ? 'too many requests from this address' : 'too many releases for this session', { retryAfter: Math.max(1, r.ttlInSeconds ?? 1) });
+  };
+
+  let draining = false;
+  app.addHook('onRequest', async (req, reply) => {
+    reply.header('cache-control', 'no-store');
+    if (draining) reply.header('connection', 'close');
+    reply.header('x-content-type-options', 'nosniff');
+    req.modelseal = { audit: { client: req.ip, origin: req.headers.origin }, reason: undefined };
+  });
+
+  app.addHook('onSend', async (_req, reply) => {
+    // A request that began before shutdown still closes its socket, so close() need not wait for keep-alive.
+    if (draining) reply.header('connection', 'close');
+  });
+
+  app.setErrorHandler((err, req, reply) => {
+    const wire = toWireError(err);
+    if (req.modelseal) req.modelseal.reason = wire.code;
+    if (wire.code === 'internal_error' || wire.code === 'unavailable') req.log.error({ code: (err as { code?: string }).code, msg: (err as Error).message }, 'release failed');
+    return sendError(reply, wire);
+  });
+  app.setNotFoundHandler((req, reply) => {
+    if (req.modelseal) req.modelseal.reason = 'not_found';
+    return sendError(reply, new WireError('not_found', `${req.method} ${req.url.split('?')[0]!.slice(0, 64)}`));
+  });
+
+  app.addHook('onResponse', async (req, reply) => {
+    if (req.routeOptions.url !== '/v1/release' || !req.modelseal) return;
+    const s = req.modelseal;
+    const ok = reply.statusCode === 200;
+    const reason = ok ? undefined : (s.reason ?? (reply.statusCode === 404 ? 'not_found' : 'malformed_request'));
+    metrics.latency.observe({ outcome: ok ? 'release' : 'denied' }, reply.elapsedTime / 1000);
+    if (ok) metrics.releases.inc({ model: s.audit.modelId ?? '' });
+    else metrics.denials.inc({ reason });
+    audit.write({
+      modelId: s.audit.modelId,
+      keyId: s.audit.keyId,
+      sub: s.audit.sub,
+      jti: s.audit.jti,
+      client: s.audit.client ?? req.ip,
+      origin: s.audit.origin,
+      outcome: ok ? 'release' : 'denied',
+      reason,
+      status: reply.statusCode,
+    });
+  });
+
+  app.get('/healthz', async () => ({ status: 'ok' }));
+  app.get('/readyz', async () => {
+    try {
+      await store.list();
+    } catch (cause) {
+      throw new WireError('unavailable', 'the keystore cannot be read', { cause });
+    }
+    return { status: 'ready', keys: snapshot.size };
+  });
+  app.get('/metrics', async (_req, reply) => {
+    reply.type(metrics.registry.contentType);
+    return metrics.registry.metrics();
+  });
+
+  app.post<{ Body: ReleaseRequest }>('/v1/release', { schema: { body: releaseSchema }, bodyLimit: config.bodyLimit }, async (req): Promise<ReleaseResponse> => {
+    const state = req.modelseal!;
+    const { modelId, keyId, epk } = req.body;
+    state.audit.modelId = modelId;
+    state.audit.keyId = keyId;
+    const { name, policy } = policyFor(config, modelId);
+
+    await limit('address', name, policy.ratePerAddress, req.ip, req);
+
+    const auth = req.headers.authorization;
+    const match = typeof auth === 'string' ? /^Bearer +([A-Za-z0-9_.~+/-]+=*) *$/i.exec(auth) : null;
+    if (!match) throw new WireError('invalid_token', 'send Authorization: Bearer <session token>');
+    const session: Session = await sessions.verify(match[1]!);
+    state.audit.sub = session.sub;
+    state.audit.jti = session.jti;
+
+    await limit('subject', name, policy.ratePerSubject, session.sub ?? session.jti ?? 'anonymous', req);
+
+    if (!session.models.some((p) => matchesPattern(p, modelId))) throw new WireError('forbidden_model', `the token's models claim does not include ${modelId}`);
+    if (policy.origins !== null) {
+      const origin = req.headers.origin;
+      if (origin === undefined || !policy.origins.includes(origin)) throw new WireError('origin_not_allowed', origin === undefined ? 'the request has no Origin header' : `origin ${origin.slice(0, 100)} is not allowed for ${modelId}`);
+    }
+
+    const record = await snapshot.record(modelId, keyId);
+    if (!record) throw new WireError('unknown_key', `${modelId} ${keyId}`);
+    if (record.state === 'revoked') throw new WireError('key_revoked', `${modelId} ${keyId}: reseal the model with the active key version`);
+    const nowMs = Date.now();
+    const keyExpiry = record.expiresAt === undefined ? Infinity : Date.parse(record.expiresAt);
+    if (keyExpiry <= nowMs) throw new WireError('key_expired', `${modelId} ${keyId}`);
+
+    const client = await importClientKey(epk, config.wrapAlgorithm);
+    if (session.jkt !== undefined && session.jkt !== (await client.thumbprint())) throw new WireError('invalid_token', 'the token is bound to another key (cnf.jkt)');
+
+    if (policy.releasesPerToken > 0) {
+      if (session.jti === undefined) throw new WireError('invalid_token', `model ${modelId} caps releases per token: the token needs a jti`);
+      const ok = await counter.take(session.jti, policy.releasesPerToken, session.exp * 1000 + config.tokens.clockSkewSeconds * 1000);
+      if (!ok) throw new WireError('release_limit', `at most ${policy.releasesPerToken} per token`);
+    }
+
+    const contentKey = await snapshot.contentKey(modelId, keyId);
+    if (!contentKey) throw new WireError('unknown_key', `${modelId} ${keyId}`);
+    // The token bound includes the clock skew, so a token accepted within the skew never yields an already-expired release.
+    const expMs = Math.min(nowMs + config.releaseTtlSeconds * 1000, (session.exp + config.tokens.clockSkewSeconds) * 1000, keyExpiry);
+    const exp = Math.floor(expMs / 1000);
+    const key = await wrapContentKey(contentKey, client, { modelId, keyId, exp }, config.wrapAlgorithm, serverKeys);
+    return { key, expiresAt: new Date(exp * 1000).toISOString() };
+  });
+
+  const reload = async (): Promise<boolean> => {
+    const changed = await snapshot.refresh();
+    await sessions.reload();
+    if (changed) {
+      metrics.reloads.inc();
+      logger.info({ keys: snapshot.size }, 'keystore reloaded');
+    }
+    return changed;
+  };
+
+  const drain = () => {
+    draining = true;
+  };
+
+  return { app, reload, drain, metrics, audit };
+}
+

@@ -1,0 +1,38 @@
+// Releases per token (`jti`). In memory for one process; a shared store (Redis) implements the same
+// interface when several replicas must share the count.
+
+/** Counts key releases per token id with a cap. */
+export interface ReleaseCounter {
+  /** Counts one release for `id` unless it already has `cap`; false means the cap is reached. */
+  take(id: string, cap: number, expiresAtMs: number): boolean | Promise<boolean>;
+}
+
+/** The in-memory counter: entries live until their token expires, then are swept. */
+export class MemoryReleaseCounter implements ReleaseCounter {
+  readonly #entries = new Map<string, { count: number; expiresAtMs: number }>();
+  #sinceSweep = 0;
+
+  take(id: string, cap: number, expiresAtMs: number): boolean {
+    const now = Date.now();
+    if (++this.#sinceSweep >= 4096) this.#sweep(now);
+    let e = this.#entries.get(id);
+    if (!e || e.expiresAtMs < now) {
+      e = { count: 0, expiresAtMs };
+      this.#entries.set(id, e);
+    }
+    if (e.count >= cap) return false;
+    e.count++;
+    e.expiresAtMs = Math.max(e.expiresAtMs, expiresAtMs);
+    return true;
+  }
+
+  /** Number of tokens tracked (for tests and metrics). */
+  get size(): number {
+    return this.#entries.size;
+  }
+
+  #sweep(now: number): void {
+    this.#sinceSweep = 0;
+    for (const [id, e] of this.#entries) if (e.expiresAtMs < now) this.#entries.delete(id);
+  }
+}

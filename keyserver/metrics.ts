@@ -1,0 +1,22 @@
+// Prometheus metrics, one registry per server so several servers can run in one process (tests).
+
+import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+/** The key server's metrics. */
+export class KeyServerMetrics {
+  readonly registry = new Registry();
+  readonly releases = new Counter({ name: 'modelseal_releases_total', help: 'Key releases by model', labelNames: ['model'] as const, registers: [this.registry] });
+  readonly denials = new Counter({ name: 'modelseal_denials_total', help: 'Refused release requests by reason (wire error code)', labelNames: ['reason'] as const, registers: [this.registry] });
+  readonly latency = new Histogram({
+    name: 'modelseal_release_duration_seconds',
+    help: 'Release request latency (all outcomes)',
+    labelNames: ['outcome'] as const,
+    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
+    registers: [this.registry],
+  });
+  readonly reloads = new Counter({ name: 'modelseal_keystore_reloads_total', help: 'Keystore reloads that saw a change', registers: [this.registry] });
+
+  constructor(options: { processMetrics?: boolean } = {}) {
+    if (options.processMetrics) collectDefaultMetrics({ register: this.registry });
+  }
+}

@@ -1,0 +1,109 @@
+// The key server process around the pure app: opens the store and audit log, listens, polls the
+// keystore for changes, and closes in order (stop accepting, finish in-flight, flush the audit log).
+
+import type { FastifyInstance } from 'fastify';
+import type { Logger } from 'pino';
+import { ModelsealError } from '../format/errors.js';
+import { FileKeyStore, type KeyStoreReader } from './keystore.js';
+import { resolveConfig, type KeyServerConfig, type KeyServerConfigInput } from './config.js';
+import { buildApp, type KeyServerApp } from './app.js';
+import { AuditLog } from './audit.js';
+import type { ReleaseCounter } from './counter.js';
+import type { KeyServerMetrics } from './metrics.js';
+
+/** Options of createKeyServer. */
+export interface KeyServerOptions {
+  /** Keystore folder, or any KeyStoreReader. */
+  store: string | KeyStoreReader;
+  /** Settings over the defaults (no environment is read here; the CLI uses loadConfig). */
+  config?: KeyServerConfigInput;
+  counter?: ReleaseCounter;
+  logger?: Logger;
+}
+
+/** A running (or ready to run) key server. */
+export interface KeyServer {
+  /** The Fastify instance (use `app.inject` for in-process requests). */
+  app: FastifyInstance;
+  config: KeyServerConfig;
+  metrics: KeyServerMetrics;
+  audit: AuditLog;
+  /** Starts listening; resolves the base URL, e.g. http://127.0.0.1:8787. */
+  listen(options?: { host?: string; port?: number }): Promise<string>;
+  /** Stops accepting, finishes in-flight requests, stops polling and flushes the audit log. */
+  close(): Promise<void>;
+  /** Re-reads the keystore and token keys now; true when the keystore changed. */
+  reload(): Promise<boolean>;
+}
+
+/**
+ * Creates a key server over a keystore. Bad config throws ModelsealError `config_invalid`.
+ * @example
+ * const server = await createKeyServer({ store: '.modelseal' });
+ * const url = await server.listen({ host: '127.0.0.1', port: 0 });
+ * // … POST `${url}/v1/release` …
+ * await server.close();
+ */
+export async function createKeyServer(options: KeyServerOptions): Promise<KeyServer> {
+  const config = resolveConfig(options.config as Record<string, unknown> | undefined);
+  const store = typeof options.store === 'string' ? (await FileKeyStore.open(options.store)).store : options.store;
+  const auditPath = config.auditLog === undefined ? (store instanceof FileKeyStore ? store.auditPath : null) : config.auditLog;
+  const audit = new AuditLog(auditPath);
+  let built: KeyServerApp;
+  try {
+    await audit.ready().catch((cause: Error) => {
+      throw new ModelsealError('config_invalid', `cannot open the audit log ${auditPath}: ${cause.message}; fix its folder's permissions or set auditLog`, { cause, file: auditPath ?? undefined });
+    });
+    built = await buildApp({ config, store, audit, ...(options.counter ? { counter: options.counter } : {}), ...(options.logger ? { logger: options.logger } : {}) });
+  } catch (err) {
+    await audit.close().catch(() => undefined);
+    throw err;
+  }
+  const { app, metrics } = built;
+  let timer: NodeJS.Timeout | undefined;
+  let polling = false;
+  let closed: Promise<void> | undefined;
+
+  const reload = () => built.reload();
+  const poll = async () => {
+    if (polling) return;
+    polling = true;
+    try {
+      await built.reload();
+    } catch (err) {
+      app.log.warn({ msg: (err as Error).message }, 'keystore reload failed; keeping the last good state');
+    } finally {
+      polling = false;
+    }
+  };
+
+  return {
+    app,
+    config,
+    metrics,
+    audit,
+    reload,
+    async listen(opts = {}) {
+      const address = await app.listen({ host: opts.host ?? config.host, port: opts.port ?? config.port });
+      if (config.reloadIntervalMs > 0 && !timer) {
+        timer = setInterval(() => void poll(), config.reloadIntervalMs);
+        timer.unref();
+      }
+      const a = app.server.address();
+      if (a && typeof a === 'object') {
+        const host = a.family === 'IPv6' || a.address.includes(':') ? `[${a.address}]` : a.address;
+        return `http://${host}:${a.port}`;
+      }
+      return address;
+    },
+    close() {
+      closed ??= (async () => {
+        if (timer) clearInterval(timer);
+        built.drain();
+        await app.close();
+        await audit.close();
+      })();
+      return closed;
+    },
+  };
+}

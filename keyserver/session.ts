@@ -1,0 +1,180 @@
+// Session tokens: jose jwtVerify against each configured key with its own algorithm allow-list.
+// The token's `alg` picks the keys that may verify it, so an HS256 token never meets a JWKS public
+// key (the algorithm-confusion attack) and `none` never meets anything.
+
+import { readFile } from 'node:fs/promises';
+import { createLocalJWKSet, createRemoteJWKSet, decodeProtectedHeader, errors, jwtVerify, type JWTPayload, type JWTVerifyGetKey } from 'jose';
+import type { KeyStoreReader } from './keystore.js';
+import type { KeyServerConfig, TokenKeyConfig } from './config.js';
+import { WireError } from './errors.js';
+import { fromBase64url } from '../format/bytes.js';
+import { ModelsealError } from '../format/errors.js';
+
+/** The claims the key server uses from a verified session token. */
+export interface Session {
+  sub: string | undefined;
+  jti: string | undefined;
+  /** Token expiry (seconds since the epoch). */
+  exp: number;
+  /** Model ids or `*` patterns the token may unlock. */
+  models: string[];
+  /** RFC 7638 thumbprint the client's epk must have (RFC 7800 `cnf.jkt`), when the token is sender-bound. */
+  jkt: string | undefined;
+}
+
+interface Verifier {
+  algorithms: string[];
+  /** A JWKS resolver, or one imported HMAC key per allowed algorithm (imported once: ~90 µs saved per token). */
+  key: JWTVerifyGetKey | Map<string, CryptoKey>;
+}
+
+async function hmacKeys(secret: Uint8Array, algorithms: string[]): Promise<Map<string, CryptoKey>> {
+  const keys = new Map<string, CryptoKey>();
+  for (const alg of algorithms) {
+    keys.set(alg, await crypto.subtle.importKey('raw', secret as BufferSource, { name: 'HMAC', hash: `SHA-${alg.slice(2)}` }, false, ['verify']));
+  }
+  return keys;
+}
+
+/** Verifies bearer tokens for the key server; `reload()` re-reads secrets and JWKS files. */
+export class SessionVerifier {
+  readonly #config: KeyServerConfig['tokens'];
+  readonly #store: KeyStoreReader;
+  #verifiers: Verifier[] = [];
+  /** Remote JWKS sets survive reloads so their cache does (recreating one would refetch). */
+  readonly #remote = new Map<string, JWTVerifyGetKey>();
+
+  private constructor(config: KeyServerConfig['tokens'], store: KeyStoreReader) {
+    this.#config = config;
+    this.#store = store;
+  }
+
+  /** Builds the verifier and loads every key once (fails fast on a missing JWKS file). */
+  static async create(config: KeyServerConfig['tokens'], store: KeyStoreReader): Promise<SessionVerifier> {
+    const v = new SessionVerifier(config, store);
+    await v.reload();
+    return v;
+  }
+
+  /** Re-reads the store secret and JWKS files (remote JWKS sets refresh themselves). */
+  async reload(): Promise<void> {
+    this.#verifiers = await Promise.all(this.#config.keys.map((k) => this.#load(k)));
+  }
+
+  async #load(k: TokenKeyConfig): Promise<Verifier> {
+    const algorithms = k.algorithms ?? (k.type === 'store-secret' || k.type === 'secret' ? ['HS256'] : ['EdDSA', 'ES256']);
+    switch (k.type) {
+      case 'store-secret':
+        return { algorithms, key: await hmacKeys(await this.#store.tokenSecret(), algorithms) };
+      case 'secret':
+        return { algorithms, key: await hmacKeys(fromBase64url(k.secret), algorithms) };
+      case 'jwks-file': {
+        let jwks;
+        try {
+          jwks = JSON.parse(await readFile(k.path, 'utf8'));
+        } catch (cause) {
+          throw new ModelsealError('config_invalid', `cannot read JWKS file ${k.path}: ${(cause as Error).message}`, { cause, file: k.path });
+        }
+        try {
+          return { algorithms, key: createLocalJWKSet(jwks) };
+        } catch (cause) {
+          throw new ModelsealError('config_invalid', `JWKS file ${k.path} is not a JWK Set ({"keys": [...]})`, { cause, file: k.path });
+        }
+      }
+      case 'jwks-url': {
+        let set = this.#remote.get(k.url);
+        if (!set) {
+          set = createRemoteJWKSet(new URL(k.url), { cooldownDuration: 30_000, cacheMaxAge: 600_000, timeoutDuration: 5_000 });
+          this.#remote.set(k.url, set);
+        }
+        return { algorithms, key: set };
+      }
+    }
+  }
+
+  /** Verifies a compact JWT and returns its session claims; throws WireError invalid_token / token_expired. */
+  async verify(token: string): Promise<Session> {
+    let alg: string | undefined;
+    try {
+      alg = decodeProtectedHeader(token).alg;
+    } catch {
+      throw new WireError('invalid_token', 'not a signed JWT');
+    }
+    const candidates = this.#verifiers.filter((v) => alg !== undefined && v.algorithms.includes(alg));
+    if (candidates.length === 0) throw new WireError('invalid_token', `algorithm ${JSON.stringify(String(alg)).slice(0, 24)} is not accepted`);
+    let last: unknown;
+    for (const v of candidates) {
+      try {
+        const options = {
+          algorithms: v.algorithms,
+          issuer: this.#config.issuer,
+          audience: this.#config.audience,
+          clockTolerance: this.#config.clockSkewSeconds,
+          requiredClaims: ['exp'],
+        };
+        const { payload } = typeof v.key === 'function' ? await jwtVerify(token, v.key, options) : await jwtVerify(token, v.key.get(alg!)!, { ...options, algorithms: [alg!] });
+        return this.#session(payload);
+      } catch (err) {
+        last = err;
+        if (err instanceof WireError) throw err;
+        // A claim failure is final; only a signature or key-lookup failure tries the next key.
+        if (err instanceof errors.JWTClaimValidationFailed || err instanceof errors.JWTExpired || err instanceof errors.JWTInvalid) break;
+      }
+    }
+    throw tokenError(last);
+  }
+
+  #session(p: JWTPayload): Session {
+    const now = Math.floor(Date.now() / 1000);
+    const exp = p.exp as number;
+    const max = this.#config.maxLifetimeSeconds;
+    if (max > 0 && exp - (typeof p.iat === 'number' ? Math.min(p.iat, now) : now) > max + this.#config.clockSkewSeconds) {
+      throw new WireError('invalid_token', `token lifetime exceeds ${max} s`);
+    }
+    const models = p['models'];
+    if (!Array.isArray(models) || models.length === 0 || models.length > 100 || models.some((m) => typeof m !== 'string' || m.length === 0 || m.length > 128)) {
+      throw new WireError('invalid_token', 'the models claim must be a list of model ids or patterns');
+    }
+    const cnf = p['cnf'];
+    let jkt: string | undefined;
+    if (cnf !== undefined) {
+      const j = (cnf as { jkt?: unknown } | null)?.jkt;
+      if (typeof j !== 'string' || !/^[A-Za-z0-9_-]{43}$/.test(j)) throw new WireError('invalid_token', 'cnf.jkt must be a SHA-256 JWK thumbprint in base64url');
+      jkt = j;
+    }
+    if (p.jti !== undefined && (typeof p.jti !== 'string' || p.jti.length > 256)) throw new WireError('invalid_token', 'jti must be a short string');
+    if (p.sub !== undefined && p.sub.length > 256) throw new WireError('invalid_token', 'sub is too long');
+    return { sub: p.sub, jti: p.jti, exp, models: models as string[], jkt };
+  }
+}
+
+function tokenError(err: unknown): WireError {
+  if (err instanceof errors.JWTExpired) return new WireError('token_expired', 'mint a new session token', { cause: err });
+  if (err instanceof errors.JWTClaimValidationFailed) {
+    const claim = err.claim;
+    return new WireError('invalid_token', `${claim} claim check failed (${err.reason})`, { cause: err });
+  }
+  if (err instanceof errors.JWSSignatureVerificationFailed) return new WireError('invalid_token', 'signature does not verify', { cause: err });
+  if (err instanceof errors.JWKSNoMatchingKey) return new WireError('invalid_token', 'no key in the JWKS matches the token', { cause: err });
+  if (err instanceof errors.JWKSTimeout || !(err instanceof errors.JOSEError) || err.code === 'ERR_JWKS_INVALID') {
+    // The remote JWKS cannot be fetched or parsed: the server's problem, not the token's.
+    return new WireError('unavailable', 'the token verification keys (JWKS) cannot be fetched', { cause: err });
+  }
+  return new WireError('invalid_token', 'malformed token', { cause: err });
+}
+
+/** True when `modelId` matches a `models` claim entry or policy pattern (`*` = any run of characters). */
+export function matchesPattern(pattern: string, modelId: string): boolean {
+  if (!pattern.includes('*')) return pattern === modelId;
+  const parts = pattern.split('*');
+  const first = parts[0]!;
+  const last = parts[parts.length - 1]!;
+  if (!modelId.startsWith(first) || modelId.length < first.length + last.length || !modelId.endsWith(last)) return false;
+  let at = first.length;
+  for (const mid of parts.slice(1, -1)) {
+    const i = modelId.indexOf(mid, at);
+    if (i < 0 || i + mid.length > modelId.length - last.length) return false;
+    at = i + mid.length;
+  }
+  return true;
+}

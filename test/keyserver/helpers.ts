@@ -1,0 +1,90 @@
+// Shared helpers of the key server tests: a temp keystore, a real server on 127.0.0.1 port 0, and a
+// client that releases keys the way the loader does (ephemeral key pair, JWE decrypted with jose).
+
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { compactDecrypt, exportJWK, generateKeyPair, type JWK } from 'jose';
+import { FileKeyStore, createKeyServer, type KeyServer, type KeyServerConfigInput } from '../../keyserver/index.js';
+
+/** A temp keystore with one model key (`face` k1), its server, and cleanup. */
+export interface Fixture {
+  dir: string;
+  store: FileKeyStore;
+  server: KeyServer;
+  url: string;
+  /** The stored content key of face/k1. */
+  faceKey: Uint8Array;
+  close(): Promise<void>;
+}
+
+/** Generous limits so tests that are not about limits never hit them. */
+export const RELAXED: KeyServerConfigInput = {
+  logLevel: 'silent',
+  defaults: { origins: null, releasesPerToken: 0, ratePerSubject: 1_000_000, ratePerAddress: 1_000_000 },
+};
+
+/** Creates a store with `face` k1 and starts a server with `config` over RELAXED. */
+export async function startFixture(config: KeyServerConfigInput = {}): Promise<Fixture> {
+  const dir = await mkdtemp(join(tmpdir(), 'modelseal-ks-'));
+  const { store } = await FileKeyStore.open(join(dir, 'store'), { create: true });
+  const face = await store.rotate('face');
+  const server = await createKeyServer({
+    store: store.dir,
+    config: { ...RELAXED, ...config, defaults: { ...RELAXED.defaults, ...config.defaults } },
+  });
+  const url = await server.listen({ host: '127.0.0.1', port: 0 });
+  return {
+    dir,
+    store,
+    server,
+    url,
+    faceKey: face.key,
+    async close() {
+      await server.close();
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** An ephemeral client key pair as the loader makes it. */
+export async function clientKey(crv: 'P-256' | 'X25519' = 'P-256'): Promise<{ publicJwk: JWK; privateKey: CryptoKey }> {
+  const { publicKey, privateKey } = await generateKeyPair('ECDH-ES+A256KW', { crv });
+  return { publicJwk: await exportJWK(publicKey), privateKey: privateKey as CryptoKey };
+}
+
+/** A response body of /v1/release: a release or an error (fields are present for their outcome). */
+export interface ReleaseJson {
+  key: string;
+  expiresAt: string;
+  error: { code: string; message: string };
+}
+
+/** One raw release request. */
+export async function postRelease(url: string, options: { token?: string; body?: unknown; raw?: string; headers?: Record<string, string> }): Promise<{ status: number; headers: Headers; json: ReleaseJson }> {
+  const headers: Record<string, string> = { 'content-type': 'application/json', ...options.headers };
+  if (options.token !== undefined) headers['authorization'] = `Bearer ${options.token}`;
+  const res = await fetch(`${url}/v1/release`, { method: 'POST', headers, body: options.raw ?? JSON.stringify(options.body) });
+  const text = await res.text();
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    json = { unparsable: text };
+  }
+  return { status: res.status, headers: res.headers, json: json as ReleaseJson };
+}
+
+/** Releases `modelId`/`keyId` with a fresh key pair and decrypts the answer; returns status and key. */
+export async function release(url: string, token: string, modelId = 'face', keyId = 'k1', options: { crv?: 'P-256' | 'X25519'; headers?: Record<string, string> } = {}) {
+  const { publicJwk, privateKey } = await clientKey(options.crv);
+  const r = await postRelease(url, { token, body: { modelId, keyId, epk: publicJwk }, ...(options.headers ? { headers: options.headers } : {}) });
+  if (r.status !== 200) return { ...r, key: undefined, header: undefined };
+  const { plaintext, protectedHeader } = await compactDecrypt(r.json.key, privateKey);
+  return { ...r, key: plaintext, header: protectedHeader };
+}
+
+/** Waits until `check` is true, polling (never a wall-clock assertion: the test timeout bounds it). */
+export async function until(check: () => Promise<boolean> | boolean, everyMs = 50): Promise<void> {
+  while (!(await check())) await new Promise((r) => setTimeout(r, everyMs));
+}

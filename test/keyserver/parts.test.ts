@@ -1,0 +1,125 @@
+// Smaller parts of the key server: policy lookup, the release counter, server key reuse, and the
+// audit log's reopen (what SIGHUP does after logrotate).
+
+import { describe, expect, it } from 'vitest';
+import { mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { pino } from 'pino';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { decodeProtectedHeader } from 'jose';
+import { AuditLog, MemoryReleaseCounter, createKeyServer, mintDevToken, policyFor, resolveConfig } from '../../keyserver/index.js';
+import { RELAXED, release, startFixture, until, type ReleaseJson } from './helpers.js';
+
+describe('policyFor', () => {
+  const config = resolveConfig({
+    defaults: { origins: null, releasesPerToken: 9, ratePerSubject: 1, ratePerAddress: 1 },
+    models: { 'face-*': { releasesPerToken: 2 }, 'face-pro-*': { releasesPerToken: 1 }, 'face-pro-x': { origins: ['https://a.example'] } },
+  });
+  it('exact id wins, then the most specific pattern, then defaults; entries merge over defaults', () => {
+    expect(policyFor(config, 'face-pro-x').policy).toMatchObject({ origins: ['https://a.example'], releasesPerToken: 9 });
+    expect(policyFor(config, 'face-pro-y')).toMatchObject({ name: 'face-pro-*', policy: { releasesPerToken: 1 } });
+    expect(policyFor(config, 'face-lite')).toMatchObject({ name: 'face-*', policy: { releasesPerToken: 2 } });
+    expect(policyFor(config, 'hand')).toMatchObject({ name: '', policy: { releasesPerToken: 9 } });
+  });
+});
+
+describe('MemoryReleaseCounter', () => {
+  it('counts up to the cap per id, and forgets an id once its token expired', () => {
+    const c = new MemoryReleaseCounter();
+    const later = Date.now() + 60_000;
+    expect(c.take('a', 2, later)).toBe(true);
+    expect(c.take('a', 2, later)).toBe(true);
+    expect(c.take('a', 2, later)).toBe(false);
+    expect(c.take('b', 2, later)).toBe(true);
+    expect(c.take('old', 1, Date.now() - 1)).toBe(true);
+    // The entry for "old" has expired, so a new count starts (the token itself is refused as expired anyway).
+    expect(c.take('old', 1, Date.now() + 1000)).toBe(true);
+    expect(c.take('old', 1, Date.now() + 1000)).toBe(false);
+  });
+});
+
+describe('server ECDH key reuse', () => {
+  it('reused within serverKeyReuseSeconds by default; fresh per release with 0', async () => {
+    const f = await startFixture();
+    const fresh = await createKeyServer({ store: f.store.dir, config: { ...RELAXED, auditLog: null, serverKeyReuseSeconds: 0 } });
+    const freshUrl = await fresh.listen({ host: '127.0.0.1', port: 0 });
+    try {
+      const token = await mintDevToken({ store: f.store, models: ['face'] });
+      const epkOf = async (url: string) => JSON.stringify(decodeProtectedHeader((await release(url, token)).json.key)['epk']);
+      expect(await epkOf(f.url)).toBe(await epkOf(f.url));
+      expect(await epkOf(freshUrl)).not.toBe(await epkOf(freshUrl));
+      const r = await release(freshUrl, token);
+      expect(Buffer.from(r.key!).equals(Buffer.from(f.faceKey))).toBe(true);
+    } finally {
+      await fresh.close();
+      await f.close();
+    }
+  });
+});
+
+describe('a damaged keystore while running', () => {
+  it('keeps serving the last good state, says so in the log, and readyz turns 503 until it is fixed', async () => {
+    const f = await startFixture();
+    const lines: string[] = [];
+    const logger = pino({ level: 'info' }, { write: (s: string) => void lines.push(s) });
+    const server = await createKeyServer({ store: f.store.dir, config: { ...RELAXED, auditLog: null, reloadIntervalMs: 50 }, logger });
+    const url = await server.listen({ host: '127.0.0.1', port: 0 });
+    try {
+      const token = await mintDevToken({ store: f.store, models: ['face'] });
+      expect((await release(url, token)).status).toBe(200);
+      const good = await readFile(f.store.keysPath);
+      await writeFile(f.store.keysPath, '{"version": "modelseal-keystore/1", "keys": [tru');
+      await until(() => lines.some((l) => l.includes('keystore reload failed')));
+      const r = await release(url, token);
+      expect(r.status).toBe(200);
+      expect(Buffer.from(r.key!).equals(Buffer.from(f.faceKey))).toBe(true);
+      const ready = await fetch(`${url}/readyz`);
+      expect(ready.status).toBe(503);
+      expect(((await ready.json()) as ReleaseJson).error).toMatchObject({ code: 'unavailable', message: expect.stringContaining('keystore') });
+      await writeFile(f.store.keysPath, good);
+      await until(async () => (await fetch(`${url}/readyz`)).status === 200);
+      // The operational log never carries key material either.
+      const log = lines.join('');
+      const k = Buffer.from(f.faceKey);
+      for (const form of [k.toString('hex'), k.toString('base64'), k.toString('base64url')]) expect(log.includes(form)).toBe(false);
+    } finally {
+      await server.close();
+      await f.close();
+    }
+  });
+});
+
+describe('AuditLog', () => {
+  it('an audit log that cannot be opened stops the start with config_invalid', async () => {
+    const f = await startFixture();
+    try {
+      const path = join(f.store.dir, 'keys.json', 'audit.log'); // under a file: cannot exist
+      await expect(createKeyServer({ store: f.store.dir, config: { ...RELAXED, auditLog: path } })).rejects.toMatchObject({ code: 'config_invalid', message: expect.stringContaining('cannot open the audit log') });
+    } finally {
+      await f.close();
+    }
+  });
+
+  it('writes one JSON line per entry, reopens after the file was moved, and flushes on close', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'modelseal-audit-'));
+    try {
+      const path = join(dir, 'audit.log');
+      const log = new AuditLog(path);
+      const entry = { modelId: 'm', keyId: 'k1', sub: undefined, jti: 'j', client: '127.0.0.1', origin: undefined, outcome: 'denied' as const, reason: 'invalid_token', status: 401 };
+      log.write(entry);
+      await log.flush();
+      await rename(path, `${path}.1`);
+      log.reopen();
+      log.write({ ...entry, outcome: 'release', reason: undefined, status: 200 });
+      await log.close();
+      const first = (await readFile(`${path}.1`, 'utf8')).trim().split('\n').map((l) => JSON.parse(l));
+      const second = (await readFile(path, 'utf8')).trim().split('\n').map((l) => JSON.parse(l));
+      expect(first).toHaveLength(1);
+      expect(first[0]).toMatchObject({ modelId: 'm', sub: null, origin: null, outcome: 'denied', reason: 'invalid_token', status: 401 });
+      expect(Object.keys(first[0])[0]).toBe('time');
+      expect(second).toEqual([expect.objectContaining({ outcome: 'release', reason: null, status: 200 })]);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});

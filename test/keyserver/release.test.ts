@@ -1,0 +1,290 @@
+// Key release against the real server on 127.0.0.1: the JWE decrypts to the stored key, and every
+// policy rule (scope, origin, rate limits, jti cap, cnf.jkt, key states) allows and denies as set.
+
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { spawnSync } from 'node:child_process';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { calculateJwkThumbprint, decodeJwt, decodeProtectedHeader } from 'jose';
+import { pino } from 'pino';
+import { FileKeyStore, mintDevToken, createKeyServer } from '../../keyserver/index.js';
+import { RELAXED, clientKey, postRelease, release, startFixture, until, type Fixture } from './helpers.js';
+
+const ROOT = join(import.meta.dirname, '../..');
+
+describe('release', () => {
+  let f: Fixture;
+  beforeAll(async () => {
+    f = await startFixture({
+      reloadIntervalMs: 100,
+      models: {
+        'cap-*': { releasesPerToken: 2 },
+        'web-*': { origins: ['https://app.example', 'http://localhost:5173'] },
+        'addr-limited': { ratePerAddress: 3 },
+        'sub-limited': { ratePerSubject: 2 },
+      },
+    });
+    for (const m of ['hand', 'cap-a', 'web-a', 'addr-limited', 'sub-limited', 'rot', 'cli-revoke']) await f.store.rotate(m);
+  });
+  afterAll(async () => {
+    await f?.close();
+  });
+
+  for (const crv of ['P-256', 'X25519'] as const) {
+    it(`decrypts (${crv}, ECDH-ES+A256KW) to exactly the stored content key`, async () => {
+      const token = await mintDevToken({ store: f.store, models: ['face'], ttl: '5m' });
+      const r = await release(f.url, token, 'face', 'k1', { crv });
+      expect(r.status).toBe(200);
+      expect(r.headers.get('cache-control')).toBe('no-store');
+      expect(Buffer.from(r.key!).equals(Buffer.from(f.faceKey))).toBe(true);
+      expect(r.header).toMatchObject({ alg: 'ECDH-ES+A256KW', enc: 'A256GCM', modelId: 'face', keyId: 'k1' });
+      expect(new Date(r.json.expiresAt).getTime()).toBe((r.header!['exp'] as number) * 1000);
+      expect(Object.keys(r.json).sort()).toEqual(['expiresAt', 'key']);
+    });
+  }
+
+  it('with wrapAlgorithm ECDH-ES (direct) the JWE also decrypts to the stored key', async () => {
+    const server = await createKeyServer({ store: f.store.dir, config: { ...RELAXED, wrapAlgorithm: 'ECDH-ES', auditLog: null } });
+    const url = await server.listen({ host: '127.0.0.1', port: 0 });
+    try {
+      const r = await release(url, await mintDevToken({ store: f.store, models: ['face'] }));
+      expect(r.status).toBe(200);
+      expect(r.header).toMatchObject({ alg: 'ECDH-ES', enc: 'A256GCM', modelId: 'face', keyId: 'k1' });
+      expect(Buffer.from(r.key!).equals(Buffer.from(f.faceKey))).toBe(true);
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('the release expires at releaseTtlSeconds, or with the token (plus the clock skew) when that is sooner', async () => {
+    const short = await mintDevToken({ store: f.store, models: ['face'], ttl: 20 });
+    const r = await release(f.url, short);
+    expect(r.status).toBe(200);
+    expect(decodeProtectedHeader(r.json.key)['exp']).toBe(decodeJwt(short).exp! + 30);
+    const long = await mintDevToken({ store: f.store, models: ['face'], ttl: '1h' });
+    const before = Math.floor(Date.now() / 1000);
+    const exp = decodeProtectedHeader((await release(f.url, long)).json.key)['exp'] as number;
+    expect(exp).toBeGreaterThanOrEqual(before + 300);
+    expect(exp).toBeLessThanOrEqual(Math.floor(Date.now() / 1000) + 300);
+  });
+
+  it('scope: the models claim (ids and patterns) decides which models a token unlocks', async () => {
+    const faceOnly = await mintDevToken({ store: f.store, models: ['face'] });
+    const denied = await release(f.url, faceOnly, 'hand', 'k1');
+    expect(denied.status).toBe(403);
+    expect(denied.json.error.code).toBe('forbidden_model');
+    expect(denied.json.error.message).toContain('hand');
+    expect(denied.headers.get('cache-control')).toBe('no-store');
+    expect((await release(f.url, await mintDevToken({ store: f.store, models: ['ha*'] }), 'hand', 'k1')).status).toBe(200);
+    expect((await release(f.url, await mintDevToken({ store: f.store, models: ['*'] }), 'hand', 'k1')).status).toBe(200);
+    const wrongPattern = await release(f.url, await mintDevToken({ store: f.store, models: ['face-*'] }), 'face', 'k1');
+    expect(wrongPattern.json.error.code).toBe('forbidden_model');
+  });
+
+  it('unknown model or key version → 404 unknown_key', async () => {
+    const token = await mintDevToken({ store: f.store, models: ['*'] });
+    for (const [m, k] of [['face', 'k9'], ['nope', 'k1']] as const) {
+      const r = await release(f.url, token, m, k);
+      expect(r.status).toBe(404);
+      expect(r.json.error.code).toBe('unknown_key');
+      expect(r.json.error.message).toContain(`${m} ${k}`);
+    }
+  });
+
+  it('origin allow-list: only listed origins release; CORS answers only allowed origins', async () => {
+    const token = await mintDevToken({ store: f.store, models: ['web-a'] });
+    const none = await release(f.url, token, 'web-a', 'k1');
+    expect(none.status).toBe(403);
+    expect(none.json.error).toMatchObject({ code: 'origin_not_allowed' });
+    expect(none.json.error.message).toContain('no Origin');
+    const evil = await release(f.url, token, 'web-a', 'k1', { headers: { origin: 'https://evil.example' } });
+    expect(evil.json.error.code).toBe('origin_not_allowed');
+    expect(evil.json.error.message).toContain('https://evil.example');
+    const good = await release(f.url, token, 'web-a', 'k1', { headers: { origin: 'https://app.example' } });
+    expect(good.status).toBe(200);
+    expect(good.headers.get('access-control-allow-origin')).toBe('https://app.example');
+  });
+
+  it('CORS preflight: allowed origin gets the headers, a stranger gets none (when no policy allows every origin)', async () => {
+    const server = await createKeyServer({ store: f.store.dir, config: { ...RELAXED, auditLog: null, defaults: { ...RELAXED.defaults, origins: [] }, models: { 'web-*': { origins: ['https://app.example'] } } } });
+    const url = await server.listen({ host: '127.0.0.1', port: 0 });
+    try {
+      const pre = (origin: string) => fetch(`${url}/v1/release`, { method: 'OPTIONS', headers: { origin, 'access-control-request-method': 'POST', 'access-control-request-headers': 'authorization,content-type' } });
+      const ok = await pre('https://app.example');
+      expect(ok.status).toBeLessThan(300);
+      expect(ok.headers.get('access-control-allow-origin')).toBe('https://app.example');
+      expect(ok.headers.get('access-control-allow-headers')).toContain('authorization');
+      const bad = await pre('https://evil.example');
+      expect(bad.headers.get('access-control-allow-origin')).toBeNull();
+      // The default policy (origins: []) refuses every origin for other models.
+      const r = await release(url, await mintDevToken({ store: f.store, models: ['face'] }), 'face', 'k1', { headers: { origin: 'https://app.example' } });
+      expect(r.json.error.code).toBe('origin_not_allowed');
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('rate limit per client address → 429 rate_limited with Retry-After', async () => {
+    const token = await mintDevToken({ store: f.store, models: ['addr-limited'] });
+    for (let i = 0; i < 3; i++) expect((await release(f.url, token, 'addr-limited', 'k1')).status).toBe(200);
+    const r = await release(f.url, token, 'addr-limited', 'k1');
+    expect(r.status).toBe(429);
+    expect(r.json.error.code).toBe('rate_limited');
+    expect(r.json.error.message).toContain('address');
+    expect(Number(r.headers.get('retry-after'))).toBeGreaterThan(0);
+    // Other models keep their own budget.
+    expect((await release(f.url, await mintDevToken({ store: f.store, models: ['face'] }))).status).toBe(200);
+  });
+
+  it('rate limit per token subject: alice is limited, bob is not', async () => {
+    const alice = await mintDevToken({ store: f.store, models: ['sub-limited'], sub: 'alice' });
+    const alice2 = await mintDevToken({ store: f.store, models: ['sub-limited'], sub: 'alice' });
+    expect((await release(f.url, alice, 'sub-limited', 'k1')).status).toBe(200);
+    expect((await release(f.url, alice2, 'sub-limited', 'k1')).status).toBe(200);
+    const r = await release(f.url, alice, 'sub-limited', 'k1');
+    expect(r.status).toBe(429);
+    expect(r.json.error).toMatchObject({ code: 'rate_limited' });
+    expect(r.json.error.message).toContain('session');
+    expect(Number(r.headers.get('retry-after'))).toBeGreaterThan(0);
+    expect((await release(f.url, await mintDevToken({ store: f.store, models: ['sub-limited'], sub: 'bob' }), 'sub-limited', 'k1')).status).toBe(200);
+  });
+
+  it('trustProxy: X-Forwarded-For picks the client address only when the proxy is trusted', async () => {
+    const cfg = (trustProxy: boolean) => ({ ...RELAXED, auditLog: null, trustProxy, defaults: { ...RELAXED.defaults, ratePerAddress: 1 } });
+    for (const trusted of [true, false]) {
+      const server = await createKeyServer({ store: f.store.dir, config: cfg(trusted) });
+      const url = await server.listen({ host: '127.0.0.1', port: 0 });
+      try {
+        const token = await mintDevToken({ store: f.store, models: ['face'] });
+        const a = await release(url, token, 'face', 'k1', { headers: { 'x-forwarded-for': '203.0.113.1' } });
+        const b = await release(url, token, 'face', 'k1', { headers: { 'x-forwarded-for': '203.0.113.2' } });
+        expect(a.status).toBe(200);
+        // Trusted: two addresses, two budgets. Untrusted: both are 127.0.0.1, the second is limited.
+        expect(b.status).toBe(trusted ? 200 : 429);
+      } finally {
+        await server.close();
+      }
+    }
+  });
+
+  it('releases per token (jti) are capped; a token without jti is refused where a cap applies', async () => {
+    const token = await mintDevToken({ store: f.store, models: ['cap-a'] });
+    expect((await release(f.url, token, 'cap-a', 'k1')).status).toBe(200);
+    expect((await release(f.url, token, 'cap-a', 'k1')).status).toBe(200);
+    const third = await release(f.url, token, 'cap-a', 'k1');
+    expect(third.status).toBe(403);
+    expect(third.json.error.code).toBe('release_limit');
+    expect(third.json.error.message).toContain('2 per token');
+    expect((await release(f.url, await mintDevToken({ store: f.store, models: ['cap-a'] }), 'cap-a', 'k1')).status).toBe(200);
+    const { SignJWT } = await import('jose');
+    const noJti = await new SignJWT({ models: ['cap-a'] }).setProtectedHeader({ alg: 'HS256' }).setIssuer('modelseal-dev').setAudience('modelseal').setExpirationTime('5m').sign(await f.store.tokenSecret());
+    const r = await release(f.url, noJti, 'cap-a', 'k1');
+    expect(r.status).toBe(401);
+    expect(r.json.error.code).toBe('invalid_token');
+    expect(r.json.error.message).toContain('jti');
+  });
+
+  it('cnf.jkt: a sender-bound token releases only to the key it names', async () => {
+    const mine = await clientKey();
+    const other = await clientKey();
+    const jkt = await calculateJwkThumbprint(mine.publicJwk);
+    const token = await mintDevToken({ store: f.store, models: ['face'], cnfJkt: jkt });
+    const bad = await postRelease(f.url, { token, body: { modelId: 'face', keyId: 'k1', epk: other.publicJwk } });
+    expect(bad.status).toBe(401);
+    expect(bad.json.error.code).toBe('invalid_token');
+    expect(bad.json.error.message).toContain('cnf.jkt');
+    const good = await postRelease(f.url, { token, body: { modelId: 'face', keyId: 'k1', epk: mine.publicJwk } });
+    expect(good.status).toBe(200);
+  });
+
+  it('rotation while running: the new version releases at once, the retired one still releases, a revoked one never', async () => {
+    const token = await mintDevToken({ store: f.store, models: ['rot'] });
+    const writer = (await FileKeyStore.open(f.store.dir)).store; // a second instance, as another process would be
+    const k2 = await writer.rotate('rot');
+    expect(k2.record.keyId).toBe('k2');
+    const r2 = await release(f.url, token, 'rot', 'k2');
+    expect(r2.status).toBe(200);
+    expect(Buffer.from(r2.key!).equals(Buffer.from(k2.key))).toBe(true);
+    expect((await release(f.url, token, 'rot', 'k1')).status).toBe(200);
+    await writer.revoke('rot', 'k1');
+    await until(async () => (await release(f.url, token, 'rot', 'k1')).status === 403);
+    const r1 = await release(f.url, token, 'rot', 'k1');
+    expect(r1.json.error.code).toBe('key_revoked');
+    expect((await release(f.url, token, 'rot', 'k2')).status).toBe(200);
+  });
+
+  it('an expired retired version → 403 key_expired', async () => {
+    const writer = (await FileKeyStore.open(f.store.dir)).store;
+    await writer.rotate('exp-model');
+    await writer.rotate('exp-model', { retireExpiresAt: new Date(Date.now() - 1000) });
+    const token = await mintDevToken({ store: f.store, models: ['exp-model'] });
+    const r = await release(f.url, token, 'exp-model', 'k1');
+    expect(r.status).toBe(403);
+    expect(r.json.error.code).toBe('key_expired');
+    expect((await release(f.url, token, 'exp-model', 'k2')).status).toBe(200);
+  });
+
+  it('`modelseal keys revoke` in another process is picked up without a restart', async () => {
+    const token = await mintDevToken({ store: f.store, models: ['cli-revoke'] });
+    expect((await release(f.url, token, 'cli-revoke', 'k1')).status).toBe(200);
+    const r = spawnSync(process.execPath, [join(ROOT, 'dist/cli/main.js'), 'keys', 'revoke', 'cli-revoke', '--key-id', 'k1', '--store', f.store.dir], { encoding: 'utf8' });
+    expect(r.stderr).toContain('revoked k1');
+    expect(r.status).toBe(0);
+    await until(async () => (await release(f.url, token, 'cli-revoke', 'k1')).status === 403);
+    expect((await release(f.url, token, 'cli-revoke', 'k1')).json.error.code).toBe('key_revoked');
+  });
+
+  it('healthz, readyz and metrics answer', async () => {
+    const h = await fetch(`${f.url}/healthz`);
+    expect(h.status).toBe(200);
+    expect(h.headers.get('cache-control')).toBe('no-store');
+    const r = await fetch(`${f.url}/readyz`);
+    expect(r.status).toBe(200);
+    expect(await r.json()).toMatchObject({ status: 'ready' });
+    const m = await (await fetch(`${f.url}/metrics`)).text();
+    expect(m).toMatch(/modelseal_releases_total\{model="face"\} [1-9]/);
+    expect(m).toMatch(/modelseal_denials_total\{reason="forbidden_model"\} [1-9]/);
+    expect(m).toMatch(/modelseal_denials_total\{reason="key_revoked"\} [1-9]/);
+    expect(m).toContain('modelseal_release_duration_seconds_bucket');
+  });
+
+  it('audit log: one line per release and per denial, with the fields, and no key bytes in any form', async () => {
+    await f.server.audit.flush();
+    const raw = await readFile(join(f.store.dir, 'audit.log'));
+    const lines = raw.toString('utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    const rel = lines.find((l) => l['outcome'] === 'release' && l['modelId'] === 'sub-limited');
+    expect(rel).toMatchObject({ keyId: 'k1', sub: 'alice', client: '127.0.0.1', reason: null, status: 200 });
+    expect(typeof rel!['jti']).toBe('string');
+    expect(typeof rel!['time']).toBe('string');
+    const denied = lines.find((l) => l['outcome'] === 'denied' && l['reason'] === 'origin_not_allowed' && l['origin'] === 'https://evil.example');
+    expect(denied).toMatchObject({ modelId: 'web-a', keyId: 'k1', status: 403 });
+    for (const reason of ['forbidden_model', 'rate_limited', 'release_limit', 'key_revoked', 'unknown_key', 'invalid_token']) {
+      expect(lines.some((l) => l['reason'] === reason)).toBe(true);
+    }
+    const keys: Uint8Array[] = [f.faceKey];
+    const reader = (await FileKeyStore.open(f.store.dir)).store;
+    for (const rec of await reader.list()) keys.push((await reader.get(rec.modelId, rec.keyId))!.key);
+    const text = raw.toString('latin1');
+    for (const k of keys) {
+      const b = Buffer.from(k);
+      expect(raw.indexOf(b)).toBe(-1);
+      for (const form of [b.toString('hex'), b.toString('hex').toUpperCase(), b.toString('base64'), b.toString('base64url'), b.toString('base64').replace(/=+$/, '')]) {
+        expect(text.includes(form)).toBe(false);
+      }
+    }
+  });
+
+  it('logs "keystore reloaded" when the store changes (poll or reload())', async () => {
+    const lines: string[] = [];
+    const logger = pino({ level: 'info' }, { write: (s: string) => void lines.push(s) });
+    const server = await createKeyServer({ store: f.store.dir, config: { ...RELAXED, auditLog: null, reloadIntervalMs: 0 }, logger });
+    try {
+      expect(await server.reload()).toBe(false);
+      await (await FileKeyStore.open(f.store.dir)).store.rotate('reload-check');
+      expect(await server.reload()).toBe(true);
+      expect(lines.some((l) => l.includes('keystore reloaded'))).toBe(true);
+    } finally {
+      await server.close();
+    }
+  });
+});
