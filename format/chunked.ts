@@ -107,6 +107,8 @@ export function chunkNonce(baseNonce: Uint8Array, index: number): Uint8Array {
 export interface ChunkCipher {
   /** Encrypts chunk `index`; returns ciphertext ‖ tag. */
   seal(index: number, plaintext: Uint8Array): Promise<Uint8Array>;
+  /** Optional: encrypts chunk `index` straight into `target` (plaintext length + 16 bytes), saving a copy. */
+  sealInto?(index: number, plaintext: Uint8Array, target: Uint8Array): Promise<void>;
   /** Decrypts chunk `index` (ciphertext ‖ tag); rejects when authentication fails. */
   open(index: number, sealed: Uint8Array): Promise<ArrayBuffer>;
 }
@@ -162,7 +164,11 @@ export async function encryptChunked(
   for (let i = 0; i < count; i++) {
     const start = i * chunkLength;
     const piece = plaintext.subarray(start, Math.min(start + chunkLength, plaintext.length));
-    tasks.push(limiter.run(async () => out.set(await cipher.seal(i, piece), FILE_HEAD_LENGTH + i * (chunkLength + TAG_LENGTH))));
+    const target = out.subarray(FILE_HEAD_LENGTH + i * (chunkLength + TAG_LENGTH), FILE_HEAD_LENGTH + i * (chunkLength + TAG_LENGTH) + piece.length + TAG_LENGTH);
+    tasks.push(limiter.run(async () => {
+      if (cipher.sealInto) await cipher.sealInto(i, piece, target);
+      else target.set(await cipher.seal(i, piece));
+    }));
   }
   await Promise.all(tasks);
   return out;

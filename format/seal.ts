@@ -132,9 +132,14 @@ class WeightCursor {
 
   take(length: number): Uint8Array {
     const current = this.files[this.#file];
-    if (current && current.length - this.#offset > length) {
+    // A range inside one file (ending at its end included) is a view, not a copy.
+    if (current && current.length - this.#offset >= length) {
       const view = current.subarray(this.#offset, this.#offset + length);
       this.#offset += length;
+      if (this.#offset === current.length) {
+        this.#file++;
+        this.#offset = 0;
+      }
       return view;
     }
     const out = new Uint8Array(length);

@@ -1,0 +1,161 @@
+// `modelseal inspect <sealed model.json>`: the public facts, and the private ones when the key is here.
+
+import { Command } from 'commander';
+import { stat } from 'node:fs/promises';
+import { isModelsealError } from '../../format/errors.js';
+import type { ModelJson } from '../../format/header.js';
+import { formatBytes, note, printJson, printLine } from '../output.js';
+import { openSealedHeader, readSealedManifest, unlock } from '../sealed-model.js';
+import { openStore } from '../store.js';
+
+/** Options of `modelseal inspect`. */
+export interface InspectCommandOptions {
+  store?: string;
+  json?: boolean;
+}
+
+/** What anyone who downloads the files can see. */
+export interface PublicFacts {
+  path: string;
+  version: string;
+  modelId: string;
+  keyId: string;
+  keyServer: string | null;
+  chunkLength: number;
+  shardLength: number;
+  header: { inline: boolean; path: string | null; sealedBytes: number };
+  shards: number;
+  sealedBytes: number;
+}
+
+/** What only a key holder sees (decrypted header; no weights are decrypted). */
+export interface PrivateFacts {
+  keyState: string;
+  format: string | null;
+  generatedBy: string | null;
+  convertedBy: string | null;
+  weightGroups: number;
+  weightFiles: number;
+  weights: number;
+  parameters: number;
+  weightBytes: number;
+  dtypes: Record<string, number>;
+  quantization: Record<string, number>;
+}
+
+/** The inspect result; `private` is null when the key is not in the store (`reason` says why). */
+export interface InspectResult {
+  public: PublicFacts;
+  private: PrivateFacts | null;
+  reason?: string;
+}
+
+/** Counts weights, parameters and dtypes of a model.json. */
+export function modelFacts(model: ModelJson): Omit<PrivateFacts, 'keyState' | 'weightBytes'> {
+  const dtypes: Record<string, number> = {};
+  const quantization: Record<string, number> = {};
+  let weights = 0;
+  let parameters = 0;
+  for (const group of model.weightsManifest) {
+    for (const w of group.weights) {
+      weights++;
+      parameters += w.shape.reduce((n, d) => n * d, 1);
+      dtypes[w.dtype] = (dtypes[w.dtype] ?? 0) + 1;
+      const q = (w['quantization'] as { dtype?: string } | undefined)?.dtype;
+      if (q !== undefined) quantization[q] = (quantization[q] ?? 0) + 1;
+    }
+  }
+  const str = (v: unknown) => (typeof v === 'string' ? v : null);
+  return {
+    format: str(model['format']),
+    generatedBy: str(model['generatedBy']),
+    convertedBy: str(model['convertedBy']),
+    weightGroups: model.weightsManifest.length,
+    weightFiles: model.weightsManifest.reduce((n, g) => n + g.paths.length, 0),
+    weights,
+    parameters,
+    dtypes,
+    quantization,
+  };
+}
+
+/** Reads the manifest, and the header when the store holds the key. */
+export async function collectInspect(manifestPath: string, opts: InspectCommandOptions): Promise<InspectResult> {
+  const files = await readSealedManifest(manifestPath);
+  const m = files.manifest;
+  const headerBytes = 'size' in m.header ? m.header.size : Math.floor((m.header.data.length * 3) / 4);
+  const publicFacts: PublicFacts = {
+    path: files.path,
+    version: m.modelseal,
+    modelId: m.modelId,
+    keyId: m.keyId,
+    keyServer: m.keyServer ?? null,
+    chunkLength: m.chunkLength,
+    shardLength: m.shardLength,
+    header: { inline: 'data' in m.header, path: 'path' in m.header ? m.header.path : null, sealedBytes: headerBytes },
+    shards: m.shards.length,
+    sealedBytes: (await stat(files.path)).size + ('size' in m.header ? m.header.size : 0) + m.shards.reduce((n, s) => n + s.size, 0),
+  };
+  let unlocked;
+  try {
+    unlocked = await unlock(await openStore(opts.store), m);
+  } catch (err) {
+    if (!isModelsealError(err, 'key_not_found')) throw err;
+    return { public: publicFacts, private: null, reason: err.message };
+  }
+  const opened = await openSealedHeader(files, unlocked.key);
+  return {
+    public: publicFacts,
+    private: { keyState: unlocked.record.state, ...modelFacts(opened.header.model), weightBytes: opened.header.weightBytes },
+  };
+}
+
+const counts = (r: Record<string, number>) => Object.entries(r).map(([k, v]) => `${k} ×${v}`).join(', ') || 'none';
+
+/** Prints the facts: JSON, or `field: value` lines, on stdout. */
+export function printInspect(result: InspectResult, opts: { json?: boolean }): void {
+  if (opts.json) {
+    printJson(result);
+  } else {
+    const p = result.public;
+    const lines = [
+      `file: ${p.path}`,
+      `format version: ${p.version}`,
+      `model id: ${p.modelId}`,
+      `key id: ${p.keyId}`,
+      `key server: ${p.keyServer ?? '(none recorded)'}`,
+      `chunk length: ${p.chunkLength} (${formatBytes(p.chunkLength)})`,
+      `shard length: ${p.shardLength} (${formatBytes(p.shardLength)})`,
+      `header: ${p.header.inline ? 'inline' : p.header.path}, ${formatBytes(p.header.sealedBytes)} sealed`,
+      `shards: ${p.shards}`,
+      `sealed size: ${formatBytes(p.sealedBytes)}`,
+    ];
+    const s = result.private;
+    if (s) {
+      lines.push(
+        `key state: ${s.keyState}`,
+        `model format: ${s.format ?? '(not set)'}`,
+        `generated by: ${s.generatedBy ?? '(not set)'}`,
+        `converted by: ${s.convertedBy ?? '(not set)'}`,
+        `weight groups: ${s.weightGroups} (${s.weightFiles} original file${s.weightFiles === 1 ? '' : 's'})`,
+        `weights: ${s.weights}`,
+        `parameters: ${s.parameters}`,
+        `weight bytes: ${s.weightBytes} (${formatBytes(s.weightBytes)})`,
+        `dtypes: ${counts(s.dtypes)}`,
+        `quantization: ${counts(s.quantization)}`,
+      );
+    }
+    for (const line of lines) printLine(line);
+  }
+  if (result.reason !== undefined) note(`private facts hidden: ${result.reason}`);
+}
+
+/** The `inspect` command. */
+export const inspectCommand = new Command('inspect')
+  .description('show a sealed model\'s public facts, and its private ones (format, weights, dtypes) when the key is in the store')
+  .argument('<model.json>', 'the sealed model.json')
+  .option('--store <dir>', 'keystore folder (default: $MODELSEAL_HOME, else ./.modelseal)')
+  .option('--json', 'print the facts as JSON on stdout')
+  .action(async (manifestPath: string, opts: InspectCommandOptions) => {
+    printInspect(await collectInspect(manifestPath, opts), opts);
+  });

@@ -1,0 +1,145 @@
+// `modelseal open <sealed model.json> --out <dir>`: decrypt back to a plain TF.js model.
+
+import { Command } from 'commander';
+import { CliError } from '../errors.js';
+import { isContainedPath, OutputDir, withOutputDir } from '../out-dir.js';
+import { formatBytes, note, printJson } from '../output.js';
+import { createProgress } from '../progress.js';
+import { openSealedHeader, openSealedShards, readSealedManifest, unlock } from '../sealed-model.js';
+import { openStore } from '../store.js';
+
+/** Options of `modelseal open`. */
+export interface OpenCommandOptions {
+  out: string;
+  store?: string;
+  force?: boolean;
+  json?: boolean;
+}
+
+/** What `open` wrote. */
+export interface OpenSummary {
+  modelId: string;
+  keyId: string;
+  out: string;
+  files: Array<{ path: string; size: number }>;
+  weightBytes: number;
+}
+
+/** Decrypts and checks everything, writing the plain model into a temp folder renamed at the end. */
+export async function collectOpen(manifestPath: string, opts: OpenCommandOptions): Promise<OpenSummary> {
+  const files = await readSealedManifest(manifestPath);
+  const store = await openStore(opts.store);
+  const { record, key } = await unlock(store, files.manifest);
+  if (record.state === 'revoked') note(`key ${record.keyId} of ${record.modelId} is revoked: the key server no longer releases it, but this store still opens it`);
+  const opened = await openSealedHeader(files, key);
+  const { model, weightFiles } = opened.header;
+  // Paths come from the authenticated header, but a plain model.json may still name anything.
+  const targets: Array<{ path: string; size: number }> = [];
+  model.weightsManifest.forEach((group, g) => group.paths.forEach((path, i) => {
+    if (!isContainedPath(path) || path === 'model.json') {
+      throw new CliError('header_invalid', `the sealed model names weight file ${JSON.stringify(path)}, which is not a relative path inside the output folder`, { file: files.path });
+    }
+    targets.push({ path, size: weightFiles[g]![i]! });
+  }));
+  const out = await OutputDir.prepare(opts.out, { force: opts.force ?? false });
+  return withOutputDir(out, async () => {
+    const writer = new WeightWriter(out, targets);
+    const progress = createProgress('opening', opened.header.weightBytes, { json: opts.json ?? false });
+    try {
+      await writer.start();
+      await openSealedShards(files, opened, key, async (_index, chunks) => {
+        for (const chunk of chunks) await writer.write(new Uint8Array(chunk));
+        progress.update(writer.written);
+      });
+      await writer.finish();
+    } finally {
+      progress.stop();
+      await writer.abort();
+    }
+    const modelText = JSON.stringify(model);
+    await out.writeFile('model.json', modelText);
+    return {
+      modelId: files.manifest.modelId,
+      keyId: files.manifest.keyId,
+      out: out.target,
+      files: [{ path: 'model.json', size: Buffer.byteLength(modelText) }, ...targets],
+      weightBytes: opened.header.weightBytes,
+    };
+  });
+}
+
+/** Writes the concatenated weight bytes back into the original files, by their recorded sizes. */
+class WeightWriter {
+  readonly #out: OutputDir;
+  readonly #targets: Array<{ path: string; size: number }>;
+  #index = -1;
+  #left = 0;
+  #file: Awaited<ReturnType<OutputDir['openFile']>> | undefined;
+  written = 0;
+
+  constructor(out: OutputDir, targets: Array<{ path: string; size: number }>) {
+    this.#out = out;
+    this.#targets = targets;
+  }
+
+  async start(): Promise<void> {
+    await this.#next();
+  }
+
+  async #next(): Promise<void> {
+    // Moves to the next file with bytes left, creating empty files on the way.
+    while (this.#left === 0) {
+      if (this.#file) {
+        const file = this.#file;
+        this.#file = undefined;
+        await file.close();
+      }
+      this.#index++;
+      const target = this.#targets[this.#index];
+      if (!target) return;
+      this.#file = await this.#out.openFile(target.path);
+      this.#left = target.size;
+    }
+  }
+
+  async write(bytes: Uint8Array): Promise<void> {
+    let offset = 0;
+    while (offset < bytes.length) {
+      if (!this.#file) throw new Error('internal: more weight bytes than the header lists');
+      const n = Math.min(this.#left, bytes.length - offset);
+      await this.#file.write(bytes.subarray(offset, offset + n));
+      offset += n;
+      this.#left -= n;
+      this.written += n;
+      await this.#next();
+    }
+  }
+
+  async finish(): Promise<void> {
+    if (this.#file || this.#index < this.#targets.length) throw new Error('internal: fewer weight bytes than the header lists');
+  }
+
+  async abort(): Promise<void> {
+    const file = this.#file;
+    this.#file = undefined;
+    await file?.close().catch(() => undefined);
+  }
+}
+
+/** Prints the summary: JSON on stdout with --json, else one line on stderr. */
+export function printOpen(summary: OpenSummary, opts: { json?: boolean }): void {
+  if (opts.json) printJson(summary);
+  else note(`opened ${summary.modelId} (key ${summary.keyId}): model.json and ${summary.files.length - 1} weight file${summary.files.length === 2 ? '' : 's'} (${formatBytes(summary.weightBytes)}) written to ${summary.out}`);
+}
+
+/** The `open` command. */
+export const openCommand = new Command('open')
+  .description('decrypt a sealed model back into a plain TensorFlow.js model (same model.json content, same weight files)')
+  .argument('<model.json>', 'the sealed model.json')
+  .requiredOption('--out <dir>', 'output folder (created; must be absent or empty unless --force)')
+  .option('--store <dir>', 'keystore folder (default: $MODELSEAL_HOME, else ./.modelseal)')
+  .option('--force', 'replace a non-empty --out folder (atomically)')
+  .option('--json', 'print a machine-readable summary on stdout')
+  .action(async (manifestPath: string, opts: OpenCommandOptions) => {
+    printOpen(await collectOpen(manifestPath, opts), opts);
+  });

@@ -1,0 +1,131 @@
+// `modelseal seal <model.json> --out <dir> --model-id <id>`: seal a TF.js model for a static host.
+
+import { Command, Option } from 'commander';
+import { DEFAULT_CHUNK_LENGTH } from '../../format/chunked.js';
+import { DEFAULT_SHARD_LENGTH } from '../../format/manifest.js';
+import { sealModel } from '../../format/seal.js';
+import { nodeChunkCipher } from '../node-cipher.js';
+import { parseChunkSize, parseId, parseShardSize, parseUrl } from '../options.js';
+import { OutputDir, withOutputDir } from '../out-dir.js';
+import { formatBytes, note, printJson } from '../output.js';
+import { readPlainModel } from '../plain-model.js';
+import { createProgress } from '../progress.js';
+import { openStore } from '../store.js';
+
+/** Options of `modelseal seal`, as commander parses them. */
+export interface SealCommandOptions {
+  out: string;
+  modelId: string;
+  store?: string;
+  keyServer?: string;
+  shardSize?: number;
+  chunkSize?: number;
+  header: 'inline' | 'file' | 'auto';
+  newKey?: boolean;
+  force?: boolean;
+  json?: boolean;
+}
+
+/** What `seal` did: the machine summary `--json` prints. */
+export interface SealSummary {
+  modelId: string;
+  keyId: string;
+  keyCreated: boolean;
+  store: string;
+  out: string;
+  header: 'inline' | 'file';
+  files: Array<{ path: string; size: number }>;
+  sealedBytes: number;
+  weightBytes: number;
+  chunkLength: number;
+  shardLength: number;
+}
+
+/** Reads the model, gets the key version, seals, and writes the output folder atomically. */
+export async function collectSeal(modelPath: string, opts: SealCommandOptions): Promise<SealSummary> {
+  const model = await readPlainModel(modelPath);
+  const out = await OutputDir.prepare(opts.out, { force: opts.force ?? false });
+  return withOutputDir(out, async () => {
+    const store = await openStore(opts.store, { create: true });
+    let entry = opts.newKey ? undefined : await store.active(opts.modelId);
+    let keyCreated = false;
+    if (!entry) {
+      const before = (await store.list()).filter((k) => k.modelId === opts.modelId && k.state === 'active');
+      entry = await store.rotate(opts.modelId);
+      keyCreated = true;
+      const retired = before.map((k) => k.keyId).join(', ');
+      note(`created key ${entry.record.keyId} for model ${opts.modelId}${retired ? `; ${retired} is now retired (still released for files sealed with it until revoked)` : ''}`);
+    }
+    const chunkLength = opts.chunkSize ?? DEFAULT_CHUNK_LENGTH;
+    const requested = opts.shardSize ?? DEFAULT_SHARD_LENGTH;
+    const progress = createProgress('sealing', model.weightBytes, { json: opts.json ?? false });
+    let sealed;
+    try {
+      sealed = await sealModel(
+        { modelJson: model.modelJson, weightFiles: model.weightFiles },
+        {
+          modelId: opts.modelId,
+          keyId: entry.record.keyId,
+          contentKey: entry.key,
+          chunkLength,
+          shardLength: requested,
+          headerMode: opts.header,
+          cipher: nodeChunkCipher,
+          ...(opts.keyServer === undefined ? {} : { keyServer: opts.keyServer }),
+          onProgress: (done) => progress.update(done),
+        },
+      );
+    } finally {
+      progress.stop();
+      entry.key.fill(0);
+    }
+    if (sealed.manifest.shardLength !== requested) {
+      note(`shard size rounded up to ${formatBytes(sealed.manifest.shardLength)}, a multiple of the ${formatBytes(chunkLength)} chunk size`);
+    }
+    const manifestText = `${JSON.stringify(sealed.manifest, null, 2)}\n`;
+    for (const file of sealed.files) await out.writeFile(file.path, file.bytes);
+    await out.writeFile('model.json', manifestText);
+    const files = [{ path: 'model.json', size: Buffer.byteLength(manifestText) }, ...sealed.files.map((f) => ({ path: f.path, size: f.bytes.length }))];
+    return {
+      modelId: opts.modelId,
+      keyId: entry.record.keyId,
+      keyCreated,
+      store: store.dir,
+      out: out.target,
+      header: 'data' in sealed.manifest.header ? 'inline' : 'file',
+      files,
+      sealedBytes: files.reduce((n, f) => n + f.size, 0),
+      weightBytes: model.weightBytes,
+      chunkLength: sealed.manifest.chunkLength,
+      shardLength: sealed.manifest.shardLength,
+    } satisfies SealSummary;
+  });
+}
+
+/** Prints the summary: JSON on stdout with --json, else one line for people on stderr. */
+export function printSeal(summary: SealSummary, opts: { json?: boolean }): void {
+  if (opts.json) {
+    printJson(summary);
+    return;
+  }
+  const shards = summary.files.filter((f) => f.path.endsWith('.sealed') && f.path !== 'header.sealed').length;
+  note(`sealed ${summary.modelId} with key ${summary.keyId}: ${formatBytes(summary.weightBytes)} of weights in ${shards} shard${shards === 1 ? '' : 's'}, header ${summary.header}, written to ${summary.out}`);
+}
+
+/** The `seal` command. */
+export const sealCommand = new Command('seal')
+  .description('seal a TensorFlow.js model (graph or layers) into encrypted shards plus a public model.json')
+  .argument('<model.json>', 'the model.json of the model to seal; weight files are read from its folder')
+  .requiredOption('--out <dir>', 'output folder (created; must be absent or empty unless --force)')
+  .requiredOption('--model-id <id>', 'model id: 1-128 of A-Z a-z 0-9 . _ -', parseId)
+  .option('--store <dir>', 'keystore folder (default: $MODELSEAL_HOME, else ./.modelseal)')
+  .option('--key-server <url>', 'key server URL to record in the manifest', parseUrl)
+  .option('--shard-size <bytes>', 'plaintext bytes per shard, e.g. 4MiB (rounded up to a multiple of the chunk size)', parseShardSize)
+  .option('--chunk-size <bytes>', 'chunk length, 1KiB to 16MiB (default 256KiB)', parseChunkSize)
+  .addOption(new Option('--header <mode>', 'put the encrypted header inline in model.json, in its own file, or decide by size').choices(['inline', 'file', 'auto']).default('auto'))
+  .option('--new-key', 'rotate first: seal with a new key version (the previous one is retired)')
+  .option('--force', 'replace a non-empty --out folder (atomically)')
+  .option('--json', 'print a machine-readable summary on stdout')
+  .action(async (modelPath: string, opts: SealCommandOptions) => {
+    printSeal(await collectSeal(modelPath, opts), opts);
+  });

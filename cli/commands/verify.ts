@@ -1,0 +1,89 @@
+// `modelseal verify <sealed model.json>`: decrypt and check every file, write nothing.
+
+import { Command } from 'commander';
+import { stat } from 'node:fs/promises';
+import { resolve } from 'node:path';
+import { printError, toModelsealError } from '../errors.js';
+import { formatBytes, note, printJson, printLine } from '../output.js';
+import { createProgress } from '../progress.js';
+import { openSealedHeader, openSealedShards, readSealedManifest, unlock } from '../sealed-model.js';
+import { openStore } from '../store.js';
+
+/** Options of `modelseal verify`. */
+export interface VerifyCommandOptions {
+  store?: string;
+  json?: boolean;
+}
+
+/** The verdict on an intact sealed model. */
+export interface VerifySummary {
+  ok: true;
+  path: string;
+  modelId: string;
+  keyId: string;
+  keyState: string;
+  shards: number;
+  weightBytes: number;
+  sealedBytes: number;
+  chunkLength: number;
+  shardLength: number;
+}
+
+/** Checks the manifest, the key commitment of every file, every chunk's tag, and every length. */
+export async function collectVerify(manifestPath: string, opts: VerifyCommandOptions): Promise<VerifySummary> {
+  const files = await readSealedManifest(manifestPath);
+  const store = await openStore(opts.store);
+  const { record, key } = await unlock(store, files.manifest);
+  const opened = await openSealedHeader(files, key);
+  const progress = createProgress('verifying', opened.header.weightBytes, { json: opts.json ?? false });
+  let done = 0;
+  try {
+    await openSealedShards(files, opened, key, (index) => {
+      done += opened.shards[index]!.plaintextLength;
+      progress.update(done);
+    });
+  } finally {
+    progress.stop();
+  }
+  const manifestSize = (await stat(files.path)).size;
+  const headerSize = 'size' in files.manifest.header ? files.manifest.header.size : 0;
+  return {
+    ok: true,
+    path: resolve(files.path),
+    modelId: files.manifest.modelId,
+    keyId: files.manifest.keyId,
+    keyState: record.state,
+    shards: opened.shards.length,
+    weightBytes: opened.header.weightBytes,
+    sealedBytes: manifestSize + headerSize + opened.shards.reduce((n, s) => n + s.sealedLength, 0),
+    chunkLength: files.manifest.chunkLength,
+    shardLength: files.manifest.shardLength,
+  };
+}
+
+/** Prints the verdict: `ok …` on stdout (or JSON). */
+export function printVerify(summary: VerifySummary, opts: { json?: boolean }): void {
+  if (opts.json) {
+    printJson(summary);
+    return;
+  }
+  printLine(`ok ${summary.path}: model ${summary.modelId}, key ${summary.keyId}, ${summary.shards} shard${summary.shards === 1 ? '' : 's'}, ${formatBytes(summary.weightBytes)} of weights intact`);
+  if (summary.keyState !== 'active') note(`key ${summary.keyId} is ${summary.keyState}${summary.keyState === 'revoked' ? ': the key server will not release it' : ''}`);
+}
+
+/** The `verify` command. */
+export const verifyCommand = new Command('verify')
+  .description('decrypt and check every file of a sealed model without writing plaintext (exit 0 when intact)')
+  .argument('<model.json>', 'the sealed model.json')
+  .option('--store <dir>', 'keystore folder (default: $MODELSEAL_HOME, else ./.modelseal)')
+  .option('--json', 'print the verdict as JSON on stdout ({"ok": false, "error": …} on failure)')
+  .action(async (manifestPath: string, opts: VerifyCommandOptions) => {
+    try {
+      printVerify(await collectVerify(manifestPath, opts), opts);
+    } catch (err) {
+      if (!opts.json) throw err;
+      const e = toModelsealError(err);
+      printJson({ ok: false, error: { code: e.code, message: e.message, ...(e.file === undefined ? {} : { file: e.file }) } });
+      process.exitCode = printError(e);
+    }
+  });

@@ -1,0 +1,59 @@
+// Parsers for option values. They throw commander's InvalidArgumentError, which the program turns
+// into a usage error (exit 2) naming the option.
+
+import { InvalidArgumentError } from 'commander';
+import { MAX_CHUNK_LENGTH, MIN_CHUNK_LENGTH } from '../format/chunked.js';
+import { ID_PATTERN } from '../format/manifest.js';
+
+const UNITS: Record<string, number> = { '': 1, b: 1, k: 1024, kib: 1024, m: 1024 ** 2, mib: 1024 ** 2, g: 1024 ** 3, gib: 1024 ** 3 };
+
+/** Parses a byte count: `4194304`, `4MiB`, `512KiB`, `1GiB` (binary units; K/M/G mean the same). */
+export function parseSize(text: string): number {
+  const m = /^\s*(\d+)\s*([a-zA-Z]*)\s*$/.exec(text);
+  const unit = UNITS[(m?.[2] ?? '').toLowerCase()];
+  if (!m || unit === undefined) throw new InvalidArgumentError('expected a byte count such as 4194304, 4MiB or 512KiB.');
+  const value = Number(m[1]) * unit;
+  if (!Number.isSafeInteger(value) || value < 1) throw new InvalidArgumentError('expected a positive byte count.');
+  return value;
+}
+
+/** Parses --shard-size: a byte count of at least one chunk. */
+export function parseShardSize(text: string): number {
+  const value = parseSize(text);
+  if (value < MIN_CHUNK_LENGTH) throw new InvalidArgumentError(`a shard holds at least ${MIN_CHUNK_LENGTH} bytes.`);
+  return value;
+}
+
+/** Parses --chunk-size: from 1KiB to 16MiB. */
+export function parseChunkSize(text: string): number {
+  const value = parseSize(text);
+  if (value < MIN_CHUNK_LENGTH || value > MAX_CHUNK_LENGTH) throw new InvalidArgumentError(`the chunk size must be from 1KiB to 16MiB (default 256KiB).`);
+  return value;
+}
+
+/** Parses a model id or key id: 1 to 128 of A-Z a-z 0-9 . _ -, starting with a letter or digit. */
+export function parseId(text: string): string {
+  if (!ID_PATTERN.test(text)) throw new InvalidArgumentError('use 1 to 128 letters, digits, ".", "_" or "-", starting with a letter or digit.');
+  return text;
+}
+
+/** Parses an http(s) URL (the key server recorded in the manifest). */
+export function parseUrl(text: string): string {
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    throw new InvalidArgumentError('expected an http(s) URL such as https://keys.example.com.');
+  }
+  if ((url.protocol !== 'https:' && url.protocol !== 'http:') || text.length > 2048) throw new InvalidArgumentError('expected an http(s) URL.');
+  return text;
+}
+
+const DURATION_UNITS: Record<string, number> = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 604_800_000 };
+
+/** Parses a duration such as 90s, 30m, 12h, 30d, 2w into milliseconds. */
+export function parseDuration(text: string): number {
+  const m = /^\s*(\d+)\s*([smhdw])\s*$/.exec(text);
+  if (!m) throw new InvalidArgumentError('expected a duration such as 90s, 30m, 12h, 30d or 2w.');
+  return Number(m[1]) * DURATION_UNITS[m[2]!]!;
+}

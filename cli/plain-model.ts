@@ -1,0 +1,74 @@
+// Reading a plain TF.js model (model.json plus its weight files) from disk, with the checks a
+// publisher wants before sealing: valid JSON, a real model, weight files inside the model folder.
+
+import { readFile } from 'node:fs/promises';
+import { dirname, resolve } from 'node:path';
+import { validateModelJson, type ModelJson } from '../format/header.js';
+import { CliError, fsError } from './errors.js';
+import { isContainedPath } from './out-dir.js';
+
+/** A plain model read from disk. */
+export interface PlainModelFiles {
+  path: string;
+  modelJson: ModelJson;
+  /** Weight file paths as model.json lists them, group by group. */
+  weightPaths: string[];
+  weightFiles: Uint8Array[];
+  weightBytes: number;
+}
+
+const DTYPE_BYTES: Record<string, number> = { float32: 4, int32: 4, bool: 1, uint8: 1, uint16: 2, float16: 2, complex64: 8 };
+
+/** Bytes the weight specs need, or undefined when a spec's size is not fixed (string tensors). */
+export function specBytes(modelJson: ModelJson): number | undefined {
+  let total = 0;
+  for (const group of modelJson.weightsManifest) {
+    for (const w of group.weights) {
+      const q = (w['quantization'] as { dtype?: string } | undefined)?.dtype;
+      const per = DTYPE_BYTES[q ?? w.dtype];
+      if (per === undefined) return undefined;
+      total += w.shape.reduce((n, d) => n * d, 1) * per;
+    }
+  }
+  return total;
+}
+
+/** Reads and checks model.json and its weight files. */
+export async function readPlainModel(modelPath: string): Promise<PlainModelFiles> {
+  const path = resolve(modelPath);
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (err) {
+    throw fsError(err, 'read model', path);
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (cause) {
+    throw new CliError('model_invalid', `${path} is not valid JSON: ${(cause as Error).message}`, { cause, file: path, hint: 'pass the model.json of a TensorFlow.js model' });
+  }
+  const modelJson = validateModelJson(json, path);
+  const root = dirname(path);
+  const weightPaths = modelJson.weightsManifest.flatMap((g) => g.paths);
+  for (const p of weightPaths) {
+    if (!isContainedPath(p)) {
+      throw new CliError('model_invalid', `${path} lists weight file ${JSON.stringify(p)}, which is not a relative path inside the model folder`, { file: path, hint: 'copy the weight files next to model.json and list them by relative path' });
+    }
+  }
+  const weightFiles: Uint8Array[] = [];
+  for (const p of weightPaths) {
+    const full = resolve(root, p);
+    try {
+      weightFiles.push(await readFile(full));
+    } catch (err) {
+      throw fsError(err, 'read weight file', full);
+    }
+  }
+  const weightBytes = weightFiles.reduce((n, f) => n + f.length, 0);
+  const needed = specBytes(modelJson);
+  if (needed !== undefined && weightBytes < needed) {
+    throw new CliError('model_invalid', `the weight files of ${path} hold ${weightBytes} bytes but its weight specs need ${needed}: a weight file is truncated or not this model's`, { file: path, hint: 'copy the weight files again from the converter output' });
+  }
+  return { path, modelJson, weightPaths, weightFiles, weightBytes };
+}

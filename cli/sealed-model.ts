@@ -1,0 +1,107 @@
+// Reading a sealed model from disk and decrypting it with the key from the local keystore:
+// the shared path of `verify`, `open` and `inspect`.
+
+import { readFile } from 'node:fs/promises';
+import { dirname, resolve } from 'node:path';
+import { importInputKey } from '../format/chunked.js';
+import { ModelsealError } from '../format/errors.js';
+import { parseManifestText, type SealedManifest } from '../format/manifest.js';
+import { inlineHeader, openHeader, openShard, type OpenedHeader } from '../format/open.js';
+import type { FileKeyStore, KeyRecord } from '../keyserver/keystore.js';
+import { CliError, fsError } from './errors.js';
+import { nodeChunkCipher } from './node-cipher.js';
+
+/** A sealed manifest read from disk, with the folder its files live in. */
+export interface SealedFiles {
+  path: string;
+  dir: string;
+  manifest: SealedManifest;
+}
+
+/** Reads and validates a sealed model.json. */
+export async function readSealedManifest(manifestPath: string): Promise<SealedFiles> {
+  const path = resolve(manifestPath);
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (err) {
+    throw fsError(err, 'read sealed manifest', path);
+  }
+  try {
+    return { path, dir: dirname(path), manifest: parseManifestText(text) };
+  } catch (err) {
+    if (err instanceof ModelsealError) throw new ModelsealError(err.code, `${path}: ${err.message}`, { cause: err.cause, file: path });
+    throw err;
+  }
+}
+
+/** The content key of the manifest's key version, imported for decryption. */
+export interface UnlockedKey {
+  record: KeyRecord;
+  key: CryptoKey;
+}
+
+/** Looks up the manifest's key version in the store; throws `key_not_found` when absent. */
+export async function unlock(store: FileKeyStore, manifest: SealedManifest): Promise<UnlockedKey> {
+  const entry = await store.get(manifest.modelId, manifest.keyId);
+  if (!entry) {
+    throw new CliError('key_not_found', `the keystore ${store.dir} has no key ${manifest.keyId} for model ${manifest.modelId}`, {
+      hint: 'point --store or MODELSEAL_HOME at the keystore that sealed this model; `modelseal keys list` shows what a store holds',
+    });
+  }
+  try {
+    return { record: entry.record, key: await importInputKey(entry.key) };
+  } finally {
+    entry.key.fill(0);
+  }
+}
+
+/** Reads the sealed header (inline or file) and decrypts and checks it. */
+export async function openSealedHeader(files: SealedFiles, key: CryptoKey, read: ReadSealedFile = diskReader(files)): Promise<OpenedHeader> {
+  const bytes = inlineHeader(files.manifest) ?? (await read((files.manifest.header as { path: string }).path, 'sealed header'));
+  return openHeader(files.manifest, bytes, key, { cipher: nodeChunkCipher });
+}
+
+/** Reads one sealed file by its path relative to model.json (the disk by default; benches pass memory). */
+export type ReadSealedFile = (path: string, what: string) => Promise<Uint8Array>;
+
+/** Reads sealed files from the folder of model.json, mapping file-system errors to coded ones. */
+export function diskReader(files: SealedFiles): ReadSealedFile {
+  return async (path, what) => {
+    const full = resolve(files.dir, path);
+    try {
+      return await readFile(full);
+    } catch (err) {
+      throw fsError(err, `read ${what}`, full);
+    }
+  };
+}
+
+/**
+ * Decrypts every shard and hands each shard's plaintext chunks to `onShard`, in order. The next
+ * shard is read and its key derived (a WebCrypto round trip) while the current one is decrypted,
+ * so at most two shards are held in memory.
+ */
+export async function openSealedShards(
+  files: SealedFiles,
+  opened: OpenedHeader,
+  key: CryptoKey,
+  onShard: (index: number, chunks: ArrayBuffer[]) => Promise<void> | void,
+  read: ReadSealedFile = diskReader(files),
+): Promise<void> {
+  const plans = opened.shards;
+  const start = (index: number): Promise<ArrayBuffer[]> | undefined => {
+    const plan = plans[index];
+    if (!plan) return undefined;
+    const work = read(plan.path, `shard ${index + 1} of ${plans.length}`).then((sealed) => openShard(files.manifest, opened, index, sealed, key, { cipher: nodeChunkCipher }));
+    // Marked handled now: a failure is reported when its turn comes, or dropped after an earlier one.
+    work.catch(() => undefined);
+    return work;
+  };
+  let next = start(0);
+  for (let index = 0; index < plans.length; index++) {
+    const current = next!;
+    next = start(index + 1);
+    await onShard(index, await current);
+  }
+}

@@ -1,0 +1,211 @@
+// Bad input to the CLI: a clear coded message, the documented exit code, nothing half-written.
+
+import { chmodSync, copyFileSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { HUMAN_MODELS, listDir, ROOT, run, tempDir } from './helpers.js';
+
+const tmp = tempDir();
+const store = join(tmp.dir, 'store');
+const src = join(tmp.dir, 'src');
+const model = join(src, 'model.json');
+const work = join(tmp.dir, 'work');
+
+beforeAll(() => {
+  mkdirSync(src);
+  mkdirSync(work);
+  copyFileSync(join(HUMAN_MODELS, 'blazeface.json'), model);
+  copyFileSync(join(HUMAN_MODELS, 'blazeface.bin'), join(src, 'blazeface.bin'));
+});
+afterAll(() => tmp.cleanup());
+
+/** Runs seal with `args`, expects `exit` and `[code]` in stderr, and no leftovers in `work`. */
+function sealFails(args: string[], exit: number, code: string, message: string | RegExp): string {
+  const before = listDir(work);
+  const r = run(['seal', ...args]);
+  expect(r.code).toBe(exit);
+  expect(r.stdout).toBe('');
+  expect(r.stderr).toContain(`modelseal: error [${code}]: `);
+  if (typeof message === 'string') expect(r.stderr).toContain(message);
+  else expect(r.stderr).toMatch(message);
+  expect(listDir(work)).toEqual(before);
+  return r.stderr;
+}
+
+function modelWith(name: string, change: (m: Record<string, unknown>) => void): string {
+  const dir = join(tmp.dir, name);
+  mkdirSync(dir, { recursive: true });
+  const json = JSON.parse(readFileSync(model, 'utf8'));
+  change(json);
+  writeFileSync(join(dir, 'model.json'), JSON.stringify(json));
+  copyFileSync(join(src, 'blazeface.bin'), join(dir, 'blazeface.bin'));
+  return join(dir, 'model.json');
+}
+
+const out = () => join(work, 'sealed');
+const common = () => ['--out', out(), '--model-id', 'blaze', '--store', store];
+
+describe('seal refuses bad input', () => {
+  it('a missing model.json: file_unavailable, exit 1', () => {
+    sealFails([join(src, 'nope.json'), ...common()], 1, 'file_unavailable', 'nope.json: no such file');
+  });
+
+  it('a folder instead of a file: io_error with a hint naming model.json', () => {
+    const stderr = sealFails([src, ...common()], 1, 'io_error', 'it is a folder, not a file');
+    expect(stderr).toContain(`hint: pass the model.json file inside it, e.g. ${src}/model.json`);
+  });
+
+  it('invalid JSON: model_invalid', () => {
+    writeFileSync(join(tmp.dir, 'broken.json'), '{"modelTopology": ');
+    sealFails([join(tmp.dir, 'broken.json'), ...common()], 1, 'model_invalid', 'is not valid JSON');
+  });
+
+  it('JSON that is not a model: model_invalid with a hint', () => {
+    writeFileSync(join(tmp.dir, 'package.json'), '{"name": "x"}');
+    const stderr = sealFails([join(tmp.dir, 'package.json'), ...common()], 1, 'model_invalid', '"modelTopology" is missing');
+    expect(stderr).toContain('hint: ');
+  });
+
+  it('an already sealed model.json: model_invalid', () => {
+    const sealedDir = join(tmp.dir, 'already');
+    expect(run(['seal', model, '--out', sealedDir, '--model-id', 'blaze', '--store', store]).code).toBe(0);
+    sealFails([join(sealedDir, 'model.json'), ...common()], 1, 'model_invalid', 'already sealed');
+  });
+
+  for (const [label, path] of [['a parent path', '../blazeface.bin'], ['an absolute path', '/etc/passwd'], ['a URL', 'https://cdn.example.com/w.bin']] as const) {
+    it(`a weight path that leaves the model folder (${label}): model_invalid`, () => {
+      const bad = modelWith(`escape-${label.replace(/ /g, '-')}`, (m) => { (m['weightsManifest'] as Array<{ paths: string[] }>)[0]!.paths = [path]; });
+      sealFails([bad, ...common()], 1, 'model_invalid', `lists weight file ${JSON.stringify(path)}`);
+    });
+  }
+
+  it('a missing weight file: file_unavailable naming it', () => {
+    const bad = modelWith('missing-weights', (m) => { (m['weightsManifest'] as Array<{ paths: string[] }>)[0]!.paths = ['other.bin']; });
+    sealFails([bad, ...common()], 1, 'file_unavailable', 'other.bin');
+  });
+
+  it('a truncated weight file: model_invalid', () => {
+    const bad = modelWith('short-weights', () => undefined);
+    const bin = join(bad, '..', 'blazeface.bin');
+    writeFileSync(bin, readFileSync(bin).subarray(0, 1000));
+    sealFails([bad, ...common()], 1, 'model_invalid', 'hold 1000 bytes but its weight specs need 538928');
+  });
+
+  it('an existing non-empty --out: output_exists, the folder untouched; --force replaces it atomically', () => {
+    const target = join(tmp.dir, 'occupied');
+    mkdirSync(target);
+    writeFileSync(join(target, 'keep.txt'), 'mine');
+    const before = listDir(tmp.dir);
+    const r = run(['seal', model, '--out', target, '--model-id', 'blaze', '--store', store]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain(`modelseal: error [output_exists]: output folder ${target} is not empty`);
+    expect(r.stderr).toContain('hint: choose an empty or new --out folder, or pass --force');
+    expect(readFileSync(join(target, 'keep.txt'), 'utf8')).toBe('mine');
+    expect(listDir(tmp.dir)).toEqual(before);
+    const forced = run(['seal', model, '--out', target, '--model-id', 'blaze', '--store', store, '--force']);
+    expect(forced.code).toBe(0);
+    expect(listDir(target)).toContain('model.json');
+    expect(listDir(target)).not.toContain('keep.txt');
+    expect(listDir(tmp.dir)).toEqual(before);
+  });
+
+  it('an empty existing --out is used', () => {
+    const target = join(tmp.dir, 'empty-out');
+    mkdirSync(target);
+    expect(run(['seal', model, '--out', target, '--model-id', 'blaze', '--store', store]).code).toBe(0);
+    expect(listDir(target)).toContain('model.json');
+  });
+
+  it('an --out below a regular file: io_error', () => {
+    writeFileSync(join(work, 'a-file'), 'x');
+    sealFails([model, '--out', join(work, 'a-file', 'sealed'), '--model-id', 'blaze', '--store', store], 1, 'io_error', 'a-file');
+    rmSync(join(work, 'a-file'));
+  });
+
+  it('an unwritable output folder (run as an unprivileged user): io_error, permission denied', () => {
+    // Root ignores permissions, so the CLI runs as `nobody` here; the model is world-readable.
+    const locked = join(tmp.dir, 'locked');
+    mkdirSync(locked);
+    chmodSync(tmp.dir, 0o755);
+    chmodSync(locked, 0o555);
+    const asNobody = process.getuid?.() === 0 ? { uid: 65534, gid: 65534 } : {};
+    const r = run(['seal', model, '--out', join(locked, 'sealed'), '--model-id', 'blaze', '--store', join(tmp.dir, 'nobody-store')], { ...asNobody, cwd: tmp.dir });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('modelseal: error [io_error]: ');
+    expect(r.stderr).toContain('permission denied');
+    expect(listDir(locked)).toEqual([]);
+  });
+});
+
+describe('usage errors exit 2 with a hint', () => {
+  const cases: Array<[string, string[], string]> = [
+    ['a bad --shard-size', ['--shard-size', '4XB'], "option '--shard-size <bytes>' argument '4XB' is invalid"],
+    ['a --shard-size below one chunk', ['--shard-size', '10'], 'a shard holds at least 1024 bytes'],
+    ['a bad --chunk-size', ['--chunk-size', '32MiB'], 'the chunk size must be from 1KiB to 16MiB'],
+    ['a bad --header', ['--header', 'outside'], "argument 'outside' is invalid. Allowed choices are inline, file, auto"],
+    ['a bad --key-server', ['--key-server', 'ftp://x'], 'expected an http(s) URL'],
+  ];
+  for (const [label, extra, message] of cases) {
+    it(label, () => {
+      const stderr = sealFails([model, ...common(), ...extra], 2, 'usage', message);
+      expect(stderr).toContain('hint: run `modelseal seal --help` for usage');
+    });
+  }
+
+  it('a bad --model-id', () => {
+    sealFails([model, '--out', out(), '--model-id', '../evil', '--store', store], 2, 'usage', "option '--model-id <id>' argument '../evil' is invalid");
+  });
+
+  it('a missing --out', () => {
+    sealFails([model, '--model-id', 'blaze', '--store', store], 2, 'usage', "required option '--out <dir>' not specified");
+  });
+
+  it('an unknown command, with a suggestion', () => {
+    const r = run(['sael']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain("modelseal: error [usage]: unknown command 'sael' (did you mean seal?)");
+  });
+
+  it('--help and --version exit 0 on stdout', () => {
+    const help = run(['--help']);
+    expect(help.code).toBe(0);
+    expect(help.stdout).toContain('exit codes: 0 success, 1 failure, 2 usage error, 130 interrupted');
+    const version = run(['--version']);
+    expect(version.code).toBe(0);
+    expect(version.stdout.trim()).toBe(JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')).version);
+  });
+});
+
+describe('the keystore must be right', () => {
+  it('a wrong master key: master_key_wrong, nothing written', () => {
+    const s = join(tmp.dir, 'store-wrong');
+    expect(run(['seal', model, '--out', join(tmp.dir, 'mk-1'), '--model-id', 'blaze', '--store', s]).code).toBe(0);
+    writeFileSync(join(s, 'master.key'), `modelseal-master-key/1:${Buffer.alloc(32, 7).toString('base64url')}\n`);
+    sealFails([model, '--out', out(), '--model-id', 'blaze', '--store', s], 1, 'master_key_wrong', 'is not the one that wrapped the keys');
+    const v = run(['verify', join(tmp.dir, 'mk-1', 'model.json'), '--store', s]);
+    expect(v.code).toBe(1);
+    expect(v.stderr).toContain('modelseal: error [master_key_wrong]: ');
+  });
+
+  it('a missing master key: master_key_missing, never regenerated', () => {
+    const s = join(tmp.dir, 'store-missing');
+    expect(run(['seal', model, '--out', join(tmp.dir, 'mk-2'), '--model-id', 'blaze', '--store', s]).code).toBe(0);
+    rmSync(join(s, 'master.key'));
+    sealFails([model, '--out', out(), '--model-id', 'blaze', '--store', s], 1, 'master_key_missing', 'restore it from your backup');
+    expect(listDir(s)).not.toContain('master.key');
+  });
+
+  it('verify of a plain (unsealed) model.json: manifest_invalid', () => {
+    const r = run(['verify', model, '--store', store]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('modelseal: error [manifest_invalid]: ');
+    expect(r.stderr).toContain('is not sealed');
+  });
+
+  it('open into a non-empty folder: output_exists', () => {
+    const sealedDir = join(tmp.dir, 'already');
+    const r = run(['open', join(sealedDir, 'model.json'), '--out', src, '--store', store]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('modelseal: error [output_exists]: ');
+  });
+});

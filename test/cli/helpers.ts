@@ -1,0 +1,78 @@
+// Shared helpers of the CLI tests: run the built bin, make temp folders, load models with real tfjs.
+
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type * as tfTypes from '@tensorflow/tfjs';
+
+/** The repository root. */
+export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+/** The built bin the package ships. */
+export const BIN = join(ROOT, 'dist/cli/main.js');
+/** Real pretrained graph models shipped in @vladmandic/human. */
+export const HUMAN_MODELS = join(ROOT, 'node_modules/@vladmandic/human/models');
+
+/** Result of one CLI run. */
+export interface RunResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs `node dist/cli/main.js …args` and captures everything. */
+export function run(args: string[], options: { env?: Record<string, string>; cwd?: string; uid?: number; gid?: number } = {}): RunResult {
+  const env: Record<string, string | undefined> = { ...process.env, ...options.env };
+  // The caller's environment must not leak into the CLI under test.
+  for (const name of ['MODELSEAL_PROGRESS', 'MODELSEAL_HOME']) if (!options.env || !(name in options.env)) delete env[name];
+  const ids = options.uid === undefined ? {} : { uid: options.uid, gid: options.gid ?? options.uid };
+  const r = spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', env, cwd: options.cwd ?? ROOT, timeout: 300_000, ...ids });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+/** A temp folder under os.tmpdir(); remove it with `cleanup()`. */
+export function tempDir(prefix = 'modelseal-cli-'): { dir: string; cleanup: () => void } {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  return { dir, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+/** Names in a folder, sorted (to check that nothing was left behind). */
+export function listDir(dir: string): string[] {
+  return readdirSync(dir).sort();
+}
+
+/** Weight file paths of a model.json, group by group. */
+export function weightPaths(modelJsonPath: string): string[] {
+  const json = JSON.parse(readFileSync(modelJsonPath, 'utf8')) as { weightsManifest: Array<{ paths: string[] }> };
+  return json.weightsManifest.flatMap((g) => g.paths);
+}
+
+/**
+ * A tf.io.IOHandler reading a plain model from disk (Node tfjs without tfjs-node has no file://
+ * handler): model.json is parsed and the weight files are read in manifest order by
+ * tf.io.getModelArtifactsForJSON, the same path tf.io.http takes.
+ */
+export function fileHandler(tf: typeof tfTypes, modelJsonPath: string): tfTypes.io.IOHandler {
+  return {
+    async load() {
+      const modelJson = JSON.parse(readFileSync(modelJsonPath, 'utf8')) as tfTypes.io.ModelJSON;
+      return tf.io.getModelArtifactsForJSON(modelJson, async (manifest) => {
+        const specs: tfTypes.io.WeightsManifestEntry[] = [];
+        const buffers: Uint8Array[] = [];
+        for (const group of manifest) {
+          specs.push(...group.weights);
+          for (const p of group.paths) buffers.push(readFileSync(join(dirname(modelJsonPath), p)));
+        }
+        const total = buffers.reduce((n, b) => n + b.length, 0);
+        const data = new Uint8Array(total);
+        let offset = 0;
+        for (const b of buffers) {
+          data.set(b, offset);
+          offset += b.length;
+        }
+        return [specs, data.buffer];
+      });
+    },
+  };
+}

@@ -1,0 +1,55 @@
+// Large models: the progress bar goes to stderr only when asked for (TTY, or MODELSEAL_PROGRESS=1),
+// and an interrupted seal exits 130 leaving nothing behind.
+
+import { spawn } from 'node:child_process';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { BIN, listDir, run, tempDir } from './helpers.js';
+import { writeSyntheticModel } from './synthetic-model.js';
+
+const tmp = tempDir();
+const store = join(tmp.dir, 'store');
+let model = '';
+
+beforeAll(() => {
+  model = writeSyntheticModel(join(tmp.dir, 'src'), 40 * 1024 * 1024);
+});
+afterAll(() => tmp.cleanup());
+
+describe('large models', () => {
+  it('piped stderr gets no progress bar; MODELSEAL_PROGRESS=1 forces one; --json never shows it', () => {
+    const quiet = run(['seal', model, '--out', join(tmp.dir, 'a'), '--model-id', 'big', '--store', store]);
+    expect(quiet.code).toBe(0);
+    expect(quiet.stderr).not.toContain('sealing [');
+    const forced = run(['verify', join(tmp.dir, 'a', 'model.json'), '--store', store], { env: { MODELSEAL_PROGRESS: '1' } });
+    expect(forced.code).toBe(0);
+    expect(forced.stderr).toContain('modelseal: verifying [');
+    expect(forced.stdout).toMatch(/^ok /);
+    const json = run(['verify', join(tmp.dir, 'a', 'model.json'), '--store', store, '--json'], { env: { MODELSEAL_PROGRESS: '1' } });
+    expect(json.code).toBe(0);
+    expect(json.stderr).toBe('');
+    expect(JSON.parse(json.stdout).weightBytes).toBe(40 * 1024 * 1024);
+  });
+
+  it('SIGINT during seal exits 130 and removes the temp folder', async () => {
+    const parent = join(tmp.dir, 'interrupted');
+    const child = spawn(process.execPath, [BIN, 'seal', model, '--out', join(parent, 'sealed'), '--model-id', 'big', '--store', store, '--chunk-size', '1KiB', '--shard-size', '1MiB'], {
+      env: { ...process.env, MODELSEAL_PROGRESS: '1' },
+    });
+    let stderr = '';
+    let signalled = false;
+    child.stderr.on('data', (d: Buffer) => {
+      stderr += d.toString();
+      // The bar starts once the key is ready and sealing has begun: interrupt then.
+      if (!signalled && stderr.includes('modelseal: sealing [')) {
+        signalled = true;
+        child.kill('SIGINT');
+      }
+    });
+    const code = await new Promise<number | null>((resolve) => child.on('close', (c) => resolve(c)));
+    expect(signalled).toBe(true);
+    expect(code).toBe(130);
+    expect(stderr).toContain('modelseal: interrupted');
+    expect(listDir(parent)).toEqual([]);
+  });
+});

@@ -1,0 +1,162 @@
+// Damaged or swapped sealed files: verify and open fail with the right code, name the file, and
+// open writes nothing.
+
+import { appendFileSync, copyFileSync, cpSync, mkdirSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { HUMAN_MODELS, listDir, run, tempDir } from './helpers.js';
+
+const tmp = tempDir();
+const store = join(tmp.dir, 'store');
+const base = join(tmp.dir, 'base');
+const other = join(tmp.dir, 'other');
+let shardCount = 0;
+
+function shardName(i: number): string {
+  return `shard-${String(i).padStart(String(shardCount).length, '0')}-of-${shardCount}.sealed`;
+}
+
+beforeAll(() => {
+  const src = join(tmp.dir, 'src');
+  mkdirSync(src);
+  copyFileSync(join(HUMAN_MODELS, 'blazeface.json'), join(src, 'model.json'));
+  copyFileSync(join(HUMAN_MODELS, 'blazeface.bin'), join(src, 'blazeface.bin'));
+  const args = ['--model-id', 'blaze', '--store', store, '--shard-size', '64KiB', '--chunk-size', '16KiB', '--header', 'file', '--json'];
+  const first = run(['seal', join(src, 'model.json'), '--out', base, ...args]);
+  expect(first.code).toBe(0);
+  shardCount = (JSON.parse(first.stdout) as { files: Array<{ path: string }> }).files.filter((f) => f.path.startsWith('shard-')).length;
+  expect(shardCount).toBeGreaterThan(4);
+  // A second sealing of the same model under a new key version (k2).
+  const second = run(['seal', join(src, 'model.json'), '--out', other, ...args, '--new-key']);
+  expect(second.code).toBe(0);
+  expect(JSON.parse(second.stdout).keyId).toBe('k2');
+});
+afterAll(() => tmp.cleanup());
+
+let n = 0;
+/** A fresh copy of the base sealing, changed by `mutate`. */
+function damaged(mutate: (dir: string) => void): string {
+  const dir = join(tmp.dir, `case-${n++}`);
+  cpSync(base, dir, { recursive: true });
+  mutate(dir);
+  return join(dir, 'model.json');
+}
+
+function flip(path: string, offset: number): void {
+  const bytes = readFileSync(path);
+  bytes[offset]! ^= 0x40;
+  writeFileSync(path, bytes);
+}
+
+function editManifest(dir: string, change: (m: Record<string, unknown>) => void): void {
+  const path = join(dir, 'model.json');
+  const m = JSON.parse(readFileSync(path, 'utf8'));
+  change(m);
+  writeFileSync(path, JSON.stringify(m));
+}
+
+/** verify and open both fail with `code`, name `file`, and open leaves no output or temp folder. */
+function expectFailure(manifest: string, code: string, file: string | RegExp): void {
+  const verified = run(['verify', manifest, '--store', store]);
+  expect(verified.code).toBe(1);
+  expect(verified.stdout).toBe('');
+  expect(verified.stderr).toContain(`modelseal: error [${code}]: `);
+  if (typeof file === 'string') expect(verified.stderr).toContain(file);
+  else expect(verified.stderr).toMatch(file);
+
+  const parent = join(tmp.dir, `out-${n++}`);
+  mkdirSync(parent);
+  const opened = run(['open', manifest, '--out', join(parent, 'plain'), '--store', store]);
+  expect(opened.code).toBe(1);
+  expect(opened.stderr).toContain(`modelseal: error [${code}]: `);
+  expect(listDir(parent)).toEqual([]);
+}
+
+describe('verify and open refuse damaged sealed models', () => {
+  it('the intact base verifies (so the failures below are caused by the damage)', () => {
+    const r = run(['verify', join(base, 'model.json'), '--store', store, '--json']);
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.stdout)).toMatchObject({ ok: true, modelId: 'blaze', keyId: 'k1', shards: shardCount });
+  });
+
+  it('a flipped byte inside a shard chunk: tampered, naming shard 2 and its chunk', () => {
+    const manifest = damaged((d) => flip(join(d, shardName(2)), 56 + 16400 + 9));
+    expectFailure(manifest, 'tampered', new RegExp(`shard 2 of ${shardCount} \\(${shardName(2)}\\): chunk 1 failed authentication`));
+  });
+
+  it('a flipped byte in a shard\'s salt: key commitment mismatch (misplaced_shard)', () => {
+    expectFailure(damaged((d) => flip(join(d, shardName(3)), 5)), 'misplaced_shard', `shard 3 of ${shardCount} (${shardName(3)})`);
+  });
+
+  it('a flipped byte in the header file: tampered, naming header.sealed', () => {
+    expectFailure(damaged((d) => flip(join(d, 'header.sealed'), 56 + 100)), 'tampered', 'header (header.sealed): chunk 0');
+  });
+
+  it('the last chunk dropped from a shard: truncated', () => {
+    // A full shard ends with an empty final chunk (its 16-byte tag); cut it off.
+    const manifest = damaged((d) => {
+      const path = join(d, shardName(1));
+      truncateSync(path, readFileSync(path).length - 16);
+    });
+    expectFailure(manifest, 'truncated', shardName(1));
+  });
+
+  it('the last chunk dropped from the final shard: truncated', () => {
+    const manifest = damaged((d) => {
+      const path = join(d, shardName(shardCount));
+      const size = readFileSync(path).length;
+      truncateSync(path, size - ((size - 56) % (16384 + 16) || 16400));
+    });
+    expectFailure(manifest, 'truncated', shardName(shardCount));
+  });
+
+  it('bytes appended to a shard: trailing_data', () => {
+    expectFailure(damaged((d) => appendFileSync(join(d, shardName(2)), Buffer.from('extra'))), 'trailing_data', shardName(2));
+  });
+
+  it('two shards swapped: misplaced_shard', () => {
+    const manifest = damaged((d) => {
+      const a = readFileSync(join(d, shardName(1)));
+      writeFileSync(join(d, shardName(1)), readFileSync(join(d, shardName(2))));
+      writeFileSync(join(d, shardName(2)), a);
+    });
+    expectFailure(manifest, 'misplaced_shard', shardName(1));
+  });
+
+  it('a shard from another sealing of the same model: misplaced_shard', () => {
+    expectFailure(damaged((d) => copyFileSync(join(other, shardName(2)), join(d, shardName(2)))), 'misplaced_shard', shardName(2));
+  });
+
+  it('the wrong key (manifest points at the other key version): wrong_key', () => {
+    const manifest = damaged((d) => {
+      for (const f of listDir(d)) rmSync(join(d, f));
+      cpSync(other, d, { recursive: true });
+      editManifest(d, (m) => { m['keyId'] = 'k1'; });
+    });
+    expectFailure(manifest, 'wrong_key', 'key commitment mismatch');
+  });
+
+  it('a missing shard file: file_unavailable, naming it', () => {
+    expectFailure(damaged((d) => rmSync(join(d, shardName(3)))), 'file_unavailable', shardName(3));
+  });
+
+  it('a public field edited (chunkLength): wrong_key on the header', () => {
+    expectFailure(damaged((d) => editManifest(d, (m) => { m['chunkLength'] = 8192; m['shardLength'] = 65536; })), 'wrong_key', 'header (header.sealed)');
+  });
+
+  it('a shard size edited in the manifest: manifest_invalid', () => {
+    expectFailure(damaged((d) => editManifest(d, (m) => { (m['shards'] as Array<{ size: number }>)[1]!.size += 1; })), 'manifest_invalid', shardName(2));
+  });
+
+  it('an unknown format version: unsupported_version', () => {
+    expectFailure(damaged((d) => editManifest(d, (m) => { m['modelseal'] = 'modelseal/9'; })), 'unsupported_version', 'modelseal/9');
+  });
+
+  it('verify --json reports the failure as data too', () => {
+    const manifest = damaged((d) => flip(join(d, shardName(2)), 56 + 10));
+    const r = run(['verify', manifest, '--store', store, '--json']);
+    expect(r.code).toBe(1);
+    expect(JSON.parse(r.stdout)).toMatchObject({ ok: false, error: { code: 'tampered', file: expect.stringContaining(shardName(2)) } });
+    expect(r.stderr).toContain('modelseal: error [tampered]');
+  });
+});
