@@ -1,0 +1,317 @@
+// Loader benchmark: the same real models loaded plainly (stock tf.io.http) and sealed (sealedModel),
+// alternating, in the same run, in Node and in Chromium; prints sealed/plain ratios of end-to-end
+// load time and of peak memory. Never asserts: it reports.
+//
+// Run: npx tsx bench/loader.ts [--rounds N] [--quick] [--only node|chromium] [--models a,b]
+// (BENCH_DEBUG=1 logs every measured load and the page's requests.)
+// The static file server and the key server run in a child process, so their work does not count
+// against the loader in the measured process.
+
+import { fork, type ChildProcess } from 'node:child_process';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const GRAPH_MODELS = ['faceres', 'centernet', 'movenet-lightning'];
+const SYNTHETIC = 'synthetic-40mb';
+
+// ---------------------------------------------------------------------------------------------
+// Child process: static server + key server.
+async function serve(root: string, storeDir: string): Promise<void> {
+  const { startStaticServer } = await import('../test/helpers/static-server.js');
+  const { createKeyServer } = await import('../keyserver/index.js');
+  const files = await startStaticServer({ root: join(root, 'www'), cors: true });
+  const keys = await createKeyServer({
+    store: storeDir,
+    config: { logLevel: 'silent', auditLog: null, rateWindowMs: 60_000, defaults: { origins: null, releasesPerToken: 0, ratePerSubject: 100_000, ratePerAddress: 100_000 } },
+  });
+  const keyServer = await keys.listen({ host: '127.0.0.1', port: 0 });
+  process.send?.({ files: files.url, keyServer });
+  process.on('disconnect', () => {
+    void Promise.all([files.close(), keys.close()]).then(() => process.exit(0));
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Fixtures.
+
+/** A ~40 MB graph model: ten chained 1000×1000 float32 MatMuls in five 8 MB weight files. */
+function syntheticGraphModel(): { modelJson: Record<string, unknown>; weightFiles: Uint8Array[]; names: string[] } {
+  const n = 1000;
+  const layers = 10;
+  const f32 = (name: string) => ({ name, op: 'Const', attr: { dtype: { type: 'DT_FLOAT' }, value: { tensor: { dtype: 'DT_FLOAT', tensorShape: { dim: [{ size: String(n) }, { size: String(n) }] } } } } });
+  const nodes: unknown[] = [{ name: 'x', op: 'Placeholder', attr: { dtype: { type: 'DT_FLOAT' }, shape: { shape: { dim: [{ size: '1' }, { size: String(n) }] } } } }];
+  let input = 'x';
+  const weights: unknown[] = [];
+  const weightFiles: Uint8Array[] = [];
+  const names: string[] = [];
+  let seed = 42;
+  for (let i = 0; i < layers; i++) {
+    nodes.push(f32(`w${i}`));
+    nodes.push({ name: `y${i}`, op: 'MatMul', input: [input, `w${i}`], attr: { T: { type: 'DT_FLOAT' }, transpose_a: { b: false }, transpose_b: { b: false } } });
+    input = `y${i}`;
+    weights.push({ name: `w${i}`, shape: [n, n], dtype: 'float32' });
+    const values = new Float32Array(n * n);
+    for (let j = 0; j < values.length; j++) {
+      seed = (seed * 1103515245 + 12345) % 2147483648;
+      values[j] = (seed / 2147483648 - 0.5) / 16;
+    }
+    // Two weights per file, five 8 MB files: the stock tf.io.http handler awaits every response
+    // before reading any body, which deadlocks Chromium's six HTTP/1.1 connections per host when a
+    // model has more than six large files (seen here with ten 4 MB files).
+    if (i % 2 === 0) {
+      weightFiles.push(new Uint8Array(values.buffer));
+      names.push(`group1-shard${i / 2 + 1}of${layers / 2}.bin`);
+    } else {
+      const both = new Uint8Array(values.byteLength * 2);
+      both.set(weightFiles.pop()!);
+      both.set(new Uint8Array(values.buffer), values.byteLength);
+      weightFiles.push(both);
+    }
+  }
+  const modelJson = {
+    format: 'graph-model', generatedBy: 'modelseal bench', convertedBy: 'modelseal bench',
+    modelTopology: { node: nodes, library: {}, versions: { producer: 1 } },
+    weightsManifest: [{ paths: names, weights }],
+  };
+  return { modelJson, weightFiles, names };
+}
+
+async function prepare(root: string, storeDir: string): Promise<Record<string, number>> {
+  const { FileKeyStore } = await import('../keyserver/keystore.js');
+  const { copyHumanModel, sealInto, writePlain } = await import('../test/loader/fixtures.js');
+  const { store } = await FileKeyStore.open(storeDir, { create: true });
+  const sizes: Record<string, number> = {};
+  for (const name of GRAPH_MODELS) {
+    const model = await copyHumanModel(name, join(root, 'www/plain', name));
+    await sealInto(store, name, model, join(root, 'www/sealed', name));
+    sizes[name] = model.weightFiles.reduce((a, f) => a + f.length, 0);
+  }
+  const synthetic = syntheticGraphModel();
+  await writePlain(join(root, 'www/plain', SYNTHETIC), synthetic as never);
+  await sealInto(store, SYNTHETIC, synthetic as never, join(root, 'www/sealed', SYNTHETIC));
+  sizes[SYNTHETIC] = synthetic.weightFiles.reduce((a, f) => a + f.length, 0);
+  return sizes;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Measuring.
+
+interface Sample {
+  ms: number;
+  /** Peak memory above the pre-load baseline, bytes. */
+  peak: number;
+}
+
+function median(values: number[]): number {
+  const s = [...values].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
+}
+
+setFlagsFromString('--expose-gc');
+const gc = runInNewContext('gc') as () => void;
+
+/** Node memory that a load adds: V8 heap plus ArrayBuffer backing stores, sampled every 2 ms. */
+async function measureNode(load: () => Promise<{ dispose(): void }>): Promise<Sample> {
+  gc();
+  gc();
+  const used = () => {
+    const m = process.memoryUsage();
+    return m.heapUsed + m.arrayBuffers;
+  };
+  const base = used();
+  let peak = base;
+  const timer = setInterval(() => (peak = Math.max(peak, used())), 2);
+  const t0 = performance.now();
+  const model = await load();
+  const ms = performance.now() - t0;
+  peak = Math.max(peak, used());
+  clearInterval(timer);
+  model.dispose();
+  return { ms, peak: peak - base };
+}
+
+/** Pids of the renderer processes of the Chromium this process started. */
+async function rendererPids(): Promise<number[]> {
+  const parents = new Map<number, number>();
+  const renderers: number[] = [];
+  for (const entry of await readdir('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = await readFile(`/proc/${entry}/stat`, 'utf8');
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      parents.set(Number(entry), ppid);
+      if ((await readFile(`/proc/${entry}/cmdline`, 'utf8')).includes('--type=renderer')) renderers.push(Number(entry));
+    } catch {
+      // the process went away
+    }
+  }
+  const ours = (pid: number) => {
+    for (let p = parents.get(pid); p !== undefined && p > 1; p = parents.get(p)) if (p === process.pid) return true;
+    return false;
+  };
+  return renderers.filter(ours);
+}
+
+async function procKb(pid: number, field: 'VmRSS' | 'VmHWM'): Promise<number> {
+  const status = await readFile(`/proc/${pid}/status`, 'utf8');
+  return Number(new RegExp(`${field}:\\s+(\\d+)`).exec(status)?.[1] ?? 0);
+}
+
+// ---------------------------------------------------------------------------------------------
+
+async function main(): Promise<void> {
+  const args = process.argv.slice(2);
+  if (args[0] === '--serve') return serve(args[1]!, args[2]!);
+  const quick = args.includes('--quick');
+  const roundsArg = args.indexOf('--rounds');
+  const rounds = roundsArg >= 0 ? Number(args[roundsArg + 1]) : quick ? 2 : 5;
+
+  const tf = await import('@tensorflow/tfjs');
+  await tf.setBackend('cpu');
+  const { sealedModel } = await import('../loader/index.js');
+  const { mintDevToken } = await import('../keyserver/index.js');
+  const { nodeChunkCipher } = await import('../cli/node-cipher.js');
+
+  const root = await mkdtemp(join(tmpdir(), 'modelseal-bench-loader-'));
+  const storeDir = join(root, 'store');
+  let child: ChildProcess | undefined;
+  try {
+    const sizes = await prepare(root, storeDir);
+    child = fork(fileURLToPath(import.meta.url), ['--serve', root, storeDir], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    const { files, keyServer } = await new Promise<{ files: string; keyServer: string }>((resolve, reject) => {
+      child!.once('message', (m) => resolve(m as { files: string; keyServer: string }));
+      child!.once('exit', (code) => reject(new Error(`server process exited with ${code}`)));
+    });
+    const token = await mintDevToken({ store: storeDir, models: ['*'], ttl: '1h' });
+    const only = args.includes('--only') ? args[args.indexOf('--only') + 1] : undefined;
+    const models = args.includes('--models') ? args[args.indexOf('--models') + 1]!.split(',') : quick ? ['faceres', SYNTHETIC] : [...GRAPH_MODELS, SYNTHETIC];
+    const rows: string[] = [];
+    const row = (env: string, name: string, mode: string, plain: Sample[], sealed: Sample[]) => {
+      const [pt, st] = [median(plain.map((s) => s.ms)), median(sealed.map((s) => s.ms))];
+      const [pm, sm] = [median(plain.map((s) => s.peak)), median(sealed.map((s) => s.peak))];
+      const mb = (b: number) => (b / 1048576).toFixed(1);
+      const line = `${env.padEnd(8)} ${name.padEnd(18)} ${(sizes[name]! / 1048576).toFixed(1).padStart(5)} MB ${mode.padEnd(13)} time plain ${pt.toFixed(0).padStart(5)} ms sealed ${st.toFixed(0).padStart(5)} ms ratio ${(st / pt).toFixed(2)} | peak plain ${mb(pm).padStart(6)} MB sealed ${mb(sm).padStart(6)} MB ratio ${(sm / pm).toFixed(2)}`;
+      rows.push(line);
+      console.log(line);
+    };
+
+    // Node.
+    for (const name of only === 'chromium' ? [] : models) {
+      for (const streamWeights of [false, true]) {
+        const plain: Sample[] = [];
+        const sealed: Sample[] = [];
+        for (let r = 0; r < rounds + 1; r++) {
+          // Round 0 warms up caches, JIT and connections; it is not counted.
+          const p = await measureNode(() => tf.loadGraphModel(`${files}/plain/${name}/model.json`, { streamWeights }));
+          const s = await measureNode(() => tf.loadGraphModel(sealedModel(`${files}/sealed/${name}/model.json`, { token, keyServer, streamWeights })));
+          if (r > 0) {
+            plain.push(p);
+            sealed.push(s);
+          }
+        }
+        row('node', name, streamWeights ? 'streamWeights' : 'weightData', plain, sealed);
+      }
+      // The same load with the CLI's node:crypto chunk cipher plugged in (option `cipher`).
+      const plain: Sample[] = [];
+      const sealed: Sample[] = [];
+      for (let r = 0; r < rounds + 1; r++) {
+        const p = await measureNode(() => tf.loadGraphModel(`${files}/plain/${name}/model.json`));
+        const s = await measureNode(() => tf.loadGraphModel(sealedModel(`${files}/sealed/${name}/model.json`, { token, keyServer, cipher: nodeChunkCipher })));
+        if (r > 0) {
+          plain.push(p);
+          sealed.push(s);
+        }
+      }
+      row('node', name, 'node:crypto', plain, sealed);
+    }
+
+    // Chromium.
+    if (only === 'node') return;
+    const { launchChromium } = await import('../test/helpers/chromium.js');
+    const { build } = await import('esbuild');
+    const pageSource = `
+      import * as tf from '@tensorflow/tfjs';
+      import { sealedModel } from '../loader/index.js';
+      async function load(url, sealed, options) {
+        await tf.setBackend('cpu');
+        const t0 = performance.now();
+        const model = await tf.loadGraphModel(sealed ? sealedModel(url, options) : url, sealed ? {} : { streamWeights: options.streamWeights });
+        const ms = performance.now() - t0;
+        model.dispose();
+        return ms;
+      }
+      globalThis.benchLoad = load;
+    `;
+    const built = await build({ stdin: { contents: pageSource, resolveDir: here, loader: 'ts' }, bundle: true, write: false, platform: 'browser', format: 'iife', target: 'es2022', minify: true, logLevel: 'silent' });
+    const script = built.outputFiles[0]!.text;
+    // The page is served by a tiny in-process server; the model files come from the child (CORS on).
+    const { startStaticServer } = await import('../test/helpers/static-server.js');
+    const pageServer = await startStaticServer({ files: { '/index.html': '<!doctype html><script src="/bench.js"></script>', '/bench.js': script } });
+    const browser = await launchChromium();
+    try {
+      const page = await browser.newPage();
+      if (process.env['BENCH_DEBUG']) {
+        page.on('console', (m) => console.error('page:', m.text()));
+        page.on('pageerror', (e) => console.error('page error:', e));
+        page.on('requestfailed', (r) => console.error('failed:', r.url(), r.failure()?.errorText));
+        page.on('requestfinished', (r) => console.error('done:', r.url()));
+        page.on('request', (r) => console.error('request:', r.url()));
+      }
+      const cdp = await page.context().newCDPSession(page);
+      await cdp.send('HeapProfiler.enable');
+      await page.goto(`${pageServer.url}/index.html`);
+      await page.waitForFunction(() => 'benchLoad' in globalThis);
+      const measure = async (url: string, sealed: boolean, streamWeights: boolean): Promise<Sample> => {
+        await cdp.send('HeapProfiler.collectGarbage');
+        const pids = await rendererPids();
+        const base = new Map<number, number>();
+        for (const pid of pids) {
+          base.set(pid, await procKb(pid, 'VmRSS'));
+          // Resets the peak RSS (VmHWM) of the renderer, so the next read is this load's peak.
+          await writeFile(`/proc/${pid}/clear_refs`, '5').catch(() => undefined);
+        }
+        if (process.env['BENCH_DEBUG']) console.error('measure', url, sealed, streamWeights, pids);
+        const ms = await page.evaluate(
+          ({ url, sealed, options }) => (globalThis as unknown as { benchLoad(u: string, s: boolean, o: unknown): Promise<number> }).benchLoad(url, sealed, options),
+          { url, sealed, options: { token, keyServer, streamWeights } },
+        );
+        let peak = 0;
+        for (const pid of pids) peak = Math.max(peak, ((await procKb(pid, 'VmHWM')) - base.get(pid)!) * 1024);
+        return { ms, peak };
+      };
+      for (const name of models) {
+        for (const streamWeights of [false, true]) {
+          const plain: Sample[] = [];
+          const sealed: Sample[] = [];
+          for (let r = 0; r < rounds + 1; r++) {
+            const p = await measure(`${files}/plain/${name}/model.json`, false, streamWeights);
+            const s = await measure(`${files}/sealed/${name}/model.json`, true, streamWeights);
+            if (r > 0) {
+              plain.push(p);
+              sealed.push(s);
+            }
+          }
+          row('chromium', name, streamWeights ? 'streamWeights' : 'weightData', plain, sealed);
+        }
+      }
+    } finally {
+      await browser.close();
+      await pageServer.close();
+    }
+    console.log(`\nloader bench: medians of ${rounds} alternating rounds after one warm-up; peak = memory above the pre-load baseline`);
+    console.log('  node: V8 heapUsed + arrayBuffers sampled every 2 ms; chromium: renderer peak RSS (VmHWM after clear_refs)');
+  } finally {
+    child?.disconnect();
+    await rm(root, { recursive: true, force: true });
+  }
+}
+
+main().catch((err: unknown) => {
+  console.error(err);
+  process.exitCode = 1;
+});

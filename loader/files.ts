@@ -1,0 +1,138 @@
+// Fetching the public model files (manifest, header, shards) and turning failures into coded errors.
+
+import { ModelsealError } from '../format/errors.js';
+import type { FetchFunction } from './options.js';
+
+/** A `fetch` that also reads file: URLs in Node, where the built-in fetch cannot. */
+export function chooseFetch(custom: FetchFunction | undefined): FetchFunction {
+  if (custom) return custom;
+  return (input, init) => (isFileUrl(input) && isNode() ? fetchNodeFile(input, init) : globalThis.fetch(input, init));
+}
+
+function isFileUrl(url: string): boolean {
+  return url.startsWith('file:');
+}
+
+function isNode(): boolean {
+  const proc = (globalThis as { process?: { versions?: { node?: string } } }).process;
+  return typeof proc?.versions?.node === 'string';
+}
+
+interface FileHandleLike {
+  read(buffer: Uint8Array, offset: number, length: number, position: number | null): Promise<{ bytesRead: number }>;
+  close(): Promise<void>;
+}
+
+interface FsPromisesLike {
+  open(path: string | URL, flags: string): Promise<FileHandleLike>;
+}
+
+// The specifier is a variable so that bundlers leave it alone and the browser build (types: [])
+// never sees Node's fs; this branch only runs in Node for file: URLs when no custom fetch is given.
+const FS_SPECIFIER = 'node:fs/promises';
+const FILE_PIECE = 1024 * 1024;
+
+/** Reads a file: URL as a streaming Response (404 when the file is missing). Node only. */
+async function fetchNodeFile(url: string, init?: RequestInit): Promise<Response> {
+  const signal = init?.signal ?? undefined;
+  if (signal?.aborted) throw signal.reason ?? new DOMException('aborted', 'AbortError');
+  const fs = (await import(/* @vite-ignore */ /* webpackIgnore: true */ FS_SPECIFIER)) as FsPromisesLike;
+  let handle: FileHandleLike;
+  try {
+    handle = await fs.open(new URL(url), 'r');
+  } catch (err) {
+    const code = (err as { code?: string }).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR') return new Response(null, { status: 404, statusText: 'Not Found' });
+    throw err;
+  }
+  let closed = false;
+  const close = async () => {
+    if (!closed) {
+      closed = true;
+      await handle.close();
+    }
+  };
+  const body = new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      try {
+        if (signal?.aborted) throw signal.reason ?? new DOMException('aborted', 'AbortError');
+        const piece = new Uint8Array(FILE_PIECE);
+        const { bytesRead } = await handle.read(piece, 0, piece.length, null);
+        if (bytesRead === 0) {
+          await close();
+          controller.close();
+        } else {
+          controller.enqueue(bytesRead === piece.length ? piece : piece.subarray(0, bytesRead));
+        }
+      } catch (err) {
+        await close().catch(() => undefined);
+        controller.error(err);
+      }
+    },
+    async cancel() {
+      await close();
+    },
+  });
+  return new Response(body, { status: 200 });
+}
+
+/** The `aborted` error for a signal that fired. */
+export function abortedError(signal: AbortSignal | undefined, what: string): ModelsealError {
+  return new ModelsealError('aborted', `loading ${what} was aborted (the AbortSignal passed to sealedModel fired); start the load again if you still need the model`, { cause: signal?.reason });
+}
+
+/** Maps a failure while fetching or reading `url` to a coded error (aborts win). */
+export function fileError(err: unknown, url: string, signal: AbortSignal | undefined): ModelsealError {
+  if (signal?.aborted) return abortedError(signal, url);
+  if (err instanceof ModelsealError) return err;
+  return new ModelsealError('file_unavailable', `could not download ${url}: network error (${(err as Error)?.message ?? String(err)}); check the URL, the network and the host's CORS settings`, { cause: err, file: url });
+}
+
+/** GETs a model file; rejects with `file_unavailable` on a network error or non-2xx status. */
+export async function getFile(fetchFn: FetchFunction, url: string, init: RequestInit, signal: AbortSignal | undefined): Promise<Response> {
+  let response: Response;
+  try {
+    response = await fetchFn(url, { ...init, method: 'GET', signal: signal ?? null });
+  } catch (err) {
+    throw fileError(err, url, signal);
+  }
+  if (!response.ok) {
+    // Drop the error body unread; nothing useful is in it for the caller.
+    response.body?.cancel().catch(() => undefined);
+    throw new ModelsealError('file_unavailable', `could not download ${url}: HTTP ${response.status}${response.statusText ? ` ${response.statusText}` : ''}; check that every sealed file was uploaded next to model.json`, { file: url });
+  }
+  return response;
+}
+
+/** Reads a whole (small) response body, mapping failures like getFile does. */
+export async function readBytes(response: Response, url: string, signal: AbortSignal | undefined): Promise<Uint8Array> {
+  try {
+    return new Uint8Array(await response.arrayBuffer());
+  } catch (err) {
+    throw fileError(err, url, signal);
+  }
+}
+
+/** Resolves a file path named in the manifest to the URL to fetch. */
+export async function resolveFileUrl(
+  path: string,
+  manifestUrl: string,
+  converter: ((path: string) => string | Promise<string>) | undefined,
+): Promise<string> {
+  if (converter) {
+    const url = await converter(path);
+    if (typeof url !== 'string' || url.length === 0) throw new TypeError(`sealedModel: weightUrlConverter(${JSON.stringify(path)}) must return a URL string`);
+    return url;
+  }
+  return new URL(path, manifestUrl).href;
+}
+
+/** The absolute manifest URL: relative URLs resolve against the page, as fetch would. */
+export function absoluteUrl(url: string): string {
+  const base = (globalThis as { location?: { href?: string } }).location?.href;
+  try {
+    return new URL(url, base).href;
+  } catch (cause) {
+    throw new TypeError(`sealedModel: ${JSON.stringify(url)} is not an absolute URL and there is no page to resolve it against; pass an absolute http(s): or file: URL`, { cause });
+  }
+}

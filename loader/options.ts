@@ -1,0 +1,129 @@
+// Options of sealedModel() and their validation. A wrong option type is the caller's programming
+// mistake, so it throws TypeError at construction, the way tf.io.http's handler does.
+
+import type { ChunkCipherFactory } from '../format/chunked.js';
+
+/** A session token, or a function that fetches one (called once per load). */
+export type TokenSource = string | (() => string | Promise<string>);
+
+/** The `fetch` signature the loader calls (the global `fetch` by default). */
+export type FetchFunction = (input: string, init?: RequestInit) => Promise<Response>;
+
+/** Options of {@link sealedModel}. Only `token` is required. */
+export interface SealedModelOptions {
+  /** Session token (JWT) from the app's backend, or an async provider of one. */
+  token: TokenSource;
+  /** Key server base URL; defaults to the manifest's `keyServer`. */
+  keyServer?: string;
+  /** Replaces the global fetch for every request (manifest, header, shards, key release). */
+  fetch?: FetchFunction;
+  /** Extra fetch options (headers, credentials, mode…) for the model files; never sent to the key server. */
+  requestInit?: RequestInit;
+  /** Maps a file path from the manifest to the URL to fetch; default: relative to the manifest URL. */
+  weightUrlConverter?: (path: string) => string | Promise<string>;
+  /** Called with the fraction loaded, from 0 to 1, never decreasing. */
+  onProgress?: (fraction: number) => void;
+  /** Cancels the load; the load then rejects with code `aborted`. */
+  signal?: AbortSignal;
+  /** Files downloaded at once (default 4). */
+  maxConcurrentRequests?: number;
+  /** AES-GCM decrypt calls in flight across all shards (default 4). */
+  decryptConcurrency?: number;
+  /**
+   * Return `getWeightStream` instead of `weightData`, so tfjs builds tensors as chunks decrypt
+   * (tfjs ≥ 4.13 graph models). Set it here: tfjs does not pass its own `streamWeights` load option
+   * to a handler object.
+   */
+  streamWeights?: boolean;
+  /**
+   * The AES-256-GCM chunk implementation (default: WebCrypto, non-extractable keys). Node services
+   * may plug a node:crypto one (see docs/LOADER.md); it must pass format's cipher tests.
+   */
+  cipher?: ChunkCipherFactory;
+}
+
+/** Options after validation, defaults applied. */
+export interface ResolvedOptions {
+  token: TokenSource;
+  keyServer: string | undefined;
+  fetch: FetchFunction | undefined;
+  requestInit: RequestInit;
+  weightUrlConverter: ((path: string) => string | Promise<string>) | undefined;
+  onProgress: ((fraction: number) => void) | undefined;
+  signal: AbortSignal | undefined;
+  maxConcurrentRequests: number;
+  decryptConcurrency: number;
+  streamWeights: boolean;
+  cipher: ChunkCipherFactory | undefined;
+}
+
+const KNOWN = new Set([
+  'token', 'keyServer', 'fetch', 'requestInit', 'weightUrlConverter', 'onProgress', 'signal',
+  'maxConcurrentRequests', 'decryptConcurrency', 'streamWeights', 'cipher',
+]);
+
+function positiveInt(value: unknown, name: string, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (!Number.isInteger(value) || (value as number) < 1 || (value as number) > 64) {
+    throw new TypeError(`sealedModel: options.${name} must be an integer from 1 to 64, got ${String(value)}`);
+  }
+  return value as number;
+}
+
+function optionalFunction<T>(value: unknown, name: string): T | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== 'function') throw new TypeError(`sealedModel: options.${name} must be a function, got ${typeof value}`);
+  return value as T;
+}
+
+/** Checks the URL argument; returns it unchanged. */
+export function checkUrl(url: unknown): string {
+  if (typeof url !== 'string' || url.length === 0) {
+    throw new TypeError('sealedModel: the first argument must be the URL of the sealed model.json (a non-empty string)');
+  }
+  return url;
+}
+
+/** Validates options and applies defaults; throws TypeError naming the bad option. */
+export function resolveOptions(options: unknown): ResolvedOptions {
+  if (typeof options !== 'object' || options === null) {
+    throw new TypeError('sealedModel: options are required, at least { token }');
+  }
+  const o = options as Record<string, unknown>;
+  for (const key of Object.keys(o)) {
+    if (!KNOWN.has(key)) throw new TypeError(`sealedModel: unknown option ${JSON.stringify(key)}; known options: ${[...KNOWN].join(', ')}`);
+  }
+  const token = o['token'];
+  if (typeof token !== 'string' && typeof token !== 'function') {
+    throw new TypeError('sealedModel: options.token must be the session token (a string) or a function returning one (or a promise of one)');
+  }
+  const keyServer = o['keyServer'];
+  if (keyServer !== undefined && (typeof keyServer !== 'string' || !/^https?:\/\//.test(keyServer))) {
+    throw new TypeError(`sealedModel: options.keyServer must be an http(s) URL, got ${JSON.stringify(keyServer)}`);
+  }
+  const requestInit = o['requestInit'];
+  if (requestInit !== undefined) {
+    if (typeof requestInit !== 'object' || requestInit === null) throw new TypeError('sealedModel: options.requestInit must be an object (a fetch RequestInit)');
+    // Same rule as tf.io.http: the loader sends GET requests, a body makes no sense.
+    if ((requestInit as RequestInit).body != null) throw new TypeError('sealedModel: options.requestInit must not have a body');
+  }
+  const signal = o['signal'];
+  if (signal !== undefined && (typeof signal !== 'object' || signal === null || typeof (signal as AbortSignal).aborted !== 'boolean')) {
+    throw new TypeError('sealedModel: options.signal must be an AbortSignal');
+  }
+  const streamWeights = o['streamWeights'];
+  if (streamWeights !== undefined && typeof streamWeights !== 'boolean') throw new TypeError('sealedModel: options.streamWeights must be a boolean');
+  return {
+    token: token as TokenSource,
+    keyServer: keyServer as string | undefined,
+    fetch: optionalFunction<FetchFunction>(o['fetch'], 'fetch'),
+    requestInit: (requestInit as RequestInit | undefined) ?? {},
+    weightUrlConverter: optionalFunction(o['weightUrlConverter'], 'weightUrlConverter'),
+    onProgress: optionalFunction(o['onProgress'], 'onProgress'),
+    signal: signal as AbortSignal | undefined,
+    maxConcurrentRequests: positiveInt(o['maxConcurrentRequests'], 'maxConcurrentRequests', 4),
+    decryptConcurrency: positiveInt(o['decryptConcurrency'], 'decryptConcurrency', 4),
+    streamWeights: (streamWeights as boolean | undefined) ?? false,
+    cipher: optionalFunction<ChunkCipherFactory>(o['cipher'], 'cipher'),
+  };
+}

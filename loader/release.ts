@@ -1,0 +1,164 @@
+// The key-release client (docs/PROTOCOL.md): an ephemeral ECDH key pair, POST /v1/release, and the
+// content key unwrapped from the compact JWE straight into a non-extractable CryptoKey.
+
+import { compactDecrypt } from 'jose';
+import { importInputKey } from '../format/chunked.js';
+import { ModelsealError } from '../format/errors.js';
+import type { SealedManifest } from '../format/manifest.js';
+import { abortedError } from './files.js';
+import type { FetchFunction, TokenSource } from './options.js';
+
+/** Longest Retry-After the loader waits out before retrying a 429 once. */
+const MAX_RETRY_WAIT_SECONDS = 5;
+const MAX_RESPONSE_CHARS = 64 * 1024;
+
+/** What releaseContentKey needs. */
+export interface ReleaseRequest {
+  manifest: SealedManifest;
+  keyServer: string;
+  token: TokenSource;
+  fetch: FetchFunction;
+  signal: AbortSignal | undefined;
+}
+
+/** Gets the session token from a string or a provider; throws `token_unavailable`. */
+export async function getToken(source: TokenSource, signal: AbortSignal | undefined): Promise<string> {
+  let token: unknown;
+  try {
+    token = typeof source === 'function' ? await source() : source;
+  } catch (cause) {
+    if (signal?.aborted) throw abortedError(signal, 'the session token');
+    throw new ModelsealError('token_unavailable', `the token provider failed: ${(cause as Error)?.message ?? String(cause)}; check that the app backend that mints session tokens is reachable and the user is signed in`, { cause });
+  }
+  if (typeof token !== 'string' || token.trim().length === 0) {
+    throw new ModelsealError('token_unavailable', `the token provider returned ${typeof token === 'string' ? 'an empty string' : typeof token}, not a session token; it must resolve to the JWT the app backend minted`);
+  }
+  return token.trim();
+}
+
+function releaseUrl(keyServer: string): string {
+  // Keep any path prefix of the key server URL (https://host/keys → https://host/keys/v1/release).
+  return new URL('v1/release', keyServer.endsWith('/') ? keyServer : `${keyServer}/`).href;
+}
+
+/** Parses Retry-After (seconds or an HTTP date) into seconds; undefined when absent or unreadable. */
+function retryAfterSeconds(value: string | null): number | undefined {
+  if (value === null) return undefined;
+  if (/^\d+$/.test(value.trim())) return Number(value.trim());
+  const date = Date.parse(value);
+  return Number.isNaN(date) ? undefined : Math.max(0, Math.ceil((date - Date.now()) / 1000));
+}
+
+function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) return reject(abortedError(signal, 'the content key'));
+    const timer = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    const onAbort = () => {
+      clearTimeout(timer);
+      reject(abortedError(signal, 'the content key'));
+    };
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
+}
+
+async function readServerError(response: Response): Promise<{ code: string; message: string }> {
+  try {
+    const text = (await response.text()).slice(0, MAX_RESPONSE_CHARS);
+    const body = JSON.parse(text) as { error?: { code?: unknown; message?: unknown } };
+    const code = typeof body.error?.code === 'string' ? body.error.code : 'unknown';
+    const message = typeof body.error?.message === 'string' ? body.error.message.slice(0, 500) : '(no message)';
+    return { code, message };
+  } catch {
+    return { code: 'unknown', message: '(the key server sent no JSON error body)' };
+  }
+}
+
+async function post(request: ReleaseRequest, url: string, body: string, token: string): Promise<Response> {
+  try {
+    return await request.fetch(url, {
+      method: 'POST',
+      // The token is the only credential: no cookies, no cache, nothing stored.
+      credentials: 'omit',
+      cache: 'no-store',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+      body,
+      signal: request.signal ?? null,
+    });
+  } catch (cause) {
+    if (request.signal?.aborted) throw abortedError(request.signal, 'the content key');
+    throw new ModelsealError('key_server_unreachable', `could not reach the key server at ${url}: ${(cause as Error)?.message ?? String(cause)}; check the keyServer URL, that the server is running, and that it allows this page's origin (CORS)`, { cause, file: url });
+  }
+}
+
+/**
+ * Asks the key server for the model's content key and returns it as a non-extractable HMAC
+ * CryptoKey. The raw 32 key bytes exist only between jose's decrypt and the import, then are zeroed.
+ */
+export async function releaseContentKey(request: ReleaseRequest): Promise<CryptoKey> {
+  const { manifest } = request;
+  const token = await getToken(request.token, request.signal);
+  const subtle = globalThis.crypto.subtle;
+  // Ephemeral, per load: the private key never leaves WebCrypto (extractable: false).
+  const pair = (await subtle.generateKey({ name: 'ECDH', namedCurve: 'P-256' }, false, ['deriveBits'])) as CryptoKeyPair;
+  const jwk = await subtle.exportKey('jwk', pair.publicKey);
+  const epk = { kty: jwk.kty, crv: jwk.crv, x: jwk.x, y: jwk.y };
+  const url = releaseUrl(request.keyServer);
+  const body = JSON.stringify({ modelId: manifest.modelId, keyId: manifest.keyId, epk });
+
+  let response = await post(request, url, body, token);
+  if (response.status === 429) {
+    const wait = retryAfterSeconds(response.headers.get('retry-after'));
+    await response.body?.cancel().catch(() => undefined);
+    if (wait !== undefined && wait <= MAX_RETRY_WAIT_SECONDS) {
+      await sleep(wait * 1000, request.signal);
+      response = await post(request, url, body, token);
+    }
+    if (response.status === 429) {
+      const again = retryAfterSeconds(response.headers.get('retry-after')) ?? wait;
+      await response.body?.cancel().catch(() => undefined);
+      throw new ModelsealError('rate_limited', `the key server is rate limiting key releases${again === undefined ? '' : `; retry in ${again} s`}: wait before loading again, and reuse loaded models instead of reloading them`, { file: url });
+    }
+  }
+  if (response.status === 401 || response.status === 403 || response.status === 404) {
+    const { code, message } = await readServerError(response);
+    throw new ModelsealError('key_denied', `the key server refused the key for model ${manifest.modelId} (key ${manifest.keyId}): HTTP ${response.status} ${code}: ${message}; get a fresh session token that covers this model, or check that the key version is not revoked or expired`, { file: url });
+  }
+  if (!response.ok) {
+    const { code, message } = await readServerError(response);
+    throw new ModelsealError('key_server_error', `the key server failed: HTTP ${response.status} ${code}: ${message}; try again later or tell the operator`, { file: url });
+  }
+
+  let jwe: string;
+  try {
+    const answer = JSON.parse((await response.text()).slice(0, MAX_RESPONSE_CHARS)) as { key?: unknown };
+    if (typeof answer.key !== 'string') throw new Error('no "key" field');
+    jwe = answer.key;
+  } catch (cause) {
+    if (request.signal?.aborted) throw abortedError(request.signal, 'the content key');
+    throw new ModelsealError('key_server_error', `the key server's answer is not a key release ({ "key": "<compact JWE>" }): ${(cause as Error).message}; check that keyServer points at a modelseal key server`, { cause, file: url });
+  }
+
+  let plaintext: Uint8Array;
+  let header: Record<string, unknown>;
+  try {
+    const result = await compactDecrypt(jwe, pair.privateKey, {
+      keyManagementAlgorithms: ['ECDH-ES+A256KW', 'ECDH-ES'],
+      contentEncryptionAlgorithms: ['A256GCM'],
+    });
+    plaintext = result.plaintext;
+    header = result.protectedHeader as Record<string, unknown>;
+  } catch (cause) {
+    throw new ModelsealError('key_server_error', `the key server's answer could not be unwrapped with this session's key (${(cause as Error).message}); check that keyServer points at a modelseal key server`, { cause, file: url });
+  }
+  try {
+    if (header['modelId'] !== manifest.modelId || header['keyId'] !== manifest.keyId) {
+      throw new ModelsealError('key_server_error', `the key server released the key for ${String(header['modelId'])}/${String(header['keyId'])}, but the manifest needs ${manifest.modelId}/${manifest.keyId}; check that keyServer is this model's key server`, { file: url });
+    }
+    return await importInputKey(plaintext);
+  } finally {
+    plaintext.fill(0);
+  }
+}

@@ -1,0 +1,169 @@
+// The tf.io.IOHandler for sealed models, shaped like tfjs's own http handler (tfjs-core/src/io/http.ts).
+// Only types come from @tensorflow/tfjs-core: it is an optional peer and never loaded at runtime here.
+
+import type { io } from '@tensorflow/tfjs-core';
+import { ModelsealError } from '../format/errors.js';
+import { parseManifestText, type SealedManifest } from '../format/manifest.js';
+import { inlineHeader, openHeader, type OpenedHeader } from '../format/open.js';
+import { absoluteUrl, abortedError, chooseFetch, getFile, readBytes, resolveFileUrl } from './files.js';
+import { checkUrl, resolveOptions, type FetchFunction, type ResolvedOptions, type SealedModelOptions } from './options.js';
+import { releaseContentKey } from './release.js';
+import { loadAllShards, streamAllShards, weightByteLengths, type ShardJob } from './weights.js';
+
+/** Share of the progress bar spent before the first shard byte (manifest, key release, header). */
+const SETUP_SHARE = 0.05;
+
+/** The fields of model.json that ModelArtifacts carries, copied from the decrypted header when present. */
+const ARTIFACT_FIELDS = [
+  'modelTopology', 'format', 'generatedBy', 'convertedBy', 'trainingConfig', 'signature',
+  'userDefinedMetadata', 'modelInitializer', 'initializerSignature',
+] as const;
+
+/** Reports a monotonic fraction from 0 to 1. */
+class Progress {
+  #last = -1;
+  constructor(private readonly callback: ((fraction: number) => void) | undefined) {}
+
+  report(fraction: number): void {
+    const f = Math.min(1, Math.max(0, fraction));
+    if (!this.callback || f <= this.#last) return;
+    this.#last = f;
+    this.callback(f);
+  }
+}
+
+/**
+ * A `tf.io.IOHandler` that loads a sealed model: fetches the public manifest, gets the content key
+ * from the key server, and decrypts the header and shards in memory.
+ */
+export class SealedModelHandler implements io.IOHandler {
+  /** The manifest URL this handler loads. */
+  readonly url: string;
+  readonly #options: ResolvedOptions;
+  readonly #fetch: FetchFunction;
+
+  constructor(url: string, options: SealedModelOptions) {
+    this.url = checkUrl(url);
+    this.#options = resolveOptions(options);
+    this.#fetch = chooseFetch(this.#options.fetch);
+  }
+
+  /** Loads and decrypts the model; tfjs calls this from loadGraphModel / loadLayersModel. */
+  async load(): Promise<io.ModelArtifacts> {
+    const options = this.#options;
+    const signal = options.signal;
+    const progress = new Progress(options.onProgress);
+    progress.report(0);
+    if (signal?.aborted) throw abortedError(signal, this.url);
+    const manifestUrl = absoluteUrl(this.url);
+
+    const manifest = await this.#manifest(manifestUrl);
+    const keyServer = options.keyServer ?? manifest.keyServer;
+    if (keyServer === undefined) {
+      throw new TypeError(`sealedModel: no key server for ${manifestUrl}: pass options.keyServer, or seal the model with a key server URL`);
+    }
+    const urls = await Promise.all(manifest.shards.map((s) => resolveFileUrl(s.path, manifestUrl, options.weightUrlConverter)));
+    // The shards are public ciphertext: request the first ones while the key is being released,
+    // so the download latency overlaps the key round trip. Bodies are read only once the header
+    // is open (backpressure holds them in the network buffers meanwhile).
+    const prefetched = new Map<number, Promise<Response>>();
+    if (!options.streamWeights) {
+      for (let i = 0; i < Math.min(options.maxConcurrentRequests, urls.length); i++) {
+        const early = getFile(this.#fetch, urls[i]!, options.requestInit, signal);
+        early.catch(() => undefined); // reported when the shard is read
+        prefetched.set(i, early);
+      }
+    }
+    let contentKey: CryptoKey;
+    let opened: OpenedHeader;
+    try {
+      contentKey = await releaseContentKey({ manifest, keyServer, token: options.token, fetch: this.#fetch, signal });
+      progress.report(SETUP_SHARE / 2);
+      opened = await this.#header(manifest, manifestUrl, contentKey);
+    } catch (err) {
+      for (const early of prefetched.values()) early.then((r) => r.body?.cancel(), () => undefined).catch(() => undefined);
+      throw err;
+    }
+    const total = manifest.shards.reduce((n, s) => n + s.size, 0);
+    let received = 0;
+    progress.report(SETUP_SHARE);
+    const job: ShardJob = {
+      manifest, opened, contentKey, urls,
+      fetch: this.#fetch,
+      requestInit: options.requestInit,
+      maxConcurrentRequests: options.maxConcurrentRequests,
+      decryptConcurrency: options.decryptConcurrency,
+      prefetched,
+      cipher: options.cipher,
+      onBytes: (n) => {
+        received += n;
+        // Stop short of 1 until decryption has finished too.
+        progress.report(SETUP_SHARE + (1 - SETUP_SHARE) * 0.999 * (total === 0 ? 1 : received / total));
+      },
+    };
+
+    const model = opened.header.model;
+    const artifacts: io.ModelArtifacts = { modelTopology: model.modelTopology as io.ModelArtifacts['modelTopology'] };
+    for (const field of ARTIFACT_FIELDS) {
+      if (model[field] != null) (artifacts as Record<string, unknown>)[field] = model[field];
+    }
+    artifacts.weightSpecs = model.weightsManifest.flatMap((group) => group.weights) as unknown as io.WeightsManifestEntry[];
+    // tfjs-layers ignores getWeightStream and would keep the layers' initial weights without a
+    // word, so only a graph model (a topology with `node`s) gets a stream; others get weightData.
+    const isGraph = Array.isArray((model.modelTopology as { node?: unknown } | null)?.node) && model['format'] !== 'layers-model';
+    if (options.streamWeights && isGraph) {
+      const pieces = weightByteLengths(artifacts.weightSpecs);
+      artifacts.getWeightStream = () => streamAllShards(job, signal, pieces, () => progress.report(1));
+      return artifacts;
+    }
+    artifacts.weightData = await loadAllShards(job, signal);
+    progress.report(1);
+    return artifacts;
+  }
+
+  async #manifest(url: string): Promise<SealedManifest> {
+    const { signal, requestInit } = this.#options;
+    const response = await getFile(this.#fetch, url, requestInit, signal);
+    const bytes = await readBytes(response, url, signal);
+    let text: string;
+    try {
+      text = new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+    } catch (cause) {
+      throw new ModelsealError('manifest_invalid', `${url} is not UTF-8 text: it is not a sealed model.json`, { cause, file: url });
+    }
+    try {
+      return parseManifestText(text);
+    } catch (err) {
+      if (err instanceof ModelsealError) throw new ModelsealError(err.code, `${url}: ${err.message}`, { cause: err.cause, file: url });
+      throw err;
+    }
+  }
+
+  async #header(manifest: SealedManifest, manifestUrl: string, contentKey: CryptoKey): Promise<OpenedHeader> {
+    const { signal, requestInit, weightUrlConverter, decryptConcurrency } = this.#options;
+    let sealed = inlineHeader(manifest);
+    if (!sealed && 'path' in manifest.header) {
+      const url = await resolveFileUrl(manifest.header.path, manifestUrl, weightUrlConverter);
+      sealed = await readBytes(await getFile(this.#fetch, url, requestInit, signal), url, signal);
+    }
+    try {
+      return await openHeader(manifest, sealed!, contentKey, { signal, concurrency: decryptConcurrency, ...(this.#options.cipher ? { cipher: this.#options.cipher } : {}) });
+    } catch (err) {
+      if (signal?.aborted) throw abortedError(signal, 'the header');
+      throw err;
+    }
+  }
+}
+
+/**
+ * Makes the IOHandler that loads the sealed model at `url`; pass it to tf.loadGraphModel or
+ * tf.loadLayersModel.
+ * @example
+ * const model = await tf.loadGraphModel(sealedModel('https://cdn.example.com/face/model.json', {
+ *   token: () => fetch('/api/model-session').then((r) => r.text()),
+ *   keyServer: 'https://keys.example.com',
+ * }));
+ */
+export function sealedModel(url: string, options: SealedModelOptions): SealedModelHandler {
+  return new SealedModelHandler(url, options);
+}

@@ -1,0 +1,140 @@
+// End to end in Debian's Chromium: a page (loader + @tensorflow/tfjs, bundled by esbuild) loads a
+// sealed model through the real key server, predicts like the plain model, never sees the raw key
+// in any response, and writes nothing to Cache Storage or IndexedDB.
+
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Browser, Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createKeyServer, mintDevToken } from '../../keyserver/index.js';
+import { FileKeyStore } from '../../keyserver/keystore.js';
+import { toBase64url, toHex } from '../../format/bytes.js';
+import { bundle } from '../helpers/bundle.js';
+import { launchChromium } from '../helpers/chromium.js';
+import { startStaticServer, type StaticServer } from '../helpers/static-server.js';
+import { copyHumanModel, sealInto } from './fixtures.js';
+
+const here = dirname(fileURLToPath(import.meta.url));
+
+interface LoadResult {
+  weights: Record<string, string>;
+  prediction: string;
+  fractions: number[];
+}
+
+let root: string;
+let storeDir: string;
+let files: StaticServer;
+let keys: Awaited<ReturnType<typeof createKeyServer>>;
+let keyServer: string;
+let browser: Browser;
+let contentKey: Uint8Array;
+const bodies: Array<{ url: string; body: Buffer }> = [];
+
+/** Every text form of the key a response could carry. */
+function keyForms(key: Uint8Array): Buffer[] {
+  const b = Buffer.from(key);
+  return [b, Buffer.from(b.toString('base64')), Buffer.from(b.toString('base64').replace(/=+$/, '')), Buffer.from(toBase64url(key)), Buffer.from(toHex(key)), Buffer.from(toHex(key).toUpperCase())];
+}
+
+function containsKey(body: Buffer, key: Uint8Array): boolean {
+  return keyForms(key).some((form) => body.includes(form));
+}
+
+async function openPage(): Promise<Page> {
+  const page = await browser.newPage();
+  page.on('response', (response) => {
+    // Bodies of redirects and preflights are empty; everything else is read and kept for the scan.
+    response.body().then((body) => bodies.push({ url: response.url(), body }), () => undefined);
+  });
+  page.on('pageerror', (err) => console.error('page error:', err));
+  await page.goto(`${files.url}/index.html`);
+  await page.waitForFunction(() => 'modelsealTest' in globalThis);
+  return page;
+}
+
+beforeAll(async () => {
+  root = await mkdtemp(join(tmpdir(), 'modelseal-loader-browser-'));
+  storeDir = join(root, 'store');
+  const { store } = await FileKeyStore.open(storeDir, { create: true });
+  const model = await copyHumanModel('antispoof', join(root, 'www/plain/antispoof'));
+  ({ key: contentKey } = await sealInto(store, 'antispoof', model, join(root, 'www/sealed/antispoof'), { shardLength: 256 * 1024 }));
+  const script = await bundle(join(here, 'browser-page.ts'), { format: 'iife' });
+  files = await startStaticServer({
+    root: join(root, 'www'),
+    files: { '/index.html': '<!doctype html><meta charset="utf-8"><title>modelseal loader test</title><script src="/page.js"></script>', '/page.js': script },
+  });
+  keys = await createKeyServer({ store: storeDir, config: { logLevel: 'silent', auditLog: null, defaults: { origins: [files.url] } } });
+  keyServer = await keys.listen({ host: '127.0.0.1', port: 0 });
+  browser = await launchChromium();
+});
+
+afterAll(async () => {
+  await browser?.close();
+  await keys?.close();
+  await files?.close();
+  if (root) await rm(root, { recursive: true, force: true });
+});
+
+describe('sealedModel in Chromium', () => {
+  it('the key scan finds the key when it is there (so the real scan can fail)', () => {
+    expect(containsKey(Buffer.from(`{"k":"${toBase64url(contentKey)}"}`), contentKey)).toBe(true);
+    expect(containsKey(Buffer.concat([Buffer.from('xx'), Buffer.from(contentKey)]), contentKey)).toBe(true);
+    expect(containsKey(Buffer.from(toHex(contentKey)), contentKey)).toBe(true);
+  });
+
+  it('loads a sealed graph model through the key server and predicts exactly like the plain model', async () => {
+    const page = await openPage();
+    const plain = await page.evaluate((url) => (globalThis as unknown as { modelsealTest: { loadPlain(u: string): Promise<LoadResult> } }).modelsealTest.loadPlain(url), `${files.url}/plain/antispoof/model.json`);
+    const run = async (streamWeights: boolean) => page.evaluate(
+      async ({ url, token, keyServer, streamWeights }) => (globalThis as unknown as { modelsealTest: { loadSealed(u: string, t: string, k: string, s: boolean): Promise<LoadResult> } }).modelsealTest.loadSealed(url, token, keyServer, streamWeights),
+      { url: `${files.url}/sealed/antispoof/model.json`, token: await mintDevToken({ store: storeDir, models: ['antispoof'], ttl: '5m' }), keyServer, streamWeights },
+    );
+    const sealed = await run(false);
+    expect(Object.keys(plain.weights).length).toBeGreaterThan(5);
+    expect(sealed.weights).toEqual(plain.weights);
+    expect(sealed.prediction).toBe(plain.prediction);
+    expect(sealed.fractions[0]).toBe(0);
+    expect(sealed.fractions.at(-1)).toBe(1);
+    const streamed = await run(true);
+    expect(streamed.weights).toEqual(plain.weights);
+    expect(streamed.prediction).toBe(plain.prediction);
+
+    // What the page saw: the release answers (JWE) and the sealed files, never the key itself.
+    await page.waitForTimeout(200);
+    const releases = bodies.filter((b) => b.url.endsWith('/v1/release'));
+    expect(releases.length).toBe(2);
+    expect(bodies.filter((b) => b.url.includes('.sealed')).length).toBeGreaterThan(1);
+    for (const { url, body } of bodies) expect(containsKey(body, contentKey), `key found in ${url}`).toBe(false);
+
+    const storage = await page.evaluate(() => (globalThis as unknown as { modelsealTest: { storage(): Promise<{ caches: string[]; databases: string[] }> } }).modelsealTest.storage());
+    expect(storage).toEqual({ caches: [], databases: [] });
+    await page.close();
+  });
+
+  it('a page on an origin the key server does not allow gets a typed error', async () => {
+    // The other origin serves the same sealed files itself; only the key server refuses it (no CORS grant).
+    const other = await startStaticServer({ root: join(root, 'www'), files: { '/index.html': '<!doctype html><script src="/page.js"></script>', '/page.js': await bundle(join(here, 'browser-page.ts'), { format: 'iife' }) } });
+    try {
+      const page = await browser.newPage();
+      await page.goto(`${other.url}/index.html`);
+      await page.waitForFunction(() => 'modelsealTest' in globalThis);
+      const error = await page.evaluate(async ({ url, token, keyServer }) => {
+        try {
+          await (globalThis as unknown as { modelsealTest: { loadSealed(u: string, t: string, k: string, s: boolean): Promise<unknown> } }).modelsealTest.loadSealed(url, token, keyServer, false);
+          return null;
+        } catch (err) {
+          return { code: (err as { code?: string }).code, message: (err as Error).message };
+        }
+      }, { url: `${other.url}/sealed/antispoof/model.json`, token: await mintDevToken({ store: storeDir, models: ['antispoof'], ttl: '5m' }), keyServer });
+      // A CORS refusal looks like a network error to the page, so the message names CORS as a cause.
+      expect(error?.code).toBe('key_server_unreachable');
+      expect(error?.message).toMatch(/allows this page's origin \(CORS\)/);
+      await page.close();
+    } finally {
+      await other.close();
+    }
+  });
+});

@@ -1,0 +1,225 @@
+// End to end in Node: real pretrained graph models and a layers model built here, sealed with the
+// format, served by a static server, keys released by the real key server; everything on 127.0.0.1.
+
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import * as tf from '@tensorflow/tfjs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createKeyServer, mintDevToken } from '../../keyserver/index.js';
+import { FileKeyStore } from '../../keyserver/keystore.js';
+import { registerSealedRouter, sealedModel, type SealedModelOptions } from '../../loader/index.js';
+import { startStaticServer, type StaticServer } from '../helpers/static-server.js';
+import { buildLayersModel, copyHumanModel, inputsFor, sealInto, tensorBytes, writePlain, type ModelFiles } from './fixtures.js';
+
+// float16-quantized (antispoof, faceres, movenet), uint8-quantized + int32 (handtrack), float32 (emotion).
+const GRAPH_MODELS = ['antispoof', 'emotion', 'handtrack', 'movenet-lightning', 'faceres'];
+
+let root: string;
+let storeDir: string;
+let files: StaticServer;
+let keys: Awaited<ReturnType<typeof createKeyServer>>;
+let keyServer: string;
+const plainModels = new Map<string, ModelFiles>();
+
+async function options(extra: Partial<SealedModelOptions> = {}): Promise<SealedModelOptions> {
+  return { token: await mintDevToken({ store: storeDir, models: ['*'], ttl: '5m' }), keyServer, ...extra };
+}
+
+function compareGraphWeights(plain: tf.GraphModel, sealed: tf.GraphModel): number {
+  const names = Object.keys(plain.weights).sort();
+  expect(Object.keys(sealed.weights).sort()).toEqual(names);
+  for (const name of names) {
+    const a = plain.weights[name]!;
+    const b = sealed.weights[name]!;
+    expect(b.length).toBe(a.length);
+    a.forEach((t, i) => {
+      expect(b[i]!.dtype).toBe(t.dtype);
+      expect(b[i]!.shape).toEqual(t.shape);
+      expect(Buffer.from(tensorBytes(b[i]!)).equals(Buffer.from(tensorBytes(t)))).toBe(true);
+    });
+  }
+  return names.length;
+}
+
+async function predict(model: tf.GraphModel): Promise<Uint8Array[]> {
+  const inputs = inputsFor(tf, model);
+  const out = await model.executeAsync(inputs.length === 1 ? inputs[0]! : inputs);
+  const list = Array.isArray(out) ? out : [out];
+  const bytes = list.map(tensorBytes);
+  tf.dispose([...inputs, ...list]);
+  return bytes;
+}
+
+beforeAll(async () => {
+  await tf.setBackend('cpu');
+  root = await mkdtemp(join(tmpdir(), 'modelseal-loader-node-'));
+  storeDir = join(root, 'store');
+  const { store } = await FileKeyStore.open(storeDir, { create: true });
+  for (const name of GRAPH_MODELS) {
+    const model = await copyHumanModel(name, join(root, 'www/plain', name));
+    plainModels.set(name, model);
+    // handtrack: small shards and chunks, so one model spans many shards and chunk boundaries.
+    const layout = name === 'handtrack' ? { shardLength: 1024 * 1024, chunkLength: 64 * 1024 } : {};
+    await sealInto(store, name, model, join(root, 'www/sealed', name), layout);
+  }
+  const layers = await buildLayersModel(tf);
+  plainModels.set('layers', layers);
+  await writePlain(join(root, 'www/plain/layers'), layers);
+  await sealInto(store, 'layers', layers, join(root, 'www/sealed/layers'), { shardLength: 64 * 1024, chunkLength: 16 * 1024, headerMode: 'file' });
+  files = await startStaticServer({ root: join(root, 'www') });
+  keys = await createKeyServer({ store: storeDir, config: { logLevel: 'silent', auditLog: null } });
+  keyServer = await keys.listen({ host: '127.0.0.1', port: 0 });
+});
+
+afterAll(async () => {
+  await keys?.close();
+  await files?.close();
+  if (root) await rm(root, { recursive: true, force: true });
+});
+
+describe('sealedModel in Node', () => {
+  for (const name of GRAPH_MODELS) {
+    it(`loads ${name} bit for bit and predicts exactly like the plain model`, async () => {
+      const plain = await tf.loadGraphModel(`${files.url}/plain/${name}/model.json`);
+      const fractions: number[] = [];
+      const sealed = await tf.loadGraphModel(sealedModel(`${files.url}/sealed/${name}/model.json`, await options({ onProgress: (f) => fractions.push(f) })));
+      expect(compareGraphWeights(plain, sealed)).toBeGreaterThan(0);
+      const [a, b] = [await predict(plain), await predict(sealed)];
+      expect(b.length).toBe(a.length);
+      a.forEach((bytes, i) => expect(Buffer.from(b[i]!).equals(Buffer.from(bytes))).toBe(true));
+      expect(fractions[0]).toBe(0);
+      expect(fractions.at(-1)).toBe(1);
+      for (let i = 1; i < fractions.length; i++) expect(fractions[i]!).toBeGreaterThan(fractions[i - 1]!);
+      plain.dispose();
+      sealed.dispose();
+    });
+  }
+
+  it('streams weights (getWeightStream) for tf.loadGraphModel with streamWeights', async () => {
+    for (const name of ['handtrack', 'faceres']) {
+      const plain = await tf.loadGraphModel(`${files.url}/plain/${name}/model.json`);
+      const handler = sealedModel(`${files.url}/sealed/${name}/model.json`, await options({ streamWeights: true }));
+      const artifacts = await handler.load();
+      expect(artifacts.weightData).toBeUndefined();
+      expect(typeof artifacts.getWeightStream).toBe('function');
+      const sealed = await tf.loadGraphModel(sealedModel(`${files.url}/sealed/${name}/model.json`, await options({ streamWeights: true })));
+      compareGraphWeights(plain, sealed);
+      if (name === 'faceres') {
+        // One prediction is enough here (handtrack's takes seconds on the CPU backend); weights are compared above.
+        const [a, b] = [await predict(plain), await predict(sealed)];
+        a.forEach((bytes, i) => expect(Buffer.from(b[i]!).equals(Buffer.from(bytes))).toBe(true));
+      }
+      plain.dispose();
+      sealed.dispose();
+    }
+  });
+
+  it('returns every model.json field and weightData as equal-size ArrayBuffers (tfjs fast path)', async () => {
+    const name = 'handtrack';
+    const original = plainModels.get(name)!.modelJson as Record<string, unknown>;
+    const artifacts = await sealedModel(`${files.url}/sealed/${name}/model.json`, await options()).load();
+    for (const field of ['modelTopology', 'format', 'generatedBy', 'convertedBy', 'signature', 'userDefinedMetadata']) {
+      expect((artifacts as Record<string, unknown>)[field]).toEqual(original[field]);
+    }
+    const groups = original['weightsManifest'] as Array<{ weights: unknown[] }>;
+    expect(artifacts.weightSpecs).toEqual(groups.flatMap((g) => g.weights));
+    const data = artifacts.weightData as ArrayBuffer[];
+    expect(Array.isArray(data)).toBe(true);
+    expect(data.length).toBeGreaterThan(16);
+    for (const buffer of data) expect(buffer).toBeInstanceOf(ArrayBuffer);
+    for (const buffer of data.slice(0, -1)) expect(buffer.byteLength).toBe(64 * 1024);
+    const total = data.reduce((n, b) => n + b.byteLength, 0);
+    expect(total).toBe(plainModels.get(name)!.weightFiles.reduce((n, f) => n + f.length, 0));
+  });
+
+  it('loads a layers model built in tfjs (header in its own file, many shards)', async () => {
+    const plain = await tf.loadLayersModel(`${files.url}/plain/layers/model.json`);
+    const sealed = await tf.loadLayersModel(sealedModel(`${files.url}/sealed/layers/model.json`, await options()));
+    const [wa, wb] = [plain.getWeights(), sealed.getWeights()];
+    expect(wb.length).toBe(wa.length);
+    wa.forEach((t, i) => expect(Buffer.from(tensorBytes(wb[i]!)).equals(Buffer.from(tensorBytes(t)))).toBe(true));
+    const x = tf.randomUniform([3, 64], 0, 1, 'float32', 7);
+    const [pa, pb] = [plain.predict(x) as tf.Tensor, sealed.predict(x) as tf.Tensor];
+    expect(Buffer.from(tensorBytes(pb)).equals(Buffer.from(tensorBytes(pa)))).toBe(true);
+    tf.dispose([x, pa, pb]);
+    plain.dispose();
+    sealed.dispose();
+  });
+
+  it('takes a node:crypto chunk cipher (the CLI\'s) and loads the same bits', async () => {
+    const { nodeChunkCipher } = await import('../../cli/node-cipher.js');
+    const plain = await tf.loadGraphModel(`${files.url}/plain/faceres/model.json`);
+    const sealed = await tf.loadGraphModel(sealedModel(`${files.url}/sealed/faceres/model.json`, await options({ cipher: nodeChunkCipher })));
+    compareGraphWeights(plain, sealed);
+    [plain, sealed].forEach((m) => m.dispose());
+  });
+
+  it('loads sealed files from disk through a file:// URL', async () => {
+    const plain = await tf.loadGraphModel(`${files.url}/plain/antispoof/model.json`);
+    const url = pathToFileURL(join(root, 'www/sealed/antispoof/model.json')).href;
+    const sealed = await tf.loadGraphModel(sealedModel(url, await options()));
+    compareGraphWeights(plain, sealed);
+    const streamed = await tf.loadGraphModel(sealedModel(url, await options({ streamWeights: true })));
+    compareGraphWeights(plain, streamed);
+    // streamWeights is ignored for layers models (tfjs-layers would drop a weight stream silently).
+    const layers = await tf.loadLayersModel(sealedModel(pathToFileURL(join(root, 'www/sealed/layers/model.json')).href, await options({ streamWeights: true })));
+    const plainLayers = await tf.loadLayersModel(`${files.url}/plain/layers/model.json`);
+    plainLayers.getWeights().forEach((t, i) => expect(Buffer.from(tensorBytes(layers.getWeights()[i]!)).equals(Buffer.from(tensorBytes(t)))).toBe(true));
+    plainLayers.dispose();
+    expect(layers.getWeights().length).toBe(6);
+    [plain, sealed, streamed, layers].forEach((m) => m.dispose());
+  });
+
+  it('resolves shards with weightUrlConverter and passes requestInit headers to model files only', async () => {
+    const seen: Array<{ url: string; headers: Headers; credentials: string | undefined }> = [];
+    const counting: SealedModelOptions['fetch'] = (url, init) => {
+      seen.push({ url, headers: new Headers(init?.headers), credentials: init?.credentials });
+      return fetch(url, init);
+    };
+    const base = `${files.url}/sealed/emotion/`;
+    const handler = sealedModel(`${base}model.json`, await options({
+      fetch: counting,
+      requestInit: { headers: { 'x-cdn-auth': 'abc' } },
+      weightUrlConverter: async (path) => `${base}${path}?v=1`,
+    }));
+    const model = await tf.loadGraphModel(handler);
+    model.dispose();
+    const shardRequests = seen.filter((s) => s.url.includes('.sealed'));
+    expect(shardRequests.length).toBeGreaterThan(0);
+    for (const s of shardRequests) {
+      expect(s.url).toMatch(/\?v=1$/);
+      expect(s.headers.get('x-cdn-auth')).toBe('abc');
+    }
+    const release = seen.find((s) => s.url.endsWith('/v1/release'))!;
+    expect(release.headers.get('x-cdn-auth')).toBeNull();
+    expect(release.headers.get('authorization')).toMatch(/^Bearer /);
+    expect(release.credentials).toBe('omit');
+    expect(files.requests).toContain('GET /sealed/emotion/model.json');
+  });
+
+  it('registers the sealed+ URL scheme only when asked', async () => {
+    const url = `sealed+${files.url}/sealed/antispoof/model.json`;
+    expect(tf.io.getLoadHandlers(url).length).toBe(0);
+    registerSealedRouter(tf, await options());
+    expect(tf.io.getLoadHandlers(url).length).toBe(1);
+    const fractions: number[] = [];
+    const model = await tf.loadGraphModel(url, { onProgress: (f) => fractions.push(f), streamWeights: true });
+    expect(Object.keys(model.weights).length).toBeGreaterThan(0);
+    expect(fractions.at(-1)).toBe(1);
+    model.dispose();
+  });
+
+  it('rejects bad options with TypeError naming the option', async () => {
+    expect(() => sealedModel('', { token: 't' })).toThrow(TypeError);
+    expect(() => sealedModel('http://x/model.json', {} as SealedModelOptions)).toThrow(/options.token/);
+    expect(() => sealedModel('http://x/model.json', { token: 't', keyServer: 'ftp://x' })).toThrow(/options.keyServer/);
+    expect(() => sealedModel('http://x/model.json', { token: 't', maxConcurrentRequests: 0 })).toThrow(/maxConcurrentRequests/);
+    expect(() => sealedModel('http://x/model.json', { token: 't', requestInit: { body: 'x' } })).toThrow(/must not have a body/);
+    expect(() => sealedModel('http://x/model.json', { token: 't', fetch: 'no' as unknown as SealedModelOptions['fetch'] })).toThrow(/options.fetch must be a function/);
+    expect(() => sealedModel('http://x/model.json', { token: 't', tokn: 1 } as unknown as SealedModelOptions)).toThrow(/unknown option "tokn"/);
+    // Neither options.keyServer nor manifest.keyServer: a clear TypeError at load time.
+    await expect(sealedModel(`${files.url}/sealed/antispoof/model.json`, { token: 't' }).load()).rejects.toThrow(/no key server.*options.keyServer/);
+  });
+});
