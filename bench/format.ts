@@ -7,7 +7,7 @@ import { performance } from 'node:perf_hooks';
 import { importInputKey, webCryptoChunkCipher, type ChunkCipherFactory } from '../format/chunked.js';
 import { inlineHeader, openHeader, openShard } from '../format/open.js';
 import { sealModel, type SealedModel } from '../format/seal.js';
-import { nodeChunkCipher } from '../cli/node-cipher.js';
+import { nodeChunkCipher } from '../node/index.js';
 import { openSealedHeader, openSealedShards } from '../cli/sealed-model.js';
 
 const TOTAL = 50 * 1024 * 1024;

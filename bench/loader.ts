@@ -175,7 +175,7 @@ async function main(): Promise<void> {
   await tf.setBackend('cpu');
   const { sealedModel } = await import('../loader/index.js');
   const { mintDevToken } = await import('../keyserver/index.js');
-  const { nodeChunkCipher } = await import('../cli/node-cipher.js');
+  const { nodeChunkCipher } = await import('../node/index.js');
 
   const root = await mkdtemp(join(tmpdir(), 'modelseal-bench-loader-'));
   const storeDir = join(root, 'store');

@@ -9,7 +9,7 @@ import { parseManifestText, type SealedManifest } from '../format/manifest.js';
 import { inlineHeader, openHeader, openShard, type OpenedHeader } from '../format/open.js';
 import type { FileKeyStore, KeyRecord } from '../keyserver/keystore.js';
 import { CliError, fsError } from './errors.js';
-import { nodeChunkCipher } from './node-cipher.js';
+import { nodeChunkCipher } from '../node/index.js';
 
 /** A sealed manifest read from disk, with the folder its files live in. */
 export interface SealedFiles {

@@ -3,8 +3,16 @@
 
 import type { ChunkCipherFactory } from '../format/chunked.js';
 
-/** A session token, or a function that fetches one (called once per load). */
-export type TokenSource = string | (() => string | Promise<string>);
+/** What a token provider is told: the model being loaded and the thumbprint of this load's key pair. */
+export interface TokenRequest {
+  modelId: string;
+  keyId: string;
+  /** RFC 7638 SHA-256 thumbprint of the ephemeral public key; put it in the token's `cnf.jkt` to bind the token to this load. */
+  jkt: string;
+}
+
+/** A session token, or a function that fetches one (called once per load, after the key pair exists). */
+export type TokenSource = string | ((request: TokenRequest) => string | Promise<string>);
 
 /** The `fetch` signature the loader calls (the global `fetch` by default). */
 export type FetchFunction = (input: string, init?: RequestInit) => Promise<Response>;

@@ -1,12 +1,12 @@
 // The key-release client (docs/PROTOCOL.md): an ephemeral ECDH key pair, POST /v1/release, and the
 // content key unwrapped from the compact JWE straight into a non-extractable CryptoKey.
 
-import { compactDecrypt } from 'jose';
+import { calculateJwkThumbprint, compactDecrypt } from 'jose';
 import { importInputKey } from '../format/chunked.js';
 import { ModelsealError } from '../format/errors.js';
 import type { SealedManifest } from '../format/manifest.js';
 import { abortedError } from './files.js';
-import type { FetchFunction, TokenSource } from './options.js';
+import type { FetchFunction, TokenRequest, TokenSource } from './options.js';
 
 /** Longest Retry-After the loader waits out before retrying a 429 once. */
 const MAX_RETRY_WAIT_SECONDS = 5;
@@ -22,10 +22,10 @@ export interface ReleaseRequest {
 }
 
 /** Gets the session token from a string or a provider; throws `token_unavailable`. */
-export async function getToken(source: TokenSource, signal: AbortSignal | undefined): Promise<string> {
+export async function getToken(source: TokenSource, request: TokenRequest, signal: AbortSignal | undefined): Promise<string> {
   let token: unknown;
   try {
-    token = typeof source === 'function' ? await source() : source;
+    token = typeof source === 'function' ? await source(request) : source;
   } catch (cause) {
     if (signal?.aborted) throw abortedError(signal, 'the session token');
     throw new ModelsealError('token_unavailable', `the token provider failed: ${(cause as Error)?.message ?? String(cause)}; check that the app backend that mints session tokens is reachable and the user is signed in`, { cause });
@@ -99,12 +99,14 @@ async function post(request: ReleaseRequest, url: string, body: string, token: s
  */
 export async function releaseContentKey(request: ReleaseRequest): Promise<CryptoKey> {
   const { manifest } = request;
-  const token = await getToken(request.token, request.signal);
   const subtle = globalThis.crypto.subtle;
-  // Ephemeral, per load: the private key never leaves WebCrypto (extractable: false).
+  // Ephemeral, per load: the private key never leaves WebCrypto (extractable: false). It is made
+  // before the token is asked for, so the app's backend can bind the token to it (cnf.jkt).
   const pair = (await subtle.generateKey({ name: 'ECDH', namedCurve: 'P-256' }, false, ['deriveBits'])) as CryptoKeyPair;
   const jwk = await subtle.exportKey('jwk', pair.publicKey);
-  const epk = { kty: jwk.kty, crv: jwk.crv, x: jwk.x, y: jwk.y };
+  const epk = { kty: jwk.kty!, crv: jwk.crv!, x: jwk.x!, y: jwk.y! };
+  const jkt = await calculateJwkThumbprint(epk, 'sha256');
+  const token = await getToken(request.token, { modelId: manifest.modelId, keyId: manifest.keyId, jkt }, request.signal);
   const url = releaseUrl(request.keyServer);
   const body = JSON.stringify({ modelId: manifest.modelId, keyId: manifest.keyId, epk });
 

@@ -47,11 +47,13 @@ describe('npm pack', () => {
       const loader = await import('modelseal');
       const format = await import('modelseal/format');
       const keyserver = await import('modelseal/keyserver');
-      console.log(JSON.stringify({ loader: Object.keys(loader).sort(), format: 'sealModel' in format, keyserver: 'FileKeyStore' in keyserver }));
+      const node = await import('modelseal/node');
+      console.log(JSON.stringify({ loader: Object.keys(loader).sort(), format: 'sealModel' in format, keyserver: 'FileKeyStore' in keyserver, node: typeof node.nodeChunkCipher }));
     `], app);
     const seen = JSON.parse(out);
     expect(seen.format).toBe(true);
     expect(seen.keyserver).toBe(true);
+    expect(seen.node).toBe('function');
     expect(seen.loader).toContain('sealedModel');
   });
 

@@ -4,7 +4,7 @@ import { Command, Option } from 'commander';
 import { DEFAULT_CHUNK_LENGTH } from '../../format/chunked.js';
 import { DEFAULT_SHARD_LENGTH } from '../../format/manifest.js';
 import { sealModel } from '../../format/seal.js';
-import { nodeChunkCipher } from '../node-cipher.js';
+import { nodeChunkCipher } from '../../node/index.js';
 import { parseChunkSize, parseId, parseShardSize, parseUrl } from '../options.js';
 import { OutputDir, withOutputDir } from '../out-dir.js';
 import { formatBytes, note, printJson } from '../output.js';

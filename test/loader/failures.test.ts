@@ -115,6 +115,26 @@ describe('sealedModel failures', () => {
     model.dispose();
   });
 
+  it('sender-bound token: the provider gets this load\'s key thumbprint; a token bound to it loads, one bound to another key is refused', async () => {
+    const seen: Array<{ modelId: string; keyId: string; jkt: string }> = [];
+    const bound = sealedModel(url('layers'), {
+      keyServer,
+      token: async (request) => {
+        seen.push(request);
+        return token(['*'], { cnfJkt: request.jkt });
+      },
+    });
+    const model = await tf.loadLayersModel(bound);
+    expect(model.getWeights().length).toBe(6);
+    model.dispose();
+    expect(seen).toHaveLength(1);
+    expect(seen[0]!.modelId).toBe('layers');
+    expect(seen[0]!.jkt).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    // A token bound to an earlier load's key is useless to this load (a copied token is useless).
+    const stolen = await token(['*'], { cnfJkt: seen[0]!.jkt });
+    await expectCode(sealedModel(url('layers'), { token: stolen, keyServer }).load(), 'key_denied', /HTTP 401 invalid_token/);
+  });
+
   it('denied token: a token scoped to another model → key_denied with the server code', async () => {
     await expectCode(sealedModel(url('layers'), { token: await token(['face-*']), keyServer }).load(), 'key_denied', /HTTP 403 forbidden_model.*fresh session token/);
   });

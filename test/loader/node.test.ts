@@ -149,7 +149,7 @@ describe('sealedModel in Node', () => {
   });
 
   it('takes a node:crypto chunk cipher (the CLI\'s) and loads the same bits', async () => {
-    const { nodeChunkCipher } = await import('../../cli/node-cipher.js');
+    const { nodeChunkCipher } = await import('../../node/index.js');
     const plain = await tf.loadGraphModel(`${files.url}/plain/faceres/model.json`);
     const sealed = await tf.loadGraphModel(sealedModel(`${files.url}/sealed/faceres/model.json`, await options({ cipher: nodeChunkCipher })));
     compareGraphWeights(plain, sealed);

@@ -1,5 +1,5 @@
-// A node:crypto ChunkCipher for the CLI: the same AES-256-GCM chunks as format's WebCrypto path
-// (test/cli/node-cipher.test.ts checks the bytes), without WebCrypto's per-call promise cost.
+// A node:crypto ChunkCipher for the CLI and Node services: the same AES-256-GCM chunks as format's WebCrypto path
+// (test/node/chunk-cipher.test.ts checks the bytes), without WebCrypto's per-call promise cost.
 
 import { createCipheriv, createDecipheriv, createSecretKey } from 'node:crypto';
 import { chunkNonce, TAG_LENGTH, type ChunkCipherFactory } from '../format/chunked.js';

@@ -3,7 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import { decryptChunked, encryptChunked, importInputKey, webCryptoChunkCipher } from '../../format/chunked.js';
 import { headerContext } from '../../format/context.js';
-import { nodeChunkCipher } from '../../cli/node-cipher.js';
+import { nodeChunkCipher } from '../../node/index.js';
 
 const key = new Uint8Array(32).map((_, i) => i * 7 + 1);
 const salt = new Uint8Array(24).map((_, i) => 200 - i);
