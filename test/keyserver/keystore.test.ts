@@ -1,0 +1,80 @@
+// The local keystore: secrets in 0600 files, keys bound to their model and key id, damage reported
+// with a code, never a crash and never a silently new master key.
+
+import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { isModelsealError } from '../../format/errors.js';
+import { FileKeyStore } from '../../keyserver/keystore.js';
+
+let dir: string;
+
+beforeEach(async () => {
+  dir = join(await mkdtemp(join(tmpdir(), 'modelseal-keystore-')), 'store');
+});
+afterEach(async () => {
+  await rm(join(dir, '..'), { recursive: true, force: true });
+});
+
+async function failure(promise: Promise<unknown>): Promise<{ code: string; message: string }> {
+  const err = await promise.then(() => undefined, (e: unknown) => e);
+  if (!isModelsealError(err)) throw new Error(`expected a ModelsealError, got ${String(err)}`);
+  return err;
+}
+
+describe('FileKeyStore', () => {
+  it('creates the folder 0700 and every secret file 0600', async () => {
+    const { store, created } = await FileKeyStore.open(dir, { create: true });
+    expect(created).toBe(true);
+    await store.rotate('face');
+    expect((await stat(dir)).mode & 0o777).toBe(0o700);
+    for (const name of ['master.key', 'keys.json', 'token.secret']) {
+      expect((await stat(join(dir, name))).mode & 0o777, name).toBe(0o600);
+    }
+  });
+
+  it('keeps no content key in clear in keys.json', async () => {
+    const { store } = await FileKeyStore.open(dir, { create: true });
+    const { key } = await store.rotate('face');
+    const text = await readFile(join(dir, 'keys.json'), 'utf8');
+    for (const form of ['hex', 'base64', 'base64url'] as const) expect(text).not.toContain(Buffer.from(key).toString(form));
+  });
+
+  it('binds each wrapped key to its model and key id: a wrapped key moved to another entry does not unwrap', async () => {
+    const { store } = await FileKeyStore.open(dir, { create: true });
+    await store.rotate('face');
+    await store.rotate('pose');
+    const doc = JSON.parse(await readFile(join(dir, 'keys.json'), 'utf8'));
+    doc.keys[1].wrapped = doc.keys[0].wrapped;
+    await writeFile(join(dir, 'keys.json'), JSON.stringify(doc));
+    const reopened = (await FileKeyStore.open(dir)).store;
+    expect((await reopened.get('face', 'k1'))?.key).toHaveLength(32);
+    const err = await failure(reopened.get('pose', 'k1'));
+    expect(err.code).toBe('master_key_wrong');
+    expect(err.message).toMatch(/cannot unwrap key k1 of model pose/);
+  });
+
+  it('refuses a damaged keys.json with keystore_invalid', async () => {
+    const { store } = await FileKeyStore.open(dir, { create: true });
+    await store.rotate('face');
+    await writeFile(join(dir, 'keys.json'), '{"version": "modelseal-keystore/1", "keys": [');
+    const err = await failure(FileKeyStore.open(dir));
+    expect(err.code).toBe('keystore_invalid');
+    expect(err.message).toMatch(/keys\.json is damaged: not JSON; restore it from a backup/);
+  });
+
+  it('refuses a damaged master key file and never replaces it', async () => {
+    await (await FileKeyStore.open(dir, { create: true })).store.rotate('face');
+    await writeFile(join(dir, 'master.key'), 'modelseal-master-key/1:short\n');
+    const err = await failure(FileKeyStore.open(dir, { create: true }));
+    expect(err.code).toBe('master_key_wrong');
+    expect(await readFile(join(dir, 'master.key'), 'utf8')).toBe('modelseal-master-key/1:short\n');
+  });
+
+  it('refuses an id that is not URL- and file-name-safe', async () => {
+    const { store } = await FileKeyStore.open(dir, { create: true });
+    const err = await failure(store.rotate('../etc'));
+    expect(err.code).toBe('usage');
+  });
+});
