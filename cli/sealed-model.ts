@@ -1,11 +1,11 @@
 // Reading a sealed model from disk and decrypting it with the key from the local keystore:
 // the shared path of `verify`, `open` and `inspect`.
 
-import { readFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { importInputKey } from '../format/chunked.js';
 import { ModelsealError } from '../format/errors.js';
-import { parseManifestText, type SealedManifest } from '../format/manifest.js';
+import { MAX_MANIFEST_BYTES, parseManifestText, type SealedManifest } from '../format/manifest.js';
 import { inlineHeader, openHeader, openShard, type OpenedHeader } from '../format/open.js';
 import type { FileKeyStore, KeyRecord } from '../keyserver/keystore.js';
 import { CliError, fsError } from './errors.js';
@@ -23,8 +23,13 @@ export async function readSealedManifest(manifestPath: string): Promise<SealedFi
   const path = resolve(manifestPath);
   let text: string;
   try {
+    // A sealed manifest is small; refuse a huge file before reading it into memory.
+    if ((await stat(path)).size > MAX_MANIFEST_BYTES) {
+      throw new ModelsealError('manifest_invalid', `${path} is larger than ${MAX_MANIFEST_BYTES} bytes: it is not a sealed model.json`, { file: path });
+    }
     text = await readFile(path, 'utf8');
   } catch (err) {
+    if (err instanceof ModelsealError) throw err;
     throw fsError(err, 'read sealed manifest', path);
   }
   try {

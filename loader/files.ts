@@ -104,11 +104,48 @@ export async function getFile(fetchFn: FetchFunction, url: string, init: Request
   return response;
 }
 
-/** Reads a whole (small) response body, mapping failures like getFile does. */
-export async function readBytes(response: Response, url: string, signal: AbortSignal | undefined): Promise<Uint8Array> {
+/** Reads a whole small response body (a manifest or header) of at most `limit.max` bytes, mapping failures like getFile does. */
+export async function readBytes(
+  response: Response,
+  url: string,
+  signal: AbortSignal | undefined,
+  limit: { max: number; tooLarge: () => ModelsealError },
+): Promise<Uint8Array> {
+  // A hostile or broken host may send far more than a manifest or header can be: stop reading at
+  // the limit instead of buffering whatever arrives.
+  const declared = Number(response.headers.get('content-length') ?? NaN);
+  if (Number.isFinite(declared) && declared > limit.max) {
+    await response.body?.cancel().catch(() => undefined);
+    throw limit.tooLarge();
+  }
   try {
-    return new Uint8Array(await response.arrayBuffer());
+    if (!response.body) {
+      const bytes = new Uint8Array(await response.arrayBuffer());
+      if (bytes.length > limit.max) throw limit.tooLarge();
+      return bytes;
+    }
+    const reader = response.body.getReader();
+    const parts: Uint8Array[] = [];
+    let total = 0;
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      total += value.byteLength;
+      if (total > limit.max) {
+        await reader.cancel().catch(() => undefined);
+        throw limit.tooLarge();
+      }
+      parts.push(value);
+    }
+    const out = new Uint8Array(total);
+    let offset = 0;
+    for (const part of parts) {
+      out.set(part, offset);
+      offset += part.byteLength;
+    }
+    return out;
   } catch (err) {
+    if (err instanceof ModelsealError) throw err;
     throw fileError(err, url, signal);
   }
 }

@@ -3,7 +3,7 @@
 
 import type { io } from '@tensorflow/tfjs-core';
 import { ModelsealError } from '../format/errors.js';
-import { parseManifestText, type SealedManifest } from '../format/manifest.js';
+import { MAX_MANIFEST_BYTES, parseManifestText, type SealedManifest } from '../format/manifest.js';
 import { inlineHeader, openHeader, type OpenedHeader } from '../format/open.js';
 import { absoluteUrl, abortedError, chooseFetch, getFile, readBytes, resolveFileUrl } from './files.js';
 import { checkUrl, resolveOptions, type FetchFunction, type ResolvedOptions, type SealedModelOptions } from './options.js';
@@ -124,7 +124,10 @@ export class SealedModelHandler implements io.IOHandler {
   async #manifest(url: string): Promise<SealedManifest> {
     const { signal, requestInit } = this.#options;
     const response = await getFile(this.#fetch, url, requestInit, signal);
-    const bytes = await readBytes(response, url, signal);
+    const bytes = await readBytes(response, url, signal, {
+      max: MAX_MANIFEST_BYTES,
+      tooLarge: () => new ModelsealError('manifest_invalid', `${url} is larger than ${MAX_MANIFEST_BYTES} bytes: it is not a sealed model.json; check the model URL`, { file: url }),
+    });
     let text: string;
     try {
       text = new TextDecoder('utf-8', { fatal: true }).decode(bytes);
@@ -144,7 +147,11 @@ export class SealedModelHandler implements io.IOHandler {
     let sealed = inlineHeader(manifest);
     if (!sealed && 'path' in manifest.header) {
       const url = await resolveFileUrl(manifest.header.path, manifestUrl, weightUrlConverter);
-      sealed = await readBytes(await getFile(this.#fetch, url, requestInit, signal), url, signal);
+      const declared = manifest.header.size;
+      sealed = await readBytes(await getFile(this.#fetch, url, requestInit, signal), url, signal, {
+        max: declared,
+        tooLarge: () => new ModelsealError('trailing_data', `header (${url}) is longer than the ${declared} bytes the manifest declares: the file was altered or belongs to another sealing; upload the sealed folder again`, { file: url }),
+      });
     }
     try {
       return await openHeader(manifest, sealed!, contentKey, { signal, concurrency: decryptConcurrency, ...(this.#options.cipher ? { cipher: this.#options.cipher } : {}) });

@@ -202,6 +202,15 @@ describe('the keystore must be right', () => {
     expect(r.stderr).toContain('is not sealed');
   });
 
+  it('verify of a huge file posing as a manifest: manifest_invalid before reading it', () => {
+    const huge = join(tmp.dir, 'huge-model.json');
+    writeFileSync(huge, Buffer.alloc(2 * 1024 * 1024, 32));
+    const r = run(['verify', huge, '--store', store]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('modelseal: error [manifest_invalid]: ');
+    expect(r.stderr).toContain('is larger than 1048576 bytes');
+  });
+
   it('open into a non-empty folder: output_exists', () => {
     const sealedDir = join(tmp.dir, 'already');
     const r = run(['open', join(sealedDir, 'model.json'), '--out', src, '--store', store]);

@@ -250,6 +250,28 @@ describe('sealedModel failures', () => {
     await expectCode(sealedModel(`${files.url}/nowhere/model.json`, { token: await token(), keyServer }).load(), 'file_unavailable', /nowhere\/model\.json: HTTP 404/);
   });
 
+  it('oversized manifest or header → refused at the declared limit without reading the rest', async () => {
+    const big = join(root, 'www', 'huge');
+    await cp(join(root, 'www/layers'), big, { recursive: true });
+    await writeFile(join(big, 'model.json'), ' '.repeat(2 * 1024 * 1024));
+    await expectCode(sealedModel(url('huge'), { token: await token(), keyServer }).load(), 'manifest_invalid', /larger than 1048576 bytes/);
+    // A body without Content-Length that never ends: the loader stops at the limit.
+    let sent = 0;
+    const endless: SealedModelOptions['fetch'] = async () => new Response(new ReadableStream<Uint8Array>({
+      pull(controller) {
+        sent += 65536;
+        controller.enqueue(new Uint8Array(65536).fill(32));
+      },
+    }));
+    await expectCode(sealedModel('http://127.0.0.1:9/endless/model.json', { token: await token(), keyServer, fetch: endless }).load(), 'manifest_invalid', /larger than/);
+    expect(sent).toBeLessThan(4 * 1024 * 1024);
+    await variant('long-header', async (dir) => {
+      const path = join(dir, 'header.sealed');
+      await writeFile(path, Buffer.concat([await readFile(path), Buffer.alloc(100)]));
+    });
+    await expectCode(sealedModel(url('long-header'), { token: await token(), keyServer }).load(), 'trailing_data', /header .* is longer than the \d+ bytes the manifest declares/);
+  });
+
   it('a failing token provider → token_unavailable', async () => {
     const token = async (): Promise<string> => {
       throw new Error('backend said 401');
