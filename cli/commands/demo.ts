@@ -97,7 +97,7 @@ async function predict(tf: typeof tfTypes, model: tfTypes.GraphModel, input: tfT
 }
 
 /** Loads the plain model from disk and the sealed one over HTTP, runs both on the same input, compares. */
-async function checkSealedLoad(modelDir: string, modelUrl: string, keyServer: string, token: () => Promise<string>, origin: string): Promise<DemoCheck> {
+async function checkSealedLoad(modelDir: string, modelUrl: string, keyServer: string, mint: (jkt: string) => Promise<string>, origin: string): Promise<DemoCheck> {
   const tf = await importTf();
   const modelJson = JSON.parse(await readFile(join(modelDir, 'model.json'), 'utf8')) as tfTypes.io.ModelJSON;
   const weightPaths = modelJson.weightsManifest.flatMap((g) => g.paths);
@@ -112,7 +112,8 @@ async function checkSealedLoad(modelDir: string, modelUrl: string, keyServer: st
   // Node's fetch sends no Origin; the demo key server only serves the demo page's origin, so the
   // check says it comes from there, as a non-browser client can (THREAT_MODEL.md, origin checks).
   const sealed = await tf.loadGraphModel(sealedModel(modelUrl, {
-    token,
+    // Bound to this load's key pair (cnf.jkt), as the page's tokens are.
+    token: ({ jkt }) => mint(jkt),
     keyServer,
     fetch: (input, init) => {
       if (!input.startsWith(keyServer)) return fetch(input, init);
@@ -159,15 +160,31 @@ function send(res: ServerResponse, status: number, type: string, body: string | 
   res.end(res.req.method === 'HEAD' ? undefined : body);
 }
 
-/** The demo backend: the page, the sealed files, and `GET /api/session` (a short dev token). */
-function createDemoServer(webDir: string, sealedDir: string, sealedFiles: Set<string>, session: () => Promise<object>): Server {
+/**
+ * The demo backend: the page, the sealed files, `GET /api/config` (where the model and key server
+ * are) and `GET /api/session[?jkt=…]` (a short dev token, bound to the page's key when it sends `jkt`).
+ */
+function createDemoServer(
+  webDir: string,
+  sealedDir: string,
+  sealedFiles: Set<string>,
+  config: () => { keyServer: string; modelUrl: string },
+  mint: (jkt: string | undefined) => Promise<string>,
+): Server {
   const pageFiles = new Set(['index.html', 'main.js', 'main.js.LEGAL.txt', 'sample.jpg']);
   return createServer((req: IncomingMessage, res: ServerResponse) => {
     void (async () => {
       if (req.method !== 'GET' && req.method !== 'HEAD') return send(res, 405, 'text/plain', 'method not allowed\n', { allow: 'GET, HEAD' });
-      const path = new URL(req.url ?? '/', 'http://demo').pathname;
+      const requestUrl = new URL(req.url ?? '/', 'http://demo');
+      const path = requestUrl.pathname;
+      if (path === '/api/config') {
+        return send(res, 200, TYPES['.json']!, JSON.stringify(config()), { 'cache-control': 'no-store' });
+      }
       if (path === '/api/session') {
-        return send(res, 200, TYPES['.json']!, JSON.stringify(await session()), { 'cache-control': 'no-store' });
+        const jkt = requestUrl.searchParams.get('jkt') ?? undefined;
+        // An RFC 7638 SHA-256 thumbprint is 43 base64url characters; anything else is refused.
+        if (jkt !== undefined && !/^[A-Za-z0-9_-]{43}$/.test(jkt)) return send(res, 400, 'text/plain', 'jkt must be a SHA-256 JWK thumbprint\n');
+        return send(res, 200, TYPES['.json']!, JSON.stringify({ ...config(), token: await mint(jkt) }), { 'cache-control': 'no-store' });
       }
       const name = path === '/' ? 'index.html' : path.slice(1);
       // Only names from fixed lists are served, so no path can leave the two folders.
@@ -218,13 +235,12 @@ export async function startDemo(opts: DemoOptions): Promise<RunningDemo> {
   const sealedFiles = new Set(await readdir(sealedDir));
 
   let keyServerUrl = '';
-  const mint = (): Promise<string> => mintDevToken({ store: store.dir, models: [DEMO_MODEL_ID], ttl: '5m', sub: 'demo-visitor' });
-  const page = createDemoServer(webDir, sealedDir, sealedFiles, async () => ({
-    token: await mint(),
+  const mint = (jkt: string | undefined): Promise<string> => mintDevToken({ store: store.dir, models: [DEMO_MODEL_ID], ttl: '5m', sub: 'demo-visitor', ...(jkt ? { cnfJkt: jkt } : {}) });
+  const page = createDemoServer(webDir, sealedDir, sealedFiles, () => ({
     keyServer: keyServerUrl,
     // A path, so the page works whether it was opened as 127.0.0.1 or localhost.
     modelUrl: `/models/${DEMO_MODEL_ID}/model.json`,
-  }));
+  }), mint);
   const pageUrl = await listen(page, opts.host, opts.port);
   const origin = new URL(pageUrl).origin;
   const origins = [origin];

@@ -11,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decodeFaces, INPUT_SIZE, runRaw, type Face } from '../../examples/web/src/blazeface.js';
 import { launchChromium } from '../helpers/chromium.js';
 import { PLAIN_MODEL, ROOT, startDemoProcess, waitForLine, type DemoProcess } from './demo-process.js';
+import { calculateJwkThumbprint, decodeJwt, type JWK } from 'jose';
 
 const RESULTS = join(ROOT, 'test-results', 'demo');
 
@@ -94,6 +95,11 @@ describe('modelseal demo', () => {
 
     it('loads the sealed model, draws the faces the plain model finds, and reaches ready', async () => {
       const page = await browser.newPage({ viewport: { width: 820, height: 760 } });
+      // The release request: its token must be bound (cnf.jkt) to the key it sends.
+      const releases: Array<{ authorization: string; body: string }> = [];
+      page.on('request', (request) => {
+        if (request.url().endsWith('/v1/release')) releases.push({ authorization: request.headers()['authorization'] ?? '', body: request.postData() ?? '' });
+      });
       try {
         await page.goto(pageUrl);
         await page.waitForFunction(() => document.body.dataset['state'] !== 'loading', undefined, { timeout: 60_000 });
@@ -107,6 +113,11 @@ describe('modelseal demo', () => {
         expect(result.progress.at(-1)).toBe(1);
         for (let i = 1; i < result.progress.length; i++) expect(result.progress[i]!).toBeGreaterThanOrEqual(result.progress[i - 1]!);
         expect(await page.evaluate(() => (document.getElementById('progress') as HTMLProgressElement).value)).toBe(1);
+
+        expect(releases).toHaveLength(1);
+        const claims = decodeJwt(releases[0]!.authorization.replace(/^Bearer /, ''));
+        const { epk } = JSON.parse(releases[0]!.body) as { epk: JWK };
+        expect((claims['cnf'] as { jkt?: string } | undefined)?.jkt).toBe(await calculateJwkThumbprint(epk, 'sha256'));
 
         mkdirSync(RESULTS, { recursive: true });
         await page.screenshot({ path: join(RESULTS, 'demo-page.png'), fullPage: true });
@@ -137,7 +148,7 @@ describe('modelseal demo', () => {
     it('shows the error and sets state error when the key server refuses the session', async () => {
       const page = await browser.newPage();
       // A tampered token: the signature no longer matches, so the key server answers 401 invalid_token.
-      await page.route('**/api/session', async (route) => {
+      await page.route('**/api/session?*', async (route) => {
         const response = await route.fetch();
         const session = (await response.json()) as { token: string };
         const [h, p, s] = session.token.split('.');

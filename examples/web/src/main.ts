@@ -39,17 +39,24 @@ function status(text: string): void {
 async function main(): Promise<void> {
   // The CPU backend gives the same numbers as tfjs in Node, so the test can compare exactly.
   await tf.setBackend('cpu');
-  status('asking the demo backend for a session token…');
-  const response = await fetch('./api/session', { cache: 'no-store' });
-  if (!response.ok) throw new Error(`GET /api/session answered ${response.status}`);
-  const session = (await response.json()) as Session;
+  status('asking the demo backend where the model is…');
+  const response = await fetch('./api/config', { cache: 'no-store' });
+  if (!response.ok) throw new Error(`GET /api/config answered ${response.status}`);
+  const session = (await response.json()) as Omit<Session, 'token'>;
+  // The loader makes its one-time key pair first and passes its thumbprint: the backend binds the
+  // token to that key (cnf.jkt), so a copied token is useless to anyone else.
+  const token = async ({ jkt }: { jkt: string }): Promise<string> => {
+    const answer = await fetch(`./api/session?jkt=${encodeURIComponent(jkt)}`, { cache: 'no-store' });
+    if (!answer.ok) throw new Error(`GET /api/session answered ${answer.status}`);
+    return ((await answer.json()) as Session).token;
+  };
 
   status('loading the sealed model…');
   const started = performance.now();
   const seen: number[] = [];
   const modelUrl = new URL(session.modelUrl, location.href).href;
   const model = await tf.loadGraphModel(sealedModel(modelUrl, {
-    token: session.token,
+    token,
     // Passed explicitly: the manifest's keyServer field is not authenticated (THREAT_MODEL.md).
     keyServer: session.keyServer,
     onProgress: (fraction) => {
