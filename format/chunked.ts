@@ -141,12 +141,15 @@ export interface ChunkedOptions {
   cipher?: ChunkCipherFactory;
 }
 
-/** Encrypts one file: salt ‖ commitment ‖ chunks. `salt` is random unless given (test vectors only). */
+/**
+ * Encrypts one file: salt ‖ commitment ‖ chunks. `salt` is random unless given (test vectors only).
+ * With `output`, writes into that buffer and returns a view of it.
+ */
 export async function encryptChunked(
   inputKey: CryptoKey,
   plaintext: Uint8Array,
   context: Uint8Array,
-  options: ChunkedOptions & { salt?: Uint8Array } = {},
+  options: ChunkedOptions & { salt?: Uint8Array; output?: Uint8Array } = {},
 ): Promise<Uint8Array> {
   const chunkLength = options.chunkLength ?? DEFAULT_CHUNK_LENGTH;
   assertChunkLength(chunkLength);
@@ -156,7 +159,10 @@ export async function encryptChunked(
   const keys = await deriveFileKeys(inputKey, salt, context);
   const cipher = await (options.cipher ?? webCryptoChunkCipher)(keys.keyBytes, keys.baseNonce);
   keys.keyBytes.fill(0);
-  const out = new Uint8Array(sealedLength(plaintext.length, chunkLength));
+  // A caller sealing many files may pass one buffer to reuse: fresh memory costs more than the copy.
+  const total = sealedLength(plaintext.length, chunkLength);
+  if (options.output && options.output.length < total) throw new RangeError(`output buffer holds ${options.output.length} bytes; ${total} needed`);
+  const out = options.output ? options.output.subarray(0, total) : new Uint8Array(total);
   out.set(salt, 0);
   out.set(keys.commitment, SALT_LENGTH);
   const limiter = new Limiter(options.concurrency ?? 4);

@@ -32,6 +32,12 @@ export interface SealOptions {
    * A fixed source makes sealing deterministic and must never be used for real models.
    */
   random?: (length: number) => Uint8Array;
+  /**
+   * Hands each sealed shard over as soon as it is sealed instead of keeping it in the result. The
+   * bytes live in one buffer reused for the next shard: write or copy them before the promise
+   * resolves. Keeps memory at one shard and avoids fresh memory per shard (measured faster).
+   */
+  onShard?: (file: SealedFile) => Promise<void> | void;
   /** Called with plaintext bytes sealed so far and the total. */
   onProgress?: (done: number, total: number) => void;
 }
@@ -42,7 +48,7 @@ export interface SealedFile {
   bytes: Uint8Array;
 }
 
-/** The result of sealing: the public manifest and the files it names. */
+/** The result of sealing: the public manifest and the files it names (without the shards when `onShard` took them). */
 export interface SealedModel {
   manifest: SealedManifest;
   files: SealedFile[];
@@ -95,13 +101,15 @@ export async function sealModel(model: PlainModel, options: SealOptions): Promis
   options.onProgress?.(0, progressTotal);
   // Weight files are sliced across shard boundaries without concatenating the whole model.
   const source = new WeightCursor(model.weightFiles);
+  const reused = options.onShard && count > 0 ? new Uint8Array(sealedLength(lengths[0]!, chunkLength)) : undefined;
   for (let index = 0; index < count; index++) {
     const plaintextLength = lengths[index]!;
     const plain = source.take(plaintextLength);
     const context = shardContext(base, { index, count, plaintextLength, headerDigest });
-    const bytes = await encryptChunked(inputKey, plain, context, { ...cipherOptions, salt: random(24) });
+    const bytes = await encryptChunked(inputKey, plain, context, { ...cipherOptions, salt: random(24), ...(reused ? { output: reused } : {}) });
     const path = `shard-${String(index + 1).padStart(width, '0')}-of-${count}.sealed`;
-    files.push({ path, bytes });
+    if (options.onShard) await options.onShard({ path, bytes });
+    else files.push({ path, bytes });
     shards.push({ path, size: bytes.length });
     done += plaintextLength;
     options.onProgress?.(done, progressTotal);

@@ -72,6 +72,8 @@ export async function collectSeal(modelPath: string, opts: SealCommandOptions): 
           headerMode: opts.header,
           cipher: nodeChunkCipher,
           ...(opts.keyServer === undefined ? {} : { keyServer: opts.keyServer }),
+          // Each shard goes to the temp folder as soon as it is sealed: memory holds one sealed shard, not the model.
+          onShard: (file) => out.writeFile(file.path, file.bytes),
           onProgress: (done) => progress.update(done),
         },
       );
@@ -85,7 +87,12 @@ export async function collectSeal(modelPath: string, opts: SealCommandOptions): 
     const manifestText = `${JSON.stringify(sealed.manifest, null, 2)}\n`;
     for (const file of sealed.files) await out.writeFile(file.path, file.bytes);
     await out.writeFile('model.json', manifestText);
-    const files = [{ path: 'model.json', size: Buffer.byteLength(manifestText) }, ...sealed.files.map((f) => ({ path: f.path, size: f.bytes.length }))];
+    const header = sealed.manifest.header;
+    const files = [
+      { path: 'model.json', size: Buffer.byteLength(manifestText) },
+      ...('path' in header ? [{ path: header.path, size: header.size }] : []),
+      ...sealed.manifest.shards,
+    ];
     return {
       modelId: opts.modelId,
       keyId: entry.record.keyId,

@@ -22,3 +22,30 @@ describe('seal and open in memory', () => {
     expect(Buffer.from(joinChunks(parts)).equals(Buffer.from(bin))).toBe(true);
   });
 });
+
+describe('sealModel with onShard', () => {
+  it('hands over exactly the bytes the collecting path returns, shard by shard, in order', async () => {
+    const modelJson = JSON.parse(readFileSync(new URL('blazeface.json', dir), 'utf8'));
+    const bin = new Uint8Array(readFileSync(new URL('blazeface.bin', dir)));
+    const contentKey = crypto.getRandomValues(new Uint8Array(32));
+    // The same deterministic random source for both runs, so the salts and sealingId match.
+    const source = () => {
+      let n = 0;
+      return (length: number) => Uint8Array.from({ length }, () => n++ & 0xff);
+    };
+    const options = { modelId: 'blazeface', keyId: 'k1', contentKey, shardLength: 100_000, chunkLength: 16384, headerMode: 'file' as const };
+    const collected = await sealModel({ modelJson, weightFiles: [bin] }, { ...options, random: source() });
+    const handed: Array<{ path: string; bytes: Uint8Array }> = [];
+    const streamed = await sealModel({ modelJson, weightFiles: [bin] }, {
+      ...options,
+      random: source(),
+      // The buffer is reused for the next shard, so a consumer must copy (or write) before returning.
+      onShard: (file) => void handed.push({ path: file.path, bytes: file.bytes.slice() }),
+    });
+    expect(streamed.manifest).toEqual(collected.manifest);
+    expect(streamed.files.map((f) => f.path)).toEqual(['header.sealed']);
+    const shards = collected.files.filter((f) => f.path !== 'header.sealed');
+    expect(handed.map((f) => f.path)).toEqual(shards.map((f) => f.path));
+    handed.forEach((f, i) => expect(Buffer.from(f.bytes).equals(Buffer.from(shards[i]!.bytes)), f.path).toBe(true));
+  });
+});
