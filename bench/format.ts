@@ -59,8 +59,9 @@ async function seal(cipher: ChunkCipherFactory): Promise<SealedModel> {
 }
 
 /**
- * The CLI's seal path: each shard is handed over as soon as it is sealed, in one reused buffer
- * (onShard); the CLI writes it to disk there, the bench leaves the disk out as the other rows do.
+ * The CLI's seal path: each shard is handed over as soon as it is sealed, as the pieces node:crypto
+ * returned (onShard), which the CLI writes in order; the bench leaves the disk out as the other rows
+ * do. Like the plain pass, it keeps the cipher's output buffers as they are.
  */
 async function sealCli(): Promise<void> {
   await sealModel({ modelJson, weightFiles }, { modelId: 'bench', keyId: 'k1', contentKey, cipher: nodeChunkCipher, onShard: () => undefined });

@@ -79,10 +79,11 @@ export class OutputDir {
   }
 
   /** Writes one file (subfolders created as needed) and fsyncs it. */
-  async writeFile(rel: string, data: Uint8Array | string): Promise<void> {
+  async writeFile(rel: string, data: Uint8Array | string | Uint8Array[]): Promise<void> {
     const handle = await this.openFile(rel);
     try {
-      await handle.write(data);
+      // Pieces (a sealed shard as the cipher produced it) are written in order, never joined.
+      for (const piece of Array.isArray(data) ? data : [data]) await handle.write(piece);
     } catch (err) {
       await handle.close().catch(() => undefined);
       throw fsError(err, 'write', join(this.target, rel));

@@ -109,6 +109,8 @@ export interface ChunkCipher {
   seal(index: number, plaintext: Uint8Array): Promise<Uint8Array>;
   /** Optional: encrypts chunk `index` straight into `target` (plaintext length + 16 bytes), saving a copy. */
   sealInto?(index: number, plaintext: Uint8Array, target: Uint8Array): Promise<void>;
+  /** Optional: encrypts chunk `index` into pieces (ciphertext…, tag) as the cipher produced them, copying nothing. */
+  sealParts?(index: number, plaintext: Uint8Array): Promise<Uint8Array[]>;
   /** Decrypts chunk `index` (ciphertext ‖ tag); rejects when authentication fails. */
   open(index: number, sealed: Uint8Array): Promise<ArrayBuffer>;
 }
@@ -141,16 +143,8 @@ export interface ChunkedOptions {
   cipher?: ChunkCipherFactory;
 }
 
-/**
- * Encrypts one file: salt ‖ commitment ‖ chunks. `salt` is random unless given (test vectors only).
- * With `output`, writes into that buffer and returns a view of it.
- */
-export async function encryptChunked(
-  inputKey: CryptoKey,
-  plaintext: Uint8Array,
-  context: Uint8Array,
-  options: ChunkedOptions & { salt?: Uint8Array; output?: Uint8Array } = {},
-): Promise<Uint8Array> {
+/** The key schedule and chunking of one file being sealed, shared by both encrypt functions. */
+async function startSealing(inputKey: CryptoKey, plaintext: Uint8Array, context: Uint8Array, options: ChunkedOptions & { salt?: Uint8Array }) {
   const chunkLength = options.chunkLength ?? DEFAULT_CHUNK_LENGTH;
   assertChunkLength(chunkLength);
   const count = chunkCount(plaintext.length, chunkLength);
@@ -159,18 +153,27 @@ export async function encryptChunked(
   const keys = await deriveFileKeys(inputKey, salt, context);
   const cipher = await (options.cipher ?? webCryptoChunkCipher)(keys.keyBytes, keys.baseNonce);
   keys.keyBytes.fill(0);
-  // A caller sealing many files may pass one buffer to reuse: fresh memory costs more than the copy.
-  const total = sealedLength(plaintext.length, chunkLength);
-  if (options.output && options.output.length < total) throw new RangeError(`output buffer holds ${options.output.length} bytes; ${total} needed`);
-  const out = options.output ? options.output.subarray(0, total) : new Uint8Array(total);
-  out.set(salt, 0);
-  out.set(keys.commitment, SALT_LENGTH);
+  const head = concatBytes(salt, keys.commitment);
   const limiter = new Limiter(options.concurrency ?? 4);
+  const pieceOf = (i: number) => plaintext.subarray(i * chunkLength, Math.min((i + 1) * chunkLength, plaintext.length));
+  return { chunkLength, count, cipher, head, limiter, pieceOf };
+}
+
+/** Encrypts one file: salt ‖ commitment ‖ chunks. `salt` is random unless given (test vectors only). */
+export async function encryptChunked(
+  inputKey: CryptoKey,
+  plaintext: Uint8Array,
+  context: Uint8Array,
+  options: ChunkedOptions & { salt?: Uint8Array } = {},
+): Promise<Uint8Array> {
+  const { chunkLength, count, cipher, head, limiter, pieceOf } = await startSealing(inputKey, plaintext, context, options);
+  const out = new Uint8Array(sealedLength(plaintext.length, chunkLength));
+  out.set(head, 0);
   const tasks: Promise<void>[] = [];
   for (let i = 0; i < count; i++) {
-    const start = i * chunkLength;
-    const piece = plaintext.subarray(start, Math.min(start + chunkLength, plaintext.length));
-    const target = out.subarray(FILE_HEAD_LENGTH + i * (chunkLength + TAG_LENGTH), FILE_HEAD_LENGTH + i * (chunkLength + TAG_LENGTH) + piece.length + TAG_LENGTH);
+    const piece = pieceOf(i);
+    const offset = FILE_HEAD_LENGTH + i * (chunkLength + TAG_LENGTH);
+    const target = out.subarray(offset, offset + piece.length + TAG_LENGTH);
     tasks.push(limiter.run(async () => {
       if (cipher.sealInto) await cipher.sealInto(i, piece, target);
       else target.set(await cipher.seal(i, piece));
@@ -178,6 +181,24 @@ export async function encryptChunked(
   }
   await Promise.all(tasks);
   return out;
+}
+
+/**
+ * Encrypts one file into pieces whose concatenation is exactly encryptChunked's output, without
+ * assembling them: a writer can write them in order (writev) and skip one copy of every byte.
+ */
+export async function encryptChunkedParts(
+  inputKey: CryptoKey,
+  plaintext: Uint8Array,
+  context: Uint8Array,
+  options: ChunkedOptions & { salt?: Uint8Array } = {},
+): Promise<Uint8Array[]> {
+  const { count, cipher, head, limiter, pieceOf } = await startSealing(inputKey, plaintext, context, options);
+  const chunks = await Promise.all(Array.from({ length: count }, (_, i) => limiter.run(async () => {
+    const piece = pieceOf(i);
+    return cipher.sealParts ? cipher.sealParts(i, piece) : [await cipher.seal(i, piece)];
+  })));
+  return [head, ...chunks.flat()];
 }
 
 /** What the reader of one sealed file knows before it starts. */

@@ -2,7 +2,7 @@
 export { ModelsealError, isModelsealError, ERROR_CODES, type ErrorCode } from './errors.js';
 export {
   DEFAULT_CHUNK_LENGTH, C2SP_CHUNK_LENGTH, FILE_HEAD_LENGTH, TAG_LENGTH, INPUT_KEY_LENGTH,
-  sealedLength, plaintextLengthOf, importInputKey, deriveFileKeys, encryptChunked, decryptChunked,
+  sealedLength, plaintextLengthOf, importInputKey, deriveFileKeys, encryptChunked, encryptChunkedParts, decryptChunked,
   ChunkedDecryptor, joinChunks, webCryptoChunkCipher,
   type ChunkCipher, type ChunkCipherFactory, type ChunkedOptions, type ChunkedReadOptions, type FileKeys,
 } from './chunked.js';
@@ -12,7 +12,7 @@ export {
   type SealedManifest, type HeaderRef, type ShardRef,
 } from './manifest.js';
 export { validateModelJson, parseHeader, type ModelJson, type SealedHeader, type WeightsManifestGroup } from './header.js';
-export { sealModel, type PlainModel, type SealOptions, type SealedModel, type SealedFile } from './seal.js';
+export { sealModel, type PlainModel, type SealOptions, type SealedModel, type SealedFile, type SealedParts } from './seal.js';
 export { openHeader, openShard, createShardDecryptor, inlineHeader, type OpenOptions, type OpenedHeader, type ShardPlan } from './open.js';
 export { shardPlaintextLengths } from './layout.js';
 export { toBase64url, fromBase64url, toHex, fromHex } from './bytes.js';

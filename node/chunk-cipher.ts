@@ -28,6 +28,13 @@ export const nodeChunkCipher: ChunkCipherFactory = async (keyBytes, baseNonce) =
       target.set(tail, body.length);
       target.set(cipher.getAuthTag(), body.length + tail.length);
     },
+    async sealParts(index, plaintext) {
+      // The pieces exactly as node:crypto returns them: no buffer to fill, no copy.
+      const cipher = createCipheriv('aes-256-gcm', key, chunkNonce(nonceBase, index), { authTagLength: TAG_LENGTH });
+      const body = cipher.update(plaintext);
+      const tail = cipher.final();
+      return tail.length === 0 ? [body, cipher.getAuthTag()] : [body, tail, cipher.getAuthTag()];
+    },
     async open(index, sealed) {
       if (sealed.length < TAG_LENGTH) throw new Error('chunk shorter than its tag');
       const decipher = createDecipheriv('aes-256-gcm', key, chunkNonce(nonceBase, index), { authTagLength: TAG_LENGTH });

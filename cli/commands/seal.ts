@@ -73,7 +73,7 @@ export async function collectSeal(modelPath: string, opts: SealCommandOptions): 
           cipher: nodeChunkCipher,
           ...(opts.keyServer === undefined ? {} : { keyServer: opts.keyServer }),
           // Each shard goes to the temp folder as soon as it is sealed: memory holds one sealed shard, not the model.
-          onShard: (file) => out.writeFile(file.path, file.bytes),
+          onShard: (file) => out.writeFile(file.path, file.parts),
           onProgress: (done) => progress.update(done),
         },
       );

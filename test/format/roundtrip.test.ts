@@ -24,7 +24,7 @@ describe('seal and open in memory', () => {
 });
 
 describe('sealModel with onShard', () => {
-  it('hands over exactly the bytes the collecting path returns, shard by shard, in order', async () => {
+  it('hands over pieces that join to exactly the bytes the collecting path returns, shard by shard, in order', async () => {
     const modelJson = JSON.parse(readFileSync(new URL('blazeface.json', dir), 'utf8'));
     const bin = new Uint8Array(readFileSync(new URL('blazeface.bin', dir)));
     const contentKey = crypto.getRandomValues(new Uint8Array(32));
@@ -39,8 +39,11 @@ describe('sealModel with onShard', () => {
     const streamed = await sealModel({ modelJson, weightFiles: [bin] }, {
       ...options,
       random: source(),
-      // The buffer is reused for the next shard, so a consumer must copy (or write) before returning.
-      onShard: (file) => void handed.push({ path: file.path, bytes: file.bytes.slice() }),
+      onShard: (file) => {
+        const bytes = Buffer.concat(file.parts);
+        expect(bytes.length).toBe(file.size);
+        handed.push({ path: file.path, bytes });
+      },
     });
     expect(streamed.manifest).toEqual(collected.manifest);
     expect(streamed.files.map((f) => f.path)).toEqual(['header.sealed']);

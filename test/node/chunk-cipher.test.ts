@@ -1,7 +1,7 @@
 // The node:crypto ChunkCipher must produce exactly the WebCrypto path's bytes and read them back.
 
 import { describe, expect, it } from 'vitest';
-import { decryptChunked, encryptChunked, importInputKey, webCryptoChunkCipher } from '../../format/chunked.js';
+import { decryptChunked, encryptChunked, encryptChunkedParts, importInputKey, webCryptoChunkCipher } from '../../format/chunked.js';
 import { headerContext } from '../../format/context.js';
 import { nodeChunkCipher } from '../../node/index.js';
 
@@ -24,6 +24,11 @@ describe('nodeChunkCipher', () => {
         const web = await encryptChunked(inputKey, plain, context, { chunkLength, salt, cipher: webCryptoChunkCipher });
         const node = await encryptChunked(inputKey, plain, context, { chunkLength, salt, cipher: nodeChunkCipher });
         expect(Buffer.from(node).equals(Buffer.from(web))).toBe(true);
+        // The piecewise path (the CLI's seal) joins to the same bytes, with either cipher.
+        for (const cipher of [nodeChunkCipher, webCryptoChunkCipher]) {
+          const parts = await encryptChunkedParts(inputKey, plain, context, { chunkLength, salt, cipher });
+          expect(Buffer.concat(parts).equals(Buffer.from(web))).toBe(true);
+        }
         const viaNode = await decryptChunked(inputKey, web, context, { chunkLength, cipher: nodeChunkCipher });
         const viaWeb = await decryptChunked(inputKey, node, context, { chunkLength, cipher: webCryptoChunkCipher });
         const join = (parts: ArrayBuffer[]) => Buffer.concat(parts.map((p) => Buffer.from(p)));
