@@ -1,5 +1,6 @@
 // Fetching the public model files (manifest, header, shards) and turning failures into coded errors.
 
+import { concatBytes } from '../format/bytes.js';
 import { ModelsealError } from '../format/errors.js';
 import type { FetchFunction } from './options.js';
 
@@ -137,13 +138,7 @@ export async function readBytes(
       }
       parts.push(value);
     }
-    const out = new Uint8Array(total);
-    let offset = 0;
-    for (const part of parts) {
-      out.set(part, offset);
-      offset += part.byteLength;
-    }
-    return out;
+    return concatBytes(...parts);
   } catch (err) {
     if (err instanceof ModelsealError) throw err;
     throw fileError(err, url, signal);

@@ -5,6 +5,7 @@ import { createHash } from 'node:crypto';
 import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { ModelsealVector } from '../test/format/vector-runner.js';
 import {
   encryptChunked, headerContext, importInputKey, inlineHeader, openHeader, parseManifest, sealModel, toHex,
   type SealedModel, type SealOptions,
@@ -64,17 +65,7 @@ const MODEL_JSON = {
 const PLAIN = { modelJson: MODEL_JSON, weightFiles: [weightBytes.subarray(0, 2500), weightBytes.subarray(2500)] };
 const SMALL: SealOptions = { modelId: 'vector-model', keyId: 'k1', contentKey: KEY, chunkLength: 1024, shardLength: 2048, headerMode: 'file' };
 
-interface Vector {
-  vector: string;
-  description: string;
-  format: 'modelseal/1';
-  expect: string;
-  errorFile?: string;
-  contentKey: string;
-  files: Record<string, { text: string } | { hex: string }>;
-  header?: { sha256: string };
-  weights?: { length: number; sha256: string };
-}
+type Vector = ModelsealVector;
 
 type Files = Map<string, Uint8Array>;
 
