@@ -20,7 +20,7 @@ export interface AuditEntry {
   status: number;
 }
 
-/** Appends audit lines to a file through pino's destination (asynchronous writes, flushed on close). */
+/** Appends audit lines to a file through pino's destination (each line written before `write` returns). */
 export class AuditLog {
   readonly path: string | null;
   readonly #dest: ReturnType<typeof pino.destination> | undefined;
@@ -36,14 +36,24 @@ export class AuditLog {
       this.#opened = Promise.resolve();
       return;
     }
-    const dest = pino.destination({ dest: path, sync: false, mkdir: true, mode: 0o600 } as Parameters<typeof pino.destination>[0]);
-    this.#dest = dest;
-    this.#opened = new Promise<void>((resolve, reject) => {
-      dest.once('ready', () => resolve());
-      dest.once('error', reject);
-    });
-    this.#opened.catch(() => undefined);
+    // Synchronous writes: a line is in the file once `write` returns, so a crash loses no audit line,
+    // and a reopen (SIGHUP) racing an in-flight asynchronous write cannot leave the destination
+    // unable to close (sonic-boom 4 drops an `end()` that arrives while such a reopen is pending).
+    // One short line per release costs a few microseconds.
     const onError = options.onError ?? ((err: Error) => process.stderr.write(`modelseal: audit log ${path}: ${err.message}\n`));
+    let dest: ReturnType<typeof pino.destination>;
+    try {
+      dest = pino.destination({ dest: path, sync: true, mkdir: true, mode: 0o600 } as Parameters<typeof pino.destination>[0]);
+    } catch (err) {
+      // Synchronous mode opens the file in the constructor and throws when it cannot.
+      this.#opened = Promise.reject(err as Error);
+      this.#opened.catch(() => undefined);
+      return;
+    }
+    this.#dest = dest;
+    this.#opened = new Promise<void>((resolve) => {
+      dest.once('ready', () => resolve());
+    });
     dest.on('error', (err: Error) => onError(err));
   }
 
@@ -57,7 +67,7 @@ export class AuditLog {
     if (!this.#dest) return;
     const line: Record<string, unknown> = { time: entry.time ?? new Date().toISOString() };
     for (const k of ['modelId', 'keyId', 'sub', 'jti', 'client', 'origin', 'outcome', 'reason', 'status'] as const) line[k] = entry[k] ?? null;
-    // One JSON object per line, written through pino's asynchronous destination (no level or pid noise).
+    // One JSON object per line, written through pino's destination (no level or pid noise).
     this.#dest.write(`${JSON.stringify(line)}\n`);
   }
 
@@ -73,7 +83,12 @@ export class AuditLog {
 
   /** Reopens the file at `path` (after logrotate moved it away); serve does this on SIGHUP. */
   reopen(): void {
-    this.#dest?.reopen();
+    try {
+      this.#dest?.reopen();
+    } catch {
+      // The folder is gone or unwritable: sonic-boom reports it through 'error' (onError) and keeps
+      // writing to the old file; the next SIGHUP retries.
+    }
   }
 
   /** Flushes and closes the file. */

@@ -3,6 +3,7 @@
 
 import { describe, expect, it } from 'vitest';
 import { mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { renameSync } from 'node:fs';
 import { pino } from 'pino';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -106,9 +107,11 @@ describe('AuditLog', () => {
       const path = join(dir, 'audit.log');
       const log = new AuditLog(path);
       const entry = { modelId: 'm', keyId: 'k1', sub: undefined, jti: 'j', client: '127.0.0.1', origin: undefined, outcome: 'denied' as const, reason: 'invalid_token', status: 401 };
+      await log.ready();
       log.write(entry);
-      await log.flush();
-      await rename(path, `${path}.1`);
+      // No flush between: a reopen and a close right after a write is the order that hung an
+      // asynchronous destination (the close was dropped), so the test keeps it.
+      renameSync(path, `${path}.1`); // synchronous, so no write callback can run in between
       log.reopen();
       log.write({ ...entry, outcome: 'release', reason: undefined, status: 200 });
       await log.close();
@@ -118,6 +121,28 @@ describe('AuditLog', () => {
       expect(first[0]).toMatchObject({ modelId: 'm', sub: null, origin: null, outcome: 'denied', reason: 'invalid_token', status: 401 });
       expect(Object.keys(first[0])[0]).toBe('time');
       expect(second).toEqual([expect.objectContaining({ outcome: 'release', reason: null, status: 200 })]);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('a reopen that cannot open the file reports it and keeps writing to the open file', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'modelseal-audit-'));
+    try {
+      const path = join(dir, 'logs', 'audit.log');
+      const errors: string[] = [];
+      const log = new AuditLog(path, { onError: (err) => errors.push(err.message) });
+      await log.ready();
+      const entry = { modelId: 'm', keyId: 'k1', sub: 's', jti: 'j', client: '127.0.0.1', origin: undefined, outcome: 'release' as const, reason: undefined, status: 200 };
+      await rename(join(dir, 'logs'), join(dir, 'moved'));
+      await writeFile(join(dir, 'logs'), 'a file where the folder was');
+      log.reopen();
+      await until(() => errors.length > 0);
+      expect(errors[0]).toMatch(/EEXIST|ENOTDIR/);
+      log.write(entry);
+      await log.close();
+      const lines = (await readFile(join(dir, 'moved', 'audit.log'), 'utf8')).trim().split('\n');
+      expect(lines.map((l) => JSON.parse(l))).toEqual([expect.objectContaining({ sub: 's', outcome: 'release' })]);
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
