@@ -169,7 +169,7 @@ async function main(): Promise<void> {
   if (args[0] === '--serve') return serve(args[1]!, args[2]!);
   const quick = args.includes('--quick');
   const roundsArg = args.indexOf('--rounds');
-  const rounds = roundsArg >= 0 ? Number(args[roundsArg + 1]) : quick ? 2 : 5;
+  const rounds = roundsArg >= 0 ? Number(args[roundsArg + 1]) : quick ? 2 : 7;
 
   const tf = await import('@tensorflow/tfjs');
   await tf.setBackend('cpu');
@@ -191,11 +191,17 @@ async function main(): Promise<void> {
     const only = args.includes('--only') ? args[args.indexOf('--only') + 1] : undefined;
     const models = args.includes('--models') ? args[args.indexOf('--models') + 1]!.split(',') : quick ? ['faceres', SYNTHETIC] : [...GRAPH_MODELS, SYNTHETIC];
     const rows: string[] = [];
+    // The ratio is taken per round (the plain and sealed loads of a round run back to back, so they
+    // see the same machine), and the median round is reported with the spread of all rounds: on
+    // these shared 2-core VMs a ratio of medians mixes rounds from different moments.
     const row = (env: string, name: string, mode: string, plain: Sample[], sealed: Sample[]) => {
       const [pt, st] = [median(plain.map((s) => s.ms)), median(sealed.map((s) => s.ms))];
       const [pm, sm] = [median(plain.map((s) => s.peak)), median(sealed.map((s) => s.peak))];
+      const timeRatios = plain.map((p, i) => sealed[i]!.ms / p.ms);
+      const peakRatios = plain.map((p, i) => sealed[i]!.peak / p.peak);
       const mb = (b: number) => (b / 1048576).toFixed(1);
-      const line = `${env.padEnd(8)} ${name.padEnd(18)} ${(sizes[name]! / 1048576).toFixed(1).padStart(5)} MB ${mode.padEnd(13)} time plain ${pt.toFixed(0).padStart(5)} ms sealed ${st.toFixed(0).padStart(5)} ms ratio ${(st / pt).toFixed(2)} | peak plain ${mb(pm).padStart(6)} MB sealed ${mb(sm).padStart(6)} MB ratio ${(sm / pm).toFixed(2)}`;
+      const spread = (r: number[]) => `${Math.min(...r).toFixed(2)}–${Math.max(...r).toFixed(2)}`;
+      const line = `${env.padEnd(8)} ${name.padEnd(18)} ${(sizes[name]! / 1048576).toFixed(1).padStart(5)} MB ${mode.padEnd(13)} time plain ${pt.toFixed(0).padStart(5)} ms sealed ${st.toFixed(0).padStart(5)} ms ratio ${median(timeRatios).toFixed(2)} (${spread(timeRatios)}) | peak plain ${mb(pm).padStart(6)} MB sealed ${mb(sm).padStart(6)} MB ratio ${median(peakRatios).toFixed(2)}`;
       rows.push(line);
       console.log(line);
     };
@@ -303,7 +309,7 @@ async function main(): Promise<void> {
       await browser.close();
       await pageServer.close();
     }
-    console.log(`\nloader bench: medians of ${rounds} alternating rounds after one warm-up; peak = memory above the pre-load baseline`);
+    console.log(`\nloader bench: ${rounds} alternating rounds after one warm-up; times and peaks are medians, ratios the median of the per-round ratios (min–max in brackets); peak = memory above the pre-load baseline`);
     console.log('  node: V8 heapUsed + arrayBuffers sampled every 2 ms; chromium: renderer peak RSS (VmHWM after clear_refs)');
   } finally {
     child?.disconnect();

@@ -8,7 +8,7 @@ import { inlineHeader, openHeader, type OpenedHeader } from '../format/open.js';
 import { absoluteUrl, abortedError, chooseFetch, getFile, readBytes, resolveFileUrl } from './files.js';
 import { checkUrl, resolveOptions, type FetchFunction, type ResolvedOptions, type SealedModelOptions } from './options.js';
 import { releaseContentKey } from './release.js';
-import { loadAllShards, streamAllShards, weightByteLengths, type ShardJob } from './weights.js';
+import { READ_AHEAD_BYTES, loadAllShards, streamAllShards, weightByteLengths, type ShardJob, type Unlocked } from './weights.js';
 
 /** Share of the progress bar spent before the first shard byte (manifest, key release, header). */
 const SETUP_SHARE = 0.05;
@@ -63,44 +63,36 @@ export class SealedModelHandler implements io.IOHandler {
       throw new TypeError(`sealedModel: no key server for ${manifestUrl}: pass options.keyServer, or seal the model with a key server URL`);
     }
     const urls = await Promise.all(manifest.shards.map((s) => resolveFileUrl(s.path, manifestUrl, options.weightUrlConverter)));
-    // The shards are public ciphertext: request the first ones while the key is being released,
-    // so the download latency overlaps the key round trip. Bodies are read only once the header
-    // is open (backpressure holds them in the network buffers meanwhile).
-    const prefetched = new Map<number, Promise<Response>>();
-    if (!options.streamWeights) {
-      for (let i = 0; i < Math.min(options.maxConcurrentRequests, urls.length); i++) {
-        const early = getFile(this.#fetch, urls[i]!, options.requestInit, signal);
-        early.catch(() => undefined); // reported when the shard is read
-        prefetched.set(i, early);
-      }
-    }
-    let contentKey: CryptoKey;
-    let opened: OpenedHeader;
-    try {
-      contentKey = await releaseContentKey({ manifest, keyServer, token: options.token, fetch: this.#fetch, signal });
+    const unlocked = (async (): Promise<Unlocked> => {
+      const contentKey = await releaseContentKey({ manifest, keyServer, token: options.token, fetch: this.#fetch, signal });
       progress.report(SETUP_SHARE / 2);
-      opened = await this.#header(manifest, manifestUrl, contentKey);
-    } catch (err) {
-      for (const early of prefetched.values()) early.then((r) => r.body?.cancel(), () => undefined).catch(() => undefined);
-      throw err;
-    }
+      const opened = await this.#header(manifest, manifestUrl, contentKey);
+      progress.report(SETUP_SHARE);
+      return { opened, contentKey };
+    })();
+    unlocked.catch(() => undefined); // thrown below, before any shard error
     const total = manifest.shards.reduce((n, s) => n + s.size, 0);
     let received = 0;
-    progress.report(SETUP_SHARE);
     const job: ShardJob = {
-      manifest, opened, contentKey, urls,
+      manifest, unlocked, urls,
       fetch: this.#fetch,
       requestInit: options.requestInit,
       maxConcurrentRequests: options.maxConcurrentRequests,
       decryptConcurrency: options.decryptConcurrency,
-      prefetched,
       cipher: options.cipher,
+      readAhead: { bytes: READ_AHEAD_BYTES },
       onBytes: (n) => {
         received += n;
         // Stop short of 1 until decryption has finished too.
         progress.report(SETUP_SHARE + (1 - SETUP_SHARE) * 0.999 * (total === 0 ? 1 : received / total));
       },
     };
+    // The shards are public ciphertext: download them while the key is being released (up to
+    // READ_AHEAD_BYTES wait for it), so the key round trip overlaps the download. The streaming
+    // path keeps its memory bound instead and starts once the header is open.
+    const weights = options.streamWeights ? undefined : loadAllShards(job, signal);
+    weights?.catch(() => undefined); // a key failure is reported first; shard failures after it
+    const { opened } = await unlocked;
 
     const model = opened.header.model;
     const artifacts: io.ModelArtifacts = { modelTopology: model.modelTopology as io.ModelArtifacts['modelTopology'] };
@@ -113,10 +105,10 @@ export class SealedModelHandler implements io.IOHandler {
     const isGraph = Array.isArray((model.modelTopology as { node?: unknown } | null)?.node) && model['format'] !== 'layers-model';
     if (options.streamWeights && isGraph) {
       const pieces = weightByteLengths(artifacts.weightSpecs);
-      artifacts.getWeightStream = () => streamAllShards(job, signal, pieces, () => progress.report(1));
+      artifacts.getWeightStream = () => streamAllShards(job, opened, signal, pieces, () => progress.report(1));
       return artifacts;
     }
-    artifacts.weightData = await loadAllShards(job, signal);
+    artifacts.weightData = await (weights ?? loadAllShards(job, signal));
     progress.report(1);
     return artifacts;
   }

@@ -1,7 +1,7 @@
 // Downloading and decrypting shards: bodies stream into the chunk decryptor as they arrive, so a
 // shard's ciphertext is never held whole, and each decrypted 256 KiB chunk is its own ArrayBuffer.
 
-import { FILE_HEAD_LENGTH, TAG_LENGTH, webCryptoChunkCipher, type ChunkCipherFactory } from '../format/chunked.js';
+import { FILE_HEAD_LENGTH, TAG_LENGTH, webCryptoChunkCipher, type ChunkCipherFactory, type ChunkedDecryptor } from '../format/chunked.js';
 import { ModelsealError } from '../format/errors.js';
 import { Limiter } from '../format/limiter.js';
 import type { SealedManifest } from '../format/manifest.js';
@@ -9,11 +9,23 @@ import { createShardDecryptor, type OpenedHeader } from '../format/open.js';
 import { abortedError, fileError, getFile } from './files.js';
 import type { FetchFunction } from './options.js';
 
+/** What unlocks the shards: the opened header and the content key. */
+export interface Unlocked {
+  opened: OpenedHeader;
+  contentKey: CryptoKey;
+}
+
+/**
+ * Ciphertext the shard readers may hold, across all shards of one load, while the key is still
+ * being released: downloads start with the key request instead of after it.
+ */
+export const READ_AHEAD_BYTES = 16 * 1024 * 1024;
+
 /** Everything the shard readers share for one load. */
 export interface ShardJob {
   manifest: SealedManifest;
-  opened: OpenedHeader;
-  contentKey: CryptoKey;
+  /** Settles once the key is released and the header is open; shards read ahead until then. */
+  unlocked: Promise<Unlocked>;
   urls: string[];
   fetch: FetchFunction;
   requestInit: RequestInit;
@@ -23,8 +35,8 @@ export interface ShardJob {
   onBytes: (bytes: number) => void;
   /** Chunk cipher (default WebCrypto). */
   cipher?: ChunkCipherFactory | undefined;
-  /** Responses requested early (while the key was released), by shard index; taken once. */
-  prefetched?: Map<number, Promise<Response>>;
+  /** Ciphertext bytes still allowed to wait for the key (shared by the shards; see READ_AHEAD_BYTES). */
+  readAhead: { bytes: number };
 }
 
 /**
@@ -90,15 +102,37 @@ async function readShard(
   onChunk?: (index: number, plaintext: ArrayBuffer) => void,
 ): Promise<ArrayBuffer[]> {
   const url = job.urls[index]!;
-  const decryptor = createShardDecryptor(job.manifest, job.opened, index, job.contentKey, { cipher, concurrency: job.decryptConcurrency, signal });
-  if (onChunk) decryptor.onChunk(onChunk);
-  const early = job.prefetched?.get(index);
-  job.prefetched?.delete(index);
-  const response = await (early ?? getFile(job.fetch, url, job.requestInit, signal));
+  let unlocked = false;
+  void job.unlocked.then(() => (unlocked = true), () => undefined);
+  let decryptor: ChunkedDecryptor | undefined;
+  // Chunks that arrived before the key: held (within the shared budget) and decrypted in order
+  // once it is here.
+  const waiting: Uint8Array[] = [];
+  const decryptorReady = async (): Promise<ChunkedDecryptor> => {
+    if (!decryptor) {
+      const { opened, contentKey } = await job.unlocked;
+      decryptor = createShardDecryptor(job.manifest, opened, index, contentKey, { cipher, concurrency: job.decryptConcurrency, signal });
+      if (onChunk) decryptor.onChunk(onChunk);
+      for (const bytes of waiting.splice(0)) {
+        job.readAhead.bytes += bytes.byteLength;
+        await decryptor.push(bytes);
+      }
+    }
+    return decryptor;
+  };
+  const push = async (bytes: Uint8Array): Promise<void> => {
+    if (!decryptor && !unlocked && job.readAhead.bytes >= bytes.byteLength) {
+      job.readAhead.bytes -= bytes.byteLength;
+      waiting.push(bytes);
+      return;
+    }
+    await (await decryptorReady()).push(bytes);
+  };
+  const response = await getFile(job.fetch, url, job.requestInit, signal);
   try {
     const byob = response.body ? byobReader(response.body) : undefined;
     if (byob) {
-      await readChunkwise(byob, pieceSizes(job.opened.shards[index]!.plaintextLength, job.manifest.chunkLength), pool, url, signal, job.onBytes, (bytes) => decryptor.push(bytes));
+      await readChunkwise(byob, pieceSizes(job.manifest.shards[index]!.size, job.manifest.chunkLength), pool, url, signal, job.onBytes, push);
     } else if (response.body) {
       const reader = response.body.getReader();
       try {
@@ -111,7 +145,7 @@ async function readShard(
           }
           if (result.done) break;
           job.onBytes(result.value.byteLength);
-          await decryptor.push(result.value);
+          await push(result.value);
         }
       } finally {
         reader.releaseLock();
@@ -125,13 +159,15 @@ async function readShard(
         throw fileError(err, url, signal);
       }
       job.onBytes(bytes.byteLength);
-      await decryptor.push(bytes);
+      await push(bytes);
     }
-    return await decryptor.finish();
+    return await (await decryptorReady()).finish();
   } catch (err) {
     await response.body?.cancel().catch(() => undefined);
     if (outer?.aborted) throw abortedError(outer, url);
     throw err;
+  } finally {
+    for (const bytes of waiting.splice(0)) job.readAhead.bytes += bytes.byteLength;
   }
 }
 
@@ -144,12 +180,19 @@ function byobReader(body: ReadableStream<Uint8Array>): ReadableStreamBYOBReader 
   }
 }
 
-/** Sizes of a sealed file's pieces: the 56-byte head, then each chunk with its tag. */
-function* pieceSizes(plaintextLength: number, chunkLength: number): Generator<number> {
+/**
+ * Sizes of a sealed file's pieces, from its size in the public manifest: the 56-byte head, then
+ * each chunk with its tag, the last one short. The opened header confirms the size before any
+ * chunk is decrypted (manifest_invalid otherwise), so these are the pieces the decryptor expects.
+ */
+function* pieceSizes(sealedSize: number, chunkLength: number): Generator<number> {
   yield FILE_HEAD_LENGTH;
-  const full = Math.floor(plaintextLength / chunkLength);
-  for (let i = 0; i < full; i++) yield chunkLength + TAG_LENGTH;
-  yield (plaintextLength % chunkLength) + TAG_LENGTH;
+  let rest = sealedSize - FILE_HEAD_LENGTH;
+  while (rest > chunkLength + TAG_LENGTH) {
+    yield chunkLength + TAG_LENGTH;
+    rest -= chunkLength + TAG_LENGTH;
+  }
+  if (rest > 0) yield rest;
 }
 
 /**
@@ -207,6 +250,8 @@ export async function loadAllShards(job: ShardJob, outer: AbortSignal | undefine
   const pool = poolFor(job);
   const cipher = sharedCipher(job.decryptConcurrency, job.cipher, pool);
   const requests = new Limiter(job.maxConcurrentRequests);
+  // No key, no use for the downloads: stop them (the caller reports the key failure itself).
+  job.unlocked.catch((err: unknown) => controller.abort(err));
   try {
     const perShard = await Promise.all(
       job.urls.map((_, index) => requests.run(() => {
@@ -243,13 +288,13 @@ export function weightByteLengths(specs: Array<{ shape: number[]; dtype: string;
  * is exactly one weight: tfjs's stream decoder copies its buffer on every read, so pieces that
  * match its reads keep its work linear instead of quadratic in the weight size.
  */
-export function streamAllShards(job: ShardJob, outer: AbortSignal | undefined, pieceSizes: number[] | undefined, onDone: () => void): ReadableStream<ArrayBuffer> {
+export function streamAllShards(job: ShardJob, opened: OpenedHeader, outer: AbortSignal | undefined, pieceSizes: number[] | undefined, onDone: () => void): ReadableStream<ArrayBuffer> {
   const { controller, unlink } = linkedController(outer);
   const pool = poolFor(job);
   const cipher = sharedCipher(job.decryptConcurrency, job.cipher, pool);
   const count = job.urls.length;
   const chunkLength = job.manifest.chunkLength;
-  const expected = job.opened.shards.map((s) => Math.ceil(s.plaintextLength / chunkLength));
+  const expected = opened.shards.map((s) => Math.ceil(s.plaintextLength / chunkLength));
   const ready: Array<Map<number, ArrayBuffer>> = job.urls.map(() => new Map());
   const readers: Promise<unknown>[] = [];
   let failure: unknown;

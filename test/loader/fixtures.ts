@@ -14,7 +14,7 @@ export const HUMAN_MODELS = join(here, '../../node_modules/@vladmandic/human/mod
 
 /** A model as files: model.json and its weight files in manifest order. */
 export interface ModelFiles {
-  modelJson: { weightsManifest: Array<{ paths: string[] }>; [k: string]: unknown };
+  modelJson: { weightsManifest: Array<{ paths: string[]; [k: string]: unknown }>; [k: string]: unknown };
   weightFiles: Uint8Array[];
   names: string[];
 }

@@ -10,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createKeyServer, mintDevToken } from '../../keyserver/index.js';
 import { FileKeyStore } from '../../keyserver/keystore.js';
 import { registerSealedRouter, sealedModel, type SealedModelOptions } from '../../loader/index.js';
+import { READ_AHEAD_BYTES } from '../../loader/weights.js';
 import { startStaticServer, type StaticServer } from '../helpers/static-server.js';
 import { buildLayersModel, copyHumanModel, inputsFor, sealInto, tensorBytes, writePlain, type ModelFiles } from './fixtures.js';
 
@@ -154,6 +155,69 @@ describe('sealedModel in Node', () => {
     const sealed = await tf.loadGraphModel(sealedModel(`${files.url}/sealed/faceres/model.json`, await options({ cipher: nodeChunkCipher })));
     compareGraphWeights(plain, sealed);
     [plain, sealed].forEach((m) => m.dispose());
+  });
+
+  it('downloads shards while the key is released: all of a small model, at most READ_AHEAD_BYTES of a large one', async () => {
+    const { store } = await FileKeyStore.open(storeDir);
+    // 20 MB of weights in 4 MiB shards: more than the read-ahead budget (16 MiB).
+    const big = new Uint8Array(20_000_000);
+    for (let i = 0; i < big.length; i += 65536) crypto.getRandomValues(big.subarray(i, Math.min(big.length, i + 65536)));
+    const bigModel: ModelFiles = { modelJson: { format: 'graph-model', modelTopology: { node: [] }, weightsManifest: [{ paths: ['w.bin'], weights: [{ name: 'w', shape: [5_000_000], dtype: 'float32' }] }] }, weightFiles: [big], names: ['w.bin'] };
+    await sealInto(store, 'read-ahead', bigModel, join(root, 'www/sealed/read-ahead'));
+    const token = await mintDevToken({ store: storeDir, models: ['*'], ttl: '5m' });
+
+    // Counts the shard bytes the loader has read, through a pull-only body (no buffering of its own).
+    const pulled = { bytes: 0 };
+    const countingFetch = async (input: string, init?: RequestInit): Promise<Response> => {
+      const response = await fetch(input, init);
+      if (!/shard-/.test(input) || !response.body) return response;
+      const reader = response.body.getReader();
+      const body = new ReadableStream<Uint8Array>({
+        async pull(controller) {
+          const { done, value } = await reader.read();
+          if (done) return controller.close();
+          pulled.bytes += value.byteLength;
+          controller.enqueue(value);
+        },
+        cancel: (reason) => reader.cancel(reason),
+      }, { highWaterMark: 0 });
+      return new Response(body, { status: response.status, headers: response.headers });
+    };
+    /** Waits until `check` holds; the 10 s guard only keeps a broken loader from hanging the test. */
+    const waitFor = async (check: () => boolean) => {
+      for (let waited = 0; !check() && waited < 10_000; waited += 10) await new Promise((r) => setTimeout(r, 10));
+    };
+
+    // Small model: the token provider holds the key back until every shard byte was read.
+    const smallShards = (await (await fetch(`${files.url}/sealed/faceres/model.json`)).json() as { shards: Array<{ size: number }> }).shards.reduce((n, s) => n + s.size, 0);
+    let beforeToken = -1;
+    const small = await tf.loadGraphModel(sealedModel(`${files.url}/sealed/faceres/model.json`, {
+      keyServer, fetch: countingFetch,
+      token: async () => {
+        await waitFor(() => pulled.bytes >= smallShards);
+        beforeToken = pulled.bytes;
+        return token;
+      },
+    }));
+    expect(beforeToken).toBe(smallShards);
+    compareGraphWeights(await tf.loadGraphModel(`${files.url}/plain/faceres/model.json`), small);
+
+    // Large model, all five shards requested at once: reading stops at the budget (plus at most
+    // one piece per shard in flight).
+    pulled.bytes = 0;
+    const artifacts = await sealedModel(`${files.url}/sealed/read-ahead/model.json`, {
+      keyServer, fetch: countingFetch, maxConcurrentRequests: 8,
+      token: async () => {
+        await waitFor(() => pulled.bytes >= READ_AHEAD_BYTES);
+        await new Promise((r) => setTimeout(r, 300)); // room to overshoot, were the budget ignored
+        beforeToken = pulled.bytes;
+        return token;
+      },
+    }).load();
+    expect(beforeToken).toBeGreaterThanOrEqual(READ_AHEAD_BYTES);
+    expect(beforeToken).toBeLessThanOrEqual(READ_AHEAD_BYTES + 5 * (256 * 1024 + 16));
+    const weights = artifacts.weightData as ArrayBuffer[];
+    expect(Buffer.concat(weights.map((b) => new Uint8Array(b))).equals(big)).toBe(true);
   });
 
   it('loads sealed files from disk through a file:// URL', async () => {
