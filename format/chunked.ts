@@ -143,17 +143,34 @@ export interface ChunkedOptions {
   cipher?: ChunkCipherFactory;
 }
 
-/** The key schedule and chunking of one file being sealed, shared by both encrypt functions. */
-async function startSealing(inputKey: CryptoKey, plaintext: Uint8Array, context: Uint8Array, options: ChunkedOptions & { salt?: Uint8Array }) {
-  const chunkLength = options.chunkLength ?? DEFAULT_CHUNK_LENGTH;
-  assertChunkLength(chunkLength);
-  const count = chunkCount(plaintext.length, chunkLength);
-  if (count > MAX_CHUNKS) throw new RangeError('plaintext too long for chunked encryption');
+/** A file's key schedule done ahead of its plaintext: its head (salt ‖ commitment) and chunk cipher. */
+export interface PreparedFile {
+  head: Uint8Array;
+  cipher: ChunkCipher;
+}
+
+/**
+ * Derives one file's keys and chunk cipher. Separate from the chunks so a sealer can derive the
+ * next file's keys (WebCrypto HMAC calls, off the main thread) while this file's chunks encrypt.
+ */
+export async function prepareFile(inputKey: CryptoKey, context: Uint8Array, options: Pick<ChunkedOptions, 'cipher'> & { salt?: Uint8Array } = {}): Promise<PreparedFile> {
   const salt = options.salt ?? globalThis.crypto.getRandomValues(new Uint8Array(SALT_LENGTH));
   const keys = await deriveFileKeys(inputKey, salt, context);
   const cipher = await (options.cipher ?? webCryptoChunkCipher)(keys.keyBytes, keys.baseNonce);
   keys.keyBytes.fill(0);
-  const head = concatBytes(salt, keys.commitment);
+  return { head: concatBytes(salt, keys.commitment), cipher };
+}
+
+/** Options of the encrypt functions: `salt` is random unless given (test vectors only); `prepared` from prepareFile (then salt and cipher are its). */
+export type EncryptOptions = ChunkedOptions & { salt?: Uint8Array; prepared?: PreparedFile };
+
+/** The key schedule and chunking of one file being sealed, shared by both encrypt functions. */
+async function startSealing(inputKey: CryptoKey, plaintext: Uint8Array, context: Uint8Array, options: EncryptOptions) {
+  const chunkLength = options.chunkLength ?? DEFAULT_CHUNK_LENGTH;
+  assertChunkLength(chunkLength);
+  const count = chunkCount(plaintext.length, chunkLength);
+  if (count > MAX_CHUNKS) throw new RangeError('plaintext too long for chunked encryption');
+  const { head, cipher } = options.prepared ?? await prepareFile(inputKey, context, options);
   const limiter = new Limiter(options.concurrency ?? 4);
   const pieceOf = (i: number) => plaintext.subarray(i * chunkLength, Math.min((i + 1) * chunkLength, plaintext.length));
   return { chunkLength, count, cipher, head, limiter, pieceOf };
@@ -164,7 +181,7 @@ export async function encryptChunked(
   inputKey: CryptoKey,
   plaintext: Uint8Array,
   context: Uint8Array,
-  options: ChunkedOptions & { salt?: Uint8Array } = {},
+  options: EncryptOptions = {},
 ): Promise<Uint8Array> {
   const { chunkLength, count, cipher, head, limiter, pieceOf } = await startSealing(inputKey, plaintext, context, options);
   const out = new Uint8Array(sealedLength(plaintext.length, chunkLength));
@@ -191,7 +208,7 @@ export async function encryptChunkedParts(
   inputKey: CryptoKey,
   plaintext: Uint8Array,
   context: Uint8Array,
-  options: ChunkedOptions & { salt?: Uint8Array } = {},
+  options: EncryptOptions = {},
 ): Promise<Uint8Array[]> {
   const { count, cipher, head, limiter, pieceOf } = await startSealing(inputKey, plaintext, context, options);
   const chunks = await Promise.all(Array.from({ length: count }, (_, i) => limiter.run(async () => {

@@ -1,5 +1,5 @@
 import { toBase64url, utf8 } from './bytes.js';
-import { assertChunkLength, DEFAULT_CHUNK_LENGTH, encryptChunked, encryptChunkedParts, importInputKey, sealedLength, type ChunkCipherFactory } from './chunked.js';
+import { assertChunkLength, DEFAULT_CHUNK_LENGTH, encryptChunked, encryptChunkedParts, importInputKey, prepareFile, sealedLength, type ChunkCipherFactory } from './chunked.js';
 import { headerContext, shardContext } from './context.js';
 import { ModelsealError } from './errors.js';
 import { validateModelJson, type SealedHeader } from './header.js';
@@ -107,12 +107,21 @@ export async function sealModel(model: PlainModel, options: SealOptions): Promis
   options.onProgress?.(0, progressTotal);
   // Weight files are sliced across shard boundaries without concatenating the whole model.
   const source = new WeightCursor(model.weightFiles);
+  // Shard i+1's key schedule runs while shard i's chunks encrypt; salts are still drawn in order.
+  const prepare = (index: number) => {
+    const context = shardContext(base, { index, count, plaintextLength: lengths[index]!, headerDigest });
+    const prepared = prepareFile(inputKey, context, { cipher: options.cipher, salt: random(24) });
+    prepared.catch(() => undefined); // awaited in turn below
+    return { context, prepared };
+  };
+  let ahead = count > 0 ? prepare(0) : undefined;
   for (let index = 0; index < count; index++) {
     const plaintextLength = lengths[index]!;
     const plain = source.take(plaintextLength);
-    const context = shardContext(base, { index, count, plaintextLength, headerDigest });
+    const { context, prepared } = ahead!;
+    const shardOptions = { ...cipherOptions, prepared: await prepared };
+    ahead = index + 1 < count ? prepare(index + 1) : undefined;
     const path = `shard-${String(index + 1).padStart(width, '0')}-of-${count}.sealed`;
-    const shardOptions = { ...cipherOptions, salt: random(24) };
     let size: number;
     if (options.onShard) {
       const parts = await encryptChunkedParts(inputKey, plain, context, shardOptions);
