@@ -44,7 +44,8 @@ export async function readPlainModel(modelPath: string): Promise<PlainModelFiles
   }
   let json: unknown;
   try {
-    json = JSON.parse(text);
+    // A UTF-8 byte order mark is dropped, as fetch's response.json() (and so tf.io.http) drops it.
+    json = JSON.parse(text.startsWith('\uFEFF') ? text.slice(1) : text);
   } catch (cause) {
     throw new CliError('model_invalid', `${path} is not valid JSON: ${(cause as Error).message}`, { cause, file: path, hint: 'pass the model.json of a TensorFlow.js model' });
   }

@@ -1,7 +1,7 @@
 // seal → verify → open on real models through the built bin; the opened model loads in real tfjs
 // and predicts bit-identically to the original.
 
-import { copyFileSync, mkdirSync, readFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -141,5 +141,69 @@ describe('seal, verify and open layers models saved by tfjs', () => {
     const actual = bytesOf((await tf.loadLayersModel(fileHandler(tf, join(openedDir, 'model.json')))).predict(x) as tf.Tensor);
     expect(actual[0]!.equals(expected[0]!)).toBe(true);
     expect(bytesOf(model.predict(x) as tf.Tensor)[0]!.equals(expected[0]!)).toBe(true);
+  });
+});
+
+describe('models of unusual shape', () => {
+  it('weight files in a subfolder, with a space and a % in their names, come back under the same paths', async () => {
+    const src = join(tmp.dir, 'subfolder-src');
+    mkdirSync(join(src, 'weights'), { recursive: true });
+    const names = ['weights/group 1%-shard1of2.bin', 'weights/group 1%-shard2of2.bin'];
+    const values = new Float32Array(1000).map((_, i) => Math.sin(i));
+    const bytes = Buffer.from(values.buffer);
+    writeFileSync(join(src, names[0]!), bytes.subarray(0, 2000));
+    writeFileSync(join(src, names[1]!), bytes.subarray(2000));
+    const modelJson = {
+      format: 'graph-model',
+      modelTopology: { node: [
+        { name: 'x', op: 'Placeholder', attr: { dtype: { type: 'DT_FLOAT' }, shape: { shape: { dim: [{ size: '1000' }] } } } },
+        { name: 'w', op: 'Const', attr: { dtype: { type: 'DT_FLOAT' }, value: { tensor: { dtype: 'DT_FLOAT', tensorShape: { dim: [{ size: '1000' }] } } } } },
+        { name: 'y', op: 'AddV2', input: ['x', 'w'], attr: { T: { type: 'DT_FLOAT' } } },
+      ], library: {}, versions: { producer: 1 } },
+      weightsManifest: [{ paths: names, weights: [{ name: 'w', shape: [1000], dtype: 'float32' }] }],
+    };
+    writeFileSync(join(src, 'model.json'), JSON.stringify(modelJson));
+    const sealedDir = join(tmp.dir, 'subfolder-sealed');
+    const openedDir = join(tmp.dir, 'subfolder-opened');
+    expect(run(['seal', join(src, 'model.json'), '--out', sealedDir, '--model-id', 'subfolder', '--store', store]).code).toBe(0);
+    expect(run(['verify', join(sealedDir, 'model.json'), '--store', store]).code).toBe(0);
+    expect(run(['open', join(sealedDir, 'model.json'), '--out', openedDir, '--store', store]).code).toBe(0);
+    expect(JSON.parse(readFileSync(join(openedDir, 'model.json'), 'utf8'))).toEqual(modelJson);
+    for (const p of names) expect(readFileSync(join(openedDir, p)).equals(readFileSync(join(src, p)))).toBe(true);
+    expect(await predictGraph(join(openedDir, 'model.json'))).toEqual(await predictGraph(join(src, 'model.json')));
+  });
+
+  it('a model without weights seals into no shards and opens back', async () => {
+    const src = join(tmp.dir, 'noweights-src');
+    mkdirSync(src);
+    const modelJson = {
+      format: 'graph-model',
+      modelTopology: { node: [
+        { name: 'x', op: 'Placeholder', attr: { dtype: { type: 'DT_FLOAT' }, shape: { shape: { dim: [{ size: '4' }] } } } },
+        { name: 'y', op: 'Relu', input: ['x'], attr: { T: { type: 'DT_FLOAT' } } },
+      ], library: {}, versions: { producer: 1 } },
+      weightsManifest: [],
+    };
+    writeFileSync(join(src, 'model.json'), JSON.stringify(modelJson));
+    const { summary, openedDir } = roundTrip(join(src, 'model.json'), 'noweights', []);
+    expect(summary.weightBytes).toBe(0);
+    expect(summary.files.filter((f) => f.path.startsWith('shard-'))).toEqual([]);
+    expect(await predictGraph(join(openedDir, 'model.json'))).toEqual(await predictGraph(join(src, 'model.json')));
+  });
+
+  it('a model.json that starts with a UTF-8 byte order mark seals like one without (fetch drops it too)', () => {
+    const src = join(tmp.dir, 'bom-src');
+    mkdirSync(src);
+    copyFileSync(join(HUMAN_MODELS, 'blazeface.json'), join(src, 'plain.json'));
+    copyFileSync(join(HUMAN_MODELS, 'blazeface.bin'), join(src, 'blazeface.bin'));
+    writeFileSync(join(src, 'model.json'), `\uFEFF${readFileSync(join(src, 'plain.json'), 'utf8')}`);
+    const sealedDir = join(tmp.dir, 'bom-sealed');
+    const openedDir = join(tmp.dir, 'bom-opened');
+    const sealed = run(['seal', join(src, 'model.json'), '--out', sealedDir, '--model-id', 'bom', '--store', store]);
+    expect(sealed.stderr).not.toContain('error');
+    expect(sealed.code).toBe(0);
+    expect(run(['open', join(sealedDir, 'model.json'), '--out', openedDir, '--store', store]).code).toBe(0);
+    expect(JSON.parse(readFileSync(join(openedDir, 'model.json'), 'utf8'))).toEqual(JSON.parse(readFileSync(join(src, 'plain.json'), 'utf8')));
+    expect(readFileSync(join(openedDir, 'blazeface.bin')).equals(readFileSync(join(src, 'blazeface.bin')))).toBe(true);
   });
 });

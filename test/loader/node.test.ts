@@ -220,6 +220,32 @@ describe('sealedModel in Node', () => {
     expect(Buffer.concat(weights.map((b) => new Uint8Array(b))).equals(big)).toBe(true);
   });
 
+  it('loads a model without weights (no shards), also with streamWeights', async () => {
+    const { store } = await FileKeyStore.open(storeDir);
+    const model: ModelFiles = {
+      modelJson: {
+        format: 'graph-model',
+        modelTopology: { node: [
+          { name: 'x', op: 'Placeholder', attr: { dtype: { type: 'DT_FLOAT' }, shape: { shape: { dim: [{ size: '4' }] } } } },
+          { name: 'y', op: 'Relu', input: ['x'], attr: { T: { type: 'DT_FLOAT' } } },
+        ], library: {}, versions: { producer: 1 } },
+        weightsManifest: [],
+      },
+      weightFiles: [],
+      names: [],
+    };
+    await sealInto(store, 'no-weights', model, join(root, 'www/sealed/no-weights'));
+    for (const streamWeights of [false, true]) {
+      const fractions: number[] = [];
+      const sealed = await tf.loadGraphModel(sealedModel(`${files.url}/sealed/no-weights/model.json`, await options({ streamWeights, onProgress: (f) => fractions.push(f) })));
+      const y = sealed.predict(tf.tensor1d([-1, 2, -3, 4])) as tf.Tensor;
+      expect(Array.from(y.dataSync())).toEqual([0, 2, 0, 4]);
+      expect(fractions.at(-1)).toBe(1);
+      tf.dispose(y);
+      sealed.dispose();
+    }
+  });
+
   it('loads sealed files from disk through a file:// URL', async () => {
     const plain = await tf.loadGraphModel(`${files.url}/plain/antispoof/model.json`);
     const url = pathToFileURL(join(root, 'www/sealed/antispoof/model.json')).href;
