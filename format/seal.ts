@@ -3,7 +3,7 @@ import { assertChunkLength, DEFAULT_CHUNK_LENGTH, encryptChunked, encryptChunked
 import { headerContext, shardContext } from './context.js';
 import { ModelsealError } from './errors.js';
 import { validateModelJson, type SealedHeader } from './header.js';
-import { DEFAULT_SHARD_LENGTH, FORMAT_VERSION, ID_PATTERN, type SealedManifest } from './manifest.js';
+import { DEFAULT_SHARD_LENGTH, FORMAT_VERSION, ID_PATTERN, MAX_HEADER_BYTES, MAX_MANIFEST_BYTES, type SealedManifest } from './manifest.js';
 import { sha256, shardPlaintextLengths } from './layout.js';
 
 /** A plain TF.js model in memory: its model.json and its weight files in weightsManifest order. */
@@ -101,7 +101,31 @@ export async function sealModel(model: PlainModel, options: SealOptions): Promis
   const count = lengths.length;
   const width = String(count).length;
   const files: SealedFile[] = [];
-  const shards: SealedManifest['shards'] = [];
+  const shardPath = (index: number) => `shard-${String(index + 1).padStart(width, '0')}-of-${count}.sealed`;
+  // Every size is known before any shard is sealed, so the manifest is complete now and a model
+  // no reader would accept is refused before the work, not at load time.
+  const shards: SealedManifest['shards'] = lengths.map((length, index) => ({ path: shardPath(index), size: sealedLength(length, chunkLength) }));
+  if (sealedHeader.length > MAX_HEADER_BYTES) {
+    throw new ModelsealError('model_invalid', `model.json is too large to seal: its sealed header would be ${sealedHeader.length} bytes, over the ${MAX_HEADER_BYTES}-byte limit readers enforce`);
+  }
+  const mode = options.headerMode ?? 'auto';
+  const inline = mode === 'inline' || (mode === 'auto' && sealedHeader.length <= INLINE_HEADER_LIMIT);
+  const manifest: SealedManifest = {
+    modelseal: FORMAT_VERSION,
+    modelId: options.modelId,
+    keyId: options.keyId,
+    ...(options.keyServer === undefined ? {} : { keyServer: options.keyServer }),
+    chunkLength,
+    shardLength,
+    header: inline ? { data: toBase64url(sealedHeader) } : { path: 'header.sealed', size: sealedHeader.length },
+    shards,
+  };
+  // Measured as the CLI writes it (indented), the larger of the usual forms.
+  const manifestBytes = utf8(JSON.stringify(manifest, null, 2)).length + 1;
+  if (manifestBytes > MAX_MANIFEST_BYTES) {
+    const hint = inline ? 'use a larger shard size, or put the header in its own file' : 'use a larger shard size';
+    throw new ModelsealError('model_invalid', `the sealed model.json would be ${manifestBytes} bytes (${count} shards${inline ? ', header inline' : ''}), over the ${MAX_MANIFEST_BYTES}-byte limit readers enforce: ${hint}`);
+  }
   const progressTotal = weightBytes;
   let done = 0;
   options.onProgress?.(0, progressTotal);
@@ -121,7 +145,7 @@ export async function sealModel(model: PlainModel, options: SealOptions): Promis
     const { context, prepared } = ahead!;
     const shardOptions = { ...cipherOptions, prepared: await prepared };
     ahead = index + 1 < count ? prepare(index + 1) : undefined;
-    const path = `shard-${String(index + 1).padStart(width, '0')}-of-${count}.sealed`;
+    const path = shardPath(index);
     let size: number;
     if (options.onShard) {
       const parts = await encryptChunkedParts(inputKey, plain, context, shardOptions);
@@ -132,23 +156,11 @@ export async function sealModel(model: PlainModel, options: SealOptions): Promis
       size = bytes.length;
       files.push({ path, bytes });
     }
-    shards.push({ path, size });
+    if (size !== shards[index]!.size) throw new Error('internal: shard length');
     done += plaintextLength;
     options.onProgress?.(done, progressTotal);
   }
 
-  const mode = options.headerMode ?? 'auto';
-  const inline = mode === 'inline' || (mode === 'auto' && sealedHeader.length <= INLINE_HEADER_LIMIT);
-  const manifest: SealedManifest = {
-    modelseal: FORMAT_VERSION,
-    modelId: options.modelId,
-    keyId: options.keyId,
-    ...(options.keyServer === undefined ? {} : { keyServer: options.keyServer }),
-    chunkLength,
-    shardLength,
-    header: inline ? { data: toBase64url(sealedHeader) } : { path: 'header.sealed', size: sealedHeader.length },
-    shards,
-  };
   if (!inline) files.unshift({ path: 'header.sealed', bytes: sealedHeader });
   if (sealedLength(headerPlain.length, chunkLength) !== sealedHeader.length) throw new Error('internal: header length');
   return { manifest, files };

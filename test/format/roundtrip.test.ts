@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { importInputKey, inlineHeader, joinChunks, openHeader, openShard, parseManifest, sealModel } from '../../format/index.js';
+import { MAX_HEADER_BYTES } from '../../format/manifest.js';
 
 const dir = new URL('../../node_modules/@vladmandic/human/models/', import.meta.url);
 
@@ -50,5 +51,32 @@ describe('sealModel with onShard', () => {
     const shards = collected.files.filter((f) => f.path !== 'header.sealed');
     expect(handed.map((f) => f.path)).toEqual(shards.map((f) => f.path));
     handed.forEach((f, i) => expect(Buffer.from(f.bytes).equals(Buffer.from(shards[i]!.bytes)), f.path).toBe(true));
+  });
+});
+
+describe('sealModel refuses what no reader would accept, before sealing any shard', () => {
+  const contentKey = new Uint8Array(32).fill(7);
+  const modelOf = (weightBytes: number, metadata = '') => ({
+    modelJson: {
+      format: 'graph-model', modelTopology: { node: [] }, userDefinedMetadata: { note: metadata },
+      weightsManifest: [{ paths: ['w.bin'], weights: [{ name: 'w', shape: [weightBytes], dtype: 'uint8' as const }] }],
+    },
+    weightFiles: [new Uint8Array(weightBytes)],
+  });
+
+  it('a manifest over MAX_MANIFEST_BYTES (too many shards): model_invalid naming the shard size', async () => {
+    let shardsSealed = 0;
+    // 16 MB in 1 KiB shards: ~16,000 shard entries, about 1.3 MB of manifest.
+    await expect(sealModel(modelOf(16_000_000), { modelId: 'm', keyId: 'k1', contentKey, chunkLength: 1024, shardLength: 1024, onShard: () => void shardsSealed++ }))
+      .rejects.toMatchObject({ code: 'model_invalid', message: expect.stringMatching(/over the 1048576-byte limit.*larger shard size/) });
+    expect(shardsSealed).toBe(0);
+    // The same model in 64 KiB shards fits.
+    const ok = await sealModel(modelOf(16_000_000), { modelId: 'm', keyId: 'k1', contentKey, chunkLength: 1024, shardLength: 65536, onShard: () => undefined });
+    expect(ok.manifest.shards.length).toBe(245);
+  });
+
+  it('a header over MAX_HEADER_BYTES (a huge model.json): model_invalid', async () => {
+    await expect(sealModel(modelOf(16, 'x'.repeat(MAX_HEADER_BYTES)), { modelId: 'm', keyId: 'k1', contentKey }))
+      .rejects.toMatchObject({ code: 'model_invalid', message: expect.stringContaining('model.json is too large to seal') });
   });
 });
