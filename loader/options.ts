@@ -44,8 +44,9 @@ export interface SealedModelOptions {
    */
   streamWeights?: boolean;
   /**
-   * The AES-256-GCM chunk implementation (default: WebCrypto, non-extractable keys). Node services
-   * may plug a node:crypto one (see docs/LOADER.md); it must pass format's cipher tests.
+   * The AES-256-GCM chunk implementation. Default: node:crypto when running in Node (WebCrypto
+   * with streamWeights), WebCrypto elsewhere; pass `webCryptoChunkCipher` (modelseal/format) to
+   * use WebCrypto in Node too.
    */
   cipher?: ChunkCipherFactory;
 }

@@ -2,11 +2,13 @@
 // Only types come from @tensorflow/tfjs-core: it is an optional peer and never loaded at runtime here.
 
 import type { io } from '@tensorflow/tfjs-core';
+import type { ChunkCipherFactory } from '../format/chunked.js';
 import { ModelsealError } from '../format/errors.js';
 import { MAX_MANIFEST_BYTES, parseManifestText, type SealedManifest } from '../format/manifest.js';
 import { inlineHeader, openHeader, type OpenedHeader } from '../format/open.js';
 import { absoluteUrl, abortedError, chooseFetch, getFile, readBytes, resolveFileUrl } from './files.js';
 import { checkUrl, resolveOptions, type FetchFunction, type ResolvedOptions, type SealedModelOptions } from './options.js';
+import { defaultCipher } from './default-cipher.js';
 import { releaseContentKey } from './release.js';
 import { READ_AHEAD_BYTES, loadAllShards, streamAllShards, weightByteLengths, type ShardJob, type Unlocked } from './weights.js';
 
@@ -63,10 +65,16 @@ export class SealedModelHandler implements io.IOHandler {
       throw new TypeError(`sealedModel: no key server for ${manifestUrl}: pass options.keyServer, or seal the model with a key server URL`);
     }
     const urls = await Promise.all(manifest.shards.map((s) => resolveFileUrl(s.path, manifestUrl, options.weightUrlConverter)));
+    // The caller's cipher, else node:crypto's in Node, else WebCrypto (undefined). With
+    // streamWeights, WebCrypto in Node too: that path is for memory, and node:crypto's faster
+    // loads left more garbage behind at the peak there (measured: docs/LOADER.md). Both built-in
+    // ciphers have read a chunk's bytes when their call returns, so chunk buffers can be reused.
+    const chosen = options.cipher ?? (options.streamWeights ? undefined : await defaultCipher());
+    const reusesInput = options.cipher === undefined;
     const unlocked = (async (): Promise<Unlocked> => {
       const contentKey = await releaseContentKey({ manifest, keyServer, token: options.token, fetch: this.#fetch, signal });
       progress.report(SETUP_SHARE / 2);
-      const opened = await this.#header(manifest, manifestUrl, contentKey);
+      const opened = await this.#header(manifest, manifestUrl, contentKey, chosen);
       progress.report(SETUP_SHARE);
       return { opened, contentKey };
     })();
@@ -79,7 +87,8 @@ export class SealedModelHandler implements io.IOHandler {
       requestInit: options.requestInit,
       maxConcurrentRequests: options.maxConcurrentRequests,
       decryptConcurrency: options.decryptConcurrency,
-      cipher: options.cipher,
+      cipher: chosen,
+      reusesInput,
       readAhead: { bytes: READ_AHEAD_BYTES },
       onBytes: (n) => {
         received += n;
@@ -134,7 +143,7 @@ export class SealedModelHandler implements io.IOHandler {
     }
   }
 
-  async #header(manifest: SealedManifest, manifestUrl: string, contentKey: CryptoKey): Promise<OpenedHeader> {
+  async #header(manifest: SealedManifest, manifestUrl: string, contentKey: CryptoKey, cipher: ChunkCipherFactory | undefined): Promise<OpenedHeader> {
     const { signal, requestInit, weightUrlConverter, decryptConcurrency } = this.#options;
     let sealed = inlineHeader(manifest);
     if (!sealed && 'path' in manifest.header) {
@@ -146,7 +155,7 @@ export class SealedModelHandler implements io.IOHandler {
       });
     }
     try {
-      return await openHeader(manifest, sealed!, contentKey, { signal, concurrency: decryptConcurrency, ...(this.#options.cipher ? { cipher: this.#options.cipher } : {}) });
+      return await openHeader(manifest, sealed!, contentKey, { signal, concurrency: decryptConcurrency, ...(cipher ? { cipher } : {}) });
     } catch (err) {
       if (signal?.aborted) throw abortedError(signal, 'the header');
       throw err;

@@ -35,16 +35,19 @@ export interface ShardJob {
   onBytes: (bytes: number) => void;
   /** Chunk cipher (default WebCrypto). */
   cipher?: ChunkCipherFactory | undefined;
+  /** The cipher has read a chunk's bytes once its call returns (the built-in ones), so chunk buffers are reused. */
+  reusesInput: boolean;
   /** Ciphertext bytes still allowed to wait for the key (shared by the shards; see READ_AHEAD_BYTES). */
   readAhead: { bytes: number };
 }
 
 /**
  * Chunk-sized ciphertext buffers, reused. WebCrypto copies its input when decrypt() is called (the
- * spec's "get a copy of the bytes held by the data parameter"), so a buffer can take the next chunk
- * as soon as its decrypt call has started: the ciphertext of a whole model never piles up waiting
- * for the garbage collector. Were an engine to read the input later, the reused bytes would fail
- * GCM authentication (`tampered`), never decrypt to wrong weights.
+ * spec's "get a copy of the bytes held by the data parameter") and node:crypto's update() reads it
+ * before returning, so a buffer can take the next chunk as soon as its decrypt call has started:
+ * the ciphertext of a whole model never piles up waiting for the garbage collector. Were an engine
+ * to read the input later, the reused bytes would fail GCM authentication (`tampered`), never
+ * decrypt to wrong weights.
  */
 class BufferPool {
   readonly #free: ArrayBuffer[] = [];
@@ -61,10 +64,8 @@ class BufferPool {
 }
 
 /** A cipher whose decrypt calls, across every shard of a load, share one bound. */
-function sharedCipher(limit: number, factory: ChunkCipherFactory | undefined, pool: BufferPool): ChunkCipherFactory {
+function sharedCipher(limit: number, factory: ChunkCipherFactory | undefined, pool: BufferPool, recycle: boolean): ChunkCipherFactory {
   const limiter = new Limiter(limit);
-  // Only WebCrypto's copy-on-call is specified; a plugged-in cipher's buffers are not reused.
-  const recycle = factory === undefined;
   return async (keyBytes, baseNonce) => {
     const inner = await (factory ?? webCryptoChunkCipher)(keyBytes, baseNonce);
     return {
@@ -248,7 +249,7 @@ async function readChunkwise(
 export async function loadAllShards(job: ShardJob, outer: AbortSignal | undefined): Promise<ArrayBuffer[]> {
   const { controller, unlink } = linkedController(outer);
   const pool = poolFor(job);
-  const cipher = sharedCipher(job.decryptConcurrency, job.cipher, pool);
+  const cipher = sharedCipher(job.decryptConcurrency, job.cipher, pool, job.reusesInput);
   const requests = new Limiter(job.maxConcurrentRequests);
   // No key, no use for the downloads: stop them (the caller reports the key failure itself).
   job.unlocked.catch((err: unknown) => controller.abort(err));
@@ -291,7 +292,7 @@ export function weightByteLengths(specs: Array<{ shape: number[]; dtype: string;
 export function streamAllShards(job: ShardJob, opened: OpenedHeader, outer: AbortSignal | undefined, pieceSizes: number[] | undefined, onDone: () => void): ReadableStream<ArrayBuffer> {
   const { controller, unlink } = linkedController(outer);
   const pool = poolFor(job);
-  const cipher = sharedCipher(job.decryptConcurrency, job.cipher, pool);
+  const cipher = sharedCipher(job.decryptConcurrency, job.cipher, pool, job.reusesInput);
   const count = job.urls.length;
   const chunkLength = job.manifest.chunkLength;
   const expected = opened.shards.map((s) => Math.ceil(s.plaintextLength / chunkLength));

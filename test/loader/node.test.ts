@@ -246,6 +246,40 @@ describe('sealedModel in Node', () => {
     }
   });
 
+  it('decrypts with node:crypto by default in Node, with WebCrypto when asked or streaming (same bits)', async () => {
+    const { webCryptoChunkCipher } = await import('../../format/chunked.js');
+    const subtle = globalThis.crypto.subtle;
+    const decrypt = subtle.decrypt.bind(subtle);
+    let aesCalls = 0;
+    // Counts WebCrypto AES-GCM decrypt calls on model chunks (not the few 48-byte ones that unwrap
+    // keys in the keystore and the key release).
+    subtle.decrypt = ((algorithm: AlgorithmIdentifier, key: CryptoKey, data: BufferSource) => {
+      if ((typeof algorithm === 'string' ? algorithm : algorithm.name) === 'AES-GCM' && data.byteLength > 1024) aesCalls++;
+      return decrypt(algorithm, key, data);
+    }) as typeof subtle.decrypt;
+    try {
+      const plain = await tf.loadGraphModel(`${files.url}/plain/faceres/model.json`);
+      const byDefault = await tf.loadGraphModel(sealedModel(`${files.url}/sealed/faceres/model.json`, await options()));
+      const defaultCalls = aesCalls;
+      aesCalls = 0;
+      const byWebCrypto = await tf.loadGraphModel(sealedModel(`${files.url}/sealed/faceres/model.json`, await options({ cipher: webCryptoChunkCipher })));
+      // faceres: 6.7 MB in 256 KiB chunks, so WebCrypto makes ~27 chunk calls; node:crypto none.
+      expect(defaultCalls).toBe(0);
+      expect(aesCalls).toBeGreaterThan(20);
+      // streamWeights keeps WebCrypto by default (the memory-lean path).
+      aesCalls = 0;
+      const streamed = await tf.loadGraphModel(sealedModel(`${files.url}/sealed/faceres/model.json`, await options({ streamWeights: true })));
+      expect(aesCalls).toBeGreaterThan(20);
+      compareGraphWeights(plain, streamed);
+      streamed.dispose();
+      compareGraphWeights(plain, byDefault);
+      compareGraphWeights(plain, byWebCrypto);
+      [plain, byDefault, byWebCrypto].forEach((m) => m.dispose());
+    } finally {
+      subtle.decrypt = decrypt;
+    }
+  });
+
   it('loads sealed files from disk through a file:// URL', async () => {
     const plain = await tf.loadGraphModel(`${files.url}/plain/antispoof/model.json`);
     const url = pathToFileURL(join(root, 'www/sealed/antispoof/model.json')).href;

@@ -1,0 +1,77 @@
+// The node:crypto AES-256-GCM chunk cipher, written against the few node:crypto functions it needs
+// (passed in, typed structurally) so that it has no Node import: `modelseal/node` binds it to
+// node:crypto statically, and the browser-safe loader binds it at run time when it runs in Node.
+
+import { chunkNonce, TAG_LENGTH, type ChunkCipherFactory } from '../format/chunked.js';
+
+interface GcmCipher {
+  update(data: Uint8Array): Uint8Array;
+  final(): Uint8Array;
+  getAuthTag(): Uint8Array;
+}
+
+interface GcmDecipher {
+  setAuthTag(tag: Uint8Array): unknown;
+  update(data: Uint8Array): Uint8Array;
+  final(): Uint8Array;
+}
+
+/** The part of node:crypto the chunk cipher uses. */
+export interface NodeCryptoGcm {
+  createSecretKey(key: Uint8Array): unknown;
+  createCipheriv(algorithm: 'aes-256-gcm', key: unknown, iv: Uint8Array, options: { authTagLength: number }): GcmCipher;
+  createDecipheriv(algorithm: 'aes-256-gcm', key: unknown, iv: Uint8Array, options: { authTagLength: number }): GcmDecipher;
+}
+
+/** A ChunkCipherFactory over node:crypto's AES-256-GCM: one cipher object per chunk, no promise hop. */
+export function gcmChunkCipher(crypto: NodeCryptoGcm): ChunkCipherFactory {
+  return async (keyBytes, baseNonce) => {
+    // createSecretKey copies the bytes, so the caller may zero `keyBytes` once we return.
+    const key = crypto.createSecretKey(keyBytes.slice());
+    const nonceBase = baseNonce.slice();
+    const cipherFor = (index: number) => crypto.createCipheriv('aes-256-gcm', key, chunkNonce(nonceBase, index), { authTagLength: TAG_LENGTH });
+    return {
+      async seal(index, plaintext) {
+        const cipher = cipherFor(index);
+        const out = new Uint8Array(plaintext.length + TAG_LENGTH);
+        const body = cipher.update(plaintext);
+        out.set(body, 0);
+        const tail = cipher.final();
+        out.set(tail, body.length);
+        out.set(cipher.getAuthTag(), body.length + tail.length);
+        return out;
+      },
+      async sealInto(index, plaintext, target) {
+        const cipher = cipherFor(index);
+        const body = cipher.update(plaintext);
+        target.set(body, 0);
+        const tail = cipher.final();
+        target.set(tail, body.length);
+        target.set(cipher.getAuthTag(), body.length + tail.length);
+      },
+      async sealParts(index, plaintext) {
+        // The pieces exactly as node:crypto returns them: no buffer to fill, no copy.
+        const cipher = cipherFor(index);
+        const body = cipher.update(plaintext);
+        const tail = cipher.final();
+        return tail.length === 0 ? [body, cipher.getAuthTag()] : [body, tail, cipher.getAuthTag()];
+      },
+      async open(index, sealed) {
+        if (sealed.length < TAG_LENGTH) throw new Error('chunk shorter than its tag');
+        const decipher = crypto.createDecipheriv('aes-256-gcm', key, chunkNonce(nonceBase, index), { authTagLength: TAG_LENGTH });
+        decipher.setAuthTag(sealed.subarray(sealed.length - TAG_LENGTH));
+        // update() reads `sealed` before it returns: the caller may reuse the buffer right after.
+        const body = decipher.update(sealed.subarray(0, sealed.length - TAG_LENGTH));
+        // final() throws when the tag does not match; `body` is then dropped unseen.
+        const tail = decipher.final();
+        // Large outputs own their ArrayBuffer: hand it over without a copy. Small ones may sit in
+        // Node's shared pool, and tfjs reads a buffer whole, so those are copied out.
+        if (tail.length === 0 && body.byteOffset === 0 && body.buffer.byteLength === body.length) return body.buffer as ArrayBuffer;
+        const out = new Uint8Array(body.length + tail.length);
+        out.set(body, 0);
+        out.set(tail, body.length);
+        return out.buffer;
+      },
+    };
+  };
+}
