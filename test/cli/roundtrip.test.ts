@@ -7,6 +7,7 @@ import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { convModel, saveLayersModel, sequenceModel } from './layers-models.js';
 import { fileHandler, HUMAN_MODELS, listDir, run, tempDir, weightPaths } from './helpers.js';
+import { reluModelJson } from '../loader/fixtures.js';
 
 const tmp = tempDir();
 const store = join(tmp.dir, 'store');
@@ -176,14 +177,7 @@ describe('models of unusual shape', () => {
   it('a model without weights seals into no shards and opens back', async () => {
     const src = join(tmp.dir, 'noweights-src');
     mkdirSync(src);
-    const modelJson = {
-      format: 'graph-model',
-      modelTopology: { node: [
-        { name: 'x', op: 'Placeholder', attr: { dtype: { type: 'DT_FLOAT' }, shape: { shape: { dim: [{ size: '4' }] } } } },
-        { name: 'y', op: 'Relu', input: ['x'], attr: { T: { type: 'DT_FLOAT' } } },
-      ], library: {}, versions: { producer: 1 } },
-      weightsManifest: [],
-    };
+    const modelJson = reluModelJson();
     writeFileSync(join(src, 'model.json'), JSON.stringify(modelJson));
     const { summary, openedDir } = roundTrip(join(src, 'model.json'), 'noweights', []);
     expect(summary.weightBytes).toBe(0);

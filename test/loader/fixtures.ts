@@ -102,3 +102,15 @@ export function tensorBytes(t: tfType.Tensor): Uint8Array {
   const data = t.dataSync() as Float32Array | Int32Array | Uint8Array;
   return new Uint8Array(data.buffer, data.byteOffset, data.byteLength).slice();
 }
+
+/** A graph model.json without weights (weightsManifest: []): y = relu(x) for x of shape [4]. */
+export function reluModelJson(): ModelFiles['modelJson'] {
+  return {
+    format: 'graph-model',
+    modelTopology: { node: [
+      { name: 'x', op: 'Placeholder', attr: { dtype: { type: 'DT_FLOAT' }, shape: { shape: { dim: [{ size: '4' }] } } } },
+      { name: 'y', op: 'Relu', input: ['x'], attr: { T: { type: 'DT_FLOAT' } } },
+    ], library: {}, versions: { producer: 1 } },
+    weightsManifest: [],
+  };
+}

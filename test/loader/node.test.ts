@@ -12,7 +12,7 @@ import { FileKeyStore } from '../../keyserver/keystore.js';
 import { registerSealedRouter, sealedModel, type SealedModelOptions } from '../../loader/index.js';
 import { READ_AHEAD_BYTES } from '../../loader/weights.js';
 import { startStaticServer, type StaticServer } from '../helpers/static-server.js';
-import { buildLayersModel, copyHumanModel, inputsFor, sealInto, tensorBytes, writePlain, type ModelFiles } from './fixtures.js';
+import { buildLayersModel, copyHumanModel, inputsFor, reluModelJson, sealInto, tensorBytes, writePlain, type ModelFiles } from './fixtures.js';
 
 // float16-quantized (antispoof, faceres, movenet), uint8-quantized + int32 (handtrack), float32 (emotion).
 const GRAPH_MODELS = ['antispoof', 'emotion', 'handtrack', 'movenet-lightning', 'faceres'];
@@ -222,18 +222,7 @@ describe('sealedModel in Node', () => {
 
   it('loads a model without weights (no shards), also with streamWeights', async () => {
     const { store } = await FileKeyStore.open(storeDir);
-    const model: ModelFiles = {
-      modelJson: {
-        format: 'graph-model',
-        modelTopology: { node: [
-          { name: 'x', op: 'Placeholder', attr: { dtype: { type: 'DT_FLOAT' }, shape: { shape: { dim: [{ size: '4' }] } } } },
-          { name: 'y', op: 'Relu', input: ['x'], attr: { T: { type: 'DT_FLOAT' } } },
-        ], library: {}, versions: { producer: 1 } },
-        weightsManifest: [],
-      },
-      weightFiles: [],
-      names: [],
-    };
+    const model: ModelFiles = { modelJson: reluModelJson(), weightFiles: [], names: [] };
     await sealInto(store, 'no-weights', model, join(root, 'www/sealed/no-weights'));
     for (const streamWeights of [false, true]) {
       const fractions: number[] = [];
