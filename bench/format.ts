@@ -64,7 +64,7 @@ async function seal(cipher: ChunkCipherFactory): Promise<SealedModel> {
  * do. Like the plain pass, it keeps the cipher's output buffers as they are.
  */
 async function sealCli(): Promise<void> {
-  await sealModel({ modelJson, weightFiles }, { modelId: 'bench', keyId: 'k1', contentKey, cipher: nodeChunkCipher, onShard: () => undefined });
+  await sealModel({ modelJson, weightFiles }, { modelId: 'bench', keyId: 'k1', contentKey, cipher: nodeChunkCipher, concurrency: 1, onShard: () => undefined });
 }
 
 /** Format-level verify: header, then every shard in turn (the path the WebCrypto-only loader shares). */

@@ -71,6 +71,8 @@ export async function collectSeal(modelPath: string, opts: SealCommandOptions): 
           shardLength: requested,
           headerMode: opts.header,
           cipher: nodeChunkCipher,
+          // node:crypto encrypts on this thread: one chunk call at a time is as fast and skips the limiter.
+          concurrency: 1,
           ...(opts.keyServer === undefined ? {} : { keyServer: opts.keyServer }),
           // Each shard goes to the temp folder as soon as it is sealed: memory holds one sealed shard, not the model.
           onShard: (file) => out.writeFile(file.path, file.parts),

@@ -24,10 +24,13 @@ describe('nodeChunkCipher', () => {
         const web = await encryptChunked(inputKey, plain, context, { chunkLength, salt, cipher: webCryptoChunkCipher });
         const node = await encryptChunked(inputKey, plain, context, { chunkLength, salt, cipher: nodeChunkCipher });
         expect(Buffer.from(node).equals(Buffer.from(web))).toBe(true);
-        // The piecewise path (the CLI's seal) joins to the same bytes, with either cipher.
+        // The piecewise path (the CLI's seal, one call at a time) joins to the same bytes, with
+        // either cipher and either concurrency.
         for (const cipher of [nodeChunkCipher, webCryptoChunkCipher]) {
-          const parts = await encryptChunkedParts(inputKey, plain, context, { chunkLength, salt, cipher });
-          expect(Buffer.concat(parts).equals(Buffer.from(web))).toBe(true);
+          for (const concurrency of [4, 1]) {
+            const parts = await encryptChunkedParts(inputKey, plain, context, { chunkLength, salt, cipher, concurrency });
+            expect(Buffer.concat(parts).equals(Buffer.from(web))).toBe(true);
+          }
         }
         const viaNode = await decryptChunked(inputKey, web, context, { chunkLength, cipher: nodeChunkCipher });
         const viaWeb = await decryptChunked(inputKey, node, context, { chunkLength, cipher: webCryptoChunkCipher });
