@@ -4,11 +4,16 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-if ! command -v chromium >/dev/null 2>&1 && [ ! -x /usr/bin/chromium ]; then
-  echo "setup: installing Debian's chromium for the browser tests" >&2
+# Debian packages: chromium for the browser tests; bsdutils (`script`, a pseudo-terminal for the
+# progress-bar test) is essential in Debian and normally present already.
+PACKAGES=()
+if ! command -v chromium >/dev/null 2>&1 && [ ! -x /usr/bin/chromium ]; then PACKAGES+=(chromium); fi
+if ! command -v script >/dev/null 2>&1; then PACKAGES+=(bsdutils); fi
+if [ "${#PACKAGES[@]}" -gt 0 ]; then
+  echo "setup: installing Debian packages: ${PACKAGES[*]}" >&2
   if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
   $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium >/dev/null
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${PACKAGES[@]}" >/dev/null
 fi
 
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then

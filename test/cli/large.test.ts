@@ -1,7 +1,7 @@
 // Large models: the progress bar goes to stderr only when asked for (TTY, or MODELSEAL_PROGRESS=1),
 // and an interrupted seal exits 130 leaving nothing behind.
 
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BIN, listDir, run, tempDir } from './helpers.js';
@@ -29,6 +29,19 @@ describe('large models', () => {
     expect(json.code).toBe(0);
     expect(json.stderr).toBe('');
     expect(JSON.parse(json.stdout).weightBytes).toBe(40 * 1024 * 1024);
+  });
+
+  it('on a real terminal (a pseudo-terminal from util-linux `script`) the bar shows without forcing', () => {
+    const sealed = join(tmp.dir, 'tty');
+    expect(run(['seal', model, '--out', sealed, '--model-id', 'big', '--store', store]).code).toBe(0);
+    // `script` runs the CLI with stdin, stdout and stderr on a new pty and copies what it printed.
+    const verify = [process.execPath, BIN, 'verify', join(sealed, 'model.json'), '--store', store].map((a) => `'${a}'`).join(' ');
+    const env: Record<string, string | undefined> = { ...process.env };
+    delete env['MODELSEAL_PROGRESS'];
+    const r = spawnSync('script', ['-qec', verify, '/dev/null'], { encoding: 'utf8', env, timeout: 120_000 });
+    expect(r.status).toBe(0);
+    expect(r.stdout).toContain('modelseal: verifying [');
+    expect(r.stdout).toMatch(/ok .*model\.json: model big/);
   });
 
   it('SIGINT during seal exits 130 and removes the temp folder', async () => {
