@@ -14,8 +14,9 @@ import { READ_AHEAD_BYTES } from '../../loader/weights.js';
 import { startStaticServer, type StaticServer } from '../helpers/static-server.js';
 import { buildLayersModel, copyHumanModel, inputsFor, reluModelJson, sealInto, tensorBytes, writePlain, type ModelFiles } from './fixtures.js';
 
-// float16-quantized (antispoof, faceres, movenet), uint8-quantized + int32 (handtrack), float32 (emotion).
-const GRAPH_MODELS = ['antispoof', 'emotion', 'handtrack', 'movenet-lightning', 'faceres'];
+// Every graph model @vladmandic/human ships: float16-quantized (antispoof, faceres, movenet, …),
+// uint8-quantized + int32 (handtrack), float32 (emotion, blazeface), and the rest as they come.
+const GRAPH_MODELS = ['antispoof', 'blazeface', 'centernet', 'emotion', 'facemesh', 'faceres', 'handlandmark-lite', 'handtrack', 'iris', 'liveness', 'movenet-lightning'];
 
 let root: string;
 let storeDir: string;
