@@ -86,6 +86,8 @@ describe('seal, verify and open real graph models (@vladmandic/human)', () => {
     { name: 'movenet-lightning', note: 'float16-quantized and int32 weights', extra: ['--shard-size', '512KiB', '--chunk-size', '64KiB', '--header', 'inline'], minShards: 8 },
     { name: 'faceres', note: 'float16-quantized, default 4 MiB shards', extra: ['--header', 'file'], minShards: 2 },
     { name: 'blazeface', note: 'float32 and int32 weights, 16 KiB chunks', extra: ['--shard-size', '128KiB', '--chunk-size', '16KiB'], minShards: 4 },
+    // The other graph models the package ships, with the defaults.
+    ...['antispoof', 'centernet', 'emotion', 'facemesh', 'handlandmark-lite', 'iris', 'liveness'].map((name) => ({ name, note: 'defaults', extra: [], minShards: 1 })),
   ];
   for (const c of cases) {
     it(`${c.name} (${c.note}) round-trips and predicts identically`, async () => {
