@@ -78,12 +78,19 @@ export interface FileKeys {
   commitment: Uint8Array;
 }
 
-/** HKDF-Expand(prk = input key, info = label ‖ 0x00 ‖ salt ‖ context, L = 76) via HMAC-SHA-512. */
-export async function deriveFileKeys(inputKey: CryptoKey, salt: Uint8Array, context: Uint8Array): Promise<FileKeys> {
+/** HMAC-SHA-512 under an input key, computed synchronously (node:crypto has one; WebCrypto's is a promise). */
+export type SyncHmacSha512 = (inputKey: CryptoKey, data: Uint8Array) => Uint8Array;
+
+/**
+ * HKDF-Expand(prk = input key, info = label ‖ 0x00 ‖ salt ‖ context, L = 76) via HMAC-SHA-512:
+ * WebCrypto's, or `hmac` when given (the same function, without a thread-pool round trip per call).
+ */
+export async function deriveFileKeys(inputKey: CryptoKey, salt: Uint8Array, context: Uint8Array, hmac?: SyncHmacSha512): Promise<FileKeys> {
   if (salt.length !== SALT_LENGTH) throw new TypeError(`salt must be ${SALT_LENGTH} bytes`);
   const info = concatBytes(KDF_LABEL, new Uint8Array([0]), salt, context);
-  const t1 = new Uint8Array(await subtle().sign('HMAC', inputKey, concatBytes(info, new Uint8Array([1])) as BufferSource));
-  const t2 = new Uint8Array(await subtle().sign('HMAC', inputKey, concatBytes(t1, info, new Uint8Array([2])) as BufferSource));
+  const sign = async (data: Uint8Array) => hmac ? hmac(inputKey, data) : new Uint8Array(await subtle().sign('HMAC', inputKey, data as BufferSource));
+  const t1 = await sign(concatBytes(info, new Uint8Array([1])));
+  const t2 = await sign(concatBytes(t1, info, new Uint8Array([2])));
   const okm = concatBytes(t1, t2.subarray(0, 12));
   t1.fill(0);
   t2.fill(0);
@@ -115,8 +122,8 @@ export interface ChunkCipher {
   open(index: number, sealed: Uint8Array): Promise<ArrayBuffer>;
 }
 
-/** Makes a ChunkCipher from the derived key bytes and base nonce. */
-export type ChunkCipherFactory = (keyBytes: Uint8Array, baseNonce: Uint8Array) => Promise<ChunkCipher>;
+/** Makes a ChunkCipher from the derived key bytes and base nonce; may bring its platform's synchronous HMAC for the key schedule. */
+export type ChunkCipherFactory = ((keyBytes: Uint8Array, baseNonce: Uint8Array) => Promise<ChunkCipher>) & { readonly hmacSha512?: SyncHmacSha512 | undefined };
 
 /** The WebCrypto ChunkCipher: the AES key is imported non-extractable. */
 export const webCryptoChunkCipher: ChunkCipherFactory = async (keyBytes, baseNonce) => {
@@ -155,7 +162,7 @@ export interface PreparedFile {
  */
 export async function prepareFile(inputKey: CryptoKey, context: Uint8Array, options: Pick<ChunkedOptions, 'cipher'> & { salt?: Uint8Array } = {}): Promise<PreparedFile> {
   const salt = options.salt ?? globalThis.crypto.getRandomValues(new Uint8Array(SALT_LENGTH));
-  const keys = await deriveFileKeys(inputKey, salt, context);
+  const keys = await deriveFileKeys(inputKey, salt, context, options.cipher?.hmacSha512);
   const cipher = await (options.cipher ?? webCryptoChunkCipher)(keys.keyBytes, keys.baseNonce);
   keys.keyBytes.fill(0);
   return { head: concatBytes(salt, keys.commitment), cipher };
@@ -353,7 +360,7 @@ export class ChunkedDecryptor {
   }
 
   async #checkCommitment(): Promise<ChunkCipher> {
-    const keys = await deriveFileKeys(this.#inputKey, this.#head.subarray(0, SALT_LENGTH), this.#context);
+    const keys = await deriveFileKeys(this.#inputKey, this.#head.subarray(0, SALT_LENGTH), this.#context, this.#options.cipher?.hmacSha512);
     try {
       if (!equalBytes(keys.commitment, this.#head.subarray(SALT_LENGTH))) throw this.#fail(commitmentError(this.#options, this.#label));
       return await (this.#options.cipher ?? webCryptoChunkCipher)(keys.keyBytes, keys.baseNonce);
@@ -425,7 +432,7 @@ export async function decryptChunked(
       // Check the commitment first when the head is there: a wrong key or an altered chunk length
       // (which also makes the length invalid) is then reported as such, not as damage.
       if (sealed.length >= FILE_HEAD_LENGTH) {
-        const keys = await deriveFileKeys(inputKey, sealed.subarray(0, SALT_LENGTH), context);
+        const keys = await deriveFileKeys(inputKey, sealed.subarray(0, SALT_LENGTH), context, options.cipher?.hmacSha512);
         keys.keyBytes.fill(0);
         if (!equalBytes(keys.commitment, sealed.subarray(SALT_LENGTH, FILE_HEAD_LENGTH))) throw commitmentError(options, label);
       }

@@ -4,7 +4,7 @@ export {
   DEFAULT_CHUNK_LENGTH, C2SP_CHUNK_LENGTH, FILE_HEAD_LENGTH, TAG_LENGTH, INPUT_KEY_LENGTH,
   sealedLength, plaintextLengthOf, importInputKey, deriveFileKeys, encryptChunked, encryptChunkedParts, decryptChunked,
   ChunkedDecryptor, joinChunks, webCryptoChunkCipher,
-  type ChunkCipher, type ChunkCipherFactory, type ChunkedOptions, type ChunkedReadOptions, type FileKeys,
+  type ChunkCipher, type ChunkCipherFactory, type ChunkedOptions, type ChunkedReadOptions, type FileKeys, type SyncHmacSha512,
 } from './chunked.js';
 export { headerContext, shardContext, type ContextBase } from './context.js';
 export {

@@ -1,7 +1,7 @@
 // Downloading and decrypting shards: bodies stream into the chunk decryptor as they arrive, so a
 // shard's ciphertext is never held whole, and each decrypted 256 KiB chunk is its own ArrayBuffer.
 
-import { FILE_HEAD_LENGTH, TAG_LENGTH, webCryptoChunkCipher, type ChunkCipherFactory, type ChunkedDecryptor } from '../format/chunked.js';
+import { FILE_HEAD_LENGTH, TAG_LENGTH, webCryptoChunkCipher, type ChunkCipher, type ChunkCipherFactory, type ChunkedDecryptor } from '../format/chunked.js';
 import { ModelsealError } from '../format/errors.js';
 import { Limiter } from '../format/limiter.js';
 import type { SealedManifest } from '../format/manifest.js';
@@ -66,7 +66,7 @@ class BufferPool {
 /** A cipher whose decrypt calls, across every shard of a load, share one bound. */
 function sharedCipher(limit: number, factory: ChunkCipherFactory | undefined, pool: BufferPool, recycle: boolean): ChunkCipherFactory {
   const limiter = new Limiter(limit);
-  return async (keyBytes, baseNonce) => {
+  const wrapped = async (keyBytes: Uint8Array, baseNonce: Uint8Array): Promise<ChunkCipher> => {
     const inner = await (factory ?? webCryptoChunkCipher)(keyBytes, baseNonce);
     return {
       seal: (i, p) => inner.seal(i, p),
@@ -77,6 +77,7 @@ function sharedCipher(limit: number, factory: ChunkCipherFactory | undefined, po
       }),
     };
   };
+  return Object.assign(wrapped, { hmacSha512: factory?.hmacSha512 });
 }
 
 function poolFor(job: ShardJob): BufferPool {

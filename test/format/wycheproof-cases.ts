@@ -2,6 +2,7 @@
 // (wycheproof.test.ts) and the Chromium test (browser.test.ts), so both check the same thing.
 import {
   C2SP_CHUNK_LENGTH, decryptChunked, deriveFileKeys, encryptChunked, fromHex, importInputKey, isModelsealError, joinChunks, toHex,
+  type ChunkCipherFactory,
 } from '../../format/index.js';
 
 /** One Wycheproof ChunkedEncryption test (`ct` still zlib-compressed hex, as in the file). */
@@ -32,21 +33,24 @@ export function expectedCodes(v: WycheproofVector): string[] {
   return ['tampered', 'truncated'];
 }
 
-/** Decrypts `ct` (already inflated) at the C2SP chunk length, and re-encrypts a valid result with the vector's salt. */
-export async function runWycheproof(v: WycheproofVector, ct: Uint8Array): Promise<WycheproofOutcome> {
+/**
+ * Decrypts `ct` (already inflated) at the C2SP chunk length, and re-encrypts a valid result with the
+ * vector's salt: through WebCrypto, or through `cipher` (its chunk cipher and key-schedule HMAC) when given.
+ */
+export async function runWycheproof(v: WycheproofVector, ct: Uint8Array, cipher?: ChunkCipherFactory): Promise<WycheproofOutcome> {
   try {
     const ctx = fromHex(v.ctx);
     const key = await importInputKey(fromHex(v.key));
     let aeadKey: string | undefined;
     let baseNonce: string | undefined;
     if (v.aeadKey && ct.length >= 24) {
-      const keys = await deriveFileKeys(key, ct.subarray(0, 24), ctx);
+      const keys = await deriveFileKeys(key, ct.subarray(0, 24), ctx, cipher?.hmacSha512);
       aeadKey = toHex(keys.keyBytes);
       baseNonce = toHex(keys.baseNonce);
     }
-    const pt = joinChunks(await decryptChunked(key, ct, ctx, { chunkLength: C2SP_CHUNK_LENGTH }));
+    const pt = joinChunks(await decryptChunked(key, ct, ctx, { chunkLength: C2SP_CHUNK_LENGTH, cipher }));
     const sha512 = toHex(new Uint8Array(await crypto.subtle.digest('SHA-512', pt as BufferSource)));
-    const again = await encryptChunked(key, pt, ctx, { chunkLength: C2SP_CHUNK_LENGTH, salt: ct.subarray(0, 24) });
+    const again = await encryptChunked(key, pt, ctx, { chunkLength: C2SP_CHUNK_LENGTH, salt: ct.subarray(0, 24), cipher });
     return { ok: true, length: pt.length, sha512, aeadKey, baseNonce, reencrypted: toHex(again) === toHex(ct) };
   } catch (err) {
     return { ok: false, code: isModelsealError(err) ? err.code : undefined, message: String((err as Error)?.message ?? err) };

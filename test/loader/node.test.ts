@@ -240,7 +240,14 @@ describe('sealedModel in Node', () => {
     const { webCryptoChunkCipher } = await import('../../format/chunked.js');
     const subtle = globalThis.crypto.subtle;
     const decrypt = subtle.decrypt.bind(subtle);
+    const sign = subtle.sign.bind(subtle);
     let aesCalls = 0;
+    let kdfCalls = 0;
+    // Counts WebCrypto HMAC-SHA-512 calls: the key schedule's (token HMACs are SHA-256).
+    subtle.sign = ((algorithm: AlgorithmIdentifier, key: CryptoKey, data: BufferSource) => {
+      if ((key.algorithm as HmacKeyAlgorithm).hash?.name === 'SHA-512') kdfCalls++;
+      return sign(algorithm, key, data);
+    }) as typeof subtle.sign;
     // Counts WebCrypto AES-GCM decrypt calls on model chunks (not the few 48-byte ones that unwrap
     // keys in the keystore and the key release).
     subtle.decrypt = ((algorithm: AlgorithmIdentifier, key: CryptoKey, data: BufferSource) => {
@@ -251,11 +258,16 @@ describe('sealedModel in Node', () => {
       const plain = await tf.loadGraphModel(`${files.url}/plain/faceres/model.json`);
       const byDefault = await tf.loadGraphModel(sealedModel(`${files.url}/sealed/faceres/model.json`, await options()));
       const defaultCalls = aesCalls;
+      const defaultKdfCalls = kdfCalls;
       aesCalls = 0;
+      kdfCalls = 0;
       const byWebCrypto = await tf.loadGraphModel(sealedModel(`${files.url}/sealed/faceres/model.json`, await options({ cipher: webCryptoChunkCipher })));
       // faceres: 6.7 MB in 256 KiB chunks, so WebCrypto makes ~27 chunk calls; node:crypto none.
       expect(defaultCalls).toBe(0);
       expect(aesCalls).toBeGreaterThan(20);
+      // The key schedule too: node:crypto's HMAC by default, WebCrypto's two calls per file when asked.
+      expect(defaultKdfCalls).toBe(0);
+      expect(kdfCalls).toBeGreaterThanOrEqual(4);
       // streamWeights keeps WebCrypto by default (the memory-lean path).
       aesCalls = 0;
       const streamed = await tf.loadGraphModel(sealedModel(`${files.url}/sealed/faceres/model.json`, await options({ streamWeights: true })));
@@ -267,6 +279,7 @@ describe('sealedModel in Node', () => {
       [plain, byDefault, byWebCrypto].forEach((m) => m.dispose());
     } finally {
       subtle.decrypt = decrypt;
+      subtle.sign = sign;
     }
   });
 

@@ -1,7 +1,9 @@
 // The node:crypto ChunkCipher must produce exactly the WebCrypto path's bytes and read them back.
 
-import { describe, expect, it } from 'vitest';
-import { decryptChunked, encryptChunked, encryptChunkedParts, importInputKey, webCryptoChunkCipher } from '../../format/chunked.js';
+import { describe, expect, it, vi } from 'vitest';
+import { decryptChunked, deriveFileKeys, encryptChunked, encryptChunkedParts, importInputKey, webCryptoChunkCipher } from '../../format/chunked.js';
+import { inlineHeader, openHeader, openShard } from '../../format/open.js';
+import { sealModel } from '../../format/seal.js';
 import { headerContext } from '../../format/context.js';
 import { nodeChunkCipher } from '../../node/index.js';
 
@@ -58,5 +60,32 @@ describe('nodeChunkCipher', () => {
     const sealed = await encryptChunked(inputKey, plain, context, { chunkLength: 1024, cipher: nodeChunkCipher });
     const [only] = await decryptChunked(inputKey, sealed, context, { chunkLength: 1024, cipher: nodeChunkCipher });
     expect(only!.byteLength).toBe(100);
+  });
+
+  it("derives each file's keys with node:crypto's HMAC: WebCrypto signs nothing, and the keys are WebCrypto's", async () => {
+    const inputKey = await importInputKey(key);
+    const web = await deriveFileKeys(inputKey, salt, context);
+    const sign = vi.spyOn(globalThis.crypto.subtle, 'sign');
+    try {
+      const node = await deriveFileKeys(inputKey, salt, context, nodeChunkCipher.hmacSha512);
+      expect(Buffer.from(node.keyBytes).equals(Buffer.from(web.keyBytes))).toBe(true);
+      expect(Buffer.from(node.baseNonce).equals(Buffer.from(web.baseNonce))).toBe(true);
+      expect(Buffer.from(node.commitment).equals(Buffer.from(web.commitment))).toBe(true);
+      // A whole model sealed and opened through node:crypto: no WebCrypto HMAC call on the way.
+      const weightFiles = [payload(5000), payload(9000)];
+      const modelJson = { format: 'graph-model', modelTopology: {}, weightsManifest: [{ paths: ['a.bin', 'b.bin'], weights: [{ name: 'w', shape: [3500], dtype: 'float32' }] }] };
+      const sealed = await sealModel({ modelJson, weightFiles }, { modelId: 'm', keyId: 'k1', contentKey: key, chunkLength: 1024, shardLength: 4096, cipher: nodeChunkCipher });
+      const files = new Map(sealed.files.map((f) => [f.path, f.bytes]));
+      const opened = await openHeader(sealed.manifest, inlineHeader(sealed.manifest) ?? files.get('header.sealed')!, inputKey, { cipher: nodeChunkCipher });
+      const shards = await Promise.all(opened.shards.map((plan) => openShard(sealed.manifest, opened, plan.index, files.get(plan.path)!, inputKey, { cipher: nodeChunkCipher })));
+      expect(Buffer.concat(shards.flat().map((s) => Buffer.from(s))).equals(Buffer.concat(weightFiles))).toBe(true);
+      expect(opened.shards).toHaveLength(4);
+      expect(sign).not.toHaveBeenCalled();
+      // The control: the same key schedule through WebCrypto is two HMAC calls.
+      await deriveFileKeys(inputKey, salt, context);
+      expect(sign).toHaveBeenCalledTimes(2);
+    } finally {
+      sign.mockRestore();
+    }
   });
 });
