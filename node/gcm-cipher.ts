@@ -43,7 +43,7 @@ export function gcmChunkCipher(crypto: NodeCryptoGcm): ChunkCipherFactory {
     if (keyObject === undefined) keyObjects.set(inputKey, keyObject = crypto.KeyObject.from(inputKey));
     const hmac = crypto.createHmac('sha512', keyObject);
     hmac.update(data);
-    return new Uint8Array(hmac.digest());
+    return hmac.digest(); // the only copy: deriveFileKeys zeroes it after use
   };
   return Object.assign(async (keyBytes: Uint8Array, baseNonce: Uint8Array): Promise<ChunkCipher> => {
     // createSecretKey copies the bytes, so the caller may zero `keyBytes` once we return.
