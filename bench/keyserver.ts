@@ -87,7 +87,7 @@ async function breakdown(dir: string): Promise<void> {
   const x = await exportJWK((await generateKeyPair('ECDH-ES+A256KW', { crv: 'X25519' })).publicKey);
   const client = await importClientKey(epk, 'ECDH-ES+A256KW');
   const clientX = await importClientKey(x, 'ECDH-ES+A256KW');
-  const header = { modelId: 'bench', keyId: 'k1', exp: 0 };
+  const header = { modelId: 'bench', keyId: 'k1', sealing: 'A'.repeat(43), exp: 0 };
   const reused = new ServerEphemeralKeys(60_000);
   const n = 2000;
   const rows: [string, number][] = [

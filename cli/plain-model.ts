@@ -3,14 +3,15 @@
 
 import { readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
-import { validateModelJson, type ModelJson } from '../format/header.js';
+import { normalizeWeightPath, parseModelJsonText, type ModelJson } from '../format/header.js';
 import { CliError, fsError } from './errors.js';
-import { isContainedPath } from './out-dir.js';
 
 /** A plain model read from disk. */
 export interface PlainModelFiles {
   path: string;
   modelJson: ModelJson;
+  /** The model.json text exactly as read (sealed byte for byte). */
+  modelJsonText: string;
   /** Weight file paths as model.json lists them, group by group. */
   weightPaths: string[];
   weightFiles: Uint8Array[];
@@ -36,30 +37,32 @@ export function specBytes(modelJson: ModelJson): number | undefined {
 /** Reads and checks model.json and its weight files. */
 export async function readPlainModel(modelPath: string): Promise<PlainModelFiles> {
   const path = resolve(modelPath);
-  let text: string;
+  let bytes: Uint8Array;
   try {
-    text = await readFile(path, 'utf8');
+    bytes = await readFile(path);
   } catch (err) {
     throw fsError(err, 'read model', path);
   }
-  let json: unknown;
+  let text: string;
   try {
-    // A UTF-8 byte order mark is dropped, as fetch's response.json() (and so tf.io.http) drops it.
-    json = JSON.parse(text.startsWith('\uFEFF') ? text.slice(1) : text);
+    text = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(bytes);
   } catch (cause) {
-    throw new CliError('model_invalid', `${path} is not valid JSON: ${(cause as Error).message}`, { cause, file: path, hint: 'pass the model.json of a TensorFlow.js model' });
+    throw new CliError('model_invalid', `${path} is not UTF-8 text`, { cause, file: path, hint: 'pass the model.json of a TensorFlow.js model' });
   }
-  const modelJson = validateModelJson(json, path);
+  // A UTF-8 byte order mark is ignored when parsing, as fetch's response.json() (and so
+  // tf.io.http) ignores it, and kept in the sealed text so `open` gives back the same bytes.
+  let modelJson: ModelJson;
+  try {
+    modelJson = parseModelJsonText(text, path);
+  } catch (err) {
+    throw new CliError('model_invalid', (err as Error).message, { cause: err, file: path, hint: 'pass the model.json of a TensorFlow.js model' });
+  }
   const root = dirname(path);
   const weightPaths = modelJson.weightsManifest.flatMap((g) => g.paths);
-  for (const p of weightPaths) {
-    if (!isContainedPath(p)) {
-      throw new CliError('model_invalid', `${path} lists weight file ${JSON.stringify(p)}, which is not a relative path inside the model folder`, { file: path, hint: 'copy the weight files next to model.json and list them by relative path' });
-    }
-  }
   const weightFiles: Uint8Array[] = [];
   for (const p of weightPaths) {
-    const full = resolve(root, p);
+    // parseModelJsonText refused every path outside the folder (docs/FORMAT.md §Weight paths).
+    const full = resolve(root, normalizeWeightPath(p)!);
     try {
       weightFiles.push(await readFile(full));
     } catch (err) {
@@ -71,5 +74,5 @@ export async function readPlainModel(modelPath: string): Promise<PlainModelFiles
   if (needed !== undefined && weightBytes < needed) {
     throw new CliError('model_invalid', `the weight files of ${path} hold ${weightBytes} bytes but its weight specs need ${needed}: a weight file is truncated or not this model's`, { file: path, hint: 'copy the weight files again from the converter output' });
   }
-  return { path, modelJson, weightPaths, weightFiles, weightBytes };
+  return { path, modelJson, modelJsonText: text, weightPaths, weightFiles, weightBytes };
 }

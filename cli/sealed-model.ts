@@ -5,7 +5,7 @@ import { readFile, stat } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { importInputKey } from '../format/chunked.js';
 import { ModelsealError } from '../format/errors.js';
-import { MAX_MANIFEST_BYTES, parseManifestText, type SealedManifest } from '../format/manifest.js';
+import { MAX_MANIFEST_BYTES, parseManifestBytes, type SealedManifest } from '../format/manifest.js';
 import { inlineHeader, openHeader, openShard, type OpenedHeader } from '../format/open.js';
 import type { FileKeyStore, KeyRecord } from '../keyserver/keystore.js';
 import { CliError, fsError } from './errors.js';
@@ -21,19 +21,19 @@ export interface SealedFiles {
 /** Reads and validates a sealed model.json. */
 export async function readSealedManifest(manifestPath: string): Promise<SealedFiles> {
   const path = resolve(manifestPath);
-  let text: string;
+  let bytes: Uint8Array;
   try {
     // A sealed manifest is small; refuse a huge file before reading it into memory.
     if ((await stat(path)).size > MAX_MANIFEST_BYTES) {
       throw new ModelsealError('manifest_invalid', `${path} is larger than ${MAX_MANIFEST_BYTES} bytes: it is not a sealed model.json`, { file: path });
     }
-    text = await readFile(path, 'utf8');
+    bytes = await readFile(path);
   } catch (err) {
     if (err instanceof ModelsealError) throw err;
     throw fsError(err, 'read sealed manifest', path);
   }
   try {
-    return { path, dir: dirname(path), manifest: parseManifestText(text) };
+    return { path, dir: dirname(path), manifest: parseManifestBytes(bytes) };
   } catch (err) {
     if (err instanceof ModelsealError) throw new ModelsealError(err.code, `${path}: ${err.message}`, { cause: err.cause, file: path });
     throw err;
@@ -46,12 +46,22 @@ export interface UnlockedKey {
   key: CryptoKey;
 }
 
-/** Looks up the manifest's key version in the store; throws `key_not_found` when absent. */
-export async function unlock(store: FileKeyStore, manifest: SealedManifest): Promise<UnlockedKey> {
+/**
+ * Looks up the manifest's key version in the store; throws `key_not_found` when absent and
+ * `not_published` when the store has no record of the manifest's sealing (the key server would
+ * refuse it too).
+ */
+export async function unlock(store: FileKeyStore, manifest: SealedManifest, options: { requirePublished?: boolean } = {}): Promise<UnlockedKey> {
   const entry = await store.get(manifest.modelId, manifest.keyId);
   if (!entry) {
     throw new CliError('key_not_found', `the keystore ${store.dir} has no key ${manifest.keyId} for model ${manifest.modelId}`, {
       hint: 'point --store or MODELSEAL_HOME at the keystore that sealed this model; `modelseal keys list` shows what a store holds',
+    });
+  }
+  if ((options.requirePublished ?? true) && !entry.record.sealings.includes(manifest.sealing)) {
+    entry.key.fill(0);
+    throw new CliError('not_published', `the keystore ${store.dir} has no record of sealing ${manifest.sealing} for ${manifest.modelId} ${manifest.keyId}: \`modelseal seal\` with this store did not make these files, so the key server will refuse to release their key`, {
+      hint: 'seal the original model again with this store; if you sealed these files yourself and the record was lost, `modelseal keys publish <model.json>` records them after checking every file',
     });
   }
   try {

@@ -1,7 +1,8 @@
 // Byte helpers shared by the format and the loader. Browser-safe: no Buffer.
 
 const encoder = new TextEncoder();
-const decoder = new TextDecoder('utf-8', { fatal: true });
+// ignoreBOM keeps a leading byte order mark in the text: each caller applies its own rule for it.
+const decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
 /** Encodes a string as UTF-8 bytes. */
 export function utf8(text: string): Uint8Array {

@@ -248,6 +248,11 @@ export interface ChunkedReadOptions extends ChunkedOptions {
   commitmentHint?: string;
   /** Stops the work when aborted. */
   signal?: AbortSignal;
+  /**
+   * Called in finish(), after every chunk authenticated, with SHA-256 over the SHA-256 of each
+   * plaintext chunk (the file's chunk digest); a throw fails the file. Absent: no digests computed.
+   */
+  checkDigest?: (digest: Uint8Array) => void;
 }
 
 /**
@@ -266,6 +271,7 @@ export class ChunkedDecryptor {
   readonly #options: ChunkedReadOptions;
   readonly #limiter: Limiter;
   readonly #outputs: ArrayBuffer[] = [];
+  readonly #digests: Promise<ArrayBuffer>[] = [];
   readonly #tasks: Promise<void>[] = [];
   #head = new Uint8Array(FILE_HEAD_LENGTH);
   #received = 0;
@@ -352,6 +358,15 @@ export class ChunkedDecryptor {
     if (this.#cipher) await this.#cipher;
     await Promise.all(this.#tasks);
     this.#throwIfFailed();
+    const check = this.#options.checkDigest;
+    if (check) {
+      const digest = await chunkDigest(await Promise.all(this.#digests));
+      try {
+        check(digest);
+      } catch (err) {
+        throw this.#fail(err);
+      }
+    }
     return this.#outputs.filter((b) => b.byteLength > 0);
   }
 
@@ -386,6 +401,8 @@ export class ChunkedDecryptor {
           throw new ModelsealError('tampered', `${this.#label}: chunk ${index} failed authentication: the file may be corrupted or tampered with`, { file: this.#label, cause });
         }
         this.#outputs[index] = plain;
+        // WebCrypto copies the input when digest() is called, so the chunk may be handed on at once.
+        if (this.#options.checkDigest) this.#digests[index] = subtle().digest('SHA-256', plain);
         this.#onChunk?.(index, plain);
       } catch (err) {
         this.#fail(err);
@@ -442,6 +459,23 @@ export async function decryptChunked(
   const decryptor = new ChunkedDecryptor(inputKey, context, { ...options, chunkLength, plaintextLength });
   await decryptor.push(sealed);
   return decryptor.finish();
+}
+
+/** SHA-256 over the concatenated 32-byte SHA-256 digests of a file's plaintext chunks, in order. */
+async function chunkDigest(digests: ArrayBuffer[]): Promise<Uint8Array> {
+  return new Uint8Array(await subtle().digest('SHA-256', concatBytes(...digests.map((d) => new Uint8Array(d))) as BufferSource));
+}
+
+/**
+ * The chunk digest of a plaintext as chunked with `chunkLength` (every chunk, the short or empty
+ * final one included): what a reader's checkDigest receives. Used when sealing.
+ */
+export async function plaintextChunkDigest(plaintext: Uint8Array, chunkLength: number): Promise<Uint8Array> {
+  assertChunkLength(chunkLength);
+  const count = chunkCount(plaintext.length, chunkLength);
+  const digests: Promise<ArrayBuffer>[] = [];
+  for (let i = 0; i < count; i++) digests.push(subtle().digest('SHA-256', plaintext.subarray(i * chunkLength, Math.min(plaintext.length, (i + 1) * chunkLength)) as BufferSource));
+  return chunkDigest(await Promise.all(digests));
 }
 
 /** Joins decrypted chunks into one contiguous array. */

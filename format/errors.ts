@@ -13,6 +13,7 @@ export const ERROR_CODES = [
   'truncated',
   'trailing_data',
   'header_invalid',
+  'not_published',
   // loader: fetching files and keys
   'file_unavailable',
   'token_unavailable',
@@ -20,6 +21,9 @@ export const ERROR_CODES = [
   'rate_limited',
   'key_server_unreachable',
   'key_server_error',
+  'key_server_not_allowed',
+  'unexpected_model',
+  'timeout',
   'aborted',
   // publisher side: models, keystore, CLI
   'model_invalid',

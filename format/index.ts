@@ -8,10 +8,10 @@ export {
 } from './chunked.js';
 export { headerContext, shardContext, type ContextBase } from './context.js';
 export {
-  FORMAT_VERSION, DEFAULT_SHARD_LENGTH, ID_PATTERN, parseManifest, parseManifestText, isSealedManifest,
+  FORMAT_VERSION, DEFAULT_SHARD_LENGTH, ID_PATTERN, parseManifest, parseManifestBytes, parseManifestText,
   type SealedManifest, type HeaderRef, type ShardRef,
 } from './manifest.js';
-export { validateModelJson, parseHeader, type ModelJson, type SealedHeader, type WeightsManifestGroup } from './header.js';
+export { validateModelJson, parseModelJsonText, normalizeWeightPath, parseHeader, type ModelJson, type ParsedHeader, type SealedHeader, type WeightsManifestGroup } from './header.js';
 export { sealModel, type PlainModel, type SealOptions, type SealedModel, type SealedFile, type SealedParts } from './seal.js';
 export { openHeader, openShard, createShardDecryptor, inlineHeader, type OpenOptions, type OpenedHeader, type ShardPlan } from './open.js';
 export { shardPlaintextLengths } from './layout.js';

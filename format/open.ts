@@ -1,8 +1,8 @@
-import { fromBase64url, fromUtf8 } from './bytes.js';
+import { fromBase64url, fromUtf8, toBase64url } from './bytes.js';
 import { ChunkedDecryptor, decryptChunked, joinChunks, sealedLength, type ChunkCipherFactory } from './chunked.js';
 import { headerContext, shardContext, type ContextBase } from './context.js';
 import { ModelsealError } from './errors.js';
-import { parseHeader, type SealedHeader } from './header.js';
+import { parseHeader, type ModelJson, type SealedHeader } from './header.js';
 import { MAX_HEADER_BYTES, type SealedManifest } from './manifest.js';
 import { sha256, shardPlaintextLengths } from './layout.js';
 
@@ -17,7 +17,9 @@ export interface OpenOptions {
 /** A decrypted, checked header and what it fixes about the shards. */
 export interface OpenedHeader {
   header: SealedHeader;
-  /** SHA-256 of the header plaintext, bound into every shard's context. */
+  /** The original model.json, parsed from `header.modelJson`. */
+  model: ModelJson;
+  /** SHA-256 of the header plaintext (the manifest's `sealing`), bound into every shard's context. */
   digest: Uint8Array;
   /** One entry per shard, in order. */
   shards: ShardPlan[];
@@ -41,8 +43,9 @@ export function inlineHeader(manifest: SealedManifest): Uint8Array | undefined {
 }
 
 /**
- * Decrypts and checks the header, then checks the manifest's shard list against it (count and
- * sizes). Throws `wrong_key` when the key commitment fails.
+ * Decrypts and checks the header (its digest must be the manifest's `sealing`), then checks the
+ * manifest's shard list against it (count and sizes). Throws `wrong_key` when the key commitment
+ * fails and `not_published` when the header is not the one the sealing names.
  */
 export async function openHeader(
   manifest: SealedManifest,
@@ -64,17 +67,25 @@ export async function openHeader(
     commitmentHint: 'the content key is not the one this model was sealed with (or the manifest\'s modelId, keyId, chunkLength or shardLength, or the header, were altered)',
   });
   const plain = joinChunks(chunks);
+  const digest = await sha256(plain);
+  // The key server vouches for `sealing`; a header that decrypts under the right key but has
+  // another digest was made by someone else who holds the key.
+  if (toBase64url(digest) !== manifest.sealing) {
+    throw new ModelsealError('not_published', `${label} decrypts with this model's key but is not the sealing the manifest names (its digest differs from "sealing"): someone who holds the content key made it, or the manifest's "sealing" was altered; upload the files \`modelseal seal\` wrote, unchanged`, { file: label });
+  }
   let text: string;
   try {
     text = fromUtf8(plain);
   } catch (cause) {
     throw new ModelsealError('header_invalid', `${label} decrypted but is not UTF-8`, { cause, file: label });
   }
-  const header = parseHeader(text, label);
-  const digest = await sha256(plain);
+  const { header, model } = parseHeader(text, label);
   const lengths = shardPlaintextLengths(header.weightBytes, manifest.shardLength);
   if (lengths.length !== manifest.shards.length) {
     throw new ModelsealError('manifest_invalid', `sealed manifest lists ${manifest.shards.length} shards but the header says ${lengths.length}: the manifest was altered or belongs to another sealing`);
+  }
+  if (header.shardDigests.length !== lengths.length) {
+    throw new ModelsealError('header_invalid', `${label} decrypted but is not a valid modelseal/2 header: it lists ${header.shardDigests.length} shard digests for ${lengths.length} shards`, { file: label });
   }
   const shards = lengths.map((plaintextLength, index): ShardPlan => {
     const ref = manifest.shards[index]!;
@@ -84,7 +95,7 @@ export async function openHeader(
     }
     return { index, path: ref.path, plaintextLength, sealedLength: expected };
   });
-  return { header, digest, shards };
+  return { header, model, digest, shards };
 }
 
 function shardLabel(plan: ShardPlan, count: number): string {
@@ -110,6 +121,12 @@ export function createShardDecryptor(
     label: shardLabel(plan, count),
     commitmentCode: 'misplaced_shard',
     commitmentHint: 'this file is not the shard sealed for this position of this model and sealing (shards swapped, or taken from another model or sealing), or its first 56 bytes were altered',
+    checkDigest: (digest) => {
+      if (toBase64url(digest) !== opened.header.shardDigests[index]) {
+        const label = shardLabel(plan, count);
+        throw new ModelsealError('not_published', `${label} decrypts with this model's key but its content is not what the publisher sealed (its digest differs from the header's): someone who holds the content key made it; upload the files \`modelseal seal\` wrote, unchanged`, { file: label });
+      }
+    },
   });
 }
 

@@ -1,14 +1,15 @@
 import { toBase64url, utf8 } from './bytes.js';
-import { assertChunkLength, DEFAULT_CHUNK_LENGTH, encryptChunked, encryptChunkedParts, importInputKey, prepareFile, sealedLength, type ChunkCipherFactory } from './chunked.js';
+import { assertChunkLength, DEFAULT_CHUNK_LENGTH, encryptChunked, encryptChunkedParts, importInputKey, plaintextChunkDigest, prepareFile, sealedLength, type ChunkCipherFactory } from './chunked.js';
 import { headerContext, shardContext } from './context.js';
 import { ModelsealError } from './errors.js';
-import { validateModelJson, type SealedHeader } from './header.js';
+import { parseModelJsonText, validateModelJson, type SealedHeader } from './header.js';
 import { DEFAULT_SHARD_LENGTH, FORMAT_VERSION, ID_PATTERN, MAX_HEADER_BYTES, MAX_MANIFEST_BYTES, type SealedManifest } from './manifest.js';
 import { sha256, shardPlaintextLengths } from './layout.js';
 
 /** A plain TF.js model in memory: its model.json and its weight files in weightsManifest order. */
 export interface PlainModel {
-  modelJson: unknown;
+  /** The model.json text as read (kept byte for byte in the header), or its parsed object (serialised). */
+  modelJson: string | object;
   /** One entry per path, group by group, in the order model.json lists them. */
   weightFiles: Uint8Array[];
 }
@@ -65,7 +66,8 @@ const INLINE_HEADER_LIMIT = 48 * 1024;
 
 /** Seals a TF.js model: encrypted header plus encrypted shards, under one content key version. */
 export async function sealModel(model: PlainModel, options: SealOptions): Promise<SealedModel> {
-  const modelJson = validateModelJson(model.modelJson);
+  const modelJsonText = typeof model.modelJson === 'string' ? model.modelJson : JSON.stringify(model.modelJson);
+  const modelJson = typeof model.modelJson === 'string' ? parseModelJsonText(model.modelJson) : validateModelJson(model.modelJson);
   if (!ID_PATTERN.test(options.modelId)) throw new TypeError(`model id ${JSON.stringify(options.modelId)} must be 1 to 128 letters, digits, ".", "_" or "-", starting with a letter or digit`);
   if (!ID_PATTERN.test(options.keyId)) throw new TypeError(`key id ${JSON.stringify(options.keyId)} is not a valid id`);
   const chunkLength = options.chunkLength ?? DEFAULT_CHUNK_LENGTH;
@@ -86,18 +88,19 @@ export async function sealModel(model: PlainModel, options: SealOptions): Promis
   const inputKey = await importInputKey(options.contentKey);
   const base = { modelId: options.modelId, keyId: options.keyId, chunkLength, shardLength };
   const random = options.random ?? ((length: number) => globalThis.crypto.getRandomValues(new Uint8Array(length)));
-  const header: SealedHeader = {
-    sealingId: toBase64url(random(16)),
-    weightBytes,
-    weightFiles,
-    model: modelJson,
-  };
+  const sealingId = toBase64url(random(16));
+  const lengths = shardPlaintextLengths(weightBytes, shardLength);
+  // The header commits to every shard's content (its chunk digest), so that even someone who
+  // holds the content key cannot make other shards that pass for this sealing.
+  const shardDigests: string[] = [];
+  const digestCursor = new WeightCursor(model.weightFiles);
+  for (const length of lengths) shardDigests.push(toBase64url(await plaintextChunkDigest(digestCursor.take(length), chunkLength)));
+  const header: SealedHeader = { sealingId, weightBytes, weightFiles, shardDigests, modelJson: modelJsonText };
   const headerPlain = utf8(JSON.stringify(header));
   const headerDigest = await sha256(headerPlain);
   const cipherOptions = { chunkLength, cipher: options.cipher, concurrency: options.concurrency };
   const sealedHeader = await encryptChunked(inputKey, headerPlain, headerContext(base), { ...cipherOptions, salt: random(24) });
 
-  const lengths = shardPlaintextLengths(weightBytes, shardLength);
   const count = lengths.length;
   const width = String(count).length;
   const files: SealedFile[] = [];
@@ -117,6 +120,7 @@ export async function sealModel(model: PlainModel, options: SealOptions): Promis
     ...(options.keyServer === undefined ? {} : { keyServer: options.keyServer }),
     chunkLength,
     shardLength,
+    sealing: toBase64url(headerDigest),
     header: inline ? { data: toBase64url(sealedHeader) } : { path: 'header.sealed', size: sealedHeader.length },
     shards,
   };

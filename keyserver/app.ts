@@ -5,7 +5,7 @@ import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, t
 import cors from '@fastify/cors';
 import rateLimit from '@fastify/rate-limit';
 import { pino, type Logger } from 'pino';
-import { ID_PATTERN } from '../format/manifest.js';
+import { DIGEST_PATTERN, ID_PATTERN } from '../format/manifest.js';
 import { isModelsealError } from '../format/errors.js';
 import type { KeyServerConfig, ModelPolicy } from './config.js';
 import type { KeyStoreReader } from './keystore.js';
@@ -39,14 +39,19 @@ export interface KeyServerApp {
   audit: AuditLog;
 }
 
-/** The JSON body of POST /v1/release. */
+/** The path of the key-release endpoint (protocol version 2, docs/PROTOCOL.md). */
+export const RELEASE_PATH = '/v2/release';
+
+/** The JSON body of POST /v2/release. */
 export interface ReleaseRequest {
   modelId: string;
   keyId: string;
+  /** The manifest's `sealing` digest: the key is released only for a sealing the keystore records. */
+  sealing: string;
   epk: Record<string, unknown>;
 }
 
-/** The JSON answer of POST /v1/release. */
+/** The JSON answer of POST /v2/release. */
 export interface ReleaseResponse {
   /** Compact JWE whose plaintext is the 32-byte content key. */
   key: string;
@@ -58,11 +63,12 @@ const idSchema = { type: 'string', minLength: 1, maxLength: 128, pattern: ID_PAT
 const b64 = { type: 'string', minLength: 1, maxLength: 128 } as const;
 const releaseSchema = {
   type: 'object',
-  required: ['modelId', 'keyId', 'epk'],
+  required: ['modelId', 'keyId', 'sealing', 'epk'],
   additionalProperties: false,
   properties: {
     modelId: idSchema,
     keyId: idSchema,
+    sealing: { type: 'string', minLength: 43, maxLength: 43, pattern: DIGEST_PATTERN.source },
     epk: {
       type: 'object',
       required: ['kty', 'crv', 'x'],
@@ -218,7 +224,7 @@ export async function buildApp(options: AppOptions): Promise<KeyServerApp> {
   });
 
   app.addHook('onResponse', async (req, reply) => {
-    if (req.routeOptions.url !== '/v1/release' || !req.modelseal) return;
+    if (req.routeOptions.url !== RELEASE_PATH || !req.modelseal) return;
     const s = req.modelseal;
     const ok = reply.statusCode === 200;
     const reason = ok ? undefined : (s.reason ?? (reply.statusCode === 404 ? 'not_found' : 'malformed_request'));
@@ -252,9 +258,14 @@ export async function buildApp(options: AppOptions): Promise<KeyServerApp> {
     return metrics.registry.metrics();
   });
 
-  app.post<{ Body: ReleaseRequest }>('/v1/release', { schema: { body: releaseSchema }, bodyLimit: config.bodyLimit }, async (req): Promise<ReleaseResponse> => {
+  // Clients of protocol 1 would skip the sealing check without a word: tell them to upgrade.
+  app.post('/v1/release', async () => {
+    throw new WireError('outdated_client', 'this key server speaks key-release protocol 2 (POST /v2/release); update the modelseal loader and reseal models with modelseal 0.2 or later');
+  });
+
+  app.post<{ Body: ReleaseRequest }>(RELEASE_PATH, { schema: { body: releaseSchema }, bodyLimit: config.bodyLimit }, async (req): Promise<ReleaseResponse> => {
     const state = req.modelseal!;
-    const { modelId, keyId, epk } = req.body;
+    const { modelId, keyId, sealing, epk } = req.body;
     state.audit.modelId = modelId;
     state.audit.keyId = keyId;
     const { name, policy } = policyFor(config, modelId);
@@ -276,12 +287,14 @@ export async function buildApp(options: AppOptions): Promise<KeyServerApp> {
       if (origin === undefined || !policy.origins.includes(origin)) throw new WireError('origin_not_allowed', origin === undefined ? 'the request has no Origin header' : `origin ${origin.slice(0, 100)} is not allowed for ${modelId}`);
     }
 
-    const record = await snapshot.record(modelId, keyId);
+    const record = await snapshot.record(modelId, keyId, sealing);
     if (!record) throw new WireError('unknown_key', `${modelId} ${keyId}`);
     if (record.state === 'revoked') throw new WireError('key_revoked', `${modelId} ${keyId}: reseal the model with the active key version`);
     const nowMs = Date.now();
     const keyExpiry = record.expiresAt === undefined ? Infinity : Date.parse(record.expiresAt);
     if (keyExpiry <= nowMs) throw new WireError('key_expired', `${modelId} ${keyId}`);
+    // Every session holds the content key, so a sealing is genuine only if the publisher recorded it.
+    if (!record.sealings.includes(sealing)) throw new WireError('not_published', `${modelId} ${keyId} has no published sealing ${sealing}: only files sealed with this keystore (\`modelseal seal\`) are released`);
 
     const client = await importClientKey(epk, config.wrapAlgorithm);
     if (session.jkt !== undefined && session.jkt !== (await client.thumbprint())) throw new WireError('invalid_token', 'the token is bound to another key (cnf.jkt)');
@@ -297,7 +310,7 @@ export async function buildApp(options: AppOptions): Promise<KeyServerApp> {
     // The token bound includes the clock skew, so a token accepted within the skew never yields an already-expired release.
     const expMs = Math.min(nowMs + config.releaseTtlSeconds * 1000, (session.exp + config.tokens.clockSkewSeconds) * 1000, keyExpiry);
     const exp = Math.floor(expMs / 1000);
-    const key = await wrapContentKey(contentKey, client, { modelId, keyId, exp }, config.wrapAlgorithm, serverKeys);
+    const key = await wrapContentKey(contentKey, client, { modelId, keyId, sealing, exp }, config.wrapAlgorithm, serverKeys);
     return { key, expiresAt: new Date(exp * 1000).toISOString() };
   });
 

@@ -6,7 +6,7 @@ import { mkdir, readFile, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import lockfile from 'proper-lockfile';
 import { fromBase64url, toBase64url } from '../format/bytes.js';
-import { ID_PATTERN } from '../format/manifest.js';
+import { DIGEST_PATTERN, ID_PATTERN } from '../format/manifest.js';
 import { ModelsealError } from '../format/errors.js';
 import { writeFileAtomic } from './atomic.js';
 
@@ -22,6 +22,8 @@ export interface KeyRecord {
   revokedAt?: string;
   /** After this time the version is no longer released. */
   expiresAt?: string;
+  /** The sealings made with this version (each a manifest's `sealing` digest); only these are released. */
+  sealings: string[];
 }
 
 /** A key version with its content key. */
@@ -259,9 +261,26 @@ export class FileKeyStore implements KeyStoreReader {
       }
       const keyId = `k${next}`;
       const key = new Uint8Array(randomBytes(32));
-      const record: KeyRecord = { modelId, keyId, state: 'active', createdAt: new Date().toISOString() };
+      const record: KeyRecord = { modelId, keyId, state: 'active', createdAt: new Date().toISOString(), sealings: [] };
       doc.keys.push({ ...record, wrapped: toBase64url(await this.#master.wrap(key, wrapAad(modelId, keyId))) });
       return { record, key };
+    });
+  }
+
+  /**
+   * Records a sealing (a manifest's `sealing` digest) for a key version, so the key server releases
+   * the key for it. Returns false when it was already recorded. Refuses unknown and revoked versions.
+   */
+  async publish(modelId: string, keyId: string, sealing: string): Promise<boolean> {
+    if (!DIGEST_PATTERN.test(sealing)) throw new TypeError('a sealing is a SHA-256 digest in unpadded base64url');
+    return this.#update(async (doc) => {
+      const entry = doc.keys.find((k) => k.modelId === modelId && k.keyId === keyId);
+      if (!entry) throw new ModelsealError('key_not_found', `no key ${keyId} for model ${JSON.stringify(modelId)} in ${this.dir}: see \`modelseal keys list\``);
+      if (entry.state === 'revoked') throw new ModelsealError('key_revoked', `key ${keyId} of model ${modelId} is revoked: seal with the active key version instead`);
+      entry.sealings ??= [];
+      if (entry.sealings.includes(sealing)) return false;
+      entry.sealings.push(sealing);
+      return true;
     });
   }
 
@@ -313,7 +332,7 @@ export class FileKeyStore implements KeyStoreReader {
 }
 
 function publicRecord(k: StoredKey): KeyRecord {
-  const record: KeyRecord = { modelId: k.modelId, keyId: k.keyId, state: k.state, createdAt: k.createdAt };
+  const record: KeyRecord = { modelId: k.modelId, keyId: k.keyId, state: k.state, createdAt: k.createdAt, sealings: [...(k.sealings ?? [])] };
   if (k.revokedAt) record.revokedAt = k.revokedAt;
   if (k.expiresAt) record.expiresAt = k.expiresAt;
   return record;
@@ -333,6 +352,10 @@ function parseStore(text: string, path: string): StoreDocument {
   for (const k of d.keys) {
     if (typeof k !== 'object' || k === null || typeof k.modelId !== 'string' || typeof k.keyId !== 'string' || typeof k.wrapped !== 'string' || !['active', 'retired', 'revoked'].includes(k.state)) {
       throw bad('a key entry lacks modelId, keyId, state or wrapped');
+    }
+    // Stores written before sealing records existed have none: their sealings must be published.
+    if (k.sealings !== undefined && (!Array.isArray(k.sealings) || k.sealings.some((d) => typeof d !== 'string' || !DIGEST_PATTERN.test(d)))) {
+      throw bad(`the sealings of ${String(k.modelId).slice(0, 40)} ${String(k.keyId).slice(0, 40)} are not a list of digests`);
     }
   }
   return d as StoreDocument;

@@ -27,11 +27,14 @@ export class KeySnapshot {
     return true;
   }
 
-  /** The record of a key version, re-reading the store once when it is unknown (a new rotation). */
-  async record(modelId: string, keyId: string): Promise<KeyRecord | undefined> {
+  /**
+   * The record of a key version, re-reading the store once when the version is unknown (a new
+   * rotation) or does not list `sealing` (a sealing published since the last poll).
+   */
+  async record(modelId: string, keyId: string, sealing?: string): Promise<KeyRecord | undefined> {
     const id = `${modelId}\0${keyId}`;
     const r = this.#records.get(id);
-    if (r) return r;
+    if (r && (sealing === undefined || r.sealings.includes(sealing))) return r;
     await this.refresh();
     return this.#records.get(id);
   }

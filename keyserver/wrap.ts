@@ -52,6 +52,8 @@ export async function importClientKey(epk: Record<string, unknown>, alg: string)
 export interface ReleaseHeader {
   modelId: string;
   keyId: string;
+  /** The sealing the release vouches for (the manifest's `sealing`). */
+  sealing: string;
   /** Expiry of the release, seconds since the epoch. */
   exp: number;
 }
@@ -91,7 +93,7 @@ export class ServerEphemeralKeys {
 export async function wrapContentKey(contentKey: Uint8Array, client: ClientKey, header: ReleaseHeader, alg: 'ECDH-ES+A256KW' | 'ECDH-ES', serverKeys?: ServerEphemeralKeys): Promise<string> {
   const epk = serverKeys?.get(client.jwk.crv!);
   try {
-    const jwe = new CompactEncrypt(contentKey).setProtectedHeader({ alg, enc: 'A256GCM', cty: 'modelseal-content-key', modelId: header.modelId, keyId: header.keyId, exp: header.exp });
+    const jwe = new CompactEncrypt(contentKey).setProtectedHeader({ alg, enc: 'A256GCM', cty: 'modelseal-content-key', modelId: header.modelId, keyId: header.keyId, sealing: header.sealing, exp: header.exp });
     if (epk) jwe.setKeyManagementParameters({ epk: await epk } as never);
     return await jwe.encrypt(client.key);
   } catch (cause) {

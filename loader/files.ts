@@ -82,20 +82,88 @@ export function abortedError(signal: AbortSignal | undefined, what: string): Mod
   return new ModelsealError('aborted', `loading ${what} was aborted (the AbortSignal passed to sealedModel fired); start the load again if you still need the model`, { cause: signal?.reason });
 }
 
-/** Maps a failure while fetching or reading `url` to a coded error (aborts win). */
-export function fileError(err: unknown, url: string, signal: AbortSignal | undefined): ModelsealError {
+/**
+ * A stall deadline for one request: it fires when the network gave nothing (no response, or no
+ * body bytes for a pending read) for `ms` milliseconds. A slow download that keeps moving is not
+ * cut, and time the loader spends on its own side (waiting for the key, decrypting) does not
+ * count: readers `kick()` before each read and `pause()` after it. Its signal follows `outer`.
+ */
+export class Deadline {
+  readonly #controller = new AbortController();
+  readonly #ms: number;
+  readonly #what: string;
+  readonly #unlink: () => void;
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  #fired = false;
+
+  constructor(ms: number, what: string, outer: AbortSignal | undefined) {
+    this.#ms = ms;
+    this.#what = what;
+    const onAbort = () => this.#controller.abort(outer?.reason);
+    if (outer?.aborted) onAbort();
+    else outer?.addEventListener('abort', onAbort, { once: true });
+    this.#unlink = () => outer?.removeEventListener('abort', onAbort);
+  }
+
+  /** The signal to pass to fetch: aborted by the caller's signal or by the deadline. */
+  get signal(): AbortSignal {
+    return this.#controller.signal;
+  }
+
+  /** True once the deadline (not the caller) stopped the request. */
+  get fired(): boolean {
+    return this.#fired;
+  }
+
+  /** Stops the timer while the loader, not the network, is busy. */
+  pause(): void {
+    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    this.#timer = undefined;
+  }
+
+  /** Restarts the stall timer: call it before waiting on the network. */
+  kick(): void {
+    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    if (this.#controller.signal.aborted) return;
+    this.#timer = setTimeout(() => {
+      this.#fired = true;
+      this.#controller.abort(this.error());
+    }, this.#ms);
+  }
+
+  /** Stops the timer for good (the request is over). */
+  clear(): void {
+    this.pause();
+    this.#unlink();
+  }
+
+  /** The `timeout` error this deadline reports. */
+  error(): ModelsealError {
+    return new ModelsealError('timeout', `${this.#what} sent nothing for ${this.#ms / 1000} s, so the loader gave up: check the network and the host, or raise options.timeoutMs`, { file: this.#what });
+  }
+}
+
+/** Maps a failure while fetching or reading `url` to a coded error (aborts win, then the deadline). */
+export function fileError(err: unknown, url: string, signal: AbortSignal | undefined, deadline?: Deadline): ModelsealError {
+  if (deadline?.fired) return deadline.error();
   if (signal?.aborted) return abortedError(signal, url);
   if (err instanceof ModelsealError) return err;
   return new ModelsealError('file_unavailable', `could not download ${url}: network error (${(err as Error)?.message ?? String(err)}); check the URL, the network and the host's CORS settings`, { cause: err, file: url });
 }
 
-/** GETs a model file; rejects with `file_unavailable` on a network error or non-2xx status. */
-export async function getFile(fetchFn: FetchFunction, url: string, init: RequestInit, signal: AbortSignal | undefined): Promise<Response> {
+/**
+ * GETs a model file; rejects with `file_unavailable` on a network error or non-2xx status, and
+ * `timeout` when `deadline` fires first (the caller kicks it as body bytes arrive).
+ */
+export async function getFile(fetchFn: FetchFunction, url: string, init: RequestInit, signal: AbortSignal | undefined, deadline?: Deadline): Promise<Response> {
   let response: Response;
   try {
-    response = await fetchFn(url, { ...init, method: 'GET', signal: signal ?? null });
+    deadline?.kick();
+    response = await fetchFn(url, { ...init, method: 'GET', signal: deadline?.signal ?? signal ?? null });
   } catch (err) {
-    throw fileError(err, url, signal);
+    throw fileError(err, url, signal, deadline);
+  } finally {
+    deadline?.pause();
   }
   if (!response.ok) {
     // Drop the error body unread; nothing useful is in it for the caller.
@@ -111,6 +179,7 @@ export async function readBytes(
   url: string,
   signal: AbortSignal | undefined,
   limit: { max: number; tooLarge: () => ModelsealError },
+  deadline?: Deadline,
 ): Promise<Uint8Array> {
   // A hostile or broken host may send far more than a manifest or header can be: stop reading at
   // the limit instead of buffering whatever arrives.
@@ -129,7 +198,9 @@ export async function readBytes(
     const parts: Uint8Array[] = [];
     let total = 0;
     for (;;) {
+      deadline?.kick();
       const { done, value } = await reader.read();
+      deadline?.pause();
       if (done) break;
       total += value.byteLength;
       if (total > limit.max) {
@@ -140,8 +211,25 @@ export async function readBytes(
     }
     return concatBytes(...parts);
   } catch (err) {
-    if (err instanceof ModelsealError) throw err;
-    throw fileError(err, url, signal);
+    if (err instanceof ModelsealError && !deadline?.fired) throw err;
+    throw fileError(err, url, signal, deadline);
+  }
+}
+
+/** Fetches a small file (manifest or header) whole, within `max` bytes and the stall deadline. */
+export async function fetchSmallFile(
+  fetchFn: FetchFunction,
+  url: string,
+  init: RequestInit,
+  signal: AbortSignal | undefined,
+  timeoutMs: number,
+  limit: { max: number; tooLarge: () => ModelsealError },
+): Promise<Uint8Array> {
+  const deadline = new Deadline(timeoutMs, url, signal);
+  try {
+    return await readBytes(await getFile(fetchFn, url, init, signal, deadline), url, signal, limit, deadline);
+  } finally {
+    deadline.clear();
   }
 }
 

@@ -2,6 +2,7 @@
 // mistake, so it throws TypeError at construction, the way tf.io.http's handler does.
 
 import type { ChunkCipherFactory } from '../format/chunked.js';
+import { checkKeyServerUrl, ID_PATTERN } from '../format/manifest.js';
 
 /** What a token provider is told: the model being loaded and the thumbprint of this load's key pair. */
 export interface TokenRequest {
@@ -17,12 +18,24 @@ export type TokenSource = string | ((request: TokenRequest) => string | Promise<
 /** The `fetch` signature the loader calls (the global `fetch` by default). */
 export type FetchFunction = (input: string, init?: RequestInit) => Promise<Response>;
 
-/** Options of {@link sealedModel}. Only `token` is required. */
+/** Options of {@link sealedModel}. `token` is required, and `keyServer` unless `allowManifestKeyServer` is set. */
 export interface SealedModelOptions {
   /** Session token (JWT) from the app's backend, or an async provider of one. */
   token: TokenSource;
-  /** Key server base URL; defaults to the manifest's `keyServer`. */
+  /** Key server base URL, from the app's own configuration (the trusted source). */
   keyServer?: string;
+  /**
+   * Without `keyServer`, take the key server from the manifest's unauthenticated `keyServer` field:
+   * an allow-list of key-server origins (e.g. `['https://keys.example.com']`), or `true` for any
+   * (development only: whoever can change model.json then receives the session token).
+   */
+  allowManifestKeyServer?: boolean | string[];
+  /** The model id the app expects; a manifest naming another fails with `unexpected_model` before any key request. */
+  modelId?: string;
+  /** The key version the app expects (optional; use it to pin one sealing generation). */
+  keyId?: string;
+  /** A request that sends nothing (no response, or no body bytes) for this long fails with `timeout` (default 30000 ms). */
+  timeoutMs?: number;
   /** Replaces the global fetch for every request (manifest, header, shards, key release). */
   fetch?: FetchFunction;
   /** Extra fetch options (headers, credentials, mode…) for the model files; never sent to the key server. */
@@ -55,6 +68,10 @@ export interface SealedModelOptions {
 export interface ResolvedOptions {
   token: TokenSource;
   keyServer: string | undefined;
+  allowManifestKeyServer: true | string[] | undefined;
+  modelId: string | undefined;
+  keyId: string | undefined;
+  timeoutMs: number;
   fetch: FetchFunction | undefined;
   requestInit: RequestInit;
   weightUrlConverter: ((path: string) => string | Promise<string>) | undefined;
@@ -67,7 +84,7 @@ export interface ResolvedOptions {
 }
 
 const KNOWN = new Set([
-  'token', 'keyServer', 'fetch', 'requestInit', 'weightUrlConverter', 'onProgress', 'signal',
+  'token', 'keyServer', 'allowManifestKeyServer', 'modelId', 'keyId', 'timeoutMs', 'fetch', 'requestInit', 'weightUrlConverter', 'onProgress', 'signal',
   'maxConcurrentRequests', 'decryptConcurrency', 'streamWeights', 'cipher',
 ]);
 
@@ -83,6 +100,28 @@ function optionalFunction<T>(value: unknown, name: string): T | undefined {
   if (value === undefined) return undefined;
   if (typeof value !== 'function') throw new TypeError(`sealedModel: options.${name} must be a function, got ${typeof value}`);
   return value as T;
+}
+
+/** Default stall timeout of every request the loader makes. */
+export const DEFAULT_TIMEOUT_MS = 30_000;
+
+/** Checks allowManifestKeyServer: true, or a list of origins (`https://host[:port]`). */
+function checkAllowList(value: unknown): true | string[] | undefined {
+  if (value === undefined || value === false) return undefined;
+  if (value === true) return true;
+  const bad = () => new TypeError(`sealedModel: options.allowManifestKeyServer must be true or a list of key-server origins such as "https://keys.example.com", got ${JSON.stringify(value)}`);
+  if (!Array.isArray(value) || value.length === 0) throw bad();
+  return value.map((origin: unknown) => {
+    if (typeof origin !== 'string') throw bad();
+    let url: URL;
+    try {
+      url = new URL(origin);
+    } catch {
+      throw bad();
+    }
+    if ((url.protocol !== 'https:' && url.protocol !== 'http:') || url.origin !== origin.replace(/\/$/, '')) throw bad();
+    return url.origin;
+  });
 }
 
 /** Checks the URL argument; returns it unchanged. */
@@ -107,9 +146,17 @@ export function resolveOptions(options: unknown): ResolvedOptions {
     throw new TypeError('sealedModel: options.token must be the session token (a string) or a function returning one (or a promise of one)');
   }
   const keyServer = o['keyServer'];
-  if (keyServer !== undefined && (typeof keyServer !== 'string' || !/^https?:\/\//.test(keyServer))) {
-    throw new TypeError(`sealedModel: options.keyServer must be an http(s) URL, got ${JSON.stringify(keyServer)}`);
+  if (keyServer !== undefined) checkKeyServerUrl(keyServer, 'options.keyServer', (field, problem) => new TypeError(`sealedModel: ${field} ${problem}, got ${JSON.stringify(String(keyServer).slice(0, 80))}`));
+  const allowManifestKeyServer = checkAllowList(o['allowManifestKeyServer']);
+  if (keyServer === undefined && allowManifestKeyServer === undefined) {
+    throw new TypeError('sealedModel: options.keyServer is required: pass your key server\'s URL from the app\'s configuration (the manifest\'s keyServer field is not authenticated; set allowManifestKeyServer to an allow-list of key-server origins to use it anyway)');
   }
+  for (const name of ['modelId', 'keyId'] as const) {
+    const v = o[name];
+    if (v !== undefined && (typeof v !== 'string' || !ID_PATTERN.test(v))) throw new TypeError(`sealedModel: options.${name} must be a model or key id (1 to 128 of A-Z a-z 0-9 . _ -), got ${JSON.stringify(v)}`);
+  }
+  const timeoutMs = o['timeoutMs'];
+  if (timeoutMs !== undefined && (!Number.isSafeInteger(timeoutMs) || (timeoutMs as number) < 1)) throw new TypeError(`sealedModel: options.timeoutMs must be a positive integer (milliseconds), got ${String(timeoutMs)}`);
   const requestInit = o['requestInit'];
   if (requestInit !== undefined) {
     if (typeof requestInit !== 'object' || requestInit === null) throw new TypeError('sealedModel: options.requestInit must be an object (a fetch RequestInit)');
@@ -125,6 +172,10 @@ export function resolveOptions(options: unknown): ResolvedOptions {
   return {
     token: token as TokenSource,
     keyServer: keyServer as string | undefined,
+    allowManifestKeyServer,
+    modelId: o['modelId'] as string | undefined,
+    keyId: o['keyId'] as string | undefined,
+    timeoutMs: (timeoutMs as number | undefined) ?? DEFAULT_TIMEOUT_MS,
     fetch: optionalFunction<FetchFunction>(o['fetch'], 'fetch'),
     requestInit: (requestInit as RequestInit | undefined) ?? {},
     weightUrlConverter: optionalFunction(o['weightUrlConverter'], 'weightUrlConverter'),

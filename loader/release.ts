@@ -1,16 +1,17 @@
-// The key-release client (docs/PROTOCOL.md): an ephemeral ECDH key pair, POST /v1/release, and the
+// The key-release client (docs/PROTOCOL.md): an ephemeral ECDH key pair, POST /v2/release, and the
 // content key unwrapped from the compact JWE straight into a non-extractable CryptoKey.
 
 import { calculateJwkThumbprint, compactDecrypt } from 'jose';
 import { importInputKey } from '../format/chunked.js';
 import { ModelsealError } from '../format/errors.js';
 import type { SealedManifest } from '../format/manifest.js';
-import { abortedError } from './files.js';
+import { abortedError, Deadline, readBytes } from './files.js';
 import type { FetchFunction, TokenRequest, TokenSource } from './options.js';
 
 /** Longest Retry-After the loader waits out before retrying a 429 once. */
 const MAX_RETRY_WAIT_SECONDS = 5;
-const MAX_RESPONSE_CHARS = 64 * 1024;
+/** A key release answer is a few hundred bytes; a larger body is not one (and is not read whole). */
+const MAX_RESPONSE_BYTES = 64 * 1024;
 
 /** What releaseContentKey needs. */
 export interface ReleaseRequest {
@@ -19,6 +20,8 @@ export interface ReleaseRequest {
   token: TokenSource;
   fetch: FetchFunction;
   signal: AbortSignal | undefined;
+  /** Stall timeout of the release request, in milliseconds. */
+  timeoutMs: number;
 }
 
 /** Gets the session token from a string or a provider; throws `token_unavailable`. */
@@ -37,8 +40,8 @@ export async function getToken(source: TokenSource, request: TokenRequest, signa
 }
 
 function releaseUrl(keyServer: string): string {
-  // Keep any path prefix of the key server URL (https://host/keys → https://host/keys/v1/release).
-  return new URL('v1/release', keyServer.endsWith('/') ? keyServer : `${keyServer}/`).href;
+  // Keep any path prefix of the key server URL (https://host/keys → https://host/keys/v2/release).
+  return new URL('v2/release', keyServer.endsWith('/') ? keyServer : `${keyServer}/`).href;
 }
 
 /** Parses Retry-After (seconds or an HTTP date) into seconds; undefined when absent or unreadable. */
@@ -64,9 +67,18 @@ function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
   });
 }
 
-async function readServerError(response: Response): Promise<{ code: string; message: string }> {
+/** Reads the answer's body within MAX_RESPONSE_BYTES and the deadline. */
+async function readAnswer(response: Response, url: string, request: ReleaseRequest, deadline: Deadline): Promise<string> {
+  const bytes = await readBytes(response, url, request.signal, {
+    max: MAX_RESPONSE_BYTES,
+    tooLarge: () => new ModelsealError('key_server_error', `the key server's answer is larger than ${MAX_RESPONSE_BYTES} bytes: it is not a key release; check that keyServer points at a modelseal key server`, { file: url }),
+  }, deadline);
+  return new TextDecoder().decode(bytes);
+}
+
+async function readServerError(response: Response, url: string, request: ReleaseRequest, deadline: Deadline): Promise<{ code: string; message: string }> {
   try {
-    const text = (await response.text()).slice(0, MAX_RESPONSE_CHARS);
+    const text = await readAnswer(response, url, request, deadline);
     const body = JSON.parse(text) as { error?: { code?: unknown; message?: unknown } };
     const code = typeof body.error?.code === 'string' ? body.error.code : 'unknown';
     const message = typeof body.error?.message === 'string' ? body.error.message.slice(0, 500) : '(no message)';
@@ -76,7 +88,8 @@ async function readServerError(response: Response): Promise<{ code: string; mess
   }
 }
 
-async function post(request: ReleaseRequest, url: string, body: string, token: string): Promise<Response> {
+async function post(request: ReleaseRequest, url: string, body: string, token: string, deadline: Deadline): Promise<Response> {
+  deadline.kick();
   try {
     return await request.fetch(url, {
       method: 'POST',
@@ -85,11 +98,14 @@ async function post(request: ReleaseRequest, url: string, body: string, token: s
       cache: 'no-store',
       headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
       body,
-      signal: request.signal ?? null,
+      signal: deadline.signal,
     });
   } catch (cause) {
+    if (deadline.fired) throw deadline.error();
     if (request.signal?.aborted) throw abortedError(request.signal, 'the content key');
     throw new ModelsealError('key_server_unreachable', `could not reach the key server at ${url}: ${(cause as Error)?.message ?? String(cause)}; check the keyServer URL, that the server is running, and that it allows this page's origin (CORS)`, { cause, file: url });
+  } finally {
+    deadline.pause();
   }
 }
 
@@ -108,15 +124,24 @@ export async function releaseContentKey(request: ReleaseRequest): Promise<Crypto
   const jkt = await calculateJwkThumbprint(epk, 'sha256');
   const token = await getToken(request.token, { modelId: manifest.modelId, keyId: manifest.keyId, jkt }, request.signal);
   const url = releaseUrl(request.keyServer);
-  const body = JSON.stringify({ modelId: manifest.modelId, keyId: manifest.keyId, epk });
+  const body = JSON.stringify({ modelId: manifest.modelId, keyId: manifest.keyId, sealing: manifest.sealing, epk });
+  const deadline = new Deadline(request.timeoutMs, url, request.signal);
+  try {
+    return await release(request, pair.privateKey, url, body, token, deadline);
+  } finally {
+    deadline.clear();
+  }
+}
 
-  let response = await post(request, url, body, token);
+async function release(request: ReleaseRequest, privateKey: CryptoKey, url: string, body: string, token: string, deadline: Deadline): Promise<CryptoKey> {
+  const { manifest } = request;
+  let response = await post(request, url, body, token, deadline);
   if (response.status === 429) {
     const wait = retryAfterSeconds(response.headers.get('retry-after'));
     await response.body?.cancel().catch(() => undefined);
     if (wait !== undefined && wait <= MAX_RETRY_WAIT_SECONDS) {
       await sleep(wait * 1000, request.signal);
-      response = await post(request, url, body, token);
+      response = await post(request, url, body, token, deadline);
     }
     if (response.status === 429) {
       const again = retryAfterSeconds(response.headers.get('retry-after')) ?? wait;
@@ -125,20 +150,24 @@ export async function releaseContentKey(request: ReleaseRequest): Promise<Crypto
     }
   }
   if (response.status === 401 || response.status === 403 || response.status === 404) {
-    const { code, message } = await readServerError(response);
+    const { code, message } = await readServerError(response, url, request, deadline);
+    if (code === 'not_published') {
+      throw new ModelsealError('not_published', `the key server does not vouch for this sealing of model ${manifest.modelId} (key ${manifest.keyId}, sealing ${manifest.sealing}): ${message}; the files were not made by the publisher's \`modelseal seal\`, or their record was lost; upload the sealed files the publisher made`, { file: url });
+    }
     throw new ModelsealError('key_denied', `the key server refused the key for model ${manifest.modelId} (key ${manifest.keyId}): HTTP ${response.status} ${code}: ${message}; get a fresh session token that covers this model, or check that the key version is not revoked or expired`, { file: url });
   }
   if (!response.ok) {
-    const { code, message } = await readServerError(response);
+    const { code, message } = await readServerError(response, url, request, deadline);
     throw new ModelsealError('key_server_error', `the key server failed: HTTP ${response.status} ${code}: ${message}; try again later or tell the operator`, { file: url });
   }
 
   let jwe: string;
   try {
-    const answer = JSON.parse((await response.text()).slice(0, MAX_RESPONSE_CHARS)) as { key?: unknown };
+    const answer = JSON.parse(await readAnswer(response, url, request, deadline)) as { key?: unknown };
     if (typeof answer.key !== 'string') throw new Error('no "key" field');
     jwe = answer.key;
   } catch (cause) {
+    if (cause instanceof ModelsealError) throw cause;
     if (request.signal?.aborted) throw abortedError(request.signal, 'the content key');
     throw new ModelsealError('key_server_error', `the key server's answer is not a key release ({ "key": "<compact JWE>" }): ${(cause as Error).message}; check that keyServer points at a modelseal key server`, { cause, file: url });
   }
@@ -146,7 +175,7 @@ export async function releaseContentKey(request: ReleaseRequest): Promise<Crypto
   let plaintext: Uint8Array;
   let header: Record<string, unknown>;
   try {
-    const result = await compactDecrypt(jwe, pair.privateKey, {
+    const result = await compactDecrypt(jwe, privateKey, {
       keyManagementAlgorithms: ['ECDH-ES+A256KW', 'ECDH-ES'],
       contentEncryptionAlgorithms: ['A256GCM'],
     });
@@ -158,6 +187,10 @@ export async function releaseContentKey(request: ReleaseRequest): Promise<Crypto
   try {
     if (header['modelId'] !== manifest.modelId || header['keyId'] !== manifest.keyId) {
       throw new ModelsealError('key_server_error', `the key server released the key for ${String(header['modelId'])}/${String(header['keyId'])}, but the manifest needs ${manifest.modelId}/${manifest.keyId}; check that keyServer is this model's key server`, { file: url });
+    }
+    // The release vouches for one sealing; the header's digest is checked against it next.
+    if (header['sealing'] !== manifest.sealing) {
+      throw new ModelsealError('key_server_error', `the key server's release vouches for sealing ${String(header['sealing']).slice(0, 64)}, not this manifest's ${manifest.sealing}; check that keyServer is a modelseal key server of protocol 2`, { file: url });
     }
     return await importInputKey(plaintext);
   } finally {

@@ -4,9 +4,9 @@
 import type { io } from '@tensorflow/tfjs-core';
 import type { ChunkCipherFactory } from '../format/chunked.js';
 import { ModelsealError } from '../format/errors.js';
-import { MAX_MANIFEST_BYTES, parseManifestText, type SealedManifest } from '../format/manifest.js';
+import { MAX_MANIFEST_BYTES, parseManifestBytes, type SealedManifest } from '../format/manifest.js';
 import { inlineHeader, openHeader, type OpenedHeader } from '../format/open.js';
-import { absoluteUrl, abortedError, chooseFetch, getFile, readBytes, resolveFileUrl } from './files.js';
+import { absoluteUrl, abortedError, chooseFetch, fetchSmallFile, resolveFileUrl } from './files.js';
 import { checkUrl, resolveOptions, type FetchFunction, type ResolvedOptions, type SealedModelOptions } from './options.js';
 import { defaultCipher } from './default-cipher.js';
 import { releaseContentKey } from './release.js';
@@ -60,10 +60,8 @@ export class SealedModelHandler implements io.IOHandler {
     const manifestUrl = absoluteUrl(this.url);
 
     const manifest = await this.#manifest(manifestUrl);
-    const keyServer = options.keyServer ?? manifest.keyServer;
-    if (keyServer === undefined) {
-      throw new TypeError(`sealedModel: no key server for ${manifestUrl}: pass options.keyServer, or seal the model with a key server URL`);
-    }
+    this.#checkPins(manifest, manifestUrl);
+    const keyServer = this.#keyServer(manifest, manifestUrl);
     const urls = await Promise.all(manifest.shards.map((s) => resolveFileUrl(s.path, manifestUrl, options.weightUrlConverter)));
     // The caller's cipher, else node:crypto's in Node, else WebCrypto (undefined). With
     // streamWeights, WebCrypto in Node too: that path is for memory, and node:crypto's faster
@@ -72,7 +70,7 @@ export class SealedModelHandler implements io.IOHandler {
     const chosen = options.cipher ?? (options.streamWeights ? undefined : await defaultCipher());
     const reusesInput = options.cipher === undefined;
     const unlocked = (async (): Promise<Unlocked> => {
-      const contentKey = await releaseContentKey({ manifest, keyServer, token: options.token, fetch: this.#fetch, signal });
+      const contentKey = await releaseContentKey({ manifest, keyServer, token: options.token, fetch: this.#fetch, signal, timeoutMs: options.timeoutMs });
       progress.report(SETUP_SHARE / 2);
       const opened = await this.#header(manifest, manifestUrl, contentKey, chosen);
       progress.report(SETUP_SHARE);
@@ -86,6 +84,7 @@ export class SealedModelHandler implements io.IOHandler {
       fetch: this.#fetch,
       requestInit: options.requestInit,
       maxConcurrentRequests: options.maxConcurrentRequests,
+      timeoutMs: options.timeoutMs,
       decryptConcurrency: options.decryptConcurrency,
       cipher: chosen,
       reusesInput,
@@ -103,7 +102,7 @@ export class SealedModelHandler implements io.IOHandler {
     weights?.catch(() => undefined); // a key failure is reported first; shard failures after it
     const { opened } = await unlocked;
 
-    const model = opened.header.model;
+    const model = opened.model;
     const artifacts: io.ModelArtifacts = { modelTopology: model.modelTopology as io.ModelArtifacts['modelTopology'] };
     for (const field of ARTIFACT_FIELDS) {
       if (model[field] != null) (artifacts as Record<string, unknown>)[field] = model[field];
@@ -123,33 +122,48 @@ export class SealedModelHandler implements io.IOHandler {
   }
 
   async #manifest(url: string): Promise<SealedManifest> {
-    const { signal, requestInit } = this.#options;
-    const response = await getFile(this.#fetch, url, requestInit, signal);
-    const bytes = await readBytes(response, url, signal, {
+    const { signal, requestInit, timeoutMs } = this.#options;
+    const bytes = await fetchSmallFile(this.#fetch, url, requestInit, signal, timeoutMs, {
       max: MAX_MANIFEST_BYTES,
       tooLarge: () => new ModelsealError('manifest_invalid', `${url} is larger than ${MAX_MANIFEST_BYTES} bytes: it is not a sealed model.json; check the model URL`, { file: url }),
     });
-    let text: string;
     try {
-      text = new TextDecoder('utf-8', { fatal: true }).decode(bytes);
-    } catch (cause) {
-      throw new ModelsealError('manifest_invalid', `${url} is not UTF-8 text: it is not a sealed model.json`, { cause, file: url });
-    }
-    try {
-      return parseManifestText(text);
+      return parseManifestBytes(bytes);
     } catch (err) {
       if (err instanceof ModelsealError) throw new ModelsealError(err.code, `${url}: ${err.message}`, { cause: err.cause, file: url });
       throw err;
     }
   }
 
+  /** The app's pins: a manifest for another model (or key version) is refused before any key request. */
+  #checkPins(manifest: SealedManifest, url: string): void {
+    const { modelId, keyId } = this.#options;
+    if ((modelId !== undefined && manifest.modelId !== modelId) || (keyId !== undefined && manifest.keyId !== keyId)) {
+      throw new ModelsealError('unexpected_model', `${url} is model ${manifest.modelId} key ${manifest.keyId}, but the app expects ${modelId ?? manifest.modelId}${keyId === undefined ? '' : ` key ${keyId}`}: the files at this URL are another model's; check the URL, or what was uploaded there`, { file: url });
+    }
+  }
+
+  /** The key server: the app's, else the manifest's when the app allows it (its origin allow-listed). */
+  #keyServer(manifest: SealedManifest, url: string): string {
+    const { keyServer, allowManifestKeyServer: allow } = this.#options;
+    if (keyServer !== undefined) return keyServer;
+    const named = manifest.keyServer;
+    if (named === undefined) {
+      throw new ModelsealError('key_server_not_allowed', `${url} names no key server and the app passed none: pass options.keyServer`, { file: url });
+    }
+    if (allow !== true && !allow!.includes(new URL(named).origin)) {
+      throw new ModelsealError('key_server_not_allowed', `${url} names the key server ${named.slice(0, 200)}, whose origin is not in options.allowManifestKeyServer; no token was sent to it. Pass options.keyServer, or add the origin if you trust it`, { file: url });
+    }
+    return named;
+  }
+
   async #header(manifest: SealedManifest, manifestUrl: string, contentKey: CryptoKey, cipher: ChunkCipherFactory | undefined): Promise<OpenedHeader> {
-    const { signal, requestInit, weightUrlConverter, decryptConcurrency } = this.#options;
+    const { signal, requestInit, weightUrlConverter, decryptConcurrency, timeoutMs } = this.#options;
     let sealed = inlineHeader(manifest);
     if (!sealed && 'path' in manifest.header) {
       const url = await resolveFileUrl(manifest.header.path, manifestUrl, weightUrlConverter);
       const declared = manifest.header.size;
-      sealed = await readBytes(await getFile(this.#fetch, url, requestInit, signal), url, signal, {
+      sealed = await fetchSmallFile(this.#fetch, url, requestInit, signal, timeoutMs, {
         max: declared,
         tooLarge: () => new ModelsealError('trailing_data', `header (${url}) is longer than the ${declared} bytes the manifest declares: the file was altered or belongs to another sealing; upload the sealed folder again`, { file: url }),
       });
@@ -169,7 +183,8 @@ export class SealedModelHandler implements io.IOHandler {
  * @example
  * const model = await tf.loadGraphModel(sealedModel('https://cdn.example.com/face/model.json', {
  *   token: () => fetch('/api/model-session').then((r) => r.text()),
- *   keyServer: 'https://keys.example.com',
+   *   keyServer: 'https://keys.example.com',
+ *   modelId: 'face-detector',
  * }));
  */
 export function sealedModel(url: string, options: SealedModelOptions): SealedModelHandler {

@@ -6,7 +6,7 @@ import { ModelsealError } from '../format/errors.js';
 import { Limiter } from '../format/limiter.js';
 import type { SealedManifest } from '../format/manifest.js';
 import { createShardDecryptor, type OpenedHeader } from '../format/open.js';
-import { abortedError, fileError, getFile } from './files.js';
+import { abortedError, Deadline, fileError, getFile } from './files.js';
 import type { FetchFunction } from './options.js';
 
 /** What unlocks the shards: the opened header and the content key. */
@@ -31,6 +31,8 @@ export interface ShardJob {
   requestInit: RequestInit;
   maxConcurrentRequests: number;
   decryptConcurrency: number;
+  /** Stall timeout of each shard request, in milliseconds. */
+  timeoutMs: number;
   /** Called with ciphertext bytes received (a delta). */
   onBytes: (bytes: number) => void;
   /** Chunk cipher (default WebCrypto). */
@@ -130,20 +132,27 @@ async function readShard(
     }
     await (await decryptorReady()).push(bytes);
   };
-  const response = await getFile(job.fetch, url, job.requestInit, signal);
+  const deadline = new Deadline(job.timeoutMs, url, signal);
+  const response = await getFile(job.fetch, url, job.requestInit, signal, deadline).catch((err: unknown) => {
+    deadline.clear();
+    throw err;
+  });
   try {
     const byob = response.body ? byobReader(response.body) : undefined;
     if (byob) {
-      await readChunkwise(byob, pieceSizes(job.manifest.shards[index]!.size, job.manifest.chunkLength), pool, url, signal, job.onBytes, push);
+      await readChunkwise(byob, pieceSizes(job.manifest.shards[index]!.size, job.manifest.chunkLength), pool, url, signal, deadline, job.onBytes, push);
     } else if (response.body) {
       const reader = response.body.getReader();
       try {
         for (;;) {
           let result: ReadableStreamReadResult<Uint8Array>;
           try {
+            deadline.kick();
             result = await reader.read();
           } catch (err) {
-            throw fileError(err, url, signal);
+            throw fileError(err, url, signal, deadline);
+          } finally {
+            deadline.pause();
           }
           if (result.done) break;
           job.onBytes(result.value.byteLength);
@@ -156,9 +165,12 @@ async function readShard(
       // Fetch implementations without streaming bodies: one shard (~4 MiB) held at a time.
       let bytes: Uint8Array;
       try {
+        deadline.kick();
         bytes = new Uint8Array(await response.arrayBuffer());
       } catch (err) {
-        throw fileError(err, url, signal);
+        throw fileError(err, url, signal, deadline);
+      } finally {
+        deadline.pause();
       }
       job.onBytes(bytes.byteLength);
       await push(bytes);
@@ -170,6 +182,7 @@ async function readShard(
     throw err;
   } finally {
     for (const bytes of waiting.splice(0)) job.readAhead.bytes += bytes.byteLength;
+    deadline.clear();
   }
 }
 
@@ -208,16 +221,20 @@ async function readChunkwise(
   pool: BufferPool,
   url: string,
   signal: AbortSignal,
+  deadline: Deadline,
   onBytes: (n: number) => void,
   push: (bytes: Uint8Array) => Promise<void>,
 ): Promise<void> {
   const read = async (view: Uint8Array): Promise<ReadableStreamReadResult<Uint8Array>> => {
     try {
+      deadline.kick();
       const result = await reader.read(view);
       if (result.value) onBytes(result.value.byteLength);
       return result;
     } catch (err) {
-      throw fileError(err, url, signal);
+      throw fileError(err, url, signal, deadline);
+    } finally {
+      deadline.pause();
     }
   };
   try {

@@ -7,8 +7,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ModelsealVector } from '../test/format/vector-runner.js';
 import {
-  encryptChunked, headerContext, importInputKey, inlineHeader, openHeader, parseManifest, sealModel, toHex,
-  type SealedModel, type SealOptions,
+  decryptChunked, encryptChunked, headerContext, joinChunks, importInputKey, inlineHeader, openHeader, parseManifest, sealModel, shardContext, toBase64url, toHex,
+  type SealedHeader, type SealedModel, type SealOptions,
 } from '../format/index.js';
 
 const OUT = fileURLToPath(new URL('../test/vectors/', import.meta.url));
@@ -73,9 +73,10 @@ function filesOf(sealed: SealedModel): { manifest: Record<string, unknown>; file
   return { manifest: JSON.parse(JSON.stringify(sealed.manifest)), files: new Map(sealed.files.map((f) => [f.path, f.bytes.slice()])) };
 }
 
-function vector(name: string, description: string, expect: string, manifest: unknown, files: Files, extra: Partial<Vector> = {}): Vector {
-  const manifestText = typeof manifest === 'string' ? manifest : `${JSON.stringify(manifest, null, 2)}\n`;
-  const out: Vector = { vector: name, description, format: 'modelseal/1', expect, contentKey: toHex(KEY), files: { 'model.json': { text: manifestText } }, ...extra };
+/** A vector; `manifest` is an object (written indented), exact text, or exact bytes (written as hex). */
+function vector(name: string, description: string, expect: string, manifest: unknown, files: Files, published: string[], extra: Partial<Vector> = {}): Vector {
+  const manifestFile = manifest instanceof Uint8Array ? { hex: toHex(manifest) } : { text: typeof manifest === 'string' ? manifest : `${JSON.stringify(manifest, null, 2)}\n` };
+  const out: Vector = { vector: name, description, format: 'modelseal/2', expect, contentKey: toHex(KEY), files: { 'model.json': manifestFile }, published, ...extra };
   for (const [path, bytes] of files) out.files[path] = { hex: toHex(bytes) };
   return out;
 }
@@ -89,6 +90,11 @@ function flip(bytes: Uint8Array, offset: number): Uint8Array {
 async function main(): Promise<void> {
   const check = process.argv.includes('--check');
   const vectors: Vector[] = [];
+  const decryptHeader = async (sealed: SealedModel) => {
+    const manifest = parseManifest(JSON.parse(JSON.stringify(sealed.manifest)));
+    const bytes = inlineHeader(manifest) ?? sealed.files.find((f) => f.path === 'header.sealed')!.bytes;
+    return joinChunks(await decryptChunked(await importInputKey(KEY), bytes, headerContext(manifest), { chunkLength: manifest.chunkLength }));
+  };
   const headerDigest = async (sealed: SealedModel, key = KEY) => {
     // The header digest is SHA-256 of the header plaintext; recover it through the reader.
     const manifest = parseManifest(JSON.parse(JSON.stringify(sealed.manifest)));
@@ -100,18 +106,22 @@ async function main(): Promise<void> {
   const small = await sealModel(PLAIN, { ...SMALL, random: deterministic('modelseal vectors: sealing A') });
   const base = filesOf(small);
   const success = { weights: { length: weightBytes.length, sha256: sha256(weightBytes) } };
+  const published = [small.manifest.sealing];
   vectors.push(vector('ok_small_chunks', 'A 4368-byte model at chunkLength 1024, shardLength 2048, header in its own file: 3 shards (2048, 2048, 272 bytes); full shards end with an empty final chunk.',
-    'success', base.manifest, base.files, { ...success, header: { sha256: await headerDigest(small) } }));
+    'success', base.manifest, base.files, published, { ...success, header: { sha256: await headerDigest(small) } }));
+  const bom = new TextEncoder().encode(`\uFEFF${JSON.stringify(base.manifest, null, 2)}\n`);
+  vectors.push(vector('ok_manifest_bom', 'ok_small_chunks with a UTF-8 byte order mark before model.json: a reader ignores one leading BOM.',
+    'success', bom, base.files, published, { ...success, header: { sha256: await headerDigest(small) } }));
 
   const dflt = await sealModel(PLAIN, { modelId: 'vector-model', keyId: 'k1', contentKey: KEY, keyServer: 'https://keys.example.com', random: deterministic('modelseal vectors: sealing D') });
   const d = filesOf(dflt);
   vectors.push(vector('ok_default_chunk', 'The same model at the defaults: chunkLength 262144 (256 KiB), shardLength 4194304, header inline: one shard of one short chunk.',
-    'success', d.manifest, d.files, { ...success, header: { sha256: await headerDigest(dflt) } }));
+    'success', d.manifest, d.files, [dflt.manifest.sealing], { ...success, header: { sha256: await headerDigest(dflt) } }));
 
   const empty = await sealModel({ modelJson: { ...MODEL_JSON, weightsManifest: [{ paths: [], weights: [] }] }, weightFiles: [] }, { ...SMALL, random: deterministic('modelseal vectors: sealing E') });
   const e = filesOf(empty);
   vectors.push(vector('ok_no_weights', 'A model with zero weight bytes: the header alone, zero shards.',
-    'success', e.manifest, e.files, { weights: { length: 0, sha256: sha256(new Uint8Array()) }, header: { sha256: await headerDigest(empty) } }));
+    'success', e.manifest, e.files, [empty.manifest.sealing], { weights: { length: 0, sha256: sha256(new Uint8Array()) }, header: { sha256: await headerDigest(empty) } }));
 
   // Failures, each a small change to ok_small_chunks.
   const S1 = 'shard-1-of-3.sealed';
@@ -123,8 +133,10 @@ async function main(): Promise<void> {
     const m = JSON.parse(JSON.stringify(base.manifest)) as Record<string, unknown>;
     const f: Files = new Map([...base.files].map(([k, v]) => [k, v.slice()]));
     const text = edit(m, f);
-    vectors.push(vector(name, description, expect, typeof text === 'string' ? text : m, f, { ...(errorFile ? { errorFile } : {}), ...extra }));
+    const manifest = typeof text === 'string' || text instanceof Uint8Array ? text : m;
+    vectors.push(vector(name, description, expect, manifest, f, extra.published ?? published, { ...(errorFile ? { errorFile } : {}), ...extra }));
   };
+  const manifestText = (m: Record<string, unknown>) => `${JSON.stringify(m, null, 2)}\n`;
   const shards = (m: Record<string, unknown>) => m['shards'] as Array<{ path: string; size: number }>;
 
   fail('wrong_key', 'The reader has another 32-byte key: the header commitment does not match.', 'wrong_key', () => undefined, H, { contentKey: toHex(OTHER_KEY) });
@@ -147,8 +159,37 @@ async function main(): Promise<void> {
   fail('shard_from_other_model', 'Shard 2 replaced by shard 2 of model "other-model", sealed with the SAME key and the same layout.', 'misplaced_shard', (_m, f) => f.set(S2, other.files.find((x) => x.path === S2)!.bytes.slice()), S2);
   const again = await sealModel(PLAIN, { ...SMALL, random: deterministic('modelseal vectors: sealing C') });
   fail('shard_from_other_sealing', 'Shard 2 replaced by shard 2 of another sealing of the same model with the same key and id (only sealingId and salts differ).', 'misplaced_shard', (_m, f) => f.set(S2, again.files.find((x) => x.path === S2)!.bytes.slice()), S2);
+  fail('altered_sealing', 'The manifest\'s sealing changed to that of another published sealing of the same key version: the header\'s digest is not the one named.', 'not_published', (m) => { m['sealing'] = again.manifest.sealing; }, H, { published: [small.manifest.sealing, again.manifest.sealing] });
 
-  fail('unknown_version', 'The manifest says "modelseal/2".', 'unsupported_version', (m) => { m['modelseal'] = 'modelseal/2'; });
+  fail('unknown_version', 'The manifest says "modelseal/3".', 'unsupported_version', (m) => { m['modelseal'] = 'modelseal/3'; });
+  fail('old_version', 'The manifest says "modelseal/1" (an earlier format without sealing records): refused, reseal.', 'unsupported_version', (m) => { m['modelseal'] = 'modelseal/1'; });
+  fail('manifest_duplicate_member', 'The manifest names "keyId" twice (JSON.parse would keep the last).', 'manifest_invalid', (m) => manifestText(m).replace('"keyId": "k1",', '"keyId": "k1",\n  "keyId": "k1",'));
+  fail('manifest_non_integer', 'chunkLength is written 1024.0: an integer must be written without fraction or exponent.', 'manifest_invalid', (m) => manifestText(m).replace('"chunkLength": 1024,', '"chunkLength": 1024.0,'));
+  fail('manifest_invalid_utf8', 'model.json holds a byte that is not UTF-8 (0xff) inside a string.', 'manifest_invalid', (m) => {
+    const bytes = new TextEncoder().encode(manifestText(m).replace('"vector-model"', '"vector-model\u0001"'));
+    bytes[bytes.indexOf(1)] = 0xff;
+    return bytes;
+  });
+  fail('manifest_key_server_credentials', 'keyServer "https://user:pw@keys.example.com" carries credentials: not a valid key-server URL.', 'manifest_invalid', (m) => { m['keyServer'] = 'https://user:pw@keys.example.com'; });
+  fail('header_size_over_limit', 'header.size is 67108865, one byte over the 64 MiB header limit: refused before any read.', 'manifest_invalid', (m) => { m['header'] = { path: H, size: 64 * 1024 * 1024 + 1 }; });
+  fail('bad_sealing', 'sealing is 42 characters, not a base64url SHA-256 digest.', 'manifest_invalid', (m) => { m['sealing'] = (m['sealing'] as string).slice(1); });
+  fail('not_published', 'The files are intact, but the key server vouches for no sealing of this key version (published is empty).', 'not_published', () => undefined, undefined, { published: [] });
+
+  // Someone who once held the content key seals other content under it (a key holder who can
+  // write to the CDN): every file authenticates, and only the sealing records refuse it.
+  const realHeader = JSON.parse(new TextDecoder().decode(await decryptHeader(small))) as SealedHeader;
+  const forged = { ...realHeader, modelJson: realHeader.modelJson.replace('"graph-model"', '"graph-model-forged"') };
+  const forgedHeader = await encryptChunked(await importInputKey(KEY), new TextEncoder().encode(JSON.stringify(forged)),
+    headerContext({ modelId: 'vector-model', keyId: 'k1', chunkLength: 1024, shardLength: 2048 }), { chunkLength: 1024, salt: deterministic('modelseal vectors: forged header')(24) });
+  fail('resealed_header', 'The header file replaced by another header sealed with the right key and context (the model.json inside changed); the manifest still names the published sealing.', 'not_published', (m, f) => {
+    f.set(H, forgedHeader);
+    m['header'] = { path: H, size: forgedHeader.length };
+  }, H);
+  const realDigest = new Uint8Array(Buffer.from(await headerDigest(small), 'hex'));
+  const forgedShard = await encryptChunked(await importInputKey(KEY), deterministic('modelseal vectors: forged weights')(2048),
+    shardContext({ modelId: 'vector-model', keyId: 'k1', chunkLength: 1024, shardLength: 2048 }, { index: 1, count: 3, plaintextLength: 2048, headerDigest: realDigest }),
+    { chunkLength: 1024, salt: deterministic('modelseal vectors: forged shard')(24) });
+  fail('resealed_shard', 'Shard 2 replaced by other weights sealed with the right key and the right shard context (index, count, length, header digest): it authenticates, but its chunk digest is not the header\'s.', 'not_published', (_m, f) => f.set(S2, forgedShard), S2);
   fail('malformed_manifest', 'model.json is not valid JSON (cut in the middle).', 'manifest_invalid', (m) => `${JSON.stringify(m, null, 2)}\n`.slice(0, 40));
   fail('plain_model_json', 'model.json is a plain TF.js model.json (no "modelseal" field).', 'manifest_invalid', () => JSON.stringify(MODEL_JSON));
   fail('unknown_manifest_field', 'The manifest has an extra field "comment".', 'manifest_invalid', (m) => { m['comment'] = 'hello'; });
@@ -160,15 +201,32 @@ async function main(): Promise<void> {
   fail('altered_shard_size', 'The manifest says shard 3 is one byte larger than the header implies.', 'manifest_invalid', (m) => { shards(m)[2]!.size += 1; }, S3);
   fail('dropped_manifest_shard', 'The manifest lists only 2 of the 3 shards.', 'manifest_invalid', (m) => { shards(m).pop(); });
 
-  // A header that decrypts (right key, right context) but is not a modelseal/1 header.
-  const badHeader = await encryptChunked(await importInputKey(KEY), new TextEncoder().encode('{"sealingId":"x","weightBytes":0,"weightFiles":[],"model":{"modelTopology":{},"weightsManifest":[]},"extra":1}'),
-    headerContext({ modelId: 'vector-model', keyId: 'k1', chunkLength: 1024, shardLength: 2048 }), { chunkLength: 1024, salt: deterministic('modelseal vectors: bad header')(24) });
-  fail('header_unknown_field', 'The header decrypts but has a field "extra" that modelseal/1 does not define.', 'header_invalid', (m, f) => {
-    f.clear();
-    f.set(H, badHeader);
-    m['header'] = { path: H, size: badHeader.length };
-    m['shards'] = [];
-  }, H);
+  // Headers that decrypt (right key, right context, published digest) but are not valid
+  // modelseal/2 headers: only a faulty sealing tool makes these.
+  const badHeader = async (name: string, description: string, text: string) => {
+    const plain = new TextEncoder().encode(text);
+    const sealed = await encryptChunked(await importInputKey(KEY), plain, headerContext({ modelId: 'vector-model', keyId: 'k1', chunkLength: 1024, shardLength: 2048 }),
+      { chunkLength: 1024, salt: deterministic(`modelseal vectors: ${name}`)(24) });
+    const sealing = toBase64url(new Uint8Array(createHash('sha256').update(plain).digest()));
+    fail(name, description, 'header_invalid', (m, f) => {
+      f.clear();
+      f.set(H, sealed);
+      m['header'] = { path: H, size: sealed.length };
+      m['sealing'] = sealing;
+      m['shards'] = [];
+    }, H, { published: [sealing] });
+  };
+  const emptyModel = JSON.stringify({ modelTopology: {}, weightsManifest: [] });
+  await badHeader('header_unknown_field', 'The header decrypts but has a field "extra" that modelseal/2 does not define.',
+    JSON.stringify({ sealingId: 'x', weightBytes: 0, weightFiles: [], shardDigests: [], modelJson: emptyModel, extra: 1 }));
+  await badHeader('header_duplicate_member', 'The header names "weightBytes" twice.',
+    `{"sealingId":"x","weightBytes":0,"weightBytes":0,"weightFiles":[],"shardDigests":[],"modelJson":${JSON.stringify(emptyModel)}}`);
+  await badHeader('header_topology_array', 'The model.json inside the header has an array as modelTopology.',
+    JSON.stringify({ sealingId: 'x', weightBytes: 0, weightFiles: [], shardDigests: [], modelJson: JSON.stringify({ modelTopology: [], weightsManifest: [] }) }));
+  await badHeader('header_shard_digest_count', 'The header lists one shard digest for a model with no shards.',
+    JSON.stringify({ sealingId: 'x', weightBytes: 0, weightFiles: [], shardDigests: [small.manifest.sealing], modelJson: emptyModel }));
+  await badHeader('header_weight_path_escape', 'The model.json inside the header names the weight file "../master.key".',
+    JSON.stringify({ sealingId: 'x', weightBytes: 0, weightFiles: [[0]], shardDigests: [], modelJson: JSON.stringify({ modelTopology: {}, weightsManifest: [{ paths: ['../master.key'], weights: [] }] }) }));
 
   mkdirSync(OUT, { recursive: true });
   const names = new Set(vectors.map((v) => `${v.vector}.json`));

@@ -106,7 +106,7 @@ export async function collectInspect(manifestPath: string, opts: InspectCommandO
   const opened = await openSealedHeader(files, unlocked.key);
   return {
     public: publicFacts,
-    private: { keyState: unlocked.record.state, ...modelFacts(opened.header.model), weightBytes: opened.header.weightBytes },
+    private: { keyState: unlocked.record.state, ...modelFacts(opened.model), weightBytes: opened.header.weightBytes },
   };
 }
 

@@ -5,6 +5,7 @@ import type { KeyRecord } from '../../keyserver/keystore.js';
 import { note, printJson, printLine } from '../output.js';
 import { parseDuration, parseId } from '../options.js';
 import { openStore } from '../store.js';
+import { publish } from './publish.js';
 
 const STORE_HELP = 'keystore folder (default: $MODELSEAL_HOME, else ./.modelseal)';
 
@@ -61,7 +62,8 @@ const revoke = new Command('revoke')
 
 /** The `keys` command group. */
 export const keysCommand = new Command('keys')
-  .description('list, rotate and revoke key versions in the local keystore')
+  .description('list, rotate, revoke key versions and publish sealings in the local keystore')
   .addCommand(list)
   .addCommand(rotate)
-  .addCommand(revoke);
+  .addCommand(revoke)
+  .addCommand(publish);

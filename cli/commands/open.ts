@@ -1,8 +1,8 @@
 // `modelseal open <sealed model.json> --out <dir>`: decrypt back to a plain TF.js model.
 
 import { Command } from 'commander';
-import { CliError } from '../errors.js';
-import { isContainedPath, OutputDir, withOutputDir } from '../out-dir.js';
+import { normalizeWeightPath } from '../../format/header.js';
+import { OutputDir, withOutputDir } from '../out-dir.js';
 import { formatBytes, note, printJson } from '../output.js';
 import { createProgress } from '../progress.js';
 import { openSealedHeader, openSealedShards, readSealedManifest, unlock } from '../sealed-model.js';
@@ -32,14 +32,12 @@ export async function collectOpen(manifestPath: string, opts: OpenCommandOptions
   const { record, key } = await unlock(store, files.manifest);
   if (record.state === 'revoked') note(`key ${record.keyId} of ${record.modelId} is revoked: the key server no longer releases it, but this store still opens it`);
   const opened = await openSealedHeader(files, key);
-  const { model, weightFiles } = opened.header;
-  // Paths come from the authenticated header, but a plain model.json may still name anything.
+  const { weightFiles, modelJson } = opened.header;
+  // parseHeader already refused any weight path outside the folder, or two naming one file
+  // (docs/FORMAT.md §Weight paths); each is written where the normalised path says.
   const targets: Array<{ path: string; size: number }> = [];
-  model.weightsManifest.forEach((group, g) => group.paths.forEach((path, i) => {
-    if (!isContainedPath(path) || path === 'model.json') {
-      throw new CliError('header_invalid', `the sealed model names weight file ${JSON.stringify(path)}, which is not a relative path inside the output folder`, { file: files.path });
-    }
-    targets.push({ path, size: weightFiles[g]![i]! });
+  opened.model.weightsManifest.forEach((group, g) => group.paths.forEach((path, i) => {
+    targets.push({ path: normalizeWeightPath(path)!, size: weightFiles[g]![i]! });
   }));
   const out = await OutputDir.prepare(opts.out, { force: opts.force ?? false });
   return withOutputDir(out, async () => {
@@ -56,7 +54,8 @@ export async function collectOpen(manifestPath: string, opts: OpenCommandOptions
       progress.stop();
       await writer.abort();
     }
-    const modelText = JSON.stringify(model);
+    // The original model.json, byte for byte as it was sealed.
+    const modelText = modelJson;
     await out.writeFile('model.json', modelText);
     return {
       modelId: files.manifest.modelId,

@@ -30,6 +30,8 @@ export interface SealCommandOptions {
 export interface SealSummary {
   modelId: string;
   keyId: string;
+  /** The sealing digest recorded in the keystore (the manifest's `sealing`). */
+  sealing: string;
   keyCreated: boolean;
   store: string;
   out: string;
@@ -62,7 +64,7 @@ export async function collectSeal(modelPath: string, opts: SealCommandOptions): 
     let sealed;
     try {
       sealed = await sealModel(
-        { modelJson: model.modelJson, weightFiles: model.weightFiles },
+        { modelJson: model.modelJsonText, weightFiles: model.weightFiles },
         {
           modelId: opts.modelId,
           keyId: entry.record.keyId,
@@ -86,6 +88,9 @@ export async function collectSeal(modelPath: string, opts: SealCommandOptions): 
     if (sealed.manifest.shardLength !== requested) {
       note(`shard size rounded up to ${formatBytes(sealed.manifest.shardLength)}, a multiple of the ${formatBytes(chunkLength)} chunk size`);
     }
+    // Recorded before the output appears: the key server vouches only for recorded sealings, and
+    // a record whose files never appear harms nothing (nobody else can make a header with its digest).
+    await store.publish(opts.modelId, entry.record.keyId, sealed.manifest.sealing);
     const manifestText = `${JSON.stringify(sealed.manifest, null, 2)}\n`;
     for (const file of sealed.files) await out.writeFile(file.path, file.bytes);
     await out.writeFile('model.json', manifestText);
@@ -98,6 +103,7 @@ export async function collectSeal(modelPath: string, opts: SealCommandOptions): 
     return {
       modelId: opts.modelId,
       keyId: entry.record.keyId,
+      sealing: sealed.manifest.sealing,
       keyCreated,
       store: store.dir,
       out: out.target,

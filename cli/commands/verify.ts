@@ -13,6 +13,8 @@ import { openStore } from '../store.js';
 export interface VerifyCommandOptions {
   store?: string;
   json?: boolean;
+  /** Refuse a sealing the keystore has no record of (default true; `keys publish` checks before recording). */
+  requirePublished?: boolean;
 }
 
 /** The verdict on an intact sealed model. */
@@ -21,6 +23,8 @@ export interface VerifySummary {
   path: string;
   modelId: string;
   keyId: string;
+  /** The manifest's sealing digest, recorded in the keystore. */
+  sealing: string;
   keyState: string;
   shards: number;
   weightBytes: number;
@@ -29,11 +33,14 @@ export interface VerifySummary {
   shardLength: number;
 }
 
-/** Checks the manifest, the key commitment of every file, every chunk's tag, and every length. */
+/**
+ * Checks that the keystore vouches for the sealing, then the manifest, the key commitment of every
+ * file, every chunk's tag, every length, and every file's digest.
+ */
 export async function collectVerify(manifestPath: string, opts: VerifyCommandOptions): Promise<VerifySummary> {
   const files = await readSealedManifest(manifestPath);
   const store = await openStore(opts.store);
-  const { record, key } = await unlock(store, files.manifest);
+  const { record, key } = await unlock(store, files.manifest, { requirePublished: opts.requirePublished ?? true });
   const opened = await openSealedHeader(files, key);
   const progress = createProgress('verifying', opened.header.weightBytes, { json: opts.json ?? false });
   let done = 0;
@@ -52,6 +59,7 @@ export async function collectVerify(manifestPath: string, opts: VerifyCommandOpt
     path: resolve(files.path),
     modelId: files.manifest.modelId,
     keyId: files.manifest.keyId,
+    sealing: files.manifest.sealing,
     keyState: record.state,
     shards: opened.shards.length,
     weightBytes: opened.header.weightBytes,

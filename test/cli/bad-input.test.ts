@@ -57,7 +57,7 @@ describe('seal refuses bad input', () => {
 
   it('invalid JSON: model_invalid', () => {
     writeFileSync(join(tmp.dir, 'broken.json'), '{"modelTopology": ');
-    sealFails([join(tmp.dir, 'broken.json'), ...common()], 1, 'model_invalid', 'is not valid JSON');
+    sealFails([join(tmp.dir, 'broken.json'), ...common()], 1, 'model_invalid', 'is not valid: not valid JSON');
   });
 
   it('JSON that is not a model: model_invalid with a hint', () => {
@@ -75,7 +75,7 @@ describe('seal refuses bad input', () => {
   for (const [label, path] of [['a parent path', '../blazeface.bin'], ['an absolute path', '/etc/passwd'], ['a URL', 'https://cdn.example.com/w.bin']] as const) {
     it(`a weight path that leaves the model folder (${label}): model_invalid`, () => {
       const bad = modelWith(`escape-${label.replace(/ /g, '-')}`, (m) => { (m['weightsManifest'] as Array<{ paths: string[] }>)[0]!.paths = [path]; });
-      sealFails([bad, ...common()], 1, 'model_invalid', `lists weight file ${JSON.stringify(path)}`);
+      sealFails([bad, ...common()], 1, 'model_invalid', `${JSON.stringify(path)} is not a relative file path inside the model folder`);
     });
   }
 

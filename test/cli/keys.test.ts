@@ -118,7 +118,7 @@ describe('inspect', () => {
     const r = run(['inspect', join(tmp.dir, 's1', 'model.json'), '--json'], { env: { MODELSEAL_HOME: join(tmp.dir, 'no-store') } });
     expect(r.code).toBe(0);
     const facts = JSON.parse(r.stdout);
-    expect(facts.public).toMatchObject({ version: 'modelseal/1', modelId: 'blaze', keyId: 'k1', shards: 1 });
+    expect(facts.public).toMatchObject({ version: 'modelseal/2', modelId: 'blaze', keyId: 'k1', shards: 1 });
     expect(facts.private).toBeNull();
     expect(r.stderr).toContain('modelseal: private facts hidden: no keystore at');
     expect(listDir(tmp.dir)).not.toContain('no-store');

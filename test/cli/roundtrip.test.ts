@@ -48,7 +48,8 @@ function roundTrip(modelPath: string, modelId: string, extra: string[]): Sealed 
   expect(opened.code).toBe(0);
   expect(opened.stderr).toContain('modelseal: opened');
   expect(opened.stdout).toBe('');
-  // Same model.json content and the same weight files, byte for byte, under their original names.
+  // The same model.json and the same weight files, byte for byte, under their original names.
+  expect(readFileSync(join(openedDir, 'model.json')).equals(readFileSync(modelPath))).toBe(true);
   expect(JSON.parse(readFileSync(join(openedDir, 'model.json'), 'utf8'))).toEqual(original);
   const paths = weightPaths(modelPath);
   expect(listDir(openedDir)).toEqual(['model.json', ...paths].sort());
@@ -171,7 +172,7 @@ describe('models of unusual shape', () => {
     expect(run(['seal', join(src, 'model.json'), '--out', sealedDir, '--model-id', 'subfolder', '--store', store]).code).toBe(0);
     expect(run(['verify', join(sealedDir, 'model.json'), '--store', store]).code).toBe(0);
     expect(run(['open', join(sealedDir, 'model.json'), '--out', openedDir, '--store', store]).code).toBe(0);
-    expect(JSON.parse(readFileSync(join(openedDir, 'model.json'), 'utf8'))).toEqual(modelJson);
+    expect(readFileSync(join(openedDir, 'model.json')).equals(readFileSync(join(src, 'model.json')))).toBe(true);
     for (const p of names) expect(readFileSync(join(openedDir, p)).equals(readFileSync(join(src, p)))).toBe(true);
     expect(await predictGraph(join(openedDir, 'model.json'))).toEqual(await predictGraph(join(src, 'model.json')));
   });
@@ -187,7 +188,7 @@ describe('models of unusual shape', () => {
     expect(await predictGraph(join(openedDir, 'model.json'))).toEqual(await predictGraph(join(src, 'model.json')));
   });
 
-  it('a model.json that starts with a UTF-8 byte order mark seals like one without (fetch drops it too)', () => {
+  it('a model.json that starts with a UTF-8 byte order mark seals (fetch drops it too) and opens byte for byte, the mark included', () => {
     const src = join(tmp.dir, 'bom-src');
     mkdirSync(src);
     copyFileSync(join(HUMAN_MODELS, 'blazeface.json'), join(src, 'plain.json'));
@@ -199,7 +200,7 @@ describe('models of unusual shape', () => {
     expect(sealed.stderr).not.toContain('error');
     expect(sealed.code).toBe(0);
     expect(run(['open', join(sealedDir, 'model.json'), '--out', openedDir, '--store', store]).code).toBe(0);
-    expect(JSON.parse(readFileSync(join(openedDir, 'model.json'), 'utf8'))).toEqual(JSON.parse(readFileSync(join(src, 'plain.json'), 'utf8')));
+    expect(readFileSync(join(openedDir, 'model.json')).equals(readFileSync(join(src, 'model.json')))).toBe(true);
     expect(readFileSync(join(openedDir, 'blazeface.bin')).equals(readFileSync(join(src, 'blazeface.bin')))).toBe(true);
   });
 });

@@ -127,13 +127,18 @@ describe('verify and open refuse damaged sealed models', () => {
     expectFailure(damaged((d) => copyFileSync(join(other, shardName(2)), join(d, shardName(2)))), 'misplaced_shard', shardName(2));
   });
 
-  it('the wrong key (manifest points at the other key version): wrong_key', () => {
+  it('a manifest pointed at another key version: not_published (no such sealing of k1), and `keys publish` refuses it with wrong_key', () => {
     const manifest = damaged((d) => {
       for (const f of listDir(d)) rmSync(join(d, f));
       cpSync(other, d, { recursive: true });
       editManifest(d, (m) => { m['keyId'] = 'k1'; });
     });
-    expectFailure(manifest, 'wrong_key', 'key commitment mismatch');
+    expectFailure(manifest, 'not_published', 'has no record of sealing');
+    // publish checks every file before it records anything: the k1 key does not open these files.
+    const published = run(['keys', 'publish', manifest, '--store', store]);
+    expect(published.code).toBe(1);
+    expect(published.stderr).toContain('modelseal: error [wrong_key]: ');
+    expect(published.stderr).toContain('key commitment mismatch');
   });
 
   it('a missing shard file: file_unavailable, naming it', () => {

@@ -98,7 +98,7 @@ describe('modelseal demo', () => {
       // The release request: its token must be bound (cnf.jkt) to the key it sends.
       const releases: Array<{ authorization: string; body: string }> = [];
       page.on('request', (request) => {
-        if (request.url().endsWith('/v1/release')) releases.push({ authorization: request.headers()['authorization'] ?? '', body: request.postData() ?? '' });
+        if (request.url().endsWith('/v2/release')) releases.push({ authorization: request.headers()['authorization'] ?? '', body: request.postData() ?? '' });
       });
       try {
         await page.goto(pageUrl);

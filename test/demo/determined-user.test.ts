@@ -127,8 +127,8 @@ describe('the determined user recovers the weights of a sealed model in the brow
       // Another is the sealed header: the original model.json, topology and all.
       const header = files.find((f) => f.bytes[0] === '{'.charCodeAt(0));
       expect(header).toBeDefined();
-      const opened = JSON.parse(Buffer.from(header!.bytes).toString('utf8')) as { model: tf.io.ModelJSON };
-      expect(opened.model.modelTopology).toEqual(modelJson.modelTopology);
+      const opened = JSON.parse(Buffer.from(header!.bytes).toString('utf8')) as { modelJson: string };
+      expect((JSON.parse(opened.modelJson) as tf.io.ModelJSON).modelTopology).toEqual(modelJson.modelTopology);
 
       // And the 32 bytes jose unwrapped from the key server's JWE are the content key itself: the key
       // is non-extractable only after the loader imports it.

@@ -61,7 +61,7 @@ describe('format properties', () => {
       expect(opened.weights.length).toBe(s.length);
       expect(Buffer.from(opened.weights).equals(Buffer.from(weights))).toBe(true);
       opened.chunks.slice(0, -1).forEach((c) => expect(c.byteLength).toBe(s.chunkLength));
-      expect(opened.opened.header.model).toEqual(modelJson);
+      expect(opened.opened.model).toEqual(modelJson);
       expect(opened.opened.header.weightFiles).toEqual([weightFiles.map((f) => f.length)]);
     }), { numRuns: 100 });
   });

@@ -17,7 +17,7 @@ describe('seal and open in memory', () => {
     const files = new Map(sealed.files.map((f) => [f.path, f.bytes]));
     const headerBytes = inlineHeader(manifest) ?? files.get('header.sealed')!;
     const opened = await openHeader(manifest, headerBytes, key);
-    expect(opened.header.model).toEqual(modelJson);
+    expect(opened.model).toEqual(modelJson);
     const parts = [];
     for (const plan of opened.shards) parts.push(...(await openShard(manifest, opened, plan.index, files.get(plan.path)!, key)));
     expect(Buffer.from(joinChunks(parts)).equals(Buffer.from(bin))).toBe(true);

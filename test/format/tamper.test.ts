@@ -44,7 +44,7 @@ describe('tampering with a sealed model', () => {
       const { manifest, files } = cloneSealed(sealed);
       const opened = await openSealed(manifest, files, contentKey);
       expect(Buffer.from(opened.weights).equals(Buffer.from(bin))).toBe(true);
-      expect(opened.opened.header.model).toEqual(modelJson);
+      expect(opened.opened.model).toEqual(modelJson);
     }
   });
 
@@ -192,9 +192,9 @@ describe('tampering with a sealed model', () => {
   it('an unknown manifest field or version is refused before any key is used', async () => {
     const field = await failure((m) => { m['weightsManifest'] = []; });
     expect(field.code).toBe('manifest_invalid');
-    expect(field.message).toContain('"weightsManifest" is not a modelseal/1 field');
-    const version = await failure((m) => { m['modelseal'] = 'modelseal/2'; });
+    expect(field.message).toContain('"weightsManifest" is not a modelseal/2 field');
+    const version = await failure((m) => { m['modelseal'] = 'modelseal/3'; });
     expect(version.code).toBe('unsupported_version');
-    expect(version.message).toContain('reads only modelseal/1');
+    expect(version.message).toContain('reads only modelseal/2');
   });
 });

@@ -1,7 +1,7 @@
 // Runs one modelseal test vector (test/vectors/*.json) through the reference reader. Browser-safe
 // (WebCrypto only), so test/format/browser.test.ts bundles this same file into Chromium.
 import {
-  fromHex, importInputKey, inlineHeader, isModelsealError, joinChunks, openHeader, openShard, parseManifestText, toHex,
+  fromHex, importInputKey, inlineHeader, isModelsealError, joinChunks, ModelsealError, openHeader, openShard, parseManifestBytes, toHex,
 } from '../../format/index.js';
 
 /** One file of a vector: UTF-8 text (model.json) or bytes as lowercase hex (sealed files). */
@@ -11,7 +11,7 @@ export type VectorFile = { text: string } | { hex: string };
 export interface ModelsealVector {
   vector: string;
   description: string;
-  format: 'modelseal/1';
+  format: 'modelseal/2';
   /** `success`, or the error code a reader must fail with. */
   expect: string;
   /** For failures: the file the error must name (a substring of `err.file`), when it names one. */
@@ -20,6 +20,8 @@ export interface ModelsealVector {
   contentKey: string;
   /** Every file by path; `model.json` is the public manifest. */
   files: Record<string, VectorFile>;
+  /** The sealings (manifest `sealing` values) the key server vouches for for this key version. */
+  published: string[];
   /** For success: SHA-256 of the decrypted header plaintext (the digest bound into every shard). */
   header?: { sha256: string };
   /** For success: SHA-256 and length of all weight bytes, shards concatenated in order. */
@@ -44,9 +46,9 @@ async function sha256Hex(bytes: Uint8Array): Promise<string> {
 /** Reads a vector the way a loader reads a sealed model: manifest, key, header, every shard in order. */
 export async function runVector(vector: ModelsealVector): Promise<VectorOutcome> {
   try {
-    const manifestFile = vector.files['model.json'];
-    if (!manifestFile || !('text' in manifestFile)) throw new Error(`vector ${vector.vector} has no model.json text`);
-    const manifest = parseManifestText(manifestFile.text);
+    const manifest = parseManifestBytes(bytesOf(vector, 'model.json'));
+    // What the key server (or the keystore) does before it releases the key: P1.
+    if (!vector.published.includes(manifest.sealing)) throw new ModelsealError('not_published', `sealing ${manifest.sealing} is not published`);
     const key = await importInputKey(fromHex(vector.contentKey));
     const headerBytes = inlineHeader(manifest) ?? bytesOf(vector, (manifest.header as { path: string }).path);
     const opened = await openHeader(manifest, headerBytes, key);

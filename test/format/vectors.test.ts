@@ -10,14 +10,14 @@ const dir = new URL('../vectors/', import.meta.url);
 const vectors: ModelsealVector[] = readdirSync(dir).filter((n) => n.endsWith('.json')).sort()
   .map((n) => JSON.parse(readFileSync(new URL(n, dir), 'utf8')) as ModelsealVector);
 
-describe('modelseal/1 test vectors', () => {
+describe('modelseal/2 test vectors', () => {
   it('cover success and every format failure the spec names', () => {
     const expects = new Set(vectors.map((v) => v.expect));
-    for (const code of ['success', 'wrong_key', 'invalid_key', 'misplaced_shard', 'tampered', 'truncated', 'trailing_data', 'manifest_invalid', 'unsupported_version', 'header_invalid']) {
+    for (const code of ['success', 'wrong_key', 'invalid_key', 'misplaced_shard', 'tampered', 'truncated', 'trailing_data', 'manifest_invalid', 'unsupported_version', 'header_invalid', 'not_published']) {
       expect(expects, code).toContain(code);
     }
     for (const v of vectors) {
-      expect(v.format).toBe('modelseal/1');
+      expect(v.format).toBe('modelseal/2');
       if (v.expect !== 'success') expect(ERROR_CODES as readonly string[]).toContain(v.expect);
     }
     expect(vectors.length).toBeGreaterThanOrEqual(30);

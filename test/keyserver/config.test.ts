@@ -10,7 +10,7 @@ import { decodeJwt } from 'jose';
 import { DEFAULT_CONFIG, FileKeyStore, createKeyServer, loadConfig, resolveConfig, WIRE_ERRORS } from '../../keyserver/index.js';
 import { isModelsealError } from '../../format/errors.js';
 import { request } from 'node:http';
-import { clientKey, release, until } from './helpers.js';
+import { clientKey, release, rotatePublished, TEST_SEALING, until } from './helpers.js';
 
 const ROOT = join(import.meta.dirname, '../..');
 const BIN = join(ROOT, 'dist/cli/main.js');
@@ -82,7 +82,7 @@ describe('CLI: token and serve', () => {
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'modelseal-serve-'));
     store = join(dir, 'store');
-    await (await FileKeyStore.open(store, { create: true })).store.rotate('face');
+    await rotatePublished((await FileKeyStore.open(store, { create: true })).store, 'face');
   });
   afterAll(async () => {
     await rm(dir, { recursive: true, force: true });
@@ -152,9 +152,9 @@ describe('CLI: token and serve', () => {
 
       // A request in flight when SIGTERM arrives (half its body sent) still gets its answer.
       const { publicJwk } = await clientKey();
-      const body = JSON.stringify({ modelId: 'face', keyId: 'k1', epk: publicJwk });
+      const body = JSON.stringify({ modelId: 'face', keyId: 'k1', sealing: TEST_SEALING, epk: publicJwk });
       const answer = new Promise<{ status: number; text: string }>((resolve, reject) => {
-        const req = request(`${url}/v1/release`, { method: 'POST', headers: { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(body)), authorization: `Bearer ${token}` } }, (res) => {
+        const req = request(`${url}/v2/release`, { method: 'POST', headers: { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(body)), authorization: `Bearer ${token}` } }, (res) => {
           let text = '';
           res.on('data', (d) => (text += d));
           res.on('end', () => resolve({ status: res.statusCode ?? 0, text }));

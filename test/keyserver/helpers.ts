@@ -5,7 +5,17 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { compactDecrypt, exportJWK, generateKeyPair, type JWK } from 'jose';
-import { FileKeyStore, createKeyServer, type KeyServer, type KeyServerConfigInput } from '../../keyserver/index.js';
+import { FileKeyStore, createKeyServer, type ContentKey, type KeyServer, type KeyServerConfigInput } from '../../keyserver/index.js';
+
+/** The sealing digest the fixtures publish for every key version they make (no files behind it). */
+export const TEST_SEALING = 'q7aGJUSj8ivyZH4DLydOb1jdPYrEI-UUL0vwhDS0RHw';
+
+/** Rotates `modelId` and publishes TEST_SEALING for the new version, as `modelseal seal` would record a sealing. */
+export async function rotatePublished(store: FileKeyStore, modelId: string, options: { retireExpiresAt?: Date } = {}): Promise<ContentKey> {
+  const entry = await store.rotate(modelId, options);
+  await store.publish(modelId, entry.record.keyId, TEST_SEALING);
+  return entry;
+}
 
 /** A temp keystore with one model key (`face` k1), its server, and cleanup. */
 export interface Fixture {
@@ -28,7 +38,7 @@ export const RELAXED: KeyServerConfigInput = {
 export async function startFixture(config: KeyServerConfigInput = {}): Promise<Fixture> {
   const dir = await mkdtemp(join(tmpdir(), 'modelseal-ks-'));
   const { store } = await FileKeyStore.open(join(dir, 'store'), { create: true });
-  const face = await store.rotate('face');
+  const face = await rotatePublished(store, 'face');
   const server = await createKeyServer({
     store: store.dir,
     config: { ...RELAXED, ...config, defaults: { ...RELAXED.defaults, ...config.defaults } },
@@ -53,18 +63,22 @@ export async function clientKey(crv: 'P-256' | 'X25519' = 'P-256'): Promise<{ pu
   return { publicJwk: await exportJWK(publicKey), privateKey: privateKey as CryptoKey };
 }
 
-/** A response body of /v1/release: a release or an error (fields are present for their outcome). */
+/** A response body of /v2/release: a release or an error (fields are present for their outcome). */
 export interface ReleaseJson {
   key: string;
   expiresAt: string;
   error: { code: string; message: string };
 }
 
-/** One raw release request. */
+/**
+ * One raw release request. An object `body` without `sealing` gets TEST_SEALING (pass `sealing`
+ * to override, or `raw` for a body sent exactly as given).
+ */
 export async function postRelease(url: string, options: { token?: string; body?: unknown; raw?: string; headers?: Record<string, string> }): Promise<{ status: number; headers: Headers; json: ReleaseJson }> {
   const headers: Record<string, string> = { 'content-type': 'application/json', ...options.headers };
   if (options.token !== undefined) headers['authorization'] = `Bearer ${options.token}`;
-  const res = await fetch(`${url}/v1/release`, { method: 'POST', headers, body: options.raw ?? JSON.stringify(options.body) });
+  const body = typeof options.body === 'object' && options.body !== null && !Array.isArray(options.body) && !('sealing' in options.body) ? { sealing: TEST_SEALING, ...options.body } : options.body;
+  const res = await fetch(`${url}/v2/release`, { method: 'POST', headers, body: options.raw ?? JSON.stringify(body) });
   const text = await res.text();
   let json: unknown;
   try {
@@ -76,9 +90,9 @@ export async function postRelease(url: string, options: { token?: string; body?:
 }
 
 /** Releases `modelId`/`keyId` with a fresh key pair and decrypts the answer; returns status and key. */
-export async function release(url: string, token: string, modelId = 'face', keyId = 'k1', options: { crv?: 'P-256' | 'X25519'; headers?: Record<string, string> } = {}) {
+export async function release(url: string, token: string, modelId = 'face', keyId = 'k1', options: { crv?: 'P-256' | 'X25519'; headers?: Record<string, string>; sealing?: string } = {}) {
   const { publicJwk, privateKey } = await clientKey(options.crv);
-  const r = await postRelease(url, { token, body: { modelId, keyId, epk: publicJwk }, ...(options.headers ? { headers: options.headers } : {}) });
+  const r = await postRelease(url, { token, body: { modelId, keyId, sealing: options.sealing ?? TEST_SEALING, epk: publicJwk }, ...(options.headers ? { headers: options.headers } : {}) });
   if (r.status !== 200) return { ...r, key: undefined, header: undefined };
   const { plaintext, protectedHeader } = await compactDecrypt(r.json.key, privateKey);
   return { ...r, key: plaintext, header: protectedHeader };

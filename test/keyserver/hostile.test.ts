@@ -205,7 +205,7 @@ describe('hostile bodies and keys', () => {
     expectWireError(await postRelease(f.url, { token, raw: 'modelId=face', headers: { 'content-type': 'application/x-www-form-urlencoded' } }), 415, 'unsupported_media_type');
     expectWireError(await postRelease(f.url, { token, raw: '{}', headers: { 'content-type': 'text/plain' } }), 415, 'unsupported_media_type');
     expectWireError(await postRelease(f.url, { token, raw: 'x'.repeat(1 << 20) }), 413, 'payload_too_large');
-    expectWireError(await postRelease(f.url, { token, raw: `{"modelId":"face","keyId":"k1","epk":${'['.repeat(4000)}${']'.repeat(4000)}}` }), 400, 'malformed_request', 'epk');
+    expectWireError(await postRelease(f.url, { token, raw: `{"modelId":"face","keyId":"k1","sealing":"q7aGJUSj8ivyZH4DLydOb1jdPYrEI-UUL0vwhDS0RHw","epk":${'['.repeat(4000)}${']'.repeat(4000)}}` }), 400, 'malformed_request', 'epk');
     expectWireError(await postRelease(f.url, { token, raw: `{"a":${'{"a":'.repeat(1200)}1${'}'.repeat(1200)}}` }), 400, 'malformed_request');
     expectWireError(await postRelease(f.url, { token, raw: '{"modelId":"face","keyId":"k1","epk":{},"__proto__":{"x":1}}' }), 400, 'malformed_request');
   });
@@ -311,7 +311,7 @@ describe('hostile bodies and keys', () => {
         if (q.token !== undefined) headers['authorization'] = `Bearer ${q.token}`;
         let res: Response;
         try {
-          res = await fetch(`${f.url}/v1/release`, { method: 'POST', headers, body: q.raw });
+          res = await fetch(`${f.url}/v2/release`, { method: 'POST', headers, body: q.raw });
         } catch {
           // fetch refused to build the request (e.g. a header byte it rejects): not the server's answer.
           continue;

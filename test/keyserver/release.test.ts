@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { calculateJwkThumbprint, decodeJwt, decodeProtectedHeader } from 'jose';
 import { pino } from 'pino';
 import { FileKeyStore, mintDevToken, createKeyServer } from '../../keyserver/index.js';
-import { RELAXED, clientKey, postRelease, release, startFixture, until, type Fixture } from './helpers.js';
+import { RELAXED, clientKey, postRelease, release, rotatePublished, startFixture, until, type Fixture } from './helpers.js';
 
 const ROOT = join(import.meta.dirname, '../..');
 
@@ -24,7 +24,7 @@ describe('release', () => {
         'sub-limited': { ratePerSubject: 2 },
       },
     });
-    for (const m of ['hand', 'cap-a', 'web-a', 'addr-limited', 'sub-limited', 'rot', 'cli-revoke']) await f.store.rotate(m);
+    for (const m of ['hand', 'cap-a', 'web-a', 'addr-limited', 'sub-limited', 'rot', 'cli-revoke']) await rotatePublished(f.store, m);
   });
   afterAll(async () => {
     await f?.close();
@@ -109,7 +109,7 @@ describe('release', () => {
     const server = await createKeyServer({ store: f.store.dir, config: { ...RELAXED, auditLog: null, defaults: { ...RELAXED.defaults, origins: [] }, models: { 'web-*': { origins: ['https://app.example'] } } } });
     const url = await server.listen({ host: '127.0.0.1', port: 0 });
     try {
-      const pre = (origin: string) => fetch(`${url}/v1/release`, { method: 'OPTIONS', headers: { origin, 'access-control-request-method': 'POST', 'access-control-request-headers': 'authorization,content-type' } });
+      const pre = (origin: string) => fetch(`${url}/v2/release`, { method: 'OPTIONS', headers: { origin, 'access-control-request-method': 'POST', 'access-control-request-headers': 'authorization,content-type' } });
       const ok = await pre('https://app.example');
       expect(ok.status).toBeLessThan(300);
       expect(ok.headers.get('access-control-allow-origin')).toBe('https://app.example');
@@ -200,7 +200,7 @@ describe('release', () => {
   it('rotation while running: the new version releases at once, the retired one still releases, a revoked one never', async () => {
     const token = await mintDevToken({ store: f.store, models: ['rot'] });
     const writer = (await FileKeyStore.open(f.store.dir)).store; // a second instance, as another process would be
-    const k2 = await writer.rotate('rot');
+    const k2 = await rotatePublished(writer, 'rot');
     expect(k2.record.keyId).toBe('k2');
     const r2 = await release(f.url, token, 'rot', 'k2');
     expect(r2.status).toBe(200);
@@ -215,8 +215,8 @@ describe('release', () => {
 
   it('an expired retired version → 403 key_expired', async () => {
     const writer = (await FileKeyStore.open(f.store.dir)).store;
-    await writer.rotate('exp-model');
-    await writer.rotate('exp-model', { retireExpiresAt: new Date(Date.now() - 1000) });
+    await rotatePublished(writer, 'exp-model');
+    await rotatePublished(writer, 'exp-model', { retireExpiresAt: new Date(Date.now() - 1000) });
     const token = await mintDevToken({ store: f.store, models: ['exp-model'] });
     const r = await release(f.url, token, 'exp-model', 'k1');
     expect(r.status).toBe(403);
@@ -280,7 +280,7 @@ describe('release', () => {
     const server = await createKeyServer({ store: f.store.dir, config: { ...RELAXED, auditLog: null, reloadIntervalMs: 0 }, logger });
     try {
       expect(await server.reload()).toBe(false);
-      await (await FileKeyStore.open(f.store.dir)).store.rotate('reload-check');
+      await rotatePublished((await FileKeyStore.open(f.store.dir)).store, 'reload-check');
       expect(await server.reload()).toBe(true);
       expect(lines.some((l) => l.includes('keystore reloaded'))).toBe(true);
     } finally {

@@ -104,7 +104,7 @@ describe('sealedModel in Chromium', () => {
 
     // What the page saw: the release answers (JWE) and the sealed files, never the key itself.
     await page.waitForTimeout(200);
-    const releases = bodies.filter((b) => b.url.endsWith('/v1/release'));
+    const releases = bodies.filter((b) => b.url.endsWith('/v2/release'));
     expect(releases.length).toBe(2);
     expect(bodies.filter((b) => b.url.includes('.sealed')).length).toBeGreaterThan(1);
     for (const { url, body } of bodies) expect(containsKey(body, contentKey), `key found in ${url}`).toBe(false);

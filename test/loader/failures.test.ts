@@ -175,12 +175,16 @@ describe('sealedModel failures', () => {
     await expectCode(tf.loadGraphModel(handler), 'tampered', /failed authentication/);
   });
 
-  it('wrong key server: another store with the same model id releases another key → wrong_key', async () => {
+  it('wrong key server: another store with the same model id refuses the sealing it never recorded (not_published), and one that claims it releases another key (wrong_key)', async () => {
     const otherDir = join(root, 'other-store');
     const { store: other } = await FileKeyStore.open(otherDir, { create: true });
-    await other.rotate('elsewhere');
+    const { record } = await other.rotate('elsewhere');
     const { url: otherServer } = await startKeyServer(otherDir);
     const otherToken = await mintDevToken({ store: otherDir, models: ['*'], ttl: '5m' });
+    await expectCode(sealedModel(url('elsewhere'), { token: otherToken, keyServer: otherServer }).load(), 'not_published', /does not vouch for this sealing.*HTTP|not published/);
+    // A server that records any digest (as an attacker's can) still holds another key: the header's commitment fails.
+    const manifest = JSON.parse(await readFile(join(root, 'www', 'elsewhere', 'model.json'), 'utf8')) as { sealing: string };
+    await other.publish('elsewhere', record.keyId, manifest.sealing);
     await expectCode(sealedModel(url('elsewhere'), { token: otherToken, keyServer: otherServer }).load(), 'wrong_key', /key commitment mismatch/);
     // With this store's token, the other server cannot even verify the session.
     await expectCode(sealedModel(url('elsewhere'), { token: await token(), keyServer: otherServer }).load(), 'key_denied', /HTTP 401 invalid_token/);
@@ -230,7 +234,7 @@ describe('sealedModel failures', () => {
     const releases: number[] = [];
     const counting: SealedModelOptions['fetch'] = async (u, init) => {
       const response = await fetch(u, init);
-      if (u.endsWith('/v1/release')) releases.push(response.status);
+      if (u.endsWith('/v2/release')) releases.push(response.status);
       return response;
     };
     const opts = async () => ({ token: await token(['*'], { sub: 'user-429' }), keyServer: limited, fetch: counting });

@@ -53,6 +53,7 @@ export async function sealInto(
 ): Promise<{ keyId: string; key: Uint8Array }> {
   const { record, key } = await store.rotate(modelId);
   const sealed = await sealModel({ modelJson: model.modelJson, weightFiles: model.weightFiles }, { modelId, keyId: record.keyId, contentKey: key, ...options });
+  await store.publish(modelId, record.keyId, sealed.manifest.sealing);
   await mkdir(dir, { recursive: true });
   await writeFile(join(dir, 'model.json'), JSON.stringify(sealed.manifest));
   await Promise.all(sealed.files.map((f) => writeFile(join(dir, f.path), f.bytes)));

@@ -319,7 +319,7 @@ describe('sealedModel in Node', () => {
       expect(s.url).toMatch(/\?v=1$/);
       expect(s.headers.get('x-cdn-auth')).toBe('abc');
     }
-    const release = seen.find((s) => s.url.endsWith('/v1/release'))!;
+    const release = seen.find((s) => s.url.endsWith('/v2/release'))!;
     expect(release.headers.get('x-cdn-auth')).toBeNull();
     expect(release.headers.get('authorization')).toMatch(/^Bearer /);
     expect(release.credentials).toBe('omit');
@@ -342,11 +342,20 @@ describe('sealedModel in Node', () => {
     expect(() => sealedModel('', { token: 't' })).toThrow(TypeError);
     expect(() => sealedModel('http://x/model.json', {} as SealedModelOptions)).toThrow(/options.token/);
     expect(() => sealedModel('http://x/model.json', { token: 't', keyServer: 'ftp://x' })).toThrow(/options.keyServer/);
-    expect(() => sealedModel('http://x/model.json', { token: 't', maxConcurrentRequests: 0 })).toThrow(/maxConcurrentRequests/);
-    expect(() => sealedModel('http://x/model.json', { token: 't', requestInit: { body: 'x' } })).toThrow(/must not have a body/);
-    expect(() => sealedModel('http://x/model.json', { token: 't', fetch: 'no' as unknown as SealedModelOptions['fetch'] })).toThrow(/options.fetch must be a function/);
-    expect(() => sealedModel('http://x/model.json', { token: 't', tokn: 1 } as unknown as SealedModelOptions)).toThrow(/unknown option "tokn"/);
-    // Neither options.keyServer nor manifest.keyServer: a clear TypeError at load time.
-    await expect(sealedModel(`${files.url}/sealed/antispoof/model.json`, { token: 't' }).load()).rejects.toThrow(/no key server.*options.keyServer/);
+    const ks = { token: 't', keyServer: 'https://keys.example.com' };
+    expect(() => sealedModel('http://x/model.json', { ...ks, maxConcurrentRequests: 0 })).toThrow(/maxConcurrentRequests/);
+    expect(() => sealedModel('http://x/model.json', { ...ks, requestInit: { body: 'x' } })).toThrow(/must not have a body/);
+    expect(() => sealedModel('http://x/model.json', { ...ks, fetch: 'no' as unknown as SealedModelOptions['fetch'] })).toThrow(/options.fetch must be a function/);
+    expect(() => sealedModel('http://x/model.json', { ...ks, tokn: 1 } as unknown as SealedModelOptions)).toThrow(/unknown option "tokn"/);
+    expect(() => sealedModel('http://x/model.json', { ...ks, modelId: '../x' })).toThrow(/options.modelId must be a model or key id/);
+    expect(() => sealedModel('http://x/model.json', { ...ks, timeoutMs: 0 })).toThrow(/options.timeoutMs must be a positive integer/);
+    for (const allow of [[], ['keys.example.com'], ['https://keys.example.com/path'], 'yes']) {
+      expect(() => sealedModel('http://x/model.json', { token: 't', allowManifestKeyServer: allow as string[] })).toThrow(/allowManifestKeyServer must be true or a list of key-server origins/);
+    }
+    // No options.keyServer and no opt-in: refused before any request (the manifest's field is not authenticated).
+    let requests = 0;
+    const counting: SealedModelOptions['fetch'] = (u, init) => { requests++; return fetch(u, init); };
+    expect(() => sealedModel(`${files.url}/sealed/antispoof/model.json`, { token: 't', fetch: counting })).toThrow(/options.keyServer is required/);
+    expect(requests).toBe(0);
   });
 });
