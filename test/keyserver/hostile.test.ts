@@ -93,6 +93,55 @@ describe('hostile tokens (store secret, HS256)', () => {
   });
 });
 
+describe('claims of the wrong type (signed, so only the claim checks can refuse them)', () => {
+  let f: Fixture;
+  let secret: Uint8Array;
+  let epk: JWK;
+  beforeAll(async () => {
+    f = await startFixture();
+    secret = await f.store.tokenSecret();
+    epk = (await clientKey()).publicJwk;
+  });
+  afterAll(async () => {
+    await f?.close();
+  });
+  // SignJWT takes the payload as given, so null and non-string registered claims reach the server.
+  const sign = (claims: Record<string, unknown>) =>
+    new SignJWT({ models: ['face'], jti: 't', ...claims }).setProtectedHeader({ alg: 'HS256' }).setIssuer('modelseal-dev').setAudience('modelseal').setIssuedAt().setExpirationTime('5m').sign(secret);
+
+  const cases: [string, Record<string, unknown>, string][] = [
+    ['sub: null', { sub: null }, 'sub claim'],
+    ['sub: 5', { sub: 5 }, 'sub claim'],
+    ['sub: {}', { sub: {} }, 'sub claim'],
+    ['sub: ""', { sub: '' }, 'sub claim'],
+    ['jti: null', { jti: null }, 'jti claim'],
+    ['jti: 5', { jti: 5 }, 'jti claim'],
+    ['jti: ["a"]', { jti: ['a'] }, 'jti claim'],
+    ['models: [1]', { models: [1] }, 'models claim'],
+    ['models: ["face", null]', { models: ['face', null] }, 'models claim'],
+    ['models: null', { models: null }, 'models claim'],
+    ['cnf: null', { cnf: null }, 'cnf claim'],
+    ['cnf: "x"', { cnf: 'x' }, 'cnf claim'],
+    ['cnf: []', { cnf: [] }, 'cnf claim'],
+    ['cnf: {}', { cnf: {} }, 'cnf.jkt'],
+    ['cnf.jkt: 5', { cnf: { jkt: 5 } }, 'cnf.jkt'],
+    ['cnf.jkt: null', { cnf: { jkt: null } }, 'cnf.jkt'],
+  ];
+  for (const [name, claims, part] of cases) {
+    it(`${name} → 401 invalid_token naming the claim`, async () => {
+      const r = await f.server.app.inject({ method: 'POST', url: '/v1/release', headers: { authorization: `Bearer ${await sign(claims)}` }, payload: { modelId: 'face', keyId: 'k1', epk } });
+      expect(r.statusCode).toBe(401);
+      expect(r.json().error.code).toBe('invalid_token');
+      expect(r.json().error.message).toContain(part);
+    });
+  }
+
+  it('the same token with well-formed claims releases (the cases above differ only in the claim)', async () => {
+    const r = await f.server.app.inject({ method: 'POST', url: '/v1/release', headers: { authorization: `Bearer ${await sign({ sub: 'alice' })}` }, payload: { modelId: 'face', keyId: 'k1', epk } });
+    expect(r.statusCode).toBe(200);
+  });
+});
+
 describe('production token keys (JWKS file and remote JWKS, EdDSA/ES256)', () => {
   let f: Fixture;
   let server: KeyServer;
