@@ -16,6 +16,7 @@ import { MemoryReleaseCounter, type ReleaseCounter } from './counter.js';
 import { AuditLog, type AuditEntry } from './audit.js';
 import { KeyServerMetrics } from './metrics.js';
 import { KeySnapshot } from './snapshot.js';
+import { clientGroup } from './client-address.js';
 
 /** What buildApp needs. */
 export interface AppOptions {
@@ -88,6 +89,8 @@ const releaseSchema = {
 interface RequestState {
   audit: Partial<AuditEntry>;
   reason: WireCode | undefined;
+  /** What per-address limits count: the address, or its IPv6 network (client-address.ts). */
+  clientGroup: string;
 }
 
 declare module 'fastify' {
@@ -198,7 +201,7 @@ export async function buildApp(options: AppOptions): Promise<KeyServerApp> {
     reply.header('cache-control', 'no-store');
     if (draining) reply.header('connection', 'close');
     reply.header('x-content-type-options', 'nosniff');
-    req.modelseal = { audit: { client: req.ip, origin: req.headers.origin }, reason: undefined };
+    req.modelseal = { audit: { client: req.ip, origin: req.headers.origin }, reason: undefined, clientGroup: clientGroup(req.ip, config.ipv6PrefixLength) };
   });
 
   app.addHook('onSend', async (_req, reply) => {
@@ -259,7 +262,7 @@ export async function buildApp(options: AppOptions): Promise<KeyServerApp> {
     state.audit.keyId = keyId;
     const { name, policy } = policyFor(config, modelId);
 
-    await limit('address', name, policy.ratePerAddress, req.ip, req);
+    await limit('address', name, policy.ratePerAddress, state.clientGroup, req);
 
     const auth = req.headers.authorization;
     const match = typeof auth === 'string' ? /^Bearer +([A-Za-z0-9_.~+/-]+=*) *$/i.exec(auth) : null;

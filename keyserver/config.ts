@@ -42,6 +42,8 @@ export interface KeyServerConfig {
   trustProxy: boolean | number | string | string[];
   /** Largest request body in bytes. */
   bodyLimit: number;
+  /** IPv6 clients are counted per network of this prefix length (64: one /64 is one client; 128: per address). */
+  ipv6PrefixLength: number;
   /** How often to look for keystore changes, in ms; 0 turns polling off (SIGHUP still reloads). */
   reloadIntervalMs: number;
   /** Lifetime of a released key, in seconds (the JWE `exp`; never beyond the token's `exp`). */
@@ -76,6 +78,7 @@ export const DEFAULT_CONFIG: KeyServerConfig = {
   logLevel: 'info',
   trustProxy: false,
   bodyLimit: 8192,
+  ipv6PrefixLength: 64,
   reloadIntervalMs: 2000,
   releaseTtlSeconds: 300,
   wrapAlgorithm: 'ECDH-ES+A256KW',
@@ -228,6 +231,9 @@ export function resolveConfig(...layers: (KeyServerConfigInput | Record<string, 
           break;
         case 'bodyLimit':
           c.bodyLimit = intIn('bodyLimit', v, 256, 1 << 20);
+          break;
+        case 'ipv6PrefixLength':
+          c.ipv6PrefixLength = intIn('ipv6PrefixLength', v, 16, 128);
           break;
         case 'reloadIntervalMs':
           c.reloadIntervalMs = v === 0 ? 0 : intIn('reloadIntervalMs', v, 50, 3_600_000);
