@@ -54,6 +54,12 @@ export interface KeyServerConfig {
   serverKeyReuseSeconds: number;
   /** Audit log path; null turns it off; undefined writes `<store>/audit.log`. */
   auditLog: string | null | undefined;
+  /** Longest text field in an audit line, in characters; longer ones are cut with a marker. */
+  auditFieldMaxLength: number;
+  /** Audit lines per client (address group) per window for requests without a verified token; 0: no limit. */
+  auditUnverifiedPerAddress: number;
+  /** Window of auditUnverifiedPerAddress, in ms. */
+  auditUnverifiedWindowMs: number;
   tokens: {
     issuer: string[];
     audience: string[];
@@ -84,6 +90,9 @@ export const DEFAULT_CONFIG: KeyServerConfig = {
   wrapAlgorithm: 'ECDH-ES+A256KW',
   serverKeyReuseSeconds: 10,
   auditLog: undefined,
+  auditFieldMaxLength: 256,
+  auditUnverifiedPerAddress: 20,
+  auditUnverifiedWindowMs: 60_000,
   tokens: {
     issuer: ['modelseal-dev'],
     audience: ['modelseal'],
@@ -251,6 +260,15 @@ export function resolveConfig(...layers: (KeyServerConfigInput | Record<string, 
         case 'auditLog':
           if (v !== null && (typeof v !== 'string' || v === '')) throw invalid('auditLog', 'must be a file path, or null to turn the audit log off');
           c.auditLog = v as string | null;
+          break;
+        case 'auditFieldMaxLength':
+          c.auditFieldMaxLength = intIn('auditFieldMaxLength', v, 32, 65_536);
+          break;
+        case 'auditUnverifiedPerAddress':
+          c.auditUnverifiedPerAddress = intIn('auditUnverifiedPerAddress', v, 0, 1e9);
+          break;
+        case 'auditUnverifiedWindowMs':
+          c.auditUnverifiedWindowMs = intIn('auditUnverifiedWindowMs', v, 100, 86_400_000);
           break;
         case 'rateWindowMs':
           c.rateWindowMs = intIn('rateWindowMs', v, 100, 86_400_000);

@@ -48,7 +48,7 @@ export async function createKeyServer(options: KeyServerOptions): Promise<KeySer
   const config = resolveConfig(options.config as Record<string, unknown> | undefined);
   const store = typeof options.store === 'string' ? (await FileKeyStore.open(options.store)).store : options.store;
   const auditPath = config.auditLog === undefined ? (store instanceof FileKeyStore ? store.auditPath : null) : config.auditLog;
-  const audit = new AuditLog(auditPath);
+  const audit = new AuditLog(auditPath, { fieldMaxLength: config.auditFieldMaxLength });
   let built: KeyServerApp;
   try {
     await audit.ready().catch((cause: Error) => {

