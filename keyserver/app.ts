@@ -174,6 +174,14 @@ export async function buildApp(options: AppOptions): Promise<KeyServerApp> {
     // The audit log records every release request; per-request access lines would only duplicate it.
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: config.bodyLimit,
+    // Deadlines, so slow clients cannot hold connections open: Node checks the request and header
+    // deadlines every connectionsCheckingInterval (30 s by default, far coarser than the deadlines).
+    requestTimeout: config.requestTimeoutMs,
+    keepAliveTimeout: config.keepAliveTimeoutMs,
+    http: {
+      headersTimeout: config.headersTimeoutMs,
+      connectionsCheckingInterval: Math.max(25, Math.min(1000, Math.floor(config.headersTimeoutMs / 4))),
+    },
     // A hop count is valid at runtime (proxy-addr) though fastify's types omit it.
     trustProxy: config.trustProxy as boolean | string | string[],
     // While closing, requests on open keep-alive sockets are still answered (with Connection: close).

@@ -42,6 +42,14 @@ export interface KeyServerConfig {
   trustProxy: boolean | number | string | string[];
   /** Largest request body in bytes. */
   bodyLimit: number;
+  /** A request (headers and body) must arrive within this many ms, else 408 and the connection closes. */
+  requestTimeoutMs: number;
+  /** The request headers must arrive within this many ms (at most requestTimeoutMs). */
+  headersTimeoutMs: number;
+  /** An idle keep-alive connection is closed after this many ms. */
+  keepAliveTimeoutMs: number;
+  /** Open connections at most; the server closes any connection beyond it at once. */
+  maxConnections: number;
   /** IPv6 clients are counted per network of this prefix length (64: one /64 is one client; 128: per address). */
   ipv6PrefixLength: number;
   /** How often to look for keystore changes, in ms; 0 turns polling off (SIGHUP still reloads). */
@@ -84,6 +92,10 @@ export const DEFAULT_CONFIG: KeyServerConfig = {
   logLevel: 'info',
   trustProxy: false,
   bodyLimit: 8192,
+  requestTimeoutMs: 10_000,
+  headersTimeoutMs: 5_000,
+  keepAliveTimeoutMs: 5_000,
+  maxConnections: 1024,
   ipv6PrefixLength: 64,
   reloadIntervalMs: 2000,
   releaseTtlSeconds: 300,
@@ -241,6 +253,18 @@ export function resolveConfig(...layers: (KeyServerConfigInput | Record<string, 
         case 'bodyLimit':
           c.bodyLimit = intIn('bodyLimit', v, 256, 1 << 20);
           break;
+        case 'requestTimeoutMs':
+          c.requestTimeoutMs = intIn('requestTimeoutMs', v, 100, 600_000);
+          break;
+        case 'headersTimeoutMs':
+          c.headersTimeoutMs = intIn('headersTimeoutMs', v, 100, 600_000);
+          break;
+        case 'keepAliveTimeoutMs':
+          c.keepAliveTimeoutMs = intIn('keepAliveTimeoutMs', v, 100, 600_000);
+          break;
+        case 'maxConnections':
+          c.maxConnections = intIn('maxConnections', v, 1, 1_000_000);
+          break;
         case 'ipv6PrefixLength':
           c.ipv6PrefixLength = intIn('ipv6PrefixLength', v, 16, 128);
           break;
@@ -303,6 +327,8 @@ export function resolveConfig(...layers: (KeyServerConfigInput | Record<string, 
       }
     }
   }
+  // Node refuses a headers deadline beyond the request deadline; say which setting to change.
+  if (c.headersTimeoutMs > c.requestTimeoutMs) throw invalid('headersTimeoutMs', `must not exceed requestTimeoutMs (${c.requestTimeoutMs}), got ${c.headersTimeoutMs}`);
   return c;
 }
 

@@ -22,6 +22,7 @@ export class KeyServerMetrics {
   });
   readonly aborted = new Counter({ name: 'modelseal_requests_aborted_total', help: 'Release requests whose connection closed before the response was written', registers: [this.registry] });
   readonly auditSuppressed = new Counter({ name: 'modelseal_audit_suppressed_total', help: 'Audit lines of requests without a verified token left out by the per-client limit (summarised in the log)', registers: [this.registry] });
+  readonly dropped = new Counter({ name: 'modelseal_connections_dropped_total', help: 'Connections closed at once because maxConnections were open', registers: [this.registry] });
   readonly reloads = new Counter({ name: 'modelseal_keystore_reloads_total', help: 'Keystore reloads that saw a change', registers: [this.registry] });
 
   constructor(options: { processMetrics?: boolean } = {}) {

@@ -84,6 +84,9 @@ export async function createKeyServer(options: KeyServerOptions): Promise<KeySer
     audit,
     reload,
     async listen(opts = {}) {
+      // Node closes a connection beyond the limit as soon as it is accepted ('drop').
+      app.server.maxConnections = config.maxConnections;
+      if (app.server.listenerCount('drop') === 0) app.server.on('drop', () => metrics.dropped.inc());
       const address = await app.listen({ host: opts.host ?? config.host, port: opts.port ?? config.port });
       if (config.reloadIntervalMs > 0 && !timer) {
         timer = setInterval(() => void poll(), config.reloadIntervalMs);

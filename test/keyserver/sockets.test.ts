@@ -121,4 +121,76 @@ describe('real sockets', () => {
     expect(await eventually(async () => (await lines()).length > 0)).toBe(true);
     expect(await lines()).toEqual([expect.objectContaining({ outcome: 'aborted', status: null, counted: false, client: '127.0.0.1' })]);
   });
+
+  /** Collects what a socket receives and whether the server closed it. */
+  const watch = (s: Socket) => {
+    const w = { data: '', closed: false };
+    s.on('data', (d: Buffer) => (w.data += d.toString('latin1')));
+    s.on('error', () => undefined);
+    s.on('close', () => (w.closed = true));
+    return w;
+  };
+
+  it('deadlines: slow bodies and slow headers are closed (408), an idle keep-alive connection is closed', async () => {
+    const { url } = await start('deadlines', { requestTimeoutMs: 300, headersTimeoutMs: 300, keepAliveTimeoutMs: 300 });
+    const body = JSON.stringify({ modelId: 'face', keyId: 'k1', epk });
+    // Ten slow-body clients: headers, then the body one byte at a time, far slower than the deadline.
+    const slow = await Promise.all(Array.from({ length: 10 }, () => open(url)));
+    const slowWatch = slow.map(watch);
+    const full = rawRequest(body);
+    const head = full.length - body.length;
+    for (const s of slow) s.write(full.slice(0, head));
+    let sent = head;
+    // Bounded: the whole body would take body.length × 50 ms (~8 s); the deadline is 300 ms.
+    while (sent < full.length && !slowWatch.every((w) => w.closed)) {
+      for (const [i, s] of slow.entries()) if (!slowWatch[i]!.closed) s.write(full[sent]!);
+      sent++;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    expect(slowWatch.every((w) => w.closed)).toBe(true);
+    expect(sent).toBeLessThan(full.length);
+    expect(slowWatch.every((w) => w.data.startsWith('HTTP/1.1 408'))).toBe(true);
+
+    // A connection that never sends a byte.
+    const mute = watch(await open(url));
+    expect(await eventually(() => mute.closed)).toBe(true);
+
+    // Slow headers: a request line, then nothing more.
+    const sh = await open(url);
+    const shWatch = watch(sh);
+    sh.write('POST /v1/release HTTP/1.1\r\nhost: 127.0.0.1\r\n');
+    expect(await eventually(() => shWatch.closed)).toBe(true);
+
+    // Keep-alive: one answered request, then the connection idles until the server closes it.
+    const ka = await open(url);
+    const kaWatch = watch(ka);
+    ka.write(rawRequest(body));
+    expect(await eventually(() => kaWatch.data.includes('\r\n\r\n'))).toBe(true);
+    expect(kaWatch.data).toMatch(/^HTTP\/1\.1 401/);
+    expect(await eventually(() => kaWatch.closed)).toBe(true);
+  });
+
+  it('connections beyond maxConnections are closed at once without an answer; a freed slot is usable again', async () => {
+    const { server, url } = await start('maxconn', { maxConnections: 3 });
+    const held = await Promise.all([open(url), open(url), open(url)]);
+    const heldWatch = held.map(watch);
+    expect(await eventually(async () => (await new Promise<number>((r) => server.app.server.getConnections((_e, n) => r(n)))) === 3)).toBe(true);
+    const extra = watch(await open(url));
+    expect(await eventually(() => extra.closed)).toBe(true);
+    expect(extra.data).toBe('');
+    // The held connections still work.
+    held[0]!.write(rawRequest('{}'));
+    expect(await eventually(() => heldWatch[0]!.data.includes('\r\n\r\n'))).toBe(true);
+    expect(heldWatch[0]!.data).toMatch(/^HTTP\/1\.1 400/);
+    // Free one slot: a new connection is served.
+    held[1]!.destroy();
+    expect(await eventually(async () => (await new Promise<number>((r) => server.app.server.getConnections((_e, n) => r(n)))) === 2)).toBe(true);
+    const next = await open(url);
+    const nextWatch = watch(next);
+    next.write(rawRequest('{}'));
+    expect(await eventually(() => nextWatch.data.includes('\r\n\r\n'))).toBe(true);
+    expect(nextWatch.data).toMatch(/^HTTP\/1\.1 400/);
+    expect((await server.app.inject({ url: '/metrics' })).body).toMatch(/modelseal_connections_dropped_total 1/);
+    for (const s of [...held, next]) s.destroy();
+  });
 });
