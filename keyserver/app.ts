@@ -18,6 +18,7 @@ import { AuditGate, type AuditSuppression } from './audit-limits.js';
 import { KeyServerMetrics } from './metrics.js';
 import { KeySnapshot } from './snapshot.js';
 import { clientGroup } from './client-address.js';
+import { drainAndClose } from './drain.js';
 
 /** What buildApp needs. */
 export interface AppOptions {
@@ -293,6 +294,10 @@ export async function buildApp(options: AppOptions): Promise<KeyServerApp> {
   app.setErrorHandler((err, req, reply) => {
     const wire = toWireError(err);
     if (req.modelseal) req.modelseal.reason = wire.code;
+    if (wire.code === 'payload_too_large') {
+      reply.header('connection', 'close');
+      drainAndClose(req.raw, { maxBytes: config.bodyDrainLimit, timeoutMs: config.requestTimeoutMs });
+    }
     if (wire.code === 'internal_error' || wire.code === 'unavailable') req.log.error({ code: (err as { code?: string }).code, msg: (err as Error).message }, 'release failed');
     return sendError(reply, wire);
   });

@@ -42,6 +42,8 @@ export interface KeyServerConfig {
   trustProxy: boolean | number | string | string[];
   /** Largest request body in bytes. */
   bodyLimit: number;
+  /** Bytes of an oversized body read and discarded after the 413 (so the client can read it); 0 closes at once. */
+  bodyDrainLimit: number;
   /** A request (headers and body) must arrive within this many ms, else 408 and the connection closes. */
   requestTimeoutMs: number;
   /** The request headers must arrive within this many ms (at most requestTimeoutMs). */
@@ -92,6 +94,7 @@ export const DEFAULT_CONFIG: KeyServerConfig = {
   logLevel: 'info',
   trustProxy: false,
   bodyLimit: 8192,
+  bodyDrainLimit: 8 << 20,
   requestTimeoutMs: 10_000,
   headersTimeoutMs: 5_000,
   keepAliveTimeoutMs: 5_000,
@@ -252,6 +255,9 @@ export function resolveConfig(...layers: (KeyServerConfigInput | Record<string, 
           break;
         case 'bodyLimit':
           c.bodyLimit = intIn('bodyLimit', v, 256, 1 << 20);
+          break;
+        case 'bodyDrainLimit':
+          c.bodyDrainLimit = intIn('bodyDrainLimit', v, 0, 64 << 20);
           break;
         case 'requestTimeoutMs':
           c.requestTimeoutMs = intIn('requestTimeoutMs', v, 100, 600_000);

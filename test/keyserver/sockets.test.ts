@@ -193,4 +193,59 @@ describe('real sockets', () => {
     expect((await server.app.inject({ url: '/metrics' })).body).toMatch(/modelseal_connections_dropped_total 1/);
     for (const s of [...held, next]) s.destroy();
   });
+
+  /**
+   * Sends a 5 MiB body the way a client that does not read before it has written does (curl, most
+   * HTTP libraries), then reads the whole answer until the server closes. A server that closes while
+   * the body is still arriving makes the kernel reset the connection, and the client loses the 413.
+   */
+  const sendHuge = async (url: string, mode: 'length' | 'chunked' | 'close', size = 5 << 20) => {
+    const s = await open(url);
+    s.pause();
+    const head = [
+      'POST /v1/release HTTP/1.1',
+      'host: 127.0.0.1',
+      'content-type: application/json',
+      mode === 'chunked' ? 'transfer-encoding: chunked' : `content-length: ${size}`,
+      ...(mode === 'close' ? ['connection: close'] : []),
+    ].join('\r\n');
+    const chunk = Buffer.alloc(64 << 10, 0x61);
+    const write = (b: Buffer | string) => new Promise<void>((resolve, reject) => s.write(b, (err) => (err ? reject(err) : resolve())));
+    const result = { writeError: undefined as string | undefined, readError: undefined as string | undefined, response: '' };
+    try {
+      await write(`${head}\r\n\r\n`);
+      for (let sent = 0; sent < size; sent += chunk.length) await write(mode === 'chunked' ? Buffer.concat([Buffer.from(`${chunk.length.toString(16)}\r\n`), chunk, Buffer.from('\r\n')]) : chunk);
+      if (mode === 'chunked') await write('0\r\n\r\n');
+    } catch (err) {
+      result.writeError = (err as NodeJS.ErrnoException).code ?? String(err);
+    }
+    await new Promise<void>((resolve) => {
+      s.on('data', (d: Buffer) => (result.response += d.toString('latin1')));
+      s.on('error', (err: NodeJS.ErrnoException) => (result.readError = err.code ?? String(err)));
+      s.on('close', () => resolve());
+      s.resume();
+    });
+    return result;
+  };
+
+  it('a 5 MiB body: the client reads the 413 and its JSON error, every time (length, chunked, Connection: close)', async () => {
+    const { url } = await start('huge');
+    for (const mode of ['length', 'chunked', 'close', 'length', 'chunked', 'close'] as const) {
+      const r = await sendHuge(url, mode);
+      expect(r.writeError, mode).toBeUndefined();
+      expect(r.readError, mode).toBeUndefined();
+      expect(r.response, mode).toMatch(/^HTTP\/1\.1 413 /);
+      const body = r.response.slice(r.response.indexOf('\r\n\r\n') + 4);
+      expect(JSON.parse(body).error.code, mode).toBe('payload_too_large');
+    }
+  });
+
+  it('the drain is bounded: a body beyond bodyDrainLimit is cut off, not read to its end', async () => {
+    const { url } = await start('huge-bounded', { bodyDrainLimit: 1 << 20 });
+    // 32 MiB is far more than the loopback socket buffers hold, so the server must have stopped reading.
+    const chunked = await sendHuge(url, 'chunked', 32 << 20);
+    expect(chunked.writeError).toMatch(/EPIPE|ECONNRESET/);
+    const declared = await sendHuge(url, 'length', 32 << 20);
+    expect(declared.writeError).toMatch(/EPIPE|ECONNRESET/);
+  });
 });
