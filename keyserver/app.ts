@@ -38,6 +38,8 @@ export interface KeyServerApp {
   reload(): Promise<boolean>;
   /** Marks the app as shutting down: responses carry `Connection: close` so keep-alive sockets end. */
   drain(): void;
+  /** Writes the summary lines of audit windows that have ended (server.ts calls it with each keystore poll). */
+  auditSweep(): void;
   metrics: KeyServerMetrics;
   audit: AuditLog;
 }
@@ -392,6 +394,8 @@ export async function buildApp(options: AppOptions): Promise<KeyServerApp> {
     draining = true;
   };
 
-  return { app, reload, drain, metrics, audit };
+  const auditSweep = () => writeSummaries(gate.sweep(Date.now()));
+
+  return { app, reload, drain, auditSweep, metrics, audit };
 }
 

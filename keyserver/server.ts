@@ -69,6 +69,8 @@ export async function createKeyServer(options: KeyServerOptions): Promise<KeySer
     if (polling) return;
     polling = true;
     try {
+      // A client that went quiet after a flood gets its audit summary line now, not at its next request.
+      built.auditSweep();
       await built.reload();
     } catch (err) {
       app.log.warn({ msg: (err as Error).message }, 'keystore reload failed; keeping the last good state');

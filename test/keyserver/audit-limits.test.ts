@@ -115,6 +115,18 @@ describe('audit volume under hostile requests', () => {
     expect(metrics.body).toMatch(/modelseal_audit_suppressed_total 7/);
   });
 
+  it('a client that goes quiet gets its summary line from the periodic sweep, without another request', async () => {
+    const path = await start('quiet', { auditUnverifiedPerAddress: 1, auditUnverifiedWindowMs: 200, reloadIntervalMs: 100 });
+    await server!.listen({ host: '127.0.0.1', port: 0 });
+    for (let i = 0; i < 4; i++) await post({ remoteAddress: '198.51.100.3' });
+    let summary: Line | undefined;
+    for (let i = 0; i < 100 && !summary; i++) {
+      await new Promise((r) => setTimeout(r, 50));
+      summary = (await lines(path)).find((l) => l['outcome'] === 'suppressed');
+    }
+    expect(summary).toMatchObject({ client: '198.51.100.3', suppressed: 3 });
+  });
+
   it('control characters from headers and token claims are escaped, long fields cut with a marker', async () => {
     const path = await start('escape', { auditFieldMaxLength: 64 });
     const sub = `eve\u001b[31m\u202e${'s'.repeat(100)}`;
