@@ -14,8 +14,11 @@ import { SessionVerifier, matchesPattern, type Session } from './session.js';
 import { ServerEphemeralKeys, importClientKey, wrapContentKey } from './wrap.js';
 import { MemoryReleaseCounter, type ReleaseCounter } from './counter.js';
 import { AuditLog, type AuditEntry } from './audit.js';
+import { AuditGate, type AuditSuppression } from './audit-limits.js';
 import { KeyServerMetrics } from './metrics.js';
 import { KeySnapshot } from './snapshot.js';
+import { clientGroup } from './client-address.js';
+import { drainAndClose } from './drain.js';
 
 /** What buildApp needs. */
 export interface AppOptions {
@@ -35,6 +38,8 @@ export interface KeyServerApp {
   reload(): Promise<boolean>;
   /** Marks the app as shutting down: responses carry `Connection: close` so keep-alive sockets end. */
   drain(): void;
+  /** Writes the summary lines of audit windows that have ended (server.ts calls it with each keystore poll). */
+  auditSweep(): void;
   metrics: KeyServerMetrics;
   audit: AuditLog;
 }
@@ -94,6 +99,16 @@ const releaseSchema = {
 interface RequestState {
   audit: Partial<AuditEntry>;
   reason: WireCode | undefined;
+  /** What per-address limits count: the address, or its IPv6 network (client-address.ts). */
+  clientGroup: string;
+  /** The bearer token verified (signature and claims): its lines are never held back by the audit gate. */
+  verified: boolean;
+  /** A release was taken from the token's cap: the request is audited even if the client is gone. */
+  counted: boolean;
+  /** The handler has produced its answer (onSend ran). */
+  decided: boolean;
+  /** The audit line (or its suppression) is done. */
+  audited: boolean;
 }
 
 declare module 'fastify' {
@@ -168,6 +183,14 @@ export async function buildApp(options: AppOptions): Promise<KeyServerApp> {
     // The audit log records every release request; per-request access lines would only duplicate it.
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: config.bodyLimit,
+    // Deadlines, so slow clients cannot hold connections open: Node checks the request and header
+    // deadlines every connectionsCheckingInterval (30 s by default, far coarser than the deadlines).
+    requestTimeout: config.requestTimeoutMs,
+    keepAliveTimeout: config.keepAliveTimeoutMs,
+    http: {
+      headersTimeout: config.headersTimeoutMs,
+      connectionsCheckingInterval: Math.max(25, Math.min(1000, Math.floor(config.headersTimeoutMs / 4))),
+    },
     // A hop count is valid at runtime (proxy-addr) though fastify's types omit it.
     trustProxy: config.trustProxy as boolean | string | string[],
     // While closing, requests on open keep-alive sockets are still answered (with Connection: close).
@@ -199,22 +222,90 @@ export async function buildApp(options: AppOptions): Promise<KeyServerApp> {
     if (r.isExceeded) throw new WireError('rate_limited', kind === 'address' ? 'too many requests from this address' : 'too many releases for this session', { retryAfter: Math.max(1, r.ttlInSeconds ?? 1) });
   };
 
+  const gate = new AuditGate({ perClient: config.auditUnverifiedPerAddress, windowMs: config.auditUnverifiedWindowMs });
+  let nextSweep = 0;
+  const writeSummaries = (list: AuditSuppression[]) => {
+    for (const g of list) {
+      audit.write({ time: new Date(g.until).toISOString(), modelId: undefined, keyId: undefined, sub: undefined, jti: undefined, client: g.client, origin: undefined, outcome: 'suppressed', reason: undefined, status: undefined, suppressed: g.suppressed, since: new Date(g.since).toISOString() });
+    }
+  };
+
+  // Writes the request's audit line and metrics, once: from onResponse, or with `aborted` when the
+  // connection closed before the response was written.
+  const record = (req: FastifyRequest, reply: FastifyReply, aborted: boolean) => {
+    const s = req.modelseal;
+    if (req.routeOptions.url !== RELEASE_PATH || !s || s.audited) return;
+    s.audited = true;
+    const status = aborted && !s.decided ? undefined : reply.statusCode;
+    const ok = status === 200;
+    const reason = ok || status === undefined ? undefined : (s.reason ?? (status === 404 ? 'not_found' : 'malformed_request'));
+    const outcome = aborted ? 'aborted' : ok ? 'release' : 'denied';
+    if (aborted) metrics.aborted.inc();
+    else {
+      metrics.latency.observe({ outcome }, reply.elapsedTime / 1000);
+      if (ok) metrics.releases.inc({ model: s.audit.modelId ?? '' });
+      else metrics.denials.inc({ reason });
+    }
+    if (s.counted) metrics.counted.inc({ model: s.audit.modelId ?? '', outcome });
+    const entry: AuditEntry = {
+      modelId: s.audit.modelId,
+      keyId: s.audit.keyId,
+      sub: s.audit.sub,
+      jti: s.audit.jti,
+      client: s.audit.client ?? req.ip,
+      origin: s.audit.origin,
+      outcome,
+      reason,
+      status,
+      counted: s.counted,
+    };
+    if (s.verified || s.counted) {
+      audit.write(entry);
+      return;
+    }
+    const now = Date.now();
+    if (now >= nextSweep) {
+      nextSweep = now + Math.min(config.auditUnverifiedWindowMs, 1000);
+      writeSummaries(gate.sweep(now));
+    }
+    const { write, ended } = gate.admit(s.clientGroup, now);
+    if (ended) writeSummaries([ended]);
+    if (write) audit.write(entry);
+    else metrics.auditSuppressed.inc();
+  };
+
   let draining = false;
   app.addHook('onRequest', async (req, reply) => {
     reply.header('cache-control', 'no-store');
     if (draining) reply.header('connection', 'close');
     reply.header('x-content-type-options', 'nosniff');
-    req.modelseal = { audit: { client: req.ip, origin: req.headers.origin }, reason: undefined };
+    const state: RequestState = { audit: { client: req.ip, origin: req.headers.origin }, reason: undefined, clientGroup: clientGroup(req.ip, config.ipv6PrefixLength), verified: false, counted: false, decided: false, audited: false };
+    req.modelseal = state;
+    // A client that resets the connection gets no response, so onResponse never runs; the request may
+    // still have taken a release from its token's cap. Audit it once its answer is decided (or now,
+    // when the body never arrived and no handler will run).
+    reply.raw.once('close', () => {
+      if (reply.raw.writableFinished || state.audited) return;
+      if (state.decided || !req.raw.complete) record(req, reply, true);
+    });
   });
 
-  app.addHook('onSend', async (_req, reply) => {
+  app.addHook('onSend', async (req, reply) => {
     // A request that began before shutdown still closes its socket, so close() need not wait for keep-alive.
     if (draining) reply.header('connection', 'close');
+    const state = req.modelseal;
+    if (!state) return;
+    state.decided = true;
+    if (reply.raw.destroyed || req.raw.socket?.destroyed) record(req, reply, true);
   });
 
   app.setErrorHandler((err, req, reply) => {
     const wire = toWireError(err);
     if (req.modelseal) req.modelseal.reason = wire.code;
+    if (wire.code === 'payload_too_large') {
+      reply.header('connection', 'close');
+      drainAndClose(req.raw, { maxBytes: config.bodyDrainLimit, timeoutMs: config.requestTimeoutMs });
+    }
     if (wire.code === 'internal_error' || wire.code === 'unavailable') req.log.error({ code: (err as { code?: string }).code, msg: (err as Error).message }, 'release failed');
     return sendError(reply, wire);
   });
@@ -224,24 +315,10 @@ export async function buildApp(options: AppOptions): Promise<KeyServerApp> {
   });
 
   app.addHook('onResponse', async (req, reply) => {
-    if (req.routeOptions.url !== RELEASE_PATH || !req.modelseal) return;
-    const s = req.modelseal;
-    const ok = reply.statusCode === 200;
-    const reason = ok ? undefined : (s.reason ?? (reply.statusCode === 404 ? 'not_found' : 'malformed_request'));
-    metrics.latency.observe({ outcome: ok ? 'release' : 'denied' }, reply.elapsedTime / 1000);
-    if (ok) metrics.releases.inc({ model: s.audit.modelId ?? '' });
-    else metrics.denials.inc({ reason });
-    audit.write({
-      modelId: s.audit.modelId,
-      keyId: s.audit.keyId,
-      sub: s.audit.sub,
-      jti: s.audit.jti,
-      client: s.audit.client ?? req.ip,
-      origin: s.audit.origin,
-      outcome: ok ? 'release' : 'denied',
-      reason,
-      status: reply.statusCode,
-    });
+    record(req, reply, false);
+  });
+  app.addHook('onClose', async () => {
+    writeSummaries(gate.sweep(Date.now(), true));
   });
 
   app.get('/healthz', async () => ({ status: 'ok' }));
@@ -270,7 +347,7 @@ export async function buildApp(options: AppOptions): Promise<KeyServerApp> {
     state.audit.keyId = keyId;
     const { name, policy } = policyFor(config, modelId);
 
-    await limit('address', name, policy.ratePerAddress, req.ip, req);
+    await limit('address', name, policy.ratePerAddress, state.clientGroup, req);
 
     const auth = req.headers.authorization;
     const match = typeof auth === 'string' ? /^Bearer +([A-Za-z0-9_.~+/-]+=*) *$/i.exec(auth) : null;
@@ -278,6 +355,7 @@ export async function buildApp(options: AppOptions): Promise<KeyServerApp> {
     const session: Session = await sessions.verify(match[1]!);
     state.audit.sub = session.sub;
     state.audit.jti = session.jti;
+    state.verified = true;
 
     await limit('subject', name, policy.ratePerSubject, session.sub ?? session.jti ?? 'anonymous', req);
 
@@ -303,6 +381,7 @@ export async function buildApp(options: AppOptions): Promise<KeyServerApp> {
       if (session.jti === undefined) throw new WireError('invalid_token', `model ${modelId} caps releases per token: the token needs a jti`);
       const ok = await counter.take(session.jti, policy.releasesPerToken, session.exp * 1000 + config.tokens.clockSkewSeconds * 1000);
       if (!ok) throw new WireError('release_limit', `at most ${policy.releasesPerToken} per token`);
+      state.counted = true;
     }
 
     const contentKey = await snapshot.contentKey(modelId, keyId);
@@ -328,6 +407,8 @@ export async function buildApp(options: AppOptions): Promise<KeyServerApp> {
     draining = true;
   };
 
-  return { app, reload, drain, metrics, audit };
+  const auditSweep = () => writeSummaries(gate.sweep(Date.now()));
+
+  return { app, reload, drain, auditSweep, metrics, audit };
 }
 

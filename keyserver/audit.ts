@@ -14,10 +14,37 @@ export interface AuditEntry {
   /** Client address (after trustProxy). */
   client: string;
   origin: string | undefined;
-  outcome: 'release' | 'denied';
+  /**
+   * `release`, `denied`, `aborted` (the connection closed before the response was written), or
+   * `suppressed` (a summary: `suppressed` lines of this client were left out since `since`).
+   */
+  outcome: 'release' | 'denied' | 'aborted' | 'suppressed';
   /** Wire error code for a denial. */
   reason: string | undefined;
-  status: number;
+  /** HTTP status sent (or, for `aborted`, decided); undefined when no answer was decided. */
+  status: number | undefined;
+  /** True when the request took one release from the token's `releasesPerToken` cap. */
+  counted?: boolean;
+  /** Summary lines: how many lines were left out. */
+  suppressed?: number;
+  /** Summary lines: ISO 8601 start of the window the count covers. */
+  since?: string;
+}
+
+/** Default longest logged text field, in characters (before the truncation marker). */
+export const DEFAULT_AUDIT_FIELD_MAX = 256;
+
+// C0 and C1 controls, DEL, line and paragraph separators, and bidi overrides: JSON.stringify leaves
+// most of them as they are, and they can hide or reorder text in a terminal or log viewer.
+// eslint-disable-next-line no-control-regex
+const UNSAFE = /[\u0000-\u001f\u007f-\u009f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
+
+/** A request-supplied text made safe for one audit field: cut to `max` characters with a marker, controls escaped as `\uXXXX`. */
+export function boundField(value: string, max: number): string {
+  // Cut first, so an escape is never split and the marker counts what the client sent.
+  const cut = value.length <= max ? value : value.slice(0, max);
+  const text = cut.replace(UNSAFE, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+  return cut === value ? text : `${text}…[truncated, ${value.length} chars]`;
 }
 
 /** Appends audit lines to a file through pino's destination (each line written before `write` returns). */
@@ -25,13 +52,16 @@ export class AuditLog {
   readonly path: string | null;
   readonly #dest: ReturnType<typeof pino.destination> | undefined;
   readonly #opened: Promise<void>;
+  readonly #fieldMax: number;
 
   /**
    * Opens (appends to) `path`; null gives a log that drops everything. A write failure later (disk
-   * full) goes to `onError` (default: a line on stderr) instead of crashing the server.
+   * full) goes to `onError` (default: a line on stderr) instead of crashing the server. Text fields
+   * longer than `fieldMaxLength` characters are cut (see boundField).
    */
-  constructor(path: string | null, options: { onError?: (err: Error) => void } = {}) {
+  constructor(path: string | null, options: { onError?: (err: Error) => void; fieldMaxLength?: number } = {}) {
     this.path = path;
+    this.#fieldMax = options.fieldMaxLength ?? DEFAULT_AUDIT_FIELD_MAX;
     if (path === null) {
       this.#opened = Promise.resolve();
       return;
@@ -66,7 +96,14 @@ export class AuditLog {
   write(entry: AuditEntry): void {
     if (!this.#dest) return;
     const line: Record<string, unknown> = { time: entry.time ?? new Date().toISOString() };
-    for (const k of ['modelId', 'keyId', 'sub', 'jti', 'client', 'origin', 'outcome', 'reason', 'status'] as const) line[k] = entry[k] ?? null;
+    for (const k of ['modelId', 'keyId', 'sub', 'jti', 'client', 'origin', 'outcome', 'reason', 'status'] as const) {
+      const v = entry[k];
+      // Every field may come from the request (headers, token claims, X-Forwarded-For): bound them all.
+      line[k] = typeof v === 'string' ? boundField(v, this.#fieldMax) : (v ?? null);
+    }
+    if (entry.counted !== undefined) line['counted'] = entry.counted;
+    if (entry.suppressed !== undefined) line['suppressed'] = entry.suppressed;
+    if (entry.since !== undefined) line['since'] = entry.since;
     // One JSON object per line, written through pino's destination (no level or pid noise).
     this.#dest.write(`${JSON.stringify(line)}\n`);
   }

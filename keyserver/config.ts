@@ -42,6 +42,18 @@ export interface KeyServerConfig {
   trustProxy: boolean | number | string | string[];
   /** Largest request body in bytes. */
   bodyLimit: number;
+  /** Bytes of an oversized body read and discarded after the 413 (so the client can read it); 0 closes at once. */
+  bodyDrainLimit: number;
+  /** A request (headers and body) must arrive within this many ms, else 408 and the connection closes. */
+  requestTimeoutMs: number;
+  /** The request headers must arrive within this many ms (at most requestTimeoutMs). */
+  headersTimeoutMs: number;
+  /** An idle keep-alive connection is closed after this many ms. */
+  keepAliveTimeoutMs: number;
+  /** Open connections at most; the server closes any connection beyond it at once. */
+  maxConnections: number;
+  /** IPv6 clients are counted per network of this prefix length (64: one /64 is one client; 128: per address). */
+  ipv6PrefixLength: number;
   /** How often to look for keystore changes, in ms; 0 turns polling off (SIGHUP still reloads). */
   reloadIntervalMs: number;
   /** Lifetime of a released key, in seconds (the JWE `exp`; never beyond the token's `exp`). */
@@ -52,6 +64,12 @@ export interface KeyServerConfig {
   serverKeyReuseSeconds: number;
   /** Audit log path; null turns it off; undefined writes `<store>/audit.log`. */
   auditLog: string | null | undefined;
+  /** Longest text field in an audit line, in characters; longer ones are cut with a marker. */
+  auditFieldMaxLength: number;
+  /** Audit lines per client (address group) per window for requests without a verified token; 0: no limit. */
+  auditUnverifiedPerAddress: number;
+  /** Window of auditUnverifiedPerAddress, in ms. */
+  auditUnverifiedWindowMs: number;
   tokens: {
     issuer: string[];
     audience: string[];
@@ -76,11 +94,20 @@ export const DEFAULT_CONFIG: KeyServerConfig = {
   logLevel: 'info',
   trustProxy: false,
   bodyLimit: 8192,
+  bodyDrainLimit: 8 << 20,
+  requestTimeoutMs: 10_000,
+  headersTimeoutMs: 5_000,
+  keepAliveTimeoutMs: 5_000,
+  maxConnections: 1024,
+  ipv6PrefixLength: 64,
   reloadIntervalMs: 2000,
   releaseTtlSeconds: 300,
   wrapAlgorithm: 'ECDH-ES+A256KW',
   serverKeyReuseSeconds: 10,
   auditLog: undefined,
+  auditFieldMaxLength: 256,
+  auditUnverifiedPerAddress: 20,
+  auditUnverifiedWindowMs: 60_000,
   tokens: {
     issuer: ['modelseal-dev'],
     audience: ['modelseal'],
@@ -229,6 +256,24 @@ export function resolveConfig(...layers: (KeyServerConfigInput | Record<string, 
         case 'bodyLimit':
           c.bodyLimit = intIn('bodyLimit', v, 256, 1 << 20);
           break;
+        case 'bodyDrainLimit':
+          c.bodyDrainLimit = intIn('bodyDrainLimit', v, 0, 64 << 20);
+          break;
+        case 'requestTimeoutMs':
+          c.requestTimeoutMs = intIn('requestTimeoutMs', v, 100, 600_000);
+          break;
+        case 'headersTimeoutMs':
+          c.headersTimeoutMs = intIn('headersTimeoutMs', v, 100, 600_000);
+          break;
+        case 'keepAliveTimeoutMs':
+          c.keepAliveTimeoutMs = intIn('keepAliveTimeoutMs', v, 100, 600_000);
+          break;
+        case 'maxConnections':
+          c.maxConnections = intIn('maxConnections', v, 1, 1_000_000);
+          break;
+        case 'ipv6PrefixLength':
+          c.ipv6PrefixLength = intIn('ipv6PrefixLength', v, 16, 128);
+          break;
         case 'reloadIntervalMs':
           c.reloadIntervalMs = v === 0 ? 0 : intIn('reloadIntervalMs', v, 50, 3_600_000);
           break;
@@ -245,6 +290,15 @@ export function resolveConfig(...layers: (KeyServerConfigInput | Record<string, 
         case 'auditLog':
           if (v !== null && (typeof v !== 'string' || v === '')) throw invalid('auditLog', 'must be a file path, or null to turn the audit log off');
           c.auditLog = v as string | null;
+          break;
+        case 'auditFieldMaxLength':
+          c.auditFieldMaxLength = intIn('auditFieldMaxLength', v, 32, 65_536);
+          break;
+        case 'auditUnverifiedPerAddress':
+          c.auditUnverifiedPerAddress = intIn('auditUnverifiedPerAddress', v, 0, 1e9);
+          break;
+        case 'auditUnverifiedWindowMs':
+          c.auditUnverifiedWindowMs = intIn('auditUnverifiedWindowMs', v, 100, 86_400_000);
           break;
         case 'rateWindowMs':
           c.rateWindowMs = intIn('rateWindowMs', v, 100, 86_400_000);
@@ -279,6 +333,8 @@ export function resolveConfig(...layers: (KeyServerConfigInput | Record<string, 
       }
     }
   }
+  // Node refuses a headers deadline beyond the request deadline; say which setting to change.
+  if (c.headersTimeoutMs > c.requestTimeoutMs) throw invalid('headersTimeoutMs', `must not exceed requestTimeoutMs (${c.requestTimeoutMs}), got ${c.headersTimeoutMs}`);
   return c;
 }
 

@@ -14,6 +14,15 @@ export class KeyServerMetrics {
     buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
     registers: [this.registry],
   });
+  readonly counted = new Counter({
+    name: 'modelseal_releases_counted_total',
+    help: "Releases taken from a token's releasesPerToken cap, by what became of the request (release, denied, aborted)",
+    labelNames: ['model', 'outcome'] as const,
+    registers: [this.registry],
+  });
+  readonly aborted = new Counter({ name: 'modelseal_requests_aborted_total', help: 'Release requests whose connection closed before the response was written', registers: [this.registry] });
+  readonly auditSuppressed = new Counter({ name: 'modelseal_audit_suppressed_total', help: 'Audit lines of requests without a verified token left out by the per-client limit (summarised in the log)', registers: [this.registry] });
+  readonly dropped = new Counter({ name: 'modelseal_connections_dropped_total', help: 'Connections closed at once because maxConnections were open', registers: [this.registry] });
   readonly reloads = new Counter({ name: 'modelseal_keystore_reloads_total', help: 'Keystore reloads that saw a change', registers: [this.registry] });
 
   constructor(options: { processMetrics?: boolean } = {}) {

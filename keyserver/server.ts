@@ -41,14 +41,14 @@ export interface KeyServer {
  * @example
  * const server = await createKeyServer({ store: '.modelseal' });
  * const url = await server.listen({ host: '127.0.0.1', port: 0 });
- * // … POST `${url}/v1/release` …
+ * // … POST `${url}/v2/release` …
  * await server.close();
  */
 export async function createKeyServer(options: KeyServerOptions): Promise<KeyServer> {
   const config = resolveConfig(options.config as Record<string, unknown> | undefined);
   const store = typeof options.store === 'string' ? (await FileKeyStore.open(options.store)).store : options.store;
   const auditPath = config.auditLog === undefined ? (store instanceof FileKeyStore ? store.auditPath : null) : config.auditLog;
-  const audit = new AuditLog(auditPath);
+  const audit = new AuditLog(auditPath, { fieldMaxLength: config.auditFieldMaxLength });
   let built: KeyServerApp;
   try {
     await audit.ready().catch((cause: Error) => {
@@ -69,6 +69,8 @@ export async function createKeyServer(options: KeyServerOptions): Promise<KeySer
     if (polling) return;
     polling = true;
     try {
+      // A client that went quiet after a flood gets its audit summary line now, not at its next request.
+      built.auditSweep();
       await built.reload();
     } catch (err) {
       app.log.warn({ msg: (err as Error).message }, 'keystore reload failed; keeping the last good state');
@@ -84,6 +86,9 @@ export async function createKeyServer(options: KeyServerOptions): Promise<KeySer
     audit,
     reload,
     async listen(opts = {}) {
+      // Node closes a connection beyond the limit as soon as it is accepted ('drop').
+      app.server.maxConnections = config.maxConnections;
+      if (app.server.listenerCount('drop') === 0) app.server.on('drop', () => metrics.dropped.inc());
       const address = await app.listen({ host: opts.host ?? config.host, port: opts.port ?? config.port });
       if (config.reloadIntervalMs > 0 && !timer) {
         timer = setInterval(() => void poll(), config.reloadIntervalMs);

@@ -103,6 +103,7 @@ export class SessionVerifier {
     const candidates = this.#verifiers.filter((v) => alg !== undefined && v.algorithms.includes(alg));
     if (candidates.length === 0) throw new WireError('invalid_token', `algorithm ${JSON.stringify(String(alg)).slice(0, 24)} is not accepted`);
     let last: unknown;
+    let verified: JWTPayload | undefined;
     for (const v of candidates) {
       try {
         const options = {
@@ -113,7 +114,8 @@ export class SessionVerifier {
           requiredClaims: ['exp'],
         };
         const { payload } = typeof v.key === 'function' ? await jwtVerify(token, v.key, options) : await jwtVerify(token, v.key.get(alg!)!, { ...options, algorithms: [alg!] });
-        return this.#session(payload);
+        verified = payload;
+        break;
       } catch (err) {
         last = err;
         if (err instanceof WireError) throw err;
@@ -121,6 +123,8 @@ export class SessionVerifier {
         if (err instanceof errors.JWTClaimValidationFailed || err instanceof errors.JWTExpired || err instanceof errors.JWTInvalid) break;
       }
     }
+    // Claim shapes are checked outside the loop: a bug there must not read as a JWKS outage (503).
+    if (verified) return this.#session(verified);
     throw tokenError(last);
   }
 
@@ -135,16 +139,21 @@ export class SessionVerifier {
     if (!Array.isArray(models) || models.length === 0 || models.length > 100 || models.some((m) => typeof m !== 'string' || m.length === 0 || m.length > 128)) {
       throw new WireError('invalid_token', 'the models claim must be a list of model ids or patterns');
     }
-    const cnf = p['cnf'];
+    const cnf: unknown = p['cnf'];
     let jkt: string | undefined;
     if (cnf !== undefined) {
-      const j = (cnf as { jkt?: unknown } | null)?.jkt;
+      if (typeof cnf !== 'object' || cnf === null || Array.isArray(cnf)) throw new WireError('invalid_token', 'the cnf claim must be an object ({"jkt": "<thumbprint>"})');
+      const j = (cnf as { jkt?: unknown }).jkt;
       if (typeof j !== 'string' || !/^[A-Za-z0-9_-]{43}$/.test(j)) throw new WireError('invalid_token', 'cnf.jkt must be a SHA-256 JWK thumbprint in base64url');
       jkt = j;
     }
-    if (p.jti !== undefined && (typeof p.jti !== 'string' || p.jti.length > 256)) throw new WireError('invalid_token', 'jti must be a short string');
-    if (p.sub !== undefined && p.sub.length > 256) throw new WireError('invalid_token', 'sub is too long');
-    return { sub: p.sub, jti: p.jti, exp, models: models as string[], jkt };
+    // jose checks only the registered claims it is asked to compare; a signed `sub: null` or `jti: 5`
+    // reaches us, and is the token's fault (401), not the server's.
+    const sub: unknown = p.sub;
+    const jti: unknown = p.jti;
+    if (jti !== undefined && (typeof jti !== 'string' || jti.length === 0 || jti.length > 256)) throw new WireError('invalid_token', 'the jti claim must be a string of 1 to 256 characters');
+    if (sub !== undefined && (typeof sub !== 'string' || sub.length === 0 || sub.length > 256)) throw new WireError('invalid_token', 'the sub claim must be a string of 1 to 256 characters');
+    return { sub: sub as string | undefined, jti: jti as string | undefined, exp, models: models as string[], jkt };
   }
 }
 

@@ -59,6 +59,11 @@ describe('config', () => {
     expect(configError(() => resolveConfig({ tokens: { keys: [{ type: 'secret', secret: 'x', algorithms: ['EdDSA'] }] } }))).toContain('HS256');
     expect(configError(() => resolveConfig({ tokens: { keys: [{ type: 'jwks-url', url: 'http://idp.example/jwks' }] } }))).toContain('https');
     expect(configError(() => resolveConfig({ tokens: { clockSkewSeconds: 3600 } }))).toContain('clockSkewSeconds');
+    expect(configError(() => resolveConfig({ ipv6PrefixLength: 129 }))).toContain('ipv6PrefixLength');
+    expect(configError(() => resolveConfig({ requestTimeoutMs: 1000, headersTimeoutMs: 2000 }))).toContain('must not exceed requestTimeoutMs');
+    expect(configError(() => resolveConfig({ maxConnections: 0 }))).toContain('maxConnections');
+    expect(configError(() => resolveConfig({ auditFieldMaxLength: 8 }))).toContain('auditFieldMaxLength');
+    expect(configError(() => resolveConfig({ auditUnverifiedPerAddress: -1 }))).toContain('auditUnverifiedPerAddress');
     expect(configError(() => loadConfig({ env: { MODELSEAL_PORT: 'eighty' } }))).toContain('MODELSEAL_PORT');
     expect(configError(() => loadConfig({ file: join(dir, 'missing.json'), env: {} }))).toContain('missing.json');
   });

@@ -10,7 +10,7 @@ import { createHmac, createPublicKey } from 'node:crypto';
 import * as fc from 'fast-check';
 import { SignJWT, UnsecuredJWT, exportJWK, exportSPKI, generateKeyPair, type JWK } from 'jose';
 import { WIRE_ERRORS, createKeyServer, mintDevToken, type KeyServer } from '../../keyserver/index.js';
-import { RELAXED, clientKey, postRelease, release, startFixture, type Fixture, type ReleaseJson } from './helpers.js';
+import { RELAXED, clientKey, TEST_SEALING, postRelease, release, startFixture, type Fixture, type ReleaseJson } from './helpers.js';
 
 const DATA = join(import.meta.dirname, '../data/wycheproof');
 
@@ -42,7 +42,7 @@ describe('hostile tokens (store secret, HS256)', () => {
 
   it('no Authorization, a non-Bearer scheme, or garbage is refused', async () => {
     const { publicJwk } = await clientKey();
-    const body = { modelId: 'face', keyId: 'k1', epk: publicJwk };
+    const body = { modelId: 'face', keyId: 'k1', sealing: TEST_SEALING, epk: publicJwk };
     expectWireError(await postRelease(f.url, { body }), 401, 'invalid_token', 'Bearer');
     expectWireError(await postRelease(f.url, { body, headers: { authorization: `Basic ${Buffer.from('a:b').toString('base64')}` } }), 401, 'invalid_token');
     expectWireError(await postRelease(f.url, { body, token: 'not.a.jwt' }), 401, 'invalid_token');
@@ -90,6 +90,55 @@ describe('hostile tokens (store secret, HS256)', () => {
     expectWireError(await release(f.url, await jwt({ models: undefined }).setExpirationTime(exp).sign(secret)), 401, 'invalid_token', 'models');
     expectWireError(await release(f.url, await jwt({ models: 'face' }).setExpirationTime(exp).sign(secret)), 401, 'invalid_token', 'models');
     expectWireError(await release(f.url, await jwt({ cnf: { jkt: 'short' } }).setExpirationTime(exp).sign(secret)), 401, 'invalid_token', 'cnf.jkt');
+  });
+});
+
+describe('claims of the wrong type (signed, so only the claim checks can refuse them)', () => {
+  let f: Fixture;
+  let secret: Uint8Array;
+  let epk: JWK;
+  beforeAll(async () => {
+    f = await startFixture();
+    secret = await f.store.tokenSecret();
+    epk = (await clientKey()).publicJwk;
+  });
+  afterAll(async () => {
+    await f?.close();
+  });
+  // SignJWT takes the payload as given, so null and non-string registered claims reach the server.
+  const sign = (claims: Record<string, unknown>) =>
+    new SignJWT({ models: ['face'], jti: 't', ...claims }).setProtectedHeader({ alg: 'HS256' }).setIssuer('modelseal-dev').setAudience('modelseal').setIssuedAt().setExpirationTime('5m').sign(secret);
+
+  const cases: [string, Record<string, unknown>, string][] = [
+    ['sub: null', { sub: null }, 'sub claim'],
+    ['sub: 5', { sub: 5 }, 'sub claim'],
+    ['sub: {}', { sub: {} }, 'sub claim'],
+    ['sub: ""', { sub: '' }, 'sub claim'],
+    ['jti: null', { jti: null }, 'jti claim'],
+    ['jti: 5', { jti: 5 }, 'jti claim'],
+    ['jti: ["a"]', { jti: ['a'] }, 'jti claim'],
+    ['models: [1]', { models: [1] }, 'models claim'],
+    ['models: ["face", null]', { models: ['face', null] }, 'models claim'],
+    ['models: null', { models: null }, 'models claim'],
+    ['cnf: null', { cnf: null }, 'cnf claim'],
+    ['cnf: "x"', { cnf: 'x' }, 'cnf claim'],
+    ['cnf: []', { cnf: [] }, 'cnf claim'],
+    ['cnf: {}', { cnf: {} }, 'cnf.jkt'],
+    ['cnf.jkt: 5', { cnf: { jkt: 5 } }, 'cnf.jkt'],
+    ['cnf.jkt: null', { cnf: { jkt: null } }, 'cnf.jkt'],
+  ];
+  for (const [name, claims, part] of cases) {
+    it(`${name} → 401 invalid_token naming the claim`, async () => {
+      const r = await f.server.app.inject({ method: 'POST', url: '/v2/release', headers: { authorization: `Bearer ${await sign(claims)}` }, payload: { modelId: 'face', keyId: 'k1', sealing: TEST_SEALING, epk } });
+      expect(r.statusCode).toBe(401);
+      expect(r.json().error.code).toBe('invalid_token');
+      expect(r.json().error.message).toContain(part);
+    });
+  }
+
+  it('the same token with well-formed claims releases (the cases above differ only in the claim)', async () => {
+    const r = await f.server.app.inject({ method: 'POST', url: '/v2/release', headers: { authorization: `Bearer ${await sign({ sub: 'alice' })}` }, payload: { modelId: 'face', keyId: 'k1', sealing: TEST_SEALING, epk } });
+    expect(r.statusCode).toBe(200);
   });
 });
 
@@ -223,7 +272,7 @@ describe('hostile bodies and keys', () => {
     const { publicKey, privateKey } = await generateKeyPair('ECDH-ES+A256KW', { crv: 'P-256', extractable: true });
     const pub = await exportJWK(publicKey);
     const priv = await exportJWK(privateKey);
-    const send = (epk: unknown) => postRelease(f.url, { token, body: { modelId: 'face', keyId: 'k1', epk } });
+    const send = (epk: unknown) => postRelease(f.url, { token, body: { modelId: 'face', keyId: 'k1', sealing: TEST_SEALING, epk } });
     expectWireError(await send(priv), 400, 'malformed_request', 'private member "d"');
     expectWireError(await send({ ...pub, kty: 'OKP' }), 400, 'malformed_request', 'kty');
     expectWireError(await send({ ...pub, kty: 'RSA' }), 400, 'malformed_request', 'kty');
