@@ -144,7 +144,8 @@ export class FileKeyStore implements KeyStoreReader {
       if (!options.create) {
         throw new ModelsealError('key_not_found', `no keystore at ${root}: seal a model first, or point --store / MODELSEAL_HOME at the right folder`, { file: root });
       }
-      created = createStoreFolder(root);
+      // With the file master key, `created` means this process made master.key (below), not just the folder.
+      if (createStoreFolder(root) && options.master) created = true;
     }
     const masterPath = join(root, 'master.key');
     let master = options.master;
