@@ -82,8 +82,20 @@ export class OutputDir {
   }
 
   #removeTempSync(): void {
-    rmSync(this.temp, { recursive: true, force: true });
-    removeCreatedParents(dirname(this.target), this.#createdParent);
+    try {
+      // A file open still running on the thread pool may add a file while the folder is emptied
+      // (rmSync then fails with ENOTEMPTY): list and remove again. Nothing starts a new one meanwhile.
+      for (let attempt = 1; ; attempt++) {
+        try {
+          rmSync(this.temp, { recursive: true, force: true });
+          break;
+        } catch (err) {
+          if (attempt === 5) throw err;
+        }
+      }
+    } finally {
+      removeCreatedParents(dirname(this.target), this.#createdParent);
+    }
   }
 
   /** Resolves a relative file path inside the output; refuses paths that would leave it. */
