@@ -142,7 +142,7 @@ describe('verify and open read only regular files, never past the declared size 
     });
     const r = runGuarded(['verify', m, '--store', store]);
     expect(r.code).toBe(1);
-    expect(r.stderr).toMatch(/error \[trailing_data\]: .* is 538985 bytes but the manifest says 538984|error \[trailing_data\]: /);
+    expect(r.stderr).toContain('modelseal: error [trailing_data]: ');
   });
 });
 
@@ -178,6 +178,7 @@ describe('output paths that cannot be created fail fast with io_error (item 12)'
 
 describe('control characters never reach the terminal raw (item 8)', () => {
   const forged = 'http://keys.example.com/\x1b[2J\r\nok fake.json: model other, key k9\x9b31m\u202e';
+  // eslint-disable-next-line no-control-regex -- the test looks for raw control characters
   const raw = /[\x00-\x08\x0b-\x1f\x7f-\x9f\u202e]/;
 
   it('inspect escapes a keyServer with ESC, CR, LF, CSI and a bidi override', () => {
