@@ -1,23 +1,31 @@
-// Temp paths to remove if the process is interrupted (SIGINT) before a command finishes.
+// What to undo if the process is interrupted (SIGINT, SIGTERM, a closed stdout) before a command
+// finishes: temp paths and cleanup steps, run synchronously on the way out.
 
 import { rmSync } from 'node:fs';
+import { tempFilesInFlight } from '../keyserver/atomic.js';
 
-const pending = new Set<string>();
+const pending = new Set<() => void>();
+
+/** Registers a synchronous cleanup step for an interrupt; returns a function that unregisters it. */
+export function onInterrupt(step: () => void): () => void {
+  pending.add(step);
+  return () => pending.delete(step);
+}
 
 /** Registers a temp path for removal on interrupt; returns a function that unregisters it. */
 export function removeOnInterrupt(path: string): () => void {
-  pending.add(path);
-  return () => pending.delete(path);
+  return onInterrupt(() => rmSync(path, { recursive: true, force: true }));
 }
 
-/** Removes every registered temp path, synchronously (called from the SIGINT handler). */
+/** Runs every registered cleanup step and removes keystore temp files being written, synchronously. */
 export function cleanupNow(): void {
-  for (const path of pending) {
+  for (const step of pending) {
     try {
-      rmSync(path, { recursive: true, force: true });
+      step();
     } catch {
-      // Best effort on the way out; the folder name starts with '.' and says it is a modelseal temp.
+      // Best effort on the way out; temp names start with '.' and say they are modelseal's.
     }
   }
   pending.clear();
+  for (const tmp of tempFilesInFlight()) rmSync(tmp, { force: true });
 }

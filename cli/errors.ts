@@ -2,9 +2,10 @@
 // and the exit code that goes with the error (2 for usage, 1 for every other failure).
 
 import { ModelsealError, type ErrorCode } from '../format/errors.js';
+import { escapeControls } from './safe-text.js';
 
 /** Exit codes the CLI documents in docs/CLI.md. */
-export const EXIT = { ok: 0, failure: 1, usage: 2, interrupted: 130 } as const;
+export const EXIT = { ok: 0, failure: 1, usage: 2, interrupted: 130, terminated: 143 } as const;
 
 /** A ModelsealError raised by the CLI with a specific `hint:` for the person at the terminal. */
 export class CliError extends ModelsealError {
@@ -55,9 +56,10 @@ export function exitCodeFor(err: ModelsealError): number {
 /** Prints `err` to stderr in the CLI's format and returns the exit code to use. */
 export function printError(err: unknown, write: (text: string) => void = (t) => process.stderr.write(t)): number {
   const e = toModelsealError(err);
-  write(`modelseal: error [${e.code}]: ${lowerFirst(e.message)}\n`);
+  // Messages echo paths and manifest fields: escaped, so they cannot forge terminal output.
+  write(`modelseal: error [${e.code}]: ${escapeControls(lowerFirst(e.message))}\n`);
   const hint = e instanceof CliError && e.hint !== undefined ? e.hint : HINTS[e.code];
-  if (hint !== undefined) write(`hint: ${hint}\n`);
+  if (hint !== undefined) write(`hint: ${escapeControls(hint)}\n`);
   if (process.env['MODELSEAL_DEBUG'] && e.cause instanceof Error && e.cause.stack) write(`${e.cause.stack}\n`);
   return exitCodeFor(e);
 }

@@ -2,16 +2,11 @@
 // The `modelseal` bin: runs the program and turns every outcome into a documented exit code.
 
 import { CommanderError } from 'commander';
-import { cleanupNow } from './cleanup.js';
 import { EXIT, printError } from './errors.js';
 import { buildProgram } from './program.js';
+import { installProcessHandlers } from './signals.js';
 
-process.on('SIGINT', () => {
-  cleanupNow();
-  // A progress bar hides the cursor; give it back before leaving.
-  process.stderr.write(`${process.stderr.isTTY ? '\x1b[?25h' : ''}\nmodelseal: interrupted\n`);
-  process.exit(EXIT.interrupted);
-});
+installProcessHandlers();
 
 async function main(argv: string[]): Promise<number> {
   try {

@@ -1,12 +1,16 @@
 // Output folders written atomically: everything goes into a temp folder beside the target, is
 // fsynced, and is renamed into place at the end, so a failed or interrupted command leaves
-// either the old folder or the new one, never a half-written mix.
+// either the old folder or the new one, never a half-written mix. The steps an interrupt could
+// split (creating the folders, the renames of commit) run synchronously, with the cleanup for an
+// interrupt registered in the same tick: signal handlers run between ticks, never inside one.
 
 import { randomBytes } from 'node:crypto';
-import { mkdir, open, readdir, rename, rm, rmdir, stat } from 'node:fs/promises';
+import { mkdirSync, renameSync, rmdirSync, rmSync } from 'node:fs';
+import { open, readdir, rm, stat } from 'node:fs/promises';
 import { basename, dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { syncDir } from '../keyserver/atomic.js';
-import { removeOnInterrupt } from './cleanup.js';
+import { makeDirsSync } from '../keyserver/make-dir.js';
+import { onInterrupt } from './cleanup.js';
 import { CliError, fsError } from './errors.js';
 
 /** A temp folder that becomes `target` on commit(), or disappears on discard(). */
@@ -17,22 +21,30 @@ export class OutputDir {
   readonly #createdParent: string | undefined;
   readonly #unregister: () => void;
   readonly #dirs = new Set<string>();
+  readonly #dirMode: number;
+  readonly #fileMode: number;
+  // What an interrupt removes now: the temp folder and new parents, or after commit an old folder set aside.
+  #onInterrupt: () => void;
   #done = false;
 
-  private constructor(target: string, temp: string, replace: boolean, createdParent: string | undefined) {
+  private constructor(target: string, temp: string, replace: boolean, createdParent: string | undefined, privateFiles: boolean) {
     this.target = target;
     this.temp = temp;
     this.#replace = replace;
     this.#createdParent = createdParent;
-    this.#unregister = removeOnInterrupt(temp);
+    this.#dirMode = privateFiles ? 0o700 : 0o755;
+    this.#fileMode = privateFiles ? 0o600 : 0o644;
+    this.#onInterrupt = () => this.#removeTempSync();
+    this.#unregister = onInterrupt(() => this.#onInterrupt());
     this.#dirs.add(temp);
   }
 
   /**
    * Checks `target` (absent, an empty folder, or replaceable with `force`) and makes the temp
-   * folder beside it. Throws `output_exists` or `io_error` before anything is written.
+   * folder beside it. Throws `output_exists` or `io_error` before anything is written. With
+   * `private` (plaintext output), the temp folder and its subfolders are 0700 and files 0600.
    */
-  static async prepare(target: string, options: { force?: boolean } = {}): Promise<OutputDir> {
+  static async prepare(target: string, options: { force?: boolean; private?: boolean } = {}): Promise<OutputDir> {
     const abs = resolve(target);
     let replace = false;
     let existing;
@@ -54,18 +66,36 @@ export class OutputDir {
     const parent = dirname(abs);
     let createdParent: string | undefined;
     try {
-      createdParent = await mkdir(parent, { recursive: true });
+      createdParent = makeDirsSync(parent, 0o777);
     } catch (err) {
-      throw fsError(err, 'create output folder', parent);
+      throw mkdirError(err, parent);
     }
     const temp = join(parent, `.${basename(abs)}.modelseal-${randomBytes(6).toString('hex')}.tmp`);
     try {
-      await mkdir(temp, { mode: 0o755 });
+      mkdirSync(temp, { mode: options.private ? 0o700 : 0o755 });
     } catch (err) {
-      if (createdParent) await rm(createdParent, { recursive: true, force: true });
-      throw fsError(err, 'write to output folder', parent);
+      removeCreatedParents(parent, createdParent);
+      throw mkdirError(err, parent);
     }
-    return new OutputDir(abs, temp, replace, createdParent);
+    // Still the same tick as the mkdir calls: the constructor registers the cleanup before any signal can run.
+    return new OutputDir(abs, temp, replace, createdParent, options.private ?? false);
+  }
+
+  #removeTempSync(): void {
+    try {
+      // A file open still running on the thread pool may add a file while the folder is emptied
+      // (rmSync then fails with ENOTEMPTY): list and remove again. Nothing starts a new one meanwhile.
+      for (let attempt = 1; ; attempt++) {
+        try {
+          rmSync(this.temp, { recursive: true, force: true });
+          break;
+        } catch (err) {
+          if (attempt === 5) throw err;
+        }
+      }
+    } finally {
+      removeCreatedParents(dirname(this.target), this.#createdParent);
+    }
   }
 
   /** Resolves a relative file path inside the output; refuses paths that would leave it. */
@@ -98,10 +128,10 @@ export class OutputDir {
     const shown = join(this.target, rel);
     try {
       if (!this.#dirs.has(dir)) {
-        await mkdir(dir, { recursive: true });
+        makeDirsSync(dir, this.#dirMode);
         this.#dirs.add(dir);
       }
-      const handle = await open(full, 'wx', 0o644);
+      const handle = await open(full, 'wx', this.#fileMode);
       return {
         async write(data) {
           try {
@@ -132,28 +162,39 @@ export class OutputDir {
     if (this.#done) throw new Error('internal: output committed twice');
     for (const dir of [...this.#dirs].sort((a, b) => b.length - a.length)) await syncDir(dir);
     let old: string | undefined;
+    // Synchronous from the first rename to the last: an interrupt sees the old state or the new one.
     try {
       if (this.#replace) {
         try {
           // An empty folder is removed; a non-empty one (--force) is set aside, then deleted.
-          await rmdir(this.target);
+          rmdirSync(this.target);
         } catch (err) {
           const code = (err as NodeJS.ErrnoException).code;
           if (code !== 'ENOTEMPTY' && code !== 'EEXIST') throw err;
           old = join(dirname(this.target), `.${basename(this.target)}.modelseal-${randomBytes(6).toString('hex')}.old`);
-          await rename(this.target, old);
+          renameSync(this.target, old);
         }
       }
-      await rename(this.temp, this.target);
+      renameSync(this.temp, this.target);
     } catch (err) {
-      if (old) await rename(old, this.target).catch(() => undefined);
+      if (old) {
+        try {
+          renameSync(old, this.target);
+        } catch {
+          // Left as .<name>.modelseal-….old beside the target; the error below names the target.
+        }
+      }
       await this.discard();
       throw fsError(err, 'move the output into place at', this.target);
     }
     this.#done = true;
-    this.#unregister();
+    const setAside = old;
+    this.#onInterrupt = () => {
+      if (setAside) rmSync(setAside, { recursive: true, force: true });
+    };
     await syncDir(dirname(this.target));
     if (old) await rm(old, { recursive: true, force: true });
+    this.#unregister();
   }
 
   /** Removes the temp folder (and a parent folder prepare() created). Safe to call twice. */
@@ -161,9 +202,30 @@ export class OutputDir {
     if (this.#done) return;
     this.#done = true;
     await rm(this.temp, { recursive: true, force: true });
-    if (this.#createdParent) await rm(this.#createdParent, { recursive: true, force: true });
+    removeCreatedParents(dirname(this.target), this.#createdParent);
     this.#unregister();
   }
+}
+
+/** Removes the empty folders from `dir` up to `top` (the first one prepare() created); keeps any another process filled. */
+function removeCreatedParents(dir: string, top: string | undefined): void {
+  if (top === undefined) return;
+  for (let d = dir; ; d = dirname(d)) {
+    try {
+      rmdirSync(d);
+    } catch {
+      return;
+    }
+    if (d === top || dirname(d) === d) return;
+  }
+}
+
+function mkdirError(err: unknown, path: string): Error {
+  // ENOENT from mkdir means the file system will not make it (`/proc/…`), not a missing input file.
+  if ((err as NodeJS.ErrnoException)?.code === 'ENOENT') {
+    return new CliError('io_error', `cannot create output folder ${path}: the file system does not allow it`, { cause: err, file: path, hint: 'choose an --out path on a writable file system' });
+  }
+  return fsError(err, 'create output folder', path);
 }
 
 /** Runs `work` against a prepared OutputDir, committing on success and discarding on any failure. */

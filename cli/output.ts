@@ -1,18 +1,21 @@
-// Where the CLI writes: data to stdout, people to stderr (prefixed, lowercase).
+// Where the CLI writes: data to stdout, people to stderr (prefixed, lowercase). Text lines are
+// escaped (cli/safe-text.ts): they carry names and paths from manifests and arguments.
+
+import { escapeControls, escapeJsonControls } from './safe-text.js';
 
 /** Writes a message for people to stderr, prefixed `modelseal: `. */
 export function note(message: string): void {
-  process.stderr.write(`modelseal: ${message}\n`);
+  process.stderr.write(`modelseal: ${escapeControls(message)}\n`);
 }
 
 /** Writes data (a line of text) to stdout. */
 export function printLine(text: string): void {
-  process.stdout.write(`${text}\n`);
+  process.stdout.write(`${escapeControls(text)}\n`);
 }
 
 /** Writes a JSON document to stdout. */
 export function printJson(value: unknown): void {
-  process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
+  process.stdout.write(`${escapeJsonControls(JSON.stringify(value, null, 2))}\n`);
 }
 
 /** Human-readable byte count (binary units). */

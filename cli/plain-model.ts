@@ -1,10 +1,11 @@
 // Reading a plain TF.js model (model.json plus its weight files) from disk, with the checks a
 // publisher wants before sealing: valid JSON, a real model, weight files inside the model folder.
 
-import { readFile } from 'node:fs/promises';
-import { dirname, resolve } from 'node:path';
+import { realpath } from 'node:fs/promises';
+import { dirname, isAbsolute, relative, resolve, sep } from 'node:path';
 import { normalizeWeightPath, parseModelJsonText, type ModelJson } from '../format/header.js';
 import { CliError, fsError } from './errors.js';
+import { MAX_MODEL_JSON_BYTES, MAX_WEIGHT_FILE_BYTES, readWholeFile } from './safe-read.js';
 
 /** A plain model read from disk. */
 export interface PlainModelFiles {
@@ -34,15 +35,33 @@ export function specBytes(modelJson: ModelJson): number | undefined {
   return total;
 }
 
+/**
+ * Reads one weight file: after symbolic links it must still be inside the model folder (a link
+ * to master.key or /etc/… is refused), a regular file, at most MAX_WEIGHT_FILE_BYTES.
+ */
+async function readWeightFile(root: string, rel: string): Promise<Uint8Array> {
+  const full = resolve(root, rel);
+  let real: string;
+  let realRoot: string;
+  try {
+    realRoot = await realpath(root);
+    real = await realpath(full);
+  } catch (err) {
+    throw fsError(err, 'read weight file', full);
+  }
+  const back = relative(realRoot, real);
+  if (back === '..' || back.startsWith(`..${sep}`) || isAbsolute(back)) {
+    throw new CliError('model_invalid', `weight file ${JSON.stringify(rel)} of ${root} resolves to ${real}, outside the model folder (a symbolic link)`, { file: full, hint: 'copy the weight files into the model folder instead of linking to files elsewhere' });
+  }
+  const tooLarge = (size: number) => new CliError('model_invalid', `weight file ${full} is ${size} bytes, more than the ${MAX_WEIGHT_FILE_BYTES / 1073741824} GiB modelseal reads per file`, { file: full, hint: 'convert the model with smaller weight shards (tensorflowjs_converter --weight_shard_size_bytes)' });
+  // The resolved path, opened without following a link: a link swapped in after the check is refused.
+  return readWholeFile(real, 'read weight file', MAX_WEIGHT_FILE_BYTES, tooLarge, { noFollow: true });
+}
+
 /** Reads and checks model.json and its weight files. */
 export async function readPlainModel(modelPath: string): Promise<PlainModelFiles> {
   const path = resolve(modelPath);
-  let bytes: Uint8Array;
-  try {
-    bytes = await readFile(path);
-  } catch (err) {
-    throw fsError(err, 'read model', path);
-  }
+  const bytes = await readWholeFile(path, 'read model', MAX_MODEL_JSON_BYTES, (size) => new CliError('model_invalid', `${path} is ${size} bytes, more than the ${MAX_MODEL_JSON_BYTES / 1048576} MiB a model.json may have`, { file: path }));
   let text: string;
   try {
     text = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(bytes);
@@ -60,15 +79,7 @@ export async function readPlainModel(modelPath: string): Promise<PlainModelFiles
   const root = dirname(path);
   const weightPaths = modelJson.weightsManifest.flatMap((g) => g.paths);
   const weightFiles: Uint8Array[] = [];
-  for (const p of weightPaths) {
-    // parseModelJsonText refused every path outside the folder (docs/FORMAT.md §Weight paths).
-    const full = resolve(root, normalizeWeightPath(p)!);
-    try {
-      weightFiles.push(await readFile(full));
-    } catch (err) {
-      throw fsError(err, 'read weight file', full);
-    }
-  }
+  for (const p of weightPaths) weightFiles.push(await readWeightFile(root, normalizeWeightPath(p)!));
   const weightBytes = weightFiles.reduce((n, f) => n + f.length, 0);
   const needed = specBytes(modelJson);
   if (needed !== undefined && weightBytes < needed) {

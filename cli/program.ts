@@ -10,6 +10,7 @@ import { sealCommand } from './commands/seal.js';
 import { serveCommand } from './commands/serve.js';
 import { tokenCommand } from './commands/token.js';
 import { verifyCommand } from './commands/verify.js';
+import { escapeControls } from './safe-text.js';
 
 // To add a command: import it above and append it here.
 const COMMANDS: Command[] = [
@@ -50,7 +51,7 @@ function configureTree(cmd: Command): void {
   const output: OutputConfiguration = {
     outputError: (str, write) => {
       const message = str.trim().replace(/^error: /, '').replace(/\s*\(Did you mean (.*)\?\)$/, ' (did you mean $1?)');
-      write(`modelseal: error [usage]: ${message}\n`);
+      write(`modelseal: error [usage]: ${escapeControls(message)}\n`);
       write(`hint: run \`${commandPath(cmd)} --help\` for usage\n`);
     },
   };

@@ -1,15 +1,15 @@
 // Reading a sealed model from disk and decrypting it with the key from the local keystore:
 // the shared path of `verify`, `open` and `inspect`.
 
-import { readFile, stat } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { importInputKey } from '../format/chunked.js';
 import { ModelsealError } from '../format/errors.js';
-import { MAX_MANIFEST_BYTES, parseManifestBytes, type SealedManifest } from '../format/manifest.js';
+import { MAX_HEADER_BYTES, MAX_MANIFEST_BYTES, parseManifestBytes, type SealedManifest } from '../format/manifest.js';
 import { inlineHeader, openHeader, openShard, type OpenedHeader } from '../format/open.js';
 import type { FileKeyStore, KeyRecord } from '../keyserver/keystore.js';
-import { CliError, fsError } from './errors.js';
+import { CliError } from './errors.js';
 import { nodeChunkCipher } from '../node/index.js';
+import { readAtMost, readWholeFile } from './safe-read.js';
 
 /** A sealed manifest read from disk, with the folder its files live in. */
 export interface SealedFiles {
@@ -21,17 +21,9 @@ export interface SealedFiles {
 /** Reads and validates a sealed model.json. */
 export async function readSealedManifest(manifestPath: string): Promise<SealedFiles> {
   const path = resolve(manifestPath);
-  let bytes: Uint8Array;
-  try {
-    // A sealed manifest is small; refuse a huge file before reading it into memory.
-    if ((await stat(path)).size > MAX_MANIFEST_BYTES) {
-      throw new ModelsealError('manifest_invalid', `${path} is larger than ${MAX_MANIFEST_BYTES} bytes: it is not a sealed model.json`, { file: path });
-    }
-    bytes = await readFile(path);
-  } catch (err) {
-    if (err instanceof ModelsealError) throw err;
-    throw fsError(err, 'read sealed manifest', path);
-  }
+  // A sealed manifest is small; refuse a huge file (or a FIFO, a device) before reading it into memory.
+  const tooLarge = () => new ModelsealError('manifest_invalid', `${path} is larger than ${MAX_MANIFEST_BYTES} bytes: it is not a sealed model.json`, { file: path });
+  const bytes = await readWholeFile(path, 'read sealed manifest', MAX_MANIFEST_BYTES, tooLarge);
   try {
     return { path, dir: dirname(path), manifest: parseManifestBytes(bytes) };
   } catch (err) {
@@ -80,16 +72,16 @@ export async function openSealedHeader(files: SealedFiles, key: CryptoKey, read:
 /** Reads one sealed file by its path relative to model.json (the disk by default; benches pass memory). */
 export type ReadSealedFile = (path: string, what: string) => Promise<Uint8Array>;
 
-/** Reads sealed files from the folder of model.json, mapping file-system errors to coded ones. */
+/**
+ * Reads sealed files from the folder of model.json, mapping file-system errors to coded ones:
+ * regular files only, and at most the size the manifest declares plus one byte (so trailing data
+ * is still seen, and /dev/zero or a growing file cannot fill memory).
+ */
 export function diskReader(files: SealedFiles): ReadSealedFile {
-  return async (path, what) => {
-    const full = resolve(files.dir, path);
-    try {
-      return await readFile(full);
-    } catch (err) {
-      throw fsError(err, `read ${what}`, full);
-    }
-  };
+  const declared = new Map<string, number>(files.manifest.shards.map((s) => [s.path, s.size]));
+  if ('path' in files.manifest.header) declared.set(files.manifest.header.path, files.manifest.header.size);
+  const fallback = Math.max(MAX_HEADER_BYTES, ...declared.values());
+  return async (path, what) => readAtMost(resolve(files.dir, path), `read ${what}`, (declared.get(path) ?? fallback) + 1);
 }
 
 /**

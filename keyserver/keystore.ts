@@ -2,13 +2,14 @@
 // Layout (docs/OPERATIONS.md): master.key (0600), keys.json (0600), token.secret (0600), audit.log.
 
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdir, readFile, stat } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import lockfile from 'proper-lockfile';
 import { fromBase64url, toBase64url } from '../format/bytes.js';
 import { DIGEST_PATTERN, ID_PATTERN } from '../format/manifest.js';
 import { ModelsealError } from '../format/errors.js';
 import { writeFileAtomic } from './atomic.js';
+import { createStoreFolder, createStoreSecrets } from './store-create.js';
+import { lockStore } from './store-lock.js';
 
 /** Lifecycle of a key version: `active` seals and releases, `retired` only releases, `revoked` does neither. */
 export type KeyState = 'active' | 'retired' | 'revoked';
@@ -145,8 +146,8 @@ export class FileKeyStore implements KeyStoreReader {
       if (!options.create) {
         throw new ModelsealError('key_not_found', `no keystore at ${root}: seal a model first, or point --store / MODELSEAL_HOME at the right folder`, { file: root });
       }
-      await mkdir(root, { recursive: true, mode: 0o700 });
-      created = true;
+      // With the file master key, `created` means this process made master.key (below), not just the folder.
+      if (createStoreFolder(root) && options.master) created = true;
     }
     const masterPath = join(root, 'master.key');
     let master = options.master;
@@ -163,11 +164,15 @@ export class FileKeyStore implements KeyStoreReader {
           throw new ModelsealError('master_key_missing', `the master key ${masterPath} is missing${keysExist ? ' but the store holds wrapped keys' : ''}: restore it from your backup; modelseal never makes a new one over existing keys`, { file: masterPath });
         }
         const raw = randomBytes(32);
-        await writeFileAtomic(masterPath, `${MASTER_PREFIX}${toBase64url(raw)}\n`, 0o600);
-        await writeFileAtomic(join(root, 'token.secret'), `${toBase64url(randomBytes(32))}\n`, 0o600);
-        created = true;
-        master = new FileMasterKey(raw);
-      } else {
+        if (await createStoreSecrets(root, `${MASTER_PREFIX}${toBase64url(raw)}\n`, `${toBase64url(randomBytes(32))}\n`)) {
+          created = true;
+          master = new FileMasterKey(raw);
+        } else {
+          // Another process created the store first: use its master key, never a second one.
+          text = await readFile(masterPath, 'utf8');
+        }
+      }
+      if (text !== undefined) {
         const body = text.trim();
         let raw: Uint8Array | undefined;
         if (body.startsWith(MASTER_PREFIX)) {
@@ -183,6 +188,7 @@ export class FileKeyStore implements KeyStoreReader {
         master = new FileMasterKey(raw);
       }
     }
+    if (!master) throw new Error('internal: no master key');
     const store = new FileKeyStore(root, master);
     const doc = await store.#read();
     if (doc.keys.length > 0 && doc.masterKeyId !== master.id) {
@@ -313,7 +319,7 @@ export class FileKeyStore implements KeyStoreReader {
 
   /** Read-modify-write under a cross-process lock, written atomically. */
   async #update<T>(change: (doc: StoreDocument) => Promise<T>): Promise<T> {
-    const release = await lockfile.lock(this.dir, { lockfilePath: join(this.dir, 'keys.lock'), retries: { retries: 50, minTimeout: 20, maxTimeout: 200 }, stale: 10_000 });
+    const release = await lockStore(this.dir);
     try {
       this.#cache = undefined;
       const doc = structuredClone(await this.#read());

@@ -14,6 +14,7 @@ import { createKeyServer, mintDevToken } from '../../keyserver/index.js';
 import { sealedModel } from '../../loader/index.js';
 import { CliError } from '../errors.js';
 import { note, printLine } from '../output.js';
+import { releaseSignals } from '../signals.js';
 import { openStore } from '../store.js';
 import { collectSeal } from './seal.js';
 
@@ -305,6 +306,7 @@ export const demoCommand = new Command('demo')
     }
     note('open the demo page in a browser; press Ctrl-C to stop');
     // Ctrl-C is handled by cli/main.ts (exit 130); SIGTERM (a service manager) closes in order.
+    releaseSignals(['SIGTERM']);
     await new Promise<void>((resolve) => {
       process.once('SIGTERM', () => {
         note('stopping: closing the demo servers');

@@ -2,6 +2,8 @@
 
 import { Command } from 'commander';
 import type { KeyRecord } from '../../keyserver/keystore.js';
+import { replaceTokenSecret } from '../../keyserver/store-create.js';
+import { CliError, usageError } from '../errors.js';
 import { note, printJson, printLine } from '../output.js';
 import { parseDuration, parseId } from '../options.js';
 import { openStore } from '../store.js';
@@ -32,10 +34,15 @@ const rotate = new Command('rotate')
   .description('create a new active key version; the previous active one becomes retired (still released for files sealed with it)')
   .argument('<modelId>', 'the model id', parseId)
   .option('--retire-after <duration>', 'the retired version expires after this long, e.g. 30d, 12h', parseDuration)
+  .option('--create', 'allow a model the store does not know yet (its first key), and a new store')
   .option('--store <dir>', STORE_HELP)
   .option('--json', 'print the new key version as JSON on stdout')
-  .action(async (modelId: string, opts: { store?: string; json?: boolean; retireAfter?: number }) => {
-    const store = await openStore(opts.store, { create: true });
+  .action(async (modelId: string, opts: { store?: string; json?: boolean; retireAfter?: number; create?: boolean }) => {
+    const store = await openStore(opts.store, { create: opts.create ?? false });
+    // A typo in the model id must not quietly start a new model; versions are never deleted, so this check holds.
+    if (!opts.create && !(await store.list()).some((k) => k.modelId === modelId)) {
+      throw new CliError('key_not_found', `the keystore ${store.dir} has no model ${modelId}`, { hint: 'check the id with `modelseal keys list`, or pass --create to make the first key of a new model' });
+    }
     const before = (await store.list()).filter((k) => k.modelId === modelId && k.state === 'active');
     const retireExpiresAt = opts.retireAfter === undefined ? undefined : new Date(Date.now() + opts.retireAfter);
     const entry = await store.rotate(modelId, retireExpiresAt ? { retireExpiresAt } : {});
@@ -47,17 +54,30 @@ const rotate = new Command('rotate')
   });
 
 const revoke = new Command('revoke')
-  .description('revoke one key version (--key-id) or every version of a model: the key server stops releasing it')
+  .description('revoke one key version (--key-id) or every version of a model (--all): the key server stops releasing it')
   .argument('<modelId>', 'the model id', parseId)
-  .option('--key-id <id>', 'the key version to revoke (default: all versions of the model)', parseId)
+  .option('--key-id <id>', 'the key version to revoke', parseId)
+  .option('--all', 'revoke every version of the model')
   .option('--store <dir>', STORE_HELP)
   .option('--json', 'print the revoked versions as JSON on stdout')
-  .action(async (modelId: string, opts: { store?: string; json?: boolean; keyId?: string }) => {
+  .action(async (modelId: string, opts: { store?: string; json?: boolean; keyId?: string; all?: boolean }) => {
+    // Revoking every version breaks every page of the model: never the default.
+    if (opts.keyId === undefined && !opts.all) throw usageError('keys revoke needs --key-id <id> (one version) or --all (every version of the model)', 'run `modelseal keys list` to see the versions');
+    if (opts.keyId !== undefined && opts.all) throw usageError('pass --key-id or --all, not both', 'run `modelseal keys revoke --help` for usage');
     const store = await openStore(opts.store);
     const changed = await store.revoke(modelId, opts.keyId);
     if (opts.json) printJson({ revoked: changed });
     if (changed.length === 0) note(`nothing to do: ${opts.keyId ?? 'every key version'} of ${modelId} was already revoked`);
     else note(`revoked ${changed.map((k) => k.keyId).join(', ')} of model ${modelId}: the key server no longer releases ${changed.length === 1 ? 'it' : 'them'}`);
+  });
+
+const newTokenSecret = new Command('new-token-secret')
+  .description('replace token.secret with a new random secret (repairs a lost one; development tokens signed with the old one stop working)')
+  .option('--store <dir>', STORE_HELP)
+  .action(async (opts: { store?: string }) => {
+    const store = await openStore(opts.store);
+    await replaceTokenSecret(store.dir);
+    note(`wrote a new token secret to ${store.dir}/token.secret; send SIGHUP to a running key server, and mint development tokens again`);
   });
 
 /** The `keys` command group. */
@@ -66,4 +86,5 @@ export const keysCommand = new Command('keys')
   .addCommand(list)
   .addCommand(rotate)
   .addCommand(revoke)
-  .addCommand(publish);
+  .addCommand(publish)
+  .addCommand(newTokenSecret);

@@ -39,7 +39,8 @@ export async function collectOpen(manifestPath: string, opts: OpenCommandOptions
   opened.model.weightsManifest.forEach((group, g) => group.paths.forEach((path, i) => {
     targets.push({ path: normalizeWeightPath(path)!, size: weightFiles[g]![i]! });
   }));
-  const out = await OutputDir.prepare(opts.out, { force: opts.force ?? false });
+  // Plaintext weights: a 0700 temp folder and 0600 files, so nobody else reads them on the way (docs/CLI.md).
+  const out = await OutputDir.prepare(opts.out, { force: opts.force ?? false, private: true });
   return withOutputDir(out, async () => {
     const writer = new WeightWriter(out, targets);
     const progress = createProgress('opening', opened.header.weightBytes, { json: opts.json ?? false });

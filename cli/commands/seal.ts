@@ -24,6 +24,8 @@ export interface SealCommandOptions {
   newKey?: boolean;
   force?: boolean;
   json?: boolean;
+  /** False with --no-create-store: a missing keystore is an error, not a new one. */
+  createStore?: boolean;
 }
 
 /** What `seal` did: the machine summary `--json` prints. */
@@ -48,7 +50,7 @@ export async function collectSeal(modelPath: string, opts: SealCommandOptions): 
   const model = await readPlainModel(modelPath);
   const out = await OutputDir.prepare(opts.out, { force: opts.force ?? false });
   return withOutputDir(out, async () => {
-    const store = await openStore(opts.store, { create: true });
+    const store = await openStore(opts.store, { create: opts.createStore !== false, refusal: '--no-create-store' });
     let entry = opts.newKey ? undefined : await store.active(opts.modelId);
     let keyCreated = false;
     if (!entry) {
@@ -140,6 +142,7 @@ export const sealCommand = new Command('seal')
   .addOption(new Option('--header <mode>', 'put the encrypted header inline in model.json, in its own file, or decide by size').choices(['inline', 'file', 'auto']).default('auto'))
   .option('--new-key', 'rotate first: seal with a new key version (the previous one is retired)')
   .option('--force', 'replace a non-empty --out folder (atomically)')
+  .option('--no-create-store', 'fail instead of creating a missing keystore (for CI; also MODELSEAL_NO_CREATE=1)')
   .option('--json', 'print a machine-readable summary on stdout')
   .action(async (modelPath: string, opts: SealCommandOptions) => {
     printSeal(await collectSeal(modelPath, opts), opts);

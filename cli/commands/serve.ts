@@ -7,6 +7,7 @@ import { createKeyServer } from '../../keyserver/server.js';
 import { defaultStoreDir } from '../../keyserver/keystore.js';
 import { EXIT, printError } from '../errors.js';
 import { note, printLine } from '../output.js';
+import { releaseSignals } from '../signals.js';
 import { openStore } from '../store.js';
 
 function parsePort(value: string): number {
@@ -51,8 +52,8 @@ export const serveCommand = new Command('serve')
     printLine(url);
     note(`key server listening at ${url} (store ${store.dir}, audit log ${server.audit.path ?? 'off'})`);
 
-    // The bin's default SIGINT handler exits at once; a server drains first.
-    process.removeAllListeners('SIGINT');
+    // The bin's default SIGINT/SIGTERM handlers exit at once; a server drains first.
+    releaseSignals();
     const done = new Promise<number>((resolve) => {
       let stopping = false;
       const stop = (signal: NodeJS.Signals) => {

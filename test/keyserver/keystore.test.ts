@@ -1,12 +1,15 @@
 // The local keystore: secrets in 0600 files, keys bound to their model and key id, damage reported
 // with a code, never a crash and never a silently new master key.
 
-import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { spawnSync } from 'node:child_process';
+import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { hostname } from 'node:os';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { isModelsealError } from '../../format/errors.js';
 import { FileKeyStore } from '../../keyserver/keystore.js';
+import { lockStore, onStaleLockReclaimed } from '../../keyserver/store-lock.js';
 
 let dir: string;
 
@@ -76,5 +79,54 @@ describe('FileKeyStore', () => {
     const { store } = await FileKeyStore.open(dir, { create: true });
     const err = await failure(store.rotate('../etc'));
     expect(err.code).toBe('usage');
+  });
+
+  it('twenty concurrent creators of a new store end with one master key, and every key they made unwraps', async () => {
+    const opened = await Promise.all(Array.from({ length: 20 }, () => FileKeyStore.open(dir, { create: true })));
+    expect(opened.filter((o) => o.created)).toHaveLength(1);
+    await Promise.all(opened.map(({ store }, i) => store.rotate(`m${i}`)));
+    const { store } = await FileKeyStore.open(dir);
+    const keys = await store.list();
+    expect(keys).toHaveLength(20);
+    for (const k of keys) expect((await store.get(k.modelId, k.keyId))?.key).toHaveLength(32);
+    expect((await readdir(dir)).sort()).toEqual(['keys.json', 'master.key', 'token.secret']);
+  });
+
+  it('a store left with only token.secret (a crash before master.key) is completed by the next creator, keeping the secret', async () => {
+    await mkdir(dir, { mode: 0o700 });
+    await writeFile(join(dir, 'token.secret'), `${Buffer.alloc(32, 3).toString('base64url')}\n`, { mode: 0o600 });
+    await expect(FileKeyStore.open(dir)).rejects.toMatchObject({ code: 'master_key_missing' });
+    const { store, created } = await FileKeyStore.open(dir, { create: true });
+    expect(created).toBe(true);
+    expect(Buffer.from(await store.tokenSecret())).toEqual(Buffer.alloc(32, 3));
+    expect((await store.rotate('face')).key).toHaveLength(32);
+  });
+
+  it('a lock held by a live process: the writer waits, then fails naming the holder, the lock folder and what to do', async () => {
+    await FileKeyStore.open(dir, { create: true });
+    const release = await lockStore(dir);
+    try {
+      const err = await failure(lockStore(dir, { waitMs: 300 }));
+      expect(err.code).toBe('io_error');
+      expect(err.message).toContain(`the keystore ${dir} is locked by process ${process.pid} on ${hostname()}`);
+      expect(err.message).toContain(`remove the folder ${join(dir, 'keys.lock')} and retry`);
+    } finally {
+      await release();
+    }
+    await (await lockStore(dir))();
+  });
+
+  it('a lock whose owner process has ended is reclaimed at once, and the reclaim is reported', async () => {
+    const { store } = await FileKeyStore.open(dir, { create: true });
+    // A real, finished process: its pid names no running process (unless reused, then the lock is outwaited).
+    const dead = spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))'], { encoding: 'utf8' });
+    const pid = Number(dead.stdout);
+    await mkdir(join(dir, 'keys.lock'));
+    await writeFile(join(dir, 'keys.lock.owner'), JSON.stringify({ pid, host: hostname(), since: '2026-01-01T00:00:00.000Z', token: 'x' }));
+    const notes: string[] = [];
+    onStaleLockReclaimed((m) => notes.push(m));
+    await store.rotate('face');
+    expect(notes).toEqual([`removed a stale keystore lock ${join(dir, 'keys.lock')} left by process ${pid} (no longer running) since 2026-01-01T00:00:00.000Z`]);
+    expect((await readdir(dir)).filter((n) => n.startsWith('keys.lock'))).toEqual([]);
   });
 });
