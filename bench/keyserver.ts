@@ -119,11 +119,13 @@ async function main(): Promise<void> {
   try {
     const { store } = await FileKeyStore.open(join(dir, 'store'), { create: true });
     await store.rotate('bench');
+    const sealing = 'A'.repeat(43);
+    await store.publish('bench', 'k1', sealing);
     const token = await mintDevToken({ store, models: ['bench'], ttl: '1h' });
     const epk = await exportJWK((await generateKeyPair('ECDH-ES+A256KW', { crv: 'P-256' })).publicKey);
-    const body = JSON.stringify({ modelId: 'bench', keyId: 'k1', epk });
+    const body = JSON.stringify({ modelId: 'bench', keyId: 'k1', sealing, epk });
     const epkX = await exportJWK((await generateKeyPair('ECDH-ES+A256KW', { crv: 'X25519' })).publicKey);
-    const bodyX = JSON.stringify({ modelId: 'bench', keyId: 'k1', epk: epkX });
+    const bodyX = JSON.stringify({ modelId: 'bench', keyId: 'k1', sealing, epk: epkX });
     for (const alg of ['ECDH-ES+A256KW', 'ECDH-ES']) {
       const { url, stop } = await startChild(store.dir, alg);
       try {
@@ -131,12 +133,12 @@ async function main(): Promise<void> {
         console.log('  conc  healthz req/s  release req/s  ratio   release p50 ms  p99 ms  non-2xx');
         for (const c of [1, 16, 64]) {
           const base = await run(url, '/healthz', c);
-          const rel = await run(url, '/v1/release', c, body, token);
+          const rel = await run(url, '/v2/release', c, body, token);
           const ratio = rel.requests.average / base.requests.average;
           console.log(`  ${String(c).padStart(4)}  ${base.requests.average.toFixed(0).padStart(13)}  ${rel.requests.average.toFixed(0).padStart(13)}  ${ratio.toFixed(3).padStart(5)}   ${String(rel.latency.p50).padStart(14)}  ${String(rel.latency.p99).padStart(6)}  ${rel.non2xx + rel.errors}`);
         }
         // X25519 client keys cost the server less than P-256 ones.
-        const x = await run(url, '/v1/release', 16, bodyX, token);
+        const x = await run(url, '/v2/release', 16, bodyX, token);
         console.log(`    16  X25519 epk:    ${x.requests.average.toFixed(0).padStart(13)}                ${String(x.latency.p50).padStart(14)}  ${String(x.latency.p99).padStart(6)}  ${x.non2xx + x.errors}`);
       } finally {
         await stop();

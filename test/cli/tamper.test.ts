@@ -4,6 +4,8 @@
 import { appendFileSync, copyFileSync, cpSync, mkdirSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { FileKeyStore } from '../../keyserver/keystore.js';
+import { forge } from '../helpers/substitution.js';
 import { HUMAN_MODELS, listDir, run, tempDir } from './helpers.js';
 
 const tmp = tempDir();
@@ -139,6 +141,22 @@ describe('verify and open refuse damaged sealed models', () => {
     expect(published.code).toBe(1);
     expect(published.stderr).toContain('modelseal: error [wrong_key]: ');
     expect(published.stderr).toContain('key commitment mismatch');
+  });
+
+  it('files a key holder made under the same key (resealed, forged header, forged shard): not_published; `keys publish` of a forged header or shard is refused too', async () => {
+    const { store: opened } = await FileKeyStore.open(store);
+    const entry = (await opened.get('blaze', 'k1'))!;
+    const plain = { modelJson: readFileSync(join(tmp.dir, 'src/model.json'), 'utf8'), weightFiles: [new Uint8Array(readFileSync(join(tmp.dir, 'src/blazeface.bin')))] };
+    const forged = await forge(base, plain, entry.key, join(tmp.dir, 'forged'));
+    entry.key.fill(0);
+    expectFailure(join(forged.resealed, 'model.json'), 'not_published', 'has no record of sealing');
+    expectFailure(join(forged.forgedHeader, 'model.json'), 'not_published', 'is not the sealing the manifest names');
+    expectFailure(join(forged.forgedShard, 'model.json'), 'not_published', 'its content is not what the publisher sealed');
+    for (const dir of [forged.forgedHeader, forged.forgedShard]) {
+      const r = run(['keys', 'publish', join(dir, 'model.json'), '--store', store]);
+      expect(r.code).toBe(1);
+      expect(r.stderr).toContain('modelseal: error [not_published]: ');
+    }
   });
 
   it('a missing shard file: file_unavailable, naming it', () => {

@@ -46,9 +46,20 @@ async function loadSealed(url: string, token: string, keyServer: string, streamW
   return describeModel(model, fractions);
 }
 
+/** Loads with the given options; returns the error's code and message, or null when it loaded. */
+async function tryLoad(url: string, options: { token: string; keyServer?: string; allowManifestKeyServer?: string[]; modelId?: string; streamWeights?: boolean }): Promise<{ code: string | undefined; message: string } | null> {
+  await tf.setBackend('cpu');
+  try {
+    (await tf.loadGraphModel(sealedModel(url, options))).dispose();
+    return null;
+  } catch (err) {
+    return { code: (err as { code?: string }).code, message: (err as Error).message };
+  }
+}
+
 async function storage(): Promise<{ caches: string[]; databases: string[] }> {
   const dbs = await indexedDB.databases();
   return { caches: await caches.keys(), databases: dbs.map((d) => d.name ?? '') };
 }
 
-Object.assign(globalThis, { modelsealTest: { loadPlain, loadSealed, storage } });
+Object.assign(globalThis, { modelsealTest: { loadPlain, loadSealed, tryLoad, storage } });

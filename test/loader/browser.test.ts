@@ -14,6 +14,7 @@ import { toBase64url, toHex } from '../../format/bytes.js';
 import { bundle } from '../helpers/bundle.js';
 import { launchChromium } from '../helpers/chromium.js';
 import { startStaticServer, type StaticServer } from '../helpers/static-server.js';
+import { forge, type Forgeries } from '../helpers/substitution.js';
 import { copyHumanModel, sealInto } from './fixtures.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -31,6 +32,7 @@ let keys: Awaited<ReturnType<typeof createKeyServer>>;
 let keyServer: string;
 let browser: Browser;
 let contentKey: Uint8Array;
+let forgeries: Forgeries;
 const bodies: Array<{ url: string; body: Buffer }> = [];
 
 /** Every text form of the key a response could carry. */
@@ -60,7 +62,8 @@ beforeAll(async () => {
   storeDir = join(root, 'store');
   const { store } = await FileKeyStore.open(storeDir, { create: true });
   const model = await copyHumanModel('antispoof', join(root, 'www/plain/antispoof'));
-  ({ key: contentKey } = await sealInto(store, 'antispoof', model, join(root, 'www/sealed/antispoof'), { shardLength: 256 * 1024 }));
+  ({ key: contentKey } = await sealInto(store, 'antispoof', model, join(root, 'www/sealed/antispoof'), { shardLength: 256 * 1024, keyServer: 'https://keys.example.com' }));
+  forgeries = await forge(join(root, 'www/sealed/antispoof'), model, contentKey, join(root, 'www/forged'));
   const script = await bundle(join(here, 'browser-page.ts'), { format: 'iife' });
   files = await startStaticServer({
     root: join(root, 'www'),
@@ -111,6 +114,27 @@ describe('sealedModel in Chromium', () => {
 
     const storage = await page.evaluate(() => (globalThis as unknown as { modelsealTest: { storage(): Promise<{ caches: string[]; databases: string[] }> } }).modelsealTest.storage());
     expect(storage).toEqual({ caches: [], databases: [] });
+    await page.close();
+  });
+
+  it('substitution by a key holder who can write to the CDN is refused, and the manifest cannot choose the key server', async () => {
+    expect(forgeries.resealed).toContain('forged');
+    const page = await openPage();
+    const tryLoad = async (path: string, options: Record<string, unknown>) => page.evaluate(
+      ({ url, options }) => (globalThis as unknown as { modelsealTest: { tryLoad(u: string, o: unknown): Promise<{ code?: string; message: string } | null> } }).modelsealTest.tryLoad(url, options),
+      { url: `${files.url}/${path}/model.json`, options: { token: await mintDevToken({ store: storeDir, models: ['antispoof'], ttl: '5m' }), ...options } },
+    );
+    expect(await tryLoad('sealed/antispoof', { keyServer, modelId: 'antispoof' })).toBeNull();
+    for (const variant of ['resealed', 'forged-header', 'forged-shard']) {
+      for (const streamWeights of [false, true]) {
+        const e = await tryLoad(`forged/${variant}`, { keyServer, streamWeights });
+        expect(e?.code, `${variant} streamWeights=${streamWeights}: ${e?.message}`).toBe('not_published');
+      }
+    }
+    // The manifest names https://keys.example.com; the page allows only its own key server's origin.
+    const e = await tryLoad('sealed/antispoof', { allowManifestKeyServer: [new URL(keyServer).origin] });
+    expect(e?.code).toBe('key_server_not_allowed');
+    expect(e?.message).toMatch(/names the key server https:\/\/keys\.example\.com, whose origin is not in options\.allowManifestKeyServer/);
     await page.close();
   });
 

@@ -1,0 +1,136 @@
+// Stall timeouts and bounded answers: a host or key server that stops sending fails the load with
+// `timeout` (the default is 30 s; these tests set 300 ms), a slow download that keeps moving does
+// not, and a key server's oversized answer is refused without being read whole. Real sockets.
+
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { createServer, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import * as tf from '@tensorflow/tfjs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createKeyServer, mintDevToken } from '../../keyserver/index.js';
+import { FileKeyStore } from '../../keyserver/keystore.js';
+import { isModelsealError, sealedModel, type ErrorCode } from '../../loader/index.js';
+import { buildLayersModel, sealInto } from './fixtures.js';
+
+type Behaviour = 'stall' | 'trickle' | 'normal';
+
+let root: string;
+let storeDir: string;
+let keyServer: Awaited<ReturnType<typeof createKeyServer>>;
+let keyUrl: string;
+let host: { server: Server; url: string; shard: Behaviour };
+const open = new Set<ServerResponse>();
+
+async function listen(server: Server): Promise<string> {
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+}
+
+/** A static host for the sealed folder whose shard answers stall or trickle when asked to. */
+async function startHost(dir: string): Promise<typeof host> {
+  const state = { shard: 'normal' as Behaviour };
+  const server = createServer((req, res) => {
+    open.add(res);
+    res.on('close', () => open.delete(res));
+    const name = (req.url ?? '/').split('?')[0]!.replace(/^\/m\//, '');
+    if (name === 'stall/model.json') return; // never answers
+    readFile(join(dir, name)).then((bytes) => {
+      res.writeHead(200, { 'content-length': String(bytes.length), 'access-control-allow-origin': '*' });
+      if (!name.startsWith('shard-') || state.shard === 'normal') return void res.end(bytes);
+      if (state.shard === 'stall') return void res.write(bytes.subarray(0, 100)); // then nothing
+      // Trickle: 16 pieces, one every 60 ms (~1 s in all, over three times the 300 ms timeout).
+      let sent = 0;
+      const step = Math.ceil(bytes.length / 16);
+      const timer = setInterval(() => {
+        res.write(bytes.subarray(sent, sent + step));
+        sent += step;
+        if (sent >= bytes.length) {
+          clearInterval(timer);
+          res.end();
+        }
+      }, 60);
+    }, () => {
+      res.writeHead(404);
+      res.end();
+    });
+  });
+  const url = await listen(server);
+  return { server, url, get shard() { return state.shard; }, set shard(b) { state.shard = b; } };
+}
+
+async function failure(load: Promise<unknown>): Promise<{ code: ErrorCode; message: string; file: string | undefined }> {
+  const err = await load.then(() => undefined, (e: unknown) => e);
+  if (!isModelsealError(err)) throw new Error(`expected a ModelsealError, got ${String(err)}`);
+  return { code: err.code, message: err.message, file: err.file };
+}
+
+const token = () => mintDevToken({ store: storeDir, models: ['*'], ttl: '5m' });
+
+beforeAll(async () => {
+  await tf.setBackend('cpu');
+  root = await mkdtemp(join(tmpdir(), 'modelseal-deadlines-'));
+  storeDir = join(root, 'store');
+  const { store } = await FileKeyStore.open(storeDir, { create: true });
+  // One shard of ~70 KB so the trickle takes many timeouts' worth of time in all.
+  await sealInto(store, 'slow', await buildLayersModel(tf, 128), join(root, 'sealed'), { shardLength: 1024 * 1024 });
+  keyServer = await createKeyServer({ store: storeDir, config: { logLevel: 'silent', auditLog: null } });
+  keyUrl = await keyServer.listen({ host: '127.0.0.1', port: 0 });
+  host = await startHost(join(root, 'sealed'));
+});
+
+afterAll(async () => {
+  for (const res of open) res.destroy();
+  await new Promise<void>((r) => (host?.server ? host.server.close(() => r()) : r()));
+  await keyServer?.close();
+  if (root) await rm(root, { recursive: true, force: true });
+});
+
+describe('stall timeouts', () => {
+  it('a host that never answers the manifest → timeout, naming the URL', async () => {
+    const e = await failure(sealedModel(`${host.url}/m/stall/model.json`, { token: await token(), keyServer: keyUrl, timeoutMs: 300 }).load());
+    expect(e.code).toBe('timeout');
+    expect(e.message).toMatch(/stall\/model\.json sent nothing for 0\.3 s.*raise options\.timeoutMs/);
+  });
+
+  it('a shard that stops mid-body → timeout naming the shard; one that trickles slower than the timeout in all still loads', async () => {
+    host.shard = 'stall';
+    const e = await failure(sealedModel(`${host.url}/m/model.json`, { token: await token(), keyServer: keyUrl, timeoutMs: 300 }).load());
+    expect(e.code).toBe('timeout');
+    expect(e.file).toMatch(/shard-1-of-1\.sealed$/);
+    host.shard = 'trickle';
+    const model = await tf.loadLayersModel(sealedModel(`${host.url}/m/model.json`, { token: await token(), keyServer: keyUrl, timeoutMs: 300 }));
+    model.dispose();
+    host.shard = 'normal';
+  });
+
+  it('a key server that never answers → timeout; one whose answer is huge → key_server_error without reading it all', async () => {
+    const silent = createServer(() => undefined);
+    let sent = 0;
+    const huge = createServer((_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      const write = () => {
+        while (sent < 8 * 1024 * 1024 && res.write(Buffer.alloc(64 * 1024, 0x20))) sent += 64 * 1024;
+        if (sent < 8 * 1024 * 1024) res.once('drain', write);
+        else res.end();
+      };
+      write();
+    });
+    const silentUrl = await listen(silent);
+    const hugeUrl = await listen(huge);
+    try {
+      const t = await failure(sealedModel(`${host.url}/m/model.json`, { token: await token(), keyServer: silentUrl, timeoutMs: 300 }).load());
+      expect(t.code).toBe('timeout');
+      expect(t.message).toContain('/v2/release sent nothing for 0.3 s');
+      const big = await failure(sealedModel(`${host.url}/m/model.json`, { token: await token(), keyServer: hugeUrl }).load());
+      expect(big.code).toBe('key_server_error');
+      expect(big.message).toMatch(/answer is larger than 65536 bytes/);
+      expect(sent).toBeLessThan(8 * 1024 * 1024);
+    } finally {
+      silent.closeAllConnections();
+      huge.closeAllConnections();
+      await Promise.all([new Promise((r) => silent.close(r)), new Promise((r) => huge.close(r))]);
+    }
+  });
+});
