@@ -116,6 +116,7 @@ async function checkSealedLoad(modelDir: string, modelUrl: string, keyServer: st
     // Bound to this load's key pair (cnf.jkt), as the page's tokens are.
     token: ({ jkt }) => mint(jkt),
     keyServer,
+    modelId: DEMO_MODEL_ID,
     fetch: (input, init) => {
       if (!input.startsWith(keyServer)) return fetch(input, init);
       const headers = new Headers(init?.headers);
@@ -169,7 +170,7 @@ function createDemoServer(
   webDir: string,
   sealedDir: string,
   sealedFiles: Set<string>,
-  config: () => { keyServer: string; modelUrl: string },
+  config: () => { keyServer: string; modelId: string; modelUrl: string },
   mint: (jkt: string | undefined) => Promise<string>,
 ): Server {
   const pageFiles = new Set(['index.html', 'main.js', 'main.js.LEGAL.txt', 'sample.jpg']);
@@ -239,6 +240,7 @@ export async function startDemo(opts: DemoOptions): Promise<RunningDemo> {
   const mint = (jkt: string | undefined): Promise<string> => mintDevToken({ store: store.dir, models: [DEMO_MODEL_ID], ttl: '5m', sub: 'demo-visitor', ...(jkt ? { cnfJkt: jkt } : {}) });
   const page = createDemoServer(webDir, sealedDir, sealedFiles, () => ({
     keyServer: keyServerUrl,
+    modelId: DEMO_MODEL_ID,
     // A path, so the page works whether it was opened as 127.0.0.1 or localhost.
     modelUrl: `/models/${DEMO_MODEL_ID}/model.json`,
   }), mint);

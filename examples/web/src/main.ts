@@ -10,6 +10,8 @@ import { SAMPLE_CROP } from './sample.js';
 interface Session {
   token: string;
   keyServer: string;
+  /** The model id the page pins (`modelId` option). */
+  modelId: string;
   /** The sealed model.json, relative to this page. */
   modelUrl: string;
 }
@@ -59,6 +61,8 @@ async function main(): Promise<void> {
     token,
     // Passed explicitly: the manifest's keyServer field is not authenticated (THREAT_MODEL.md).
     keyServer: session.keyServer,
+    // The model this page expects: another model's files at this URL are refused before any key request.
+    modelId: session.modelId,
     onProgress: (fraction) => {
       seen.push(fraction);
       progress.value = fraction;
