@@ -119,6 +119,7 @@ describe('inspect', () => {
     expect(r.code).toBe(0);
     const facts = JSON.parse(r.stdout);
     expect(facts.public).toMatchObject({ version: 'modelseal/2', modelId: 'blaze', keyId: 'k1', shards: 1 });
+    expect(facts.public.sealing).toBe(JSON.parse(readFileSync(join(tmp.dir, 's1', 'model.json'), 'utf8')).sealing);
     expect(facts.private).toBeNull();
     expect(r.stderr).toContain('modelseal: private facts hidden: no keystore at');
     expect(listDir(tmp.dir)).not.toContain('no-store');
@@ -132,6 +133,7 @@ describe('inspect', () => {
     expect(r.stdout).toContain('weights: 112');
     expect(r.stdout).toContain('dtypes: float32 ×106, int32 ×6');
     expect(r.stdout).toContain('quantization: none');
+    expect(r.stdout).toContain('published: yes');
   });
 });
 

@@ -152,6 +152,10 @@ describe('verify and open refuse damaged sealed models', () => {
     expectFailure(join(forged.resealed, 'model.json'), 'not_published', 'has no record of sealing');
     expectFailure(join(forged.forgedHeader, 'model.json'), 'not_published', 'is not the sealing the manifest names');
     expectFailure(join(forged.forgedShard, 'model.json'), 'not_published', 'its content is not what the publisher sealed');
+    // inspect still shows what an unrecorded sealing is, and says the key server will refuse it.
+    const inspected = run(['inspect', join(forged.resealed, 'model.json'), '--store', store]);
+    expect(inspected.code).toBe(0);
+    expect(inspected.stdout).toContain('published: no (the keystore has no record of this sealing');
     for (const dir of [forged.forgedHeader, forged.forgedShard]) {
       const r = run(['keys', 'publish', join(dir, 'model.json'), '--store', store]);
       expect(r.code).toBe(1);
