@@ -118,7 +118,10 @@ export async function runFileSoak(options: FileSoakOptions): Promise<FileSoakRep
         const key = o.kind === 'failure' ? `FAIL ${o.code}` : o.code;
         report.counts[o.reader]![key] = (report.counts[o.reader]![key] ?? 0) + 1;
         report.readerMs[o.reader] = (report.readerMs[o.reader] ?? 0) + (o.ms ?? 0);
-        if (o.kind === 'failure') report.failures.push({ index, reader: o.reader, code: o.code, detail: o.detail ?? '', steps: c.steps });
+        if (o.kind === 'failure') {
+          report.failures.push({ index, reader: o.reader, code: o.code, detail: o.detail ?? '', steps: c.steps });
+          log(`  FAIL case ${index} ${o.reader}: ${o.code} — ${c.steps.join('; ')} — ${(o.detail ?? '').split('\n')[0]!.slice(0, 300)}`);
+        }
       }
       if (options.only) log(`case ${index}: ${c.steps.join('; ')} (mayOpen ${c.mayOpen}, mustOpen ${c.mustOpen})\n  ${outcomes.map((o) => `${o.reader}: ${o.kind} ${o.code}${o.detail ? ` (${o.detail.split('\n')[0]})` : ''}`).join('\n  ')}`);
       if (++done % 5000 === 0) log(`${options.range ? `[${from}, ${to}) ` : ''}${done} cases, ${report.failures.length} failures, ${((Date.now() - started) / 1000).toFixed(0)} s`);

@@ -213,17 +213,20 @@ function mutateFileSet(w: Work): void {
     const i = w.rng.int(shards.length);
     const path = other.manifest.shards[i]?.path;
     if (path === undefined) return;
-    w.files.set(shards[i]!, other.files.get(path)!.slice());
-    note(w, `shard ${i + 1} taken from the ${name} sealing`, 'changed');
+    const theirs = other.files.get(path)!.slice();
+    const same = equal(w.files.get(shards[i]!), theirs);
+    w.files.set(shards[i]!, theirs);
+    note(w, `shard ${i + 1} taken from the ${name} sealing`, same ? 'same' : 'changed');
   } else if (choice === 4) {
     // The header (file or inline, as this manifest has it) from another sealing under the same key.
     const [name, other] = w.rng.pick(others);
     const theirs = 'data' in other.manifest.header ? new Uint8Array(Buffer.from(other.manifest.header.data, 'base64url')) : other.files.get(other.manifest.header.path)!;
     const t = targets(w)[0];
     if (!t) return;
+    const same = equal(t.read(), theirs);
     t.write(theirs.slice());
     if (isObj(m['header']) && 'size' in m['header'] && w.rng.chance(0.7)) (m['header'] as Obj)['size'] = theirs.length;
-    note(w, `header bytes taken from the ${name} sealing`, 'changed');
+    note(w, `header bytes taken from the ${name} sealing`, same ? 'maybe' : 'changed');
   } else if (choice === 5) {
     // A shard of another model of the corpus (another key) at the same position.
     const other = w.rng.pick(w.model.others);
@@ -508,7 +511,7 @@ function mutateText(w: Work, text: string): Uint8Array {
   } else if (kind === 3) {
     out = bytes.slice(0, r.int(bytes.length));
     step = `text truncated to ${out.length} bytes`;
-    meaning = 'changed';
+    meaning = parsesSame(bytes, out);
   } else if (kind === 4) {
     // A member of the top-level object repeated (the strict JSON rule refuses it even with the same value).
     const name = r.pick(FIELDS);
@@ -529,7 +532,7 @@ function mutateText(w: Work, text: string): Uint8Array {
   } else if (kind === 6) {
     out = Buffer.concat([bytes, enc.encode(r.pick(['x', '{}', '0', '\u0000', ',', '// comment', 'null']))]);
     step = 'garbage after the document';
-    meaning = 'changed';
+    meaning = parsesSame(bytes, out);
   } else if (kind === 7) {
     // An ASCII string value escaped differently (same string).
     const m = /"(k1|modelseal\/2|soak-[a-d])"/.exec(text);
@@ -553,7 +556,7 @@ function mutateText(w: Work, text: string): Uint8Array {
   } else if (kind === 10) {
     out = enc.encode(text.replace(/,(\s*[}\]])|([}\]])/, (_all, a, b) => (a ? `,,${a}` : `,${b}`)));
     step = 'a trailing comma';
-    meaning = 'changed';
+    meaning = parsesSame(bytes, out);
   } else {
     return mutateTextRandom(w, bytes);
   }
@@ -564,6 +567,24 @@ function mutateText(w: Work, text: string): Uint8Array {
 
 function anyValueText(w: Work): unknown {
   return w.rng.pick<unknown>([null, 0, 'x', [], {}, 'k2', 2048]);
+}
+
+/** 'maybe' when `after` still reads (JSON.parse, one BOM allowed) as `before` does, keyServer aside when valid; else 'changed'. */
+function parsesSame(before: Uint8Array, after: Uint8Array): Meaning {
+  try {
+    const read = (b: Uint8Array) => {
+      const text = new TextDecoder('utf-8', { fatal: true }).decode(b);
+      return JSON.parse(text.startsWith('\uFEFF') ? text.slice(1) : text) as unknown;
+    };
+    const a = read(before);
+    const b = read(after);
+    if (isDeepStrictEqual(a, b)) return 'maybe';
+    const strip = (v: unknown) => (isObj(v) ? { ...v, keyServer: undefined } : v);
+    if (isObj(b) && (b['keyServer'] === undefined || validKeyServer(b['keyServer'])) && isDeepStrictEqual(strip(a), strip(b))) return 'maybe';
+  } catch {
+    // not text or not JSON: the meaning changed
+  }
+  return 'changed';
 }
 
 /** A random byte edit of the text; it kept the meaning only if JSON.parse reads the same value back. */
@@ -580,14 +601,7 @@ function mutateTextRandom(w: Work, bytes: Uint8Array): Uint8Array {
   } else {
     out = Buffer.concat([bytes.subarray(0, at), bytes.subarray(at + r.range(1, 4))]);
   }
-  let meaning: Meaning = 'changed';
-  try {
-    const text = new TextDecoder('utf-8', { fatal: true }).decode(out);
-    const parsed = JSON.parse(text.startsWith('\uFEFF') ? text.slice(1) : text) as unknown;
-    if (isDeepStrictEqual(parsed, JSON.parse(new TextDecoder().decode(bytes)))) meaning = 'maybe';
-  } catch {
-    // not text or not JSON: the meaning changed
-  }
+  const meaning = parsesSame(bytes, out);
   note(w, `random ${['bit flip', 'byte insert', 'byte delete'][op]} at manifest byte ${at}`, meaning);
   w.textMeanings.push(meaning);
   return out;
