@@ -193,7 +193,9 @@ export async function runHttpSoak(options: HttpSoakOptions): Promise<HttpSoakRep
   const requests: Array<() => Promise<void>> = [];
   const scaled = (share: number) => Math.max(1, Math.round((share * options.requests) / 10_000));
   for (const [category, share] of PLAN) {
-    for (let i = 0; i < scaled(share); i++) {
+    // The rate-limited model allows 20 releases per subject: send enough to see 429s in any run.
+    const n = category === 'rate-limited' ? Math.max(30, scaled(share)) : scaled(share);
+    for (let i = 0; i < n; i++) {
       const r = new Rng(`http/${options.seed}/${category}/${i}`);
       if (category === 'malformed-json') {
         const valid = JSON.stringify(body);
