@@ -78,7 +78,9 @@ export function parseManifest(json: unknown): SealedManifest {
     throw new ModelsealError('manifest_invalid', 'this model.json is not sealed (it has no "modelseal" field): load it with the stock tf.io handlers, or seal it with `modelseal seal`');
   }
   if (version !== FORMAT_VERSION) {
-    throw new ModelsealError('unsupported_version', `sealed manifest has format ${JSON.stringify(String(version).slice(0, 40))}; this modelseal reads only ${FORMAT_VERSION}: upgrade modelseal or reseal the model`);
+    // Never String() an array or object: a deeply nested array overflows the stack in join (RangeError).
+    const shown = typeof version === 'object' && version !== null ? (Array.isArray(version) ? '[array]' : '[object]') : String(version);
+    throw new ModelsealError('unsupported_version', `sealed manifest has format ${JSON.stringify(shown.slice(0, 40))}; this modelseal reads only ${FORMAT_VERSION}: upgrade modelseal or reseal the model`);
   }
   for (const key of Object.keys(json)) if (!FIELDS.includes(key)) throw invalid(JSON.stringify(key.slice(0, 40)), `is not a ${FORMAT_VERSION} field`);
   const { modelId, keyId, keyServer, chunkLength, shardLength, sealing, header, shards } = json;

@@ -38,6 +38,18 @@ describe('parseManifest', () => {
     refuse(withField('modelseal', 1), 'unsupported_version', /"1"/);
   });
 
+  it('a deeply nested array or an object as the version → unsupported_version, not a RangeError (found by the soak)', () => {
+    let err: unknown;
+    try {
+      parseManifestText(`{"modelseal":${'['.repeat(100_000)}1${']'.repeat(100_000)}}`);
+    } catch (e) {
+      err = e;
+    }
+    expect(isModelsealError(err, 'unsupported_version'), String(err)).toBe(true);
+    expect((err as Error).message).toMatch(/format "\[array\]"/);
+    refuse(withField('modelseal', { v: 2 }), 'unsupported_version', /format "\[object\]"/);
+  });
+
   it('refuses unknown fields, bad ids and a non-http key server', () => {
     refuse(withField('modelTopology', {}), 'manifest_invalid', /"modelTopology" is not a modelseal\/2 field/);
     refuse(withField('modelId', '../face'), 'manifest_invalid', /modelId/);
