@@ -118,6 +118,7 @@ export async function runFileSoak(options: FileSoakOptions): Promise<FileSoakRep
         const key = o.kind === 'failure' ? `FAIL ${o.code}` : o.code;
         report.counts[o.reader]![key] = (report.counts[o.reader]![key] ?? 0) + 1;
         report.readerMs[o.reader] = (report.readerMs[o.reader] ?? 0) + (o.ms ?? 0);
+        if (o.code === 'ok-unexpected' && o.reader === 'loader') log(`  review case ${index}: opened with the sealed bytes though the oracle expected a refusal — ${c.steps.join('; ')}`);
         if (o.kind === 'failure') {
           report.failures.push({ index, reader: o.reader, code: o.code, detail: o.detail ?? '', steps: c.steps });
           log(`  FAIL case ${index} ${o.reader}: ${o.code} — ${c.steps.join('; ')} — ${(o.detail ?? '').split('\n')[0]!.slice(0, 300)}`);

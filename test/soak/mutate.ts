@@ -628,7 +628,8 @@ export function makeCase(seed: string, index: number, corpus: SoakModel[]): Soak
       if (p === 'bytes') mutateFileBytes(w);
       else if (p === 'set') mutateFileSet(w);
       else if (p === 'manifest') mutateManifest(w);
-      else text = mutateText(w, text ? new TextDecoder().decode(text) : serialise(w));
+      // ignoreBOM keeps a byte order mark an earlier text step added (the default decoder drops one).
+      else text = mutateText(w, text ? new TextDecoder('utf-8', { ignoreBOM: true }).decode(text) : serialise(w));
     }
     const manifestBytes = text ?? enc.encode(serialise(w));
     if (w.steps.length === 0) note(w, 'no applicable step (control)', 'same');

@@ -83,10 +83,16 @@ function classifyError(reader: ReaderName, c: SoakCase, err: unknown): Outcome {
   return { reader, kind: 'failure', code: `threw ${e?.constructor?.name ?? typeof err}`, detail: `${e?.message ?? String(err)}\n${e?.stack ?? ''}`.slice(0, 2000) };
 }
 
-/** A success is (a) only with the sealed plaintext and only when no step changed the meaning. */
+/**
+ * A success is (a) only with the sealed plaintext. When the oracle expected a refusal but the
+ * reader gave back exactly the sealed bytes, the outcome is `ok-unexpected`: listed for review, not
+ * a failure, because the oracle composes step verdicts and misjudges steps that undo earlier ones
+ * (a rename, two swaps that cancel, a deletion that removes an earlier edit). Handing back any
+ * other bytes is always a failure.
+ */
 function classifySuccess(reader: ReaderName, c: SoakCase, problem: string | undefined): Outcome {
   if (problem !== undefined) return { reader, kind: 'failure', code: 'wrong-output', detail: problem };
-  if (!c.mayOpen) return { reader, kind: 'failure', code: 'accepted-change', detail: 'opened although a step changed the meaning' };
+  if (!c.mayOpen) return { reader, kind: 'opened', code: 'ok-unexpected', detail: 'opened with the sealed bytes although the oracle expected a refusal' };
   return { reader, kind: 'opened', code: 'ok' };
 }
 
