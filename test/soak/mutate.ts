@@ -524,7 +524,8 @@ function mutateText(w: Work, text: string): Uint8Array {
   } else if (kind === 5) {
     // Whitespace: between tokens it is meaningless, up to the 1 MiB limit.
     const big = r.chance(0.2);
-    const pad = big ? ' '.repeat(1024 * 1024 + 1 - bytes.length + r.int(3)) : r.pick(['\n', '\r\n', '\t', '    ']).repeat(r.range(1, 50));
+    // Past the limit by 1 to 3 bytes (an earlier step may already have padded past it).
+    const pad = big ? ' '.repeat(Math.max(1, 1024 * 1024 + 1 - bytes.length + r.int(3))) : r.pick(['\n', '\r\n', '\t', '    ']).repeat(r.range(1, 50));
     out = r.chance(0.5) ? Buffer.concat([bytes, enc.encode(pad)]) : Buffer.concat([enc.encode(pad), bytes]);
     step = `${pad.length} whitespace characters added`;
     // Over the 1 MiB limit the manifest must be refused; that is judged on the final bytes.
