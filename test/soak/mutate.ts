@@ -494,7 +494,8 @@ function mutateText(w: Work, text: string): Uint8Array {
   if (kind === 0) {
     out = Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), bytes]);
     step = 'a UTF-8 byte order mark prepended';
-    meaning = 'same';
+    // One mark is ignored; a second one (an earlier step or the text's own) makes it invalid.
+    meaning = text.startsWith('\uFEFF') ? 'changed' : 'same';
   } else if (kind === 1) {
     out = r.pick<() => Uint8Array>([
       () => Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf, 0xef, 0xbb, 0xbf]), bytes]),
