@@ -527,7 +527,9 @@ function mutateText(w: Work, text: string): Uint8Array {
     const big = r.chance(0.2);
     // Past the limit by 1 to 3 bytes (an earlier step may already have padded past it).
     const pad = big ? ' '.repeat(Math.max(1, 1024 * 1024 + 1 - bytes.length + r.int(3))) : r.pick(['\n', '\r\n', '\t', '    ']).repeat(r.range(1, 50));
-    out = r.chance(0.5) ? Buffer.concat([bytes, enc.encode(pad)]) : Buffer.concat([enc.encode(pad), bytes]);
+    // Whitespace goes after a leading byte order mark, which must stay first to be ignored.
+    const lead = text.startsWith('\uFEFF') ? 3 : 0;
+    out = r.chance(0.5) ? Buffer.concat([bytes, enc.encode(pad)]) : Buffer.concat([bytes.subarray(0, lead), enc.encode(pad), bytes.subarray(lead)]);
     step = `${pad.length} whitespace characters added`;
     // Over the 1 MiB limit the manifest must be refused; that is judged on the final bytes.
     meaning = big ? 'maybe' : 'same';
