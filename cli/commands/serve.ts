@@ -22,8 +22,10 @@ export const serveCommand = new Command('serve')
   .option('--port <port>', 'port to listen on, 0 for any free port (default 8787)', parsePort)
   .option('--store <dir>', 'keystore folder (default: $MODELSEAL_HOME, else ./.modelseal)')
   .option('--config <file>', 'JSON config file (default: $MODELSEAL_CONFIG)')
-  .action(async (opts: { host?: string; port?: number; store?: string; config?: string }) => {
+  .option('--redis <url>', 'shared state for replicas and workers: redis:// or rediss:// URL (default: $MODELSEAL_REDIS_URL; none: in memory)')
+  .action(async (opts: { host?: string; port?: number; store?: string; config?: string; redis?: string }) => {
     const flags: KeyServerConfigInput = {};
+    if (opts.redis !== undefined) flags.redis = opts.redis;
     if (opts.host !== undefined) flags.host = opts.host;
     if (opts.port !== undefined) flags.port = opts.port;
     if (opts.store !== undefined) flags.store = opts.store;

@@ -1,0 +1,183 @@
+// Replicas and workers on one real Redis (issue 10): three `modelseal serve` processes behind a
+// round-robin proxy share the release cap and the rate limits exactly, see a revocation within a
+// second through the change notice, fail closed (503) while Redis is down and resume when it is back;
+// `serve --workers 2` shares the cap on one port. Every wait is a bounded loop.
+
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { randomUUID } from 'node:crypto';
+import { FileKeyStore, mintDevToken } from '../../keyserver/index.js';
+import { release, rotatePublished } from './helpers.js';
+import { roundRobin, startRedis, type RedisProcess } from './redis-server.js';
+
+const ROOT = join(import.meta.dirname, '../..');
+const BIN = join(ROOT, 'dist/cli/main.js');
+
+/** Polls `check` up to `tries` times, `everyMs` apart; false when it never held. */
+async function eventually(check: () => Promise<boolean> | boolean, tries: number, everyMs: number): Promise<boolean> {
+  for (let i = 0; i < tries; i++) {
+    if (await check()) return true;
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+  return false;
+}
+
+interface Served {
+  child: ChildProcess;
+  url: string;
+  stderr: () => string;
+  exited: Promise<number | null>;
+}
+
+/** Starts `modelseal serve` with `args`; resolves once it printed its URL. */
+async function serve(args: string[], env: Record<string, string>): Promise<Served> {
+  const e: Record<string, string | undefined> = { ...process.env, ...env };
+  delete e['MODELSEAL_HOME'];
+  const child = spawn(process.execPath, [BIN, 'serve', '--port', '0', ...args], { env: e, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout!.on('data', (d) => (stdout += d));
+  child.stderr!.on('data', (d) => (stderr += d));
+  const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+  const started = await eventually(() => stdout.includes('\n') || child.exitCode !== null, 400, 25);
+  if (!started || child.exitCode !== null) throw new Error(`serve did not start: ${stderr}`);
+  return { child, url: stdout.trim(), stderr: () => stderr, exited };
+}
+
+async function statuses(results: Promise<{ status: number; json: { error?: { code: string } } }>[]): Promise<Map<string, number>> {
+  const out = new Map<string, number>();
+  for (const r of await Promise.all(results)) {
+    const k = r.status === 200 ? '200' : `${r.status} ${r.json.error?.code}`;
+    out.set(k, (out.get(k) ?? 0) + 1);
+  }
+  return out;
+}
+
+async function metric(url: string, name: string): Promise<number> {
+  const text = await (await fetch(`${url}/metrics`)).text();
+  let sum = 0;
+  for (const line of text.split('\n')) if (line.startsWith(name)) sum += Number(line.split(' ').pop());
+  return sum;
+}
+
+describe('replicas and workers on one Redis', () => {
+  let redis: RedisProcess;
+  let dir: string;
+  let store: FileKeyStore;
+  let configFile: string;
+  let env: Record<string, string>;
+  const replicas: Served[] = [];
+  let proxy: Awaited<ReturnType<typeof roundRobin>>;
+
+  beforeAll(async () => {
+    redis = await startRedis();
+    dir = await mkdtemp(join(tmpdir(), 'modelseal-redis-ks-'));
+    store = (await FileKeyStore.open(join(dir, 'store'), { create: true })).store;
+    for (const m of ['face', 'cap', 'rl', 'rev', 'hup']) await rotatePublished(store, m);
+    configFile = join(dir, 'keyserver.json');
+    // Polling every minute: within the tests, only the Redis change notice can deliver a revocation.
+    await writeFile(configFile, JSON.stringify({
+      logLevel: 'warn',
+      reloadIntervalMs: 60_000,
+      // Every refused request's line is kept (an outage refuses before the token is checked).
+      auditUnverifiedPerAddress: 0,
+      // On two busy cores an event loop can stall past a short deadline; the outage below is a closed connection.
+      redisCommandTimeoutMs: 5000,
+      redisKeyPrefix: `t${randomUUID().slice(0, 8)}:`,
+      defaults: { origins: null, releasesPerToken: 0, ratePerSubject: 1_000_000, ratePerAddress: 1_000_000 },
+      models: { cap: { releasesPerToken: 5 }, rl: { ratePerAddress: 30 } },
+    }));
+    env = { MODELSEAL_CONFIG: configFile };
+    for (let i = 0; i < 3; i++) replicas.push(await serve(['--store', store.dir, '--redis', redis.url], { ...env, MODELSEAL_AUDIT_LOG: join(dir, `replica-${i}.log`) }));
+    proxy = await roundRobin(replicas.map((r) => r.url));
+  }, 60_000);
+  afterAll(async () => {
+    await proxy?.close();
+    for (const r of replicas) r.child.kill('SIGKILL');
+    await redis?.close();
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  it('a token capped at 5: 50 concurrent releases spread over three replicas give exactly 5', async () => {
+    const token = await mintDevToken({ store, models: ['cap'], jti: `cap-${randomUUID()}` });
+    const counts = await statuses(Array.from({ length: 50 }, () => release(proxy.url, token, 'cap', 'k1')));
+    expect(Object.fromEntries(counts)).toEqual({ '200': 5, '403 release_limit': 45 });
+    // The replicas' own metrics agree: 5 releases in all, and every replica refused some.
+    let total = 0;
+    for (const r of replicas) {
+      total += await metric(r.url, 'modelseal_releases_total{');
+      expect(await metric(r.url, 'modelseal_denials_total{reason="release_limit"}')).toBeGreaterThan(0);
+    }
+    expect(total).toBe(5);
+  });
+
+  it('a rate limit of 30 per window admits exactly 30 across the replicas', async () => {
+    const token = await mintDevToken({ store, models: ['rl'] });
+    const results = await Promise.all(Array.from({ length: 50 }, () => release(proxy.url, token, 'rl', 'k1')));
+    expect(results.filter((r) => r.status === 200)).toHaveLength(30);
+    const limited = results.filter((r) => r.status === 429);
+    expect(limited).toHaveLength(20);
+    for (const r of limited) {
+      expect(r.json.error.code).toBe('rate_limited');
+      expect(Number(r.headers.get('retry-after'))).toBeGreaterThan(0);
+    }
+  });
+
+  it('`keys revoke` with MODELSEAL_REDIS_URL: all three replicas refuse the key within 1 s, without SIGHUP or a poll', async () => {
+    const token = await mintDevToken({ store, models: ['rev'] });
+    for (const r of replicas) expect((await release(r.url, token, 'rev', 'k1')).status).toBe(200);
+    const e: Record<string, string | undefined> = { ...process.env, MODELSEAL_REDIS_URL: redis.url, MODELSEAL_REDIS_KEY_PREFIX: JSON.parse(await readFile(configFile, 'utf8')).redisKeyPrefix };
+    delete e['MODELSEAL_HOME'];
+    const cli = spawnSync(process.execPath, [BIN, 'keys', 'revoke', 'rev', '--key-id', 'k1', '--store', store.dir], { encoding: 'utf8', env: e });
+    expect(cli.stderr).not.toContain('warning');
+    expect(cli.status).toBe(0);
+    const refusedEverywhere = async () => {
+      for (const r of replicas) if ((await release(r.url, token, 'rev', 'k1')).json.error?.code !== 'key_revoked') return false;
+      return true;
+    };
+    expect(await eventually(refusedEverywhere, 20, 50)).toBe(true);
+    for (const r of replicas) expect(await metric(r.url, 'modelseal_keystore_notices_total')).toBeGreaterThan(0);
+  });
+
+  it('Redis stopped: every replica answers 503 unavailable with Retry-After and stays up; Redis back: releases resume', async () => {
+    const token = await mintDevToken({ store, models: ['cap', 'face'], jti: `outage-${randomUUID()}` });
+    await redis.stop();
+    // A capped model and a merely rate-limited one: both fail closed.
+    const results = await Promise.all(Array.from({ length: 30 }, (_, i) => release(proxy.url, token, i % 2 ? 'cap' : 'face', 'k1')));
+    expect(new Set(results.map((r) => `${r.status} ${r.json.error?.code}`))).toEqual(new Set(['503 unavailable']));
+    for (const r of results) expect(r.headers.get('retry-after')).toBe('1');
+    for (const r of replicas) {
+      expect((await fetch(`${r.url}/healthz`)).status).toBe(200);
+      const ready = await fetch(`${r.url}/readyz`);
+      expect(ready.status).toBe(503);
+      expect(((await ready.json()) as { error: { code: string } }).error.code).toBe('unavailable');
+      expect(await metric(r.url, 'modelseal_redis_errors_total')).toBeGreaterThan(0);
+    }
+    const audit = (await Promise.all(replicas.map((_, i) => readFile(join(dir, `replica-${i}.log`), 'utf8')))).join('').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(audit.filter((l) => l['reason'] === 'unavailable' && l['status'] === 503).length).toBe(30);
+
+    await redis.start();
+    // Redis ran without persistence, so the counts started again from zero: a fresh token shows it.
+    const fresh = await mintDevToken({ store, models: ['cap'], jti: `after-${randomUUID()}` });
+    const servingAgain = async () => {
+      for (const r of replicas) if ((await fetch(`${r.url}/readyz`)).status !== 200) return false;
+      return true;
+    };
+    expect(await eventually(servingAgain, 100, 100)).toBe(true);
+    const counts = await statuses(Array.from({ length: 12 }, () => release(proxy.url, fresh, 'cap', 'k1')));
+    expect(Object.fromEntries(counts)).toEqual({ '200': 5, '403 release_limit': 7 });
+    for (const r of replicas) expect(r.child.exitCode).toBeNull();
+  });
+
+  it('one replica killed with SIGKILL: the other two keep serving and still share the cap', async () => {
+    const [dead, ...alive] = replicas as [Served, Served, Served];
+    dead.child.kill('SIGKILL');
+    await dead.exited;
+    const token = await mintDevToken({ store, models: ['cap'], jti: `kill-${randomUUID()}` });
+    const counts = await statuses(Array.from({ length: 20 }, (_, i) => release(alive[i % 2]!.url, token, 'cap', 'k1')));
+    expect(Object.fromEntries(counts)).toEqual({ '200': 5, '403 release_limit': 15 });
+  });
+});
