@@ -9,8 +9,9 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
-import { FileKeyStore, mintDevToken } from '../../keyserver/index.js';
-import { release, rotatePublished } from './helpers.js';
+import { FileKeyStore, SharedStateUnavailable, createKeyServer, loadConfig, mintDevToken, resolveConfig, type ReleaseCounter, type RequestLimiter } from '../../keyserver/index.js';
+import { isModelsealError } from '../../format/errors.js';
+import { RELAXED, clientKey, release, rotatePublished, TEST_SEALING } from './helpers.js';
 import { roundRobin, startRedis, type RedisProcess } from './redis-server.js';
 
 const ROOT = join(import.meta.dirname, '../..');
@@ -179,5 +180,51 @@ describe('replicas and workers on one Redis', () => {
     const token = await mintDevToken({ store, models: ['cap'], jti: `kill-${randomUUID()}` });
     const counts = await statuses(Array.from({ length: 20 }, (_, i) => release(alive[i % 2]!.url, token, 'cap', 'k1')));
     expect(Object.fromEntries(counts)).toEqual({ '200': 5, '403 release_limit': 15 });
+  });
+});
+
+describe('shared-state failures, in process (stores that cannot reach Redis)', () => {
+  const down = () => Promise.reject(new SharedStateUnavailable('Redis is not connected'));
+  const deadLimiter: RequestLimiter = { hit: down };
+  const deadCounter: ReleaseCounter = { take: down };
+
+  it('rate limits fail closed by default and open with rateLimitFailOpen; release caps never fail open', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'modelseal-failopen-'));
+    const store = (await FileKeyStore.open(join(dir, 'store'), { create: true })).store;
+    await rotatePublished(store, 'face');
+    const { publicJwk } = await clientKey();
+    const token = await mintDevToken({ store, models: ['face'], jti: 'fail-open' });
+    const post = async (server: Awaited<ReturnType<typeof createKeyServer>>) => {
+      const r = await server.app.inject({ method: 'POST', url: '/v2/release', headers: { authorization: `Bearer ${token}` }, payload: { modelId: 'face', keyId: 'k1', sealing: TEST_SEALING, epk: publicJwk } });
+      return { status: r.statusCode, code: (r.json() as { error?: { code: string } }).error?.code, retryAfter: r.headers['retry-after'] };
+    };
+    const make = (config: Record<string, unknown>, counter?: ReleaseCounter) => createKeyServer({ store, config: { ...RELAXED, auditLog: null, ...config }, limiter: deadLimiter, ...(counter ? { counter } : {}) });
+    const closed = await make({});
+    const open = await make({ rateLimitFailOpen: true });
+    const capped = await make({ rateLimitFailOpen: true, defaults: { ...RELAXED.defaults, releasesPerToken: 3 } }, deadCounter);
+    try {
+      expect(await post(closed)).toEqual({ status: 503, code: 'unavailable', retryAfter: '1' });
+      expect((await post(open)).status).toBe(200);
+      expect((await open.app.inject({ url: '/metrics' })).body).toMatch(/modelseal_rate_limit_fail_open_total\{kind="address"\} 1/);
+      expect(await post(capped)).toEqual({ status: 503, code: 'unavailable', retryAfter: '1' });
+    } finally {
+      for (const s of [closed, open, capped]) await s.close();
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('config: redis must be a redis:// or rediss:// URL; MODELSEAL_REDIS_URL sets it', () => {
+    for (const bad of ['http://cache:6379', 'redis:', 'localhost:6379', 42]) {
+      let message = '';
+      try {
+        resolveConfig({ redis: bad });
+      } catch (err) {
+        expect(isModelsealError(err, 'config_invalid')).toBe(true);
+        message = (err as Error).message;
+      }
+      expect(message).toContain('redis:// or rediss://');
+    }
+    expect(resolveConfig({ redis: 'rediss://user:pw@cache.internal:6380/2' }).redis).toBe('rediss://user:pw@cache.internal:6380/2');
+    expect(loadConfig({ env: { MODELSEAL_REDIS_URL: 'redis://cache:6379', MODELSEAL_REDIS_KEY_PREFIX: 'app1:' } })).toMatchObject({ redis: 'redis://cache:6379', redisKeyPrefix: 'app1:' });
   });
 });
