@@ -2,7 +2,7 @@
 // keystore for changes, and closes in order (stop accepting, finish in-flight, flush the audit log).
 
 import type { FastifyInstance } from 'fastify';
-import type { Logger } from 'pino';
+import { pino, type Logger } from 'pino';
 import { ModelsealError } from '../format/errors.js';
 import { FileKeyStore, type KeyStoreReader } from './keystore.js';
 import { resolveConfig, type KeyServerConfig, type KeyServerConfigInput } from './config.js';
@@ -55,6 +55,8 @@ export async function createKeyServer(options: KeyServerOptions): Promise<KeySer
   const auditPath = config.auditLog === undefined ? (store instanceof FileKeyStore ? store.auditPath : null) : config.auditLog;
   const audit = new AuditLog(auditPath, { fieldMaxLength: config.auditFieldMaxLength });
   const metrics = new KeyServerMetrics();
+  // One operational log for the app and the Redis connection (buildApp's default, made here to share it).
+  const logger = options.logger ?? pino({ level: config.logLevel, base: { name: 'modelseal-keyserver' } }, pino.destination(2));
   let built: KeyServerApp;
   let redis: RedisState | undefined;
   try {
@@ -68,7 +70,7 @@ export async function createKeyServer(options: KeyServerOptions): Promise<KeySer
         url: config.redis,
         keyPrefix: config.redisKeyPrefix,
         commandTimeoutMs: config.redisCommandTimeoutMs,
-        ...(options.logger ? { logger: options.logger } : {}),
+        logger,
         onError: (kind) => metrics.redisErrors.inc({ kind }),
       });
     }
@@ -81,7 +83,7 @@ export async function createKeyServer(options: KeyServerOptions): Promise<KeySer
       ...(options.counter ?? shared ? { counter: options.counter ?? shared!.counter } : {}),
       ...(options.limiter ?? shared ? { limiter: options.limiter ?? shared!.limiter } : {}),
       ...(shared ? { readiness: () => shared.check() } : {}),
-      ...(options.logger ? { logger: options.logger } : {}),
+      logger,
     });
   } catch (err) {
     await redis?.close().catch(() => undefined);

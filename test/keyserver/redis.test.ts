@@ -6,6 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { get } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
@@ -181,7 +182,53 @@ describe('replicas and workers on one Redis', () => {
     const counts = await statuses(Array.from({ length: 20 }, (_, i) => release(alive[i % 2]!.url, token, 'cap', 'k1')));
     expect(Object.fromEntries(counts)).toEqual({ '200': 5, '403 release_limit': 15 });
   });
+
+  it('serve --workers 2: one port, exactly 5 of 50 releases, SIGHUP reaches every worker, SIGTERM drains both; refused without Redis', async () => {
+    const refused = spawnSync(process.execPath, [BIN, 'serve', '--port', '0', '--workers', '2', '--store', store.dir], { encoding: 'utf8', env: { ...process.env, MODELSEAL_CONFIG: configFile } });
+    expect(refused.status).toBe(2);
+    expect(refused.stderr).toContain('--workers 2 needs shared state');
+
+    const w = await serve(['--store', store.dir, '--redis', redis.url, '--workers', '2'], { ...env, MODELSEAL_AUDIT_LOG: join(dir, 'workers.log') });
+    try {
+      expect(w.stderr().match(/worker \d+ \(pid \d+\) listening/g)).toHaveLength(2);
+      const token = await mintDevToken({ store, models: ['cap'], jti: `workers-${randomUUID()}` });
+      const counts = await statuses(Array.from({ length: 50 }, () => release(w.url, token, 'cap', 'k1')));
+      expect(Object.fromEntries(counts)).toEqual({ '200': 5, '403 release_limit': 45 });
+
+      // A revocation written without a notice: only SIGHUP (forwarded to each worker) delivers it.
+      const quiet = (await FileKeyStore.open(store.dir)).store;
+      await quiet.revoke('hup', 'k1');
+      w.child.kill('SIGHUP');
+      const reloaded = new Set<string>();
+      const bothReloaded = async () => {
+        const text = await getFresh(`${w.url}/metrics`);
+        const m = /^modelseal_keystore_reloads_total\{worker="(\d+)"\} (\d+)/m.exec(text);
+        if (m && Number(m[2]) > 0) reloaded.add(m[1]!);
+        return reloaded.size === 2;
+      };
+      expect(await eventually(bothReloaded, 40, 50)).toBe(true);
+      const hupToken = await mintDevToken({ store, models: ['hup'] });
+      expect((await release(w.url, hupToken, 'hup', 'k1')).json.error.code).toBe('key_revoked');
+
+      w.child.kill('SIGTERM');
+      expect(await w.exited).toBe(0);
+      expect(w.stderr()).toContain('SIGTERM: stopping 2 workers');
+    } finally {
+      w.child.kill('SIGKILL');
+    }
+  });
 });
+
+/** GET over a new connection each time (so cluster workers take turns answering). */
+function getFresh(url: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    get(url, { agent: false }, (res) => {
+      let text = '';
+      res.on('data', (d) => (text += d));
+      res.on('end', () => resolve(text));
+    }).on('error', reject);
+  });
+}
 
 describe('shared-state failures, in process (stores that cannot reach Redis)', () => {
   const down = () => Promise.reject(new SharedStateUnavailable('Redis is not connected'));
