@@ -16,6 +16,10 @@ export interface RedisProcess {
   stop(): Promise<void>;
   /** Starts it again on the same port (empty: no persistence). */
   start(): Promise<void>;
+  /** Freezes it (SIGSTOP): connections stay open, nothing answers. */
+  pause(): void;
+  /** Thaws it (SIGCONT). */
+  resume(): void;
   /** Stops it and removes its folder. */
   close(): Promise<void>;
 }
@@ -67,6 +71,8 @@ export async function startRedis(): Promise<RedisProcess> {
     port,
     start,
     stop,
+    pause: () => void child?.kill('SIGSTOP'),
+    resume: () => void child?.kill('SIGCONT'),
     async close() {
       await stop();
       await rm(dir, { recursive: true, force: true });

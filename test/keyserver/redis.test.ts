@@ -144,6 +144,25 @@ describe('replicas and workers on one Redis', () => {
     for (const r of replicas) expect(await metric(r.url, 'modelseal_keystore_notices_total')).toBeGreaterThan(0);
   });
 
+  it('Redis frozen (connection open, no answers): a release fails fast with 503 after redisCommandTimeoutMs, then works when Redis thaws', async () => {
+    const server = await createKeyServer({ store, config: { ...RELAXED, auditLog: null, redis: redis.url, redisKeyPrefix: `frozen${randomUUID().slice(0, 8)}:`, redisCommandTimeoutMs: 300 } });
+    const { publicJwk } = await clientKey();
+    const token = await mintDevToken({ store, models: ['face'] });
+    const post = async () => (await server.app.inject({ method: 'POST', url: '/v2/release', headers: { authorization: `Bearer ${token}` }, payload: { modelId: 'face', keyId: 'k1', sealing: TEST_SEALING, epk: publicJwk } })).statusCode;
+    try {
+      expect(await post()).toBe(200);
+      redis.pause();
+      // No wall-clock assertion: had the request hung, the test timeout would end it.
+      expect(await post()).toBe(503);
+      expect((await server.app.inject({ url: '/readyz' })).statusCode).toBe(503);
+      expect((await server.app.inject({ url: '/metrics' })).body).toMatch(/modelseal_redis_errors_total\{kind="command"\} [1-9]/);
+    } finally {
+      redis.resume();
+    }
+    expect(await eventually(async () => (await post()) === 200, 50, 100)).toBe(true);
+    await server.close();
+  });
+
   it('Redis stopped: every replica answers 503 unavailable with Retry-After and stays up; Redis back: releases resume', async () => {
     const token = await mintDevToken({ store, models: ['cap', 'face'], jti: `outage-${randomUUID()}` });
     await redis.stop();
