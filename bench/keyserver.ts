@@ -1,11 +1,14 @@
 // Key server throughput: autocannon against the real server in a child process, releases next to
-// /healthz of the same server (the baseline ratio), at concurrency 1, 16 and 64; then an in-process
+// /healthz of the same server (the baseline ratio), at concurrency 1, 16 and 64; then scale-out:
+// one process, one process on Redis, and `modelseal serve --workers 2` on Redis (the built CLI, a
+// real redis-server), at concurrency 16 and 64, as ratios against one process; then an in-process
 // breakdown of one release's work (token check, epk import, JWE) to say where the time goes.
 // The bench sets generous limits for itself; the defaults stay safe. It asserts nothing.
 
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { createECDH, createPublicKey, diffieHellman, generateKeyPairSync } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { createServer as createNetServer } from 'node:net';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -24,6 +27,8 @@ type Cannon = (opts: Record<string, unknown>) => Promise<CannonResult>;
 const autocannon = createRequire(import.meta.url)('autocannon') as Cannon;
 
 const DURATION = Number(process.env['BENCH_SECONDS'] ?? 3);
+const SEALING = 'q7aGJUSj8ivyZH4DLydOb1jdPYrEI-UUL0vwhDS0RHw';
+const ROOT = join(fileURLToPath(new URL('.', import.meta.url)), '..');
 const BENCH_LIMITS = {
   logLevel: 'warn',
   reloadIntervalMs: 2000,
@@ -113,19 +118,96 @@ async function breakdown(dir: string): Promise<void> {
   for (const [name, us] of rows) console.log(`  ${name.padEnd(50)} ${us.toFixed(1).padStart(8)}`);
 }
 
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createNetServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as { port: number };
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+/** `modelseal serve` from the built CLI (npm run bench builds first) with `args`; resolves its URL. */
+async function startCli(args: string[], env: Record<string, string>): Promise<{ url: string; stop: () => Promise<void> }> {
+  const child = spawn(process.execPath, [join(ROOT, 'dist/cli/main.js'), 'serve', '--port', '0', ...args], { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, ...env } });
+  const url = await new Promise<string>((resolve, reject) => {
+    let out = '';
+    child.stdout.on('data', (d) => {
+      out += d;
+      if (out.includes('\n')) resolve(out.trim());
+    });
+    child.on('exit', (code) => reject(new Error(`serve exited with ${code}`)));
+  });
+  return {
+    url,
+    stop: () =>
+      new Promise<void>((resolve) => {
+        child.once('exit', () => resolve());
+        child.kill('SIGTERM');
+      }),
+  };
+}
+
+/** One process, one process on Redis, two workers on Redis: releases/s, p50 and p99, ratios to one process. */
+async function scaleOut(dir: string, storeDir: string, body: string, token: string): Promise<void> {
+  if (spawnSync('redis-server', ['--version']).error) {
+    console.log('\nscale-out: skipped (no redis-server; scripts/setup.sh installs it)');
+    return;
+  }
+  const port = await freePort();
+  const redis = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
+  try {
+    await new Promise((r) => setTimeout(r, 300));
+    const configFile = join(dir, 'bench-scale.json');
+    // A cap that is never reached, so every release also takes the per-token count (INCR on Redis).
+    await writeFile(configFile, JSON.stringify({ ...BENCH_LIMITS, auditLog: null, defaults: { ...BENCH_LIMITS.defaults, releasesPerToken: 1_000_000_000 } }));
+    const env = { MODELSEAL_CONFIG: configFile };
+    const redisUrl = `redis://127.0.0.1:${port}`;
+    const modes: [string, string[]][] = [
+      ['1 process (memory)', []],
+      ['1 process on Redis', ['--redis', redisUrl]],
+      ['--workers 2 on Redis', ['--redis', redisUrl, '--workers', '2']],
+    ];
+    const results = new Map<string, Map<number, CannonResult>>();
+    for (const [name, args] of modes) {
+      const { url, stop } = await startCli(['--store', storeDir, ...args], env);
+      try {
+        await run(url, '/v2/release', 16, body, token); // warm-up (JIT, Redis connections)
+        const byConc = new Map<number, CannonResult>();
+        for (const c of [16, 64]) byConc.set(c, await run(url, '/v2/release', c, body, token));
+        results.set(name, byConc);
+      } finally {
+        await stop();
+      }
+    }
+    console.log(`\nscale-out (ECDH-ES+A256KW, P-256 epk, releasesPerToken counted), ${DURATION} s per run, 2 cores shared with the load generator and Redis`);
+    console.log('  mode                    conc  releases/s  ratio   p50 ms  p99 ms  non-2xx');
+    for (const [name] of modes) {
+      for (const c of [16, 64]) {
+        const r = results.get(name)!.get(c)!;
+        const base = results.get(modes[0]![0])!.get(c)!;
+        console.log(`  ${name.padEnd(22)}  ${String(c).padStart(4)}  ${r.requests.average.toFixed(0).padStart(10)}  ${(r.requests.average / base.requests.average).toFixed(2).padStart(5)}  ${String(r.latency.p50).padStart(7)}  ${String(r.latency.p99).padStart(6)}  ${r.non2xx + r.errors}`);
+      }
+    }
+  } finally {
+    redis.kill('SIGKILL');
+  }
+}
+
 async function main(): Promise<void> {
   if (process.argv[2] === '--serve') return serveChild(process.argv[3]!, process.argv[4]!);
   const dir = await mkdtemp(join(tmpdir(), 'modelseal-bench-'));
   try {
     const { store } = await FileKeyStore.open(join(dir, 'store'), { create: true });
     await store.rotate('bench');
-    const sealing = 'A'.repeat(43);
-    await store.publish('bench', 'k1', sealing);
+    await store.publish('bench', 'k1', SEALING);
     const token = await mintDevToken({ store, models: ['bench'], ttl: '1h' });
     const epk = await exportJWK((await generateKeyPair('ECDH-ES+A256KW', { crv: 'P-256' })).publicKey);
-    const body = JSON.stringify({ modelId: 'bench', keyId: 'k1', sealing, epk });
+    const body = JSON.stringify({ modelId: 'bench', keyId: 'k1', sealing: SEALING, epk });
     const epkX = await exportJWK((await generateKeyPair('ECDH-ES+A256KW', { crv: 'X25519' })).publicKey);
-    const bodyX = JSON.stringify({ modelId: 'bench', keyId: 'k1', sealing, epk: epkX });
+    const bodyX = JSON.stringify({ modelId: 'bench', keyId: 'k1', sealing: SEALING, epk: epkX });
     for (const alg of ['ECDH-ES+A256KW', 'ECDH-ES']) {
       const { url, stop } = await startChild(store.dir, alg);
       try {
@@ -144,6 +226,7 @@ async function main(): Promise<void> {
         await stop();
       }
     }
+    await scaleOut(dir, store.dir, body, token);
     await breakdown(store.dir);
   } finally {
     await rm(dir, { recursive: true, force: true });

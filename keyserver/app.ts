@@ -3,7 +3,6 @@
 
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import cors from '@fastify/cors';
-import rateLimit from '@fastify/rate-limit';
 import { pino, type Logger } from 'pino';
 import { DIGEST_PATTERN, ID_PATTERN } from '../format/manifest.js';
 import { isModelsealError } from '../format/errors.js';
@@ -12,7 +11,8 @@ import type { KeyStoreReader } from './keystore.js';
 import { WireError, type WireCode } from './errors.js';
 import { SessionVerifier, matchesPattern, type Session } from './session.js';
 import { ServerEphemeralKeys, importClientKey, wrapContentKey } from './wrap.js';
-import { MemoryReleaseCounter, type ReleaseCounter } from './counter.js';
+import { MemoryReleaseCounter, SharedStateUnavailable, type ReleaseCounter } from './counter.js';
+import { MemoryRequestLimiter, type RequestLimiter } from './limiter.js';
 import { AuditLog, type AuditEntry } from './audit.js';
 import { AuditGate, type AuditSuppression } from './audit-limits.js';
 import { KeyServerMetrics } from './metrics.js';
@@ -26,7 +26,14 @@ export interface AppOptions {
   store: KeyStoreReader;
   /** Audit sink; default: none (server.ts opens the file). */
   audit?: AuditLog;
+  /** Releases per token; default: in memory (one process). */
   counter?: ReleaseCounter;
+  /** Rate limits; default: in memory (one process). */
+  limiter?: RequestLimiter;
+  /** Why a shared store the app depends on is not ready (Redis down), or undefined when it is. */
+  readiness?: () => Promise<string | undefined>;
+  /** Metrics registry; default: a new one. */
+  metrics?: KeyServerMetrics;
   /** Operational log (stderr by default). */
   logger?: Logger;
 }
@@ -144,6 +151,7 @@ function toWireError(err: unknown): WireError {
     return new WireError('malformed_request', `${where} ${first?.message ?? 'is invalid'}`.slice(0, 200));
   }
   if (isModelsealError(err)) return new WireError('unavailable', 'the keystore cannot be read', { cause: err });
+  if (err instanceof SharedStateUnavailable) return new WireError('unavailable', 'the shared state (Redis) cannot be reached', { cause: err, retryAfter: 1 });
   switch (e?.statusCode) {
     case 413:
       return new WireError('payload_too_large');
@@ -172,7 +180,8 @@ export async function buildApp(options: AppOptions): Promise<KeyServerApp> {
   const logger = options.logger ?? pino({ level: config.logLevel, base: { name: 'modelseal-keyserver' } }, pino.destination(2));
   const audit = options.audit ?? new AuditLog(null);
   const counter = options.counter ?? new MemoryReleaseCounter();
-  const metrics = new KeyServerMetrics();
+  const limiter = options.limiter ?? new MemoryRequestLimiter();
+  const metrics = options.metrics ?? new KeyServerMetrics();
   const snapshot = new KeySnapshot(store);
   const serverKeys = new ServerEphemeralKeys(config.serverKeyReuseSeconds * 1000);
   const sessions = await SessionVerifier.create(config.tokens, store);
@@ -207,19 +216,18 @@ export async function buildApp(options: AppOptions): Promise<KeyServerApp> {
     allowedHeaders: ['authorization', 'content-type'],
     maxAge: 600,
   });
-  await app.register(rateLimit, { global: false });
-
-  const limiters = new Map<string, (req: FastifyRequest) => Promise<{ isExceeded?: boolean; ttlInSeconds?: number }>>();
-  const limit = async (kind: 'address' | 'subject', policyName: string, max: number, key: string, req: FastifyRequest) => {
-    const id = `${kind}\0${policyName}`;
-    let limiter = limiters.get(id);
-    if (!limiter) {
-      limiter = app.createRateLimit({ max, timeWindow: config.rateWindowMs, keyGenerator: (r: FastifyRequest) => `${id}\0${(r as FastifyRequest & { rlKey: string }).rlKey}` }) as never;
-      limiters.set(id, limiter);
+  // Rate limits count separately per policy entry (its name; '' is `defaults`).
+  const limit = async (kind: 'address' | 'subject', policyName: string, max: number, key: string) => {
+    let r;
+    try {
+      r = await limiter.hit(`${kind}:${policyName}`, key, max, config.rateWindowMs);
+    } catch (err) {
+      // Only rate limits may fail open, by choice; the release cap never does.
+      if (!(err instanceof SharedStateUnavailable) || !config.rateLimitFailOpen) throw err;
+      metrics.rateLimitFailOpen.inc({ kind });
+      return;
     }
-    (req as FastifyRequest & { rlKey: string }).rlKey = key;
-    const r = await limiter(req);
-    if (r.isExceeded) throw new WireError('rate_limited', kind === 'address' ? 'too many requests from this address' : 'too many releases for this session', { retryAfter: Math.max(1, r.ttlInSeconds ?? 1) });
+    if (!r.allowed) throw new WireError('rate_limited', kind === 'address' ? 'too many requests from this address' : 'too many releases for this session', { retryAfter: Math.max(1, Math.ceil(r.msBeforeNext / 1000)) });
   };
 
   const gate = new AuditGate({ perClient: config.auditUnverifiedPerAddress, windowMs: config.auditUnverifiedWindowMs });
@@ -306,7 +314,8 @@ export async function buildApp(options: AppOptions): Promise<KeyServerApp> {
       reply.header('connection', 'close');
       drainAndClose(req.raw, { maxBytes: config.bodyDrainLimit, timeoutMs: config.requestTimeoutMs });
     }
-    if (wire.code === 'internal_error' || wire.code === 'unavailable') req.log.error({ code: (err as { code?: string }).code, msg: (err as Error).message }, 'release failed');
+    // A Redis outage is logged once by RedisState and counted in modelseal_redis_errors_total, not per request.
+    if (wire.code === 'internal_error' || (wire.code === 'unavailable' && !(err instanceof SharedStateUnavailable))) req.log.error({ code: (err as { code?: string }).code, msg: (err as Error).message }, 'release failed');
     return sendError(reply, wire);
   });
   app.setNotFoundHandler((req, reply) => {
@@ -323,6 +332,8 @@ export async function buildApp(options: AppOptions): Promise<KeyServerApp> {
 
   app.get('/healthz', async () => ({ status: 'ok' }));
   app.get('/readyz', async () => {
+    const notReady = await options.readiness?.();
+    if (notReady !== undefined) throw new WireError('unavailable', notReady, { retryAfter: 1 });
     try {
       await store.list();
     } catch (cause) {
@@ -347,7 +358,7 @@ export async function buildApp(options: AppOptions): Promise<KeyServerApp> {
     state.audit.keyId = keyId;
     const { name, policy } = policyFor(config, modelId);
 
-    await limit('address', name, policy.ratePerAddress, state.clientGroup, req);
+    await limit('address', name, policy.ratePerAddress, state.clientGroup);
 
     const auth = req.headers.authorization;
     const match = typeof auth === 'string' ? /^Bearer +([A-Za-z0-9_.~+/-]+=*) *$/i.exec(auth) : null;
@@ -357,7 +368,7 @@ export async function buildApp(options: AppOptions): Promise<KeyServerApp> {
     state.audit.jti = session.jti;
     state.verified = true;
 
-    await limit('subject', name, policy.ratePerSubject, session.sub ?? session.jti ?? 'anonymous', req);
+    await limit('subject', name, policy.ratePerSubject, session.sub ?? session.jti ?? 'anonymous');
 
     if (!session.models.some((p) => matchesPattern(p, modelId))) throw new WireError('forbidden_model', `the token's models claim does not include ${modelId}`);
     if (policy.origins !== null) {

@@ -78,8 +78,16 @@ export interface KeyServerConfig {
     maxLifetimeSeconds: number;
     keys: TokenKeyConfig[];
   };
-  /** Rate window for ratePerSubject and ratePerAddress, in ms. */
+  /** Rate window for ratePerSubject and ratePerAddress, in ms (whole seconds, rounded up, on Redis). */
   rateWindowMs: number;
+  /** `redis://` or `rediss://` URL of the shared state for replicas and workers; undefined keeps it in memory. */
+  redis: string | undefined;
+  /** Prefix of every Redis key and channel the key server uses. */
+  redisKeyPrefix: string;
+  /** A Redis command (or connection attempt) that takes longer fails, and the request gets 503. */
+  redisCommandTimeoutMs: number;
+  /** While Redis is unreachable, let rate limits through (release caps always fail closed). */
+  rateLimitFailOpen: boolean;
   /** Policy for models that no entry of `models` matches, and the base of every entry. */
   defaults: ModelPolicy;
   /** Per-model policy by model id or pattern (`*` matches any run of characters). */
@@ -116,6 +124,10 @@ export const DEFAULT_CONFIG: KeyServerConfig = {
     keys: [{ type: 'store-secret', algorithms: ['HS256'] }],
   },
   rateWindowMs: 60_000,
+  redis: undefined,
+  redisKeyPrefix: 'modelseal:',
+  redisCommandTimeoutMs: 1000,
+  rateLimitFailOpen: false,
   defaults: { origins: null, releasesPerToken: 100, ratePerSubject: 120, ratePerAddress: 300 },
   models: {},
 };
@@ -303,6 +315,28 @@ export function resolveConfig(...layers: (KeyServerConfigInput | Record<string, 
         case 'rateWindowMs':
           c.rateWindowMs = intIn('rateWindowMs', v, 100, 86_400_000);
           break;
+        case 'redis': {
+          let u: URL | undefined;
+          try {
+            u = typeof v === 'string' ? new URL(v) : undefined;
+          } catch {
+            u = undefined;
+          }
+          if (!u || (u.protocol !== 'redis:' && u.protocol !== 'rediss:') || u.hostname === '') throw invalid('redis', 'must be a redis:// or rediss:// URL, e.g. redis://redis.internal:6379');
+          c.redis = v as string;
+          break;
+        }
+        case 'redisKeyPrefix':
+          if (typeof v !== 'string' || !/^[A-Za-z0-9:._-]{1,64}$/.test(v)) throw invalid('redisKeyPrefix', 'must be 1 to 64 letters, digits, ":", ".", "_" or "-"');
+          c.redisKeyPrefix = v;
+          break;
+        case 'redisCommandTimeoutMs':
+          c.redisCommandTimeoutMs = intIn('redisCommandTimeoutMs', v, 10, 60_000);
+          break;
+        case 'rateLimitFailOpen':
+          if (typeof v !== 'boolean') throw invalid('rateLimitFailOpen', 'must be true or false');
+          c.rateLimitFailOpen = v;
+          break;
         case 'tokens': {
           if (!isObject(v)) throw invalid('tokens', 'must be an object');
           for (const [tk, tv] of Object.entries(v)) {
@@ -375,6 +409,8 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): KeyServerCo
   out.bodyLimit = envInt(env, 'MODELSEAL_BODY_LIMIT');
   out.reloadIntervalMs = envInt(env, 'MODELSEAL_RELOAD_INTERVAL_MS');
   out.releaseTtlSeconds = envInt(env, 'MODELSEAL_RELEASE_TTL');
+  if (str('MODELSEAL_REDIS_URL')) out.redis = str('MODELSEAL_REDIS_URL');
+  if (str('MODELSEAL_REDIS_KEY_PREFIX')) out.redisKeyPrefix = str('MODELSEAL_REDIS_KEY_PREFIX');
   const audit = str('MODELSEAL_AUDIT_LOG');
   if (audit !== undefined) out.auditLog = audit === 'off' ? null : audit;
   const tokens: Partial<KeyServerConfig['tokens']> = {};

@@ -1,10 +1,18 @@
-// Releases per token (`jti`). In memory for one process; a shared store (Redis) implements the same
-// interface when several replicas must share the count.
+// Releases per token (`jti`). In memory for one process; RedisReleaseCounter (redis.ts) implements
+// the same interface when several replicas or workers must share the count.
 
 /** Counts key releases per token id with a cap. */
 export interface ReleaseCounter {
-  /** Counts one release for `id` unless it already has `cap`; false means the cap is reached. */
+  /**
+   * Counts one release for `id` unless it already has `cap`; false means the cap is reached. A
+   * shared counter that cannot reach its store throws SharedStateUnavailable (never answers true).
+   */
   take(id: string, cap: number, expiresAtMs: number): boolean | Promise<boolean>;
+}
+
+/** A shared store (Redis) cannot be reached: the key server answers 503 `unavailable`. */
+export class SharedStateUnavailable extends Error {
+  override readonly name = 'SharedStateUnavailable';
 }
 
 /** The in-memory counter: entries live until their token expires, then are swept. */

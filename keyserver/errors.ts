@@ -36,7 +36,7 @@ export class WireError extends Error {
   override readonly name = 'WireError';
   readonly code: WireCode;
   readonly statusCode: number;
-  /** Seconds for a Retry-After header (429 only). */
+  /** Seconds for a Retry-After header (429, and 503 while shared state is unreachable). */
   readonly retryAfter: number | undefined;
 
   constructor(code: WireCode, detail?: string, options: { retryAfter?: number; cause?: unknown } = {}) {

@@ -6,7 +6,8 @@ export { buildApp, policyFor, type AppOptions, type KeyServerApp, type ReleaseRe
 export { mintDevToken, type MintOptions } from './mint.js';
 export { loadConfig, resolveConfig, readConfigFile, configFromEnv, DEFAULT_CONFIG, TOKEN_ALGORITHMS, type KeyServerConfig, type KeyServerConfigInput, type ModelPolicy, type TokenKeyConfig } from './config.js';
 export { WIRE_ERRORS, WireError, type WireCode, type WireErrorBody } from './errors.js';
-export { MemoryReleaseCounter, type ReleaseCounter } from './counter.js';
+export { MemoryReleaseCounter, SharedStateUnavailable, type ReleaseCounter } from './counter.js';
+export { MemoryRequestLimiter, type RequestLimiter, type LimitResult } from './limiter.js';
 export { AuditLog, type AuditEntry } from './audit.js';
 export { SessionVerifier, type Session } from './session.js';
 export { importClientKey, wrapContentKey, ServerEphemeralKeys, type ClientKey, type ReleaseHeader } from './wrap.js';

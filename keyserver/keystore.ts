@@ -110,6 +110,8 @@ function isNotFound(err: unknown): boolean {
 export class FileKeyStore implements KeyStoreReader {
   readonly dir: string;
   readonly #master: MasterKeyProvider;
+  /** Called after each write of keys.json (the CLI uses it to notify key servers over Redis). */
+  onWrite: (() => unknown) | undefined;
   #cache: { mtimeMs: number; size: number; doc: StoreDocument } | undefined;
 
   private constructor(dir: string, master: MasterKeyProvider) {
@@ -131,7 +133,7 @@ export class FileKeyStore implements KeyStoreReader {
    * Opens the store at `dir`. With `create`, makes the folder, master key and token secret when
    * absent and reports `created: true`. A missing or wrong master key is an error, never replaced.
    */
-  static async open(dir: string, options: { create?: boolean; master?: MasterKeyProvider } = {}): Promise<{ store: FileKeyStore; created: boolean }> {
+  static async open(dir: string, options: { create?: boolean; master?: MasterKeyProvider; onWrite?: () => unknown } = {}): Promise<{ store: FileKeyStore; created: boolean }> {
     const root = resolve(dir);
     let created = false;
     let exists = true;
@@ -190,6 +192,7 @@ export class FileKeyStore implements KeyStoreReader {
     }
     if (!master) throw new Error('internal: no master key');
     const store = new FileKeyStore(root, master);
+    store.onWrite = options.onWrite;
     const doc = await store.#read();
     if (doc.keys.length > 0 && doc.masterKeyId !== master.id) {
       throw new ModelsealError('master_key_wrong', `the master key ${masterPath} is not the one that wrapped the keys in ${store.keysPath} (id ${master.id}, expected ${doc.masterKeyId}): restore the right master key`, { file: masterPath });
@@ -319,6 +322,7 @@ export class FileKeyStore implements KeyStoreReader {
 
   /** Read-modify-write under a cross-process lock, written atomically. */
   async #update<T>(change: (doc: StoreDocument) => Promise<T>): Promise<T> {
+    let written = false;
     const release = await lockStore(this.dir);
     try {
       this.#cache = undefined;
@@ -330,9 +334,12 @@ export class FileKeyStore implements KeyStoreReader {
       const result = await change(doc);
       await writeFileAtomic(this.keysPath, `${JSON.stringify(doc, null, 2)}\n`, 0o600);
       this.#cache = undefined;
+      written = true;
       return result;
     } finally {
       await release();
+      // The write is done whatever the hook does: a failed notice only delays servers to their next poll.
+      if (written) await Promise.resolve().then(this.onWrite).catch(() => undefined);
     }
   }
 }

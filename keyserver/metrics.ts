@@ -24,6 +24,9 @@ export class KeyServerMetrics {
   readonly auditSuppressed = new Counter({ name: 'modelseal_audit_suppressed_total', help: 'Audit lines of requests without a verified token left out by the per-client limit (summarised in the log)', registers: [this.registry] });
   readonly dropped = new Counter({ name: 'modelseal_connections_dropped_total', help: 'Connections closed at once because maxConnections were open', registers: [this.registry] });
   readonly reloads = new Counter({ name: 'modelseal_keystore_reloads_total', help: 'Keystore reloads that saw a change', registers: [this.registry] });
+  readonly notices = new Counter({ name: 'modelseal_keystore_notices_total', help: 'Keystore change notices received over Redis (each triggers a reload)', registers: [this.registry] });
+  readonly redisErrors = new Counter({ name: 'modelseal_redis_errors_total', help: 'Redis errors: lost connections and failed reconnection attempts (connection), failed or timed-out commands (command)', labelNames: ['kind'] as const, registers: [this.registry] });
+  readonly rateLimitFailOpen = new Counter({ name: 'modelseal_rate_limit_fail_open_total', help: 'Requests let through without a rate-limit check because Redis was unreachable (rateLimitFailOpen)', labelNames: ['kind'] as const, registers: [this.registry] });
 
   constructor(options: { processMetrics?: boolean } = {}) {
     if (options.processMetrics) collectDefaultMetrics({ register: this.registry });

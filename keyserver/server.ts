@@ -2,14 +2,16 @@
 // keystore for changes, and closes in order (stop accepting, finish in-flight, flush the audit log).
 
 import type { FastifyInstance } from 'fastify';
-import type { Logger } from 'pino';
+import { pino, type Logger } from 'pino';
 import { ModelsealError } from '../format/errors.js';
 import { FileKeyStore, type KeyStoreReader } from './keystore.js';
 import { resolveConfig, type KeyServerConfig, type KeyServerConfigInput } from './config.js';
 import { buildApp, type KeyServerApp } from './app.js';
 import { AuditLog } from './audit.js';
 import type { ReleaseCounter } from './counter.js';
-import type { KeyServerMetrics } from './metrics.js';
+import type { RequestLimiter } from './limiter.js';
+import { KeyServerMetrics } from './metrics.js';
+import type { RedisState } from './redis.js';
 
 /** Options of createKeyServer. */
 export interface KeyServerOptions {
@@ -17,7 +19,10 @@ export interface KeyServerOptions {
   store: string | KeyStoreReader;
   /** Settings over the defaults (no environment is read here; the CLI uses loadConfig). */
   config?: KeyServerConfigInput;
+  /** Overrides the release counter (default: Redis when `config.redis` is set, else memory). */
   counter?: ReleaseCounter;
+  /** Overrides the rate limiter (default: Redis when `config.redis` is set, else memory). */
+  limiter?: RequestLimiter;
   logger?: Logger;
 }
 
@@ -49,35 +54,80 @@ export async function createKeyServer(options: KeyServerOptions): Promise<KeySer
   const store = typeof options.store === 'string' ? (await FileKeyStore.open(options.store)).store : options.store;
   const auditPath = config.auditLog === undefined ? (store instanceof FileKeyStore ? store.auditPath : null) : config.auditLog;
   const audit = new AuditLog(auditPath, { fieldMaxLength: config.auditFieldMaxLength });
+  const metrics = new KeyServerMetrics();
+  // One operational log for the app and the Redis connection (buildApp's default, made here to share it).
+  const logger = options.logger ?? pino({ level: config.logLevel, base: { name: 'modelseal-keyserver' } }, pino.destination(2));
   let built: KeyServerApp;
+  let redis: RedisState | undefined;
   try {
     await audit.ready().catch((cause: Error) => {
       throw new ModelsealError('config_invalid', `cannot open the audit log ${auditPath}: ${cause.message}; fix its folder's permissions or set auditLog`, { cause, file: auditPath ?? undefined });
     });
-    built = await buildApp({ config, store, audit, ...(options.counter ? { counter: options.counter } : {}), ...(options.logger ? { logger: options.logger } : {}) });
+    if (config.redis !== undefined) {
+      // Loaded only when configured: the Redis client costs ~0.2 s to import.
+      const { RedisState } = await import('./redis.js');
+      redis = await RedisState.open({
+        url: config.redis,
+        keyPrefix: config.redisKeyPrefix,
+        commandTimeoutMs: config.redisCommandTimeoutMs,
+        logger,
+        onError: (kind) => metrics.redisErrors.inc({ kind }),
+      });
+    }
+    const shared = redis;
+    built = await buildApp({
+      config,
+      store,
+      audit,
+      metrics,
+      ...(options.counter ?? shared ? { counter: options.counter ?? shared!.counter } : {}),
+      ...(options.limiter ?? shared ? { limiter: options.limiter ?? shared!.limiter } : {}),
+      ...(shared ? { readiness: () => shared.check() } : {}),
+      logger,
+    });
   } catch (err) {
+    await redis?.close().catch(() => undefined);
     await audit.close().catch(() => undefined);
     throw err;
   }
-  const { app, metrics } = built;
+  const { app } = built;
   let timer: NodeJS.Timeout | undefined;
   let polling = false;
+  let again = false;
   let closed: Promise<void> | undefined;
 
   const reload = () => built.reload();
   const poll = async () => {
-    if (polling) return;
+    // A change notice that arrives during a reload may describe a write that reload missed: read again after.
+    if (polling) {
+      again = true;
+      return;
+    }
     polling = true;
     try {
-      // A client that went quiet after a flood gets its audit summary line now, not at its next request.
-      built.auditSweep();
-      await built.reload();
-    } catch (err) {
-      app.log.warn({ msg: (err as Error).message }, 'keystore reload failed; keeping the last good state');
+      do {
+        again = false;
+        try {
+          // A client that went quiet after a flood gets its audit summary line now, not at its next request.
+          built.auditSweep();
+          await built.reload();
+        } catch (err) {
+          app.log.warn({ msg: (err as Error).message }, 'keystore reload failed; keeping the last good state');
+        }
+      } while (again);
     } finally {
       polling = false;
     }
   };
+
+  // Keystore change notices (the CLI publishes one after each write when MODELSEAL_REDIS_URL is set)
+  // make every replica re-read at once; the poll stays as the fallback.
+  if (redis) {
+    await redis.onKeystoreChange(() => {
+      metrics.notices.inc();
+      void poll();
+    });
+  }
 
   return {
     app,
@@ -106,6 +156,7 @@ export async function createKeyServer(options: KeyServerOptions): Promise<KeySer
         if (timer) clearInterval(timer);
         built.drain();
         await app.close();
+        await redis?.close();
         await audit.close();
       })();
       return closed;

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Installs everything modelseal's tests and demo need: Debian's chromium (for browser tests) and
-# the npm packages pinned in package-lock.json. Safe to run again.
+# Installs everything modelseal's tests and demo need: Debian's chromium (for browser tests),
+# Debian's redis-server (the key-server replica tests start their own), and the npm packages pinned
+# in package-lock.json. Safe to run again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -9,6 +10,7 @@ cd "$(dirname "$0")/.."
 PACKAGES=()
 if ! command -v chromium >/dev/null 2>&1 && [ ! -x /usr/bin/chromium ]; then PACKAGES+=(chromium); fi
 if ! command -v script >/dev/null 2>&1; then PACKAGES+=(bsdutils); fi
+if ! command -v redis-server >/dev/null 2>&1; then PACKAGES+=(redis-server); fi
 if [ "${#PACKAGES[@]}" -gt 0 ]; then
   echo "setup: installing Debian packages: ${PACKAGES[*]}" >&2
   if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi

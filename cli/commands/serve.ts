@@ -1,18 +1,26 @@
 // `modelseal serve`: runs the key server on the local keystore until SIGTERM or SIGINT.
 
+import cluster from 'node:cluster';
 import { Command, InvalidArgumentError } from 'commander';
 import { isModelsealError } from '../../format/errors.js';
 import { loadConfig, type KeyServerConfigInput } from '../../keyserver/config.js';
 import { createKeyServer } from '../../keyserver/server.js';
 import { defaultStoreDir } from '../../keyserver/keystore.js';
-import { EXIT, printError } from '../errors.js';
+import { EXIT, printError, usageError } from '../errors.js';
 import { note, printLine } from '../output.js';
 import { releaseSignals } from '../signals.js';
 import { openStore } from '../store.js';
+import { reportListening, runPrimary } from '../workers.js';
 
 function parsePort(value: string): number {
   const n = Number(value);
   if (!/^\d+$/.test(value) || n > 65535) throw new InvalidArgumentError('expected a port number from 0 to 65535.');
+  return n;
+}
+
+function parseWorkers(value: string): number {
+  const n = Number(value);
+  if (!/^\d+$/.test(value) || n < 1 || n > 256) throw new InvalidArgumentError('expected a number of worker processes from 1 to 256.');
   return n;
 }
 
@@ -23,8 +31,11 @@ export const serveCommand = new Command('serve')
   .option('--port <port>', 'port to listen on, 0 for any free port (default 8787)', parsePort)
   .option('--store <dir>', 'keystore folder (default: $MODELSEAL_HOME, else ./.modelseal)')
   .option('--config <file>', 'JSON config file (default: $MODELSEAL_CONFIG)')
-  .action(async (opts: { host?: string; port?: number; store?: string; config?: string }) => {
+  .option('--redis <url>', 'shared state for replicas and workers: redis:// or rediss:// URL (default: $MODELSEAL_REDIS_URL; none: in memory)')
+  .option('--workers <n>', 'worker processes sharing the port (node:cluster); more than 1 needs --redis (default 1)', parseWorkers)
+  .action(async (opts: { host?: string; port?: number; store?: string; config?: string; redis?: string; workers?: number }) => {
     const flags: KeyServerConfigInput = {};
+    if (opts.redis !== undefined) flags.redis = opts.redis;
     if (opts.host !== undefined) flags.host = opts.host;
     if (opts.port !== undefined) flags.port = opts.port;
     if (opts.store !== undefined) flags.store = opts.store;
@@ -38,7 +49,18 @@ export const serveCommand = new Command('serve')
       process.exitCode = EXIT.usage;
       return;
     }
+    const workers = opts.workers ?? 1;
+    if (workers > 1 && config.redis === undefined) {
+      // Without shared state every worker would count caps and limits on its own (N × the cap).
+      printError(usageError(`--workers ${workers} needs shared state: without Redis each worker would count release caps and rate limits on its own`, 'add --redis redis://host:6379 (or MODELSEAL_REDIS_URL), or run one worker'));
+      process.exitCode = EXIT.usage;
+      return;
+    }
     const store = await openStore(defaultStoreDir(config.store), { create: true });
+    if (workers > 1 && cluster.isPrimary) {
+      process.exitCode = await runPrimary(workers);
+      return;
+    }
     let server;
     try {
       server = await createKeyServer({ store, config: { ...config, store: store.dir } });
@@ -48,9 +70,14 @@ export const serveCommand = new Command('serve')
       process.exitCode = EXIT.usage;
       return;
     }
+    // Each worker answers /metrics with its own counters: label them so a scrape tells them apart.
+    if (cluster.isWorker) server.metrics.registry.setDefaultLabels({ worker: String(cluster.worker?.id ?? 0) });
     const url = await server.listen();
-    printLine(url);
-    note(`key server listening at ${url} (store ${store.dir}, audit log ${server.audit.path ?? 'off'})`);
+    if (cluster.isWorker) reportListening(url);
+    else {
+      printLine(url);
+      note(`key server listening at ${url} (store ${store.dir}, audit log ${server.audit.path ?? 'off'})`);
+    }
 
     // The bin's default SIGINT/SIGTERM handlers exit at once; a server drains first.
     releaseSignals();
@@ -78,4 +105,6 @@ export const serveCommand = new Command('serve')
       });
     });
     process.exitCode = await done;
+    // A worker's IPC channel to the primary would keep it alive after the server closed.
+    if (cluster.isWorker) cluster.worker?.disconnect();
   });
