@@ -10,6 +10,7 @@ import { OutputDir, withOutputDir } from '../out-dir.js';
 import { formatBytes, note, printJson } from '../output.js';
 import { readPlainModel } from '../plain-model.js';
 import { createProgress } from '../progress.js';
+import { refuseOutputBesidePlaintext } from '../seal-guard.js';
 import { openStore } from '../store.js';
 
 /** Options of `modelseal seal`, as commander parses them. */
@@ -23,6 +24,7 @@ export interface SealCommandOptions {
   header: 'inline' | 'file' | 'auto';
   newKey?: boolean;
   force?: boolean;
+  allowInsideSource?: boolean;
   json?: boolean;
 }
 
@@ -45,6 +47,7 @@ export interface SealSummary {
 
 /** Reads the model, gets the key version, seals, and writes the output folder atomically. */
 export async function collectSeal(modelPath: string, opts: SealCommandOptions): Promise<SealSummary> {
+  await refuseOutputBesidePlaintext(modelPath, opts);
   const model = await readPlainModel(modelPath);
   const out = await OutputDir.prepare(opts.out, { force: opts.force ?? false });
   return withOutputDir(out, async () => {
@@ -140,6 +143,7 @@ export const sealCommand = new Command('seal')
   .addOption(new Option('--header <mode>', 'put the encrypted header inline in model.json, in its own file, or decide by size').choices(['inline', 'file', 'auto']).default('auto'))
   .option('--new-key', 'rotate first: seal with a new key version (the previous one is retired)')
   .option('--force', 'replace a non-empty --out folder (atomically)')
+  .option('--allow-inside-source', 'allow --out in a folder that also holds the plaintext model (e.g. both under public/)')
   .option('--json', 'print a machine-readable summary on stdout')
   .action(async (modelPath: string, opts: SealCommandOptions) => {
     printSeal(await collectSeal(modelPath, opts), opts);
