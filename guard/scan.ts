@@ -133,6 +133,7 @@ export async function scanBuild(roots: string[], options: ScanOptions = {}): Pro
   const buffers: Uint8Array[] = [];
 
   await pool(files, concurrency, async (entry) => {
+    if (entry.size < 0) return;
     report.files++;
     report.bytes += entry.size;
     const name = entry.full.slice(entry.full.lastIndexOf(sep) + 1);
@@ -263,6 +264,7 @@ async function walk(
     try {
       f.size = (await lstat(f.full)).size;
     } catch (err) {
+      f.size = -1; // reported here; not opened again
       report.errors.push({ path: shown(root, f.rel), message: (err as NodeJS.ErrnoException).code ?? (err as Error).message });
     }
   });

@@ -1,6 +1,6 @@
 // modelseal scan: each format's rule on real or spec-built bytes, the false positives it must not
 // raise, sealed output, the ignore file, symbolic links, and the command's exit codes and JSON.
-import { copyFileSync, mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { scanBuild, type ScanReport } from '../../guard/index.js';
@@ -245,6 +245,22 @@ describe('modelseal scan', () => {
     expect(ok.stderr).toBe(`modelseal: scanned 1 file (15 B) in ${clean}: no plaintext model files\n`);
     expect(run(['scan', dist, '--ignore', 'face/']).code).toBe(0);
     expect(JSON.parse(run(['scan', clean, '--json']).stdout).clean).toBe(true);
+  });
+
+  it('exits 1 with io_error when a file cannot be read: the scan does not vouch for what it did not read', () => {
+    const dir = join(tmp.dir, 'locked');
+    write(join(dir, 'ok.txt'), 'fine');
+    write(join(dir, 'secret.bin'), gguf());
+    chmodSync(dir, 0o755);
+    chmodSync(join(dir, 'secret.bin'), 0o000);
+    // As root every file is readable: run as nobody, as test/cli/bad-input.test.ts does.
+    const asNobody = process.getuid?.() === 0 ? { uid: 65534, gid: 65534 } : {};
+    chmodSync(tmp.dir, 0o755);
+    const r = run(['scan', dir, '--json'], { ...asNobody, cwd: tmp.dir });
+    expect(r.code).toBe(1);
+    expect(JSON.parse(r.stdout).errors).toEqual([{ path: join(dir, 'secret.bin'), message: 'EACCES' }]);
+    expect(r.stderr).toContain(`modelseal: cannot read ${join(dir, 'secret.bin')}: EACCES`);
+    expect(r.stderr).toContain(`modelseal: error [io_error]: could not read 1 file in ${dir}, so the scan cannot vouch for ${dir}`);
   });
 
   it('exits 2 on usage errors: no folder, a folder that does not exist', () => {
