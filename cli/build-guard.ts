@@ -1,5 +1,7 @@
 // What the bundler plugins (modelseal/vite, modelseal/esbuild) do, kept apart from any bundler:
 // seal models into a build output folder, then scan the written output for plaintext model files.
+// vite/ and esbuild/ import this file, and so cli/ (STYLE says nothing imports cli/): one seal path for
+// the CLI and the plugins (collectSeal) rather than a second copy of it.
 
 import { readFile } from 'node:fs/promises';
 import { join, relative, resolve } from 'node:path';

@@ -47,8 +47,8 @@ export interface SealSummary {
 
 /** Reads the model, gets the key version, seals, and writes the output folder atomically. */
 export async function collectSeal(modelPath: string, opts: SealCommandOptions): Promise<SealSummary> {
-  await refuseOutputBesidePlaintext(modelPath, opts);
   const model = await readPlainModel(modelPath);
+  await refuseOutputBesidePlaintext(model.path, opts);
   const out = await OutputDir.prepare(opts.out, { force: opts.force ?? false });
   return withOutputDir(out, async () => {
     const store = await openStore(opts.store, { create: true });
