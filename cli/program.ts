@@ -6,6 +6,7 @@ import { demoCommand } from './commands/demo.js';
 import { inspectCommand } from './commands/inspect.js';
 import { keysCommand } from './commands/keys.js';
 import { openCommand } from './commands/open.js';
+import { scanCommand } from './commands/scan.js';
 import { sealCommand } from './commands/seal.js';
 import { serveCommand } from './commands/serve.js';
 import { tokenCommand } from './commands/token.js';
@@ -18,6 +19,7 @@ const COMMANDS: Command[] = [
   openCommand,
   verifyCommand,
   inspectCommand,
+  scanCommand,
   keysCommand,
   tokenCommand,
   serveCommand,

@@ -33,6 +33,7 @@ export const ERROR_CODES = [
   'master_key_wrong',
   'keystore_invalid',
   'output_exists',
+  'plaintext_exposed',
   'io_error',
   'usage',
   'config_invalid',

@@ -1,5 +1,5 @@
 // The product is what `npm pack` ships: install the tarball into an empty folder and use it there.
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -32,6 +32,9 @@ describe('npm pack', () => {
     expect(files).toContain('dist/loader/index.js');
     expect(files).toContain('dist/loader/index.d.ts');
     expect(files).toContain('dist/cli/main.js');
+    expect(files).toContain('dist/vite/index.js');
+    expect(files).toContain('dist/vite/index.d.ts');
+    expect(files).toContain('dist/esbuild/index.js');
     expect(files.some((f) => f.startsWith('test/') || f.endsWith('.ts') && !f.endsWith('.d.ts'))).toBe(false);
     expect(files.some((f) => f.includes('.modelseal') || f.endsWith('master.key'))).toBe(false);
   });
@@ -42,18 +45,30 @@ describe('npm pack', () => {
     expect(out).toMatch(/verify/);
   });
 
+  it('runs modelseal scan from the installed package (its demo ships the plain sample model on purpose)', () => {
+    const r = spawnSync(join(app, 'node_modules/.bin/modelseal'), ['scan', 'node_modules/modelseal/dist/demo'], { cwd: app, encoding: 'utf8' });
+    expect(r.status).toBe(1);
+    expect(r.stdout).toContain('node_modules/modelseal/dist/demo/model/model.json\ttfjs-model\t');
+    expect(r.stderr).toContain('error [plaintext_exposed]');
+  });
+
   it('resolves every subpath export at run time', () => {
     const out = run('node', ['--input-type=module', '-e', `
       const loader = await import('modelseal');
       const format = await import('modelseal/format');
       const keyserver = await import('modelseal/keyserver');
       const node = await import('modelseal/node');
-      console.log(JSON.stringify({ loader: Object.keys(loader).sort(), format: 'sealModel' in format, keyserver: 'FileKeyStore' in keyserver, node: typeof node.nodeChunkCipher }));
+      // vite and esbuild are optional peers, not installed here: the plugins import only their types.
+      const vite = await import('modelseal/vite');
+      const esbuild = await import('modelseal/esbuild');
+      console.log(JSON.stringify({ loader: Object.keys(loader).sort(), format: 'sealModel' in format, keyserver: 'FileKeyStore' in keyserver, node: typeof node.nodeChunkCipher, vite: vite.modelseal().name, esbuild: esbuild.default().name }));
     `], app);
     const seen = JSON.parse(out);
     expect(seen.format).toBe(true);
     expect(seen.keyserver).toBe(true);
     expect(seen.node).toBe('function');
+    expect(seen.vite).toBe('modelseal');
+    expect(seen.esbuild).toBe('modelseal');
     expect(seen.loader).toContain('sealedModel');
   });
 
@@ -66,6 +81,9 @@ describe('npm pack', () => {
       const options: SealedModelOptions = { token: async () => 'token', keyServer: 'https://keys.example.com' };
       export const load = () => tf.loadGraphModel(sealedModel('https://cdn.example.com/m/model.json', options));
       export const check = (json: unknown): SealedManifest => parseManifest(json);
+      import { modelseal, type ModelsealViteOptions } from 'modelseal/vite';
+      const viteOptions: ModelsealViteOptions = { models: [{ model: 'models/face/model.json', modelId: 'face', out: 'models/face' }], ignore: ['demo/'] };
+      export const plugin = modelseal(viteOptions);
     `);
     run('node', [join(root, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.json'], app);
   });

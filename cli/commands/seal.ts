@@ -10,6 +10,7 @@ import { OutputDir, withOutputDir } from '../out-dir.js';
 import { formatBytes, note, printJson } from '../output.js';
 import { readPlainModel } from '../plain-model.js';
 import { createProgress } from '../progress.js';
+import { refuseOutputBesidePlaintext } from '../seal-guard.js';
 import { openStore } from '../store.js';
 
 /** Options of `modelseal seal`, as commander parses them. */
@@ -23,6 +24,7 @@ export interface SealCommandOptions {
   header: 'inline' | 'file' | 'auto';
   newKey?: boolean;
   force?: boolean;
+  allowInsideSource?: boolean;
   json?: boolean;
   /** False with --no-create-store: a missing keystore is an error, not a new one. */
   createStore?: boolean;
@@ -48,6 +50,7 @@ export interface SealSummary {
 /** Reads the model, gets the key version, seals, and writes the output folder atomically. */
 export async function collectSeal(modelPath: string, opts: SealCommandOptions): Promise<SealSummary> {
   const model = await readPlainModel(modelPath);
+  await refuseOutputBesidePlaintext(model.path, opts);
   const out = await OutputDir.prepare(opts.out, { force: opts.force ?? false });
   return withOutputDir(out, async () => {
     const store = await openStore(opts.store, { create: opts.createStore !== false, refusal: '--no-create-store' });
@@ -143,6 +146,7 @@ export const sealCommand = new Command('seal')
   .option('--new-key', 'rotate first: seal with a new key version (the previous one is retired)')
   .option('--force', 'replace a non-empty --out folder (atomically)')
   .option('--no-create-store', 'fail instead of creating a missing keystore (for CI; also MODELSEAL_NO_CREATE=1)')
+  .option('--allow-inside-source', 'allow --out in a folder that also holds the plaintext model (e.g. both under public/)')
   .option('--json', 'print a machine-readable summary on stdout')
   .action(async (modelPath: string, opts: SealCommandOptions) => {
     printSeal(await collectSeal(modelPath, opts), opts);

@@ -1,0 +1,201 @@
+// What plaintext model material looks like in its first bytes: one rule per format, each needing
+// more than a magic number where the format gives more (docs/CLI.md §Detection rules). Pure: bytes
+// in, a verdict out; the scanner reads the bytes.
+
+/** The kinds of plaintext model material the scan reports. */
+export type FindingKind =
+  | 'tfjs-model'
+  | 'tfjs-weights'
+  | 'onnx'
+  | 'onnx-external-data'
+  | 'onnx-runtime'
+  | 'tflite'
+  | 'safetensors'
+  | 'gguf';
+
+/** A rule's verdict on one file. */
+export interface Detection {
+  kind: FindingKind;
+  reason: string;
+}
+
+/** Bytes read from the start of every file (a TF.js model.json candidate is then read whole). */
+export const HEAD_BYTES = 4096;
+
+const ascii = (bytes: Uint8Array, at: number, text: string): boolean => {
+  if (bytes.length < at + text.length) return false;
+  for (let i = 0; i < text.length; i++) if (bytes[at + i] !== text.charCodeAt(i)) return false;
+  return true;
+};
+const u32 = (b: Uint8Array, at: number): number => (b[at]! | (b[at + 1]! << 8) | (b[at + 2]! << 16) | (b[at + 3]! << 24)) >>> 0;
+
+/** A sealed modelseal file: skipped by name, never a finding. */
+export function isSealedName(name: string): boolean {
+  return name.endsWith('.sealed');
+}
+
+/** The names tensorflowjs_converter gives weight shards: `group1-shard3of7.bin` (or without `.bin`). */
+export function isTfjsShardName(name: string): boolean {
+  return /^group\d+-shard\d+of\d+(\.bin)?$/.test(name);
+}
+
+/** ONNX external-data files by name: `model.onnx_data`, `model.onnx.data`, `weights.onnx_data`. */
+export function isOnnxDataName(name: string): boolean {
+  return /\.onnx(_data|\.data)$/i.test(name);
+}
+
+/**
+ * Rules on a file's name alone (no bytes needed). The shard rule needs the converter's exact
+ * pattern: a random `*.bin` is not flagged unless a model.json lists it.
+ */
+export function detectByName(name: string): Detection | undefined {
+  if (isTfjsShardName(name)) return { kind: 'tfjs-weights', reason: 'named like a tensorflowjs_converter weight shard (groupN-shardNofM)' };
+  if (isOnnxDataName(name)) return { kind: 'onnx-external-data', reason: 'named like ONNX external tensor data (.onnx_data)' };
+  return undefined;
+}
+
+/** Binary formats with a signature in the first bytes. `size` is the file's size in bytes. */
+export function detectBinary(head: Uint8Array, size: number): Detection | undefined {
+  // GGUF: magic "GGUF", then a little-endian uint32 version (1 to 3 today; a later one is still GGUF).
+  if (ascii(head, 0, 'GGUF') && head.length >= 8) {
+    const version = u32(head, 4);
+    if (version >= 1 && version <= 64) return { kind: 'gguf', reason: `GGUF magic, version ${version}` };
+  }
+  // FlatBuffers with a file identifier at offset 4, and a root-table offset at 0 that points inside the file.
+  if (head.length >= 8 && (ascii(head, 4, 'TFL3') || ascii(head, 4, 'ORTM'))) {
+    const root = u32(head, 0);
+    if (root >= 8 && root < size) {
+      return ascii(head, 4, 'TFL3')
+        ? { kind: 'tflite', reason: 'TFLite FlatBuffer (identifier TFL3 at offset 4, root offset inside the file)' }
+        : { kind: 'onnx-runtime', reason: 'ONNX Runtime ORT FlatBuffer (identifier ORTM at offset 4)' };
+    }
+  }
+  const safetensors = detectSafetensors(head, size);
+  if (safetensors) return safetensors;
+  return detectOnnx(head, size);
+}
+
+// safetensors: u64 LE header length N, then N bytes of JSON starting with '{' (the format caps N at 100 MB).
+function detectSafetensors(head: Uint8Array, size: number): Detection | undefined {
+  if (head.length < 10 || head[8] !== 0x7b) return undefined;
+  const high = u32(head, 4);
+  const n = u32(head, 0);
+  if (high !== 0 || n < 2 || n > 100_000_000 || 8 + n > size) return undefined;
+  // After '{' comes a key ('"') or the end of an empty object ('}'), possibly after spaces.
+  let i = 9;
+  while (i < head.length && i < 8 + n && (head[i] === 0x20 || head[i] === 0x0a || head[i] === 0x0d || head[i] === 0x09)) i++;
+  if (i < head.length && head[i] !== 0x22 && head[i] !== 0x7d) return undefined;
+  return { kind: 'safetensors', reason: `safetensors (${n}-byte JSON header after an 8-byte length)` };
+}
+
+// ONNX ModelProto field numbers and their wire types (onnx.proto3): 0 varint, 2 length-delimited.
+const MODEL_PROTO_FIELDS: Record<number, 0 | 2> = { 1: 0, 2: 2, 3: 2, 4: 2, 5: 0, 6: 2, 7: 2, 8: 2, 14: 2, 20: 2, 25: 2 };
+const STRING_FIELDS = new Set([2, 3, 4, 6]);
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+function varint(b: Uint8Array, at: number): { value: number; next: number } | undefined {
+  let value = 0;
+  let scale = 1;
+  for (let i = at; i < b.length && i < at + 10; i++) {
+    const byte = b[i]!;
+    value += (byte & 0x7f) * scale;
+    if ((byte & 0x80) === 0) return { value, next: i + 1 };
+    scale *= 128;
+  }
+  return undefined;
+}
+
+/**
+ * ONNX (a protobuf ModelProto has no magic): field 1 `ir_version` first, as every serializer
+ * writes fields in number order, with a value from 1 to 64; then only ModelProto fields with their
+ * right wire types, strings that are UTF-8 and end inside the head, until the `graph` (7) or an
+ * `opset_import` (8) field, whose length must fit in the file.
+ */
+export function detectOnnx(head: Uint8Array, size: number): Detection | undefined {
+  if (head[0] !== 0x08) return undefined;
+  const ir = varint(head, 1);
+  if (!ir || ir.value < 1 || ir.value > 64) return undefined;
+  let at = ir.next;
+  for (let fields = 0; fields < 64 && at < head.length; fields++) {
+    const tag = varint(head, at);
+    if (!tag) return undefined;
+    const field = Math.floor(tag.value / 8);
+    const wire = tag.value % 8;
+    if (MODEL_PROTO_FIELDS[field] !== wire || field === 1) return undefined;
+    if (wire === 0) {
+      const v = varint(head, tag.next);
+      if (!v) return undefined;
+      at = v.next;
+      continue;
+    }
+    const len = varint(head, tag.next);
+    if (!len) return undefined;
+    const end = len.next + len.value;
+    if (end > size) return undefined;
+    if (field === 7 || field === 8) {
+      return { kind: 'onnx', reason: `ONNX ModelProto (ir_version ${ir.value}, then a ${field === 7 ? 'graph' : 'opset_import'} field of ${len.value} bytes)` };
+    }
+    if (end > head.length) return undefined;
+    if (STRING_FIELDS.has(field)) {
+      try {
+        utf8.decode(head.subarray(len.next, end));
+      } catch {
+        return undefined;
+      }
+    }
+    at = end;
+  }
+  return undefined;
+}
+
+/** A JSON file whose head looks like a TF.js model.json: worth reading whole and parsing. */
+export function looksLikeTfjsJson(head: Uint8Array): boolean {
+  let i = head[0] === 0xef && head[1] === 0xbb && head[2] === 0xbf ? 3 : 0;
+  while (i < head.length && (head[i] === 0x20 || head[i] === 0x0a || head[i] === 0x0d || head[i] === 0x09)) i++;
+  if (head[i] !== 0x7b) return false;
+  const text = new TextDecoder().decode(head);
+  return /"(modelTopology|weightsManifest)"\s*:/.test(text) || /"format"\s*:\s*"(graph|layers)-model"/.test(text);
+}
+
+/** What a parsed TF.js model.json says: a finding (or undefined for a sealed manifest), and its weight paths. */
+export function classifyModelJson(json: unknown): { detection: Detection; weightPaths: string[] } | undefined {
+  if (json === null || typeof json !== 'object' || Array.isArray(json)) return undefined;
+  const obj = json as Record<string, unknown>;
+  // A sealed manifest (modelseal/1, /2 or later) holds no plaintext: never a finding.
+  if (typeof obj['modelseal'] === 'string') return undefined;
+  const manifest = obj['weightsManifest'];
+  const hasTopology = typeof obj['modelTopology'] === 'object' && obj['modelTopology'] !== null;
+  if (!Array.isArray(manifest) && !hasTopology) return undefined;
+  const weightPaths: string[] = [];
+  if (Array.isArray(manifest)) {
+    for (const group of manifest) {
+      const paths = (group as { paths?: unknown } | null)?.paths;
+      if (Array.isArray(paths)) for (const p of paths) if (typeof p === 'string') weightPaths.push(p);
+    }
+  }
+  const what = Array.isArray(manifest)
+    ? `TF.js model.json with a weightsManifest (${weightPaths.length} weight file${weightPaths.length === 1 ? '' : 's'})`
+    : 'TF.js model.json with a plaintext modelTopology';
+  return { detection: { kind: 'tfjs-model', reason: what }, weightPaths };
+}
+
+/**
+ * The external-data files an ONNX model names: TensorProto.external_data entries
+ * `{ key: "location", value: <path> }`, found by their exact protobuf encoding.
+ */
+export function onnxExternalLocations(bytes: Uint8Array): string[] {
+  // StringStringEntryProto: field 1 (0x0a) length 8 "location", then field 2 (0x12) length, value.
+  const needle = [0x0a, 0x08, ...Array.from('location', (c) => c.charCodeAt(0)), 0x12];
+  const found = new Set<string>();
+  outer: for (let i = 0; i + needle.length < bytes.length; i++) {
+    for (let j = 0; j < needle.length; j++) if (bytes[i + j] !== needle[j]) continue outer;
+    const len = varint(bytes, i + needle.length);
+    if (!len || len.value === 0 || len.value > 4096 || len.next + len.value > bytes.length) continue;
+    try {
+      found.add(utf8.decode(bytes.subarray(len.next, len.next + len.value)));
+    } catch {
+      // not a path
+    }
+  }
+  return [...found];
+}
