@@ -8,12 +8,12 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { createECDH, createPublicKey, diffieHellman, generateKeyPairSync } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { createServer as createNetServer } from 'node:net';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { exportJWK, generateKeyPair } from 'jose';
+import { freePort } from '../test/keyserver/redis-server.js';
 import { FileKeyStore, ServerEphemeralKeys, SessionVerifier, createKeyServer, importClientKey, mintDevToken, resolveConfig, wrapContentKey } from '../keyserver/index.js';
 
 interface CannonResult {
@@ -116,17 +116,6 @@ async function breakdown(dir: string): Promise<void> {
   rows.push(['node:crypto ECDH computeSecret only (reference)', await timeIt(n, () => ecdh.computeSecret(peerRaw))]);
   console.log('\nper-operation cost (µs, in process, one at a time):');
   for (const [name, us] of rows) console.log(`  ${name.padEnd(50)} ${us.toFixed(1).padStart(8)}`);
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createNetServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
 }
 
 /** `modelseal serve` from the built CLI (npm run bench builds first) with `args`; resolves its URL. */

@@ -13,6 +13,11 @@ export function printLine(text: string): void {
   process.stdout.write(`${escapeControls(text)}\n`);
 }
 
+/** Writes one tab-separated record to stdout: each field escaped, so only the separators are real tabs. */
+export function printFields(fields: string[]): void {
+  process.stdout.write(`${fields.map(escapeControls).join('\t')}\n`);
+}
+
 /** Writes a JSON document to stdout. */
 export function printJson(value: unknown): void {
   process.stdout.write(`${escapeJsonControls(JSON.stringify(value, null, 2))}\n`);

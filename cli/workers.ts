@@ -6,6 +6,7 @@
 import cluster, { type Worker } from 'node:cluster';
 import { EXIT } from './errors.js';
 import { note, printLine } from './output.js';
+import { releaseSignals } from './signals.js';
 
 /** The message a worker sends the primary once it listens. */
 export interface ListeningMessage {
@@ -72,8 +73,8 @@ export async function runPrimary(count: number): Promise<number> {
     };
     for (let i = 0; i < count; i++) fork();
 
-    // The bin's default SIGINT handler exits at once; the primary waits for its workers.
-    process.removeAllListeners('SIGINT');
+    // The bin's default SIGINT/SIGTERM handlers exit at once; the primary waits for its workers.
+    releaseSignals();
     const stop = (signal: NodeJS.Signals) => {
       if (stopping) return;
       stopping = signal;

@@ -6,7 +6,7 @@ import { resolve } from 'node:path';
 import { Command } from 'commander';
 import { IGNORE_FILE, scanBuild, type ScanReport } from '../../guard/index.js';
 import { CliError, usageError } from '../errors.js';
-import { formatBytes, note, printJson, printLine } from '../output.js';
+import { formatBytes, note, printFields, printJson } from '../output.js';
 
 /** Options of `modelseal scan`, as commander parses them. */
 export interface ScanCommandOptions {
@@ -31,7 +31,7 @@ export async function collectScan(paths: string[], opts: ScanCommandOptions): Pr
 /** Prints findings (stdout: one `path  kind  reason` line each, or the JSON report) and throws when not clean. */
 export function printScan(report: ScanReport, opts: { json?: boolean }): void {
   if (opts.json) printJson(report);
-  else for (const f of report.findings) printLine(`${f.path}\t${f.kind}\t${f.reason}`);
+  else for (const f of report.findings) printFields([f.path, f.kind, f.reason]);
   for (const s of report.skipped) note(`skipped ${s.path}: ${s.reason}`);
   for (const e of report.errors) note(`cannot read ${e.path}: ${e.message}`);
   const where = report.roots.join(', ');
