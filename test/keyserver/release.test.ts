@@ -218,10 +218,12 @@ describe('release', () => {
     await rotatePublished(writer, 'exp-model');
     await rotatePublished(writer, 'exp-model', { retireExpiresAt: new Date(Date.now() - 1000) });
     const token = await mintDevToken({ store: f.store, models: ['exp-model'] });
+    // k2 first: a version the server has not seen makes it re-read the store, so its snapshot
+    // cannot still be the one a poll took between the two rotations (k1 active, no expiry).
+    expect((await release(f.url, token, 'exp-model', 'k2')).status).toBe(200);
     const r = await release(f.url, token, 'exp-model', 'k1');
     expect(r.status).toBe(403);
     expect(r.json.error.code).toBe('key_expired');
-    expect((await release(f.url, token, 'exp-model', 'k2')).status).toBe(200);
   });
 
   it('`modelseal keys revoke` in another process is picked up without a restart', async () => {

@@ -106,6 +106,9 @@ describe('sealedModel in Chromium', () => {
     expect(streamed.prediction).toBe(plain.prediction);
 
     // What the page saw: the release answers (JWE) and the sealed files, never the key itself.
+    // Response bodies are read asynchronously: wait (bounded by the test timeout) until both release
+    // answers are in, instead of a fixed pause that a loaded machine can outrun.
+    while (bodies.filter((b) => b.url.endsWith('/v2/release')).length < 2) await page.waitForTimeout(50);
     await page.waitForTimeout(200);
     const releases = bodies.filter((b) => b.url.endsWith('/v2/release'));
     expect(releases.length).toBe(2);
