@@ -5,7 +5,8 @@
 // breakdown of one release's work (token check, epk import, JWE) to say where the time goes.
 // The bench sets generous limits for itself; the defaults stay safe. It asserts nothing.
 
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcessByStdio } from 'node:child_process';
+import type { Readable } from 'node:stream';
 import { createECDH, createPublicKey, diffieHellman, generateKeyPairSync } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
@@ -42,25 +43,27 @@ async function serveChild(dir: string, wrapAlgorithm: string): Promise<void> {
   process.on('SIGTERM', () => void server.close().then(() => process.exit(0)));
 }
 
-async function startChild(dir: string, wrapAlgorithm: string): Promise<{ url: string; stop: () => Promise<void> }> {
-  const tsx = join(fileURLToPath(new URL('.', import.meta.url)), '..', 'node_modules', '.bin', 'tsx');
-  const child = spawn(tsx, [fileURLToPath(import.meta.url), '--serve', dir, wrapAlgorithm], { stdio: ['ignore', 'pipe', 'inherit'] });
+/** The URL a server child prints as its first stdout line, and a stop that sends SIGTERM and waits. */
+async function servedBy(child: ChildProcessByStdio<null, Readable, null>, what: string): Promise<{ url: string; stop: () => Promise<void> }> {
   const url = await new Promise<string>((resolve, reject) => {
     let out = '';
     child.stdout.on('data', (d) => {
       out += d;
       if (out.includes('\n')) resolve(out.trim());
     });
-    child.on('exit', (code) => reject(new Error(`server child exited with ${code}`)));
+    child.on('exit', (code) => reject(new Error(`${what} exited with ${code}`)));
   });
-  return {
-    url,
-    stop: () =>
-      new Promise<void>((resolve) => {
-        child.once('exit', () => resolve());
-        child.kill('SIGTERM');
-      }),
-  };
+  const stop = () => new Promise<void>((resolve) => {
+    child.once('exit', () => resolve());
+    child.kill('SIGTERM');
+  });
+  return { url, stop };
+}
+
+async function startChild(dir: string, wrapAlgorithm: string): Promise<{ url: string; stop: () => Promise<void> }> {
+  const tsx = join(fileURLToPath(new URL('.', import.meta.url)), '..', 'node_modules', '.bin', 'tsx');
+  const child = spawn(tsx, [fileURLToPath(import.meta.url), '--serve', dir, wrapAlgorithm], { stdio: ['ignore', 'pipe', 'inherit'] });
+  return servedBy(child, 'server child');
 }
 
 async function run(url: string, path: string, connections: number, body?: string, token?: string): Promise<CannonResult> {
@@ -92,7 +95,7 @@ async function breakdown(dir: string): Promise<void> {
   const x = await exportJWK((await generateKeyPair('ECDH-ES+A256KW', { crv: 'X25519' })).publicKey);
   const client = await importClientKey(epk, 'ECDH-ES+A256KW');
   const clientX = await importClientKey(x, 'ECDH-ES+A256KW');
-  const header = { modelId: 'bench', keyId: 'k1', sealing: 'A'.repeat(43), exp: 0 };
+  const header = { modelId: 'bench', keyId: 'k1', sealing: SEALING, exp: 0 };
   const reused = new ServerEphemeralKeys(60_000);
   const n = 2000;
   const rows: [string, number][] = [
@@ -121,22 +124,7 @@ async function breakdown(dir: string): Promise<void> {
 /** `modelseal serve` from the built CLI (npm run bench builds first) with `args`; resolves its URL. */
 async function startCli(args: string[], env: Record<string, string>): Promise<{ url: string; stop: () => Promise<void> }> {
   const child = spawn(process.execPath, [join(ROOT, 'dist/cli/main.js'), 'serve', '--port', '0', ...args], { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, ...env } });
-  const url = await new Promise<string>((resolve, reject) => {
-    let out = '';
-    child.stdout.on('data', (d) => {
-      out += d;
-      if (out.includes('\n')) resolve(out.trim());
-    });
-    child.on('exit', (code) => reject(new Error(`serve exited with ${code}`)));
-  });
-  return {
-    url,
-    stop: () =>
-      new Promise<void>((resolve) => {
-        child.once('exit', () => resolve());
-        child.kill('SIGTERM');
-      }),
-  };
+  return servedBy(child, 'serve');
 }
 
 /** One process, one process on Redis, two workers on Redis: releases/s, p50 and p99, ratios to one process. */

@@ -3,6 +3,7 @@
 
 import { realpath } from 'node:fs/promises';
 import { dirname, isAbsolute, relative, resolve, sep } from 'node:path';
+import { fromUtf8 } from '../format/bytes.js';
 import { normalizeWeightPath, parseModelJsonText, type ModelJson } from '../format/header.js';
 import { CliError, fsError } from './errors.js';
 import { MAX_MODEL_JSON_BYTES, MAX_WEIGHT_FILE_BYTES, readWholeFile } from './safe-read.js';
@@ -64,7 +65,7 @@ export async function readPlainModel(modelPath: string): Promise<PlainModelFiles
   const bytes = await readWholeFile(path, 'read model', MAX_MODEL_JSON_BYTES, (size) => new CliError('model_invalid', `${path} is ${size} bytes, more than the ${MAX_MODEL_JSON_BYTES / 1048576} MiB a model.json may have`, { file: path }));
   let text: string;
   try {
-    text = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(bytes);
+    text = fromUtf8(bytes);
   } catch (cause) {
     throw new CliError('model_invalid', `${path} is not UTF-8 text`, { cause, file: path, hint: 'pass the model.json of a TensorFlow.js model' });
   }

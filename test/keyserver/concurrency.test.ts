@@ -6,7 +6,7 @@ import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { FileKeyStore, createKeyServer, mintDevToken, type KeyServer } from '../../keyserver/index.js';
-import { RELAXED, release, startFixture, type Fixture } from './helpers.js';
+import { RELAXED, TEST_SEALING, release, startFixture, type Fixture } from './helpers.js';
 
 const ROOT = join(import.meta.dirname, '../..');
 const ROUNDS = 25;
@@ -18,9 +18,9 @@ const [dir, name, rounds] = process.argv.slice(1);
 const { store } = await FileKeyStore.open(dir);
 for (let i = 0; i < Number(rounds); i++) {
   const own = await store.rotate(name);
-  await store.publish(name, own.record.keyId, ${JSON.stringify('q7aGJUSj8ivyZH4DLydOb1jdPYrEI-UUL0vwhDS0RHw')});
+  await store.publish(name, own.record.keyId, ${JSON.stringify(TEST_SEALING)});
   const shared = await store.rotate('shared');
-  await store.publish('shared', shared.record.keyId, ${JSON.stringify('q7aGJUSj8ivyZH4DLydOb1jdPYrEI-UUL0vwhDS0RHw')});
+  await store.publish('shared', shared.record.keyId, ${JSON.stringify(TEST_SEALING)});
   if (i > 0) await store.revoke(name, 'k' + i);
   own.key.fill(0);
 }

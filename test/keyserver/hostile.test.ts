@@ -254,7 +254,7 @@ describe('hostile bodies and keys', () => {
     expectWireError(await postRelease(f.url, { token, raw: 'modelId=face', headers: { 'content-type': 'application/x-www-form-urlencoded' } }), 415, 'unsupported_media_type');
     expectWireError(await postRelease(f.url, { token, raw: '{}', headers: { 'content-type': 'text/plain' } }), 415, 'unsupported_media_type');
     expectWireError(await postRelease(f.url, { token, raw: 'x'.repeat(1 << 20) }), 413, 'payload_too_large');
-    expectWireError(await postRelease(f.url, { token, raw: `{"modelId":"face","keyId":"k1","sealing":"q7aGJUSj8ivyZH4DLydOb1jdPYrEI-UUL0vwhDS0RHw","epk":${'['.repeat(4000)}${']'.repeat(4000)}}` }), 400, 'malformed_request', 'epk');
+    expectWireError(await postRelease(f.url, { token, raw: `{"modelId":"face","keyId":"k1","sealing":"${TEST_SEALING}","epk":${'['.repeat(4000)}${']'.repeat(4000)}}` }), 400, 'malformed_request', 'epk');
     expectWireError(await postRelease(f.url, { token, raw: `{"a":${'{"a":'.repeat(1200)}1${'}'.repeat(1200)}}` }), 400, 'malformed_request');
     expectWireError(await postRelease(f.url, { token, raw: '{"modelId":"face","keyId":"k1","epk":{},"__proto__":{"x":1}}' }), 400, 'malformed_request');
   });
