@@ -31,6 +31,8 @@ export const ERROR_CODES = [
   'key_revoked',
   'master_key_missing',
   'master_key_wrong',
+  'master_key_unavailable',
+  'missing_dependency',
   'keystore_invalid',
   'output_exists',
   'plaintext_exposed',

@@ -10,6 +10,7 @@ import { ModelsealError } from '../format/errors.js';
 import { writeFileAtomic } from './atomic.js';
 import { createStoreFolder, createStoreSecrets } from './store-create.js';
 import { lockStore } from './store-lock.js';
+import type { MasterKeyProvider } from './master/types.js';
 
 /** Lifecycle of a key version: `active` seals and releases, `retired` only releases, `revoked` does neither. */
 export type KeyState = 'active' | 'retired' | 'revoked';
@@ -34,13 +35,7 @@ export interface ContentKey {
   key: Uint8Array;
 }
 
-/** Wraps and unwraps content keys; the local file is the default, KMS-style providers plug in here. */
-export interface MasterKeyProvider {
-  /** Short public id of the master key, stored with the keystore to detect a wrong master key. */
-  readonly id: string;
-  wrap(plain: Uint8Array, aad: Uint8Array): Promise<Uint8Array>;
-  unwrap(wrapped: Uint8Array, aad: Uint8Array): Promise<Uint8Array>;
-}
+export type { MasterKeyProvider } from './master/types.js';
 
 /** What the key server needs from any keystore (the local folder now, shared stores later). */
 export interface KeyStoreReader {
@@ -68,6 +63,7 @@ interface StoreDocument {
 /** The local master key: AES-256-GCM, key id and model id bound as associated data. */
 class FileMasterKey implements MasterKeyProvider {
   readonly id: string;
+  readonly uri = 'file:master.key';
   readonly #key: Promise<CryptoKey>;
 
   constructor(raw: Uint8Array) {
