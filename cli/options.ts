@@ -5,9 +5,15 @@ import { InvalidArgumentError } from 'commander';
 import { MAX_CHUNK_LENGTH, MIN_CHUNK_LENGTH } from '../format/chunked.js';
 import { ID_PATTERN } from '../format/manifest.js';
 
-const UNITS: Record<string, number> = { '': 1, b: 1, k: 1024, kib: 1024, m: 1024 ** 2, mib: 1024 ** 2, g: 1024 ** 3, gib: 1024 ** 3 };
+// KB/MB/GB are binary too: TF.js's converter calls its 4194304-byte shards "4MB", and so do users.
+const UNITS: Record<string, number> = {
+  '': 1, b: 1,
+  k: 1024, kb: 1024, kib: 1024,
+  m: 1024 ** 2, mb: 1024 ** 2, mib: 1024 ** 2,
+  g: 1024 ** 3, gb: 1024 ** 3, gib: 1024 ** 3,
+};
 
-/** Parses a byte count: `4194304`, `4MiB`, `512KiB`, `1GiB` (binary units; K/M/G mean the same). */
+/** Parses a byte count: `4194304`, `4MiB`, `4MB`, `512KiB`, `1GiB` (binary units; K/KB/M/MB/G/GB mean the same). */
 export function parseSize(text: string): number {
   const m = /^\s*(\d+)\s*([a-zA-Z]*)\s*$/.exec(text);
   const unit = UNITS[(m?.[2] ?? '').toLowerCase()];

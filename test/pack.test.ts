@@ -1,6 +1,6 @@
 // The product is what `npm pack` ships: install the tarball into an empty folder and use it there.
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -15,8 +15,9 @@ function run(cmd: string, args: string[], cwd: string): string {
 
 describe('npm pack', () => {
   beforeAll(() => {
-    // `npm test` builds first; pack what is built, exactly as a publish would.
-    run('npm', ['pack', '--pack-destination', work], root);
+    // `npm test` builds first; pack what is built, exactly as a publish would. --ignore-scripts
+    // skips prepack's rebuild, which would empty dist/ under the tests running beside this one.
+    run('npm', ['pack', '--ignore-scripts', '--pack-destination', work], root);
     const tarball = readdirSync(work).find((f) => f.endsWith('.tgz'));
     if (!tarball) throw new Error('npm pack made no tarball');
     execFileSync('mkdir', ['-p', app]);
@@ -27,7 +28,7 @@ describe('npm pack', () => {
   afterAll(() => rmSync(work, { recursive: true, force: true }));
 
   it('ships compiled JS and types, not sources or tests', () => {
-    const listing = run('npm', ['pack', '--dry-run', '--json'], root);
+    const listing = run('npm', ['pack', '--dry-run', '--ignore-scripts', '--json'], root);
     const files: string[] = JSON.parse(listing)[0].files.map((f: { path: string }) => f.path);
     expect(files).toContain('dist/loader/index.js');
     expect(files).toContain('dist/loader/index.d.ts');
@@ -37,6 +38,9 @@ describe('npm pack', () => {
     expect(files).toContain('dist/esbuild/index.js');
     expect(files.some((f) => f.startsWith('test/') || f.endsWith('.ts') && !f.endsWith('.d.ts'))).toBe(false);
     expect(files.some((f) => f.includes('.modelseal') || f.endsWith('master.key'))).toBe(false);
+    // A pack from a clean checkout (no dist/ yet) builds first.
+    const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { scripts: Record<string, string> };
+    expect(pkg.scripts['prepack']).toBe('npm run build');
   });
 
   it('runs the modelseal bin from the installed package', () => {

@@ -1,6 +1,6 @@
 // `modelseal token`: mints a development session token with the store's token.secret.
 
-import { Command, InvalidArgumentError } from 'commander';
+import { Command, InvalidArgumentError, Option } from 'commander';
 import { mintDevToken } from '../../keyserver/mint.js';
 import { parseDuration } from '../options.js';
 import { printLine } from '../output.js';
@@ -21,7 +21,7 @@ function parseThumbprint(value: string): string {
 export const tokenCommand = new Command('token')
   .description('mint a development session token for the embedded key server (production tokens come from your app backend)')
   .requiredOption('--model <id>', 'model id or pattern the token may unlock (repeatable)', collectModel)
-  .option('--ttl <duration>', 'token lifetime, e.g. 90s, 5m, 1h', parseDuration, 300_000)
+  .addOption(new Option('--ttl <duration>', 'token lifetime, e.g. 90s, 5m, 1h').argParser(parseDuration).default(300_000, '5m'))
   .option('--sub <name>', 'token subject (the session or user; rate limits count per subject)')
   .option('--jkt <thumbprint>', 'bind the token to one client key: RFC 7638 thumbprint of its public JWK (cnf.jkt)', parseThumbprint)
   .option('--store <dir>', 'keystore folder (default: $MODELSEAL_HOME, else ./.modelseal)')
