@@ -12,6 +12,7 @@ import { decodeFaces, INPUT_SIZE, runRaw, type Face } from '../../examples/web/s
 import { launchChromium } from '../helpers/chromium.js';
 import { PLAIN_MODEL, ROOT, startDemoProcess, waitForLine, type DemoProcess } from './demo-process.js';
 import { calculateJwkThumbprint, decodeJwt, type JWK } from 'jose';
+import { FileKeyStore } from '../../keyserver/keystore.js';
 
 const RESULTS = join(ROOT, 'test-results', 'demo');
 
@@ -109,7 +110,8 @@ describe('modelseal demo', () => {
         const result = await page.evaluate(() => window.modelsealDemo!);
         // The progress the page showed went from 0 to 1 without going back.
         expect(result.progress.length).toBeGreaterThanOrEqual(2);
-        expect(result.progress[0]).toBeGreaterThanOrEqual(0);
+        // The first report came before the end: progress was shown while loading, not only at the end.
+        expect(result.progress[0]).toBeLessThan(1);
         expect(result.progress.at(-1)).toBe(1);
         for (let i = 1; i < result.progress.length; i++) expect(result.progress[i]!).toBeGreaterThanOrEqual(result.progress[i - 1]!);
         expect(await page.evaluate(() => (document.getElementById('progress') as HTMLProgressElement).value)).toBe(1);
@@ -118,6 +120,31 @@ describe('modelseal demo', () => {
         const claims = decodeJwt(releases[0]!.authorization.replace(/^Bearer /, ''));
         const { epk } = JSON.parse(releases[0]!.body) as { epk: JWK };
         expect((claims['cnf'] as { jkt?: string } | undefined)?.jkt).toBe(await calculateJwkThumbprint(epk, 'sha256'));
+
+        // Beside the result: the stages with their times, in load order.
+        expect(result.stages.map((st) => st.name)).toEqual(['manifest', 'session token (your backend)', 'key release', 'encrypted header', 'encrypted weights', 'running the model']);
+        for (const st of result.stages) expect(st.endMs).toBeGreaterThanOrEqual(st.startMs);
+        expect(await page.locator('#stages tr').count()).toBe(1 + result.stages.length);
+        // ...and what a visitor's Network tab shows: no topology, ciphertext, the wrapped key only.
+        const manifestRow = result.requests.find((r) => r.url.endsWith('/model.json'));
+        expect(manifestRow?.preview).toContain('"sealing"');
+        expect(manifestRow?.preview).not.toContain('modelTopology');
+        const releaseRow = result.requests.find((r) => r.url.endsWith('/v2/release'));
+        expect(releaseRow?.method).toBe('POST');
+        expect(releaseRow?.preview).toMatch(/"key":"eyJ/);
+        const sealedRows = result.requests.filter((r) => r.url.endsWith('.sealed'));
+        expect(sealedRows.length).toBeGreaterThanOrEqual(2);
+        for (const r of sealedRows) expect(r.preview).toMatch(/^[0-9a-f]{2}( [0-9a-f]{2}){15} …$/);
+        const networkText = (await page.textContent('#network')) ?? '';
+        expect(networkText).toContain('v2/release');
+        // The content key, from the demo's keystore, appears nowhere on the page.
+        const { store } = await FileKeyStore.open(demo.store);
+        const [record] = await store.list();
+        const contentKey = (await store.get(record!.modelId, record!.keyId))!.key;
+        const pageText = (await page.textContent('body')) ?? '';
+        for (const form of [Buffer.from(contentKey).toString('base64url'), Buffer.from(contentKey).toString('hex'), Buffer.from(contentKey).toString('base64')]) {
+          expect(pageText).not.toContain(form);
+        }
 
         mkdirSync(RESULTS, { recursive: true });
         await page.screenshot({ path: join(RESULTS, 'demo-page.png'), fullPage: true });

@@ -5,6 +5,7 @@ import * as tf from '@tensorflow/tfjs';
 import { sealedModel } from '../../../loader/index.js';
 import { decodeFaces, preprocess, runRaw, type Face } from './blazeface.js';
 import { SAMPLE_CROP } from './sample.js';
+import { recordingFetch, showRequests, showStages, stagesOf, type SeenRequest, type Stage } from './observe.js';
 
 /** What the demo backend's `GET /api/session` answers. */
 interface Session {
@@ -21,6 +22,10 @@ interface DemoResult {
   input: number[];
   faces: Face[];
   progress: number[];
+  /** The stages the page showed, in ms since the load started. */
+  stages: Stage[];
+  /** The requests the page listed as a visitor's Network tab sees them. */
+  requests: SeenRequest[];
 }
 
 declare global {
@@ -47,18 +52,27 @@ async function main(): Promise<void> {
   const session = (await response.json()) as Omit<Session, 'token'>;
   // The loader makes its one-time key pair first and passes its thumbprint: the backend binds the
   // token to that key (cnf.jkt), so a copied token is useless to anyone else.
+  let started = 0;
+  let tokenStage: Stage | undefined;
   const token = async ({ jkt }: { jkt: string }): Promise<string> => {
+    const startMs = performance.now() - started;
     const answer = await fetch(`./api/session?jkt=${encodeURIComponent(jkt)}`, { cache: 'no-store' });
     if (!answer.ok) throw new Error(`GET /api/session answered ${answer.status}`);
-    return ((await answer.json()) as Session).token;
+    const text = ((await answer.json()) as Session).token;
+    tokenStage = { name: 'token', startMs, endMs: performance.now() - started };
+    return text;
   };
 
   status('loading the sealed model…');
-  const started = performance.now();
+  const requests: SeenRequest[] = [];
+  const recorder = recordingFetch(requests, () => started);
+  started = performance.now();
   const seen: number[] = [];
   const modelUrl = new URL(session.modelUrl, location.href).href;
   const model = await tf.loadGraphModel(sealedModel(modelUrl, {
     token,
+    // Only to list the requests beside the result; the loader's default is the browser's fetch.
+    fetch: recorder.fetch,
     // Passed explicitly: the manifest's keyServer field is not authenticated (THREAT_MODEL.md).
     keyServer: session.keyServer,
     // The model this page expects: another model's files at this URL are refused before any key request.
@@ -83,8 +97,10 @@ async function main(): Promise<void> {
 
   const pixels = tf.browser.fromPixels(source);
   const input = preprocess(tf, pixels);
+  const runStart = performance.now() - started;
   const raw = await runRaw(tf, model, input);
   const faces = decodeFaces(raw);
+  const run = { name: 'run', startMs: runStart, endMs: performance.now() - started };
   const inputValues = Array.from(await input.data());
   tf.dispose([pixels, input]);
 
@@ -105,7 +121,11 @@ async function main(): Promise<void> {
   facesLine.textContent = faces.length === 0
     ? 'no face found'
     : faces.map((f, i) => `face ${i + 1}: score ${f.score.toFixed(3)}, box [${f.box.map((v) => v.toFixed(3)).join(', ')}]`).join('\n');
-  window.modelsealDemo = { input: inputValues, faces, progress: seen };
+  await recorder.settled();
+  const stages = stagesOf(requests, tokenStage, modelUrl, '/v2/release', run);
+  showStages(document.getElementById('stages') as HTMLTableElement, stages);
+  showRequests(document.getElementById('network') as HTMLTableElement, requests);
+  window.modelsealDemo = { input: inputValues, faces, progress: seen, stages, requests };
   progress.value = 1;
   status(`ready: sealed model loaded and decrypted in ${loadMs.toFixed(0)} ms; ${faces.length} face(s) found`);
   document.body.dataset['state'] = 'ready';
