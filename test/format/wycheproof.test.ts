@@ -12,8 +12,6 @@ const file = JSON.parse(readFileSync(new URL('../data/wycheproof/c2sp_chunked_en
 const vectors: WycheproofVector[] = file.testGroups.flatMap((g: { tests: WycheproofVector[] }) => g.tests);
 
 describe('Wycheproof Cobblestone-256 vectors', () => {
-  it('has all 35 vectors', () => expect(vectors).toHaveLength(35));
-
   // WebCrypto throughout (the browser's path), and node:crypto's chunk cipher and key-schedule HMAC
   // (the CLI's and the Node loader's path).
   for (const [via, cipher] of [['WebCrypto', undefined], ['node:crypto', nodeChunkCipher]] as const) {

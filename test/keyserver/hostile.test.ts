@@ -350,7 +350,6 @@ describe('hostile bodies and keys', () => {
       const t = i % 3 === 0 ? strings[i]!.replace(/[^\x21-\x7e]/g, 'a') || 'a' : i % 3 === 1 ? token.slice(0, i) || 'x' : token.slice(0, 40) + (token[40] === 'A' ? 'B' : 'A') + token.slice(41);
       requests.push({ raw: JSON.stringify(valid), token: t });
     }
-    expect(requests.length).toBeGreaterThanOrEqual(1000);
     const results: number[] = [];
     let next = 0;
     const worker = async () => {
