@@ -1,0 +1,133 @@
+// Master key in Google Cloud KMS:
+// `gcp-kms:projects/P/locations/L/keyRings/R/cryptoKeys/K[?endpoint=…&timeout=…]` (docs/OPERATIONS.md).
+// Wrap and unwrap are the key's Encrypt and Decrypt with the aad as additionalAuthenticatedData.
+// Cloud KMS has no "generate data key": generate makes 32 random bytes here and calls Encrypt,
+// which needs only cloudkms.cryptoKeyVersions.useToEncrypt (the CI route: an encrypt-only role).
+
+import { randomBytes } from 'node:crypto';
+import type { KeyManagementServiceClient } from '@google-cloud/kms';
+import type { MasterKeyContext, MasterKeyProvider } from './types.js';
+import { checkContentKey, configInvalid, fromBase64, importOptional, remoteKeyId, splitUri, timeoutOption, unavailable, urlOption, wrongKey } from './remote.js';
+
+const SCHEME = 'gcp-kms';
+const PACKAGE = '@google-cloud/kms';
+const NAME = /^projects\/[a-z0-9-]{4,63}\/locations\/[a-z0-9-]+\/keyRings\/[A-Za-z0-9_-]{1,63}\/cryptoKeys\/[A-Za-z0-9_-]{1,63}$/;
+
+// gRPC status codes, as google-gax reports them on its errors (also for the REST transport).
+const GRPC = { INVALID_ARGUMENT: 3, DEADLINE_EXCEEDED: 4, NOT_FOUND: 5, PERMISSION_DENIED: 7, RESOURCE_EXHAUSTED: 8, FAILED_PRECONDITION: 9, UNAVAILABLE: 14, UNAUTHENTICATED: 16 } as const;
+
+/**
+ * Opens a `gcp-kms:` master key over the client's HTTP/JSON transport. Credentials: an OAuth access
+ * token in `GOOGLE_OAUTH_ACCESS_TOKEN` (ctx.env), else Application Default Credentials.
+ */
+export async function createMasterKey(uri: string, ctx: MasterKeyContext): Promise<MasterKeyProvider> {
+  const { body: name, options } = splitUri(uri, SCHEME, ['endpoint', 'timeout']);
+  if (!NAME.test(name)) throw configInvalid(uri, 'expected gcp-kms:projects/PROJECT/locations/LOCATION/keyRings/RING/cryptoKeys/KEY');
+  const endpointRaw = options.get('endpoint');
+  const endpoint = endpointRaw === undefined ? undefined : new URL(urlOption(uri, 'endpoint', endpointRaw));
+  if (endpoint && endpoint.pathname !== '/') throw configInvalid(uri, 'endpoint must be a scheme, host and port only (no path)');
+  const timeoutMs = timeoutOption(uri, options);
+  const feature = 'the gcp-kms: master key';
+  const kms = await importOptional(PACKAGE, feature, () => import('@google-cloud/kms'));
+
+  const token = ctx.env['GOOGLE_OAUTH_ACCESS_TOKEN'];
+  let authClient: object | undefined;
+  if (token) {
+    // google-auth-library comes with @google-cloud/kms; a fixed token is never refreshed.
+    const gal = await importOptional('google-auth-library', feature, () => import('google-auth-library'));
+    const oauth = new gal.OAuth2Client();
+    oauth.setCredentials({ access_token: token });
+    authClient = oauth;
+  }
+  const client: KeyManagementServiceClient = new kms.KeyManagementServiceClient({
+    fallback: true,
+    ...(authClient ? { authClient: authClient as never } : {}),
+    ...(endpoint
+      ? {
+          apiEndpoint: endpoint.hostname.replace(/^\[|\]$/g, ''),
+          port: Number(endpoint.port || (endpoint.protocol === 'https:' ? 443 : 80)),
+          protocol: endpoint.protocol.slice(0, -1),
+        }
+      : {}),
+  } as ConstructorParameters<typeof kms.KeyManagementServiceClient>[0]);
+  const publicUri = endpoint === undefined ? `${SCHEME}:${name}` : `${SCHEME}:${name}?endpoint=${endpoint.origin}`;
+
+  async function call<T>(what: string, permission: string, run: (opts: { timeout: number; maxRetries: number }) => Promise<T>): Promise<T> {
+    let timer: NodeJS.Timeout | undefined;
+    // google-gax bounds each attempt; the race bounds the whole call, retries included.
+    const deadline = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(Object.assign(new Error('deadline'), { code: GRPC.DEADLINE_EXCEEDED })), timeoutMs);
+    });
+    try {
+      return await Promise.race([run({ timeout: timeoutMs, maxRetries: 2 }), deadline]);
+    } catch (err) {
+      throw classify(publicUri, what, permission, timeoutMs, err);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  const encrypt = async (plain: Uint8Array, aad: Uint8Array, what: string): Promise<Uint8Array> => {
+    const [out] = await call(what, 'cloudkms.cryptoKeyVersions.useToEncrypt', (o) =>
+      client.encrypt({ name, plaintext: Buffer.from(plain), additionalAuthenticatedData: Buffer.from(aad) }, o));
+    const ct = bytes(out.ciphertext);
+    if (!ct || ct.length === 0) throw unavailable(publicUri, what, 'the answer has no ciphertext');
+    return ct;
+  };
+
+  return {
+    id: remoteKeyId(SCHEME, name),
+    uri: publicUri,
+    async wrap(plain, aad) {
+      checkContentKey(publicUri, plain, 'wrap');
+      return encrypt(plain, aad, 'Encrypt');
+    },
+    async unwrap(wrapped, aad) {
+      const [out] = await call('Decrypt', 'cloudkms.cryptoKeyVersions.useToDecrypt', (o) =>
+        client.decrypt({ name, ciphertext: Buffer.from(wrapped), additionalAuthenticatedData: Buffer.from(aad) }, o));
+      const plain = bytes(out.plaintext);
+      if (!plain) throw unavailable(publicUri, 'Decrypt', 'the answer has no plaintext');
+      return checkContentKey(publicUri, plain, 'Decrypt');
+    },
+    async generate(aad) {
+      const key = new Uint8Array(randomBytes(32));
+      return { key, wrapped: await encrypt(key, aad, 'Encrypt (generate)') };
+    },
+    async check() {
+      const [key] = await call('GetCryptoKey', 'cloudkms.cryptoKeys.get', (o) => client.getCryptoKey({ name }, o));
+      const state = key.primary?.state;
+      if (state !== 'ENABLED' && state !== 1) throw unavailable(publicUri, 'GetCryptoKey', `the primary key version is ${String(state ?? 'missing')}, not ENABLED`);
+    },
+    async close() {
+      await client.close();
+    },
+  };
+}
+
+// Bytes fields arrive as Buffer/Uint8Array from the client, or base64 text from some transports.
+function bytes(v: unknown): Uint8Array | undefined {
+  if (v instanceof Uint8Array) return new Uint8Array(v);
+  return fromBase64(v);
+}
+
+/** Maps a google-gax error to master_key_wrong (a Decrypt INVALID_ARGUMENT) or master_key_unavailable. */
+function classify(uri: string, what: string, permission: string, timeoutMs: number, err: unknown): Error {
+  const e = err as { code?: unknown; message?: string; details?: string };
+  const text = String(e.details ?? e.message ?? '').slice(0, 200);
+  switch (e.code) {
+    case GRPC.INVALID_ARGUMENT:
+      // Cloud KMS answers INVALID_ARGUMENT "Decryption failed" for a ciphertext or AAD that does not match.
+      return what === 'Decrypt' ? wrongKey(uri, `Cloud KMS: ${text}`, err) : unavailable(uri, what, `Cloud KMS refused the request: ${text}`, err);
+    case GRPC.DEADLINE_EXCEEDED:
+      return unavailable(uri, what, `no answer within ${timeoutMs} ms (raise ?timeout= if Cloud KMS is slow from here)`, err);
+    case GRPC.PERMISSION_DENIED:
+      return unavailable(uri, what, `permission denied: the caller needs ${permission} on this key`, err);
+    case GRPC.UNAUTHENTICATED:
+      return unavailable(uri, what, 'the credentials were refused (expired access token or wrong account)', err);
+    case GRPC.NOT_FOUND:
+    case GRPC.FAILED_PRECONDITION:
+      return unavailable(uri, what, `the key or its primary version is missing, disabled or destroyed: ${text}`, err);
+    default:
+      return unavailable(uri, what, text || String(e.code ?? 'network error'), err);
+  }
+}
