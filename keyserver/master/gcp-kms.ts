@@ -110,24 +110,48 @@ function bytes(v: unknown): Uint8Array | undefined {
   return fromBase64(v);
 }
 
-/** Maps a google-gax error to master_key_wrong (a Decrypt INVALID_ARGUMENT) or master_key_unavailable. */
+/** Maps a client error to master_key_wrong (a Decrypt INVALID_ARGUMENT) or master_key_unavailable. */
 function classify(uri: string, what: string, permission: string, timeoutMs: number, err: unknown): Error {
-  const e = err as { code?: unknown; message?: string; details?: string };
-  const text = String(e.details ?? e.message ?? '').slice(0, 200);
-  switch (e.code) {
-    case GRPC.INVALID_ARGUMENT:
+  const { status, text } = describe(err);
+  switch (status) {
+    case 'INVALID_ARGUMENT':
       // Cloud KMS answers INVALID_ARGUMENT "Decryption failed" for a ciphertext or AAD that does not match.
       return what === 'Decrypt' ? wrongKey(uri, `Cloud KMS: ${text}`, err) : unavailable(uri, what, `Cloud KMS refused the request: ${text}`, err);
-    case GRPC.DEADLINE_EXCEEDED:
+    case 'DEADLINE_EXCEEDED':
       return unavailable(uri, what, `no answer within ${timeoutMs} ms (raise ?timeout= if Cloud KMS is slow from here)`, err);
-    case GRPC.PERMISSION_DENIED:
-      return unavailable(uri, what, `permission denied: the caller needs ${permission} on this key`, err);
-    case GRPC.UNAUTHENTICATED:
+    case 'PERMISSION_DENIED':
+      return unavailable(uri, what, `permission denied: the caller needs ${permission} on this key (${text})`, err);
+    case 'UNAUTHENTICATED':
       return unavailable(uri, what, 'the credentials were refused (expired access token or wrong account)', err);
-    case GRPC.NOT_FOUND:
-    case GRPC.FAILED_PRECONDITION:
+    case 'NOT_FOUND':
+    case 'FAILED_PRECONDITION':
       return unavailable(uri, what, `the key or its primary version is missing, disabled or destroyed: ${text}`, err);
     default:
-      return unavailable(uri, what, text || String(e.code ?? 'network error'), err);
+      return unavailable(uri, what, `${status ?? 'network error'}: ${text}`, err);
   }
+}
+
+const BY_NUMBER = Object.fromEntries(Object.entries(GRPC).map(([k, v]) => [v, k])) as Record<number, string>;
+const BY_HTTP: Record<number, string> = { 400: 'INVALID_ARGUMENT', 401: 'UNAUTHENTICATED', 403: 'PERMISSION_DENIED', 404: 'NOT_FOUND', 429: 'RESOURCE_EXHAUSTED', 503: 'UNAVAILABLE', 504: 'DEADLINE_EXCEEDED' };
+
+// Errors come in two forms: google-gax's GoogleError (gRPC code number), or, when the auth client
+// itself makes the HTTP call and the answer is not 2xx, a GaxiosError carrying the REST error body
+// `{error: {code, status, message}}`. Both reduce to the canonical status name and its message.
+function describe(err: unknown): { status: string | undefined; text: string } {
+  const e = err as { code?: unknown; status?: unknown; message?: string; details?: string; response?: { status?: number; data?: unknown } };
+  let body: { error?: { status?: string; message?: string } } | undefined;
+  const raw = e.response?.data ?? e.message;
+  if (raw !== null && typeof raw === 'object') body = raw as typeof body;
+  else if (typeof raw === 'string' && raw.trimStart().startsWith('{')) {
+    try {
+      body = JSON.parse(raw) as typeof body;
+    } catch {
+      body = undefined;
+    }
+  }
+  const http = typeof e.response?.status === 'number' ? e.response.status : undefined;
+  const status = body?.error?.status
+    ?? (http === undefined ? (typeof e.code === 'number' ? BY_NUMBER[e.code] : undefined) : BY_HTTP[http] ?? (http >= 500 ? 'UNAVAILABLE' : undefined));
+  const text = String(body?.error?.message ?? e.details ?? e.message ?? '').slice(0, 200);
+  return { status, text };
 }
