@@ -6,7 +6,8 @@
 // reached through the official @google-cloud/kms client's HTTP/JSON transport.
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { cp, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { spawnSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -398,5 +399,33 @@ describe('optional SDKs', () => {
     // Another missing module (a broken install) is not reported as this package missing.
     await expect(importOptional('some-other-package', 'x', () => import(pkg))).rejects.toMatchObject({ code: 'ERR_MODULE_NOT_FOUND' });
     expect(missingDependency('@aws-sdk/client-kms', 'the aws-kms: master key').message).toContain('npm install @aws-sdk/client-kms');
+  });
+
+  it('the compiled providers, run where the SDKs are not installed, say which package to install', async () => {
+    // Copies dist's provider modules (they import only node:* and format/errors.js eagerly) into a
+    // folder with no node_modules above it, so the SDK import really fails. Needs `npm run build`.
+    const root = join(import.meta.dirname, '../..');
+    const bare = await mkdtemp(join(tmpdir(), 'modelseal-nosdk-'));
+    try {
+      await mkdir(join(bare, 'format'), { recursive: true });
+      await cp(join(root, 'dist/keyserver/master'), join(bare, 'keyserver/master'), { recursive: true });
+      await cp(join(root, 'dist/format/errors.js'), join(bare, 'format/errors.js'));
+      await writeFile(join(bare, 'package.json'), '{"type":"module"}');
+      const script = `
+        const out = {};
+        for (const [file, uri] of [['aws-kms', 'aws-kms:arn:aws:kms:eu-west-1:111122223333:key/k'], ['gcp-kms', 'gcp-kms:projects/p-1234/locations/l/keyRings/r/cryptoKeys/k']]) {
+          const m = await import('./keyserver/master/' + file + '.js');
+          try { await m.createMasterKey(uri, { storeDir: '.', env: {} }); out[file] = 'opened'; }
+          catch (e) { out[file] = e.code + ': ' + e.message; }
+        }
+        console.log(JSON.stringify(out));`;
+      const run = spawnSync(process.execPath, ['--input-type=module', '-e', script], { cwd: bare, encoding: 'utf8' });
+      expect(run.stderr).toBe('');
+      const out = JSON.parse(run.stdout) as Record<string, string>;
+      expect(out['aws-kms']).toMatch(/^missing_dependency: .*npm install @aws-sdk\/client-kms/);
+      expect(out['gcp-kms']).toMatch(/^missing_dependency: .*npm install @google-cloud\/kms/);
+    } finally {
+      await rm(bare, { recursive: true, force: true });
+    }
   });
 });
