@@ -86,7 +86,22 @@ export function configInvalid(uri: string, reason: string): ModelsealError {
 
 /** `master_key_unavailable`: the service could not be used now (outage, timeout, throttling, permission). */
 export function unavailable(uri: string, what: string, detail: string, cause?: unknown): ModelsealError {
-  return new ModelsealError('master_key_unavailable', `master key ${uri}: ${what} failed: ${detail}`, { cause });
+  return new ModelsealError('master_key_unavailable', `master key ${uri}: ${what} failed: ${detail}`, safeCause(cause));
+}
+
+/**
+ * Keeps only the name, code and message of a client error. SDK errors can carry the whole request
+ * (google-auth's GaxiosError holds its `config`, body included: a plaintext content key on Encrypt),
+ * and a logger that prints `cause` would write it out.
+ */
+function safeCause(cause: unknown): { cause?: unknown } {
+  if (cause === undefined) return {};
+  const e = cause as { name?: unknown; code?: unknown; message?: unknown; cause?: { code?: unknown } };
+  const plain = new Error(String(e.message ?? cause).slice(0, 500));
+  plain.name = typeof e.name === 'string' ? e.name : 'Error';
+  const code = e.code ?? e.cause?.code;
+  if (typeof code === 'string' || typeof code === 'number') Object.assign(plain, { code });
+  return { cause: plain };
 }
 
 /** `master_key_wrong`: the service says this wrapped key was not made by this key with this model id and key id. */
@@ -94,7 +109,7 @@ export function wrongKey(uri: string, detail: string, cause?: unknown): Modelsea
   return new ModelsealError(
     'master_key_wrong',
     `master key ${uri} cannot unwrap this content key: ${detail} (another master key wrapped it, the record was moved to another model or key id, or it was altered)`,
-    { cause },
+    safeCause(cause),
   );
 }
 

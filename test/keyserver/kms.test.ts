@@ -8,6 +8,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cp, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { spawnSync } from 'node:child_process';
+import { inspect } from 'node:util';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -32,6 +33,26 @@ async function failure(p: Promise<unknown>): Promise<{ code: ErrorCode; message:
     throw err;
   }
   throw new Error('expected a ModelsealError, the call succeeded');
+}
+
+/** Fails when a message holds the key or its wrapped form in any usual encoding. */
+function expectNoKeyBytes(message: string, ...secrets: Uint8Array[]): void {
+  for (const b of secrets) {
+    const buf = Buffer.from(b);
+    for (const form of [buf.toString('base64'), buf.toString('base64url'), buf.toString('hex'), buf.toString('latin1')]) {
+      expect(message).not.toContain(form.slice(0, 24));
+    }
+  }
+}
+
+/** The whole error, cause chain and every own property, as a logger with no filter might print it. */
+async function everythingInError(p: Promise<unknown>): Promise<string> {
+  try {
+    await p;
+  } catch (err) {
+    return inspect(err, { depth: Infinity, showHidden: true }) + JSON.stringify(err);
+  }
+  throw new Error('expected the call to fail');
 }
 
 let dir: string;
@@ -79,8 +100,11 @@ describe('aws-kms: (stand-in: checks our side of the KMS JSON protocol, SigV4 re
 
   it('binds the aad: a record moved to another model or key id fails with master_key_wrong', async () => {
     const admin = await open(ADMIN);
-    const wrapped = await admin.wrap(new Uint8Array(randomBytes(32)), aadFor('m', 'k1'));
-    expect((await failure(admin.unwrap(wrapped, aadFor('other', 'k1')))).code).toBe('master_key_wrong');
+    const key = new Uint8Array(randomBytes(32));
+    const wrapped = await admin.wrap(key, aadFor('m', 'k1'));
+    const moved = await failure(admin.unwrap(wrapped, aadFor('other', 'k1')));
+    expect(moved.code).toBe('master_key_wrong');
+    expectNoKeyBytes(moved.message, key, wrapped);
     expect((await failure(admin.unwrap(wrapped, aadFor('m', 'k2')))).code).toBe('master_key_wrong');
   });
 
@@ -143,6 +167,9 @@ describe('aws-kms: (stand-in: checks our side of the KMS JSON protocol, SigV4 re
     expect(new Set(ciCalls)).toEqual(new Set(['GenerateDataKey', 'Decrypt']));
     // The CI cannot wrap a key of its choosing either (no kms:Encrypt).
     expect((await failure(ci.wrap(new Uint8Array(32), aadFor('m', 'k3')))).message).toContain('kms:Encrypt');
+    // A refused Encrypt: nothing in the error (cause chain included) holds the key it was given.
+    const secret = new Uint8Array(randomBytes(32));
+    expectNoKeyBytes(await everythingInError(ci.wrap(secret, aadFor('m', 'k3'))), secret);
   });
 
   it('check() is DescribeKey: ok when the key is enabled, master_key_unavailable on a 5xx', async () => {
@@ -226,9 +253,11 @@ describe('vault-transit: (stand-in: checks our side of the Transit HTTP API)', (
 
   it('binds the aad, and another Transit key or altered bytes: master_key_wrong', async () => {
     const admin = await open(ADMIN_TOKEN);
-    const wrapped = await admin.wrap(new Uint8Array(randomBytes(32)), aadFor('m', 'k1'));
+    const key = new Uint8Array(randomBytes(32));
+    const wrapped = await admin.wrap(key, aadFor('m', 'k1'));
     const moved = await failure(admin.unwrap(wrapped, aadFor('other-model', 'k1')));
     expect(moved.code).toBe('master_key_wrong');
+    expectNoKeyBytes(moved.message, key, wrapped.subarray('vault:v1:'.length));
     expect(moved.message).toContain('message authentication failed');
     const other = await open(SERVER_TOKEN, 'other');
     expect((await failure(other.unwrap(wrapped, aadFor('m', 'k1')))).code).toBe('master_key_wrong');
@@ -246,6 +275,8 @@ describe('vault-transit: (stand-in: checks our side of the Transit HTTP API)', (
     const refused = await failure(ci.unwrap(older, aadFor('m', 'k1')));
     expect(refused.code).toBe('master_key_unavailable');
     expect(refused.message).toContain('"update" capability on transit/decrypt/modelseal');
+    const secret = new Uint8Array(randomBytes(32));
+    expectNoKeyBytes(await everythingInError(server.wrap(secret, aadFor('m', 'k3'))), secret);
   });
 
   it('check() asks capabilities-self: ok for the server token, refused for a token with no right on the key', async () => {
@@ -344,10 +375,12 @@ describe('gcp-kms: (stand-in: checks our side of the Cloud KMS REST API, through
 
   it('binds the aad; another key or altered bytes: master_key_wrong', async () => {
     const admin = await open(ADMIN);
-    const wrapped = await admin.wrap(new Uint8Array(randomBytes(32)), aadFor('m', 'k1'));
+    const key = new Uint8Array(randomBytes(32));
+    const wrapped = await admin.wrap(key, aadFor('m', 'k1'));
     const moved = await failure(admin.unwrap(wrapped, aadFor('other', 'k1')));
     expect(moved.code).toBe('master_key_wrong');
     expect(moved.message).toContain('Decryption failed');
+    expectNoKeyBytes(moved.message, key, wrapped);
     const other = await open(ADMIN, 1);
     expect((await failure(other.unwrap(wrapped, aadFor('m', 'k1')))).code).toBe('master_key_wrong');
     expect(other.id).not.toBe(admin.id);
@@ -363,6 +396,9 @@ describe('gcp-kms: (stand-in: checks our side of the Cloud KMS REST API, through
     const refused = await failure(ci.unwrap(older, aadFor('m', 'k1')));
     expect(refused.code).toBe('master_key_unavailable');
     expect(refused.message).toContain('cloudkms.cryptoKeyVersions.useToDecrypt');
+    // google-auth's error object holds the request body: the provider must not pass it on.
+    const secret = new Uint8Array(randomBytes(32));
+    expectNoKeyBytes(await everythingInError(server.wrap(secret, aadFor('m', 'k3'))), secret);
   });
 
   it('check() reads the key; 503 and a service that never answers: master_key_unavailable, bounded', async () => {
