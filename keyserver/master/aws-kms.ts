@@ -1,11 +1,11 @@
-// Master key in AWS KMS: `aws-kms:<key ARN>[?region=…&endpoint=…&timeout=…]` (docs/OPERATIONS.md).
+// Master key in AWS KMS: `aws-kms:<key ARN>[?region=…&endpoint=…&timeout=…&seal-only=true]` (docs/OPERATIONS.md).
 // Content keys are wrapped by KMS Encrypt/GenerateDataKey and unwrapped by Decrypt; the master key
 // never leaves KMS. The aad (model id and key id) travels as the EncryptionContext, which KMS binds
 // to the ciphertext and writes to CloudTrail, so every unwrap is logged with the key it was for.
 
 import type { KMSClient as KMSClientType } from '@aws-sdk/client-kms';
 import type { MasterKeyContext, MasterKeyProvider } from './types.js';
-import { checkContentKey, configInvalid, importOptional, remoteKeyId, splitUri, timeoutOption, unavailable, urlOption, wrongKey } from './remote.js';
+import { checkContentKey, configInvalid, importOptional, query, remoteKeyId, sealOnlyOption, sealOnlyRefusal, splitUri, timeoutOption, unavailable, urlOption, wrongKey } from './remote.js';
 
 const SCHEME = 'aws-kms';
 const PACKAGE = '@aws-sdk/client-kms';
@@ -18,7 +18,7 @@ const WRONG = new Set(['InvalidCiphertextException', 'IncorrectKeyException']);
 
 /** Opens an `aws-kms:` master key; credentials come from `AWS_*` in ctx.env or the SDK's default chain. */
 export async function createMasterKey(uri: string, ctx: MasterKeyContext): Promise<MasterKeyProvider> {
-  const { body: arn, options } = splitUri(uri, SCHEME, ['region', 'endpoint', 'timeout']);
+  const { body: arn, options } = splitUri(uri, SCHEME, ['region', 'endpoint', 'timeout', 'seal-only']);
   const m = ARN.exec(arn);
   if (!m) throw configInvalid(uri, 'expected aws-kms:arn:aws:kms:REGION:ACCOUNT:key/KEY-ID (or …:alias/NAME)');
   const region = options.get('region') ?? m[2]!;
@@ -26,6 +26,7 @@ export async function createMasterKey(uri: string, ctx: MasterKeyContext): Promi
   const endpointRaw = options.get('endpoint');
   const endpoint = endpointRaw === undefined ? undefined : urlOption(uri, 'endpoint', endpointRaw);
   const timeoutMs = timeoutOption(uri, options);
+  const sealOnly = sealOnlyOption(uri, options);
   const sdk = await importOptional(PACKAGE, 'the aws-kms: master key', () => import('@aws-sdk/client-kms'));
 
   const accessKeyId = ctx.env['AWS_ACCESS_KEY_ID'];
@@ -39,7 +40,7 @@ export async function createMasterKey(uri: string, ctx: MasterKeyContext): Promi
     maxAttempts: 3,
     requestHandler: { connectionTimeout: timeoutMs, requestTimeout: timeoutMs },
   });
-  const publicUri = endpoint === undefined ? `${SCHEME}:${arn}` : `${SCHEME}:${arn}?endpoint=${endpoint}`;
+  const publicUri = `${SCHEME}:${arn}${query([['endpoint', endpoint], ['seal-only', sealOnly ? 'true' : undefined]])}`;
 
   // One deadline for the whole call, retries included, so a dead KMS costs at most timeoutMs.
   async function call<T>(what: string, permission: string, send: (signal: AbortSignal) => Promise<T>): Promise<T> {
@@ -51,9 +52,10 @@ export async function createMasterKey(uri: string, ctx: MasterKeyContext): Promi
   }
   const context = (aad: Uint8Array) => ({ [AWS_CONTEXT_KEY]: Buffer.from(aad).toString('base64url') });
 
-  return {
+  const provider: MasterKeyProvider = {
     id: remoteKeyId(SCHEME, arn),
     uri: publicUri,
+    sealOnly,
     async wrap(plain, aad) {
       checkContentKey(publicUri, plain, 'wrap');
       const out = await call('Encrypt', 'kms:Encrypt', (abortSignal) =>
@@ -62,6 +64,7 @@ export async function createMasterKey(uri: string, ctx: MasterKeyContext): Promi
       return out.CiphertextBlob;
     },
     async unwrap(wrapped, aad) {
+      if (sealOnly) throw sealOnlyRefusal(publicUri);
       // KeyId pins the key: a ciphertext from another KMS key fails with IncorrectKeyException.
       const out = await call('Decrypt', 'kms:Decrypt', (abortSignal) =>
         client.send(new sdk.DecryptCommand({ KeyId: arn, CiphertextBlob: wrapped, EncryptionContext: context(aad) }), { abortSignal }));
@@ -84,6 +87,9 @@ export async function createMasterKey(uri: string, ctx: MasterKeyContext): Promi
       client.destroy();
     },
   };
+  // A seal-only (CI) principal has no kms:DescribeKey to show; /readyz is the key server's.
+  if (sealOnly) delete provider.check;
+  return provider;
 }
 
 /** Maps an SDK or network error to master_key_wrong (KMS says: not this key/context) or master_key_unavailable. */

@@ -1,5 +1,5 @@
 // Master key in Google Cloud KMS:
-// `gcp-kms:projects/P/locations/L/keyRings/R/cryptoKeys/K[?endpoint=…&timeout=…]` (docs/OPERATIONS.md).
+// `gcp-kms:projects/P/locations/L/keyRings/R/cryptoKeys/K[?endpoint=…&timeout=…&seal-only=true]` (docs/OPERATIONS.md).
 // Wrap and unwrap are the key's Encrypt and Decrypt with the aad as additionalAuthenticatedData.
 // Cloud KMS has no "generate data key": generate makes 32 random bytes here and calls Encrypt,
 // which needs only cloudkms.cryptoKeyVersions.useToEncrypt (the CI route: an encrypt-only role).
@@ -7,7 +7,7 @@
 import { randomBytes } from 'node:crypto';
 import type { KeyManagementServiceClient } from '@google-cloud/kms';
 import type { MasterKeyContext, MasterKeyProvider } from './types.js';
-import { checkContentKey, configInvalid, fromBase64, importOptional, remoteKeyId, splitUri, timeoutOption, unavailable, urlOption, wrongKey } from './remote.js';
+import { checkContentKey, configInvalid, fromBase64, importOptional, query, remoteKeyId, sealOnlyOption, sealOnlyRefusal, splitUri, timeoutOption, unavailable, urlOption, wrongKey } from './remote.js';
 
 const SCHEME = 'gcp-kms';
 const PACKAGE = '@google-cloud/kms';
@@ -21,12 +21,13 @@ const GRPC = { INVALID_ARGUMENT: 3, DEADLINE_EXCEEDED: 4, NOT_FOUND: 5, PERMISSI
  * token in `GOOGLE_OAUTH_ACCESS_TOKEN` (ctx.env), else Application Default Credentials.
  */
 export async function createMasterKey(uri: string, ctx: MasterKeyContext): Promise<MasterKeyProvider> {
-  const { body: name, options } = splitUri(uri, SCHEME, ['endpoint', 'timeout']);
+  const { body: name, options } = splitUri(uri, SCHEME, ['endpoint', 'timeout', 'seal-only']);
   if (!NAME.test(name)) throw configInvalid(uri, 'expected gcp-kms:projects/PROJECT/locations/LOCATION/keyRings/RING/cryptoKeys/KEY');
   const endpointRaw = options.get('endpoint');
   const endpoint = endpointRaw === undefined ? undefined : new URL(urlOption(uri, 'endpoint', endpointRaw));
   if (endpoint && endpoint.pathname !== '/') throw configInvalid(uri, 'endpoint must be a scheme, host and port only (no path)');
   const timeoutMs = timeoutOption(uri, options);
+  const sealOnly = sealOnlyOption(uri, options);
   const feature = 'the gcp-kms: master key';
   const kms = await importOptional(PACKAGE, feature, () => import('@google-cloud/kms'));
 
@@ -50,7 +51,7 @@ export async function createMasterKey(uri: string, ctx: MasterKeyContext): Promi
         }
       : {}),
   } as ConstructorParameters<typeof kms.KeyManagementServiceClient>[0]);
-  const publicUri = endpoint === undefined ? `${SCHEME}:${name}` : `${SCHEME}:${name}?endpoint=${endpoint.origin}`;
+  const publicUri = `${SCHEME}:${name}${query([['endpoint', endpoint?.origin], ['seal-only', sealOnly ? 'true' : undefined]])}`;
 
   async function call<T>(what: string, permission: string, run: (opts: { timeout: number; maxRetries: number }) => Promise<T>): Promise<T> {
     let timer: NodeJS.Timeout | undefined;
@@ -75,14 +76,16 @@ export async function createMasterKey(uri: string, ctx: MasterKeyContext): Promi
     return ct;
   };
 
-  return {
+  const provider: MasterKeyProvider = {
     id: remoteKeyId(SCHEME, name),
     uri: publicUri,
+    sealOnly,
     async wrap(plain, aad) {
       checkContentKey(publicUri, plain, 'wrap');
       return encrypt(plain, aad, 'Encrypt');
     },
     async unwrap(wrapped, aad) {
+      if (sealOnly) throw sealOnlyRefusal(publicUri);
       const [out] = await call('Decrypt', 'cloudkms.cryptoKeyVersions.useToDecrypt', (o) =>
         client.decrypt({ name, ciphertext: Buffer.from(wrapped), additionalAuthenticatedData: Buffer.from(aad) }, o));
       const plain = bytes(out.plaintext);
@@ -102,6 +105,9 @@ export async function createMasterKey(uri: string, ctx: MasterKeyContext): Promi
       await client.close();
     },
   };
+  // An encrypt-only (CI) caller has no cloudkms.cryptoKeys.get to show; /readyz is the key server's.
+  if (sealOnly) delete provider.check;
+  return provider;
 }
 
 // Bytes fields arrive as Buffer/Uint8Array from the client, or base64 text from some transports.

@@ -66,6 +66,22 @@ export function timeoutOption(uri: string, options: Map<string, string>): number
   return ms;
 }
 
+/** The `seal-only` option: `true` marks a CI's URI, which generates and wraps but never unwraps. */
+export function sealOnlyOption(uri: string, options: Map<string, string>): boolean {
+  const raw = options.get('seal-only');
+  if (raw === undefined || raw === 'false') return false;
+  if (raw === 'true') return true;
+  throw configInvalid(uri, 'seal-only must be true or false');
+}
+
+/** The refusal of a seal-only URI asked to unwrap (made here, before any call to the service). */
+export function sealOnlyRefusal(uri: string): ModelsealError {
+  return new ModelsealError(
+    'master_key_missing',
+    `${uri} is seal-only (?seal-only=true): it seals new key versions but unwraps none; the key server uses the URI without seal-only and its own credentials`,
+  );
+}
+
 /** An `http:`/`https:` URL option (an endpoint), checked and without a trailing slash. */
 export function urlOption(uri: string, name: string, value: string): string {
   let url: URL;
@@ -77,6 +93,12 @@ export function urlOption(uri: string, name: string, value: string): string {
   if (url.protocol !== 'http:' && url.protocol !== 'https:') throw configInvalid(uri, `${name} must be an http:// or https:// URL`);
   if (url.username || url.password) throw configInvalid(uri, `${name} must not carry credentials`);
   return url.href.replace(/\/+$/, '');
+}
+
+/** `?a=1&b=2` of the options that are set (for a provider's public URI), or ''. */
+export function query(pairs: [string, string | undefined][]): string {
+  const set = pairs.filter((p): p is [string, string] => p[1] !== undefined);
+  return set.length === 0 ? '' : `?${set.map(([k, v]) => `${k}=${v}`).join('&')}`;
 }
 
 /** `config_invalid` for a master-key URI, saying what is wrong with it. */

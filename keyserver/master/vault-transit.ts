@@ -1,6 +1,6 @@
 // Master key in HashiCorp Vault's Transit engine: `vault-transit:<mount>/<key>` with
-// `?address=`/`VAULT_ADDR`, `VAULT_TOKEN` or `?token_file=`, optional `?namespace=`/`VAULT_NAMESPACE`
-// and `?timeout=` (docs/OPERATIONS.md). Plain HTTP API through fetch: no Vault SDK.
+// `?address=`/`VAULT_ADDR`, `VAULT_TOKEN` or `?token-file=`, optional `?namespace=`/`VAULT_NAMESPACE`
+// `?timeout=` and `?seal-only=true` (docs/OPERATIONS.md). Plain HTTP API through fetch: no Vault SDK.
 //
 // wrap = encrypt and unwrap = decrypt, both with `associated_data` = the aad (AEAD key types such as
 // the default aes256-gcm96). generate = 32 random bytes here, then encrypt: Vault's datakey endpoint
@@ -11,7 +11,7 @@ import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { isAbsolute, resolve } from 'node:path';
 import type { MasterKeyContext, MasterKeyProvider } from './types.js';
-import { checkContentKey, configInvalid, fromBase64, remoteKeyId, splitUri, timeoutOption, toBase64, unavailable, urlOption, wrongKey } from './remote.js';
+import { checkContentKey, configInvalid, fromBase64, query, remoteKeyId, sealOnlyOption, sealOnlyRefusal, splitUri, timeoutOption, toBase64, unavailable, urlOption, wrongKey } from './remote.js';
 
 const SCHEME = 'vault-transit';
 const SEGMENT = /^[A-Za-z0-9_.-]+$/;
@@ -25,7 +25,7 @@ interface Answer {
 
 /** Opens a `vault-transit:` master key; the token comes from ctx.env or a token file, never the URI. */
 export async function createMasterKey(uri: string, ctx: MasterKeyContext): Promise<MasterKeyProvider> {
-  const { body, options } = splitUri(uri, SCHEME, ['address', 'namespace', 'token_file', 'timeout']);
+  const { body, options } = splitUri(uri, SCHEME, ['address', 'namespace', 'token-file', 'timeout', 'seal-only']);
   const parts = body.split('/');
   if (parts.length < 2 || !parts.every((p) => SEGMENT.test(p))) throw configInvalid(uri, 'expected vault-transit:MOUNT/KEY, for example vault-transit:transit/modelseal');
   const key = parts.pop()!;
@@ -34,15 +34,16 @@ export async function createMasterKey(uri: string, ctx: MasterKeyContext): Promi
   if (!addressRaw) throw configInvalid(uri, 'no Vault address: add ?address=https://vault.example:8200 or set VAULT_ADDR');
   const address = urlOption(uri, 'address', addressRaw);
   const namespace = options.get('namespace') ?? ctx.env['VAULT_NAMESPACE'];
-  const tokenFileRaw = options.get('token_file');
+  const tokenFileRaw = options.get('token-file');
   const tokenFile = tokenFileRaw === undefined ? undefined : isAbsolute(tokenFileRaw) ? tokenFileRaw : resolve(ctx.storeDir, tokenFileRaw);
-  if (!ctx.env['VAULT_TOKEN'] && !tokenFile) throw configInvalid(uri, 'no Vault token: set VAULT_TOKEN, or add ?token_file=PATH (for example a Vault Agent sink)');
+  if (!ctx.env['VAULT_TOKEN'] && !tokenFile) throw configInvalid(uri, 'no Vault token: set VAULT_TOKEN, or add ?token-file=PATH (for example a Vault Agent sink)');
   const timeoutMs = timeoutOption(uri, options);
+  const sealOnly = sealOnlyOption(uri, options);
   const doFetch = ctx.fetch ?? globalThis.fetch;
-  const publicUri = `${SCHEME}:${mount}/${key}?address=${address}${namespace ? `&namespace=${namespace}` : ''}`;
+  const publicUri = `${SCHEME}:${mount}/${key}${query([['address', address], ['namespace', namespace], ['seal-only', sealOnly ? 'true' : undefined]])}`;
 
   async function token(what: string): Promise<string> {
-    // An explicit token_file wins over VAULT_TOKEN, as the more specific setting.
+    // An explicit token-file wins over VAULT_TOKEN, as the more specific setting.
     if (!tokenFile) return ctx.env['VAULT_TOKEN']!;
     try {
       // Read on every call: Vault Agent rewrites its sink file when it renews the token.
@@ -104,11 +105,13 @@ export async function createMasterKey(uri: string, ctx: MasterKeyContext): Promi
   return {
     id: remoteKeyId(SCHEME, `${mount}/${key}`),
     uri: publicUri,
+    sealOnly,
     async wrap(plain, aad) {
       checkContentKey(publicUri, plain, 'wrap');
       return encrypt(plain, aad);
     },
     async unwrap(wrapped, aad) {
+      if (sealOnly) throw sealOnlyRefusal(publicUri);
       const ct = new TextDecoder('utf-8', { fatal: false }).decode(wrapped);
       if (!/^vault:v[0-9]+:[A-Za-z0-9+/=]+$/.test(ct)) throw wrongKey(publicUri, 'the wrapped key is not a Vault Transit ciphertext');
       const data = await transit('decrypt', { ciphertext: ct, associated_data: toBase64(aad) });

@@ -172,6 +172,22 @@ describe('aws-kms: (stand-in: checks our side of the KMS JSON protocol, SigV4 re
     expectNoKeyBytes(await everythingInError(ci.wrap(secret, aadFor('m', 'k3'))), secret);
   });
 
+  it('?seal-only=true marks the CI URI: it generates, refuses to unwrap without asking KMS, and has no check()', async () => {
+    const ci = await open(CI, { extra: '&seal-only=true' });
+    const server = await open(SERVER);
+    expect(ci.sealOnly).toBe(true);
+    expect(server.sealOnly).toBe(false);
+    expect(ci.check).toBeUndefined();
+    expect(ci.uri).toContain('seal-only=true');
+    expect(ci.id).toBe(server.id);
+    const made = await ci.generate!(aadFor('m', 'k2'));
+    expect(await server.unwrap(made.wrapped, aadFor('m', 'k2'))).toEqual(made.key);
+    const before = kms.calls.length;
+    expect((await failure(ci.unwrap(made.wrapped, aadFor('m', 'k2')))).code).toBe('master_key_missing');
+    expect(kms.calls.length).toBe(before);
+    expect((await failure(awsKms(`aws-kms:${kms.arns[0]}?seal-only=yes`, { storeDir: dir, env: {} }))).code).toBe('config_invalid');
+  });
+
   it('check() is DescribeKey: ok when the key is enabled, master_key_unavailable on a 5xx', async () => {
     const server = await open(SERVER);
     await server.check!();
@@ -279,6 +295,16 @@ describe('vault-transit: (stand-in: checks our side of the Transit HTTP API)', (
     expectNoKeyBytes(await everythingInError(server.wrap(secret, aadFor('m', 'k3'))), secret);
   });
 
+  it('?seal-only=true: generates, refuses to unwrap without asking Vault', async () => {
+    const ci = await open(CI_TOKEN, 'modelseal', '&seal-only=true');
+    expect(ci.sealOnly).toBe(true);
+    const made = await ci.generate!(aadFor('m', 'k2'));
+    expect(await (await open(SERVER_TOKEN)).unwrap(made.wrapped, aadFor('m', 'k2'))).toEqual(made.key);
+    const before = vault.calls.length;
+    expect((await failure(ci.unwrap(made.wrapped, aadFor('m', 'k2')))).code).toBe('master_key_missing');
+    expect(vault.calls.length).toBe(before);
+  });
+
   it('check() asks capabilities-self: ok for the server token, refused for a token with no right on the key', async () => {
     await (await open(SERVER_TOKEN)).check!();
     const f = await failure((await open(CI_TOKEN, 'other')).check!());
@@ -319,9 +345,9 @@ describe('vault-transit: (stand-in: checks our side of the Transit HTTP API)', (
     expect(f.message).toContain('cannot reach Vault');
   });
 
-  it('reads the token from ?token_file= (relative to the store) on every call, never from the URI', async () => {
+  it('reads the token from ?token-file= (relative to the store) on every call, never from the URI', async () => {
     await writeFile(join(dir, 'vault-token'), `${ADMIN_TOKEN}\n`);
-    const p = await vaultTransit(uri('modelseal', '&token_file=vault-token'), { storeDir: dir, env: {} });
+    const p = await vaultTransit(uri('modelseal', '&token-file=vault-token'), { storeDir: dir, env: {} });
     const wrapped = await p.wrap(new Uint8Array(randomBytes(32)), aadFor('m', 'k1'));
     await writeFile(join(dir, 'vault-token'), `${CI_TOKEN}\n`);
     expect((await failure(p.unwrap(wrapped, aadFor('m', 'k1')))).message).toContain('transit/decrypt/modelseal');
@@ -399,6 +425,17 @@ describe('gcp-kms: (stand-in: checks our side of the Cloud KMS REST API, through
     // google-auth's error object holds the request body: the provider must not pass it on.
     const secret = new Uint8Array(randomBytes(32));
     expectNoKeyBytes(await everythingInError(server.wrap(secret, aadFor('m', 'k3'))), secret);
+  });
+
+  it('?seal-only=true: generates, refuses to unwrap without asking Cloud KMS, and has no check()', async () => {
+    const ci = await open(CI, 0, '&seal-only=true');
+    expect(ci.sealOnly).toBe(true);
+    expect(ci.check).toBeUndefined();
+    const made = await ci.generate!(aadFor('m', 'k2'));
+    expect(await (await open(SERVER)).unwrap(made.wrapped, aadFor('m', 'k2'))).toEqual(made.key);
+    const before = gcp.calls.length;
+    expect((await failure(ci.unwrap(made.wrapped, aadFor('m', 'k2')))).code).toBe('master_key_missing');
+    expect(gcp.calls.length).toBe(before);
   });
 
   it('check() reads the key; 503 and a service that never answers: master_key_unavailable, bounded', async () => {
