@@ -14,6 +14,8 @@ import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { isModelsealError, type ErrorCode } from '../../format/errors.js';
 import { FileKeyStore } from '../../keyserver/keystore.js';
+import { createKeyServer, mintDevToken } from '../../keyserver/index.js';
+import { RELAXED, release, rotatePublished } from './helpers.js';
 import type { MasterKeyProvider } from '../../keyserver/master/types.js';
 import { createMasterKey as awsKms } from '../../keyserver/master/aws-kms.js';
 import { createMasterKey as vaultTransit } from '../../keyserver/master/vault-transit.js';
@@ -119,6 +121,41 @@ describe('aws-kms: (stand-in: checks our side of the KMS JSON protocol, SigV4 re
     await writeFile(join(store, 'keys.json'), JSON.stringify(doc));
     const { store: again } = await FileKeyStore.open(store, { master: admin });
     expect((await failure(again.get('model-b', made.record.keyId))).code).toBe('master_key_wrong');
+  });
+
+  it('key server on aws-kms: a publisher without kms:Decrypt adds a key version, the server (its own credentials) releases it', async () => {
+    // The publisher may Encrypt and GenerateDataKey (whichever the keystore uses to make a key) but
+    // not Decrypt; the server only Decrypts. The release goes through a real key server socket.
+    const PUBLISHER = { accessKeyId: 'AKIAPUBLISHER0000001', secretAccessKey: 'pub-' + randomBytes(8).toString('hex'), allow: ['Encrypt', 'GenerateDataKey'] as ('Encrypt' | 'GenerateDataKey')[] };
+    const local = await startAwsKms({ principals: [{ ...SERVER, allow: [...SERVER.allow] }, PUBLISHER] });
+    const storeDir = join(dir, 'aws-served');
+    const secret = randomBytes(32).toString('base64url');
+    const ctxFor = (who: { accessKeyId: string; secretAccessKey: string }) => ({ storeDir, env: { AWS_ACCESS_KEY_ID: who.accessKeyId, AWS_SECRET_ACCESS_KEY: who.secretAccessKey } });
+    const uri = `aws-kms:${local.arns[0]}?endpoint=${local.url}`;
+    const publisherKey = await awsKms(uri, ctxFor(PUBLISHER));
+    const serverKey = await awsKms(uri, ctxFor(SERVER));
+    try {
+      const { store: publisherStore } = await FileKeyStore.open(storeDir, { create: true, master: publisherKey });
+      const made = await rotatePublished(publisherStore, 'face');
+      // The publisher's own credentials cannot read the key back.
+      expect((await failure(publisherStore.get('face', made.record.keyId))).code).toMatch(/^master_key_(wrong|unavailable)$/);
+      const { store: serverStore } = await FileKeyStore.open(storeDir, { master: serverKey });
+      const server = await createKeyServer({ store: serverStore, config: { ...RELAXED, tokens: { keys: [{ type: 'secret', secret }] } } });
+      try {
+        const url = await server.listen({ host: '127.0.0.1', port: 0 });
+        const token = await mintDevToken({ secret: Buffer.from(secret, 'base64url'), models: ['face'] });
+        const r = await release(url, token, 'face', made.record.keyId);
+        expect(r.status).toBe(200);
+        expect(r.key).toEqual(made.key);
+        expect(local.calls.some((c) => c.op === 'Decrypt' && c.principal === SERVER.accessKeyId)).toBe(true);
+      } finally {
+        await server.close();
+      }
+    } finally {
+      await publisherKey.close?.();
+      await serverKey.close?.();
+      await local.close();
+    }
   });
 
   it('another KMS key, or altered bytes: master_key_wrong', async () => {
