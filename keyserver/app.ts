@@ -5,7 +5,7 @@ import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, t
 import cors from '@fastify/cors';
 import { pino, type Logger } from 'pino';
 import { DIGEST_PATTERN, ID_PATTERN } from '../format/manifest.js';
-import { isModelsealError } from '../format/errors.js';
+import { ModelsealError, isModelsealError } from '../format/errors.js';
 import type { KeyServerConfig, ModelPolicy } from './config.js';
 import type { KeyStoreReader } from './keystore.js';
 import { WireError, type WireCode } from './errors.js';
@@ -184,6 +184,9 @@ export async function buildApp(options: AppOptions): Promise<KeyServerApp> {
   const metrics = options.metrics ?? new KeyServerMetrics();
   const snapshot = new KeySnapshot(store);
   const serverKeys = new ServerEphemeralKeys(config.serverKeyReuseSeconds * 1000);
+  // Reuse rests on a jose parameter jose calls test-only: refuse to start where it does not hold.
+  const reuseBroken = await serverKeys.selfTest(config.wrapAlgorithm);
+  if (reuseBroken !== undefined) throw new ModelsealError('config_invalid', `serverKeyReuseSeconds ${config.serverKeyReuseSeconds} needs the jose version modelseal pins (${reuseBroken}); set serverKeyReuseSeconds to 0 (a fresh server key per release)`);
   const sessions = await SessionVerifier.create(config.tokens, store);
   await snapshot.refresh();
 
