@@ -5,7 +5,7 @@ import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, t
 import cors from '@fastify/cors';
 import { pino, type Logger } from 'pino';
 import { DIGEST_PATTERN, ID_PATTERN } from '../format/manifest.js';
-import { isModelsealError } from '../format/errors.js';
+import { ModelsealError, isModelsealError } from '../format/errors.js';
 import type { KeyServerConfig, ModelPolicy } from './config.js';
 import type { KeyStoreReader } from './keystore.js';
 import { WireError, type WireCode } from './errors.js';
@@ -184,6 +184,9 @@ export async function buildApp(options: AppOptions): Promise<KeyServerApp> {
   const metrics = options.metrics ?? new KeyServerMetrics();
   const snapshot = new KeySnapshot(store);
   const serverKeys = new ServerEphemeralKeys(config.serverKeyReuseSeconds * 1000);
+  // Reuse rests on a jose parameter jose calls test-only: refuse to start where it does not hold.
+  const reuseBroken = await serverKeys.selfTest(config.wrapAlgorithm);
+  if (reuseBroken !== undefined) throw new ModelsealError('config_invalid', `serverKeyReuseSeconds ${config.serverKeyReuseSeconds} needs the jose version modelseal pins (${reuseBroken}); set serverKeyReuseSeconds to 0 (a fresh server key per release)`);
   const sessions = await SessionVerifier.create(config.tokens, store);
   await snapshot.refresh();
 
@@ -230,6 +233,19 @@ export async function buildApp(options: AppOptions): Promise<KeyServerApp> {
     if (!r.allowed) throw new WireError('rate_limited', kind === 'address' ? 'too many requests from this address' : 'too many releases for this session', { retryAfter: Math.max(1, Math.ceil(r.msBeforeNext / 1000)) });
   };
 
+  // The config does not change while the app runs: look each model's policy up once (bounded, as
+  // ids come from requests; a full cache starts over).
+  const policyCache = new Map<string, { name: string; policy: ModelPolicy }>();
+  const policies = (modelId: string) => {
+    let p = policyCache.get(modelId);
+    if (!p) {
+      if (policyCache.size >= 4096) policyCache.clear();
+      p = policyFor(config, modelId);
+      policyCache.set(modelId, p);
+    }
+    return p;
+  };
+
   const gate = new AuditGate({ perClient: config.auditUnverifiedPerAddress, windowMs: config.auditUnverifiedWindowMs });
   let nextSweep = 0;
   const writeSummaries = (list: AuditSuppression[]) => {
@@ -238,6 +254,8 @@ export async function buildApp(options: AppOptions): Promise<KeyServerApp> {
     }
   };
 
+  const releaseLatency = metrics.latency.labels({ outcome: 'release' });
+  const deniedLatency = metrics.latency.labels({ outcome: 'denied' });
   // Writes the request's audit line and metrics, once: from onResponse, or with `aborted` when the
   // connection closed before the response was written.
   const record = (req: FastifyRequest, reply: FastifyReply, aborted: boolean) => {
@@ -250,7 +268,7 @@ export async function buildApp(options: AppOptions): Promise<KeyServerApp> {
     const outcome = aborted ? 'aborted' : ok ? 'release' : 'denied';
     if (aborted) metrics.aborted.inc();
     else {
-      metrics.latency.observe({ outcome }, reply.elapsedTime / 1000);
+      (ok ? releaseLatency : deniedLatency).observe(reply.elapsedTime / 1000);
       if (ok) metrics.releases.inc({ model: s.audit.modelId ?? '' });
       else metrics.denials.inc({ reason });
     }
@@ -283,7 +301,8 @@ export async function buildApp(options: AppOptions): Promise<KeyServerApp> {
   };
 
   let draining = false;
-  app.addHook('onRequest', async (req, reply) => {
+  // The per-request hooks take `done` rather than being async: no promise and microtask per hook.
+  app.addHook('onRequest', (req, reply, done) => {
     reply.header('cache-control', 'no-store');
     if (draining) reply.header('connection', 'close');
     reply.header('x-content-type-options', 'nosniff');
@@ -296,15 +315,18 @@ export async function buildApp(options: AppOptions): Promise<KeyServerApp> {
       if (reply.raw.writableFinished || state.audited) return;
       if (state.decided || !req.raw.complete) record(req, reply, true);
     });
+    done();
   });
 
-  app.addHook('onSend', async (req, reply) => {
+  app.addHook('onSend', (req, reply, payload, done) => {
     // A request that began before shutdown still closes its socket, so close() need not wait for keep-alive.
     if (draining) reply.header('connection', 'close');
     const state = req.modelseal;
-    if (!state) return;
-    state.decided = true;
-    if (reply.raw.destroyed || req.raw.socket?.destroyed) record(req, reply, true);
+    if (state) {
+      state.decided = true;
+      if (reply.raw.destroyed || req.raw.socket?.destroyed) record(req, reply, true);
+    }
+    done(null, payload);
   });
 
   app.setErrorHandler((err, req, reply) => {
@@ -323,8 +345,9 @@ export async function buildApp(options: AppOptions): Promise<KeyServerApp> {
     return sendError(reply, new WireError('not_found', `${req.method} ${req.url.split('?')[0]!.slice(0, 64)}`));
   });
 
-  app.addHook('onResponse', async (req, reply) => {
+  app.addHook('onResponse', (req, reply, done) => {
     record(req, reply, false);
+    done();
   });
   app.addHook('onClose', async () => {
     writeSummaries(gate.sweep(Date.now(), true));
@@ -356,7 +379,7 @@ export async function buildApp(options: AppOptions): Promise<KeyServerApp> {
     const { modelId, keyId, sealing, epk } = req.body;
     state.audit.modelId = modelId;
     state.audit.keyId = keyId;
-    const { name, policy } = policyFor(config, modelId);
+    const { name, policy } = policies(modelId);
 
     await limit('address', name, policy.ratePerAddress, state.clientGroup);
 
@@ -385,7 +408,7 @@ export async function buildApp(options: AppOptions): Promise<KeyServerApp> {
     // Every session holds the content key, so a sealing is genuine only if the publisher recorded it.
     if (!record.sealings.includes(sealing)) throw new WireError('not_published', `${modelId} ${keyId} has no published sealing ${sealing}: only files sealed with this keystore (\`modelseal seal\`) are released`);
 
-    const client = await importClientKey(epk, config.wrapAlgorithm);
+    const client = await importClientKey(epk);
     if (session.jkt !== undefined && session.jkt !== (await client.thumbprint())) throw new WireError('invalid_token', 'the token is bound to another key (cnf.jkt)');
 
     if (policy.releasesPerToken > 0) {

@@ -60,7 +60,7 @@ export interface KeyServerConfig {
   releaseTtlSeconds: number;
   /** JWE key management: ECDH-ES+A256KW (default) or ECDH-ES direct. */
   wrapAlgorithm: 'ECDH-ES+A256KW' | 'ECDH-ES';
-  /** How long the server's ECDH-ES key pair is reused, in seconds; 0 makes a fresh pair per release. */
+  /** How long the server's ECDH-ES key pair is reused, in seconds; 0 (default): a fresh pair per release (opt-in: docs/PROTOCOL.md). */
   serverKeyReuseSeconds: number;
   /** Audit log path; null turns it off; undefined writes `<store>/audit.log`. */
   auditLog: string | null | undefined;
@@ -111,7 +111,7 @@ export const DEFAULT_CONFIG: KeyServerConfig = {
   reloadIntervalMs: 2000,
   releaseTtlSeconds: 300,
   wrapAlgorithm: 'ECDH-ES+A256KW',
-  serverKeyReuseSeconds: 10,
+  serverKeyReuseSeconds: 0,
   auditLog: undefined,
   auditFieldMaxLength: 256,
   auditUnverifiedPerAddress: 20,

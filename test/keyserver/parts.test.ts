@@ -8,7 +8,7 @@ import { pino } from 'pino';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { decodeProtectedHeader } from 'jose';
-import { AuditLog, MemoryReleaseCounter, createKeyServer, mintDevToken, policyFor, resolveConfig } from '../../keyserver/index.js';
+import { AuditLog, MemoryReleaseCounter, ServerEphemeralKeys, createKeyServer, mintDevToken, policyFor, resolveConfig } from '../../keyserver/index.js';
 import { RELAXED, release, startFixture, until, type ReleaseJson } from './helpers.js';
 
 describe('policyFor', () => {
@@ -40,21 +40,38 @@ describe('MemoryReleaseCounter', () => {
 });
 
 describe('server ECDH key reuse', () => {
-  it('reused within serverKeyReuseSeconds by default; fresh per release with 0', async () => {
+  it('a fresh server key per release by default; one reused key only when serverKeyReuseSeconds is set', async () => {
     const f = await startFixture();
-    const fresh = await createKeyServer({ store: f.store.dir, config: { ...RELAXED, auditLog: null, serverKeyReuseSeconds: 0 } });
-    const freshUrl = await fresh.listen({ host: '127.0.0.1', port: 0 });
+    const reuse = await createKeyServer({ store: f.store.dir, config: { ...RELAXED, auditLog: null, serverKeyReuseSeconds: 10 } });
+    const reuseUrl = await reuse.listen({ host: '127.0.0.1', port: 0 });
     try {
       const token = await mintDevToken({ store: f.store, models: ['face'] });
       const epkOf = async (url: string) => JSON.stringify(decodeProtectedHeader((await release(url, token)).json.key)['epk']);
-      expect(await epkOf(f.url)).toBe(await epkOf(f.url));
-      expect(await epkOf(freshUrl)).not.toBe(await epkOf(freshUrl));
-      const r = await release(freshUrl, token);
+      expect(await epkOf(f.url)).not.toBe(await epkOf(f.url));
+      expect(await epkOf(reuseUrl)).toBe(await epkOf(reuseUrl));
+      // The reused key still yields a JWE the loader's side decrypts to the content key.
+      const r = await release(reuseUrl, token);
       expect(Buffer.from(r.key!).equals(Buffer.from(f.faceKey))).toBe(true);
     } finally {
-      await fresh.close();
+      await reuse.close();
       await f.close();
     }
+  });
+
+  it("the start-up self-test passes with the pinned jose on both curves and both algorithms, and is skipped without reuse", async () => {
+    for (const alg of ['ECDH-ES+A256KW', 'ECDH-ES'] as const) expect(await new ServerEphemeralKeys(10_000).selfTest(alg)).toBeUndefined();
+    expect(new ServerEphemeralKeys(0).reusing).toBe(false);
+    expect(await new ServerEphemeralKeys(0).selfTest('ECDH-ES')).toBeUndefined();
+  });
+
+  it('the self-test names the curve when the reused key is not the one jose can use', async () => {
+    // A key on another curve stands in for a jose that drops or mishandles the epk parameter.
+    class OtherCurve extends ServerEphemeralKeys {
+      override get(): Promise<CryptoKey> {
+        return (crypto.subtle.generateKey({ name: 'ECDH', namedCurve: 'P-384' }, true, ['deriveBits']) as Promise<CryptoKeyPair>).then((p) => p.privateKey);
+      }
+    }
+    expect(await new OtherCurve(10_000).selfTest('ECDH-ES+A256KW')).toMatch(/^jose P-256: /);
   });
 });
 
