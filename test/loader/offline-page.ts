@@ -4,6 +4,7 @@
 
 import * as tf from '@tensorflow/tfjs';
 import { clearOffline, OFFLINE_CACHE, OFFLINE_DATABASE, sealedModel } from '../../loader/index.js';
+import { openHeader, openShard, parseManifestBytes } from '../../format/index.js';
 
 interface LoadResult {
   weights: Record<string, string>;
@@ -155,6 +156,28 @@ async function restoreCached(url: string): Promise<void> {
   await cache.put(url, new Response(saved.get(url)!));
 }
 
+/**
+ * What any script on the page can do with the stored key, without exporting it: decrypt the cached
+ * header and the first shard (the documented limit of non-extractable keys).
+ */
+async function decryptWithStoredKey(url: string): Promise<{ weightsManifest: number; shard0: { length: number; sha256: string } }> {
+  const record = await withLeases('readonly', (s) => s.get(url) as IDBRequest<StoredRecord>);
+  const cache = await caches.open(OFFLINE_CACHE);
+  const bytes = async (u: string) => new Uint8Array(await (await cache.match(u))!.arrayBuffer());
+  const manifest = parseManifestBytes(await bytes(url));
+  if (!('path' in manifest.header)) throw new Error('expected a header file');
+  const opened = await openHeader(manifest, await bytes(new URL(manifest.header.path, url).href), record!.key);
+  const chunks = await openShard(manifest, opened, 0, await bytes(new URL(manifest.shards[0]!.path, url).href), record!.key);
+  const total = chunks.reduce((n, c) => n + c.byteLength, 0);
+  const all = new Uint8Array(total);
+  let at = 0;
+  for (const c of chunks) {
+    all.set(new Uint8Array(c), at);
+    at += c.byteLength;
+  }
+  return { weightsManifest: opened.model.weightsManifest.length, shard0: { length: total, sha256: await sha256(all) } };
+}
+
 Object.assign(globalThis, {
-  offlineTest: { loadPlain, load, records, exportStored, cacheEntries, storage, setLease, swapKey, restoreRecord, swapCached, restoreCached, clearOffline: (url?: string) => clearOffline(url) },
+  offlineTest: { loadPlain, load, records, exportStored, cacheEntries, storage, setLease, swapKey, restoreRecord, swapCached, restoreCached, decryptWithStoredKey, clearOffline: (url?: string) => clearOffline(url) },
 });

@@ -49,6 +49,7 @@ interface OfflineTest {
   restoreRecord(url: string): Promise<void>;
   swapCached(url: string, from: string): Promise<void>;
   restoreCached(url: string): Promise<void>;
+  decryptWithStoredKey(url: string): Promise<{ weightsManifest: number; shard0: { length: number; sha256: string } }>;
   clearOffline(url?: string): Promise<void>;
 }
 
@@ -70,6 +71,8 @@ let plain: LoadResult;
 const sealedDigests = new Map<string, string>();
 /** SHA-256 (hex) of every plaintext weight file. */
 const plainDigests = new Set<string>();
+/** The model's weight bytes, concatenated. */
+let plainWeights: Uint8Array;
 
 const url = (m: ModelName) => `${origin}/sealed/${m}/model.json`;
 const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
@@ -95,9 +98,9 @@ function call<K extends keyof OfflineTest>(page: Page, name: K, ...args: Paramet
   return page.evaluate(({ name, args }) => (globalThis as unknown as { offlineTest: Record<string, (...a: unknown[]) => unknown> }).offlineTest[name]!(...args), { name, args: args as unknown[] }) as Promise<Awaited<ReturnType<OfflineTest[K]>>>;
 }
 
-async function load(page: Page, m: ModelName, offline = true): Promise<Outcome> {
+async function load(page: Page, m: ModelName, offline = true, streamWeights = false): Promise<Outcome> {
   const token = await mintDevToken({ store: storeDir, models: ['*'], ttl: '10m' });
-  return call(page, 'load', url(m), { token, keyServer, offline });
+  return call(page, 'load', url(m), { token, keyServer, offline, streamWeights });
 }
 
 function expectLoaded(o: Outcome): LoadResult {
@@ -125,6 +128,7 @@ beforeAll(async () => {
   const { store } = await FileKeyStore.open(storeDir, { create: true });
   const model = await copyHumanModel('antispoof', join(root, 'www/plain/antispoof'));
   for (const w of model.weightFiles) plainDigests.add(sha(w));
+  plainWeights = new Uint8Array(Buffer.concat(model.weightFiles));
   for (const m of MODELS) await sealInto(store, m, model, join(root, 'www/sealed', m), { shardLength: 256 * 1024, headerMode: 'file' });
   script = await bundle(join(here, 'offline-page.ts'), { format: 'iife' });
   indexHtml = '<!doctype html><meta charset="utf-8"><title>modelseal offline test</title><script src="/page.js"></script>';
@@ -158,7 +162,10 @@ describe('offline leases in Chromium (persistent profile)', () => {
     expect(expectLoaded(await load(page, 'antispoof', false))).toEqual(plain);
     expect(await call(page, 'storage')).toEqual({ caches: [], databases: [] });
 
-    for (const m of ['antispoof', 'other', 'short', 'short-edited'] as const) expect(expectLoaded(await load(page, m))).toEqual(plain);
+    for (const m of ['antispoof', 'short', 'short-edited'] as const) expect(expectLoaded(await load(page, m))).toEqual(plain);
+    // A streamed load stores its lease when the weight stream ends (after tfjs has the model).
+    expect(expectLoaded(await load(page, 'other', true, true))).toEqual(plain);
+    while (!(await call(page, 'records')).some((r) => r.modelId === 'other')) await page.waitForTimeout(50);
     const now = Date.now() / 1000;
     const records = await call(page, 'records');
     expect(records.map((r) => r.modelId).sort()).toEqual(['antispoof', 'other', 'short', 'short-edited']);
@@ -177,6 +184,11 @@ describe('offline leases in Chromium (persistent profile)', () => {
       expect(plainDigests.has(e.sha256), `${e.url} is a plaintext weight file`).toBe(false);
     }
     expect(await call(page, 'exportStored', url('antispoof'))).toEqual(['raw: InvalidAccessError', 'jwk: InvalidAccessError']);
+    // Non-extractable is not unusable: any script on the page decrypts the cached files with it (THREAT_MODEL.md).
+    const taken = await call(page, 'decryptWithStoredKey', url('antispoof'));
+    expect(taken.weightsManifest).toBeGreaterThan(0);
+    expect(taken.shard0.length).toBeGreaterThan(0);
+    expect(taken.shard0.sha256).toBe(sha(plainWeights.subarray(0, taken.shard0.length)));
 
     // Within the lease a load reads the copy: no request reaches the file host.
     const before = files!.requests.length;
