@@ -191,21 +191,21 @@ export class OfflineSession {
     this.#decide(this.#lease);
   }
 
-  /** After a successful online load: stores the files, then the key (last, so a key never points at missing files). */
+  /**
+   * After a successful online load: stores the files, then the key (last, so a key never points at
+   * missing files). Never throws: a copy that cannot be stored is dropped and the load still succeeds.
+   */
   async commit(manifest: SealedManifest, key: CryptoKey): Promise<void> {
     if (this.mode !== 'online' || this.#lease === undefined) return;
-    const stored = (await Promise.allSettled(this.#puts)).map((r) => (r.status === 'fulfilled' ? r.value : undefined));
-    const files = stored.filter((f): f is string => f !== undefined);
-    if (stored.length !== files.length) {
-      // A file could not be stored (quota, eviction): keep nothing rather than half a copy.
-      await this.discard();
-      return;
-    }
-    const record: LeaseRecord = { url: this.url, modelId: manifest.modelId, keyId: manifest.keyId, sealing: manifest.sealing, lease: this.#lease, key, files };
     try {
+      const stored = (await Promise.allSettled(this.#puts)).map((r) => (r.status === 'fulfilled' ? r.value : undefined));
+      const files = stored.filter((f): f is string => f !== undefined);
+      // A file could not be stored (quota, eviction): keep nothing rather than half a copy.
+      if (stored.length !== files.length) throw new Error('a file of the offline copy could not be stored');
+      const record: LeaseRecord = { url: this.url, modelId: manifest.modelId, keyId: manifest.keyId, sealing: manifest.sealing, lease: this.#lease, key, files };
       await withStore('readwrite', true, (s) => s.put(record));
     } catch {
-      await this.discard();
+      await this.discard().catch(() => undefined);
     }
   }
 
