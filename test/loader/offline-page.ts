@@ -151,6 +151,12 @@ async function swapCached(url: string, from: string): Promise<void> {
 }
 
 const saved = new Map<string, ArrayBuffer>();
+
+/** A user's edit: replace the cached body of `url` with `body`. */
+async function putCached(url: string, body: string): Promise<void> {
+  const cache = await caches.open(OFFLINE_CACHE);
+  await cache.put(url, new Response(body));
+}
 async function restoreCached(url: string): Promise<void> {
   const cache = await caches.open(OFFLINE_CACHE);
   await cache.put(url, new Response(saved.get(url)!));
@@ -179,5 +185,5 @@ async function decryptWithStoredKey(url: string): Promise<{ weightsManifest: num
 }
 
 Object.assign(globalThis, {
-  offlineTest: { loadPlain, load, records, exportStored, cacheEntries, storage, setLease, swapKey, restoreRecord, swapCached, restoreCached, decryptWithStoredKey, clearOffline: (url?: string) => clearOffline(url) },
+  offlineTest: { loadPlain, load, records, exportStored, cacheEntries, storage, setLease, swapKey, restoreRecord, swapCached, putCached, restoreCached, decryptWithStoredKey, clearOffline: (url?: string) => clearOffline(url) },
 });

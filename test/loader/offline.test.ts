@@ -19,6 +19,7 @@ import { clearOffline, sealedModel } from '../../loader/index.js';
 import { bundle } from '../helpers/bundle.js';
 import { CHROMIUM_ARGS } from '../helpers/chromium.js';
 import { startStaticServer, type StaticServer } from '../helpers/static-server.js';
+import { sealModel } from '../../format/index.js';
 import { copyHumanModel, sealInto } from './fixtures.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -48,6 +49,7 @@ interface OfflineTest {
   swapKey(from: string, to: string): Promise<void>;
   restoreRecord(url: string): Promise<void>;
   swapCached(url: string, from: string): Promise<void>;
+  putCached(url: string, body: string): Promise<void>;
   restoreCached(url: string): Promise<void>;
   decryptWithStoredKey(url: string): Promise<{ weightsManifest: number; shard0: { length: number; sha256: string } }>;
   clearOffline(url?: string): Promise<void>;
@@ -73,6 +75,8 @@ const sealedDigests = new Map<string, string>();
 const plainDigests = new Set<string>();
 /** The model's weight bytes, concatenated. */
 let plainWeights: Uint8Array;
+/** A second published sealing of antispoof k1 (another shard length): its manifest. */
+let secondSealing: string;
 
 const url = (m: ModelName) => `${origin}/sealed/${m}/model.json`;
 const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
@@ -130,6 +134,9 @@ beforeAll(async () => {
   for (const w of model.weightFiles) plainDigests.add(sha(w));
   plainWeights = new Uint8Array(Buffer.concat(model.weightFiles));
   for (const m of MODELS) await sealInto(store, m, model, join(root, 'www/sealed', m), { shardLength: 256 * 1024, headerMode: 'file' });
+  const again = await sealModel({ modelJson: model.modelJson, weightFiles: model.weightFiles }, { modelId: 'antispoof', keyId: 'k1', contentKey: (await store.get('antispoof', 'k1'))!.key, shardLength: 128 * 1024, headerMode: 'file' });
+  await store.publish('antispoof', 'k1', again.manifest.sealing);
+  secondSealing = JSON.stringify(again.manifest);
   script = await bundle(join(here, 'offline-page.ts'), { format: 'iife' });
   indexHtml = '<!doctype html><meta charset="utf-8"><title>modelseal offline test</title><script src="/page.js"></script>';
   files = await startStaticServer({ root: join(root, 'www'), files: { '/index.html': indexHtml, '/page.js': script } });
@@ -239,6 +246,13 @@ describe('offline leases in Chromium (persistent profile)', () => {
     const swapped = await load(page, 'antispoof');
     expect('error' in swapped && swapped.error.code).toBe('lease_invalid');
     expect('error' in swapped && swapped.error.message).toMatch(/is model other key k1 sealing .* but its lease covers model antispoof key k1 .*call clearOffline\(url\) and load online/);
+    await call(page, 'restoreCached', url('antispoof'));
+    // Another sealing the publisher recorded for the same key version: the lease names one sealing.
+    await call(page, 'swapCached', url('antispoof'), url('antispoof'));
+    await call(page, 'putCached', url('antispoof'), secondSealing);
+    const otherSealing = await load(page, 'antispoof');
+    expect('error' in otherSealing && otherSealing.error.code).toBe('lease_invalid');
+    expect('error' in otherSealing && otherSealing.error.message).toMatch(/is model antispoof key k1 sealing (\S+), but its lease covers model antispoof key k1 sealing (?!\1)/);
     await call(page, 'restoreCached', url('antispoof'));
 
     await call(page, 'swapKey', url('other'), url('antispoof'));
