@@ -25,6 +25,9 @@ export const ERROR_CODES = [
   'unexpected_model',
   'timeout',
   'aborted',
+  'offline_unavailable',
+  'lease_expired',
+  'lease_invalid',
   // publisher side: models, keystore, CLI
   'model_invalid',
   'key_not_found',

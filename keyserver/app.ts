@@ -61,6 +61,8 @@ export interface ReleaseRequest {
   /** The manifest's `sealing` digest: the key is released only for a sealing the keystore records. */
   sealing: string;
   epk: Record<string, unknown>;
+  /** Asks for an offline lease; granted only when the model's policy has `offlineLeaseSeconds` > 0. */
+  offline?: boolean;
 }
 
 /** The JSON answer of POST /v2/release. */
@@ -69,6 +71,8 @@ export interface ReleaseResponse {
   key: string;
   /** When the release expires (ISO 8601); equals the JWE header `exp`. */
   expiresAt: string;
+  /** When the offline lease ends (ISO 8601), present only when one is granted; equals the JWE header `lease`. */
+  leaseExpiresAt?: string;
 }
 
 const idSchema = { type: 'string', minLength: 1, maxLength: 128, pattern: ID_PATTERN.source } as const;
@@ -81,6 +85,7 @@ const releaseSchema = {
     modelId: idSchema,
     keyId: idSchema,
     sealing: { type: 'string', minLength: 43, maxLength: 43, pattern: DIGEST_PATTERN.source },
+    offline: { type: 'boolean' },
     epk: {
       type: 'object',
       required: ['kty', 'crv', 'x'],
@@ -134,6 +139,15 @@ export function policyFor(config: KeyServerConfig, modelId: string): { name: str
     if (best === undefined || pattern.replaceAll('*', '').length > best.replaceAll('*', '').length) best = pattern;
   }
   return best === undefined ? { name: '', policy: config.defaults } : { name: best, policy: { ...config.defaults, ...config.models[best] } };
+}
+
+/**
+ * The offline lease of a release (seconds since the epoch), or undefined: only a client that asks
+ * and a policy that grants one get it, and it never outlasts the key version's own expiry.
+ */
+function offlineLease(asked: boolean | undefined, policy: ModelPolicy, nowMs: number, keyExpiryMs: number): number | undefined {
+  if (asked !== true || policy.offlineLeaseSeconds <= 0) return undefined;
+  return Math.floor(Math.min(nowMs + policy.offlineLeaseSeconds * 1000, keyExpiryMs) / 1000);
 }
 
 /** True when a browser origin may use at least one model (CORS answers only such origins). */
@@ -284,6 +298,7 @@ export async function buildApp(options: AppOptions): Promise<KeyServerApp> {
       reason,
       status,
       counted: s.counted,
+      ...(ok && s.audit.lease !== undefined ? { lease: s.audit.lease } : {}),
     };
     if (s.verified || s.counted) {
       audit.write(entry);
@@ -423,8 +438,10 @@ export async function buildApp(options: AppOptions): Promise<KeyServerApp> {
     // The token bound includes the clock skew, so a token accepted within the skew never yields an already-expired release.
     const expMs = Math.min(nowMs + config.releaseTtlSeconds * 1000, (session.exp + config.tokens.clockSkewSeconds) * 1000, keyExpiry);
     const exp = Math.floor(expMs / 1000);
-    const key = await wrapContentKey(contentKey, client, { modelId, keyId, sealing, exp }, config.wrapAlgorithm, serverKeys);
-    return { key, expiresAt: new Date(exp * 1000).toISOString() };
+    const lease = offlineLease(req.body.offline, policy, nowMs, keyExpiry);
+    if (lease !== undefined) state.audit.lease = new Date(lease * 1000).toISOString();
+    const key = await wrapContentKey(contentKey, client, { modelId, keyId, sealing, exp, lease }, config.wrapAlgorithm, serverKeys);
+    return { key, expiresAt: new Date(exp * 1000).toISOString(), ...(lease === undefined ? {} : { leaseExpiresAt: state.audit.lease }) };
   });
 
   const reload = async (): Promise<boolean> => {

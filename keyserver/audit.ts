@@ -25,6 +25,8 @@ export interface AuditEntry {
   status: number | undefined;
   /** True when the request took one release from the token's `releasesPerToken` cap. */
   counted?: boolean;
+  /** A release that carries an offline lease: its expiry (ISO 8601). */
+  lease?: string;
   /** Summary lines: how many lines were left out. */
   suppressed?: number;
   /** Summary lines: ISO 8601 start of the window the count covers. */
@@ -102,6 +104,7 @@ export class AuditLog {
       line[k] = typeof v === 'string' ? boundField(v, this.#fieldMax) : (v ?? null);
     }
     if (entry.counted !== undefined) line['counted'] = entry.counted;
+    if (entry.lease !== undefined) line['lease'] = entry.lease;
     if (entry.suppressed !== undefined) line['suppressed'] = entry.suppressed;
     if (entry.since !== undefined) line['since'] = entry.since;
     // One JSON object per line, written through pino's destination (no level or pid noise).

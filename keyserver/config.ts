@@ -19,6 +19,9 @@ export type TokenKeyConfig =
   /** A JWKS served by the app backend or identity provider, fetched and cached. */
   | { type: 'jwks-url'; url: string; algorithms?: string[] };
 
+/** Longest offline lease a policy may grant: 30 days. */
+export const MAX_OFFLINE_LEASE_SECONDS = 30 * 86_400;
+
 /** Release policy of one model (or of every model matching a pattern). */
 export interface ModelPolicy {
   /** Origins allowed to load the model (exact `scheme://host[:port]`); null allows any origin. */
@@ -29,6 +32,8 @@ export interface ModelPolicy {
   ratePerSubject: number;
   /** Requests per client address per rate window. */
   ratePerAddress: number;
+  /** Offline lease granted to a release that asks for one (`offline: true`), in seconds; 0 grants none. */
+  offlineLeaseSeconds: number;
 }
 
 /** The key server's whole configuration. */
@@ -128,7 +133,7 @@ export const DEFAULT_CONFIG: KeyServerConfig = {
   redisKeyPrefix: 'modelseal:',
   redisCommandTimeoutMs: 1000,
   rateLimitFailOpen: false,
-  defaults: { origins: null, releasesPerToken: 100, ratePerSubject: 120, ratePerAddress: 300 },
+  defaults: { origins: null, releasesPerToken: 100, ratePerSubject: 120, ratePerAddress: 300, offlineLeaseSeconds: 0 },
   models: {},
 };
 
@@ -186,6 +191,7 @@ function checkPolicy(where: string, p: unknown, partial: boolean): Partial<Model
   if (p['releasesPerToken'] !== undefined) out.releasesPerToken = intIn(`${where}.releasesPerToken`, p['releasesPerToken'], 0, 1e9);
   if (p['ratePerSubject'] !== undefined) out.ratePerSubject = intIn(`${where}.ratePerSubject`, p['ratePerSubject'], 1, 1e9);
   if (p['ratePerAddress'] !== undefined) out.ratePerAddress = intIn(`${where}.ratePerAddress`, p['ratePerAddress'], 1, 1e9);
+  if (p['offlineLeaseSeconds'] !== undefined) out.offlineLeaseSeconds = intIn(`${where}.offlineLeaseSeconds`, p['offlineLeaseSeconds'], 0, MAX_OFFLINE_LEASE_SECONDS);
   if (!partial) for (const k of POLICY_KEYS) if ((out as Record<string, unknown>)[k] === undefined) throw invalid(`${where}.${k}`, 'is required');
   return out;
 }

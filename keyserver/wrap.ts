@@ -60,6 +60,8 @@ export interface ReleaseHeader {
   sealing: string;
   /** Expiry of the release, seconds since the epoch. */
   exp: number;
+  /** Expiry of the offline lease, seconds since the epoch; absent when none is granted. */
+  lease?: number;
 }
 
 /**
@@ -132,7 +134,7 @@ export class ServerEphemeralKeys {
 export async function wrapContentKey(contentKey: Uint8Array, client: ClientKey, header: ReleaseHeader, alg: 'ECDH-ES+A256KW' | 'ECDH-ES', serverKeys?: ServerEphemeralKeys): Promise<string> {
   const epk = serverKeys?.get(client.jwk.crv!);
   try {
-    const jwe = new CompactEncrypt(contentKey).setProtectedHeader({ alg, enc: 'A256GCM', cty: 'modelseal-content-key', modelId: header.modelId, keyId: header.keyId, sealing: header.sealing, exp: header.exp });
+    const jwe = new CompactEncrypt(contentKey).setProtectedHeader({ alg, enc: 'A256GCM', cty: 'modelseal-content-key', modelId: header.modelId, keyId: header.keyId, sealing: header.sealing, exp: header.exp, ...(header.lease === undefined ? {} : { lease: header.lease }) });
     // Test-only in jose's types (see ServerEphemeralKeys): used only when the operator opts in.
     if (epk) jwe.setKeyManagementParameters({ epk: await epk });
     return await jwe.encrypt(client.key);

@@ -1,6 +1,7 @@
 // modelseal: the browser-safe loader. Plug a sealed model into TensorFlow.js with one call.
 export { sealedModel, SealedModelHandler } from './sealed-model.js';
 export { registerSealedRouter, SEALED_SCHEME_PREFIX, type TfWithIo, type SealedRouter } from './router.js';
+export { clearOffline, OFFLINE_CACHE, OFFLINE_DATABASE } from './offline.js';
 export type { SealedModelOptions, TokenSource, FetchFunction } from './options.js';
 export type { ChunkCipher, ChunkCipherFactory } from '../format/chunked.js';
 export { ModelsealError, isModelsealError, ERROR_CODES, type ErrorCode } from '../format/errors.js';

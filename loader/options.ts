@@ -62,6 +62,11 @@ export interface SealedModelOptions {
    * use WebCrypto in Node too.
    */
   cipher?: ChunkCipherFactory;
+  /**
+   * Keep the sealed files and the key for offline loads when the key server grants a lease
+   * (docs/LOADER.md "Offline leases"). Browsers only: in Node the load fails with `offline_unavailable`.
+   */
+  offline?: boolean;
 }
 
 /** Options after validation, defaults applied. */
@@ -81,11 +86,12 @@ export interface ResolvedOptions {
   decryptConcurrency: number;
   streamWeights: boolean;
   cipher: ChunkCipherFactory | undefined;
+  offline: boolean;
 }
 
 const KNOWN = new Set([
   'token', 'keyServer', 'allowManifestKeyServer', 'modelId', 'keyId', 'timeoutMs', 'fetch', 'requestInit', 'weightUrlConverter', 'onProgress', 'signal',
-  'maxConcurrentRequests', 'decryptConcurrency', 'streamWeights', 'cipher',
+  'maxConcurrentRequests', 'decryptConcurrency', 'streamWeights', 'cipher', 'offline',
 ]);
 
 function positiveInt(value: unknown, name: string, fallback: number): number {
@@ -169,6 +175,8 @@ export function resolveOptions(options: unknown): ResolvedOptions {
   }
   const streamWeights = o['streamWeights'];
   if (streamWeights !== undefined && typeof streamWeights !== 'boolean') throw new TypeError('sealedModel: options.streamWeights must be a boolean');
+  const offline = o['offline'];
+  if (offline !== undefined && typeof offline !== 'boolean') throw new TypeError('sealedModel: options.offline must be a boolean');
   return {
     token: token as TokenSource,
     keyServer: keyServer as string | undefined,
@@ -185,5 +193,6 @@ export function resolveOptions(options: unknown): ResolvedOptions {
     decryptConcurrency: positiveInt(o['decryptConcurrency'], 'decryptConcurrency', 4),
     streamWeights: (streamWeights as boolean | undefined) ?? false,
     cipher: optionalFunction<ChunkCipherFactory>(o['cipher'], 'cipher'),
+    offline: (offline as boolean | undefined) ?? false,
   };
 }

@@ -22,6 +22,8 @@ export interface ReleaseRequest {
   signal: AbortSignal | undefined;
   /** Stall timeout of the release request, in milliseconds. */
   timeoutMs: number;
+  /** Ask for an offline lease; `onLease` then hears the lease granted (the JWE header `lease`) or undefined. */
+  offline?: { onLease: (lease: number | undefined) => void };
 }
 
 /** Gets the session token from a string or a provider; throws `token_unavailable`. */
@@ -124,7 +126,7 @@ export async function releaseContentKey(request: ReleaseRequest): Promise<Crypto
   const jkt = await calculateJwkThumbprint(epk, 'sha256');
   const token = await getToken(request.token, { modelId: manifest.modelId, keyId: manifest.keyId, jkt }, request.signal);
   const url = releaseUrl(request.keyServer);
-  const body = JSON.stringify({ modelId: manifest.modelId, keyId: manifest.keyId, sealing: manifest.sealing, epk });
+  const body = JSON.stringify({ modelId: manifest.modelId, keyId: manifest.keyId, sealing: manifest.sealing, epk, ...(request.offline ? { offline: true } : {}) });
   const deadline = new Deadline(request.timeoutMs, url, request.signal);
   try {
     return await release(request, pair.privateKey, url, body, token, deadline);
@@ -192,7 +194,11 @@ async function release(request: ReleaseRequest, privateKey: CryptoKey, url: stri
     if (header['sealing'] !== manifest.sealing) {
       throw new ModelsealError('key_server_error', `the key server's release vouches for sealing ${String(header['sealing']).slice(0, 64)}, not this manifest's ${manifest.sealing}; check that keyServer is a modelseal key server of protocol 2`, { file: url });
     }
-    return await importInputKey(plaintext);
+    const key = await importInputKey(plaintext);
+    // The lease is read from the same authenticated header as the ids and sealing checked above.
+    const lease = header['lease'];
+    request.offline?.onLease(Number.isSafeInteger(lease) ? (lease as number) : undefined);
+    return key;
   } finally {
     plaintext.fill(0);
   }

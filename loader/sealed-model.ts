@@ -10,6 +10,7 @@ import { absoluteUrl, abortedError, chooseFetch, fetchSmallFile, resolveFileUrl 
 import { checkUrl, resolveOptions, type FetchFunction, type ResolvedOptions, type SealedModelOptions } from './options.js';
 import { defaultCipher } from './default-cipher.js';
 import { releaseContentKey } from './release.js';
+import { OfflineSession } from './offline.js';
 import { READ_AHEAD_BYTES, loadAllShards, streamAllShards, weightByteLengths, type ShardJob, type Unlocked } from './weights.js';
 
 /** Share of the progress bar spent before the first shard byte (manifest, key release, header). */
@@ -52,15 +53,29 @@ export class SealedModelHandler implements io.IOHandler {
 
   /** Loads and decrypts the model; tfjs calls this from loadGraphModel / loadLayersModel. */
   async load(): Promise<io.ModelArtifacts> {
+    if (!this.#options.offline) return this.#load(undefined);
+    const offline = await OfflineSession.start(absoluteUrl(this.url), this.#fetch);
+    try {
+      return await this.#load(offline);
+    } catch (err) {
+      await offline.discard().catch(() => undefined);
+      throw offline.explain(err);
+    }
+  }
+
+  async #load(offline: OfflineSession | undefined): Promise<io.ModelArtifacts> {
     const options = this.#options;
+    // Model files come from the offline copy (or are copied into it); the key server never is.
+    const files = offline?.fetch ?? this.#fetch;
     const signal = options.signal;
     const progress = new Progress(options.onProgress);
     progress.report(0);
     if (signal?.aborted) throw abortedError(signal, this.url);
     const manifestUrl = absoluteUrl(this.url);
 
-    const manifest = await this.#manifest(manifestUrl);
+    const manifest = await this.#manifest(manifestUrl, files);
     this.#checkPins(manifest, manifestUrl);
+    const storedKey = offline?.storedKey(manifest);
     const keyServer = this.#keyServer(manifest, manifestUrl);
     const urls = await Promise.all(manifest.shards.map((s) => resolveFileUrl(s.path, manifestUrl, options.weightUrlConverter)));
     // The caller's cipher, else node:crypto's in Node, else WebCrypto (undefined). With
@@ -70,9 +85,9 @@ export class SealedModelHandler implements io.IOHandler {
     const chosen = options.cipher ?? (options.streamWeights ? undefined : await defaultCipher());
     const reusesInput = options.cipher === undefined;
     const unlocked = (async (): Promise<Unlocked> => {
-      const contentKey = await releaseContentKey({ manifest, keyServer, token: options.token, fetch: this.#fetch, signal, timeoutMs: options.timeoutMs });
+      const contentKey = storedKey ?? await releaseContentKey({ manifest, keyServer, token: options.token, fetch: this.#fetch, signal, timeoutMs: options.timeoutMs, ...(offline ? { offline: { onLease: (lease: number | undefined) => offline.released(lease) } } : {}) });
       progress.report(SETUP_SHARE / 2);
-      const opened = await this.#header(manifest, manifestUrl, contentKey, chosen);
+      const opened = await this.#header(manifest, manifestUrl, contentKey, chosen, files);
       progress.report(SETUP_SHARE);
       return { opened, contentKey };
     })();
@@ -81,7 +96,7 @@ export class SealedModelHandler implements io.IOHandler {
     let received = 0;
     const job: ShardJob = {
       manifest, unlocked, urls,
-      fetch: this.#fetch,
+      fetch: files,
       requestInit: options.requestInit,
       maxConcurrentRequests: options.maxConcurrentRequests,
       timeoutMs: options.timeoutMs,
@@ -100,7 +115,7 @@ export class SealedModelHandler implements io.IOHandler {
     // path keeps its memory bound instead and starts once the header is open.
     const weights = options.streamWeights ? undefined : loadAllShards(job, signal);
     weights?.catch(() => undefined); // a key failure is reported first; shard failures after it
-    const { opened } = await unlocked;
+    const { opened, contentKey } = await unlocked;
 
     const model = opened.model;
     const artifacts: io.ModelArtifacts = { modelTopology: model.modelTopology as io.ModelArtifacts['modelTopology'] };
@@ -113,17 +128,21 @@ export class SealedModelHandler implements io.IOHandler {
     const isGraph = Array.isArray((model.modelTopology as { node?: unknown } | null)?.node) && model['format'] !== 'layers-model';
     if (options.streamWeights && isGraph) {
       const pieces = weightByteLengths(artifacts.weightSpecs);
-      artifacts.getWeightStream = () => streamAllShards(job, opened, signal, pieces, () => progress.report(1));
+      artifacts.getWeightStream = () => streamAllShards(job, opened, signal, pieces, () => {
+        progress.report(1);
+        void offline?.commit(manifest, contentKey);
+      });
       return artifacts;
     }
     artifacts.weightData = await (weights ?? loadAllShards(job, signal));
+    await offline?.commit(manifest, contentKey);
     progress.report(1);
     return artifacts;
   }
 
-  async #manifest(url: string): Promise<SealedManifest> {
+  async #manifest(url: string, fetchFn: FetchFunction): Promise<SealedManifest> {
     const { signal, requestInit, timeoutMs } = this.#options;
-    const bytes = await fetchSmallFile(this.#fetch, url, requestInit, signal, timeoutMs, {
+    const bytes = await fetchSmallFile(fetchFn, url, requestInit, signal, timeoutMs, {
       max: MAX_MANIFEST_BYTES,
       tooLarge: () => new ModelsealError('manifest_invalid', `${url} is larger than ${MAX_MANIFEST_BYTES} bytes: it is not a sealed model.json; check the model URL`, { file: url }),
     });
@@ -157,13 +176,13 @@ export class SealedModelHandler implements io.IOHandler {
     return named;
   }
 
-  async #header(manifest: SealedManifest, manifestUrl: string, contentKey: CryptoKey, cipher: ChunkCipherFactory | undefined): Promise<OpenedHeader> {
+  async #header(manifest: SealedManifest, manifestUrl: string, contentKey: CryptoKey, cipher: ChunkCipherFactory | undefined, fetchFn: FetchFunction): Promise<OpenedHeader> {
     const { signal, requestInit, weightUrlConverter, decryptConcurrency, timeoutMs } = this.#options;
     let sealed = inlineHeader(manifest);
     if (!sealed && 'path' in manifest.header) {
       const url = await resolveFileUrl(manifest.header.path, manifestUrl, weightUrlConverter);
       const declared = manifest.header.size;
-      sealed = await fetchSmallFile(this.#fetch, url, requestInit, signal, timeoutMs, {
+      sealed = await fetchSmallFile(fetchFn, url, requestInit, signal, timeoutMs, {
         max: declared,
         tooLarge: () => new ModelsealError('trailing_data', `header (${url}) is longer than the ${declared} bytes the manifest declares: the file was altered or belongs to another sealing; upload the sealed folder again`, { file: url }),
       });

@@ -27,6 +27,8 @@ export interface StaticServerOptions {
   cors?: boolean;
   /** Extra headers on every response. */
   headers?: Record<string, string>;
+  /** Port to listen on (default 0: a free port); a test that restarts a host on its old origin passes the old port. */
+  port?: number;
 }
 
 /** A running static server. */
@@ -45,7 +47,7 @@ function contentType(path: string): string {
   return CONTENT_TYPES[extname(path).toLowerCase()] ?? 'application/octet-stream';
 }
 
-/** Starts a static server on 127.0.0.1, port 0 (a free port). */
+/** Starts a static server on 127.0.0.1, port 0 (a free port) unless `options.port` says otherwise. */
 export async function startStaticServer(options: StaticServerOptions = {}): Promise<StaticServer> {
   const files = new Map<string, Uint8Array | string>();
   const setFile = (path: string, body: Uint8Array | string) => files.set(path.startsWith('/') ? path : `/${path}`, body);
@@ -104,7 +106,7 @@ export async function startStaticServer(options: StaticServerOptions = {}): Prom
   server.keepAliveTimeout = 120_000;
   await new Promise<void>((resolveListen, reject) => {
     server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => resolveListen());
+    server.listen(options.port ?? 0, '127.0.0.1', () => resolveListen());
   });
   const { port } = server.address() as AddressInfo;
   return {

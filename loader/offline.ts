@@ -1,0 +1,279 @@
+// Offline leases (docs/LOADER.md "Offline leases"): the sealed files (ciphertext only) in Cache
+// Storage and the content key as a non-extractable CryptoKey in IndexedDB, until the lease the key
+// server granted ends. Plaintext never reaches either store. The lease is enforced here, in the
+// client: THREAT_MODEL.md says what that does and does not buy.
+
+import { ModelsealError } from '../format/errors.js';
+import type { SealedManifest } from '../format/manifest.js';
+import type { FetchFunction } from './options.js';
+
+/** The Cache Storage cache holding the sealed files of offline leases. */
+export const OFFLINE_CACHE = 'modelseal-offline';
+/** The IndexedDB database (one object store, `leases`, keyed by manifest URL) holding the leased keys. */
+export const OFFLINE_DATABASE = 'modelseal-offline';
+const STORE = 'leases';
+const DB_VERSION = 1;
+
+/** What IndexedDB holds per manifest URL. */
+interface LeaseRecord {
+  url: string;
+  modelId: string;
+  keyId: string;
+  sealing: string;
+  /** End of the lease, seconds since the epoch (the JWE header `lease`). */
+  lease: number;
+  /** The content key: an HMAC-SHA-512 CryptoKey, non-extractable (structured clone keeps that). */
+  key: CryptoKey;
+  /** Every URL this lease keeps in the cache (manifest, header file, shards). */
+  files: string[];
+}
+
+function runsInNode(): boolean {
+  return typeof (globalThis as { process?: { versions?: { node?: unknown } } }).process?.versions?.node === 'string';
+}
+
+/** Refuses where the two stores do not exist (Node, pages outside a secure context). */
+function checkSupport(): void {
+  if (runsInNode()) {
+    throw new ModelsealError('offline_unavailable', 'options.offline needs a browser\'s Cache Storage and IndexedDB, which Node does not have: load without offline (every load then asks the key server)');
+  }
+  if (typeof caches === 'undefined' || typeof indexedDB === 'undefined') {
+    throw new ModelsealError('offline_unavailable', 'options.offline needs Cache Storage and IndexedDB, which this page does not have (browsers give Cache Storage only to secure contexts: serve the app over https or from localhost)');
+  }
+}
+
+function done<T>(request: IDBRequest<T>): Promise<T> {
+  return new Promise((resolve, reject) => {
+    request.onsuccess = () => resolve(request.result);
+    request.onerror = () => reject(request.error);
+  });
+}
+
+function committed(tx: IDBTransaction): Promise<void> {
+  return new Promise((resolve, reject) => {
+    tx.oncomplete = () => resolve();
+    tx.onerror = () => reject(tx.error);
+    tx.onabort = () => reject(tx.error ?? new DOMException('transaction aborted', 'AbortError'));
+  });
+}
+
+/**
+ * Opens the database. Without `create`, a database that does not exist yet is not made (the
+ * upgrade is aborted, which removes the new database again): a load whose policy grants no lease
+ * leaves no trace in IndexedDB.
+ */
+function openDatabase(create: boolean): Promise<IDBDatabase | undefined> {
+  return new Promise((resolve, reject) => {
+    const request = indexedDB.open(OFFLINE_DATABASE, DB_VERSION);
+    let aborted = false;
+    request.onupgradeneeded = () => {
+      if (!create) {
+        aborted = true;
+        request.transaction?.abort();
+        return;
+      }
+      if (!request.result.objectStoreNames.contains(STORE)) request.result.createObjectStore(STORE, { keyPath: 'url' });
+    };
+    request.onsuccess = () => resolve(request.result);
+    request.onerror = () => (aborted ? resolve(undefined) : reject(request.error));
+    request.onblocked = () => reject(new DOMException('the offline database is held open by an older version of this app in another tab', 'InvalidStateError'));
+  });
+}
+
+async function withStore<T>(mode: IDBTransactionMode, create: boolean, run: (store: IDBObjectStore) => IDBRequest<T>): Promise<T | undefined> {
+  const db = await openDatabase(create);
+  if (!db) return undefined;
+  try {
+    const tx = db.transaction(STORE, mode);
+    const result = done(run(tx.objectStore(STORE)));
+    await committed(tx);
+    return await result;
+  } finally {
+    db.close();
+  }
+}
+
+function storageError(what: string, cause: unknown): ModelsealError {
+  return new ModelsealError('offline_unavailable', `the browser's offline storage failed while ${what}: ${(cause as Error)?.message ?? String(cause)}; check that the site may store data (not blocked, quota left), or load without offline`, { cause });
+}
+
+function isLeaseRecord(v: unknown): v is LeaseRecord {
+  const r = v as Partial<LeaseRecord> | null;
+  return typeof r === 'object' && r !== null && typeof r.url === 'string' && typeof r.modelId === 'string' && typeof r.keyId === 'string'
+    && typeof r.sealing === 'string' && Number.isSafeInteger(r.lease) && Array.isArray(r.files) && r.files.every((f) => typeof f === 'string')
+    && typeof CryptoKey !== 'undefined' && r.key instanceof CryptoKey && r.key.type === 'secret' && r.key.algorithm.name === 'HMAC';
+}
+
+async function readRecord(url: string): Promise<unknown> {
+  try {
+    return await withStore('readonly', false, (s) => s.get(url) as IDBRequest<unknown>);
+  } catch (cause) {
+    throw storageError('reading the offline lease', cause);
+  }
+}
+
+/** Removes a lease record and its cached files (missing ones are fine). */
+async function removeLease(url: string, files: string[]): Promise<void> {
+  await withStore('readwrite', false, (s) => s.delete(url));
+  if (files.length > 0 && (await caches.has(OFFLINE_CACHE))) {
+    const cache = await caches.open(OFFLINE_CACHE);
+    await Promise.all(files.map((f) => cache.delete(f)));
+  }
+}
+
+/** A Response for a file the offline copy lacks: the loader reports it as `file_unavailable`. */
+function missing(): Response {
+  return new Response(null, { status: 504, statusText: 'Not in the offline cache' });
+}
+
+/**
+ * One load with `offline: true`. In `cached` mode it serves every model file from Cache Storage and
+ * gives the stored key (no request at all); in `online` mode it loads as usual, asks for a lease,
+ * and keeps copies of the sealed files it fetched, which `commit` stores once the lease is granted.
+ */
+export class OfflineSession {
+  readonly url: string;
+  readonly mode: 'cached' | 'online';
+  /** The fetch for model files (never the key server's). */
+  readonly fetch: FetchFunction;
+  readonly #record: LeaseRecord | undefined;
+  /** End of a lease that had expired when this load began (seconds), for the error if renewal fails. */
+  readonly #expired: number | undefined;
+  readonly #puts: Array<Promise<string | undefined>> = [];
+  #lease: number | undefined;
+  #decide!: (lease: number | undefined) => void;
+  readonly #decision = new Promise<number | undefined>((resolve) => (this.#decide = resolve));
+
+  private constructor(url: string, inner: FetchFunction, record: LeaseRecord | undefined, expired: number | undefined) {
+    this.url = url;
+    this.#record = record;
+    this.#expired = expired;
+    this.mode = record ? 'cached' : 'online';
+    this.fetch = record ? (input, init) => this.#fromCache(input, init) : (input, init) => this.#throughCache(inner, input, init);
+  }
+
+  /** Looks up the lease of `url` (absolute manifest URL); refuses in Node and outside secure contexts. */
+  static async start(url: string, inner: FetchFunction): Promise<OfflineSession> {
+    checkSupport();
+    const found = await readRecord(url);
+    if (found === undefined) return new OfflineSession(url, inner, undefined, undefined);
+    if (!isLeaseRecord(found) || found.url !== url) {
+      throw new ModelsealError('lease_invalid', `the offline lease stored for ${url} is not one modelseal wrote (a field is missing or of the wrong type): the browser's storage was altered; call clearOffline(url) and load online`, { file: url });
+    }
+    if (found.lease * 1000 <= Date.now()) {
+      // An honest client drops the key once the lease ends; the next load must ask the key server.
+      await removeLease(url, found.files).catch(() => undefined);
+      return new OfflineSession(url, inner, undefined, found.lease);
+    }
+    const cache = await caches.open(OFFLINE_CACHE);
+    const present = await Promise.all(found.files.map((f) => cache.match(f).then((r) => r !== undefined)));
+    if (present.includes(false)) {
+      // The browser evicted part of the copy (storage pressure): start over online.
+      await removeLease(url, found.files).catch(() => undefined);
+      return new OfflineSession(url, inner, undefined, undefined);
+    }
+    return new OfflineSession(url, inner, found, undefined);
+  }
+
+  /** The stored key when the lease covers this manifest; throws `lease_invalid` when it does not. */
+  storedKey(manifest: SealedManifest): CryptoKey | undefined {
+    const r = this.#record;
+    if (!r) return undefined;
+    if (r.modelId !== manifest.modelId || r.keyId !== manifest.keyId || r.sealing !== manifest.sealing) {
+      throw new ModelsealError('lease_invalid', `the offline copy of ${this.url} is model ${manifest.modelId} key ${manifest.keyId} sealing ${manifest.sealing}, but its lease covers model ${r.modelId} key ${r.keyId} sealing ${r.sealing}: the browser's storage was altered; call clearOffline(url) and load online`, { file: this.url });
+    }
+    return r.key;
+  }
+
+  /** Told by the key release: the lease granted (seconds since the epoch), or undefined for none. */
+  released(lease: number | undefined): void {
+    this.#lease = lease !== undefined && lease * 1000 > Date.now() ? lease : undefined;
+    this.#decide(this.#lease);
+  }
+
+  /**
+   * After a successful online load: stores the files, then the key (last, so a key never points at
+   * missing files). Never throws: a copy that cannot be stored is dropped and the load still succeeds.
+   */
+  async commit(manifest: SealedManifest, key: CryptoKey): Promise<void> {
+    if (this.mode !== 'online' || this.#lease === undefined) return;
+    try {
+      const stored = (await Promise.allSettled(this.#puts)).map((r) => (r.status === 'fulfilled' ? r.value : undefined));
+      const files = stored.filter((f): f is string => f !== undefined);
+      // A file could not be stored (quota, eviction): keep nothing rather than half a copy.
+      if (stored.length !== files.length) throw new Error('a file of the offline copy could not be stored');
+      const record: LeaseRecord = { url: this.url, modelId: manifest.modelId, keyId: manifest.keyId, sealing: manifest.sealing, lease: this.#lease, key, files };
+      await withStore('readwrite', true, (s) => s.put(record));
+    } catch {
+      await this.discard().catch(() => undefined);
+    }
+  }
+
+  /** After a failed load, or when no lease was granted: removes what this load put in the cache. */
+  async discard(): Promise<void> {
+    this.#decide(undefined);
+    if (this.mode !== 'online') return;
+    const files = (await Promise.allSettled(this.#puts)).flatMap((r) => (r.status === 'fulfilled' && r.value !== undefined ? [r.value] : []));
+    if (files.length > 0) {
+      const cache = await caches.open(OFFLINE_CACHE);
+      await Promise.all(files.map((f) => cache.delete(f)));
+    }
+  }
+
+  /** The error to report for a failed load: after an expired lease, a network failure is `lease_expired`. */
+  explain(err: unknown): unknown {
+    if (this.#expired === undefined || !(err instanceof ModelsealError)) return err;
+    if (!['key_server_unreachable', 'file_unavailable', 'timeout', 'key_server_error', 'token_unavailable'].includes(err.code)) return err;
+    return new ModelsealError('lease_expired', `the offline lease for ${this.url} ended at ${new Date(this.#expired * 1000).toISOString()} and could not be renewed: ${err.message}`, { cause: err, file: err.file ?? this.url });
+  }
+
+  async #fromCache(input: string, init: RequestInit | undefined): Promise<Response> {
+    if (init?.signal?.aborted) throw init.signal.reason ?? new DOMException('aborted', 'AbortError');
+    const cache = await caches.open(OFFLINE_CACHE);
+    return (await cache.match(input)) ?? missing();
+  }
+
+  async #throughCache(inner: FetchFunction, input: string, init: RequestInit | undefined): Promise<Response> {
+    const response = await inner(input, init);
+    if (!response.ok || response.status !== 200) return response;
+    // A copy of the ciphertext, held until the release says whether there is a lease.
+    const copy = response.clone();
+    const put = this.#decision.then(async (lease) => {
+      if (lease === undefined) {
+        await copy.body?.cancel().catch(() => undefined);
+        return undefined;
+      }
+      const cache = await caches.open(OFFLINE_CACHE);
+      await cache.put(input, copy);
+      return input;
+    });
+    put.catch(() => undefined);
+    this.#puts.push(put);
+    return response;
+  }
+}
+
+/**
+ * Removes offline leases: the stored key and the cached sealed files of the model at `url`, or of
+ * every model when `url` is omitted. Resolves once both are gone.
+ * @example await clearOffline('https://cdn.example.com/face/model.json');
+ */
+export async function clearOffline(url?: string): Promise<void> {
+  checkSupport();
+  try {
+    if (url === undefined) {
+      await withStore('readwrite', false, (s) => s.clear());
+      await caches.delete(OFFLINE_CACHE);
+      return;
+    }
+    const base = (globalThis as { location?: { href?: string } }).location?.href;
+    const absolute = new URL(url, base).href;
+    const found = await readRecord(absolute);
+    const files = isLeaseRecord(found) ? found.files : [];
+    // The manifest itself too, in case the record was unreadable but the copy is there.
+    await removeLease(absolute, [...new Set([absolute, ...files])]);
+  } catch (cause) {
+    if (cause instanceof ModelsealError) throw cause;
+    throw storageError('removing offline leases', cause);
+  }
+}

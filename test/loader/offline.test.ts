@@ -1,0 +1,305 @@
+// Offline leases end to end in Debian's Chromium with a persistent profile: load online with a
+// lease, stop the key server and the file host, restart the browser on the same profile, load again
+// from the offline copy; the stored key cannot be exported; a lease that ended gives lease_expired;
+// a policy without leases stores nothing; a swapped copy or key does not load; clearOffline removes
+// both stores. The page is served by the test's static server while it runs, and by Playwright's
+// request routing (the page script only) once it is stopped, so the origin, and with it the
+// browser's storage, stays the same.
+
+import { createHash } from 'node:crypto';
+import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createKeyServer, mintDevToken } from '../../keyserver/index.js';
+import { FileKeyStore } from '../../keyserver/keystore.js';
+import { clearOffline, sealedModel } from '../../loader/index.js';
+import { bundle } from '../helpers/bundle.js';
+import { CHROMIUM_ARGS } from '../helpers/chromium.js';
+import { startStaticServer, type StaticServer } from '../helpers/static-server.js';
+import { sealModel } from '../../format/index.js';
+import { copyHumanModel, sealInto } from './fixtures.js';
+
+const here = dirname(fileURLToPath(import.meta.url));
+
+interface LoadResult {
+  weights: Record<string, string>;
+  prediction: string;
+}
+type Outcome = { ok: LoadResult } | { error: { code: string | undefined; message: string } };
+interface RecordView {
+  url: string;
+  modelId: string;
+  keyId: string;
+  sealing: string;
+  lease: number;
+  files: string[];
+  key: { type: string; extractable: boolean; algorithm: string; usages: string[] };
+}
+interface OfflineTest {
+  loadPlain(url: string): Promise<LoadResult>;
+  load(url: string, options: Record<string, unknown>): Promise<Outcome>;
+  records(): Promise<RecordView[]>;
+  exportStored(url: string): Promise<string[]>;
+  cacheEntries(): Promise<Array<{ url: string; sha256: string }>>;
+  storage(): Promise<{ caches: string[]; databases: string[] }>;
+  setLease(url: string, lease: number): Promise<void>;
+  swapKey(from: string, to: string): Promise<void>;
+  restoreRecord(url: string): Promise<void>;
+  swapCached(url: string, from: string): Promise<void>;
+  putCached(url: string, body: string): Promise<void>;
+  restoreCached(url: string): Promise<void>;
+  decryptWithStoredKey(url: string): Promise<{ weightsManifest: number; shard0: { length: number; sha256: string } }>;
+  clearOffline(url?: string): Promise<void>;
+}
+
+const MODELS = ['antispoof', 'other', 'nolease', 'short', 'short-edited'] as const;
+type ModelName = (typeof MODELS)[number];
+
+let root: string;
+let storeDir: string;
+let profile: string;
+let files: StaticServer | undefined;
+let keys: Awaited<ReturnType<typeof createKeyServer>> | undefined;
+let keyServer: string;
+let context: BrowserContext | undefined;
+let script: string;
+let indexHtml: string;
+let origin: string;
+let plain: LoadResult;
+/** SHA-256 (hex) of every sealed file on disk, by URL. */
+const sealedDigests = new Map<string, string>();
+/** SHA-256 (hex) of every plaintext weight file. */
+const plainDigests = new Set<string>();
+/** The model's weight bytes, concatenated. */
+let plainWeights: Uint8Array;
+/** A second published sealing of antispoof k1 (another shard length): its manifest. */
+let secondSealing: string;
+
+const url = (m: ModelName) => `${origin}/sealed/${m}/model.json`;
+const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
+
+async function launch(): Promise<Page> {
+  context = await chromium.launchPersistentContext(profile, { executablePath: process.env['CHROMIUM_PATH'] ?? '/usr/bin/chromium', args: CHROMIUM_ARGS });
+  const page = context.pages()[0] ?? (await context.newPage());
+  page.on('pageerror', (err) => console.error('page error:', err));
+  return page;
+}
+
+async function open(page: Page, viaRoute: boolean): Promise<void> {
+  if (viaRoute) {
+    // The file host is down: only the page itself is answered (from memory); every model file request goes to the dead port.
+    await page.route(`${origin}/index.html`, (route) => route.fulfill({ status: 200, contentType: 'text/html', body: indexHtml }));
+    await page.route(`${origin}/page.js`, (route) => route.fulfill({ status: 200, contentType: 'text/javascript', body: script }));
+  }
+  await page.goto(`${origin}/index.html`);
+  await page.waitForFunction(() => 'offlineTest' in globalThis);
+}
+
+function call<K extends keyof OfflineTest>(page: Page, name: K, ...args: Parameters<OfflineTest[K]>): Promise<Awaited<ReturnType<OfflineTest[K]>>> {
+  return page.evaluate(({ name, args }) => (globalThis as unknown as { offlineTest: Record<string, (...a: unknown[]) => unknown> }).offlineTest[name]!(...args), { name, args: args as unknown[] }) as Promise<Awaited<ReturnType<OfflineTest[K]>>>;
+}
+
+async function load(page: Page, m: ModelName, offline = true, streamWeights = false): Promise<Outcome> {
+  const token = await mintDevToken({ store: storeDir, models: ['*'], ttl: '10m' });
+  return call(page, 'load', url(m), { token, keyServer, offline, streamWeights });
+}
+
+function expectLoaded(o: Outcome): LoadResult {
+  if ('error' in o) throw new Error(`load failed: ${o.error.code}: ${o.error.message}`);
+  return o.ok;
+}
+
+async function startKeyServer(): Promise<void> {
+  keys = await createKeyServer({
+    store: storeDir,
+    config: {
+      logLevel: 'silent',
+      auditLog: null,
+      defaults: { origins: [origin], releasesPerToken: 0 },
+      models: { antispoof: { offlineLeaseSeconds: 3600 }, other: { offlineLeaseSeconds: 3600 }, 'short*': { offlineLeaseSeconds: 2 } },
+    },
+  });
+  keyServer = await keys.listen({ host: '127.0.0.1', port: 0 });
+}
+
+beforeAll(async () => {
+  root = await mkdtemp(join(tmpdir(), 'modelseal-offline-'));
+  storeDir = join(root, 'store');
+  profile = join(root, 'profile');
+  const { store } = await FileKeyStore.open(storeDir, { create: true });
+  const model = await copyHumanModel('antispoof', join(root, 'www/plain/antispoof'));
+  for (const w of model.weightFiles) plainDigests.add(sha(w));
+  plainWeights = new Uint8Array(Buffer.concat(model.weightFiles));
+  for (const m of MODELS) await sealInto(store, m, model, join(root, 'www/sealed', m), { shardLength: 256 * 1024, headerMode: 'file' });
+  const again = await sealModel({ modelJson: model.modelJson, weightFiles: model.weightFiles }, { modelId: 'antispoof', keyId: 'k1', contentKey: (await store.get('antispoof', 'k1'))!.key, shardLength: 128 * 1024, headerMode: 'file' });
+  await store.publish('antispoof', 'k1', again.manifest.sealing);
+  secondSealing = JSON.stringify(again.manifest);
+  script = await bundle(join(here, 'offline-page.ts'), { format: 'iife' });
+  indexHtml = '<!doctype html><meta charset="utf-8"><title>modelseal offline test</title><script src="/page.js"></script>';
+  files = await startStaticServer({ root: join(root, 'www'), files: { '/index.html': indexHtml, '/page.js': script } });
+  origin = files.url;
+  for (const m of MODELS) {
+    for (const name of await readdir(join(root, 'www/sealed', m))) sealedDigests.set(`${origin}/sealed/${m}/${name}`, sha(await readFile(join(root, 'www/sealed', m, name))));
+  }
+  await startKeyServer();
+});
+
+afterAll(async () => {
+  await context?.close();
+  await keys?.close();
+  await files?.close();
+  if (root) await rm(root, { recursive: true, force: true });
+});
+
+describe('offline leases in Chromium (persistent profile)', () => {
+  it('session 1, online: a policy without leases stores nothing; a lease keeps ciphertext and a non-extractable key', async () => {
+    const page = await launch();
+    await open(page, false);
+    plain = await call(page, 'loadPlain', `${origin}/plain/antispoof/model.json`);
+    expect(Object.keys(plain.weights).length).toBeGreaterThan(5);
+
+    // Policy off (nolease has no offlineLeaseSeconds): the load works, and neither store exists.
+    expect(expectLoaded(await load(page, 'nolease'))).toEqual(plain);
+    expect(await call(page, 'storage')).toEqual({ caches: [], databases: [] });
+
+    // A load without offline stores nothing either, even where the policy grants a lease.
+    expect(expectLoaded(await load(page, 'antispoof', false))).toEqual(plain);
+    expect(await call(page, 'storage')).toEqual({ caches: [], databases: [] });
+
+    for (const m of ['antispoof', 'short', 'short-edited'] as const) expect(expectLoaded(await load(page, m))).toEqual(plain);
+    // A streamed load stores its lease when the weight stream ends (after tfjs has the model).
+    expect(expectLoaded(await load(page, 'other', true, true))).toEqual(plain);
+    while (!(await call(page, 'records')).some((r) => r.modelId === 'other')) await page.waitForTimeout(50);
+    const now = Date.now() / 1000;
+    const records = await call(page, 'records');
+    expect(records.map((r) => r.modelId).sort()).toEqual(['antispoof', 'other', 'short', 'short-edited']);
+    const lease = records.find((r) => r.modelId === 'antispoof')!;
+    expect(lease.url).toBe(url('antispoof'));
+    expect(lease.lease).toBeGreaterThan(now + 3500);
+    expect(lease.lease).toBeLessThanOrEqual(now + 3601);
+    expect(lease.key).toEqual({ type: 'secret', extractable: false, algorithm: 'HMAC/SHA-512', usages: ['sign'] });
+    expect(lease.files.sort()).toEqual([...sealedDigests.keys()].filter((u) => u.startsWith(`${origin}/sealed/antispoof/`)).sort());
+
+    // The cache holds exactly the sealed files of the leased models, byte for byte: no plaintext.
+    const entries = await call(page, 'cacheEntries');
+    expect(entries.map((e) => e.url).sort()).toEqual([...sealedDigests.keys()].filter((u) => !u.includes('/nolease/')).sort());
+    for (const e of entries) {
+      expect(e.sha256, e.url).toBe(sealedDigests.get(e.url));
+      expect(plainDigests.has(e.sha256), `${e.url} is a plaintext weight file`).toBe(false);
+    }
+    expect(await call(page, 'exportStored', url('antispoof'))).toEqual(['raw: InvalidAccessError', 'jwk: InvalidAccessError']);
+    // Non-extractable is not unusable: any script on the page decrypts the cached files with it (THREAT_MODEL.md).
+    const taken = await call(page, 'decryptWithStoredKey', url('antispoof'));
+    expect(taken.weightsManifest).toBeGreaterThan(0);
+    expect(taken.shard0.length).toBeGreaterThan(0);
+    expect(taken.shard0.sha256).toBe(sha(plainWeights.subarray(0, taken.shard0.length)));
+
+    // Within the lease a load reads the copy: no request reaches the file host.
+    const before = files!.requests.length;
+    expect(expectLoaded(await load(page, 'antispoof'))).toEqual(plain);
+    expect(files!.requests.slice(before)).toEqual([]);
+    await context!.close();
+    context = undefined;
+  });
+
+  it('session 2, key server and file host stopped, browser restarted on the same profile: loads from the offline copy, bit-identical', async () => {
+    await keys!.close();
+    keys = undefined;
+    await files!.close();
+    files = undefined;
+    const page = await launch();
+    await open(page, true);
+    expect(expectLoaded(await load(page, 'antispoof'))).toEqual(plain);
+    expect(expectLoaded(await load(page, 'other'))).toEqual(plain);
+    // The stored key survived the restart and is still not extractable.
+    expect(await call(page, 'exportStored', url('antispoof'))).toEqual(['raw: InvalidAccessError', 'jwk: InvalidAccessError']);
+    // A model that never had a lease needs the network, which is gone.
+    const none = await load(page, 'nolease');
+    expect('error' in none && none.error.code).toBe('file_unavailable');
+  });
+
+  it('past the lease: lease_expired, and the expired key is removed; an expiry the user edited is honoured (the documented limit)', async () => {
+    const page = context!.pages()[0]!;
+    const records = await call(page, 'records');
+    const end = Math.max(...records.filter((r) => r.modelId.startsWith('short')).map((r) => r.lease));
+    // Wait until both 2-second leases have ended (the test timeout bounds the wait).
+    while (Date.now() <= end * 1000) await page.waitForTimeout(100);
+    await call(page, 'setLease', url('short-edited'), Math.floor(Date.now() / 1000) + 3600);
+
+    const expired = await load(page, 'short');
+    if (!('error' in expired)) throw new Error('an expired lease loaded');
+    expect(expired.error.code).toBe('lease_expired');
+    expect(expired.error.message).toMatch(new RegExp(`the offline lease for ${url('short').replaceAll('.', '\\.')} ended at \\d{4}-\\d\\d-\\d\\dT[\\d:.]+Z and could not be renewed: could not download`));
+    expect((await call(page, 'records')).map((r) => r.modelId)).not.toContain('short');
+    expect((await call(page, 'cacheEntries')).some((e) => e.url.includes('/sealed/short/'))).toBe(false);
+
+    // The client enforces the lease: a user who moves the expiry in IndexedDB keeps loading.
+    expect(expectLoaded(await load(page, 'short-edited'))).toEqual(plain);
+  });
+
+  it('a swapped copy or key does not load: lease_invalid for another model\'s manifest, wrong_key for another model\'s key', async () => {
+    const page = context!.pages()[0]!;
+    await call(page, 'swapCached', url('antispoof'), url('other'));
+    const swapped = await load(page, 'antispoof');
+    expect('error' in swapped && swapped.error.code).toBe('lease_invalid');
+    expect('error' in swapped && swapped.error.message).toMatch(/is model other key k1 sealing .* but its lease covers model antispoof key k1 .*call clearOffline\(url\) and load online/);
+    await call(page, 'restoreCached', url('antispoof'));
+    // Another sealing the publisher recorded for the same key version: the lease names one sealing.
+    await call(page, 'swapCached', url('antispoof'), url('antispoof'));
+    await call(page, 'putCached', url('antispoof'), secondSealing);
+    const otherSealing = await load(page, 'antispoof');
+    expect('error' in otherSealing && otherSealing.error.code).toBe('lease_invalid');
+    expect('error' in otherSealing && otherSealing.error.message).toMatch(/is model antispoof key k1 sealing (\S+), but its lease covers model antispoof key k1 sealing (?!\1)/);
+    await call(page, 'restoreCached', url('antispoof'));
+
+    await call(page, 'swapKey', url('other'), url('antispoof'));
+    const wrongKey = await load(page, 'antispoof');
+    expect('error' in wrongKey && wrongKey.error.code).toBe('wrong_key');
+    await call(page, 'restoreRecord', url('antispoof'));
+    expect(expectLoaded(await load(page, 'antispoof'))).toEqual(plain);
+  });
+
+  it('clearOffline(url) removes that model\'s key and files; clearOffline() removes the rest', async () => {
+    const page = context!.pages()[0]!;
+    await call(page, 'clearOffline', url('antispoof'));
+    expect((await call(page, 'records')).map((r) => r.modelId).sort()).toEqual(['other', 'short-edited']);
+    const left = (await call(page, 'cacheEntries')).map((e) => e.url);
+    expect(left.some((u) => u.includes('/sealed/antispoof/'))).toBe(false);
+    expect(left.some((u) => u.includes('/sealed/other/'))).toBe(true);
+    const gone = await load(page, 'antispoof');
+    expect('error' in gone && gone.error.code).toBe('file_unavailable');
+
+    await call(page, 'clearOffline');
+    expect(await call(page, 'records')).toEqual([]);
+    expect((await call(page, 'storage')).caches).toEqual([]);
+  });
+
+  it('after expiry, a load that reaches the key server and the file host again renews the lease', async () => {
+    const page = context!.pages()[0]!;
+    // The network is back: the file host on its old port (same origin, same storage), a key server.
+    await page.unroute(`${origin}/index.html`);
+    await page.unroute(`${origin}/page.js`);
+    files = await startStaticServer({ root: join(root, 'www'), files: { '/index.html': indexHtml, '/page.js': script }, port: Number(new URL(origin).port) });
+    await startKeyServer();
+    // Reopened from the host: Chromium treats a page Playwright fulfilled as public, and blocks
+    // its requests to a loopback key server (Local Network Access).
+    await open(page, false);
+    expect((await call(page, 'records')).map((r) => r.modelId)).not.toContain('short');
+    expect(expectLoaded(await load(page, 'short'))).toEqual(plain);
+    const renewed = (await call(page, 'records')).find((r) => r.modelId === 'short');
+    expect(renewed?.lease).toBeGreaterThan(Math.floor(Date.now() / 1000) - 2);
+    expect((await call(page, 'cacheEntries')).filter((e) => e.url.includes('/sealed/short/')).length).toBe(renewed!.files.length);
+  });
+});
+
+describe('offline leases in Node', () => {
+  it('offline: true is refused with offline_unavailable; a non-boolean is a TypeError', async () => {
+    const handler = sealedModel('http://127.0.0.1:9/model.json', { token: 't', keyServer: 'http://127.0.0.1:9', offline: true });
+    await expect(handler.load()).rejects.toMatchObject({ code: 'offline_unavailable', message: expect.stringMatching(/Node does not have/) });
+    expect(() => sealedModel('http://127.0.0.1:9/model.json', { token: 't', keyServer: 'http://127.0.0.1:9', offline: 'yes' as never })).toThrow(/options\.offline must be a boolean/);
+    await expect(clearOffline()).rejects.toMatchObject({ code: 'offline_unavailable' });
+  });
+});
