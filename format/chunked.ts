@@ -398,7 +398,7 @@ export class ChunkedDecryptor {
         try {
           plain = await cipher.open(index, sealed);
         } catch (cause) {
-          throw new ModelsealError('tampered', `${this.#label}: chunk ${index} failed authentication: the file may be corrupted or tampered with`, { file: this.#label, cause });
+          throw new ModelsealError('tampered', `${this.#label}: chunk ${index} failed authentication: the file may be corrupted or tampered with`, { file: this.#label, chunk: index, cause });
         }
         this.#outputs[index] = plain;
         // WebCrypto copies the input when digest() is called, so the chunk may be handed on at once.

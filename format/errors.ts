@@ -47,6 +47,22 @@ export const ERROR_CODES = [
 /** A stable, documented error code: switch on it, never on the message. */
 export type ErrorCode = (typeof ERROR_CODES)[number];
 
+/** The structured details a ModelsealError may carry besides its code and message. */
+export interface ModelsealErrorOptions {
+  /** The underlying error. */
+  cause?: unknown;
+  /** The sealed file (a path, URL or label) the error is about. */
+  file?: string;
+  /** Index of the chunk of `file` that failed, when one chunk did. */
+  chunk?: number;
+  /** The key server's own wire code (docs/PROTOCOL.md), when the key server answered with an error. */
+  serverCode?: string;
+  /** The HTTP status of the answer the error comes from. */
+  status?: number;
+  /** Seconds the server asked the caller to wait before retrying (its Retry-After header). */
+  retryAfter?: number;
+}
+
 /** The one error class modelseal throws for bad data, keys or I/O; `code` says which failure it is. */
 export class ModelsealError extends Error {
   override readonly name = 'ModelsealError';
@@ -54,11 +70,23 @@ export class ModelsealError extends Error {
   readonly code: ErrorCode;
   /** The sealed file the error is about, when there is one (a path or URL). */
   readonly file: string | undefined;
+  /** Index (from 0) of the chunk that failed, when the format layer knows it. */
+  readonly chunk: number | undefined;
+  /** The key server's wire code (`token_expired`, `key_revoked`, `origin_not_allowed`, …), when it refused or failed. */
+  readonly serverCode: string | undefined;
+  /** HTTP status of the failed answer (key server or file host), when there was one. */
+  readonly status: number | undefined;
+  /** Seconds to wait before trying again, from the server's Retry-After header. */
+  readonly retryAfter: number | undefined;
 
-  constructor(code: ErrorCode, message: string, options: { cause?: unknown; file?: string } = {}) {
+  constructor(code: ErrorCode, message: string, options: ModelsealErrorOptions = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.code = code;
     this.file = options.file;
+    this.chunk = options.chunk;
+    this.serverCode = options.serverCode;
+    this.status = options.status;
+    this.retryAfter = options.retryAfter;
   }
 }
 

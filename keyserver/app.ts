@@ -227,11 +227,18 @@ export async function buildApp(options: AppOptions): Promise<KeyServerApp> {
   app.removeContentTypeParser('text/plain');
   app.decorateRequest('modelseal', undefined);
 
+  // CORS is not the access control here: the release's origin check (policy) is. The release
+  // endpoints answer every origin, so a page on a refused origin can read its 403
+  // origin_not_allowed (and the refusal is audited) instead of seeing a network error. No
+  // credentials are allowed: the bearer token is the only one. Other endpoints answer only origins
+  // some policy allows.
+  const releasePaths = new Set([RELEASE_PATH, '/v1/release']);
   await app.register(cors, {
-    origin: (origin, cb) => cb(null, origin !== undefined && originAllowedAnywhere(config, origin)),
-    methods: ['GET', 'POST'],
-    allowedHeaders: ['authorization', 'content-type'],
-    maxAge: 600,
+    delegator: (req, cb) => {
+      const origin = req.headers.origin;
+      const open = releasePaths.has(req.url.split('?')[0]!) || (origin !== undefined && originAllowedAnywhere(config, origin));
+      cb(null, { origin: open, methods: ['GET', 'POST'], allowedHeaders: ['authorization', 'content-type'], maxAge: 600 });
+    },
   });
   // Rate limits count separately per policy entry (its name; '' is `defaults`).
   const limit = async (kind: 'address' | 'subject', policyName: string, max: number, key: string) => {

@@ -133,7 +133,7 @@ export class SessionVerifier {
     }
     // Claim shapes are checked outside the loop: a bug there must not read as a JWKS outage (503).
     if (verified) return this.#session(verified);
-    throw tokenError(last);
+    throw tokenError(last, this.#config);
   }
 
   #session(p: JWTPayload): Session {
@@ -165,12 +165,42 @@ export class SessionVerifier {
   }
 }
 
-function tokenError(err: unknown): WireError {
-  if (err instanceof errors.JWTExpired) return new WireError('token_expired', 'mint a new session token', { cause: err });
-  if (err instanceof errors.JWTClaimValidationFailed) {
-    const claim = err.claim;
-    return new WireError('invalid_token', `${claim} claim check failed (${err.reason})`, { cause: err });
+/** A claim value for a message: JSON, cut short (the payload's signature verified, but it is still input). */
+function shown(value: unknown): string {
+  const text = JSON.stringify(value) ?? String(value);
+  return text.length > 80 ? `${text.slice(0, 77)}...` : text;
+}
+
+function timeOf(seconds: unknown): string {
+  return typeof seconds === 'number' && Number.isFinite(seconds) && Math.abs(seconds) < 1e11 ? new Date(seconds * 1000).toISOString() : shown(seconds);
+}
+
+/** The detail of a failed claim check: what the token has and what this server expects (no secrets involved). */
+function claimDetail(err: errors.JWTClaimValidationFailed, tokens: KeyServerConfig['tokens']): string {
+  const payload = err.payload as Record<string, unknown>;
+  const now = Math.floor(Date.now() / 1000);
+  if (err.reason === 'missing') return `the token has no ${err.claim} claim`;
+  switch (err.claim) {
+    case 'iss':
+      return `the token's issuer (iss) is ${shown(payload['iss'])}; this key server accepts ${tokens.issuer.map((i) => shown(i)).join(' or ')}`;
+    case 'aud':
+      return `the token's audience (aud) is ${shown(payload['aud'])}; this key server accepts ${tokens.audience.map((a) => shown(a)).join(' or ')}`;
+    case 'nbf':
+      return typeof payload['nbf'] === 'number'
+        ? `the token is not valid before ${timeOf(payload['nbf'])} (nbf), ${payload['nbf'] - now} s after the key server's clock (clock skew allowed: ${tokens.clockSkewSeconds} s)`
+        : 'the nbf claim must be a number';
+    default:
+      return `${err.claim} claim check failed (${err.reason})`;
   }
+}
+
+function tokenError(err: unknown, tokens: KeyServerConfig['tokens']): WireError {
+  if (err instanceof errors.JWTExpired) {
+    const exp = (err.payload as Record<string, unknown>)['exp'];
+    const ago = typeof exp === 'number' ? Math.floor(Date.now() / 1000) - exp : undefined;
+    return new WireError('token_expired', `its exp ${timeOf(exp)} is ${ago ?? '?'} s before the key server's clock (clock skew allowed: ${tokens.clockSkewSeconds} s)`, { cause: err });
+  }
+  if (err instanceof errors.JWTClaimValidationFailed) return new WireError('invalid_token', claimDetail(err, tokens), { cause: err });
   if (err instanceof errors.JWSSignatureVerificationFailed) return new WireError('invalid_token', 'signature does not verify', { cause: err });
   if (err instanceof errors.JWKSNoMatchingKey) return new WireError('invalid_token', 'no key in the JWKS matches the token', { cause: err });
   if (err instanceof errors.JWKSTimeout || !(err instanceof errors.JOSEError) || err.code === 'ERR_JWKS_INVALID') {

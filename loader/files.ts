@@ -14,7 +14,8 @@ function isFileUrl(url: string): boolean {
   return url.startsWith('file:');
 }
 
-function isNode(): boolean {
+/** True in Node (and runtimes that present themselves as Node). */
+export function isNode(): boolean {
   const proc = (globalThis as { process?: { versions?: { node?: string } } }).process;
   return typeof proc?.versions?.node === 'string';
 }
@@ -168,7 +169,7 @@ export async function getFile(fetchFn: FetchFunction, url: string, init: Request
   if (!response.ok) {
     // Drop the error body unread; nothing useful is in it for the caller.
     response.body?.cancel().catch(() => undefined);
-    throw new ModelsealError('file_unavailable', `could not download ${url}: HTTP ${response.status}${response.statusText ? ` ${response.statusText}` : ''}; check that every sealed file was uploaded next to model.json`, { file: url });
+    throw new ModelsealError('file_unavailable', `could not download ${url}: HTTP ${response.status}${response.statusText ? ` ${response.statusText}` : ''}; check that every sealed file was uploaded next to model.json`, { file: url, status: response.status });
   }
   return response;
 }

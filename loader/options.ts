@@ -3,6 +3,7 @@
 
 import type { ChunkCipherFactory } from '../format/chunked.js';
 import { checkKeyServerUrl, ID_PATTERN } from '../format/manifest.js';
+import { isNode } from './files.js';
 
 /** What a token provider is told: the model being loaded and the thumbprint of this load's key pair. */
 export interface TokenRequest {
@@ -67,6 +68,12 @@ export interface SealedModelOptions {
    * (docs/LOADER.md "Offline leases"). Browsers only: in Node the load fails with `offline_unavailable`.
    */
   offline?: boolean;
+  /**
+   * Node only: the `Origin` header the key-release request sends (e.g. `"https://app.example"`),
+   * for models whose key-server policy lists allowed origins. Browsers send the page's origin
+   * themselves and forbid setting it, so this option is refused there.
+   */
+  origin?: string;
 }
 
 /** Options after validation, defaults applied. */
@@ -87,11 +94,12 @@ export interface ResolvedOptions {
   streamWeights: boolean;
   cipher: ChunkCipherFactory | undefined;
   offline: boolean;
+  origin: string | undefined;
 }
 
 const KNOWN = new Set([
   'token', 'keyServer', 'allowManifestKeyServer', 'modelId', 'keyId', 'timeoutMs', 'fetch', 'requestInit', 'weightUrlConverter', 'onProgress', 'signal',
-  'maxConcurrentRequests', 'decryptConcurrency', 'streamWeights', 'cipher', 'offline',
+  'maxConcurrentRequests', 'decryptConcurrency', 'streamWeights', 'cipher', 'offline', 'origin',
 ]);
 
 function positiveInt(value: unknown, name: string, fallback: number): number {
@@ -128,6 +136,24 @@ function checkAllowList(value: unknown): true | string[] | undefined {
     if ((url.protocol !== 'https:' && url.protocol !== 'http:') || url.origin !== origin.replace(/\/$/, '')) throw bad();
     return url.origin;
   });
+}
+
+/** Checks the Node-only `origin` option: an exact `scheme://host[:port]`, and only outside a browser. */
+function checkOrigin(value: unknown): string | undefined {
+  if (value === undefined) return undefined;
+  if (!isNode()) {
+    throw new TypeError('sealedModel: options.origin works only in Node: a browser sends the page\'s own Origin with the key request and forbids setting it; add the page\'s origin to the model\'s origins in the key-server config instead');
+  }
+  let url: URL | undefined;
+  try {
+    url = typeof value === 'string' ? new URL(value) : undefined;
+  } catch {
+    url = undefined;
+  }
+  if (!url || (url.protocol !== 'https:' && url.protocol !== 'http:') || url.origin !== value) {
+    throw new TypeError(`sealedModel: options.origin must be an origin such as "https://app.example" (scheme://host[:port], no path or trailing slash), got ${JSON.stringify(value)?.slice(0, 80)}`);
+  }
+  return url.origin;
 }
 
 /** Checks the URL argument; returns it unchanged. */
@@ -194,5 +220,6 @@ export function resolveOptions(options: unknown): ResolvedOptions {
     streamWeights: (streamWeights as boolean | undefined) ?? false,
     cipher: optionalFunction<ChunkCipherFactory>(o['cipher'], 'cipher'),
     offline: (offline as boolean | undefined) ?? false,
+    origin: checkOrigin(o['origin']),
   };
 }

@@ -7,6 +7,7 @@ import { ModelsealError } from '../format/errors.js';
 import type { SealedManifest } from '../format/manifest.js';
 import { abortedError, Deadline, readBytes } from './files.js';
 import type { FetchFunction, TokenRequest, TokenSource } from './options.js';
+import { serverHint } from './server-codes.js';
 
 /** Longest Retry-After the loader waits out before retrying a 429 once. */
 const MAX_RETRY_WAIT_SECONDS = 5;
@@ -24,6 +25,8 @@ export interface ReleaseRequest {
   timeoutMs: number;
   /** Ask for an offline lease; `onLease` then hears the lease granted (the JWE header `lease`) or undefined. */
   offline?: { onLease: (lease: number | undefined) => void };
+  /** Node only: the Origin header to send (options.origin). */
+  origin?: string | undefined;
 }
 
 /** Gets the session token from a string or a provider; throws `token_unavailable`. */
@@ -78,16 +81,43 @@ async function readAnswer(response: Response, url: string, request: ReleaseReque
   return new TextDecoder().decode(bytes);
 }
 
-async function readServerError(response: Response, url: string, request: ReleaseRequest, deadline: Deadline): Promise<{ code: string; message: string }> {
+/** The server's `{ error: { code, message } }`; `code` is undefined when the answer has no such body. */
+async function readServerError(response: Response, url: string, request: ReleaseRequest, deadline: Deadline): Promise<{ code: string | undefined; message: string }> {
   try {
     const text = await readAnswer(response, url, request, deadline);
     const body = JSON.parse(text) as { error?: { code?: unknown; message?: unknown } };
-    const code = typeof body.error?.code === 'string' ? body.error.code : 'unknown';
+    // A wire code is a short snake_case word; anything else is not a modelseal key server's.
+    const code = typeof body.error?.code === 'string' && /^[a-z][a-z0-9_]{0,63}$/.test(body.error.code) ? body.error.code : undefined;
     const message = typeof body.error?.message === 'string' ? body.error.message.slice(0, 500) : '(no message)';
     return { code, message };
   } catch {
-    return { code: 'unknown', message: '(the key server sent no JSON error body)' };
+    return { code: undefined, message: '(the key server sent no JSON error body)' };
   }
+}
+
+/**
+ * Turns a key server's error answer into a ModelsealError: the stable loader code by HTTP status
+ * (docs/ERRORS.md), the server's wire code, status and Retry-After as fields, and one hint per wire
+ * code (server-codes.ts).
+ */
+async function refusal(response: Response, url: string, request: ReleaseRequest, deadline: Deadline, retryAfter: number | undefined): Promise<ModelsealError> {
+  const { manifest } = request;
+  const { status } = response;
+  const { code, message } = await readServerError(response, url, request, deadline);
+  const fields = { file: url, status, ...(code === undefined ? {} : { serverCode: code }), ...(retryAfter === undefined ? {} : { retryAfter }) };
+  const what = `model ${manifest.modelId} (key ${manifest.keyId})`;
+  const answer = `HTTP ${status} ${code ?? '(no error code)'}: ${message}`;
+  const hint = serverHint(code ?? 'unknown', status);
+  if (status === 429) {
+    return new ModelsealError('rate_limited', `the key server is rate limiting key releases for ${what}${retryAfter === undefined ? '' : `; retry in ${retryAfter} s`}: ${answer}; ${hint}`, fields);
+  }
+  if (status === 401 || status === 403 || status === 404) {
+    if (code === 'not_published') {
+      return new ModelsealError('not_published', `the key server does not vouch for this sealing of ${what}, sealing ${manifest.sealing}: ${message}; the files were not made by the publisher's \`modelseal seal\`, or their record was lost; upload the sealed files the publisher made`, fields);
+    }
+    return new ModelsealError('key_denied', `the key server refused the key for ${what}: ${answer}; ${hint}`, fields);
+  }
+  return new ModelsealError('key_server_error', `the key server failed to release the key for ${what}: ${answer}; ${hint}`, fields);
 }
 
 async function post(request: ReleaseRequest, url: string, body: string, token: string, deadline: Deadline): Promise<Response> {
@@ -98,7 +128,7 @@ async function post(request: ReleaseRequest, url: string, body: string, token: s
       // The token is the only credential: no cookies, no cache, nothing stored.
       credentials: 'omit',
       cache: 'no-store',
-      headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${token}`, ...(request.origin === undefined ? {} : { origin: request.origin }) },
       body,
       signal: deadline.signal,
     });
@@ -140,28 +170,14 @@ async function release(request: ReleaseRequest, privateKey: CryptoKey, url: stri
   let response = await post(request, url, body, token, deadline);
   if (response.status === 429) {
     const wait = retryAfterSeconds(response.headers.get('retry-after'));
-    await response.body?.cancel().catch(() => undefined);
     if (wait !== undefined && wait <= MAX_RETRY_WAIT_SECONDS) {
+      await response.body?.cancel().catch(() => undefined);
       await sleep(wait * 1000, request.signal);
       response = await post(request, url, body, token, deadline);
     }
-    if (response.status === 429) {
-      const again = retryAfterSeconds(response.headers.get('retry-after')) ?? wait;
-      await response.body?.cancel().catch(() => undefined);
-      throw new ModelsealError('rate_limited', `the key server is rate limiting key releases${again === undefined ? '' : `; retry in ${again} s`}: wait before loading again, and reuse loaded models instead of reloading them`, { file: url });
-    }
+    if (response.status === 429) throw await refusal(response, url, request, deadline, retryAfterSeconds(response.headers.get('retry-after')) ?? wait);
   }
-  if (response.status === 401 || response.status === 403 || response.status === 404) {
-    const { code, message } = await readServerError(response, url, request, deadline);
-    if (code === 'not_published') {
-      throw new ModelsealError('not_published', `the key server does not vouch for this sealing of model ${manifest.modelId} (key ${manifest.keyId}, sealing ${manifest.sealing}): ${message}; the files were not made by the publisher's \`modelseal seal\`, or their record was lost; upload the sealed files the publisher made`, { file: url });
-    }
-    throw new ModelsealError('key_denied', `the key server refused the key for model ${manifest.modelId} (key ${manifest.keyId}): HTTP ${response.status} ${code}: ${message}; get a fresh session token that covers this model, or check that the key version is not revoked or expired`, { file: url });
-  }
-  if (!response.ok) {
-    const { code, message } = await readServerError(response, url, request, deadline);
-    throw new ModelsealError('key_server_error', `the key server failed: HTTP ${response.status} ${code}: ${message}; try again later or tell the operator`, { file: url });
-  }
+  if (!response.ok) throw await refusal(response, url, request, deadline, retryAfterSeconds(response.headers.get('retry-after')));
 
   let jwe: string;
   try {

@@ -85,7 +85,7 @@ export class SealedModelHandler implements io.IOHandler {
     const chosen = options.cipher ?? (options.streamWeights ? undefined : await defaultCipher());
     const reusesInput = options.cipher === undefined;
     const unlocked = (async (): Promise<Unlocked> => {
-      const contentKey = storedKey ?? await releaseContentKey({ manifest, keyServer, token: options.token, fetch: this.#fetch, signal, timeoutMs: options.timeoutMs, ...(offline ? { offline: { onLease: (lease: number | undefined) => offline.released(lease) } } : {}) });
+      const contentKey = storedKey ?? await releaseContentKey({ manifest, keyServer, token: options.token, fetch: this.#fetch, signal, timeoutMs: options.timeoutMs, origin: options.origin, ...(offline ? { offline: { onLease: (lease: number | undefined) => offline.released(lease) } } : {}) });
       progress.report(SETUP_SHARE / 2);
       const opened = await this.#header(manifest, manifestUrl, contentKey, chosen, files);
       progress.report(SETUP_SHARE);
