@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { calculateJwkThumbprint, decodeJwt, decodeProtectedHeader } from 'jose';
 import { pino } from 'pino';
 import { FileKeyStore, mintDevToken, createKeyServer } from '../../keyserver/index.js';
-import { RELAXED, clientKey, postRelease, release, rotatePublished, startFixture, until, type Fixture } from './helpers.js';
+import { RELAXED, TEST_SEALING, clientKey, postRelease, release, rotatePublished, startFixture, until, type Fixture } from './helpers.js';
 
 const ROOT = join(import.meta.dirname, '../..');
 
@@ -91,6 +91,31 @@ describe('release', () => {
     }
   });
 
+  it('a refused token says what it has and what the server expects (iss, aud, nbf, exp), with no secret', async () => {
+    const { publicJwk } = await clientKey();
+    const post = async (token: string) => {
+      const r = await f.server.app.inject({ method: 'POST', url: '/v2/release', headers: { authorization: `Bearer ${token}` }, payload: { modelId: 'face', keyId: 'k1', sealing: TEST_SEALING, epk: publicJwk } });
+      return { status: r.statusCode, error: (r.json() as { error: { code: string; message: string } }).error };
+    };
+    const iss = await post(await mintDevToken({ store: f.store, models: ['face'], issuer: 'https://login.example' }));
+    expect(iss.status).toBe(401);
+    expect(iss.error.code).toBe('invalid_token');
+    expect(iss.error.message).toContain('issuer (iss) is "https://login.example"; this key server accepts "modelseal-dev"');
+    const aud = await post(await mintDevToken({ store: f.store, models: ['face'], audience: 'other-app' }));
+    expect(aud.error.message).toContain('audience (aud) is "other-app"; this key server accepts "modelseal"');
+    const nbf = await post(await mintDevToken({ store: f.store, models: ['face'], notBefore: Math.floor(Date.now() / 1000) + 3600 }));
+    expect(nbf.error.code).toBe('invalid_token');
+    expect(nbf.error.message).toMatch(/not valid before \d{4}-\d\d-\d\dT.*\(nbf\), 3[56]\d\d s after the key server's clock \(clock skew allowed: 30 s\)/);
+    const expired = await post(await mintDevToken({ store: f.store, models: ['face'], ttl: -600 }));
+    expect(expired.status).toBe(401);
+    expect(expired.error.code).toBe('token_expired');
+    expect(expired.error.message).toMatch(/^the session token has expired: its exp \d{4}-\d\d-\d\dT\S+Z is 6\d\d s before the key server's clock \(clock skew allowed: 30 s\)$/);
+    const secret = Buffer.from(await f.store.tokenSecret());
+    for (const e of [iss, aud, nbf, expired]) {
+      for (const form of [secret.toString('base64url'), secret.toString('hex'), secret.toString('base64')]) expect(e.error.message).not.toContain(form);
+    }
+  });
+
   it('origin allow-list: only listed origins release; CORS answers only allowed origins', async () => {
     const token = await mintDevToken({ store: f.store, models: ['web-a'] });
     const none = await release(f.url, token, 'web-a', 'k1');
@@ -105,19 +130,34 @@ describe('release', () => {
     expect(good.headers.get('access-control-allow-origin')).toBe('https://app.example');
   });
 
-  it('CORS preflight: allowed origin gets the headers, a stranger gets none (when no policy allows every origin)', async () => {
+  it('CORS: the release endpoint answers every origin, so a refused page reads its 403; the policy still refuses, and other endpoints answer only allowed origins', async () => {
     const server = await createKeyServer({ store: f.store.dir, config: { ...RELAXED, auditLog: null, defaults: { ...RELAXED.defaults, origins: [] }, models: { 'web-*': { origins: ['https://app.example'] } } } });
     const url = await server.listen({ host: '127.0.0.1', port: 0 });
     try {
-      const pre = (origin: string) => fetch(`${url}/v2/release`, { method: 'OPTIONS', headers: { origin, 'access-control-request-method': 'POST', 'access-control-request-headers': 'authorization,content-type' } });
-      const ok = await pre('https://app.example');
-      expect(ok.status).toBeLessThan(300);
-      expect(ok.headers.get('access-control-allow-origin')).toBe('https://app.example');
-      expect(ok.headers.get('access-control-allow-headers')).toContain('authorization');
-      const bad = await pre('https://evil.example');
-      expect(bad.headers.get('access-control-allow-origin')).toBeNull();
+      const pre = (origin: string, path = '/v2/release') => fetch(`${url}${path}`, { method: 'OPTIONS', headers: { origin, 'access-control-request-method': 'POST', 'access-control-request-headers': 'authorization,content-type' } });
+      for (const origin of ['https://app.example', 'https://evil.example']) {
+        const p = await pre(origin);
+        expect(p.status, origin).toBe(204);
+        expect(p.headers.get('access-control-allow-origin')).toBe(origin);
+        expect(p.headers.get('access-control-allow-headers')).toContain('authorization');
+        // The bearer token is the only credential: the browser may never send cookies along.
+        expect(p.headers.get('access-control-allow-credentials')).toBeNull();
+      }
+      // The stranger's POST is answered with CORS headers (readable) but refused by the policy.
+      const token = await mintDevToken({ store: f.store, models: ['web-a', 'face'] });
+      const evil = await release(url, token, 'web-a', 'k1', { headers: { origin: 'https://evil.example' } });
+      expect(evil.status).toBe(403);
+      expect(evil.json.error.code).toBe('origin_not_allowed');
+      expect(evil.key).toBeUndefined();
+      expect(evil.headers.get('access-control-allow-origin')).toBe('https://evil.example');
+      const good = await release(url, token, 'web-a', 'k1', { headers: { origin: 'https://app.example' } });
+      expect(good.status).toBe(200);
+      // Endpoints other than the release keep answering only origins some policy allows.
+      expect((await fetch(`${url}/healthz`, { headers: { origin: 'https://evil.example' } })).headers.get('access-control-allow-origin')).toBeNull();
+      expect((await fetch(`${url}/healthz`, { headers: { origin: 'https://app.example' } })).headers.get('access-control-allow-origin')).toBe('https://app.example');
+      expect((await pre('https://evil.example', '/metrics')).headers.get('access-control-allow-origin')).toBeNull();
       // The default policy (origins: []) refuses every origin for other models.
-      const r = await release(url, await mintDevToken({ store: f.store, models: ['face'] }), 'face', 'k1', { headers: { origin: 'https://app.example' } });
+      const r = await release(url, token, 'face', 'k1', { headers: { origin: 'https://app.example' } });
       expect(r.json.error.code).toBe('origin_not_allowed');
     } finally {
       await server.close();
