@@ -9,7 +9,7 @@ import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createKeyServer, mintDevToken } from '../../keyserver/index.js';
 import { FileKeyStore } from '../../keyserver/keystore.js';
-import { isModelsealError, sealedModel, type ErrorCode, type SealedModelOptions } from '../../loader/index.js';
+import { isModelsealError, sealedModel, type ErrorCode, type ModelsealError, type SealedModelOptions } from '../../loader/index.js';
 import { startStaticServer, type StaticServer } from '../helpers/static-server.js';
 import { buildLayersModel, copyHumanModel, sealInto } from './fixtures.js';
 
@@ -30,12 +30,14 @@ async function token(models = ['*'], extra: Record<string, unknown> = {}): Promi
   return mintDevToken({ store: storeDir, models, ttl: '5m', ...extra });
 }
 
-async function expectCode(load: Promise<unknown>, code: ErrorCode, message: RegExp): Promise<void> {
+async function expectCode(load: Promise<unknown>, code: ErrorCode, message: RegExp, fields: Partial<Pick<ModelsealError, 'serverCode' | 'status' | 'retryAfter' | 'file' | 'chunk'>> = {}): Promise<ModelsealError> {
   const err = await load.then(() => undefined, (e: unknown) => e);
   expect(err, `expected ${code}`).toBeDefined();
   if (!isModelsealError(err)) throw err;
   expect(err.code).toBe(code);
   expect(err.message).toMatch(message);
+  expect(err).toMatchObject(fields);
+  return err;
 }
 
 function url(name: string): string {
@@ -135,22 +137,61 @@ describe('sealedModel failures', () => {
     await expectCode(sealedModel(url('layers'), { token: stolen, keyServer }).load(), 'key_denied', /HTTP 401 invalid_token/);
   });
 
-  it('denied token: a token scoped to another model → key_denied with the server code', async () => {
-    await expectCode(sealedModel(url('layers'), { token: await token(['face-*']), keyServer }).load(), 'key_denied', /HTTP 403 forbidden_model.*fresh session token/);
+  it('denied token: a token scoped to another model → key_denied with the server code as a field and the hint for it', async () => {
+    await expectCode(sealedModel(url('layers'), { token: await token(['face-*']), keyServer }).load(), 'key_denied', /HTTP 403 forbidden_model: .*mint tokens whose `models` covers it/, { serverCode: 'forbidden_model', status: 403 });
   });
 
-  it('expired token → key_denied (token_expired)', async () => {
-    await expectCode(sealedModel(url('layers'), { token: await token(['*'], { ttl: -600 }), keyServer }).load(), 'key_denied', /HTTP 401 token_expired/);
+  it('expired token → key_denied (token_expired): when it expired, by the server\'s clock, and one hint', async () => {
+    const err = await expectCode(sealedModel(url('layers'), { token: await token(['*'], { ttl: -600 }), keyServer }).load(), 'key_denied', /HTTP 401 token_expired: the session token has expired: its exp \S+ is 6\d\d s before the key server's clock .*mint a new token for each load/, { serverCode: 'token_expired', status: 401 });
+    expect(err.message.match(/new token|fresh session token/g)).toHaveLength(1);
   });
 
-  it('revoked key version → key_denied (key_revoked)', async () => {
+  it('revoked key version → key_denied (key_revoked): the fix is a reseal, not a new token', async () => {
     await store.revoke('revoked');
     await servers[0]!.reload();
-    await expectCode(sealedModel(url('revoked'), { token: await token(), keyServer }).load(), 'key_denied', /HTTP 403 key_revoked/);
+    const err = await expectCode(sealedModel(url('revoked'), { token: await token(), keyServer }).load(), 'key_denied', /HTTP 403 key_revoked: .*no token can unlock them: the publisher reseals the model with the active key version/, { serverCode: 'key_revoked', status: 403 });
+    expect(err.message).not.toMatch(/new token|fresh session token/);
+  });
+
+  it('expired key version → key_denied (key_expired), and an unknown key version → key_denied (unknown_key)', async () => {
+    const layers = await buildLayersModel(tf);
+    await sealInto(store, 'expiring', layers, join(root, 'www/expiring'));
+    await store.rotate('expiring', { retireExpiresAt: new Date(Date.now() - 60_000) });
+    await servers[0]!.reload();
+    await expectCode(sealedModel(url('expiring'), { token: await token(), keyServer }).load(), 'key_denied', /HTTP 403 key_expired: .*publisher reseals the model with a current key version/, { serverCode: 'key_expired', status: 403 });
+    const emptyDir = join(root, 'empty-store');
+    await FileKeyStore.open(emptyDir, { create: true });
+    const { url: empty } = await startKeyServer(emptyDir);
+    await expectCode(sealedModel(url('layers'), { token: await mintDevToken({ store: emptyDir, models: ['*'], ttl: '5m' }), keyServer: empty }).load(), 'key_denied', /HTTP 404 unknown_key: .*check that keyServer is this model's key server/, { serverCode: 'unknown_key', status: 404 });
+  });
+
+  it('a token from another issuer → key_denied (invalid_token) naming the token\'s issuer and the one the server expects', async () => {
+    const { url: strict } = await startKeyServer(storeDir, { tokens: { issuer: ['https://login.example'] } });
+    await expectCode(sealedModel(url('layers'), { token: await token(), keyServer: strict }).load(), 'key_denied', /HTTP 401 invalid_token: .*issuer \(iss\) is "modelseal-dev"; this key server accepts "https:\/\/login\.example"/, { serverCode: 'invalid_token', status: 401 });
+  });
+
+  it('release cap used up → key_denied (release_limit)', async () => {
+    const { url: capped } = await startKeyServer(storeDir, { defaults: { releasesPerToken: 1 } });
+    const once = await token();
+    await sealedModel(url('layers'), { token: once, keyServer: capped }).load();
+    await expectCode(sealedModel(url('layers'), { token: once, keyServer: capped }).load(), 'key_denied', /HTTP 403 release_limit: .*mint a new token \(a new `jti`\)/, { serverCode: 'release_limit', status: 403 });
+  });
+
+  it('origin allow-list from Node: no Origin → origin_not_allowed with the way out; options.origin sends one, and only an allowed one loads', async () => {
+    const { url: guarded } = await startKeyServer(storeDir, { models: { layers: { origins: ['https://app.example'] } } });
+    const tok = await token();
+    await expectCode(sealedModel(url('layers'), { token: tok, keyServer: guarded }).load(), 'key_denied', /HTTP 403 origin_not_allowed: .*no Origin header.*pass the loader's `origin` option/, { serverCode: 'origin_not_allowed', status: 403 });
+    await expectCode(sealedModel(url('layers'), { token: tok, keyServer: guarded, origin: 'https://evil.example' }).load(), 'key_denied', /origin https:\/\/evil\.example is not allowed for layers/, { serverCode: 'origin_not_allowed' });
+    const model = await tf.loadLayersModel(sealedModel(url('layers'), { token: tok, keyServer: guarded, origin: 'https://app.example' }));
+    expect(model.getWeights().length).toBe(6);
+    model.dispose();
+    for (const bad of ['https://app.example/', 'app.example', 'ftp://app.example', 42]) {
+      expect(() => sealedModel(url('layers'), { token: tok, keyServer: guarded, origin: bad as string })).toThrow(/options\.origin must be an origin such as "https:\/\/app\.example"/);
+    }
   });
 
   it('tampered shard → tampered, naming the shard and chunk', async () => {
-    await expectCode(sealedModel(url('tampered'), { token: await token(), keyServer }).load(), 'tampered', /shard 2 of 6 .*chunk 1 failed authentication/);
+    await expectCode(sealedModel(url('tampered'), { token: await token(), keyServer }).load(), 'tampered', /shard 2 of 6 .*chunk 1 failed authentication/, { chunk: 1, file: 'shard 2 of 6 (shard-2-of-6.sealed)' });
   });
 
   it('truncated shard → truncated', async () => {
@@ -167,7 +208,7 @@ describe('sealedModel failures', () => {
   });
 
   it('404 shard → file_unavailable naming the URL and status', async () => {
-    await expectCode(sealedModel(url('missing'), { token: await token(), keyServer }).load(), 'file_unavailable', /missing\/shard-3-of-6\.sealed: HTTP 404/);
+    await expectCode(sealedModel(url('missing'), { token: await token(), keyServer }).load(), 'file_unavailable', /missing\/shard-3-of-6\.sealed: HTTP 404/, { status: 404 });
   });
 
   it('the same failures surface through getWeightStream', async () => {
@@ -196,7 +237,9 @@ describe('sealedModel failures', () => {
   });
 
   it('keyServer pointing at something else (a static host) → key_server_error', async () => {
-    await expectCode(sealedModel(url('layers'), { token: await token(), keyServer: files.url }).load(), 'key_server_error', /HTTP 405/);
+    await expectCode(sealedModel(url('layers'), { token: await token(), keyServer: files.url }).load(), 'key_server_error', /HTTP 405 \(no error code\).*check that keyServer points at a modelseal key server/, { serverCode: undefined, status: 405 });
+    // A key server URL with a wrong path: the server's 404 not_found is the URL's fault, not a refusal.
+    await expectCode(sealedModel(url('layers'), { token: await token(), keyServer: `${keyServer}/keys` }).load(), 'key_server_error', /HTTP 404 not_found: .*base URL of a modelseal key server/, { serverCode: 'not_found', status: 404 });
   });
 
   it('abort mid-download → aborted', async () => {
@@ -245,7 +288,9 @@ describe('sealedModel failures', () => {
     const { url: slow } = await startKeyServer(storeDir, { rateWindowMs: 60_000, defaults: { ratePerSubject: 1 } });
     const slowOpts = async () => ({ token: await token(['*'], { sub: 'user-slow' }), keyServer: slow });
     await sealedModel(url('layers'), await slowOpts()).load();
-    await expectCode(sealedModel(url('layers'), await slowOpts()).load(), 'rate_limited', /retry in \d+ s/);
+    const limitedErr = await expectCode(sealedModel(url('layers'), await slowOpts()).load(), 'rate_limited', /retry in \d+ s/, { serverCode: 'rate_limited', status: 429 });
+    expect(limitedErr.retryAfter).toBeGreaterThan(5);
+    expect(limitedErr.message).toContain(`retry in ${limitedErr.retryAfter} s`);
   });
 
   it('bad manifests: a plain model.json → manifest_invalid; an unknown version → unsupported_version', async () => {
