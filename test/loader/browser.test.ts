@@ -2,7 +2,7 @@
 // sealed model through the real key server, predicts like the plain model, never sees the raw key
 // in any response, and writes nothing to Cache Storage or IndexedDB.
 
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -69,7 +69,7 @@ beforeAll(async () => {
     root: join(root, 'www'),
     files: { '/index.html': '<!doctype html><meta charset="utf-8"><title>modelseal loader test</title><script src="/page.js"></script>', '/page.js': script },
   });
-  keys = await createKeyServer({ store: storeDir, config: { logLevel: 'silent', auditLog: null, defaults: { origins: [files.url] } } });
+  keys = await createKeyServer({ store: storeDir, config: { logLevel: 'silent', auditLog: join(root, 'audit.log'), defaults: { origins: [files.url] } } });
   keyServer = await keys.listen({ host: '127.0.0.1', port: 0 });
   browser = await launchChromium();
 });
@@ -141,24 +141,41 @@ describe('sealedModel in Chromium', () => {
     await page.close();
   });
 
-  it('a page on an origin the key server does not allow gets a typed error', async () => {
-    // The other origin serves the same sealed files itself; only the key server refuses it (no CORS grant).
+  it('a page on an origin the key server does not allow reads the refusal (origin_not_allowed), and the refusal is audited', async () => {
+    // The other origin serves the same sealed files itself; only the key server's policy refuses it.
     const other = await startStaticServer({ root: join(root, 'www'), files: { '/index.html': '<!doctype html><script src="/page.js"></script>', '/page.js': await bundle(join(here, 'browser-page.ts'), { format: 'iife' }) } });
     try {
       const page = await browser.newPage();
       await page.goto(`${other.url}/index.html`);
       await page.waitForFunction(() => 'modelsealTest' in globalThis);
+      const before = bodies.length;
+      page.on('response', (response) => {
+        response.body().then((body) => bodies.push({ url: response.url(), body }), () => undefined);
+      });
       const error = await page.evaluate(async ({ url, token, keyServer }) => {
         try {
           await (globalThis as unknown as { modelsealTest: { loadSealed(u: string, t: string, k: string, s: boolean): Promise<unknown> } }).modelsealTest.loadSealed(url, token, keyServer, false);
           return null;
         } catch (err) {
-          return { code: (err as { code?: string }).code, message: (err as Error).message };
+          const e = err as { name?: string; code?: string; serverCode?: string; status?: number; message: string };
+          return { name: e.name, code: e.code, serverCode: e.serverCode, status: e.status, message: e.message };
         }
-      }, { url: `${other.url}/sealed/antispoof/model.json`, token: await mintDevToken({ store: storeDir, models: ['antispoof'], ttl: '5m' }), keyServer });
-      // A CORS refusal looks like a network error to the page, so the message names CORS as a cause.
-      expect(error?.code).toBe('key_server_unreachable');
-      expect(error?.message).toMatch(/allows this page's origin \(CORS\)/);
+      }, { url: `${other.url}/sealed/antispoof/model.json`, token: await mintDevToken({ store: storeDir, models: ['antispoof'], ttl: '5m', sub: 'stranger-page' }), keyServer });
+      expect(error).toMatchObject({ name: 'ModelsealError', code: 'key_denied', serverCode: 'origin_not_allowed', status: 403 });
+      expect(error?.message).toContain(`origin ${other.url} is not allowed for antispoof`);
+      expect(error?.message).toMatch(/operator adds it to the model's `origins`/);
+      // The refused answer carries no key: it is the error body, nothing else.
+      for (const { url, body } of bodies.slice(before)) expect(containsKey(body, contentKey), `key found in ${url}`).toBe(false);
+
+      await keys.audit.flush();
+      const lines = (await readFile(join(root, 'audit.log'), 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+      expect(lines.filter((l) => l['sub'] === 'stranger-page')).toEqual([
+        expect.objectContaining({ modelId: 'antispoof', origin: other.url, outcome: 'denied', reason: 'origin_not_allowed', status: 403 }),
+      ]);
+
+      // A browser may not choose its Origin: the Node-only option is refused there with a clear error.
+      const refused = await page.evaluate(({ url, token, keyServer }) => (globalThis as unknown as { modelsealTest: { tryLoad(u: string, o: unknown): Promise<{ code?: string; message: string } | null> } }).modelsealTest.tryLoad(url, { token, keyServer, origin: 'https://app.example' }), { url: `${other.url}/sealed/antispoof/model.json`, token: 'unused', keyServer });
+      expect(refused?.message).toMatch(/options\.origin works only in Node: a browser sends the page's own Origin/);
       await page.close();
     } finally {
       await other.close();
