@@ -114,7 +114,7 @@ async function refusal(response: Response, url: string, request: ReleaseRequest,
   // A 404 not_found names no endpoint: the keyServer URL is wrong, which no token fixes.
   if (status === 401 || status === 403 || (status === 404 && code !== 'not_found')) {
     if (code === 'not_published') {
-      return new ModelsealError('not_published', `the key server does not vouch for this sealing of ${what}, sealing ${manifest.sealing}: ${message}; the files were not made by the publisher's \`modelseal seal\`, or their record was lost; upload the sealed files the publisher made`, fields);
+      return new ModelsealError('not_published', `the key server does not vouch for this sealing of model ${manifest.modelId} (key ${manifest.keyId}, sealing ${manifest.sealing}): ${message}; the files were not made by the publisher's \`modelseal seal\`, or their record was lost; upload the sealed files the publisher made`, fields);
     }
     return new ModelsealError('key_denied', `the key server refused the key for ${what}: ${answer}; ${hint}`, fields);
   }
