@@ -233,11 +233,16 @@ export async function buildApp(options: AppOptions): Promise<KeyServerApp> {
   // credentials are allowed: the bearer token is the only one. Other endpoints answer only origins
   // some policy allows.
   const releasePaths = new Set([RELEASE_PATH, '/v1/release']);
+  const corsFor = (open: boolean) => ({ origin: open, methods: ['GET', 'POST'], allowedHeaders: ['authorization', 'content-type'], maxAge: 600 });
+  const corsOpen = corsFor(true);
+  const corsClosed = corsFor(false);
   await app.register(cors, {
     delegator: (req, cb) => {
       const origin = req.headers.origin;
-      const open = releasePaths.has(req.url.split('?')[0]!) || (origin !== undefined && originAllowedAnywhere(config, origin));
-      cb(null, { origin: open, methods: ['GET', 'POST'], allowedHeaders: ['authorization', 'content-type'], maxAge: 600 });
+      // Only a well-formed origin is echoed: a hostile 15 KB header is not copied into the answer.
+      const echo = origin !== undefined && origin.length <= 300 && /^[a-z][a-z0-9+.-]*:\/\/[^/\s]+$/i.test(origin);
+      const open = (echo && releasePaths.has(req.url.split('?')[0]!)) || (origin !== undefined && originAllowedAnywhere(config, origin));
+      cb(null, open ? corsOpen : corsClosed);
     },
   });
   // Rate limits count separately per policy entry (its name; '' is `defaults`).

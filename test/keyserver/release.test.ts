@@ -143,6 +143,8 @@ describe('release', () => {
         // The bearer token is the only credential: the browser may never send cookies along.
         expect(p.headers.get('access-control-allow-credentials')).toBeNull();
       }
+      // Only a well-formed origin is echoed, so a hostile header is not copied into the answer.
+      for (const junk of [`https://${'a'.repeat(2000)}.example`, 'https://app.example/path', 'null']) expect((await pre(junk)).headers.get('access-control-allow-origin'), junk.slice(0, 30)).toBeNull();
       // The stranger's POST is answered with CORS headers (readable) but refused by the policy.
       const token = await mintDevToken({ store: f.store, models: ['web-a', 'face'] });
       const evil = await release(url, token, 'web-a', 'k1', { headers: { origin: 'https://evil.example' } });
