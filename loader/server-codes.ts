@@ -6,9 +6,9 @@
 export const SERVER_CODE_HINTS: Readonly<Record<string, string>> = {
   malformed_request: 'the key server could not read the loader\'s request: the loader and the key server speak different protocol versions, or a proxy altered the request; update modelseal on both sides',
   invalid_token: 'the session token is not one this key server accepts (the message names the check that failed); fix how the app backend mints it (signing key, iss, aud, nbf, claims) and load with a newly minted token',
-  token_expired: 'the session token\'s exp has passed: have the app backend mint a new token for each load (pass `token` as a function, not a fixed string); if newly minted tokens expire at once, compare the clocks of the backend and the key server',
-  forbidden_model: 'the token\'s `models` claim does not include this model: have the app backend mint tokens whose `models` covers it',
-  origin_not_allowed: 'the key server\'s policy for this model does not list the origin the request came from: the operator adds it to the model\'s `origins` in the key-server config; from Node, which sends no Origin, pass the loader\'s `origin` option with an allowed origin',
+  token_expired: 'have the app backend mint a new token for each load (pass `token` as a function, not a fixed string); if newly minted tokens are refused as expired, compare the clocks of the backend and the key server',
+  forbidden_model: 'have the app backend mint tokens whose `models` claim covers this model (an exact id or a `*` pattern)',
+  origin_not_allowed: 'serve the app from an origin the model\'s policy lists, or have the operator add this one to the model\'s `origins` in the key-server config; from Node, which sends no Origin, pass the loader\'s `origin` option with a listed origin',
   release_limit: 'this token has used every key release its policy allows: mint a new token (a new `jti`) for the next load, and keep the loaded model instead of loading it again',
   key_revoked: 'the key version these files were sealed with is revoked, so no token can unlock them: the publisher reseals the model with the active key version and uploads the new files',
   key_expired: 'the key version these files were sealed with has expired, so no token can unlock them: the publisher reseals the model with a current key version and uploads the new files',

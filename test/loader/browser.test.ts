@@ -163,7 +163,7 @@ describe('sealedModel in Chromium', () => {
       }, { url: `${other.url}/sealed/antispoof/model.json`, token: await mintDevToken({ store: storeDir, models: ['antispoof'], ttl: '5m', sub: 'stranger-page' }), keyServer });
       expect(error).toMatchObject({ name: 'ModelsealError', code: 'key_denied', serverCode: 'origin_not_allowed', status: 403 });
       expect(error?.message).toContain(`origin ${other.url} is not allowed for antispoof`);
-      expect(error?.message).toMatch(/operator adds it to the model's `origins`/);
+      expect(error?.message).toMatch(/have the operator add this one to the model's `origins`/);
       // The refused answer carries no key: it is the error body, nothing else.
       for (const { url, body } of bodies.slice(before)) expect(containsKey(body, contentKey), `key found in ${url}`).toBe(false);
 

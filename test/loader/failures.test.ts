@@ -138,7 +138,7 @@ describe('sealedModel failures', () => {
   });
 
   it('denied token: a token scoped to another model → key_denied with the server code as a field and the hint for it', async () => {
-    await expectCode(sealedModel(url('layers'), { token: await token(['face-*']), keyServer }).load(), 'key_denied', /HTTP 403 forbidden_model: .*mint tokens whose `models` covers it/, { serverCode: 'forbidden_model', status: 403 });
+    await expectCode(sealedModel(url('layers'), { token: await token(['face-*']), keyServer }).load(), 'key_denied', /HTTP 403 forbidden_model: the session token does not allow this model: the token's models claim does not include layers; have the app backend mint tokens whose `models` claim covers this model/, { serverCode: 'forbidden_model', status: 403 });
   });
 
   it('expired token → key_denied (token_expired): when it expired, by the server\'s clock, and one hint', async () => {
@@ -180,7 +180,7 @@ describe('sealedModel failures', () => {
   it('origin allow-list from Node: no Origin → origin_not_allowed with the way out; options.origin sends one, and only an allowed one loads', async () => {
     const { url: guarded } = await startKeyServer(storeDir, { models: { layers: { origins: ['https://app.example'] } } });
     const tok = await token();
-    await expectCode(sealedModel(url('layers'), { token: tok, keyServer: guarded }).load(), 'key_denied', /HTTP 403 origin_not_allowed: .*no Origin header.*pass the loader's `origin` option/, { serverCode: 'origin_not_allowed', status: 403 });
+    await expectCode(sealedModel(url('layers'), { token: tok, keyServer: guarded }).load(), 'key_denied', /HTTP 403 origin_not_allowed: .*no Origin header; .*from Node, which sends no Origin, pass the loader's `origin` option/, { serverCode: 'origin_not_allowed', status: 403 });
     await expectCode(sealedModel(url('layers'), { token: tok, keyServer: guarded, origin: 'https://evil.example' }).load(), 'key_denied', /origin https:\/\/evil\.example is not allowed for layers/, { serverCode: 'origin_not_allowed' });
     const model = await tf.loadLayersModel(sealedModel(url('layers'), { token: tok, keyServer: guarded, origin: 'https://app.example' }));
     expect(model.getWeights().length).toBe(6);
