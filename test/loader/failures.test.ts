@@ -5,6 +5,7 @@ import { cp, mkdtemp, readFile, readdir, rename, rm, truncate, writeFile } from 
 import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createKeyServer, mintDevToken } from '../../keyserver/index.js';
@@ -185,6 +186,10 @@ describe('sealedModel failures', () => {
     const model = await tf.loadLayersModel(sealedModel(url('layers'), { token: tok, keyServer: guarded, origin: 'https://app.example' }));
     expect(model.getWeights().length).toBe(6);
     model.dispose();
+    // The option needs no custom fetch, so file: URLs still load from disk.
+    const fromDisk = await tf.loadLayersModel(sealedModel(pathToFileURL(join(root, 'www/layers/model.json')).href, { token: tok, keyServer: guarded, origin: 'https://app.example' }));
+    expect(fromDisk.getWeights().length).toBe(6);
+    fromDisk.dispose();
     for (const bad of ['https://app.example/', 'app.example', 'ftp://app.example', 42]) {
       expect(() => sealedModel(url('layers'), { token: tok, keyServer: guarded, origin: bad as string })).toThrow(/options\.origin must be an origin such as "https:\/\/app\.example"/);
     }
