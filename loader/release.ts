@@ -7,6 +7,7 @@ import { ModelsealError } from '../format/errors.js';
 import type { SealedManifest } from '../format/manifest.js';
 import { abortedError, Deadline, readBytes } from './files.js';
 import type { FetchFunction, TokenRequest, TokenSource } from './options.js';
+import { traced, traceEnd, traceStart } from './trace.js';
 
 /** Longest Retry-After the loader waits out before retrying a 429 once. */
 const MAX_RETRY_WAIT_SECONDS = 5;
@@ -118,11 +119,13 @@ export async function releaseContentKey(request: ReleaseRequest): Promise<Crypto
   const subtle = globalThis.crypto.subtle;
   // Ephemeral, per load: the private key never leaves WebCrypto (extractable: false). It is made
   // before the token is asked for, so the app's backend can bind the token to it (cnf.jkt).
+  const started = traceStart();
   const pair = (await subtle.generateKey({ name: 'ECDH', namedCurve: 'P-256' }, false, ['deriveBits'])) as CryptoKeyPair;
   const jwk = await subtle.exportKey('jwk', pair.publicKey);
   const epk = { kty: jwk.kty!, crv: jwk.crv!, x: jwk.x!, y: jwk.y! };
   const jkt = await calculateJwkThumbprint(epk, 'sha256');
-  const token = await getToken(request.token, { modelId: manifest.modelId, keyId: manifest.keyId, jkt }, request.signal);
+  traceEnd('keypair', started);
+  const token = await traced('token', () => getToken(request.token, { modelId: manifest.modelId, keyId: manifest.keyId, jkt }, request.signal));
   const url = releaseUrl(request.keyServer);
   const body = JSON.stringify({ modelId: manifest.modelId, keyId: manifest.keyId, sealing: manifest.sealing, epk });
   const deadline = new Deadline(request.timeoutMs, url, request.signal);
@@ -135,7 +138,7 @@ export async function releaseContentKey(request: ReleaseRequest): Promise<Crypto
 
 async function release(request: ReleaseRequest, privateKey: CryptoKey, url: string, body: string, token: string, deadline: Deadline): Promise<CryptoKey> {
   const { manifest } = request;
-  let response = await post(request, url, body, token, deadline);
+  let response = await traced('release.request', () => post(request, url, body, token, deadline));
   if (response.status === 429) {
     const wait = retryAfterSeconds(response.headers.get('retry-after'));
     await response.body?.cancel().catch(() => undefined);
@@ -163,7 +166,7 @@ async function release(request: ReleaseRequest, privateKey: CryptoKey, url: stri
 
   let jwe: string;
   try {
-    const answer = JSON.parse(await readAnswer(response, url, request, deadline)) as { key?: unknown };
+    const answer = JSON.parse(await traced('release.body', () => readAnswer(response, url, request, deadline))) as { key?: unknown };
     if (typeof answer.key !== 'string') throw new Error('no "key" field');
     jwe = answer.key;
   } catch (cause) {
@@ -175,10 +178,10 @@ async function release(request: ReleaseRequest, privateKey: CryptoKey, url: stri
   let plaintext: Uint8Array;
   let header: Record<string, unknown>;
   try {
-    const result = await compactDecrypt(jwe, privateKey, {
+    const result = await traced('unwrap', () => compactDecrypt(jwe, privateKey, {
       keyManagementAlgorithms: ['ECDH-ES+A256KW', 'ECDH-ES'],
       contentEncryptionAlgorithms: ['A256GCM'],
-    });
+    }));
     plaintext = result.plaintext;
     header = result.protectedHeader as Record<string, unknown>;
   } catch (cause) {
@@ -192,7 +195,7 @@ async function release(request: ReleaseRequest, privateKey: CryptoKey, url: stri
     if (header['sealing'] !== manifest.sealing) {
       throw new ModelsealError('key_server_error', `the key server's release vouches for sealing ${String(header['sealing']).slice(0, 64)}, not this manifest's ${manifest.sealing}; check that keyServer is a modelseal key server of protocol 2`, { file: url });
     }
-    return await importInputKey(plaintext);
+    return await traced('import', () => importInputKey(plaintext));
   } finally {
     plaintext.fill(0);
   }

@@ -10,6 +10,7 @@ import { absoluteUrl, abortedError, chooseFetch, fetchSmallFile, resolveFileUrl 
 import { checkUrl, resolveOptions, type FetchFunction, type ResolvedOptions, type SealedModelOptions } from './options.js';
 import { defaultCipher } from './default-cipher.js';
 import { releaseContentKey } from './release.js';
+import { traced, traceEnd, traceStart } from './trace.js';
 import { READ_AHEAD_BYTES, loadAllShards, streamAllShards, weightByteLengths, type ShardJob, type Unlocked } from './weights.js';
 
 /** Share of the progress bar spent before the first shard byte (manifest, key release, header). */
@@ -52,6 +53,10 @@ export class SealedModelHandler implements io.IOHandler {
 
   /** Loads and decrypts the model; tfjs calls this from loadGraphModel / loadLayersModel. */
   async load(): Promise<io.ModelArtifacts> {
+    return traced('load', () => this.#load());
+  }
+
+  async #load(): Promise<io.ModelArtifacts> {
     const options = this.#options;
     const signal = options.signal;
     const progress = new Progress(options.onProgress);
@@ -59,7 +64,7 @@ export class SealedModelHandler implements io.IOHandler {
     if (signal?.aborted) throw abortedError(signal, this.url);
     const manifestUrl = absoluteUrl(this.url);
 
-    const manifest = await this.#manifest(manifestUrl);
+    const manifest = await traced('manifest', () => this.#manifest(manifestUrl));
     this.#checkPins(manifest, manifestUrl);
     const keyServer = this.#keyServer(manifest, manifestUrl);
     const urls = await Promise.all(manifest.shards.map((s) => resolveFileUrl(s.path, manifestUrl, options.weightUrlConverter)));
@@ -70,9 +75,9 @@ export class SealedModelHandler implements io.IOHandler {
     const chosen = options.cipher ?? (options.streamWeights ? undefined : await defaultCipher());
     const reusesInput = options.cipher === undefined;
     const unlocked = (async (): Promise<Unlocked> => {
-      const contentKey = await releaseContentKey({ manifest, keyServer, token: options.token, fetch: this.#fetch, signal, timeoutMs: options.timeoutMs });
+      const contentKey = await traced('release', () => releaseContentKey({ manifest, keyServer, token: options.token, fetch: this.#fetch, signal, timeoutMs: options.timeoutMs }));
       progress.report(SETUP_SHARE / 2);
-      const opened = await this.#header(manifest, manifestUrl, contentKey, chosen);
+      const opened = await traced('header', () => this.#header(manifest, manifestUrl, contentKey, chosen));
       progress.report(SETUP_SHARE);
       return { opened, contentKey };
     })();
@@ -102,6 +107,7 @@ export class SealedModelHandler implements io.IOHandler {
     weights?.catch(() => undefined); // a key failure is reported first; shard failures after it
     const { opened } = await unlocked;
 
+    const assembling = traceStart();
     const model = opened.model;
     const artifacts: io.ModelArtifacts = { modelTopology: model.modelTopology as io.ModelArtifacts['modelTopology'] };
     for (const field of ARTIFACT_FIELDS) {
@@ -116,7 +122,8 @@ export class SealedModelHandler implements io.IOHandler {
       artifacts.getWeightStream = () => streamAllShards(job, opened, signal, pieces, () => progress.report(1));
       return artifacts;
     }
-    artifacts.weightData = await (weights ?? loadAllShards(job, signal));
+    traceEnd('artifacts', assembling);
+    artifacts.weightData = await traced('weights', () => weights ?? loadAllShards(job, signal));
     progress.report(1);
     return artifacts;
   }
@@ -163,13 +170,13 @@ export class SealedModelHandler implements io.IOHandler {
     if (!sealed && 'path' in manifest.header) {
       const url = await resolveFileUrl(manifest.header.path, manifestUrl, weightUrlConverter);
       const declared = manifest.header.size;
-      sealed = await fetchSmallFile(this.#fetch, url, requestInit, signal, timeoutMs, {
+      sealed = await traced('header.fetch', () => fetchSmallFile(this.#fetch, url, requestInit, signal, timeoutMs, {
         max: declared,
         tooLarge: () => new ModelsealError('trailing_data', `header (${url}) is longer than the ${declared} bytes the manifest declares: the file was altered or belongs to another sealing; upload the sealed folder again`, { file: url }),
-      });
+      }));
     }
     try {
-      return await openHeader(manifest, sealed!, contentKey, { signal, concurrency: decryptConcurrency, ...(cipher ? { cipher } : {}) });
+      return await traced('header.open', () => openHeader(manifest, sealed!, contentKey, { signal, concurrency: decryptConcurrency, ...(cipher ? { cipher } : {}) }));
     } catch (err) {
       if (signal?.aborted) throw abortedError(signal, 'the header');
       throw err;

@@ -1,13 +1,14 @@
 // Downloading and decrypting shards: bodies stream into the chunk decryptor as they arrive, so a
 // shard's ciphertext is never held whole, and each decrypted 256 KiB chunk is its own ArrayBuffer.
 
-import { FILE_HEAD_LENGTH, TAG_LENGTH, webCryptoChunkCipher, type ChunkCipher, type ChunkCipherFactory, type ChunkedDecryptor } from '../format/chunked.js';
+import { FILE_HEAD_LENGTH, TAG_LENGTH, webCryptoChunkCipher, type ChunkCipher, type ChunkCipherFactory, type ChunkedDecryptor, type ChunkSha256 } from '../format/chunked.js';
 import { ModelsealError } from '../format/errors.js';
 import { Limiter } from '../format/limiter.js';
 import type { SealedManifest } from '../format/manifest.js';
 import { createShardDecryptor, type OpenedHeader } from '../format/open.js';
 import { abortedError, Deadline, fileError, getFile } from './files.js';
 import type { FetchFunction } from './options.js';
+import { trace, traceEnd, traceStart } from './trace.js';
 
 /** What unlocks the shards: the opened header and the content key. */
 export interface Unlocked {
@@ -73,13 +74,27 @@ function sharedCipher(limit: number, factory: ChunkCipherFactory | undefined, po
     return {
       seal: (i, p) => inner.seal(i, p),
       open: (i, s) => limiter.run(() => {
+        const started = traceStart();
         const result = inner.open(i, s);
         if (recycle) pool.give(s);
+        if (trace.sink) void result.then(() => traceEnd('decrypt', started), () => undefined);
         return result;
       }),
     };
   };
-  return Object.assign(wrapped, { hmacSha512: factory?.hmacSha512 });
+  const sha256 = factory?.sha256;
+  return Object.assign(wrapped, { hmacSha512: factory?.hmacSha512, sha256: trace.sink ? tracedSha256(sha256) : sha256 });
+}
+
+/** The chunk digest, timed (WebCrypto's when the cipher brings none): tracing only. */
+function tracedSha256(inner: ChunkSha256 | undefined): ChunkSha256 {
+  return (data) => {
+    const started = traceStart();
+    const result = inner ? inner(data) : globalThis.crypto.subtle.digest('SHA-256', data as BufferSource);
+    if (result instanceof Uint8Array) traceEnd('digest', started);
+    else void result.then(() => traceEnd('digest', started), () => undefined);
+    return result;
+  };
 }
 
 function poolFor(job: ShardJob): BufferPool {
@@ -133,10 +148,13 @@ async function readShard(
     await (await decryptorReady()).push(bytes);
   };
   const deadline = new Deadline(job.timeoutMs, url, signal);
+  const requested = traceStart();
   const response = await getFile(job.fetch, url, job.requestInit, signal, deadline).catch((err: unknown) => {
     deadline.clear();
     throw err;
   });
+  traceEnd('shard.response', requested);
+  const reading = traceStart();
   try {
     const byob = response.body ? byobReader(response.body) : undefined;
     if (byob) {
@@ -175,7 +193,11 @@ async function readShard(
       job.onBytes(bytes.byteLength);
       await push(bytes);
     }
-    return await (await decryptorReady()).finish();
+    traceEnd('shard.body', reading);
+    const finishing = traceStart();
+    const chunks = await (await decryptorReady()).finish();
+    traceEnd('shard.finish', finishing);
+    return chunks;
   } catch (err) {
     await response.body?.cancel().catch(() => undefined);
     if (outer?.aborted) throw abortedError(outer, url);
