@@ -107,6 +107,11 @@ interface Sample {
   ms: number;
   /** Peak memory above the pre-load baseline, bytes. */
   peak: number;
+  /**
+   * CPU time the load used in the measured process (every thread), ms: far less sensitive than
+   * wall time to other work on a shared machine, but blind to time spent waiting on the network.
+   */
+  cpu: number;
 }
 
 function median(values: number[]): number {
@@ -182,13 +187,15 @@ async function measureNode(load: () => Promise<{ dispose(): void }>): Promise<Sa
   const base = used();
   let peak = base;
   const timer = setInterval(() => (peak = Math.max(peak, used())), 2);
+  const cpu0 = process.cpuUsage();
   const t0 = performance.now();
   const model = await load();
   const ms = performance.now() - t0;
+  const cpu = process.cpuUsage(cpu0);
   peak = Math.max(peak, used());
   clearInterval(timer);
   model.dispose();
-  return { ms, peak: peak - base };
+  return { ms, peak: peak - base, cpu: (cpu.user + cpu.system) / 1000 };
 }
 
 /** Pids of the renderer processes of the Chromium this process started. */
@@ -211,6 +218,16 @@ async function rendererPids(): Promise<number[]> {
     return false;
   };
   return renderers.filter(ours);
+}
+
+/** CPU time of every thread of a process so far, ms (schedstat: nanoseconds on the CPU). */
+async function procCpuMs(pid: number): Promise<number> {
+  let ns = 0;
+  for (const task of await readdir(`/proc/${pid}/task`).catch(() => [] as string[])) {
+    const stat = await readFile(`/proc/${pid}/task/${task}/schedstat`, 'utf8').catch(() => '0');
+    ns += Number(stat.split(' ')[0]);
+  }
+  return ns / 1e6;
 }
 
 async function procKb(pid: number, field: 'VmRSS' | 'VmHWM'): Promise<number> {
@@ -279,11 +296,13 @@ async function main(): Promise<void> {
     const row = (env: string, name: string, mode: string, plain: Sample[], sealed: Sample[]) => {
       const [pt, st] = [median(plain.map((s) => s.ms)), median(sealed.map((s) => s.ms))];
       const [pm, sm] = [median(plain.map((s) => s.peak)), median(sealed.map((s) => s.peak))];
+      const [pc, sc] = [median(plain.map((s) => s.cpu)), median(sealed.map((s) => s.cpu))];
+      const cpuRatios = plain.map((p, i) => sealed[i]!.cpu / p.cpu);
       const timeRatios = plain.map((p, i) => sealed[i]!.ms / p.ms);
       const peakRatios = plain.map((p, i) => sealed[i]!.peak / p.peak);
       const mb = (b: number) => (b / 1048576).toFixed(1);
       const spread = (r: number[]) => `${Math.min(...r).toFixed(2)}–${Math.max(...r).toFixed(2)}`;
-      const line = `${env.padEnd(8)} ${name.padEnd(18)} ${(sizes[name]! / 1048576).toFixed(1).padStart(5)} MB ${mode.padEnd(13)} time plain ${pt.toFixed(0).padStart(5)} ms sealed ${st.toFixed(0).padStart(5)} ms ratio ${median(timeRatios).toFixed(2)} (${spread(timeRatios)}) | peak plain ${mb(pm).padStart(6)} MB sealed ${mb(sm).padStart(6)} MB ratio ${median(peakRatios).toFixed(2)}`;
+      const line = `${env.padEnd(8)} ${name.padEnd(18)} ${(sizes[name]! / 1048576).toFixed(1).padStart(5)} MB ${mode.padEnd(13)} time plain ${pt.toFixed(0).padStart(5)} ms sealed ${st.toFixed(0).padStart(5)} ms ratio ${median(timeRatios).toFixed(2)} (${spread(timeRatios)}) | cpu plain ${pc.toFixed(0).padStart(5)} ms sealed ${sc.toFixed(0).padStart(5)} ms ratio ${median(cpuRatios).toFixed(2)} (${spread(cpuRatios)}) | peak plain ${mb(pm).padStart(6)} MB sealed ${mb(sm).padStart(6)} MB ratio ${median(peakRatios).toFixed(2)}`;
       rows.push(line);
       console.log(line);
     };
@@ -386,10 +405,12 @@ async function main(): Promise<void> {
           await cdp.send('HeapProfiler.collectGarbage');
           const pids = await rendererPids();
           const base = new Map<number, number>();
+          const cpuBase = new Map<number, number>();
           for (const pid of pids) {
             base.set(pid, await procKb(pid, 'VmRSS'));
             // Resets the peak RSS (VmHWM) of the renderer, so the next read is this load's peak.
             await writeFile(`/proc/${pid}/clear_refs`, '5').catch(() => undefined);
+            cpuBase.set(pid, await procCpuMs(pid));
           }
           if (process.env['BENCH_DEBUG']) console.error('measure', url, sealed, streamWeights, pids);
           const ms = await page.evaluate(
@@ -397,8 +418,12 @@ async function main(): Promise<void> {
             { url, sealed, options: { token, keyServer, streamWeights } },
           );
           let peak = 0;
-          for (const pid of pids) peak = Math.max(peak, ((await procKb(pid, 'VmHWM')) - base.get(pid)!) * 1024);
-          return { ms, peak };
+          let cpu = 0;
+          for (const pid of pids) {
+            cpu += (await procCpuMs(pid)) - cpuBase.get(pid)!;
+            peak = Math.max(peak, ((await procKb(pid, 'VmHWM')) - base.get(pid)!) * 1024);
+          }
+          return { ms, peak, cpu };
         };
         for (const name of models) {
           for (const streamWeights of [false, true]) {
@@ -439,6 +464,7 @@ async function main(): Promise<void> {
     if (rows.length > 0) console.log(`\n${rows.join('\n')}`);
     console.log(`\nloader bench: ${rounds} alternating rounds after one warm-up; times and peaks are medians, ratios the median of the per-round ratios (min–max in brackets); peak = memory above the pre-load baseline`);
     console.log('  node: V8 heapUsed + arrayBuffers sampled every 2 ms; chromium: renderer peak RSS (VmHWM after clear_refs)');
+    console.log('  cpu: CPU time of every thread of the loading process (node: process.cpuUsage; chromium: the renderer\'s, /proc schedstat), not the servers\'');
     console.log('  node cipher: weightData rows use the Node default (node:crypto), streamWeights and WebCrypto rows WebCrypto; chromium: WebCrypto');
   } finally {
     child?.disconnect();

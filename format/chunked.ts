@@ -263,9 +263,10 @@ export interface ChunkedReadOptions extends ChunkedOptions {
   signal?: AbortSignal;
   /**
    * Called in finish(), after every chunk authenticated, with SHA-256 over the SHA-256 of each
-   * plaintext chunk (the file's chunk digest); a throw fails the file. Absent: no digests computed.
+   * plaintext chunk (the file's chunk digest); a throw or a rejection fails the file (a promise
+   * lets a reader decrypt before it knows the expected digest). Absent: no digests computed.
    */
-  checkDigest?: (digest: Uint8Array) => void;
+  checkDigest?: (digest: Uint8Array) => void | Promise<void>;
 }
 
 /**
@@ -375,7 +376,7 @@ export class ChunkedDecryptor {
     if (check) {
       const digest = await chunkDigest((await Promise.all(this.#digests)).map((d) => new Uint8Array(d)));
       try {
-        check(digest);
+        await check(digest);
       } catch (err) {
         throw this.#fail(err);
       }

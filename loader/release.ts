@@ -23,6 +23,32 @@ export interface ReleaseRequest {
   signal: AbortSignal | undefined;
   /** Stall timeout of the release request, in milliseconds. */
   timeoutMs: number;
+  /** This load's key pair, when made ahead (ephemeralKeyPair(), e.g. while the manifest downloads); else made here. Use each for one release only. */
+  keyPair?: Promise<EphemeralKeyPair> | undefined;
+}
+
+/** One load's ephemeral ECDH key pair: the private key (non-extractable), its public JWK and thumbprint. */
+export interface EphemeralKeyPair {
+  privateKey: CryptoKey;
+  epk: { kty: string; crv: string; x: string; y: string };
+  /** RFC 7638 SHA-256 thumbprint of `epk`. */
+  jkt: string;
+}
+
+/**
+ * Makes one load's ephemeral ECDH P-256 key pair. The private key never leaves WebCrypto
+ * (extractable: false). It needs nothing from the manifest, so a load makes it while the
+ * manifest downloads; each pair serves exactly one release.
+ */
+export async function ephemeralKeyPair(): Promise<EphemeralKeyPair> {
+  const started = traceStart();
+  const subtle = globalThis.crypto.subtle;
+  const pair = (await subtle.generateKey({ name: 'ECDH', namedCurve: 'P-256' }, false, ['deriveBits'])) as CryptoKeyPair;
+  const jwk = await subtle.exportKey('jwk', pair.publicKey);
+  const epk = { kty: jwk.kty!, crv: jwk.crv!, x: jwk.x!, y: jwk.y! };
+  const jkt = await calculateJwkThumbprint(epk, 'sha256');
+  traceEnd('keypair', started);
+  return { privateKey: pair.privateKey, epk, jkt };
 }
 
 /** Gets the session token from a string or a provider; throws `token_unavailable`. */
@@ -116,21 +142,15 @@ async function post(request: ReleaseRequest, url: string, body: string, token: s
  */
 export async function releaseContentKey(request: ReleaseRequest): Promise<CryptoKey> {
   const { manifest } = request;
-  const subtle = globalThis.crypto.subtle;
-  // Ephemeral, per load: the private key never leaves WebCrypto (extractable: false). It is made
-  // before the token is asked for, so the app's backend can bind the token to it (cnf.jkt).
-  const started = traceStart();
-  const pair = (await subtle.generateKey({ name: 'ECDH', namedCurve: 'P-256' }, false, ['deriveBits'])) as CryptoKeyPair;
-  const jwk = await subtle.exportKey('jwk', pair.publicKey);
-  const epk = { kty: jwk.kty!, crv: jwk.crv!, x: jwk.x!, y: jwk.y! };
-  const jkt = await calculateJwkThumbprint(epk, 'sha256');
-  traceEnd('keypair', started);
+  // Ephemeral, per load. It is made before the token is asked for, so the app's backend can bind
+  // the token to it (cnf.jkt).
+  const { privateKey, epk, jkt } = await (request.keyPair ?? ephemeralKeyPair());
   const token = await traced('token', () => getToken(request.token, { modelId: manifest.modelId, keyId: manifest.keyId, jkt }, request.signal));
   const url = releaseUrl(request.keyServer);
   const body = JSON.stringify({ modelId: manifest.modelId, keyId: manifest.keyId, sealing: manifest.sealing, epk });
   const deadline = new Deadline(request.timeoutMs, url, request.signal);
   try {
-    return await release(request, pair.privateKey, url, body, token, deadline);
+    return await release(request, privateKey, url, body, token, deadline);
   } finally {
     deadline.clear();
   }

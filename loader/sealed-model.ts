@@ -9,7 +9,7 @@ import { inlineHeader, openHeader, type OpenedHeader } from '../format/open.js';
 import { absoluteUrl, abortedError, chooseFetch, fetchSmallFile, resolveFileUrl } from './files.js';
 import { checkUrl, resolveOptions, type FetchFunction, type ResolvedOptions, type SealedModelOptions } from './options.js';
 import { defaultCipher } from './default-cipher.js';
-import { releaseContentKey } from './release.js';
+import { ephemeralKeyPair, releaseContentKey } from './release.js';
 import { traced, traceEnd, traceStart } from './trace.js';
 import { READ_AHEAD_BYTES, loadAllShards, streamAllShards, weightByteLengths, type ShardJob, type Unlocked } from './weights.js';
 
@@ -64,6 +64,9 @@ export class SealedModelHandler implements io.IOHandler {
     if (signal?.aborted) throw abortedError(signal, this.url);
     const manifestUrl = absoluteUrl(this.url);
 
+    // The key pair needs nothing from the manifest: make it while the manifest downloads.
+    const keyPair = ephemeralKeyPair();
+    keyPair.catch(() => undefined); // awaited by the release; a manifest failure comes first
     const manifest = await traced('manifest', () => this.#manifest(manifestUrl));
     this.#checkPins(manifest, manifestUrl);
     const keyServer = this.#keyServer(manifest, manifestUrl);
@@ -74,10 +77,16 @@ export class SealedModelHandler implements io.IOHandler {
     // ciphers have read a chunk's bytes when their call returns, so chunk buffers can be reused.
     const chosen = options.cipher ?? (options.streamWeights ? undefined : await defaultCipher());
     const reusesInput = options.cipher === undefined;
+    // The release, the header download and (below) the shard downloads all start now; the
+    // shards decrypt as soon as the key is in, while the header is still opening.
+    const key = traced('release', () => releaseContentKey({ manifest, keyServer, token: options.token, fetch: this.#fetch, signal, timeoutMs: options.timeoutMs, keyPair }));
+    key.catch(() => undefined); // thrown below through `unlocked`
+    const sealedHeader = traced('header.fetch', () => this.#headerBytes(manifest, manifestUrl));
+    sealedHeader.catch(() => undefined); // thrown through `unlocked`, after a key failure
     const unlocked = (async (): Promise<Unlocked> => {
-      const contentKey = await traced('release', () => releaseContentKey({ manifest, keyServer, token: options.token, fetch: this.#fetch, signal, timeoutMs: options.timeoutMs }));
+      const contentKey = await key;
       progress.report(SETUP_SHARE / 2);
-      const opened = await traced('header', () => this.#header(manifest, manifestUrl, contentKey, chosen));
+      const opened = await traced('header.open', async () => this.#openHeader(manifest, await sealedHeader, contentKey, chosen));
       progress.report(SETUP_SHARE);
       return { opened, contentKey };
     })();
@@ -85,7 +94,7 @@ export class SealedModelHandler implements io.IOHandler {
     const total = manifest.shards.reduce((n, s) => n + s.size, 0);
     let received = 0;
     const job: ShardJob = {
-      manifest, unlocked, urls,
+      manifest, unlocked, key, urls,
       fetch: this.#fetch,
       requestInit: options.requestInit,
       maxConcurrentRequests: options.maxConcurrentRequests,
@@ -164,19 +173,23 @@ export class SealedModelHandler implements io.IOHandler {
     return named;
   }
 
-  async #header(manifest: SealedManifest, manifestUrl: string, contentKey: CryptoKey, cipher: ChunkCipherFactory | undefined): Promise<OpenedHeader> {
-    const { signal, requestInit, weightUrlConverter, decryptConcurrency, timeoutMs } = this.#options;
-    let sealed = inlineHeader(manifest);
-    if (!sealed && 'path' in manifest.header) {
-      const url = await resolveFileUrl(manifest.header.path, manifestUrl, weightUrlConverter);
-      const declared = manifest.header.size;
-      sealed = await traced('header.fetch', () => fetchSmallFile(this.#fetch, url, requestInit, signal, timeoutMs, {
-        max: declared,
-        tooLarge: () => new ModelsealError('trailing_data', `header (${url}) is longer than the ${declared} bytes the manifest declares: the file was altered or belongs to another sealing; upload the sealed folder again`, { file: url }),
-      }));
-    }
+  /** The sealed header: inline in the manifest, or fetched (public ciphertext, so before the key). */
+  async #headerBytes(manifest: SealedManifest, manifestUrl: string): Promise<Uint8Array> {
+    const { signal, requestInit, weightUrlConverter, timeoutMs } = this.#options;
+    const inline = inlineHeader(manifest);
+    if (inline || !('path' in manifest.header)) return inline!;
+    const url = await resolveFileUrl(manifest.header.path, manifestUrl, weightUrlConverter);
+    const declared = manifest.header.size;
+    return fetchSmallFile(this.#fetch, url, requestInit, signal, timeoutMs, {
+      max: declared,
+      tooLarge: () => new ModelsealError('trailing_data', `header (${url}) is longer than the ${declared} bytes the manifest declares: the file was altered or belongs to another sealing; upload the sealed folder again`, { file: url }),
+    });
+  }
+
+  async #openHeader(manifest: SealedManifest, sealed: Uint8Array, contentKey: CryptoKey, cipher: ChunkCipherFactory | undefined): Promise<OpenedHeader> {
+    const { signal, decryptConcurrency } = this.#options;
     try {
-      return await traced('header.open', () => openHeader(manifest, sealed!, contentKey, { signal, concurrency: decryptConcurrency, ...(cipher ? { cipher } : {}) }));
+      return await openHeader(manifest, sealed, contentKey, { signal, concurrency: decryptConcurrency, ...(cipher ? { cipher } : {}) });
     } catch (err) {
       if (signal?.aborted) throw abortedError(signal, 'the header');
       throw err;
