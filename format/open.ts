@@ -3,7 +3,7 @@ import { ChunkedDecryptor, decryptChunked, joinChunks, plaintextLengthOf, sealed
 import { headerContext, shardContext, type ContextBase } from './context.js';
 import { ModelsealError } from './errors.js';
 import { parseHeader, type ModelJson, type SealedHeader } from './header.js';
-import { MAX_HEADER_BYTES, type SealedManifest } from './manifest.js';
+import { MAX_HEADER_BYTES, takeDecodedHeader, type SealedManifest } from './manifest.js';
 import { sha256, shardPlaintextLengths } from './layout.js';
 
 /** Options for opening sealed files. */
@@ -39,7 +39,7 @@ function contextBase(manifest: SealedManifest): ContextBase {
 
 /** The header's sealed bytes when they are inline in the manifest, else undefined (fetch `header.path`). */
 export function inlineHeader(manifest: SealedManifest): Uint8Array | undefined {
-  return 'data' in manifest.header ? fromBase64url(manifest.header.data) : undefined;
+  return 'data' in manifest.header ? takeDecodedHeader(manifest.header) ?? fromBase64url(manifest.header.data) : undefined;
 }
 
 /**
