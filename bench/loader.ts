@@ -1,8 +1,9 @@
 // Loader benchmark: the same real models loaded plainly (stock tf.io.http) and sealed (sealedModel),
 // alternating, in the same run, in Node and in Chromium; prints sealed/plain ratios of end-to-end
-// load time and of peak memory. Never asserts: it reports.
+// load time and of peak memory, then where a sealed load's time goes, step by step (loader/trace.ts,
+// in extra traced rounds so the timed rounds run untraced). Never asserts: it reports.
 //
-// Run: npx tsx bench/loader.ts [--rounds N] [--quick] [--only node|chromium] [--models a,b]
+// Run: npx tsx bench/loader.ts [--rounds N] [--quick] [--only node|chromium] [--models a,b] [--no-breakdown]
 // (BENCH_DEBUG=1 logs every measured load and the page's requests.)
 // The static file server and the key server run in a child process, so their work does not count
 // against the loader in the measured process.
@@ -16,7 +17,8 @@ import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 
 const here = dirname(fileURLToPath(import.meta.url));
-const GRAPH_MODELS = ['faceres', 'centernet', 'movenet-lightning'];
+/** Every real graph model of 2–30 MB in @vladmandic/human's models/, smallest first. */
+const GRAPH_MODELS = ['handlandmark-lite', 'iris', 'handtrack', 'centernet', 'movenet-lightning', 'faceres'];
 const SYNTHETIC = 'synthetic-40mb';
 
 // ---------------------------------------------------------------------------------------------
@@ -105,11 +107,69 @@ interface Sample {
   ms: number;
   /** Peak memory above the pre-load baseline, bytes. */
   peak: number;
+  /**
+   * CPU time the load used in the measured process (every thread), ms: far less sensitive than
+   * wall time to other work on a shared machine, but blind to time spent waiting on the network.
+   */
+  cpu: number;
 }
 
 function median(values: number[]): number {
   const s = [...values].sort((a, b) => a - b);
   return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
+}
+
+/** One traced load: its steps (ms from the load's start) and where the handler's load() ended. */
+interface Traced {
+  events: Array<[step: string, start: number, end: number]>;
+  /** When the handler's load() resolved (the rest of the load is tfjs building the model). */
+  loaded: number;
+  total: number;
+}
+
+/** The order the breakdown prints steps in (the order a load reaches them). */
+const STEPS: Array<[step: string, what: string]> = [
+  ['manifest', 'GET + parse model.json'],
+  ['keypair', 'ephemeral ECDH key pair, JWK, thumbprint'],
+  ['token', 'token provider'],
+  ['release.request', 'POST /v2/release until the response'],
+  ['release.body', 'read the answer'],
+  ['unwrap', 'JWE compactDecrypt'],
+  ['import', 'content key import'],
+  ['release', 'key release in all'],
+  ['header.fetch', 'GET the header file (inline: decode), beside the release'],
+  ['header.open', 'header commitment, decrypt, digest, checks (after the key)'],
+  ['shard.response', 'shard GET until the response'],
+  ['shard.body', 'shard body read (+ decrypt backpressure)'],
+  ['decrypt', 'AES-GCM per chunk'],
+  ['digest', 'SHA-256 per chunk'],
+  ['shard.finish', 'last decrypts + digest check'],
+  ['artifacts', 'ModelArtifacts assembly'],
+  ['weights', 'waiting for the shards after the header is open'],
+  ['load', 'handler load() in all'],
+];
+
+/** Prints the median of each step's first start, last end and busy time (sum of its durations). */
+function printBreakdown(env: string, name: string, sealed: Traced[], plain: Traced[]): string[] {
+  const lines: string[] = [];
+  const fmt = (v: number) => v.toFixed(1).padStart(6);
+  lines.push(`${env} ${name}: sealed load, median of ${sealed.length} traced loads, ms from the load's start (first start – last end, busy = sum of durations, n = calls per load)`);
+  for (const [step, what] of STEPS) {
+    const per = sealed.map((t) => t.events.filter((e) => e[0] === step));
+    if (per.every((e) => e.length === 0)) continue;
+    const start = median(per.map((e) => Math.min(...e.map((x) => x[1]))));
+    const end = median(per.map((e) => Math.max(...e.map((x) => x[2]))));
+    const busy = median(per.map((e) => e.reduce((n, x) => n + x[2] - x[1], 0)));
+    const n = median(per.map((e) => e.length));
+    lines.push(`  ${step.padEnd(16)} ${fmt(start)} – ${fmt(end)}  busy ${fmt(busy)}  n ${String(n).padStart(3)}  ${what}`);
+  }
+  const sLoaded = median(sealed.map((t) => t.loaded));
+  const sTotal = median(sealed.map((t) => t.total));
+  const pLoaded = median(plain.map((t) => t.loaded));
+  const pTotal = median(plain.map((t) => t.total));
+  lines.push(`  tfjs after load(): sealed ${fmt(sTotal - sLoaded)} ms (total ${fmt(sTotal)}) | plain: tf.io.http load() ${fmt(pLoaded)} ms, tfjs after it ${fmt(pTotal - pLoaded)} ms (total ${fmt(pTotal)})`);
+  for (const line of lines) console.log(line);
+  return lines;
 }
 
 setFlagsFromString('--expose-gc');
@@ -126,13 +186,15 @@ async function measureNode(load: () => Promise<{ dispose(): void }>): Promise<Sa
   const base = used();
   let peak = base;
   const timer = setInterval(() => (peak = Math.max(peak, used())), 2);
+  const cpu0 = process.cpuUsage();
   const t0 = performance.now();
   const model = await load();
   const ms = performance.now() - t0;
+  const cpu = process.cpuUsage(cpu0);
   peak = Math.max(peak, used());
   clearInterval(timer);
   model.dispose();
-  return { ms, peak: peak - base };
+  return { ms, peak: peak - base, cpu: (cpu.user + cpu.system) / 1000 };
 }
 
 /** Pids of the renderer processes of the Chromium this process started. */
@@ -157,6 +219,16 @@ async function rendererPids(): Promise<number[]> {
   return renderers.filter(ours);
 }
 
+/** CPU time of every thread of a process so far, ms (schedstat: nanoseconds on the CPU). */
+async function procCpuMs(pid: number): Promise<number> {
+  let ns = 0;
+  for (const task of await readdir(`/proc/${pid}/task`).catch(() => [] as string[])) {
+    const stat = await readFile(`/proc/${pid}/task/${task}/schedstat`, 'utf8').catch(() => '0');
+    ns += Number(stat.split(' ')[0]);
+  }
+  return ns / 1e6;
+}
+
 async function procKb(pid: number, field: 'VmRSS' | 'VmHWM'): Promise<number> {
   const status = await readFile(`/proc/${pid}/status`, 'utf8');
   return Number(new RegExp(`${field}:\\s+(\\d+)`).exec(status)?.[1] ?? 0);
@@ -176,6 +248,31 @@ async function main(): Promise<void> {
   const { sealedModel } = await import('../loader/index.js');
   const { mintDevToken } = await import('../keyserver/index.js');
   const { webCryptoChunkCipher } = await import('../format/chunked.js');
+  const { trace } = await import('../loader/trace.js');
+  const breakdown = !args.includes('--no-breakdown');
+  /** A handler whose load() is timed: the rest of the load is tfjs's own work. */
+  const timedHandler = (handler: { load?: () => Promise<unknown> }, t0: number, out: { loaded: number }) => ({
+    load: async () => {
+      const artifacts = await handler.load!();
+      out.loaded = performance.now() - t0;
+      return artifacts;
+    },
+  });
+  const traceNode = async (load: (out: { loaded: number }, t0: number) => Promise<{ dispose(): void }>, sealed: boolean): Promise<Traced> => {
+    gc();
+    const events: Traced['events'] = [];
+    const t0 = performance.now();
+    if (sealed) trace.sink = (step, start, end) => events.push([step, start - t0, end - t0]);
+    const out = { loaded: 0 };
+    try {
+      const model = await load(out, t0);
+      const total = performance.now() - t0;
+      model.dispose();
+      return { events, loaded: out.loaded, total };
+    } finally {
+      trace.sink = undefined;
+    }
+  };
 
   const root = await mkdtemp(join(tmpdir(), 'modelseal-bench-loader-'));
   const storeDir = join(root, 'store');
@@ -191,17 +288,20 @@ async function main(): Promise<void> {
     const only = args.includes('--only') ? args[args.indexOf('--only') + 1] : undefined;
     const models = args.includes('--models') ? args[args.indexOf('--models') + 1]!.split(',') : quick ? ['faceres', SYNTHETIC] : [...GRAPH_MODELS, SYNTHETIC];
     const rows: string[] = [];
+    const breakdowns: string[] = [];
     // The ratio is taken per round (the plain and sealed loads of a round run back to back, so they
     // see the same machine), and the median round is reported with the spread of all rounds: on
     // these shared 2-core VMs a ratio of medians mixes rounds from different moments.
     const row = (env: string, name: string, mode: string, plain: Sample[], sealed: Sample[]) => {
       const [pt, st] = [median(plain.map((s) => s.ms)), median(sealed.map((s) => s.ms))];
       const [pm, sm] = [median(plain.map((s) => s.peak)), median(sealed.map((s) => s.peak))];
+      const [pc, sc] = [median(plain.map((s) => s.cpu)), median(sealed.map((s) => s.cpu))];
+      const cpuRatios = plain.map((p, i) => sealed[i]!.cpu / p.cpu);
       const timeRatios = plain.map((p, i) => sealed[i]!.ms / p.ms);
       const peakRatios = plain.map((p, i) => sealed[i]!.peak / p.peak);
       const mb = (b: number) => (b / 1048576).toFixed(1);
       const spread = (r: number[]) => `${Math.min(...r).toFixed(2)}–${Math.max(...r).toFixed(2)}`;
-      const line = `${env.padEnd(8)} ${name.padEnd(18)} ${(sizes[name]! / 1048576).toFixed(1).padStart(5)} MB ${mode.padEnd(13)} time plain ${pt.toFixed(0).padStart(5)} ms sealed ${st.toFixed(0).padStart(5)} ms ratio ${median(timeRatios).toFixed(2)} (${spread(timeRatios)}) | peak plain ${mb(pm).padStart(6)} MB sealed ${mb(sm).padStart(6)} MB ratio ${median(peakRatios).toFixed(2)}`;
+      const line = `${env.padEnd(8)} ${name.padEnd(18)} ${(sizes[name]! / 1048576).toFixed(1).padStart(5)} MB ${mode.padEnd(13)} time plain ${pt.toFixed(0).padStart(5)} ms sealed ${st.toFixed(0).padStart(5)} ms ratio ${median(timeRatios).toFixed(2)} (${spread(timeRatios)}) | cpu plain ${pc.toFixed(0).padStart(5)} ms sealed ${sc.toFixed(0).padStart(5)} ms ratio ${median(cpuRatios).toFixed(2)} (${spread(cpuRatios)}) | peak plain ${mb(pm).padStart(6)} MB sealed ${mb(sm).padStart(6)} MB ratio ${median(peakRatios).toFixed(2)}`;
       rows.push(line);
       console.log(line);
     };
@@ -234,83 +334,136 @@ async function main(): Promise<void> {
         }
       }
       row('node', name, 'WebCrypto', plain, sealed);
+      if (breakdown) {
+        // Traced rounds of the default load (weightData, node:crypto), after the timed ones.
+        const sealedTraces: Traced[] = [];
+        const plainTraces: Traced[] = [];
+        for (let r = 0; r < rounds; r++) {
+          plainTraces.push(await traceNode((out, t0) => tf.loadGraphModel(timedHandler(tf.io.http(`${files}/plain/${name}/model.json`), t0, out) as never), false));
+          sealedTraces.push(await traceNode((out, t0) => tf.loadGraphModel(timedHandler(sealedModel(`${files}/sealed/${name}/model.json`, { token, keyServer }), t0, out) as never), true));
+        }
+        breakdowns.push(...printBreakdown('node', name, sealedTraces, plainTraces));
+      }
     }
 
     // Chromium.
-    if (only === 'node') return;
-    const { launchChromium } = await import('../test/helpers/chromium.js');
-    const { build } = await import('esbuild');
-    const pageSource = `
-      import * as tf from '@tensorflow/tfjs';
-      import { sealedModel } from '../loader/index.js';
-      async function load(url, sealed, options) {
-        await tf.setBackend('cpu');
-        const t0 = performance.now();
-        const model = await tf.loadGraphModel(sealed ? sealedModel(url, options) : url, sealed ? {} : { streamWeights: options.streamWeights });
-        const ms = performance.now() - t0;
-        model.dispose();
-        return ms;
-      }
-      globalThis.benchLoad = load;
-    `;
-    const built = await build({ stdin: { contents: pageSource, resolveDir: here, loader: 'ts' }, bundle: true, write: false, platform: 'browser', format: 'iife', target: 'es2022', minify: true, logLevel: 'silent' });
-    const script = built.outputFiles[0]!.text;
-    // The page is served by a tiny in-process server; the model files come from the child (CORS on).
-    const { startStaticServer } = await import('../test/helpers/static-server.js');
-    const pageServer = await startStaticServer({ files: { '/index.html': '<!doctype html><script src="/bench.js"></script>', '/bench.js': script } });
-    const browser = await launchChromium();
-    try {
-      const page = await browser.newPage();
-      if (process.env['BENCH_DEBUG']) {
-        page.on('console', (m) => console.error('page:', m.text()));
-        page.on('pageerror', (e) => console.error('page error:', e));
-        page.on('requestfailed', (r) => console.error('failed:', r.url(), r.failure()?.errorText));
-        page.on('requestfinished', (r) => console.error('done:', r.url()));
-        page.on('request', (r) => console.error('request:', r.url()));
-      }
-      const cdp = await page.context().newCDPSession(page);
-      await cdp.send('HeapProfiler.enable');
-      await page.goto(`${pageServer.url}/index.html`);
-      await page.waitForFunction(() => 'benchLoad' in globalThis);
-      const measure = async (url: string, sealed: boolean, streamWeights: boolean): Promise<Sample> => {
-        await cdp.send('HeapProfiler.collectGarbage');
-        const pids = await rendererPids();
-        const base = new Map<number, number>();
-        for (const pid of pids) {
-          base.set(pid, await procKb(pid, 'VmRSS'));
-          // Resets the peak RSS (VmHWM) of the renderer, so the next read is this load's peak.
-          await writeFile(`/proc/${pid}/clear_refs`, '5').catch(() => undefined);
+    if (only !== 'node') {
+      const { launchChromium } = await import('../test/helpers/chromium.js');
+      const { build } = await import('esbuild');
+      const pageSource = `
+        import * as tf from '@tensorflow/tfjs';
+        import { sealedModel } from '../loader/index.js';
+        import { trace } from '../loader/trace.js';
+        async function load(url, sealed, options) {
+          await tf.setBackend('cpu');
+          const t0 = performance.now();
+          const model = await tf.loadGraphModel(sealed ? sealedModel(url, options) : url, sealed ? {} : { streamWeights: options.streamWeights });
+          const ms = performance.now() - t0;
+          model.dispose();
+          return ms;
         }
-        if (process.env['BENCH_DEBUG']) console.error('measure', url, sealed, streamWeights, pids);
-        const ms = await page.evaluate(
-          ({ url, sealed, options }) => (globalThis as unknown as { benchLoad(u: string, s: boolean, o: unknown): Promise<number> }).benchLoad(url, sealed, options),
-          { url, sealed, options: { token, keyServer, streamWeights } },
-        );
-        let peak = 0;
-        for (const pid of pids) peak = Math.max(peak, ((await procKb(pid, 'VmHWM')) - base.get(pid)!) * 1024);
-        return { ms, peak };
-      };
-      for (const name of models) {
-        for (const streamWeights of [false, true]) {
-          const plain: Sample[] = [];
-          const sealed: Sample[] = [];
-          for (let r = 0; r < rounds + 1; r++) {
-            const p = await measure(`${files}/plain/${name}/model.json`, false, streamWeights);
-            const s = await measure(`${files}/sealed/${name}/model.json`, true, streamWeights);
-            if (r > 0) {
-              plain.push(p);
-              sealed.push(s);
-            }
+        async function traced(url, sealed, options) {
+          await tf.setBackend('cpu');
+          const events = [];
+          const out = { loaded: 0 };
+          const t0 = performance.now();
+          if (sealed) trace.sink = (step, start, end) => events.push([step, start - t0, end - t0]);
+          try {
+            const inner = sealed ? sealedModel(url, options) : tf.io.http(url);
+            const model = await tf.loadGraphModel({ load: async () => { const a = await inner.load(); out.loaded = performance.now() - t0; return a; } });
+            const total = performance.now() - t0;
+            model.dispose();
+            return { events, loaded: out.loaded, total };
+          } finally {
+            trace.sink = undefined;
           }
-          row('chromium', name, streamWeights ? 'streamWeights' : 'weightData', plain, sealed);
         }
+        globalThis.benchLoad = load;
+        globalThis.benchTraced = traced;
+      `;
+      const built = await build({ stdin: { contents: pageSource, resolveDir: here, loader: 'ts' }, bundle: true, write: false, platform: 'browser', format: 'iife', target: 'es2022', minify: true, logLevel: 'silent' });
+      const script = built.outputFiles[0]!.text;
+      // The page is served by a tiny in-process server; the model files come from the child (CORS on).
+      const { startStaticServer } = await import('../test/helpers/static-server.js');
+      const pageServer = await startStaticServer({ files: { '/index.html': '<!doctype html><script src="/bench.js"></script>', '/bench.js': script } });
+      const browser = await launchChromium();
+      try {
+        const page = await browser.newPage();
+        if (process.env['BENCH_DEBUG']) {
+          page.on('console', (m) => console.error('page:', m.text()));
+          page.on('pageerror', (e) => console.error('page error:', e));
+          page.on('requestfailed', (r) => console.error('failed:', r.url(), r.failure()?.errorText));
+          page.on('requestfinished', (r) => console.error('done:', r.url()));
+          page.on('request', (r) => console.error('request:', r.url()));
+        }
+        const cdp = await page.context().newCDPSession(page);
+        await cdp.send('HeapProfiler.enable');
+        await page.goto(`${pageServer.url}/index.html`);
+        await page.waitForFunction(() => 'benchLoad' in globalThis);
+        const measure = async (url: string, sealed: boolean, streamWeights: boolean): Promise<Sample> => {
+          await cdp.send('HeapProfiler.collectGarbage');
+          const pids = await rendererPids();
+          const base = new Map<number, number>();
+          const cpuBase = new Map<number, number>();
+          for (const pid of pids) {
+            base.set(pid, await procKb(pid, 'VmRSS'));
+            // Resets the peak RSS (VmHWM) of the renderer, so the next read is this load's peak.
+            await writeFile(`/proc/${pid}/clear_refs`, '5').catch(() => undefined);
+            cpuBase.set(pid, await procCpuMs(pid));
+          }
+          if (process.env['BENCH_DEBUG']) console.error('measure', url, sealed, streamWeights, pids);
+          const ms = await page.evaluate(
+            ({ url, sealed, options }) => (globalThis as unknown as { benchLoad(u: string, s: boolean, o: unknown): Promise<number> }).benchLoad(url, sealed, options),
+            { url, sealed, options: { token, keyServer, streamWeights } },
+          );
+          let peak = 0;
+          let cpu = 0;
+          for (const pid of pids) {
+            cpu += (await procCpuMs(pid)) - cpuBase.get(pid)!;
+            peak = Math.max(peak, ((await procKb(pid, 'VmHWM')) - base.get(pid)!) * 1024);
+          }
+          return { ms, peak, cpu };
+        };
+        for (const name of models) {
+          for (const streamWeights of [false, true]) {
+            const plain: Sample[] = [];
+            const sealed: Sample[] = [];
+            for (let r = 0; r < rounds + 1; r++) {
+              const p = await measure(`${files}/plain/${name}/model.json`, false, streamWeights);
+              const s = await measure(`${files}/sealed/${name}/model.json`, true, streamWeights);
+              if (r > 0) {
+                plain.push(p);
+                sealed.push(s);
+              }
+            }
+            row('chromium', name, streamWeights ? 'streamWeights' : 'weightData', plain, sealed);
+          }
+          if (breakdown) {
+            const sealedTraces: Traced[] = [];
+            const plainTraces: Traced[] = [];
+            const run = async (url: string, sealed: boolean): Promise<Traced> => {
+              await cdp.send('HeapProfiler.collectGarbage');
+              return page.evaluate(
+                ({ url, sealed, options }) => (globalThis as unknown as { benchTraced(u: string, s: boolean, o: unknown): Promise<Traced> }).benchTraced(url, sealed, options),
+                { url, sealed, options: { token, keyServer } },
+              );
+            };
+            for (let r = 0; r < rounds; r++) {
+              plainTraces.push(await run(`${files}/plain/${name}/model.json`, false));
+              sealedTraces.push(await run(`${files}/sealed/${name}/model.json`, true));
+            }
+            breakdowns.push(...printBreakdown('chromium', name, sealedTraces, plainTraces));
+          }
+        }
+      } finally {
+        await browser.close();
+        await pageServer.close();
       }
-    } finally {
-      await browser.close();
-      await pageServer.close();
     }
+    if (rows.length > 0) console.log(`\n${rows.join('\n')}`);
     console.log(`\nloader bench: ${rounds} alternating rounds after one warm-up; times and peaks are medians, ratios the median of the per-round ratios (min–max in brackets); peak = memory above the pre-load baseline`);
     console.log('  node: V8 heapUsed + arrayBuffers sampled every 2 ms; chromium: renderer peak RSS (VmHWM after clear_refs)');
+    console.log('  cpu: CPU time of every thread of the loading process (node: process.cpuUsage; chromium: the renderer\'s, /proc schedstat), not the servers\'');
     console.log('  node cipher: weightData rows use the Node default (node:crypto), streamWeights and WebCrypto rows WebCrypto; chromium: WebCrypto');
   } finally {
     child?.disconnect();

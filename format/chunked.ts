@@ -122,8 +122,21 @@ export interface ChunkCipher {
   open(index: number, sealed: Uint8Array): Promise<ArrayBuffer>;
 }
 
-/** Makes a ChunkCipher from the derived key bytes and base nonce; may bring its platform's synchronous HMAC for the key schedule. */
-export type ChunkCipherFactory = ((keyBytes: Uint8Array, baseNonce: Uint8Array) => Promise<ChunkCipher>) & { readonly hmacSha512?: SyncHmacSha512 | undefined };
+/**
+ * SHA-256 of a decrypted chunk for its chunk digest: synchronous (node:crypto reads the bytes
+ * before it returns) or a promise (WebCrypto copies them on the call). Either way the caller may
+ * hand the chunk on, or reuse its buffer, as soon as the call returns.
+ */
+export type ChunkSha256 = (data: Uint8Array) => Uint8Array | Promise<ArrayBuffer>;
+
+/**
+ * Makes a ChunkCipher from the derived key bytes and base nonce; may bring its platform's
+ * synchronous HMAC for the key schedule and its SHA-256 for the chunk digests.
+ */
+export type ChunkCipherFactory = ((keyBytes: Uint8Array, baseNonce: Uint8Array) => Promise<ChunkCipher>) & {
+  readonly hmacSha512?: SyncHmacSha512 | undefined;
+  readonly sha256?: ChunkSha256 | undefined;
+};
 
 /** The WebCrypto ChunkCipher: the AES key is imported non-extractable. */
 export const webCryptoChunkCipher: ChunkCipherFactory = async (keyBytes, baseNonce) => {
@@ -250,9 +263,10 @@ export interface ChunkedReadOptions extends ChunkedOptions {
   signal?: AbortSignal;
   /**
    * Called in finish(), after every chunk authenticated, with SHA-256 over the SHA-256 of each
-   * plaintext chunk (the file's chunk digest); a throw fails the file. Absent: no digests computed.
+   * plaintext chunk (the file's chunk digest); a throw or a rejection fails the file (a promise
+   * lets a reader decrypt before it knows the expected digest). Absent: no digests computed.
    */
-  checkDigest?: (digest: Uint8Array) => void;
+  checkDigest?: (digest: Uint8Array) => void | Promise<void>;
 }
 
 /**
@@ -271,7 +285,7 @@ export class ChunkedDecryptor {
   readonly #options: ChunkedReadOptions;
   readonly #limiter: Limiter;
   readonly #outputs: ArrayBuffer[] = [];
-  readonly #digests: Promise<ArrayBuffer>[] = [];
+  readonly #digests: Array<Uint8Array | Promise<ArrayBuffer>> = [];
   readonly #tasks: Promise<void>[] = [];
   #head = new Uint8Array(FILE_HEAD_LENGTH);
   #received = 0;
@@ -360,9 +374,9 @@ export class ChunkedDecryptor {
     this.#throwIfFailed();
     const check = this.#options.checkDigest;
     if (check) {
-      const digest = await chunkDigest(await Promise.all(this.#digests));
+      const digest = await chunkDigest((await Promise.all(this.#digests)).map((d) => new Uint8Array(d)));
       try {
-        check(digest);
+        await check(digest);
       } catch (err) {
         throw this.#fail(err);
       }
@@ -401,8 +415,8 @@ export class ChunkedDecryptor {
           throw new ModelsealError('tampered', `${this.#label}: chunk ${index} failed authentication: the file may be corrupted or tampered with`, { file: this.#label, chunk: index, cause });
         }
         this.#outputs[index] = plain;
-        // WebCrypto copies the input when digest() is called, so the chunk may be handed on at once.
-        if (this.#options.checkDigest) this.#digests[index] = subtle().digest('SHA-256', plain);
+        // Both digests have read the chunk when their call returns, so it may be handed on at once.
+        if (this.#options.checkDigest) this.#digests[index] = (this.#options.cipher?.sha256 ?? webCryptoSha256)(new Uint8Array(plain));
         this.#onChunk?.(index, plain);
       } catch (err) {
         this.#fail(err);
@@ -461,9 +475,12 @@ export async function decryptChunked(
   return decryptor.finish();
 }
 
+/** WebCrypto's SHA-256 (a thread-pool job in Node, which copies its input on the call). */
+const webCryptoSha256: ChunkSha256 = (data) => subtle().digest('SHA-256', data as BufferSource);
+
 /** SHA-256 over the concatenated 32-byte SHA-256 digests of a file's plaintext chunks, in order. */
-async function chunkDigest(digests: ArrayBuffer[]): Promise<Uint8Array> {
-  return new Uint8Array(await subtle().digest('SHA-256', concatBytes(...digests.map((d) => new Uint8Array(d))) as BufferSource));
+async function chunkDigest(digests: Uint8Array[]): Promise<Uint8Array> {
+  return new Uint8Array(await subtle().digest('SHA-256', concatBytes(...digests) as BufferSource));
 }
 
 /**
@@ -475,7 +492,7 @@ export async function plaintextChunkDigest(plaintext: Uint8Array, chunkLength: n
   const count = chunkCount(plaintext.length, chunkLength);
   const digests: Promise<ArrayBuffer>[] = [];
   for (let i = 0; i < count; i++) digests.push(subtle().digest('SHA-256', plaintext.subarray(i * chunkLength, Math.min(plaintext.length, (i + 1) * chunkLength)) as BufferSource));
-  return chunkDigest(await Promise.all(digests));
+  return chunkDigest((await Promise.all(digests)).map((d) => new Uint8Array(d)));
 }
 
 /** Joins decrypted chunks into one contiguous array. */

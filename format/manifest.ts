@@ -16,6 +16,16 @@ export const MAX_MANIFEST_BYTES = 1024 * 1024;
 export const MAX_HEADER_BYTES = 64 * 1024 * 1024;
 /** C2SP allows at most 2^38 chunks in one file. */
 export const MAX_CHUNKS_PER_FILE = 2 ** 38;
+/** Inline headers as parsing decoded them, so a reader does not decode hundreds of KB twice. */
+const decodedHeaders = new WeakMap<HeaderRef, Uint8Array>();
+
+/** The bytes parseManifestBytes decoded for this inline header ref, handed out once (later calls: undefined). */
+export function takeDecodedHeader(ref: HeaderRef): Uint8Array | undefined {
+  const bytes = decodedHeaders.get(ref);
+  decodedHeaders.delete(ref);
+  return bytes;
+}
+
 /** A digest as the format writes it: 32 bytes in canonical unpadded base64url (43 characters). */
 export const DIGEST_PATTERN = /^[A-Za-z0-9_-]{42}[AEIMQUYcgkosw048]$/;
 /** Upper bound on shard count, so a hostile manifest cannot ask for millions of requests. */
@@ -99,12 +109,14 @@ export function parseManifest(json: unknown): SealedManifest {
   if (!isRecord(header)) throw invalid('header', 'must be an object with "data" or with "path" and "size"');
   if ('data' in header) {
     if (typeof header['data'] !== 'string' || Object.keys(header).length !== 1) throw invalid('header', 'must be {"data": base64url} alone');
+    let bytes: Uint8Array;
     try {
-      fromBase64url(header['data']);
+      bytes = fromBase64url(header['data']);
     } catch {
       throw invalid('header.data', 'must be unpadded base64url');
     }
     headerRef = { data: header['data'] };
+    decodedHeaders.set(headerRef, bytes);
   } else {
     if (Object.keys(header).length !== 2) throw invalid('header', 'must be {"path", "size"}');
     headerRef = { path: checkPath(header['path'], 'header.path'), size: checkSize(header['size'], 'header.size') };

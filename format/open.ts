@@ -1,9 +1,9 @@
 import { fromBase64url, fromUtf8, toBase64url } from './bytes.js';
-import { ChunkedDecryptor, decryptChunked, joinChunks, sealedLength, type ChunkCipherFactory } from './chunked.js';
+import { ChunkedDecryptor, decryptChunked, joinChunks, plaintextLengthOf, sealedLength, type ChunkCipherFactory } from './chunked.js';
 import { headerContext, shardContext, type ContextBase } from './context.js';
 import { ModelsealError } from './errors.js';
 import { parseHeader, type ModelJson, type SealedHeader } from './header.js';
-import { MAX_HEADER_BYTES, type SealedManifest } from './manifest.js';
+import { MAX_HEADER_BYTES, takeDecodedHeader, type SealedManifest } from './manifest.js';
 import { sha256, shardPlaintextLengths } from './layout.js';
 
 /** Options for opening sealed files. */
@@ -39,7 +39,7 @@ function contextBase(manifest: SealedManifest): ContextBase {
 
 /** The header's sealed bytes when they are inline in the manifest, else undefined (fetch `header.path`). */
 export function inlineHeader(manifest: SealedManifest): Uint8Array | undefined {
-  return 'data' in manifest.header ? fromBase64url(manifest.header.data) : undefined;
+  return 'data' in manifest.header ? takeDecodedHeader(manifest.header) ?? fromBase64url(manifest.header.data) : undefined;
 }
 
 /**
@@ -98,14 +98,37 @@ export async function openHeader(
   return { header, model, digest, shards };
 }
 
+/** The shard layout a reader knows before the header is open: see {@link manifestShardLayout}. */
+export type ShardLayout = Pick<OpenedHeader, 'digest' | 'shards'>;
+
+/**
+ * The shard layout the manifest alone implies: each plaintext length from its shard's sealed size,
+ * and the header digest from `sealing`. Lets a reader holding the content key check commitments
+ * and decrypt shards while the header is still being fetched and opened; H6 and H10 then confirm
+ * both (a header that disagrees fails the load). undefined when a size is no valid sealed length.
+ */
+export function manifestShardLayout(manifest: SealedManifest): ShardLayout | undefined {
+  const shards: ShardPlan[] = [];
+  for (const [index, ref] of manifest.shards.entries()) {
+    const plaintextLength = plaintextLengthOf(ref.size, manifest.chunkLength);
+    if (plaintextLength === undefined) return undefined;
+    shards.push({ index, path: ref.path, plaintextLength, sealedLength: ref.size });
+  }
+  return { digest: fromBase64url(manifest.sealing), shards };
+}
+
 function shardLabel(plan: ShardPlan, count: number): string {
   return `shard ${plan.index + 1} of ${count} (${plan.path})`;
 }
 
-/** A streaming decryptor for one shard: push its bytes as they arrive, then finish(). */
+/**
+ * A streaming decryptor for one shard: push its bytes as they arrive, then finish(). `opened` is
+ * the opened header, or the manifest's layout with the header still opening: finish() then waits
+ * for the header for S4 (and fails with the header's error if it fails).
+ */
 export function createShardDecryptor(
   manifest: SealedManifest,
-  opened: OpenedHeader,
+  opened: OpenedHeader | (ShardLayout & { header: Promise<OpenedHeader> }),
   index: number,
   contentKey: CryptoKey,
   options: OpenOptions = {},
@@ -121,8 +144,9 @@ export function createShardDecryptor(
     label: shardLabel(plan, count),
     commitmentCode: 'misplaced_shard',
     commitmentHint: 'this file is not the shard sealed for this position of this model and sealing (shards swapped, or taken from another model or sealing), or its first 56 bytes were altered',
-    checkDigest: (digest) => {
-      if (toBase64url(digest) !== opened.header.shardDigests[index]) {
+    checkDigest: async (digest) => {
+      const header = opened.header instanceof Promise ? (await opened.header).header : opened.header;
+      if (toBase64url(digest) !== header.shardDigests[index]) {
         const label = shardLabel(plan, count);
         throw new ModelsealError('not_published', `${label} decrypts with this model's key but its content is not what the publisher sealed (its digest differs from the header's): someone who holds the content key made it; upload the files \`modelseal seal\` wrote, unchanged`, { file: label });
       }

@@ -8,6 +8,7 @@ import type { SealedManifest } from '../format/manifest.js';
 import { abortedError, Deadline, readBytes } from './files.js';
 import type { FetchFunction, TokenRequest, TokenSource } from './options.js';
 import { serverHint } from './server-codes.js';
+import { traced, traceEnd, traceStart } from './trace.js';
 
 /** Longest Retry-After the loader waits out before retrying a 429 once. */
 const MAX_RETRY_WAIT_SECONDS = 5;
@@ -27,6 +28,32 @@ export interface ReleaseRequest {
   offline?: { onLease: (lease: number | undefined) => void };
   /** Node only: the Origin header to send (options.origin). */
   origin?: string | undefined;
+  /** This load's key pair, when made ahead (ephemeralKeyPair(), e.g. while the manifest downloads); else made here. Use each for one release only. */
+  keyPair?: Promise<EphemeralKeyPair> | undefined;
+}
+
+/** One load's ephemeral ECDH key pair: the private key (non-extractable), its public JWK and thumbprint. */
+export interface EphemeralKeyPair {
+  privateKey: CryptoKey;
+  epk: { kty: string; crv: string; x: string; y: string };
+  /** RFC 7638 SHA-256 thumbprint of `epk`. */
+  jkt: string;
+}
+
+/**
+ * Makes one load's ephemeral ECDH P-256 key pair. The private key never leaves WebCrypto
+ * (extractable: false). It needs nothing from the manifest, so a load makes it while the
+ * manifest downloads; each pair serves exactly one release.
+ */
+export async function ephemeralKeyPair(): Promise<EphemeralKeyPair> {
+  const started = traceStart();
+  const subtle = globalThis.crypto.subtle;
+  const pair = (await subtle.generateKey({ name: 'ECDH', namedCurve: 'P-256' }, false, ['deriveBits'])) as CryptoKeyPair;
+  const jwk = await subtle.exportKey('jwk', pair.publicKey);
+  const epk = { kty: jwk.kty!, crv: jwk.crv!, x: jwk.x!, y: jwk.y! };
+  const jkt = await calculateJwkThumbprint(epk, 'sha256');
+  traceEnd('keypair', started);
+  return { privateKey: pair.privateKey, epk, jkt };
 }
 
 /** Gets the session token from a string or a provider; throws `token_unavailable`. */
@@ -148,19 +175,15 @@ async function post(request: ReleaseRequest, url: string, body: string, token: s
  */
 export async function releaseContentKey(request: ReleaseRequest): Promise<CryptoKey> {
   const { manifest } = request;
-  const subtle = globalThis.crypto.subtle;
-  // Ephemeral, per load: the private key never leaves WebCrypto (extractable: false). It is made
-  // before the token is asked for, so the app's backend can bind the token to it (cnf.jkt).
-  const pair = (await subtle.generateKey({ name: 'ECDH', namedCurve: 'P-256' }, false, ['deriveBits'])) as CryptoKeyPair;
-  const jwk = await subtle.exportKey('jwk', pair.publicKey);
-  const epk = { kty: jwk.kty!, crv: jwk.crv!, x: jwk.x!, y: jwk.y! };
-  const jkt = await calculateJwkThumbprint(epk, 'sha256');
-  const token = await getToken(request.token, { modelId: manifest.modelId, keyId: manifest.keyId, jkt }, request.signal);
+  // Ephemeral, per load. It is made before the token is asked for, so the app's backend can bind
+  // the token to it (cnf.jkt).
+  const { privateKey, epk, jkt } = await (request.keyPair ?? ephemeralKeyPair());
+  const token = await traced('token', () => getToken(request.token, { modelId: manifest.modelId, keyId: manifest.keyId, jkt }, request.signal));
   const url = releaseUrl(request.keyServer);
   const body = JSON.stringify({ modelId: manifest.modelId, keyId: manifest.keyId, sealing: manifest.sealing, epk, ...(request.offline ? { offline: true } : {}) });
   const deadline = new Deadline(request.timeoutMs, url, request.signal);
   try {
-    return await release(request, pair.privateKey, url, body, token, deadline);
+    return await release(request, privateKey, url, body, token, deadline);
   } finally {
     deadline.clear();
   }
@@ -168,7 +191,7 @@ export async function releaseContentKey(request: ReleaseRequest): Promise<Crypto
 
 async function release(request: ReleaseRequest, privateKey: CryptoKey, url: string, body: string, token: string, deadline: Deadline): Promise<CryptoKey> {
   const { manifest } = request;
-  let response = await post(request, url, body, token, deadline);
+  let response = await traced('release.request', () => post(request, url, body, token, deadline));
   if (response.status === 429) {
     const wait = retryAfterSeconds(response.headers.get('retry-after'));
     if (wait !== undefined && wait <= MAX_RETRY_WAIT_SECONDS) {
@@ -182,7 +205,7 @@ async function release(request: ReleaseRequest, privateKey: CryptoKey, url: stri
 
   let jwe: string;
   try {
-    const answer = JSON.parse(await readAnswer(response, url, request, deadline)) as { key?: unknown };
+    const answer = JSON.parse(await traced('release.body', () => readAnswer(response, url, request, deadline))) as { key?: unknown };
     if (typeof answer.key !== 'string') throw new Error('no "key" field');
     jwe = answer.key;
   } catch (cause) {
@@ -194,10 +217,10 @@ async function release(request: ReleaseRequest, privateKey: CryptoKey, url: stri
   let plaintext: Uint8Array;
   let header: Record<string, unknown>;
   try {
-    const result = await compactDecrypt(jwe, privateKey, {
+    const result = await traced('unwrap', () => compactDecrypt(jwe, privateKey, {
       keyManagementAlgorithms: ['ECDH-ES+A256KW', 'ECDH-ES'],
       contentEncryptionAlgorithms: ['A256GCM'],
-    });
+    }));
     plaintext = result.plaintext;
     header = result.protectedHeader as Record<string, unknown>;
   } catch (cause) {
@@ -211,7 +234,7 @@ async function release(request: ReleaseRequest, privateKey: CryptoKey, url: stri
     if (header['sealing'] !== manifest.sealing) {
       throw new ModelsealError('key_server_error', `the key server's release vouches for sealing ${String(header['sealing']).slice(0, 64)}, not this manifest's ${manifest.sealing}; check that keyServer is a modelseal key server of protocol 2`, { file: url });
     }
-    const key = await importInputKey(plaintext);
+    const key = await traced('import', () => importInputKey(plaintext));
     // The lease is read from the same authenticated header as the ids and sealing checked above.
     const lease = header['lease'];
     request.offline?.onLease(Number.isSafeInteger(lease) ? (lease as number) : undefined);

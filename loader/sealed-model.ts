@@ -9,8 +9,9 @@ import { inlineHeader, openHeader, type OpenedHeader } from '../format/open.js';
 import { absoluteUrl, abortedError, chooseFetch, fetchSmallFile, resolveFileUrl } from './files.js';
 import { checkUrl, resolveOptions, type FetchFunction, type ResolvedOptions, type SealedModelOptions } from './options.js';
 import { defaultCipher } from './default-cipher.js';
-import { releaseContentKey } from './release.js';
+import { ephemeralKeyPair, releaseContentKey } from './release.js';
 import { OfflineSession } from './offline.js';
+import { traced, traceEnd, traceStart } from './trace.js';
 import { READ_AHEAD_BYTES, loadAllShards, streamAllShards, weightByteLengths, type ShardJob, type Unlocked } from './weights.js';
 
 /** Share of the progress bar spent before the first shard byte (manifest, key release, header). */
@@ -53,10 +54,10 @@ export class SealedModelHandler implements io.IOHandler {
 
   /** Loads and decrypts the model; tfjs calls this from loadGraphModel / loadLayersModel. */
   async load(): Promise<io.ModelArtifacts> {
-    if (!this.#options.offline) return this.#load(undefined);
+    if (!this.#options.offline) return traced('load', () => this.#load(undefined));
     const offline = await OfflineSession.start(absoluteUrl(this.url), this.#fetch);
     try {
-      return await this.#load(offline);
+      return await traced('load', () => this.#load(offline));
     } catch (err) {
       await offline.discard().catch(() => undefined);
       throw offline.explain(err);
@@ -73,7 +74,10 @@ export class SealedModelHandler implements io.IOHandler {
     if (signal?.aborted) throw abortedError(signal, this.url);
     const manifestUrl = absoluteUrl(this.url);
 
-    const manifest = await this.#manifest(manifestUrl, files);
+    // The key pair needs nothing from the manifest: make it while the manifest downloads.
+    const keyPair = ephemeralKeyPair();
+    keyPair.catch(() => undefined); // awaited by the release; a manifest failure comes first
+    const manifest = await traced('manifest', () => this.#manifest(manifestUrl, files));
     this.#checkPins(manifest, manifestUrl);
     const storedKey = offline?.storedKey(manifest);
     const keyServer = this.#keyServer(manifest, manifestUrl);
@@ -84,10 +88,20 @@ export class SealedModelHandler implements io.IOHandler {
     // ciphers have read a chunk's bytes when their call returns, so chunk buffers can be reused.
     const chosen = options.cipher ?? (options.streamWeights ? undefined : await defaultCipher());
     const reusesInput = options.cipher === undefined;
+    // The release, the header download and (below) the shard downloads all start now; the
+    // shards decrypt as soon as the key is in, while the header is still opening.
+    // Within an offline lease the stored key serves and nothing is asked of the key server.
+    const key = storedKey ? Promise.resolve(storedKey) : traced('release', () => releaseContentKey({
+      manifest, keyServer, token: options.token, fetch: this.#fetch, signal, timeoutMs: options.timeoutMs, keyPair, origin: options.origin,
+      ...(offline ? { offline: { onLease: (lease: number | undefined) => offline.released(lease) } } : {}),
+    }));
+    key.catch(() => undefined); // thrown below through `unlocked`
+    const sealedHeader = traced('header.fetch', () => this.#headerBytes(manifest, manifestUrl, files));
+    sealedHeader.catch(() => undefined); // thrown through `unlocked`, after a key failure
     const unlocked = (async (): Promise<Unlocked> => {
-      const contentKey = storedKey ?? await releaseContentKey({ manifest, keyServer, token: options.token, fetch: this.#fetch, signal, timeoutMs: options.timeoutMs, origin: options.origin, ...(offline ? { offline: { onLease: (lease: number | undefined) => offline.released(lease) } } : {}) });
+      const contentKey = await key;
       progress.report(SETUP_SHARE / 2);
-      const opened = await this.#header(manifest, manifestUrl, contentKey, chosen, files);
+      const opened = await traced('header.open', async () => this.#openHeader(manifest, await sealedHeader, contentKey, chosen));
       progress.report(SETUP_SHARE);
       return { opened, contentKey };
     })();
@@ -95,7 +109,7 @@ export class SealedModelHandler implements io.IOHandler {
     const total = manifest.shards.reduce((n, s) => n + s.size, 0);
     let received = 0;
     const job: ShardJob = {
-      manifest, unlocked, urls,
+      manifest, unlocked, key, urls,
       fetch: files,
       requestInit: options.requestInit,
       maxConcurrentRequests: options.maxConcurrentRequests,
@@ -117,6 +131,7 @@ export class SealedModelHandler implements io.IOHandler {
     weights?.catch(() => undefined); // a key failure is reported first; shard failures after it
     const { opened, contentKey } = await unlocked;
 
+    const assembling = traceStart();
     const model = opened.model;
     const artifacts: io.ModelArtifacts = { modelTopology: model.modelTopology as io.ModelArtifacts['modelTopology'] };
     for (const field of ARTIFACT_FIELDS) {
@@ -134,7 +149,8 @@ export class SealedModelHandler implements io.IOHandler {
       });
       return artifacts;
     }
-    artifacts.weightData = await (weights ?? loadAllShards(job, signal));
+    traceEnd('artifacts', assembling);
+    artifacts.weightData = await traced('weights', () => weights ?? loadAllShards(job, signal));
     await offline?.commit(manifest, contentKey);
     progress.report(1);
     return artifacts;
@@ -176,19 +192,23 @@ export class SealedModelHandler implements io.IOHandler {
     return named;
   }
 
-  async #header(manifest: SealedManifest, manifestUrl: string, contentKey: CryptoKey, cipher: ChunkCipherFactory | undefined, fetchFn: FetchFunction): Promise<OpenedHeader> {
-    const { signal, requestInit, weightUrlConverter, decryptConcurrency, timeoutMs } = this.#options;
-    let sealed = inlineHeader(manifest);
-    if (!sealed && 'path' in manifest.header) {
-      const url = await resolveFileUrl(manifest.header.path, manifestUrl, weightUrlConverter);
-      const declared = manifest.header.size;
-      sealed = await fetchSmallFile(fetchFn, url, requestInit, signal, timeoutMs, {
-        max: declared,
-        tooLarge: () => new ModelsealError('trailing_data', `header (${url}) is longer than the ${declared} bytes the manifest declares: the file was altered or belongs to another sealing; upload the sealed folder again`, { file: url }),
-      });
-    }
+  /** The sealed header: inline in the manifest, or fetched (public ciphertext, so before the key). */
+  async #headerBytes(manifest: SealedManifest, manifestUrl: string, fetchFn: FetchFunction): Promise<Uint8Array> {
+    const { signal, requestInit, weightUrlConverter, timeoutMs } = this.#options;
+    const inline = inlineHeader(manifest);
+    if (inline || !('path' in manifest.header)) return inline!;
+    const url = await resolveFileUrl(manifest.header.path, manifestUrl, weightUrlConverter);
+    const declared = manifest.header.size;
+    return fetchSmallFile(fetchFn, url, requestInit, signal, timeoutMs, {
+      max: declared,
+      tooLarge: () => new ModelsealError('trailing_data', `header (${url}) is longer than the ${declared} bytes the manifest declares: the file was altered or belongs to another sealing; upload the sealed folder again`, { file: url }),
+    });
+  }
+
+  async #openHeader(manifest: SealedManifest, sealed: Uint8Array, contentKey: CryptoKey, cipher: ChunkCipherFactory | undefined): Promise<OpenedHeader> {
+    const { signal, decryptConcurrency } = this.#options;
     try {
-      return await openHeader(manifest, sealed!, contentKey, { signal, concurrency: decryptConcurrency, ...(cipher ? { cipher } : {}) });
+      return await openHeader(manifest, sealed, contentKey, { signal, concurrency: decryptConcurrency, ...(cipher ? { cipher } : {}) });
     } catch (err) {
       if (signal?.aborted) throw abortedError(signal, 'the header');
       throw err;

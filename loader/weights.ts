@@ -1,13 +1,14 @@
 // Downloading and decrypting shards: bodies stream into the chunk decryptor as they arrive, so a
 // shard's ciphertext is never held whole, and each decrypted 256 KiB chunk is its own ArrayBuffer.
 
-import { FILE_HEAD_LENGTH, TAG_LENGTH, webCryptoChunkCipher, type ChunkCipher, type ChunkCipherFactory, type ChunkedDecryptor } from '../format/chunked.js';
+import { FILE_HEAD_LENGTH, TAG_LENGTH, webCryptoChunkCipher, type ChunkCipher, type ChunkCipherFactory, type ChunkedDecryptor, type ChunkSha256 } from '../format/chunked.js';
 import { ModelsealError } from '../format/errors.js';
 import { Limiter } from '../format/limiter.js';
 import type { SealedManifest } from '../format/manifest.js';
-import { createShardDecryptor, type OpenedHeader } from '../format/open.js';
+import { createShardDecryptor, manifestShardLayout, type OpenedHeader, type ShardLayout } from '../format/open.js';
 import { abortedError, Deadline, fileError, getFile } from './files.js';
 import type { FetchFunction } from './options.js';
+import { trace, traceEnd, traceStart } from './trace.js';
 
 /** What unlocks the shards: the opened header and the content key. */
 export interface Unlocked {
@@ -26,6 +27,11 @@ export interface ShardJob {
   manifest: SealedManifest;
   /** Settles once the key is released and the header is open; shards read ahead until then. */
   unlocked: Promise<Unlocked>;
+  /**
+   * The content key alone, when it comes before the header: shards then decrypt as soon as it is
+   * in, on the layout the manifest implies, and check their digests (S4) once the header is open.
+   */
+  key?: Promise<CryptoKey> | undefined;
   urls: string[];
   fetch: FetchFunction;
   requestInit: RequestInit;
@@ -73,13 +79,27 @@ function sharedCipher(limit: number, factory: ChunkCipherFactory | undefined, po
     return {
       seal: (i, p) => inner.seal(i, p),
       open: (i, s) => limiter.run(() => {
+        const started = traceStart();
         const result = inner.open(i, s);
         if (recycle) pool.give(s);
+        if (trace.sink) void result.then(() => traceEnd('decrypt', started), () => undefined);
         return result;
       }),
     };
   };
-  return Object.assign(wrapped, { hmacSha512: factory?.hmacSha512 });
+  const sha256 = factory?.sha256;
+  return Object.assign(wrapped, { hmacSha512: factory?.hmacSha512, sha256: trace.sink ? tracedSha256(sha256) : sha256 });
+}
+
+/** The chunk digest, timed (WebCrypto's when the cipher brings none): tracing only. */
+function tracedSha256(inner: ChunkSha256 | undefined): ChunkSha256 {
+  return (data) => {
+    const started = traceStart();
+    const result = inner ? inner(data) : globalThis.crypto.subtle.digest('SHA-256', data as BufferSource);
+    if (result instanceof Uint8Array) traceEnd('digest', started);
+    else void result.then(() => traceEnd('digest', started), () => undefined);
+    return result;
+  };
 }
 
 function poolFor(job: ShardJob): BufferPool {
@@ -96,8 +116,29 @@ function linkedController(outer: AbortSignal | undefined): { controller: AbortCo
   return { controller, unlink: () => outer.removeEventListener('abort', onAbort) };
 }
 
+/** How a load's shard readers get their decryptor's inputs: after the header, or on the key alone. */
+interface Unlock {
+  /** Settles when the shards can decrypt. */
+  ready: Promise<unknown>;
+  /** The key and what the decryptor needs of the header. */
+  get(): Promise<{ contentKey: CryptoKey; opened: OpenedHeader | (ShardLayout & { header: Promise<OpenedHeader> }) }>;
+}
+
+/** The early unlock (key alone, manifest layout) when the job has it, else the header's. */
+function unlockFor(job: ShardJob): Unlock {
+  const layout = job.key ? manifestShardLayout(job.manifest) : undefined;
+  if (job.key && layout) {
+    const key = job.key;
+    const header = job.unlocked.then((u) => u.opened);
+    header.catch(() => undefined); // each shard's finish() reports it
+    return { ready: key, get: async () => ({ contentKey: await key, opened: { ...layout, header } }) };
+  }
+  return { ready: job.unlocked, get: () => job.unlocked };
+}
+
 async function readShard(
   job: ShardJob,
+  unlock: Unlock,
   index: number,
   cipher: ChunkCipherFactory,
   pool: BufferPool,
@@ -107,14 +148,14 @@ async function readShard(
 ): Promise<ArrayBuffer[]> {
   const url = job.urls[index]!;
   let unlocked = false;
-  void job.unlocked.then(() => (unlocked = true), () => undefined);
+  void unlock.ready.then(() => (unlocked = true), () => undefined);
   let decryptor: ChunkedDecryptor | undefined;
   // Chunks that arrived before the key: held (within the shared budget) and decrypted in order
   // once it is here.
   const waiting: Uint8Array[] = [];
   const decryptorReady = async (): Promise<ChunkedDecryptor> => {
     if (!decryptor) {
-      const { opened, contentKey } = await job.unlocked;
+      const { opened, contentKey } = await unlock.get();
       decryptor = createShardDecryptor(job.manifest, opened, index, contentKey, { cipher, concurrency: job.decryptConcurrency, signal });
       if (onChunk) decryptor.onChunk(onChunk);
       for (const bytes of waiting.splice(0)) {
@@ -133,10 +174,13 @@ async function readShard(
     await (await decryptorReady()).push(bytes);
   };
   const deadline = new Deadline(job.timeoutMs, url, signal);
+  const requested = traceStart();
   const response = await getFile(job.fetch, url, job.requestInit, signal, deadline).catch((err: unknown) => {
     deadline.clear();
     throw err;
   });
+  traceEnd('shard.response', requested);
+  const reading = traceStart();
   try {
     const byob = response.body ? byobReader(response.body) : undefined;
     if (byob) {
@@ -175,7 +219,11 @@ async function readShard(
       job.onBytes(bytes.byteLength);
       await push(bytes);
     }
-    return await (await decryptorReady()).finish();
+    traceEnd('shard.body', reading);
+    const finishing = traceStart();
+    const chunks = await (await decryptorReady()).finish();
+    traceEnd('shard.finish', finishing);
+    return chunks;
   } catch (err) {
     await response.body?.cancel().catch(() => undefined);
     if (outer?.aborted) throw abortedError(outer, url);
@@ -269,13 +317,14 @@ export async function loadAllShards(job: ShardJob, outer: AbortSignal | undefine
   const pool = poolFor(job);
   const cipher = sharedCipher(job.decryptConcurrency, job.cipher, pool, job.reusesInput);
   const requests = new Limiter(job.maxConcurrentRequests);
+  const unlock = unlockFor(job);
   // No key, no use for the downloads: stop them (the caller reports the key failure itself).
   job.unlocked.catch((err: unknown) => controller.abort(err));
   try {
     const perShard = await Promise.all(
       job.urls.map((_, index) => requests.run(() => {
         if (controller.signal.aborted) throw outer?.aborted ? abortedError(outer, job.urls[index]!) : new ModelsealError('aborted', 'stopped after another file failed');
-        return readShard(job, index, cipher, pool, controller.signal, outer);
+        return readShard(job, unlock, index, cipher, pool, controller.signal, outer);
       })).map((p) => p.catch((err: unknown) => {
         // The first failure stops the other downloads; Promise.all reports that first failure.
         controller.abort(err);
@@ -312,6 +361,8 @@ export function streamAllShards(job: ShardJob, opened: OpenedHeader, outer: Abor
   const pool = poolFor(job);
   const cipher = sharedCipher(job.decryptConcurrency, job.cipher, pool, job.reusesInput);
   const count = job.urls.length;
+  // The stream starts once the header is open: its shards decrypt on the opened header.
+  const streamUnlock: Unlock = { ready: job.unlocked, get: () => job.unlocked };
   const chunkLength = job.manifest.chunkLength;
   const expected = opened.shards.map((s) => Math.ceil(s.plaintextLength / chunkLength));
   const ready: Array<Map<number, ArrayBuffer>> = job.urls.map(() => new Map());
@@ -324,7 +375,7 @@ export function streamAllShards(job: ShardJob, opened: OpenedHeader, outer: Abor
     w?.();
   };
   const start = (index: number) => {
-    readers.push(readShard(job, index, cipher, pool, controller.signal, outer, (chunk, plain) => {
+    readers.push(readShard(job, streamUnlock, index, cipher, pool, controller.signal, outer, (chunk, plain) => {
       if (plain.byteLength > 0) ready[index]!.set(chunk, plain);
       notify();
     }).then(notify, (err: unknown) => {

@@ -25,6 +25,7 @@ interface Hmac {
 export interface NodeCryptoGcm {
   KeyObject: { from(key: CryptoKey): unknown };
   createHmac(algorithm: 'sha512', key: unknown): Hmac;
+  createHash(algorithm: 'sha256'): Hmac;
   createSecretKey(key: Uint8Array): unknown;
   createCipheriv(algorithm: 'aes-256-gcm', key: unknown, iv: Uint8Array, options: { authTagLength: number }): GcmCipher;
   createDecipheriv(algorithm: 'aes-256-gcm', key: unknown, iv: Uint8Array, options: { authTagLength: number }): GcmDecipher;
@@ -34,6 +35,8 @@ export interface NodeCryptoGcm {
  * A ChunkCipherFactory over node:crypto's AES-256-GCM (one cipher object per chunk, no promise hop),
  * with node:crypto's HMAC-SHA-512 for the key schedule: WebCrypto's costs a thread-pool round trip
  * per call, and a synchronous sealer waits for each one (~9 % of a seal, measured: docs/CLI.md).
+ * Its SHA-256 hashes each decrypted chunk for the chunk digests where it decrypts, on the calling
+ * thread, without the input copy and thread-pool job of WebCrypto's (measured: docs/LOADER.md).
  */
 export function gcmChunkCipher(crypto: NodeCryptoGcm): ChunkCipherFactory {
   // The input key stays a non-extractable CryptoKey; node:crypto reads it through its KeyObject.
@@ -44,6 +47,11 @@ export function gcmChunkCipher(crypto: NodeCryptoGcm): ChunkCipherFactory {
     const hmac = crypto.createHmac('sha512', keyObject);
     hmac.update(data);
     return hmac.digest(); // the only copy: deriveFileKeys zeroes it after use
+  };
+  const sha256 = (data: Uint8Array): Uint8Array => {
+    const hash = crypto.createHash('sha256');
+    hash.update(data);
+    return hash.digest();
   };
   return Object.assign(async (keyBytes: Uint8Array, baseNonce: Uint8Array): Promise<ChunkCipher> => {
     // createSecretKey copies the bytes, so the caller may zero `keyBytes` once we return.
@@ -93,5 +101,5 @@ export function gcmChunkCipher(crypto: NodeCryptoGcm): ChunkCipherFactory {
         return out.buffer;
       },
     };
-  }, { hmacSha512 });
+  }, { hmacSha512, sha256 });
 }

@@ -221,6 +221,39 @@ describe('sealedModel in Node', () => {
     expect(Buffer.concat(weights.map((b) => new Uint8Array(b))).equals(big)).toBe(true);
   });
 
+  it('decrypts shards on the key alone while the header file still downloads, and checks their digests once it is open', async () => {
+    const { defaultCipher } = await import('../../loader/default-cipher.js');
+    const base = (await defaultCipher())!;
+    let opens = 0;
+    const counting = Object.assign(async (keyBytes: Uint8Array, baseNonce: Uint8Array) => {
+      const inner = await base(keyBytes, baseNonce);
+      return { ...inner, open: (i: number, sealed: Uint8Array) => (opens++, inner.open(i, sealed)) };
+    }, { hmacSha512: base.hmacSha512, sha256: base.sha256 });
+    const manifest = await (await fetch(`${files.url}/sealed/layers/model.json`)).json() as { header: { path: string } };
+    /** Waits until `check` holds; the 10 s guard only keeps a broken loader from hanging the test. */
+    const waitFor = async (check: () => boolean) => {
+      for (let waited = 0; !check() && waited < 10_000; waited += 10) await new Promise((r) => setTimeout(r, 10));
+    };
+    // The header file is held back until a shard chunk has been decrypted: only a loader that
+    // decrypts on the key alone gets there (one that needs the header first waits out the guard).
+    let decryptsBeforeHeader = -1;
+    const holdingFetch = async (input: string, init?: RequestInit): Promise<Response> => {
+      if (input.endsWith(`/${manifest.header.path}`)) {
+        await waitFor(() => opens > 0);
+        decryptsBeforeHeader = opens;
+      }
+      return fetch(input, init);
+    };
+    const plain = await tf.loadLayersModel(`${files.url}/plain/layers/model.json`);
+    const sealed = await tf.loadLayersModel(sealedModel(`${files.url}/sealed/layers/model.json`, await options({ fetch: holdingFetch, cipher: counting })));
+    expect(decryptsBeforeHeader).toBeGreaterThan(0);
+    const [wa, wb] = [plain.getWeights(), sealed.getWeights()];
+    expect(wb.length).toBe(wa.length);
+    wa.forEach((t, i) => expect(Buffer.from(tensorBytes(wb[i]!)).equals(Buffer.from(tensorBytes(t)))).toBe(true));
+    plain.dispose();
+    sealed.dispose();
+  });
+
   it('loads a model without weights (no shards), also with streamWeights', async () => {
     const { store } = await FileKeyStore.open(storeDir);
     const model: ModelFiles = { modelJson: reluModelJson(), weightFiles: [], names: [] };
@@ -241,8 +274,15 @@ describe('sealedModel in Node', () => {
     const subtle = globalThis.crypto.subtle;
     const decrypt = subtle.decrypt.bind(subtle);
     const sign = subtle.sign.bind(subtle);
+    const digest = subtle.digest.bind(subtle);
     let aesCalls = 0;
     let kdfCalls = 0;
+    let hashCalls = 0;
+    // Counts WebCrypto SHA-256 calls on full 256 KiB chunks (not the header's, thumbprints or final digests).
+    subtle.digest = ((algorithm: AlgorithmIdentifier, data: BufferSource) => {
+      if (data.byteLength === 256 * 1024) hashCalls++;
+      return digest(algorithm, data);
+    }) as typeof subtle.digest;
     // Counts WebCrypto HMAC-SHA-512 calls: the key schedule's (token HMACs are SHA-256).
     subtle.sign = ((algorithm: AlgorithmIdentifier, key: CryptoKey, data: BufferSource) => {
       if ((key.algorithm as HmacKeyAlgorithm).hash?.name === 'SHA-512') kdfCalls++;
@@ -259,8 +299,10 @@ describe('sealedModel in Node', () => {
       const byDefault = await tf.loadGraphModel(sealedModel(`${files.url}/sealed/faceres/model.json`, await options()));
       const defaultCalls = aesCalls;
       const defaultKdfCalls = kdfCalls;
+      const defaultHashCalls = hashCalls;
       aesCalls = 0;
       kdfCalls = 0;
+      hashCalls = 0;
       const byWebCrypto = await tf.loadGraphModel(sealedModel(`${files.url}/sealed/faceres/model.json`, await options({ cipher: webCryptoChunkCipher })));
       // faceres: 6.7 MB in 256 KiB chunks, so WebCrypto makes ~27 chunk calls; node:crypto none.
       expect(defaultCalls).toBe(0);
@@ -268,6 +310,9 @@ describe('sealedModel in Node', () => {
       // The key schedule too: node:crypto's HMAC by default, WebCrypto's two calls per file when asked.
       expect(defaultKdfCalls).toBe(0);
       expect(kdfCalls).toBeGreaterThanOrEqual(4);
+      // And the chunk digests: node:crypto's SHA-256 by default, WebCrypto's per chunk when asked.
+      expect(defaultHashCalls).toBe(0);
+      expect(hashCalls).toBeGreaterThan(20);
       // streamWeights keeps WebCrypto by default (the memory-lean path).
       aesCalls = 0;
       const streamed = await tf.loadGraphModel(sealedModel(`${files.url}/sealed/faceres/model.json`, await options({ streamWeights: true })));
@@ -280,6 +325,7 @@ describe('sealedModel in Node', () => {
     } finally {
       subtle.decrypt = decrypt;
       subtle.sign = sign;
+      subtle.digest = digest;
     }
   });
 

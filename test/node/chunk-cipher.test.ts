@@ -18,6 +18,14 @@ function payload(n: number): Uint8Array {
 }
 
 describe('nodeChunkCipher', () => {
+  it("hashes chunks for their digests exactly like WebCrypto's SHA-256", async () => {
+    for (const size of [0, 1, 1000, 256 * 1024]) {
+      const data = payload(size);
+      const expected = new Uint8Array(await crypto.subtle.digest('SHA-256', data as BufferSource));
+      expect(Buffer.from(nodeChunkCipher.sha256!(data) as Uint8Array).equals(Buffer.from(expected))).toBe(true);
+    }
+  });
+
   for (const chunkLength of [1024, 16384]) {
     for (const size of [0, 1, chunkLength - 1, chunkLength, chunkLength + 1, 3 * chunkLength + 5]) {
       it(`gives WebCrypto's bytes and decrypts both ways (chunk ${chunkLength}, ${size} bytes)`, async () => {
