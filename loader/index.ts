@@ -4,3 +4,6 @@ export { registerSealedRouter, SEALED_SCHEME_PREFIX, type TfWithIo, type SealedR
 export type { SealedModelOptions, TokenSource, FetchFunction } from './options.js';
 export type { ChunkCipher, ChunkCipherFactory } from '../format/chunked.js';
 export { ModelsealError, isModelsealError, ERROR_CODES, type ErrorCode } from '../format/errors.js';
+export { openSealedFiles } from './sealed-files.js';
+export { openSealedFileStream } from './sealed-file-stream.js';
+export type { SealedFilesOptions } from './files-session.js';
