@@ -75,6 +75,7 @@ export async function openSealedFiles(url: string, options: SealedFilesOptions):
       controller.abort(err);
       throw err;
     }));
+    for (const task of tasks) task.catch(() => undefined); // reported through Promise.all, or after the key failure
     const unlocked = await unlocking;
     await Promise.all(tasks);
     output ??= new Output(unlocked.entries);
