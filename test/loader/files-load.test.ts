@@ -4,6 +4,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createKeyServer, mintDevToken } from '../../keyserver/index.js';
@@ -79,6 +80,11 @@ describe('openSealedFiles', () => {
     expect([...opened.keys()]).toEqual(['model.json', ...human.names]);
     expect(JSON.parse(Buffer.from(opened.get('model.json')!).toString('utf8'))).toEqual(human.modelJson);
     human.names.forEach((name, i) => expect(Buffer.from(opened.get(name)!).equals(Buffer.from(human.weightFiles[i]!))).toBe(true));
+  });
+
+  it('reads a sealing from disk through a file:// URL in Node', async () => {
+    const opened = await openSealedFiles(pathToFileURL(join(root, 'www/folder/model.json')).href, { token: await token(), keyServer });
+    for (const f of folder) expect(Buffer.from(opened.get(f.path)!).equals(Buffer.from(f.data))).toBe(true);
   });
 
   it('sealedModel on a files sealing fails with kind_mismatch naming openSealedFiles', async () => {
