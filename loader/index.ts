@@ -6,4 +6,4 @@ export type { ChunkCipher, ChunkCipherFactory } from '../format/chunked.js';
 export { ModelsealError, isModelsealError, ERROR_CODES, type ErrorCode } from '../format/errors.js';
 export { openSealedFiles } from './sealed-files.js';
 export { openSealedFileStream } from './sealed-file-stream.js';
-export type { SealedFilesOptions } from './files-session.js';
+export type { SealedFilesOptions, OpenSealedFilesOptions } from './files-session.js';

@@ -82,6 +82,21 @@ describe('openSealedFiles', () => {
     human.names.forEach((name, i) => expect(Buffer.from(opened.get(name)!).equals(Buffer.from(human.weightFiles[i]!))).toBe(true));
   });
 
+  it('paths: returns only the files asked for, fetching only the shards that hold them', async () => {
+    const before = files.requests.length;
+    const opened = await openSealedFiles(url('folder'), { token: await token(), keyServer, paths: ['tokenizer.json', 'config.json'] });
+    expect([...opened.keys()]).toEqual(['config.json', 'tokenizer.json']);
+    for (const path of ['config.json', 'tokenizer.json']) expect(Buffer.from(opened.get(path)!).equals(Buffer.from(folder.find((f) => f.path === path)!.data))).toBe(true);
+    // config.json is in shard 1, tokenizer.json (the last file) in shard 9: nothing between.
+    const shards = files.requests.slice(before).filter((r) => r.includes('/folder/shard-')).map((r) => /shard-(\d)-of-9/.exec(r)![1]).sort();
+    expect(shards).toEqual(['1', '9']);
+    const onnx = await openSealedFiles(url('folder'), { token: await token(), keyServer, paths: (p) => p.startsWith('onnx/') });
+    expect([...onnx.keys()]).toEqual(['onnx/model.onnx', 'onnx/model.onnx_data']);
+    expect(Buffer.from(onnx.get('onnx/model.onnx')!).equals(Buffer.from(folder[2]!.data))).toBe(true);
+    await expectCode(openSealedFiles(url('folder'), { token: await token(), keyServer, paths: ['config.json', 'nope.bin'] }), 'file_unavailable', /holds no file "nope\.bin"/);
+    await expect(openSealedFiles(url('folder'), { token: 't', keyServer, paths: [''] })).rejects.toThrow(/^openSealedFiles: options.paths must be a list of file paths/);
+  });
+
   it('reads a sealing from disk through a file:// URL in Node', async () => {
     const opened = await openSealedFiles(pathToFileURL(join(root, 'www/folder/model.json')).href, { token: await token(), keyServer });
     for (const f of folder) expect(Buffer.from(opened.get(f.path)!).equals(Buffer.from(f.data))).toBe(true);
