@@ -57,6 +57,19 @@ describe('sealFiles and openSealing', () => {
     }), { numRuns: 25 });
   });
 
+  it('property: any single changed byte in any sealed file is refused with a ModelsealError, never opened', async () => {
+    const folder = [{ path: 'a.bin', data: random(3000) }, { path: 'b/c.bin', data: random(1500) }];
+    const sealed = await sealFiles(filesInMemory(folder), { ...options, headerMode: 'file' });
+    const names = sealed.files.map((f) => f.path);
+    await fc.assert(fc.asyncProperty(fc.nat({ max: names.length - 1 }), fc.nat(), fc.integer({ min: 1, max: 255 }), async (which, at, mask) => {
+      const files = sealed.files.map((f) => ({ path: f.path, bytes: f.bytes.slice() }));
+      const target = files[which]!;
+      target.bytes[at % target.bytes.length]! ^= mask;
+      const err = await openAll({ manifest: sealed.manifest, files }).then(() => undefined, (e: unknown) => e);
+      expect(isModelsealError(err), `${names[which]} byte ${at % target.bytes.length}: ${String(err)}`).toBe(true);
+    }), { numRuns: 60 });
+  });
+
   it('a TF.js reader (openHeader, sealedModel) refuses a files sealing with kind_mismatch', async () => {
     const sealed = await sealFiles(filesInMemory([{ path: 'model.onnx', data: random(10) }]), options);
     const manifest = parseManifest(JSON.parse(JSON.stringify(sealed.manifest)));
