@@ -116,7 +116,10 @@ function externalPath(location: string): string | undefined {
 async function singleFile(file: string): Promise<PlainFileSet> {
   const root = dirname(file);
   const st = await stat(file).catch((err: unknown) => { throw fsError(err, 'read', file); });
-  if (!st.isFile()) throw new CliError('io_error', `cannot seal ${file}: it is not a regular file`, { file });
+  if (!st.isFile()) {
+    const kind = st.isFIFO() ? 'a FIFO' : st.isCharacterDevice() || st.isBlockDevice() ? 'a device' : st.isSocket() ? 'a socket' : 'not a file';
+    throw new CliError('io_error', `cannot read model ${file}: it is ${kind}, not a regular file`, { file, hint: 'pass regular files; FIFOs, devices and sockets are refused' });
+  }
   const name = basename(file);
   checkPath(name, file);
   const files: PlainFile[] = [{ path: name, full: await realpath(file), bytes: st.size }];
