@@ -5,3 +5,6 @@ export { clearOffline, OFFLINE_CACHE, OFFLINE_DATABASE } from './offline.js';
 export type { SealedModelOptions, TokenSource, FetchFunction } from './options.js';
 export type { ChunkCipher, ChunkCipherFactory } from '../format/chunked.js';
 export { ModelsealError, isModelsealError, ERROR_CODES, type ErrorCode } from '../format/errors.js';
+export { openSealedFiles } from './sealed-files.js';
+export { openSealedFileStream } from './sealed-file-stream.js';
+export type { SealedFilesOptions, OpenSealedFilesOptions } from './files-session.js';

@@ -5,7 +5,7 @@ import { FILE_HEAD_LENGTH, TAG_LENGTH, webCryptoChunkCipher, type ChunkCipher, t
 import { ModelsealError } from '../format/errors.js';
 import { Limiter } from '../format/limiter.js';
 import type { SealedManifest } from '../format/manifest.js';
-import { createShardDecryptor, manifestShardLayout, type OpenedHeader, type ShardLayout } from '../format/open.js';
+import { createShardDecryptor, manifestShardLayout, type ManifestShardLayout, type OpenedHeader } from '../format/open.js';
 import { abortedError, Deadline, fileError, getFile } from './files.js';
 import type { FetchFunction } from './options.js';
 import { trace, traceEnd, traceStart } from './trace.js';
@@ -121,7 +121,7 @@ interface Unlock {
   /** Settles when the shards can decrypt. */
   ready: Promise<unknown>;
   /** The key and what the decryptor needs of the header. */
-  get(): Promise<{ contentKey: CryptoKey; opened: OpenedHeader | (ShardLayout & { header: Promise<OpenedHeader> }) }>;
+  get(): Promise<{ contentKey: CryptoKey; opened: OpenedHeader | (ManifestShardLayout & { header: Promise<OpenedHeader> }) }>;
 }
 
 /** The early unlock (key alone, manifest layout) when the job has it, else the header's. */

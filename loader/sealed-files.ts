@@ -1,0 +1,177 @@
+// openSealedFiles: every file of a sealing, decrypted in memory, as a Map from relative path to
+// bytes. For runtimes that take bytes (ONNX Runtime, transformers.js, MediaPipe, LiteRT).
+
+import { ModelsealError } from '../format/errors.js';
+import { Limiter } from '../format/limiter.js';
+import {
+  beginFilesLoad, linkedController, Progress, readShard, requestShard, resolveFilesArguments, unlockFiles,
+  type OpenSealedFilesOptions, type SealedFileEntry, type ShardRequest, type UnlockedFiles,
+} from './files-session.js';
+import { abortedError } from './files.js';
+
+/** Share of the progress bar spent before the first shard byte (manifest, key release, header). */
+const SETUP_SHARE = 0.05;
+
+/**
+ * Loads a sealing (`modelseal seal` of a file, a folder, or a TF.js model) and returns every file
+ * it holds, decrypted in memory: relative path → bytes. Resolves only once every file of the
+ * sealing has passed every check; nothing is written to disk or to any cache.
+ * @example
+ * const files = await openSealedFiles('https://cdn.example.com/vad/model.json', {
+ *   token: () => fetch('/api/model-session').then((r) => r.text()),
+ *   keyServer: 'https://keys.example.com',
+ *   modelId: 'silero-vad',
+ * });
+ * const session = await ort.InferenceSession.create(files.get('silero_vad.onnx')!);
+ */
+export async function openSealedFiles(url: string, options: OpenSealedFilesOptions): Promise<Map<string, Uint8Array>> {
+  const { url: checked, options: resolved } = resolveFilesArguments('openSealedFiles', url, options, ['paths']);
+  const wanted = checkPaths(options.paths);
+  const progress = new Progress(resolved.onProgress);
+  progress.report(0);
+  const load = await beginFilesLoad('openSealedFiles', checked, resolved);
+  const { manifest } = load;
+  const { controller, unlink } = linkedController(resolved.signal);
+  const unlocking = unlockFiles(load);
+  unlocking.catch((err: unknown) => controller.abort(err));
+  let received = 0;
+  let output: Output | undefined;
+  // Which shards to fetch is known only from the header when some files are selected: then the
+  // requests start after it; with every file, they start while the key is being released.
+  const selecting = wanted !== undefined;
+  try {
+    const requests = new Limiter(resolved.maxConcurrentRequests);
+    const shardLength = manifest.shardLength;
+    const selected = selecting ? (async () => {
+      const unlocked = await unlocking;
+      output = new Output(select(unlocked.entries, wanted, load.manifestUrl));
+      return output.shards(shardLength);
+    })() : undefined;
+    selected?.catch(() => undefined);
+    const indexes = selecting ? await selected! : manifest.shards.map((_, i) => i);
+    const total = indexes.reduce((n, i) => n + manifest.shards[i]!.size, 0);
+    const onBytes = (n: number) => {
+      received += n;
+      progress.report(SETUP_SHARE + (1 - SETUP_SHARE) * 0.999 * (total === 0 ? 1 : received / total));
+    };
+    const tasks = indexes.map((index) => requests.run(async () => {
+      if (controller.signal.aborted) throw controller.signal.reason;
+      let request: ShardRequest | undefined;
+      let failure: unknown;
+      try {
+        request = await requestShard(load, index, controller.signal);
+      } catch (err) {
+        failure = err;
+      }
+      // A key or header failure is reported before any shard failure.
+      let unlocked: UnlockedFiles;
+      try {
+        unlocked = await unlocking;
+      } catch (err) {
+        request?.deadline.clear();
+        await request?.response.body?.cancel().catch(() => undefined);
+        throw err;
+      }
+      if (failure !== undefined) throw failure;
+      output ??= new Output(unlocked.entries);
+      const chunks = await readShard(load, unlocked, index, request!, controller.signal, onBytes);
+      let at = index * shardLength;
+      for (const chunk of chunks) {
+        output.write(at, new Uint8Array(chunk));
+        at += chunk.byteLength;
+      }
+    }).catch((err: unknown) => {
+      controller.abort(err);
+      throw err;
+    }));
+    for (const task of tasks) task.catch(() => undefined); // reported through Promise.all, or after the key failure
+    const unlocked = await unlocking;
+    await Promise.all(tasks);
+    output ??= new Output(unlocked.entries);
+    progress.report(1);
+    return output.files;
+  } catch (err) {
+    // No partial model reaches the caller, and the plaintext already decrypted does not linger.
+    output?.wipe();
+    if (resolved.signal?.aborted) throw abortedError(resolved.signal, load.manifestUrl);
+    throw err;
+  } finally {
+    unlink();
+  }
+}
+
+/** Checks the `paths` option: a list of non-empty strings or a function. */
+function checkPaths(paths: unknown): readonly string[] | ((path: string) => boolean) | undefined {
+  if (paths === undefined || typeof paths === 'function') return paths as ((path: string) => boolean) | undefined;
+  if (!Array.isArray(paths) || paths.some((p) => typeof p !== 'string' || p.length === 0)) {
+    throw new TypeError('openSealedFiles: options.paths must be a list of file paths (non-empty strings) or a function (path) => boolean');
+  }
+  return paths as string[];
+}
+
+/** The entries `wanted` selects; a listed path the sealing lacks is `file_unavailable`. */
+function select(entries: SealedFileEntry[], wanted: readonly string[] | ((path: string) => boolean), url: string): SealedFileEntry[] {
+  if (typeof wanted === 'function') return entries.filter((e) => wanted(e.path));
+  const known = new Set(entries.map((e) => e.path));
+  const missing = wanted.find((p) => !known.has(p));
+  if (missing !== undefined) {
+    throw new ModelsealError('file_unavailable', `${url} holds no file ${JSON.stringify(missing.slice(0, 200))} (it holds ${entries.length} file${entries.length === 1 ? '' : 's'}; paths are relative, "/"-separated and compared exactly)`, { file: missing });
+  }
+  const set = new Set(wanted);
+  return entries.filter((e) => set.has(e.path));
+}
+
+/** The output buffers, one per file, and where the payload bytes go. */
+class Output {
+  readonly files = new Map<string, Uint8Array>();
+  readonly #placed: Array<{ offset: number; bytes: Uint8Array }> = [];
+
+  constructor(entries: SealedFileEntry[]) {
+    for (const entry of entries) {
+      let bytes: Uint8Array;
+      try {
+        bytes = entry.inline ?? new Uint8Array(entry.bytes);
+      } catch (cause) {
+        // A typed array has a size limit (about 4 GiB in V8): stream such a file instead.
+        throw new ModelsealError('file_unavailable', `${entry.path} is ${entry.bytes} bytes, more than this JavaScript engine holds in one array: load it with openSealedFileStream`, { cause, file: entry.path });
+      }
+      this.files.set(entry.path, bytes);
+      if (entry.offset !== undefined && entry.bytes > 0) this.#placed.push({ offset: entry.offset, bytes });
+    }
+  }
+
+  /** Copies the payload bytes starting at payload offset `at` that belong to the files kept here. */
+  write(at: number, data: Uint8Array): void {
+    const placed = this.#placed;
+    const end = at + data.length;
+    // The last file starting at or before `at` (binary search: files are in payload order).
+    let lo = 0;
+    let hi = placed.length - 1;
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >> 1;
+      if (placed[mid]!.offset <= at) lo = mid;
+      else hi = mid - 1;
+    }
+    for (let i = lo; i < placed.length && placed[i]!.offset < end; i++) {
+      const file = placed[i]!;
+      const from = Math.max(at, file.offset);
+      const to = Math.min(end, file.offset + file.bytes.length);
+      if (to > from) file.bytes.set(data.subarray(from - at, to - at), from - file.offset);
+    }
+  }
+
+  /** Indexes of the shards that hold bytes of the files kept here, in order. */
+  shards(shardLength: number): number[] {
+    const out = new Set<number>();
+    for (const file of this.#placed) {
+      const first = Math.floor(file.offset / shardLength);
+      const last = Math.floor((file.offset + file.bytes.length - 1) / shardLength);
+      for (let i = first; i <= last; i++) out.add(i);
+    }
+    return [...out].sort((a, b) => a - b);
+  }
+
+  wipe(): void {
+    for (const bytes of this.files.values()) bytes.fill(0);
+  }
+}
