@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { createKeyServer, mintDevToken } from '../../keyserver/index.js';
 import { FileKeyStore } from '../../keyserver/keystore.js';
 import { startStaticServer, type StaticServer } from '../helpers/static-server.js';
-import { floats } from './onnx-models.js';
+export { runExternalData, runSilero, type OrtModule, type OrtSession } from './runners.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 /** The repository root. */
@@ -81,45 +81,6 @@ export async function fetchPlainFiles(fx: RuntimeFixture, name: string, paths: I
     out.set(path, new Uint8Array(await response.arrayBuffer()));
   }
   return out;
-}
-
-/** The part of an ONNX Runtime module the runners use (web and node share it). */
-export interface OrtModule {
-  Tensor: new (type: string, data: Float32Array | BigInt64Array, dims?: readonly number[]) => unknown;
-}
-
-/** An ONNX Runtime session, as far as the runners use it. */
-export interface OrtSession {
-  inputNames: readonly string[];
-  outputNames: readonly string[];
-  run(feeds: Record<string, unknown>): Promise<Record<string, { data: unknown }>>;
-  release?(): Promise<void>;
-}
-
-/** Silero VAD over eight 512-sample windows (with 64 samples of context) of a chirp with noise, state carried: every output, flattened. */
-export async function runSilero(ort: OrtModule, session: OrtSession): Promise<number[]> {
-  const window = 512 + 64;
-  const noise = floats(window * 8, 11);
-  let state = new Float32Array(2 * 128);
-  const out: number[] = [];
-  for (let w = 0; w < 8; w++) {
-    const input = new Float32Array(window);
-    for (let i = 0; i < window; i++) input[i] = 0.5 * Math.sin((w * window + i) * (0.01 + w * 0.004)) + 0.1 * noise[w * window + i]!;
-    const feeds: Record<string, unknown> = { input: new ort.Tensor('float32', input, [1, window]), state: new ort.Tensor('float32', state, [2, 1, 128]) };
-    if (session.inputNames.includes('sr')) feeds['sr'] = new ort.Tensor('int64', BigInt64Array.from([16000n]), []);
-    const result = await session.run(feeds);
-    out.push(...Array.from(result[session.outputNames[0]!]!.data as Float32Array));
-    state = new Float32Array(result[session.outputNames[1]!]!.data as Float32Array);
-  }
-  out.push(...Array.from(state));
-  return out;
-}
-
-/** The external-data model on a fixed input: Y, flattened. */
-export async function runExternalData(ort: OrtModule, session: OrtSession, inputShape: [number, number]): Promise<number[]> {
-  const x = floats(inputShape[0] * inputShape[1], 9);
-  const result = await session.run({ [session.inputNames[0]!]: new ort.Tensor('float32', x, inputShape) });
-  return Array.from(result[session.outputNames[0]!]!.data as Float32Array);
 }
 
 /** TEMPORARY until the sealed-files form lands: the plain set (replaced by openSealedFiles). */

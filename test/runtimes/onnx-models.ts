@@ -3,20 +3,12 @@
 // feature-extraction folder for transformers.js (config, tokenizer, onnx/model.onnx).
 import onnxProto from 'onnx-proto';
 
+import { floats } from './runners.js';
+
+export { floats };
 const { onnx } = onnxProto;
 const FLOAT = onnx.TensorProto.DataType.FLOAT;
 const INT64 = onnx.TensorProto.DataType.INT64;
-
-/** Deterministic pseudo-random floats in [-1, 1) (a fixed LCG: the same model bytes every run). */
-export function floats(count: number, seed: number): Float32Array {
-  const out = new Float32Array(count);
-  let s = seed >>> 0;
-  for (let i = 0; i < count; i++) {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    out[i] = s / 2 ** 31 - 1;
-  }
-  return out;
-}
 
 function bytesOf(values: Float32Array): Uint8Array {
   return new Uint8Array(values.buffer.slice(values.byteOffset, values.byteOffset + values.byteLength));
