@@ -1,6 +1,7 @@
 // Shared fixtures of the runtime tests and bench: model file sets written as plain folders and sealed
 // by the CLI into a served folder, a real key server with a real FileKeyStore, and the inputs and
 // runners that feed a Silero VAD or an external-data model through any ONNX Runtime module.
+import { spawnSync } from 'node:child_process';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -70,6 +71,21 @@ export async function startRuntimeFixture(sets: Record<string, Map<string, Uint8
       await rm(root, { recursive: true, force: true });
     },
   };
+}
+
+/**
+ * Seals a plain file or folder with the built CLI (`modelseal seal PATH`, run `npm run build` first)
+ * into `outDir` under model id `modelId`. Plain and sealed folders share the served root here, so
+ * the guard against an output beside the plaintext is told that this is on purpose.
+ */
+export function sealPath(path: string, outDir: string, modelId: string, storeDir: string): void {
+  const r = spawnSync(process.execPath, [join(ROOT, 'dist/cli/main.js'), 'seal', path, '--out', outDir, '--model-id', modelId, '--store', storeDir, '--allow-inside-source'], { encoding: 'utf8', timeout: 300_000 });
+  if (r.status !== 0) throw new Error(`modelseal seal ${path} exited with ${r.status}: ${r.stderr}`);
+}
+
+/** Seals www/plain/<name> (the folder form) or one file of it (the file form, which finds its external data) into www/sealed/<name>. */
+export async function sealSet(fx: RuntimeFixture, name: string, file?: string): Promise<void> {
+  sealPath(join(fx.root, 'www/plain', name, file ?? ''), join(fx.root, 'www/sealed', name), name, fx.storeDir);
 }
 
 /** Downloads a plain set from the static server (the plain path the sealed one is compared with). */
