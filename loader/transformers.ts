@@ -104,10 +104,11 @@ class SealedFilesCache {
     const bytes = this.lookup(key);
     if (bytes === undefined) return undefined;
     // A stream that hands over the bytes on first read: transformers.js copies them once into its
-    // own buffer (Response.arrayBuffer), and a Response it never reads costs nothing.
+    // own buffer (Response.arrayBuffer, or its progress reader), and a Response it never reads (it
+    // asks twice for each .onnx file in Node) costs nothing.
     const body = new ReadableStream<Uint8Array>({
       pull(controller) {
-        controller.enqueue(bytes.slice());
+        controller.enqueue(bytes);
         controller.close();
       },
     });
