@@ -132,23 +132,23 @@ function isEnv(env: unknown): env is TransformersEnvLike {
 
 /**
  * Serves decrypted files (relative path → bytes, as `openSealedFiles` returns them) to
- * transformers.js under `modelId`, so `pipeline(task, modelId)` loads them from memory. It sets
+ * transformers.js under `modelId` (the id you pass to `pipeline()`), so `pipeline(task, modelId)`
+ * loads them from memory. It sets
  * `env.useCustomCache = true` with its own cache, turns off the browser and file caches, and sets
  * `env.allowRemoteModels = false` (a file missing from the sealed set must not be fetched from a
  * hub) and `env.allowLocalModels = true` (transformers.js refuses to run with both off).
  * @example
  * import { env, pipeline } from '@huggingface/transformers';
- * const sealed = useSealedFiles(env, { modelId: 'my-org/tiny', files: await openSealedFiles(url, options) });
+ * const sealed = useSealedFiles(env, 'my-org/tiny', await openSealedFiles(url, options));
  * const extractor = await pipeline('feature-extraction', 'my-org/tiny', { dtype: 'fp32' });
  * sealed.release(); // transformers.js holds its own copies now
  */
-export function useSealedFiles(env: TransformersEnvLike, options: { modelId: string; files: Map<string, Uint8Array> }): SealedTransformersModel {
+export function useSealedFiles(env: TransformersEnvLike, modelId: string, files: Map<string, Uint8Array>): SealedTransformersModel {
   if (!isEnv(env)) throw new TypeError('useSealedFiles: pass transformers.js\'s env (import { env } from "@huggingface/transformers")');
-  const { modelId, files } = options ?? {};
   if (typeof modelId !== 'string' || modelId.length === 0 || modelId.startsWith('/') || modelId.endsWith('/')) {
-    throw new TypeError('useSealedFiles: options.modelId must be the model id you pass to pipeline(), e.g. "my-org/tiny" (no leading or trailing slash)');
+    throw new TypeError('useSealedFiles: modelId must be the model id you pass to pipeline(), e.g. "my-org/tiny" (no leading or trailing slash)');
   }
-  if (!(files instanceof Map)) throw new TypeError('useSealedFiles: options.files must be the Map that openSealedFiles returns (relative path → bytes)');
+  if (!(files instanceof Map)) throw new TypeError('useSealedFiles: files must be the Map that openSealedFiles returns (relative path → bytes)');
   let cache = env.customCache instanceof SealedFilesCache && env.useCustomCache ? env.customCache : undefined;
   if (!cache) {
     cache = new SealedFilesCache(env);

@@ -64,7 +64,7 @@ describe('transformers.js pipeline() in Node', () => {
   it('answers the local-path and the remote-URL keys, for any revision, and only for its model', async () => {
     const saved = { ...env };
     const files = new Map([['config.json', new Uint8Array([123, 125])], ['onnx/model.onnx', new Uint8Array([1, 2])]]);
-    const handle = useSealedFiles(env as unknown as TransformersEnvLike, { modelId: 'org/m', files });
+    const handle = useSealedFiles(env as unknown as TransformersEnvLike, 'org/m', files);
     const cache = env.customCache as { match(k: string): Promise<Response | undefined>; put(k: string, r: Response): Promise<void> };
     const text = async (k: string) => {
       const r = await cache.match(k);
@@ -83,7 +83,7 @@ describe('transformers.js pipeline() in Node', () => {
     handle.release();
     expect(await text('https://huggingface.co/org/m/resolve/main/config.json')).toBeUndefined();
     Object.assign(env, saved);
-    expect(() => useSealedFiles({} as never, { modelId: 'x', files })).toThrow(/pass transformers\.js's env/);
-    expect(() => useSealedFiles(env as unknown as TransformersEnvLike, { modelId: '/x/', files })).toThrow(/options\.modelId/);
+    expect(() => useSealedFiles({} as never, 'x', files)).toThrow(/pass transformers\.js's env/);
+    expect(() => useSealedFiles(env as unknown as TransformersEnvLike, '/x/', files)).toThrow(/the model id you pass to pipeline/);
   });
 });

@@ -34,7 +34,7 @@ export function usePlainHost(env: Env, host: string, caches: { browser?: boolean
 
 /** Loads `files` as `modelId` through useSealedFiles, embeds, releases. */
 export async function embedSealed(env: Env, pipeline: Pipeline, modelId: string, files: Map<string, Uint8Array>, device?: 'wasm' | 'cpu'): Promise<number[]> {
-  const sealed = useSealedFiles(env as unknown as TransformersEnvLike, { modelId, files });
+  const sealed = useSealedFiles(env as unknown as TransformersEnvLike, modelId, files);
   try {
     return await embed(pipeline, modelId, device);
   } finally {
