@@ -5,7 +5,7 @@ import { dirname, resolve } from 'node:path';
 import { importInputKey } from '../format/chunked.js';
 import { ModelsealError } from '../format/errors.js';
 import { MAX_HEADER_BYTES, MAX_MANIFEST_BYTES, parseManifestBytes, type SealedManifest } from '../format/manifest.js';
-import { inlineHeader, openHeader, openShard, type OpenedHeader } from '../format/open.js';
+import { inlineHeader, openHeader, openSealing, openShard, type OpenedHeader, type OpenedSealing, type ShardLayout } from '../format/open.js';
 import type { FileKeyStore, KeyRecord } from '../keyserver/keystore.js';
 import { CliError } from './errors.js';
 import { nodeChunkCipher } from '../node/index.js';
@@ -69,6 +69,12 @@ export async function openSealedHeader(files: SealedFiles, key: CryptoKey, read:
   return openHeader(files.manifest, bytes, key, { cipher: nodeChunkCipher });
 }
 
+/** Reads the sealed header and decrypts and checks it, of either kind (a TF.js model or files). */
+export async function openSealedAny(files: SealedFiles, key: CryptoKey, read: ReadSealedFile = diskReader(files)): Promise<OpenedSealing> {
+  const bytes = inlineHeader(files.manifest) ?? (await read((files.manifest.header as { path: string }).path, 'sealed header'));
+  return openSealing(files.manifest, bytes, key, { cipher: nodeChunkCipher });
+}
+
 /** Reads one sealed file by its path relative to model.json (the disk by default; benches pass memory). */
 export type ReadSealedFile = (path: string, what: string) => Promise<Uint8Array>;
 
@@ -91,7 +97,7 @@ export function diskReader(files: SealedFiles): ReadSealedFile {
  */
 export async function openSealedShards(
   files: SealedFiles,
-  opened: OpenedHeader,
+  opened: ShardLayout,
   key: CryptoKey,
   onShard: (index: number, chunks: ArrayBuffer[]) => Promise<void> | void,
   read: ReadSealedFile = diskReader(files),

@@ -14,6 +14,7 @@ export const ERROR_CODES = [
   'trailing_data',
   'header_invalid',
   'not_published',
+  'kind_mismatch',
   // loader: fetching files and keys
   'file_unavailable',
   'token_unavailable',

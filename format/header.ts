@@ -117,6 +117,12 @@ export function parseHeader(text: string, label = 'header'): ParsedHeader {
   } catch (cause) {
     throw bad((cause as StrictJsonError).message, cause);
   }
+  return parseHeaderJson(json, label);
+}
+
+/** Checks a header document already parsed as strict JSON (H7); throws `header_invalid`. */
+export function parseHeaderJson(json: unknown, label = 'header'): ParsedHeader {
+  const bad = (problem: string, cause?: unknown) => new ModelsealError('header_invalid', `${label} decrypted but is not a valid modelseal/2 header: ${problem}`, { file: label, cause });
   if (!isRecord(json)) throw bad('not an object');
   // Any change to the header bumps the format version, so an unknown field means a bad writer.
   for (const key of Object.keys(json)) if (!HEADER_FIELDS.includes(key)) throw bad(`unknown field ${JSON.stringify(key.slice(0, 40))}`);

@@ -17,3 +17,6 @@ export { openHeader, openShard, createShardDecryptor, inlineHeader, type OpenOpt
 export { shardPlaintextLengths } from './layout.js';
 export { toBase64url, fromBase64url, toHex, fromHex } from './bytes.js';
 export { Limiter } from './limiter.js';
+export { sealFiles, filesInMemory, type FilesSource } from './seal-files.js';
+export { openSealing, type OpenedSealing, type OpenedFiles, type FilePlan, type ShardLayout } from './open.js';
+export { filePathProblem, filePathListProblem, MAX_FILES, type FilesHeader, type FileEntry } from './files-header.js';

@@ -2,7 +2,9 @@ import { fromBase64url, fromUtf8, toBase64url } from './bytes.js';
 import { ChunkedDecryptor, decryptChunked, joinChunks, sealedLength, type ChunkCipherFactory } from './chunked.js';
 import { headerContext, shardContext, type ContextBase } from './context.js';
 import { ModelsealError } from './errors.js';
-import { parseHeader, type ModelJson, type SealedHeader } from './header.js';
+import { isFilesHeaderJson, parseFilesHeaderJson, type FilesHeader } from './files-header.js';
+import { parseHeaderJson, type ModelJson, type SealedHeader } from './header.js';
+import { parseStrictJson, type StrictJsonError } from './json.js';
 import { MAX_HEADER_BYTES, type SealedManifest } from './manifest.js';
 import { sha256, shardPlaintextLengths } from './layout.js';
 
@@ -42,17 +44,44 @@ export function inlineHeader(manifest: SealedManifest): Uint8Array | undefined {
   return 'data' in manifest.header ? fromBase64url(manifest.header.data) : undefined;
 }
 
+/** What a shard reader needs from an opened header, of either kind. */
+export interface ShardLayout {
+  /** SHA-256 of the header plaintext, bound into every shard's context. */
+  digest: Uint8Array;
+  shards: ShardPlan[];
+  header: { shardDigests: string[] };
+}
+
+/** One file of a files-kind sealing, with where its bytes start in the payload. */
+export interface FilePlan {
+  path: string;
+  bytes: number;
+  /** Offset of its first byte in the payload (all files concatenated in header order). */
+  offset: number;
+}
+
+/** A decrypted, checked files-kind header (docs/FORMAT.md §Generic form). */
+export interface OpenedFiles extends ShardLayout {
+  kind: 'files';
+  header: FilesHeader;
+  /** The files in payload order. */
+  files: FilePlan[];
+}
+
+/** An opened header of either kind: a TF.js model, or files. */
+export type OpenedSealing = (OpenedHeader & { kind: 'tfjs' }) | OpenedFiles;
+
 /**
- * Decrypts and checks the header (its digest must be the manifest's `sealing`), then checks the
- * manifest's shard list against it (count and sizes). Throws `wrong_key` when the key commitment
- * fails and `not_published` when the header is not the one the sealing names.
+ * Decrypts and checks the header of either kind (its digest must be the manifest's `sealing`),
+ * then checks the manifest's shard list against it (count and sizes). Throws `wrong_key` when the
+ * key commitment fails and `not_published` when the header is not the one the sealing names.
  */
-export async function openHeader(
+export async function openSealing(
   manifest: SealedManifest,
   sealedHeader: Uint8Array,
   contentKey: CryptoKey,
   options: OpenOptions = {},
-): Promise<OpenedHeader> {
+): Promise<OpenedSealing> {
   const label = 'path' in manifest.header ? `header (${manifest.header.path})` : 'header (inline)';
   if ('path' in manifest.header && sealedHeader.length !== manifest.header.size) {
     const code = sealedHeader.length < manifest.header.size ? 'truncated' : 'trailing_data';
@@ -79,15 +108,38 @@ export async function openHeader(
   } catch (cause) {
     throw new ModelsealError('header_invalid', `${label} decrypted but is not UTF-8`, { cause, file: label });
   }
-  const { header, model } = parseHeader(text, label);
-  const lengths = shardPlaintextLengths(header.weightBytes, manifest.shardLength);
+  let json: unknown;
+  try {
+    json = parseStrictJson(text, { integersOnly: true });
+  } catch (cause) {
+    throw new ModelsealError('header_invalid', `${label} decrypted but is not a valid modelseal/2 header: ${(cause as StrictJsonError).message}`, { cause, file: label });
+  }
+  // The two kinds are told apart by their members: only the generic form has `kind`.
+  if (isFilesHeaderJson(json)) {
+    const header = parseFilesHeaderJson(json, label);
+    const shards = planShards(manifest, header.totalBytes, header.shardDigests, label);
+    let offset = 0;
+    const files = header.files.map((f): FilePlan => {
+      const plan = { path: f.path, bytes: f.bytes, offset };
+      offset += f.bytes;
+      return plan;
+    });
+    return { kind: 'files', header, files, digest, shards };
+  }
+  const { header, model } = parseHeaderJson(json, label);
+  return { kind: 'tfjs', header, model, digest, shards: planShards(manifest, header.weightBytes, header.shardDigests, label) };
+}
+
+/** H8–H10: the manifest's shard list against the payload length and digests the header gives. */
+function planShards(manifest: SealedManifest, totalBytes: number, shardDigests: string[], label: string): ShardPlan[] {
+  const lengths = shardPlaintextLengths(totalBytes, manifest.shardLength);
   if (lengths.length !== manifest.shards.length) {
     throw new ModelsealError('manifest_invalid', `sealed manifest lists ${manifest.shards.length} shards but the header says ${lengths.length}: the manifest was altered or belongs to another sealing`);
   }
-  if (header.shardDigests.length !== lengths.length) {
-    throw new ModelsealError('header_invalid', `${label} decrypted but is not a valid modelseal/2 header: it lists ${header.shardDigests.length} shard digests for ${lengths.length} shards`, { file: label });
+  if (shardDigests.length !== lengths.length) {
+    throw new ModelsealError('header_invalid', `${label} decrypted but is not a valid modelseal/2 header: it lists ${shardDigests.length} shard digests for ${lengths.length} shards`, { file: label });
   }
-  const shards = lengths.map((plaintextLength, index): ShardPlan => {
+  return lengths.map((plaintextLength, index): ShardPlan => {
     const ref = manifest.shards[index]!;
     const expected = sealedLength(plaintextLength, manifest.chunkLength);
     if (ref.size !== expected) {
@@ -95,7 +147,24 @@ export async function openHeader(
     }
     return { index, path: ref.path, plaintextLength, sealedLength: expected };
   });
-  return { header, model, digest, shards };
+}
+
+/**
+ * Decrypts and checks the header of a TF.js sealing (see openSealing). A files-kind sealing fails
+ * with `kind_mismatch`: it holds files, not a TF.js model (load it with openSealedFiles).
+ */
+export async function openHeader(
+  manifest: SealedManifest,
+  sealedHeader: Uint8Array,
+  contentKey: CryptoKey,
+  options: OpenOptions = {},
+): Promise<OpenedHeader> {
+  const opened = await openSealing(manifest, sealedHeader, contentKey, options);
+  if (opened.kind === 'files') {
+    const label = 'path' in manifest.header ? `header (${manifest.header.path})` : 'header (inline)';
+    throw new ModelsealError('kind_mismatch', `${manifest.modelId} key ${manifest.keyId} is a sealing of ${opened.files.length} file${opened.files.length === 1 ? '' : 's'} (modelseal seal of a file or folder), not of a TensorFlow.js model: load it with openSealedFiles or openSealedFileStream, not sealedModel`, { file: label });
+  }
+  return opened;
 }
 
 function shardLabel(plan: ShardPlan, count: number): string {
@@ -105,7 +174,7 @@ function shardLabel(plan: ShardPlan, count: number): string {
 /** A streaming decryptor for one shard: push its bytes as they arrive, then finish(). */
 export function createShardDecryptor(
   manifest: SealedManifest,
-  opened: OpenedHeader,
+  opened: ShardLayout,
   index: number,
   contentKey: CryptoKey,
   options: OpenOptions = {},
@@ -133,7 +202,7 @@ export function createShardDecryptor(
 /** Decrypts one whole shard held in memory; returns its plaintext as chunk-sized ArrayBuffers. */
 export async function openShard(
   manifest: SealedManifest,
-  opened: OpenedHeader,
+  opened: ShardLayout,
   index: number,
   sealed: Uint8Array,
   contentKey: CryptoKey,

@@ -4,5 +4,8 @@ export { registerSealedRouter, SEALED_SCHEME_PREFIX, type TfWithIo, type SealedR
 export type { SealedModelOptions, TokenSource, FetchFunction } from './options.js';
 export type { ChunkCipher, ChunkCipherFactory } from '../format/chunked.js';
 export { ModelsealError, isModelsealError, ERROR_CODES, type ErrorCode } from '../format/errors.js';
+export { openSealedFiles } from './sealed-files.js';
+export { openSealedFileStream } from './sealed-file-stream.js';
+export type { SealedFilesOptions } from './files-session.js';
 export { onnxModelFromFiles, createOnnxSession, wipeFiles, type OnnxModelInput, type OnnxExternalData, type OnnxRuntimeLike } from './onnx.js';
 export { useSealedFiles, type TransformersEnvLike, type SealedTransformersModel } from './transformers.js';

@@ -5,7 +5,7 @@ import { normalizeWeightPath } from '../../format/header.js';
 import { OutputDir, withOutputDir } from '../out-dir.js';
 import { formatBytes, note, printJson } from '../output.js';
 import { createProgress } from '../progress.js';
-import { openSealedHeader, openSealedShards, readSealedManifest, unlock } from '../sealed-model.js';
+import { openSealedAny, openSealedShards, readSealedManifest, unlock } from '../sealed-model.js';
 import { openStore } from '../store.js';
 
 /** Options of `modelseal open`. */
@@ -18,10 +18,13 @@ export interface OpenCommandOptions {
 
 /** What `open` wrote. */
 export interface OpenSummary {
+  /** What the sealing held: a TF.js model (model.json and weight files), or files. */
+  kind: 'tfjs' | 'files';
   modelId: string;
   keyId: string;
   out: string;
   files: Array<{ path: string; size: number }>;
+  /** Plaintext bytes written from the shards (weights, or every file of the files kind). */
   weightBytes: number;
 }
 
@@ -31,21 +34,34 @@ export async function collectOpen(manifestPath: string, opts: OpenCommandOptions
   const store = await openStore(opts.store);
   const { record, key } = await unlock(store, files.manifest);
   if (record.state === 'revoked') note(`key ${record.keyId} of ${record.modelId} is revoked: the key server no longer releases it, but this store still opens it`);
-  const opened = await openSealedHeader(files, key);
-  const { weightFiles, modelJson } = opened.header;
-  // parseHeader already refused any weight path outside the folder, or two naming one file
-  // (docs/FORMAT.md §Weight paths); each is written where the normalised path says.
+  const opened = await openSealedAny(files, key);
   const targets: Array<{ path: string; size: number }> = [];
-  opened.model.weightsManifest.forEach((group, g) => group.paths.forEach((path, i) => {
-    targets.push({ path: normalizeWeightPath(path)!, size: weightFiles[g]![i]! });
-  }));
-  // Plaintext weights: a 0700 temp folder and 0600 files, so nobody else reads them on the way (docs/CLI.md).
+  let modelText: string | undefined;
+  let payloadBytes: number;
+  if (opened.kind === 'files') {
+    // parseFilesHeaderJson already refused any path that is not a plain relative path, and paths
+    // that collide ignoring case (docs/FORMAT.md §File paths).
+    for (const f of opened.files) targets.push({ path: f.path, size: f.bytes });
+    payloadBytes = opened.header.totalBytes;
+  } else {
+    const { weightFiles } = opened.header;
+    // parseHeader already refused any weight path outside the folder, or two naming one file
+    // (docs/FORMAT.md §Weight paths); each is written where the normalised path says.
+    opened.model.weightsManifest.forEach((group, g) => group.paths.forEach((path, i) => {
+      targets.push({ path: normalizeWeightPath(path)!, size: weightFiles[g]![i]! });
+    }));
+    // The original model.json, byte for byte as it was sealed.
+    modelText = opened.header.modelJson;
+    payloadBytes = opened.header.weightBytes;
+  }
+  // Plaintext: a 0700 temp folder and 0600 files, so nobody else reads them on the way (docs/CLI.md).
   const out = await OutputDir.prepare(opts.out, { force: opts.force ?? false, private: true });
   return withOutputDir(out, async () => {
     const writer = new WeightWriter(out, targets);
-    const progress = createProgress('opening', opened.header.weightBytes, { json: opts.json ?? false });
+    const progress = createProgress('opening', payloadBytes, { json: opts.json ?? false });
     try {
       await writer.start();
+      // Chunk by chunk into the files: a 2 GB file is written as it decrypts, never held whole.
       await openSealedShards(files, opened, key, async (_index, chunks) => {
         for (const chunk of chunks) await writer.write(new Uint8Array(chunk));
         progress.update(writer.written);
@@ -55,15 +71,14 @@ export async function collectOpen(manifestPath: string, opts: OpenCommandOptions
       progress.stop();
       await writer.abort();
     }
-    // The original model.json, byte for byte as it was sealed.
-    const modelText = modelJson;
-    await out.writeFile('model.json', modelText);
+    if (modelText !== undefined) await out.writeFile('model.json', modelText);
     return {
+      kind: opened.kind,
       modelId: files.manifest.modelId,
       keyId: files.manifest.keyId,
       out: out.target,
-      files: [{ path: 'model.json', size: Buffer.byteLength(modelText) }, ...targets],
-      weightBytes: opened.header.weightBytes,
+      files: [...(modelText === undefined ? [] : [{ path: 'model.json', size: Buffer.byteLength(modelText) }]), ...targets],
+      weightBytes: payloadBytes,
     };
   });
 }
@@ -129,12 +144,13 @@ class WeightWriter {
 /** Prints the summary: JSON on stdout with --json, else one line on stderr. */
 export function printOpen(summary: OpenSummary, opts: { json?: boolean }): void {
   if (opts.json) printJson(summary);
+  else if (summary.kind === 'files') note(`opened ${summary.modelId} (key ${summary.keyId}): ${summary.files.length} file${summary.files.length === 1 ? '' : 's'} (${formatBytes(summary.weightBytes)}) written to ${summary.out}`);
   else note(`opened ${summary.modelId} (key ${summary.keyId}): model.json and ${summary.files.length - 1} weight file${summary.files.length === 2 ? '' : 's'} (${formatBytes(summary.weightBytes)}) written to ${summary.out}`);
 }
 
 /** The `open` command. */
 export const openCommand = new Command('open')
-  .description('decrypt a sealed model back into a plain TensorFlow.js model (same model.json content, same weight files)')
+  .description('decrypt a sealed model back into its original files (a TF.js model.json and weight files, or every sealed file), byte for byte')
   .argument('<model.json>', 'the sealed model.json')
   .requiredOption('--out <dir>', 'output folder (created; must be absent or empty unless --force)')
   .option('--store <dir>', 'keystore folder (default: $MODELSEAL_HOME, else ./.modelseal)')

@@ -3,15 +3,20 @@
 import { Command, Option } from 'commander';
 import { DEFAULT_CHUNK_LENGTH } from '../../format/chunked.js';
 import { DEFAULT_SHARD_LENGTH } from '../../format/manifest.js';
-import { sealModel } from '../../format/seal.js';
+import { sealModel, type SealedModel } from '../../format/seal.js';
+import { sealFiles } from '../../format/seal-files.js';
 import { nodeChunkCipher } from '../../node/index.js';
 import { parseChunkSize, parseId, parseShardSize, parseUrl } from '../options.js';
 import { OutputDir, withOutputDir } from '../out-dir.js';
 import { formatBytes, note, printJson } from '../output.js';
 import { readPlainModel } from '../plain-model.js';
+import { diskFilesSource, readPlainFiles, type PlainFileSet } from '../plain-files.js';
 import { createProgress } from '../progress.js';
 import { refuseOutputBesidePlaintext } from '../seal-guard.js';
 import { openStore } from '../store.js';
+import { defaultStoreDir } from '../../keyserver/keystore.js';
+import { stat } from 'node:fs/promises';
+import { resolve } from 'node:path';
 
 /** Options of `modelseal seal`, as commander parses them. */
 export interface SealCommandOptions {
@@ -28,10 +33,18 @@ export interface SealCommandOptions {
   json?: boolean;
   /** False with --no-create-store: a missing keystore is an error, not a new one. */
   createStore?: boolean;
+  /** What PATH is: a TF.js model.json, or files (a folder, or one file); default by PATH. */
+  kind?: 'tfjs' | 'files';
+  /** Folder form: seal hidden files and folders (names starting with "."), left out by default. */
+  includeHidden?: boolean;
 }
 
 /** What `seal` did: the machine summary `--json` prints. */
 export interface SealSummary {
+  /** What was sealed: a TF.js model, or files (docs/FORMAT.md §Generic form). */
+  kind: 'tfjs' | 'files';
+  /** Files kind: how many files the sealing holds (their names are only in the encrypted header). */
+  fileCount?: number;
   modelId: string;
   keyId: string;
   /** The sealing digest recorded in the keystore (the manifest's `sealing`). */
@@ -42,15 +55,46 @@ export interface SealSummary {
   header: 'inline' | 'file';
   files: Array<{ path: string; size: number }>;
   sealedBytes: number;
+  /** Plaintext bytes sealed: the weights of a TF.js model, or every file of the files kind. */
   weightBytes: number;
   chunkLength: number;
   shardLength: number;
 }
 
-/** Reads the model, gets the key version, seals, and writes the output folder atomically. */
+/** What PATH is sealed as: a folder or a file not named *.json is files; a *.json file is a TF.js model.json. */
+async function kindOf(modelPath: string, explicit: 'tfjs' | 'files' | undefined): Promise<'tfjs' | 'files'> {
+  if (explicit) return explicit;
+  const st = await stat(resolve(modelPath)).catch(() => undefined);
+  // A path that does not exist keeps readPlainModel's error (file_unavailable naming it).
+  if (st === undefined) return /\.json$/i.test(modelPath) ? 'tfjs' : 'files';
+  return st.isDirectory() || !/\.json$/i.test(modelPath) ? 'files' : 'tfjs';
+}
+
+/** Reads the input, gets the key version, seals, and writes the output folder atomically. */
 export async function collectSeal(modelPath: string, opts: SealCommandOptions): Promise<SealSummary> {
-  const model = await readPlainModel(modelPath);
-  await refuseOutputBesidePlaintext(model.path, opts);
+  const kind = await kindOf(modelPath, opts.kind);
+  let plainFiles: PlainFileSet | undefined;
+  let guardPath: string;
+  let plainBytes: number;
+  let model: Awaited<ReturnType<typeof readPlainModel>> | undefined;
+  if (kind === 'files') {
+    plainFiles = await readPlainFiles(modelPath, { includeHidden: opts.includeHidden ?? false, storeDir: defaultStoreDir(opts.store) });
+    // The guard looks at the folder that holds the plaintext: the folder itself, or the file's.
+    guardPath = plainFiles.form === 'folder' ? resolve(plainFiles.root, 'x') : resolve(modelPath);
+    plainBytes = plainFiles.totalBytes;
+    if (plainFiles.skippedHidden.length > 0) {
+      const shown = plainFiles.skippedHidden.slice(0, 5).join(', ');
+      note(`left out ${plainFiles.skippedHidden.length} hidden entr${plainFiles.skippedHidden.length === 1 ? 'y' : 'ies'} (${shown}${plainFiles.skippedHidden.length > 5 ? ', …' : ''}); pass --include-hidden to seal them`);
+    }
+    if (plainFiles.form === 'folder' && plainFiles.files.some((f) => f.path === 'model.json')) {
+      note('the folder has a model.json: every file is sealed as it is (load with openSealedFiles); to seal a TensorFlow.js model for sealedModel, pass its model.json instead');
+    }
+  } else {
+    model = await readPlainModel(modelPath);
+    guardPath = model.path;
+    plainBytes = model.weightBytes;
+  }
+  await refuseOutputBesidePlaintext(guardPath, opts);
   const out = await OutputDir.prepare(opts.out, { force: opts.force ?? false });
   return withOutputDir(out, async () => {
     const store = await openStore(opts.store, { create: opts.createStore !== false, refusal: '--no-create-store' });
@@ -65,27 +109,34 @@ export async function collectSeal(modelPath: string, opts: SealCommandOptions): 
     }
     const chunkLength = opts.chunkSize ?? DEFAULT_CHUNK_LENGTH;
     const requested = opts.shardSize ?? DEFAULT_SHARD_LENGTH;
-    const progress = createProgress('sealing', model.weightBytes, { json: opts.json ?? false });
-    let sealed;
+    const progress = createProgress('sealing', plainBytes, { json: opts.json ?? false });
+    let sealed: SealedModel;
+    const sealOptions = {
+      modelId: opts.modelId,
+      keyId: entry.record.keyId,
+      contentKey: entry.key,
+      chunkLength,
+      shardLength: requested,
+      headerMode: opts.header,
+      cipher: nodeChunkCipher,
+      // node:crypto encrypts on this thread: one chunk call at a time is as fast and skips the limiter.
+      concurrency: 1,
+      ...(opts.keyServer === undefined ? {} : { keyServer: opts.keyServer }),
+      // Each shard goes to the temp folder as soon as it is sealed: memory holds one sealed shard, not the model.
+      onShard: (file: { path: string; parts: Uint8Array[] }) => out.writeFile(file.path, file.parts),
+      onProgress: (done: number) => progress.update(done),
+    };
     try {
-      sealed = await sealModel(
-        { modelJson: model.modelJsonText, weightFiles: model.weightFiles },
-        {
-          modelId: opts.modelId,
-          keyId: entry.record.keyId,
-          contentKey: entry.key,
-          chunkLength,
-          shardLength: requested,
-          headerMode: opts.header,
-          cipher: nodeChunkCipher,
-          // node:crypto encrypts on this thread: one chunk call at a time is as fast and skips the limiter.
-          concurrency: 1,
-          ...(opts.keyServer === undefined ? {} : { keyServer: opts.keyServer }),
-          // Each shard goes to the temp folder as soon as it is sealed: memory holds one sealed shard, not the model.
-          onShard: (file) => out.writeFile(file.path, file.parts),
-          onProgress: (done) => progress.update(done),
-        },
-      );
+      if (plainFiles) {
+        const source = diskFilesSource(plainFiles);
+        try {
+          sealed = await sealFiles(source, sealOptions);
+        } finally {
+          await source.close();
+        }
+      } else {
+        sealed = await sealModel({ modelJson: model!.modelJsonText, weightFiles: model!.weightFiles }, sealOptions);
+      }
     } finally {
       progress.stop();
       entry.key.fill(0);
@@ -106,6 +157,8 @@ export async function collectSeal(modelPath: string, opts: SealCommandOptions): 
       ...sealed.manifest.shards,
     ];
     return {
+      kind,
+      ...(plainFiles ? { fileCount: plainFiles.files.length } : {}),
       modelId: opts.modelId,
       keyId: entry.record.keyId,
       sealing: sealed.manifest.sealing,
@@ -115,7 +168,7 @@ export async function collectSeal(modelPath: string, opts: SealCommandOptions): 
       header: 'data' in sealed.manifest.header ? 'inline' : 'file',
       files,
       sealedBytes: files.reduce((n, f) => n + f.size, 0),
-      weightBytes: model.weightBytes,
+      weightBytes: plainBytes,
       chunkLength: sealed.manifest.chunkLength,
       shardLength: sealed.manifest.shardLength,
     } satisfies SealSummary;
@@ -129,13 +182,14 @@ export function printSeal(summary: SealSummary, opts: { json?: boolean }): void 
     return;
   }
   const shards = summary.files.filter((f) => f.path.endsWith('.sealed') && f.path !== 'header.sealed').length;
-  note(`sealed ${summary.modelId} with key ${summary.keyId}: ${formatBytes(summary.weightBytes)} of weights in ${shards} shard${shards === 1 ? '' : 's'}, header ${summary.header}, written to ${summary.out}`);
+  const what = summary.kind === 'files' ? `${summary.fileCount} file${summary.fileCount === 1 ? '' : 's'} (${formatBytes(summary.weightBytes)})` : `${formatBytes(summary.weightBytes)} of weights`;
+  note(`sealed ${summary.modelId} with key ${summary.keyId}: ${what} in ${shards} shard${shards === 1 ? '' : 's'}, header ${summary.header}, written to ${summary.out}`);
 }
 
 /** The `seal` command. */
 export const sealCommand = new Command('seal')
-  .description('seal a TensorFlow.js model (graph or layers) into encrypted shards plus a public model.json')
-  .argument('<model.json>', 'the model.json of the model to seal; weight files are read from its folder')
+  .description('seal a model into encrypted shards plus a public model.json: a TensorFlow.js model.json, a single file (an .onnx model with its external data), or a folder (every file)')
+  .argument('<path>', 'a TF.js model.json (weight files read from its folder), a file such as model.onnx, or a folder')
   .requiredOption('--out <dir>', 'output folder (created; must be absent or empty unless --force)')
   .requiredOption('--model-id <id>', 'model id: 1-128 of A-Z a-z 0-9 . _ -', parseId)
   .option('--store <dir>', 'keystore folder (default: $MODELSEAL_HOME, else ./.modelseal)')
@@ -147,6 +201,8 @@ export const sealCommand = new Command('seal')
   .option('--force', 'replace a non-empty --out folder (atomically)')
   .option('--no-create-store', 'fail instead of creating a missing keystore (for CI; also MODELSEAL_NO_CREATE=1)')
   .option('--allow-inside-source', 'allow --out in a folder that also holds the plaintext model (e.g. both under public/)')
+  .addOption(new Option('--kind <kind>', 'seal PATH as a TF.js model (tfjs) or as files (files); default: a folder or a file not named *.json is files').choices(['tfjs', 'files']))
+  .option('--include-hidden', 'folder form: also seal hidden files and folders (names starting with "."), left out by default')
   .option('--json', 'print a machine-readable summary on stdout')
   .action(async (modelPath: string, opts: SealCommandOptions) => {
     printSeal(await collectSeal(modelPath, opts), opts);

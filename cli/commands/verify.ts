@@ -6,7 +6,7 @@ import { resolve } from 'node:path';
 import { printError, toModelsealError } from '../errors.js';
 import { formatBytes, note, printJson, printLine } from '../output.js';
 import { createProgress } from '../progress.js';
-import { openSealedHeader, openSealedShards, readSealedManifest, unlock } from '../sealed-model.js';
+import { openSealedAny, openSealedShards, readSealedManifest, unlock } from '../sealed-model.js';
 import { openStore } from '../store.js';
 
 /** Options of `modelseal verify`. */
@@ -21,6 +21,10 @@ export interface VerifyCommandOptions {
 export interface VerifySummary {
   ok: true;
   path: string;
+  /** What the sealing holds: a TF.js model, or files. */
+  kind: 'tfjs' | 'files';
+  /** Files kind: how many files. */
+  fileCount?: number;
   modelId: string;
   keyId: string;
   /** The manifest's sealing digest, recorded in the keystore. */
@@ -41,8 +45,9 @@ export async function collectVerify(manifestPath: string, opts: VerifyCommandOpt
   const files = await readSealedManifest(manifestPath);
   const store = await openStore(opts.store);
   const { record, key } = await unlock(store, files.manifest, { requirePublished: opts.requirePublished ?? true });
-  const opened = await openSealedHeader(files, key);
-  const progress = createProgress('verifying', opened.header.weightBytes, { json: opts.json ?? false });
+  const opened = await openSealedAny(files, key);
+  const payloadBytes = opened.kind === 'files' ? opened.header.totalBytes : opened.header.weightBytes;
+  const progress = createProgress('verifying', payloadBytes, { json: opts.json ?? false });
   let done = 0;
   try {
     await openSealedShards(files, opened, key, (index) => {
@@ -57,12 +62,14 @@ export async function collectVerify(manifestPath: string, opts: VerifyCommandOpt
   return {
     ok: true,
     path: resolve(files.path),
+    kind: opened.kind,
+    ...(opened.kind === 'files' ? { fileCount: opened.files.length } : {}),
     modelId: files.manifest.modelId,
     keyId: files.manifest.keyId,
     sealing: files.manifest.sealing,
     keyState: record.state,
     shards: opened.shards.length,
-    weightBytes: opened.header.weightBytes,
+    weightBytes: payloadBytes,
     sealedBytes: manifestSize + headerSize + opened.shards.reduce((n, s) => n + s.sealedLength, 0),
     chunkLength: files.manifest.chunkLength,
     shardLength: files.manifest.shardLength,
@@ -75,7 +82,8 @@ export function printVerify(summary: VerifySummary, opts: { json?: boolean }): v
     printJson(summary);
     return;
   }
-  printLine(`ok ${summary.path}: model ${summary.modelId}, key ${summary.keyId}, ${summary.shards} shard${summary.shards === 1 ? '' : 's'}, ${formatBytes(summary.weightBytes)} of weights intact`);
+  const what = summary.kind === 'files' ? `${summary.fileCount} file${summary.fileCount === 1 ? '' : 's'}, ${formatBytes(summary.weightBytes)}` : `${formatBytes(summary.weightBytes)} of weights`;
+  printLine(`ok ${summary.path}: model ${summary.modelId}, key ${summary.keyId}, ${summary.shards} shard${summary.shards === 1 ? '' : 's'}, ${what} intact`);
   if (summary.keyState !== 'active') note(`key ${summary.keyId} is ${summary.keyState}${summary.keyState === 'revoked' ? ': the key server will not release it' : ''}`);
 }
 

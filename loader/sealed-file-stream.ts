@@ -1,0 +1,113 @@
+// openSealedFileStream: one file of a sealing as a stream of decrypted bytes, for files too large
+// to hold twice (a 2 GB external-data file) and for runtimes that read a stream (MediaPipe's
+// modelAssetBuffer takes a stream reader).
+
+import { ModelsealError } from '../format/errors.js';
+import {
+  beginFilesLoad, linkedController, Progress, readShard, requestShard, resolveFilesArguments, unlockFiles,
+  type SealedFilesOptions,
+} from './files-session.js';
+import { abortedError } from './files.js';
+
+/**
+ * Opens one file of a sealing as a stream of its decrypted bytes. Resolves once the manifest, the
+ * key and the header are checked (so a wrong key or an unknown path rejects here); the stream then
+ * downloads only the shards that hold the file, one ahead of the reader. A shard's bytes are
+ * handed out only after all of its checks passed, so every byte the stream gives is authentic;
+ * a later failure errors the stream instead of closing it.
+ * @example
+ * const stream = await openSealedFileStream(url, 'face_landmarker.task', { token, keyServer });
+ * const landmarker = await FaceLandmarker.createFromOptions(vision, { baseOptions: { modelAssetBuffer: stream.getReader() } });
+ */
+export async function openSealedFileStream(url: string, path: string, options: SealedFilesOptions): Promise<ReadableStream<Uint8Array>> {
+  if (typeof path !== 'string' || path.length === 0) throw new TypeError('openSealedFileStream: the second argument must be the path of a file in the sealing (a non-empty string)');
+  const { url: checked, options: resolved } = resolveFilesArguments('openSealedFileStream', url, options);
+  const progress = new Progress(resolved.onProgress);
+  progress.report(0);
+  const load = await beginFilesLoad('openSealedFileStream', checked, resolved);
+  const unlocked = await unlockFiles(load);
+  const entry = unlocked.entries.find((e) => e.path === path);
+  if (!entry) {
+    throw new ModelsealError('file_unavailable', `${load.manifestUrl} holds no file ${JSON.stringify(path.slice(0, 200))} (it holds ${unlocked.entries.length} file${unlocked.entries.length === 1 ? '' : 's'}; paths are relative, "/"-separated and compared exactly)`, { file: path });
+  }
+  if (entry.inline || entry.bytes === 0) {
+    const bytes = entry.inline ?? new Uint8Array(0);
+    progress.report(1);
+    return new ReadableStream<Uint8Array>({
+      start(stream) {
+        if (bytes.length > 0) stream.enqueue(bytes.slice());
+        stream.close();
+      },
+    });
+  }
+
+  const { shardLength } = load.manifest;
+  const start = entry.offset!;
+  const end = start + entry.bytes;
+  const first = Math.floor(start / shardLength);
+  const last = Math.floor((end - 1) / shardLength);
+  const { controller, unlink } = linkedController(resolved.signal);
+  let delivered = 0;
+  let next = first;
+  /** Fetches and fully checks shard `index`; resolves with the file's bytes in it, as views. */
+  const fetchShard = (index: number): Promise<Uint8Array[]> => {
+    const work = (async () => {
+      const request = await requestShard(load, index, controller.signal);
+      const chunks = await readShard(load, unlocked, index, request, controller.signal, () => undefined);
+      const pieces: Uint8Array[] = [];
+      let at = index * shardLength;
+      for (const chunk of chunks) {
+        const from = Math.max(start, at);
+        const to = Math.min(end, at + chunk.byteLength);
+        if (to > from) pieces.push(new Uint8Array(chunk, from - at, to - from));
+        at += chunk.byteLength;
+      }
+      return pieces;
+    })();
+    work.catch(() => undefined); // reported when its turn comes
+    return work;
+  };
+  const queue: Array<Promise<Uint8Array[]>> = [];
+  const fill = () => {
+    // One shard ahead of the one being handed out: memory holds about two shards, not the file.
+    while (queue.length < 2 && next <= last) queue.push(fetchShard(next++));
+  };
+  const fail = (err: unknown): unknown => (resolved.signal?.aborted ? abortedError(resolved.signal, path) : err);
+
+  return new ReadableStream<Uint8Array>({
+    start() {
+      fill();
+    },
+    async pull(stream) {
+      const shard = queue.shift();
+      if (!shard) {
+        unlink();
+        stream.close();
+        return;
+      }
+      let pieces: Uint8Array[];
+      try {
+        pieces = await shard;
+      } catch (err) {
+        controller.abort(err);
+        unlink();
+        stream.error(fail(err));
+        return;
+      }
+      fill();
+      for (const piece of pieces) {
+        stream.enqueue(piece);
+        delivered += piece.length;
+      }
+      progress.report(delivered / entry.bytes);
+      if (queue.length === 0) {
+        unlink();
+        stream.close();
+      }
+    },
+    cancel(reason) {
+      controller.abort(reason);
+      unlink();
+    },
+  }, { highWaterMark: 0 });
+}
