@@ -75,8 +75,10 @@ export async function openSealedFiles(url: string, options: SealedFilesOptions):
       controller.abort(err);
       throw err;
     }));
-    const unlocked = await unlocking;
+    // Every task waits for the key first and rethrows its failure, so this rejects with a key or
+    // header failure before any shard failure; awaiting the tasks first leaves none unhandled.
     await Promise.all(tasks);
+    const unlocked = await unlocking;
     output ??= new Output(unlocked.entries);
     progress.report(1);
     return output.files;
