@@ -3,6 +3,9 @@
 // stores (relative to the model file's folder). The runtime is passed in, never imported, so this
 // file works with either package and pulls neither into a bundle.
 
+import type { SealedFilesOptions } from './files-session.js';
+import { openSealedFiles } from './sealed-files.js';
+
 /** One in-memory external-data file, as `InferenceSession.create` takes it. */
 export interface OnnxExternalData {
   /** The path the model stores in `external_data.location`, relative to the model file's folder. */
@@ -97,6 +100,32 @@ export async function createOnnxSession<S, O extends object>(
     // The plaintext stays in the runtime's memory either way; this drops the loader's copy.
     if (options.wipe !== false) wipeFiles(files);
   }
+}
+
+/** Options of {@link sealedOnnxSession}: those of `openSealedFiles`, the model file to load, and the runtime's session options. */
+export interface SealedOnnxOptions<O> extends SealedFilesOptions {
+  /** The model file's path in the sealing, when it holds more than one .onnx/.ort file. */
+  model?: string;
+  /** Passed to `InferenceSession.create` (with `externalData` filled in). */
+  sessionOptions?: O;
+}
+
+/**
+ * Opens a sealed ONNX model (`modelseal seal model.onnx`, external data included, or a folder) in
+ * memory and creates an ONNX Runtime session from it; the decrypted copy is zeroed once the runtime
+ * holds its own.
+ * @example
+ * import * as ort from 'onnxruntime-web';
+ * const session = await sealedOnnxSession(ort, 'https://cdn.example.com/vad/model.json', { token, keyServer: 'https://keys.example.com' });
+ */
+export async function sealedOnnxSession<S, O extends object>(ort: OnnxRuntimeLike<S, O>, url: string, options: SealedOnnxOptions<O>): Promise<S> {
+  // Checked before any request: a wrong first argument is a programming mistake, not a load failure.
+  if (typeof ort?.InferenceSession?.create !== 'function') {
+    throw new TypeError('sealedOnnxSession: pass the ONNX Runtime module as the first argument (import * as ort from "onnxruntime-web" or "onnxruntime-node")');
+  }
+  const { model, sessionOptions, ...openOptions } = options ?? ({} as SealedOnnxOptions<O>);
+  const files = await openSealedFiles(url, openOptions);
+  return createOnnxSession(ort, files, { ...(model === undefined ? {} : { model }), ...(sessionOptions === undefined ? {} : { sessionOptions }) });
 }
 
 /** Zeroes every buffer of a decrypted file set and empties it. */

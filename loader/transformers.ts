@@ -4,6 +4,9 @@
 // path `env.localModelPath/<model>/<file>`, then the remote URL `env.remoteHost/<model>/resolve/
 // <revision>/<file>`), so a hit there means it never reads the network, the disk or a real cache.
 
+import type { SealedFilesOptions } from './files-session.js';
+import { openSealedFiles } from './sealed-files.js';
+
 /** The fields of transformers.js's `env` this adapter reads and sets. */
 export interface TransformersEnvLike {
   useCustomCache: boolean;
@@ -125,6 +128,14 @@ class SealedFilesCache {
   }
 }
 
+/** The caller's mistakes, as TypeErrors, before anything is changed or fetched. */
+function checkArguments(caller: string, env: unknown, modelId: unknown): void {
+  if (!isEnv(env)) throw new TypeError(`${caller}: pass transformers.js's env (import { env } from "@huggingface/transformers")`);
+  if (typeof modelId !== 'string' || modelId.length === 0 || modelId.startsWith('/') || modelId.endsWith('/')) {
+    throw new TypeError(`${caller}: modelId must be the model id you pass to pipeline(), e.g. "my-org/tiny" (no leading or trailing slash)`);
+  }
+}
+
 function isEnv(env: unknown): env is TransformersEnvLike {
   const e = env as Partial<TransformersEnvLike> | undefined;
   return typeof e === 'object' && e !== null && typeof e.remotePathTemplate === 'string' && typeof e.remoteHost === 'string' && 'useCustomCache' in e;
@@ -144,10 +155,7 @@ function isEnv(env: unknown): env is TransformersEnvLike {
  * sealed.release(); // transformers.js holds its own copies now
  */
 export function useSealedFiles(env: TransformersEnvLike, modelId: string, files: Map<string, Uint8Array>): SealedTransformersModel {
-  if (!isEnv(env)) throw new TypeError('useSealedFiles: pass transformers.js\'s env (import { env } from "@huggingface/transformers")');
-  if (typeof modelId !== 'string' || modelId.length === 0 || modelId.startsWith('/') || modelId.endsWith('/')) {
-    throw new TypeError('useSealedFiles: modelId must be the model id you pass to pipeline(), e.g. "my-org/tiny" (no leading or trailing slash)');
-  }
+  checkArguments('useSealedFiles', env, modelId);
   if (!(files instanceof Map)) throw new TypeError('useSealedFiles: files must be the Map that openSealedFiles returns (relative path → bytes)');
   let cache = env.customCache instanceof SealedFilesCache && env.useCustomCache ? env.customCache : undefined;
   if (!cache) {
@@ -174,4 +182,17 @@ export function useSealedFiles(env: TransformersEnvLike, modelId: string, files:
       if (owner.size === 0 && env.customCache === owner) Object.assign(env, owner.saved);
     },
   };
+}
+
+/**
+ * Opens a sealed model folder (`modelseal seal <folder>`) in memory and serves it to transformers.js
+ * as `modelId` ({@link useSealedFiles}); `options` are `openSealedFiles`'s.
+ * @example
+ * import { env, pipeline } from '@huggingface/transformers';
+ * await useSealedModel(env, 'my-org/tiny', 'https://cdn.example.com/tiny/model.json', { token, keyServer: 'https://keys.example.com' });
+ * const extractor = await pipeline('feature-extraction', 'my-org/tiny', { dtype: 'fp32' });
+ */
+export async function useSealedModel(env: TransformersEnvLike, modelId: string, url: string, options: SealedFilesOptions): Promise<SealedTransformersModel> {
+  checkArguments('useSealedModel', env, modelId);
+  return useSealedFiles(env, modelId, await openSealedFiles(url, options));
 }

@@ -8,6 +8,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createKeyServer, mintDevToken } from '../../keyserver/index.js';
 import { FileKeyStore } from '../../keyserver/keystore.js';
+import { openSealedFiles, type SealedFilesOptions } from '../../loader/index.js';
 import { startStaticServer, type StaticServer } from '../helpers/static-server.js';
 export { runExternalData, runSilero, type OrtModule, type OrtSession } from './runners.js';
 
@@ -41,8 +42,15 @@ export interface RuntimeFixture {
   close(): Promise<void>;
 }
 
-/** Writes each file set as www/plain/<name>/…, starts the servers. */
-export async function startRuntimeFixture(sets: Record<string, Map<string, Uint8Array>>, extra: { files?: Record<string, Uint8Array | string> } = {}): Promise<RuntimeFixture> {
+/**
+ * Writes each file set as www/plain/<name>/…, seals it with the built CLI into www/sealed/<name>/
+ * (model id <name>; the file form for the sets named in `entries`, which gives the file to seal,
+ * the folder form for the rest), and starts the servers.
+ */
+export async function startRuntimeFixture(
+  sets: Record<string, Map<string, Uint8Array>>,
+  extra: { files?: Record<string, Uint8Array | string>; entries?: Record<string, string> } = {},
+): Promise<RuntimeFixture> {
   const root = await mkdtemp(join(tmpdir(), 'modelseal-runtimes-'));
   const storeDir = join(root, 'store');
   await FileKeyStore.open(storeDir, { create: true });
@@ -52,6 +60,7 @@ export async function startRuntimeFixture(sets: Record<string, Map<string, Uint8
       await mkdir(dirname(full), { recursive: true });
       await writeFile(full, bytes);
     }
+    sealPath(join(root, 'www/plain', name, extra.entries?.[name] ?? ''), join(root, 'www/sealed', name), name, storeDir);
   }
   const server = await startStaticServer({ root: join(root, 'www'), cors: true, ...(extra.files ? { files: extra.files } : {}) });
   const keys = await createKeyServer({ store: storeDir, config: { logLevel: 'silent', auditLog: null } });
@@ -83,11 +92,6 @@ export function sealPath(path: string, outDir: string, modelId: string, storeDir
   if (r.status !== 0) throw new Error(`modelseal seal ${path} exited with ${r.status}: ${r.stderr}`);
 }
 
-/** Seals www/plain/<name> (the folder form) or one file of it (the file form, which finds its external data) into www/sealed/<name>. */
-export async function sealSet(fx: RuntimeFixture, name: string, file?: string): Promise<void> {
-  sealPath(join(fx.root, 'www/plain', name, file ?? ''), join(fx.root, 'www/sealed', name), name, fx.storeDir);
-}
-
 /** Downloads a plain set from the static server (the plain path the sealed one is compared with). */
 export async function fetchPlainFiles(fx: RuntimeFixture, name: string, paths: Iterable<string>): Promise<Map<string, Uint8Array>> {
   const out = new Map<string, Uint8Array>();
@@ -99,7 +103,7 @@ export async function fetchPlainFiles(fx: RuntimeFixture, name: string, paths: I
   return out;
 }
 
-/** TEMPORARY until the sealed-files form lands: the plain set (replaced by openSealedFiles). */
-export async function openSealed(fx: RuntimeFixture, name: string): Promise<Map<string, Uint8Array>> {
-  return fetchPlainFiles(fx, name, fx.paths.get(name)!);
+/** Opens a sealed set through the key server with openSealedFiles, as an app does. */
+export async function openSealed(fx: RuntimeFixture, name: string, options: Partial<SealedFilesOptions> = {}): Promise<Map<string, Uint8Array>> {
+  return openSealedFiles(fx.sealedUrl(name), { token: await fx.token(), keyServer: fx.keyServer, modelId: name, ...options });
 }

@@ -5,7 +5,7 @@
 import * as ortNode from 'onnxruntime-node';
 import * as ortWeb from 'onnxruntime-web';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createOnnxSession, onnxModelFromFiles } from '../../loader/index.js';
+import { createOnnxSession, isModelsealError, onnxModelFromFiles, sealedOnnxSession } from '../../loader/index.js';
 import { externalDataModel } from './onnx-models.js';
 import { fetchPlainFiles, openSealed, runExternalData, runSilero, SILERO_MODELS, sileroFiles, startRuntimeFixture, type OrtModule, type OrtSession, type RuntimeFixture } from './fixtures.js';
 
@@ -19,7 +19,8 @@ beforeAll(async () => {
   sets.set('silero16k', await sileroFiles(SILERO_MODELS.silero16k));
   sets.set('sileroHalf', await sileroFiles(SILERO_MODELS.sileroHalf));
   sets.set('external', external.files);
-  fx = await startRuntimeFixture(Object.fromEntries(sets));
+  // The ONNX models are sealed in the file form: the CLI finds the external-data files the model names.
+  fx = await startRuntimeFixture(Object.fromEntries(sets), { entries: { silero16k: SILERO_MODELS.silero16k, sileroHalf: SILERO_MODELS.sileroHalf, external: external.model } });
 });
 afterAll(async () => {
   await fx?.close();
@@ -55,6 +56,28 @@ describe.each(Object.entries(RUNTIMES))('%s in Node', (_label, ort) => {
     expect(actual.length).toBeGreaterThan(0);
     expect(actual).toEqual(expected);
     await session.release?.();
+  });
+});
+
+describe('sealedOnnxSession', () => {
+  it('opens, creates and runs in one call with either runtime', async () => {
+    for (const ort of [ortWeb, ortNode]) {
+      const plain = await plainSession(ort, 'external');
+      const expected = await run(ort, 'external', plain);
+      const session = (await sealedOnnxSession(ort, fx.sealedUrl('external'), { token: await fx.token(), keyServer: fx.keyServer, modelId: 'external', model: 'model.onnx' })) as unknown as OrtSession;
+      expect(await run(ort, 'external', session)).toEqual(expected);
+      await Promise.all([plain.release?.(), session.release?.()]);
+    }
+  });
+
+  it('a denied token fails with key_denied, a wrong model id with unexpected_model, and a wrong runtime argument before any request', async () => {
+    const denied = await sealedOnnxSession(ortWeb, fx.sealedUrl('silero16k'), { token: 'not-a-token', keyServer: fx.keyServer }).catch((e: unknown) => e);
+    expect(isModelsealError(denied, 'key_denied'), String(denied)).toBe(true);
+    const other = await sealedOnnxSession(ortWeb, fx.sealedUrl('silero16k'), { token: await fx.token(), keyServer: fx.keyServer, modelId: 'external' }).catch((e: unknown) => e);
+    expect(isModelsealError(other, 'unexpected_model'), String(other)).toBe(true);
+    const before = fx.server.requests.length;
+    await expect(sealedOnnxSession({} as never, fx.sealedUrl('silero16k'), { token: await fx.token(), keyServer: fx.keyServer })).rejects.toThrow(/sealedOnnxSession: pass the ONNX Runtime module/);
+    expect(fx.server.requests.length).toBe(before);
   });
 });
 
