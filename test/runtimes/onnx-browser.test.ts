@@ -19,7 +19,7 @@ let page: Page | undefined;
 
 type OnnxTest = {
   plain(base: string, paths: string[], shape: [number, number] | null): Promise<number[]>;
-  sealed(base: string, paths: string[], shape: [number, number] | null, token: string, keyServer: string): Promise<{ outputs: number[]; wiped: boolean }>;
+  sealed(url: string, shape: [number, number] | null, token: string, keyServer: string): Promise<{ outputs: number[]; wiped: boolean }>;
   storage(): Promise<{ caches: string[]; databases: string[] }>;
 };
 
@@ -36,7 +36,9 @@ beforeAll(async () => {
   const script = await bundle(join(import.meta.dirname, 'onnx-page.ts'), { format: 'esm' });
   fx = await startRuntimeFixture(
     { silero16k: await sileroFiles(SILERO_MODELS.silero16k), sileroHalf: await sileroFiles(SILERO_MODELS.sileroHalf), external: external.files },
-    { files: { '/index.html': '<!doctype html><meta charset="utf-8"><title>modelseal onnx test</title><script type="module" src="/page.js"></script>', '/page.js': script, ...(await ortFiles()) } },
+    {
+      entries: { silero16k: SILERO_MODELS.silero16k, sileroHalf: SILERO_MODELS.sileroHalf, external: external.model },
+      files: { '/index.html': '<!doctype html><meta charset="utf-8"><title>modelseal onnx test</title><script type="module" src="/page.js"></script>', '/page.js': script, ...(await ortFiles()) } },
   );
   browser = await launchChromium();
 });
@@ -60,8 +62,8 @@ describe('onnxruntime-web in Chromium', () => {
     const paths = fx.paths.get(name)!;
     const plain = await page.evaluate(({ base, paths, shape }) => (globalThis as unknown as { onnxTest: OnnxTest }).onnxTest.plain(base, paths, shape), { base: `${fx.server.url}/plain/${name}/`, paths, shape });
     const sealed = await page.evaluate(
-      ({ base, paths, shape, token, keyServer }) => (globalThis as unknown as { onnxTest: OnnxTest }).onnxTest.sealed(base, paths, shape, token, keyServer),
-      { base: `${fx.server.url}/plain/${name}/`, paths, shape, token: await fx.token(), keyServer: fx.keyServer },
+      ({ url, shape, token, keyServer }) => (globalThis as unknown as { onnxTest: OnnxTest }).onnxTest.sealed(url, shape, token, keyServer),
+      { url: fx.sealedUrl(name), shape, token: await fx.token(), keyServer: fx.keyServer },
     );
     expect(plain.length).toBeGreaterThan(0);
     expect(sealed.outputs).toEqual(plain);

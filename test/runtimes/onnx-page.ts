@@ -1,7 +1,7 @@
 // The page script of the Chromium ONNX test, bundled by esbuild with onnxruntime-web and the loader.
 // The wasm files come from the test's static server (/ort/), out of node_modules/onnxruntime-web.
 import * as ort from 'onnxruntime-web';
-import { createOnnxSession, onnxModelFromFiles } from '../../loader/index.js';
+import { createOnnxSession, onnxModelFromFiles, openSealedFiles } from '../../loader/index.js';
 import { runExternalData, runSilero, type OrtModule, type OrtSession } from './runners.js';
 
 ort.env.wasm.numThreads = 1;
@@ -33,8 +33,8 @@ const onnxTest = {
       await session.release?.();
     }
   },
-  async sealed(base: string, paths: string[], inputShape: [number, number] | null): Promise<{ outputs: number[]; wiped: boolean }> {
-    const files = await fetchSet(base, paths);
+  async sealed(url: string, inputShape: [number, number] | null, token: string, keyServer: string): Promise<{ outputs: number[]; wiped: boolean }> {
+    const files = await openSealedFiles(url, { token, keyServer });
     const buffers = [...files.values()];
     const session = (await createOnnxSession(ort, files)) as unknown as OrtSession;
     try {
