@@ -14,7 +14,7 @@ import { launchChromium } from '../helpers/chromium.js';
 import * as ortNode from 'onnxruntime-node';
 import { readdir } from 'node:fs/promises';
 import { runSilero, type OrtModule, type OrtSession } from '../runtimes/runners.js';
-import { ROOT, SILERO_MODELS, sealSet, sileroFiles, startRuntimeFixture, type RuntimeFixture } from '../runtimes/fixtures.js';
+import { ROOT, SILERO_MODELS, sileroFiles, startRuntimeFixture, type RuntimeFixture } from '../runtimes/fixtures.js';
 import type { Loot } from './determined-user-entry.js';
 import { PLAIN_MODEL, startDemoProcess, waitForLine, type DemoProcess } from './demo-process.js';
 
@@ -160,8 +160,7 @@ describe('the determined user recovers a sealed ONNX model in the browser', () =
       '/app.js': await bundle(join(import.meta.dirname, 'determined-onnx-page.ts'), { format: 'esm' }),
     };
     for (const f of await readdir(ortDist)) if (/^ort-wasm-simd-threaded(\.[a-z]+)?\.(wasm|mjs)$/.test(f)) files[`/ort/${f}`] = new Uint8Array(readFileSync(join(ortDist, f)));
-    fx = await startRuntimeFixture({ vad: set }, { files });
-    await sealSet(fx, 'vad', SILERO_MODELS.silero16k);
+    fx = await startRuntimeFixture({ vad: set }, { files, entries: { vad: SILERO_MODELS.silero16k } });
     fx.server.setFile('/session.json', JSON.stringify({ token: await fx.token(), keyServer: fx.keyServer, modelUrl: '/sealed/vad/model.json' }));
     browser = await launchChromium();
   });
