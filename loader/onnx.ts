@@ -92,8 +92,8 @@ export async function createOnnxSession<S, O extends object>(
   if (typeof ort?.InferenceSession?.create !== 'function') {
     throw new TypeError('createOnnxSession: pass the ONNX Runtime module as the first argument (import * as ort from "onnxruntime-web" or "onnxruntime-node")');
   }
-  const input = onnxModelFromFiles(files, options);
   try {
+    const input = onnxModelFromFiles(files, options);
     const sessionOptions = { ...(options.sessionOptions ?? {}), externalData: input.options.externalData } as O;
     return await ort.InferenceSession.create(input.model, sessionOptions);
   } finally {

@@ -108,5 +108,10 @@ describe('onnxModelFromFiles', () => {
     expect(files.size).toBe(0);
     expect([...bytes]).toEqual([0, 0, 0, 0]);
     await expect(createOnnxSession({} as never, new Map())).rejects.toThrow(/pass the ONNX Runtime module/);
+    // A model the set does not hold: the caller's mistake, and the decrypted files are still wiped.
+    const kept = new Uint8Array([5, 6]);
+    const set = new Map([['a.onnx', kept]]);
+    await expect(createOnnxSession(ortWeb, set, { model: 'b.onnx' })).rejects.toThrow(TypeError);
+    expect([...kept]).toEqual([0, 0]);
   });
 });
