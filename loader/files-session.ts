@@ -16,6 +16,15 @@ import { releaseContentKey } from './release.js';
 /** Options of openSealedFiles and openSealedFileStream: those of sealedModel, without streamWeights. */
 export type SealedFilesOptions = Omit<SealedModelOptions, 'streamWeights'>;
 
+/** Options of openSealedFiles: those of openSealedFileStream, and which files to return. */
+export interface OpenSealedFilesOptions extends SealedFilesOptions {
+  /**
+   * Only these files (exact paths, or a test on each path): only the shards that hold them are
+   * fetched. Default: every file. A listed path the sealing lacks fails with `file_unavailable`.
+   */
+  paths?: readonly string[] | ((path: string) => boolean);
+}
+
 /** One file a sealing gives back: its bytes are in the payload at `offset`, or in `inline` (a TF.js model.json). */
 export interface SealedFileEntry {
   path: string;
@@ -59,12 +68,14 @@ export interface UnlockedFiles {
 }
 
 /** Validates the arguments; TypeErrors name the calling function. */
-export function resolveFilesArguments(name: string, url: unknown, options: unknown): { url: string; options: ResolvedOptions } {
+export function resolveFilesArguments(name: string, url: unknown, options: unknown, own: readonly string[] = []): { url: string; options: ResolvedOptions } {
   try {
     if (typeof options === 'object' && options !== null && 'streamWeights' in options) {
       throw new TypeError(`${name}: options.streamWeights is for sealedModel (TF.js); use openSealedFileStream for a stream of one file`);
     }
-    return { url: checkUrl(url), options: resolveOptions(options) };
+    // The caller's own options are checked by the caller; the rest are sealedModel's.
+    const shared = typeof options === 'object' && options !== null ? Object.fromEntries(Object.entries(options).filter(([k]) => !own.includes(k))) : options;
+    return { url: checkUrl(url), options: resolveOptions(shared) };
   } catch (err) {
     if (err instanceof TypeError) throw new TypeError(err.message.replace(/^sealedModel:/, `${name}:`).replace('the URL of the sealed model.json', 'the URL of the sealed manifest (model.json)'), { cause: err });
     throw err;

@@ -7,6 +7,6 @@ export type { ChunkCipher, ChunkCipherFactory } from '../format/chunked.js';
 export { ModelsealError, isModelsealError, ERROR_CODES, type ErrorCode } from '../format/errors.js';
 export { openSealedFiles } from './sealed-files.js';
 export { openSealedFileStream } from './sealed-file-stream.js';
-export type { SealedFilesOptions } from './files-session.js';
+export type { SealedFilesOptions, OpenSealedFilesOptions } from './files-session.js';
 export { sealedOnnxSession, onnxModelFromFiles, createOnnxSession, wipeFiles, type SealedOnnxOptions, type OnnxModelInput, type OnnxExternalData, type OnnxRuntimeLike } from './onnx.js';
 export { useSealedModel, useSealedFiles, type TransformersEnvLike, type SealedTransformersModel } from './transformers.js';

@@ -5,7 +5,7 @@ import { ModelsealError } from '../format/errors.js';
 import { Limiter } from '../format/limiter.js';
 import {
   beginFilesLoad, linkedController, Progress, readShard, requestShard, resolveFilesArguments, unlockFiles,
-  type SealedFileEntry, type SealedFilesOptions, type ShardRequest, type UnlockedFiles,
+  type OpenSealedFilesOptions, type SealedFileEntry, type ShardRequest, type UnlockedFiles,
 } from './files-session.js';
 import { abortedError } from './files.js';
 
@@ -24,8 +24,9 @@ const SETUP_SHARE = 0.05;
  * });
  * const session = await ort.InferenceSession.create(files.get('silero_vad.onnx')!);
  */
-export async function openSealedFiles(url: string, options: SealedFilesOptions): Promise<Map<string, Uint8Array>> {
-  const { url: checked, options: resolved } = resolveFilesArguments('openSealedFiles', url, options);
+export async function openSealedFiles(url: string, options: OpenSealedFilesOptions): Promise<Map<string, Uint8Array>> {
+  const { url: checked, options: resolved } = resolveFilesArguments('openSealedFiles', url, options, ['paths']);
+  const wanted = checkPaths(options.paths);
   const progress = new Progress(resolved.onProgress);
   progress.report(0);
   const load = await beginFilesLoad('openSealedFiles', checked, resolved);
@@ -33,19 +34,27 @@ export async function openSealedFiles(url: string, options: SealedFilesOptions):
   const { controller, unlink } = linkedController(resolved.signal);
   const unlocking = unlockFiles(load);
   unlocking.catch((err: unknown) => controller.abort(err));
-  const total = manifest.shards.reduce((n, s) => n + s.size, 0);
   let received = 0;
-  const onBytes = (n: number) => {
-    received += n;
-    progress.report(SETUP_SHARE + (1 - SETUP_SHARE) * 0.999 * (total === 0 ? 1 : received / total));
-  };
   let output: Output | undefined;
+  // Which shards to fetch is known only from the header when some files are selected: then the
+  // requests start after it; with every file, they start while the key is being released.
+  const selecting = wanted !== undefined;
   try {
-    // The shards are public ciphertext: their requests start while the key is being released;
-    // their bodies are read once it is here.
     const requests = new Limiter(resolved.maxConcurrentRequests);
     const shardLength = manifest.shardLength;
-    const tasks = manifest.shards.map((_, index) => requests.run(async () => {
+    const selected = selecting ? (async () => {
+      const unlocked = await unlocking;
+      output = new Output(select(unlocked.entries, wanted, load.manifestUrl));
+      return output.shards(shardLength);
+    })() : undefined;
+    selected?.catch(() => undefined);
+    const indexes = selecting ? await selected! : manifest.shards.map((_, i) => i);
+    const total = indexes.reduce((n, i) => n + manifest.shards[i]!.size, 0);
+    const onBytes = (n: number) => {
+      received += n;
+      progress.report(SETUP_SHARE + (1 - SETUP_SHARE) * 0.999 * (total === 0 ? 1 : received / total));
+    };
+    const tasks = indexes.map((index) => requests.run(async () => {
       if (controller.signal.aborted) throw controller.signal.reason;
       let request: ShardRequest | undefined;
       let failure: unknown;
@@ -75,10 +84,9 @@ export async function openSealedFiles(url: string, options: SealedFilesOptions):
       controller.abort(err);
       throw err;
     }));
-    // Every task waits for the key first and rethrows its failure, so this rejects with a key or
-    // header failure before any shard failure; awaiting the tasks first leaves none unhandled.
-    await Promise.all(tasks);
+    for (const task of tasks) task.catch(() => undefined); // reported through Promise.all, or after the key failure
     const unlocked = await unlocking;
+    await Promise.all(tasks);
     output ??= new Output(unlocked.entries);
     progress.report(1);
     return output.files;
@@ -90,6 +98,27 @@ export async function openSealedFiles(url: string, options: SealedFilesOptions):
   } finally {
     unlink();
   }
+}
+
+/** Checks the `paths` option: a list of non-empty strings or a function. */
+function checkPaths(paths: unknown): readonly string[] | ((path: string) => boolean) | undefined {
+  if (paths === undefined || typeof paths === 'function') return paths as ((path: string) => boolean) | undefined;
+  if (!Array.isArray(paths) || paths.some((p) => typeof p !== 'string' || p.length === 0)) {
+    throw new TypeError('openSealedFiles: options.paths must be a list of file paths (non-empty strings) or a function (path) => boolean');
+  }
+  return paths as string[];
+}
+
+/** The entries `wanted` selects; a listed path the sealing lacks is `file_unavailable`. */
+function select(entries: SealedFileEntry[], wanted: readonly string[] | ((path: string) => boolean), url: string): SealedFileEntry[] {
+  if (typeof wanted === 'function') return entries.filter((e) => wanted(e.path));
+  const known = new Set(entries.map((e) => e.path));
+  const missing = wanted.find((p) => !known.has(p));
+  if (missing !== undefined) {
+    throw new ModelsealError('file_unavailable', `${url} holds no file ${JSON.stringify(missing.slice(0, 200))} (it holds ${entries.length} file${entries.length === 1 ? '' : 's'}; paths are relative, "/"-separated and compared exactly)`, { file: missing });
+  }
+  const set = new Set(wanted);
+  return entries.filter((e) => set.has(e.path));
 }
 
 /** The output buffers, one per file, and where the payload bytes go. */
@@ -111,9 +140,10 @@ class Output {
     }
   }
 
-  /** Copies payload bytes starting at payload offset `at` into the files they belong to. */
+  /** Copies the payload bytes starting at payload offset `at` that belong to the files kept here. */
   write(at: number, data: Uint8Array): void {
     const placed = this.#placed;
+    const end = at + data.length;
     // The last file starting at or before `at` (binary search: files are in payload order).
     let lo = 0;
     let hi = placed.length - 1;
@@ -122,16 +152,23 @@ class Output {
       if (placed[mid]!.offset <= at) lo = mid;
       else hi = mid - 1;
     }
-    let done = 0;
-    for (let i = lo; done < data.length && i < placed.length; i++) {
+    for (let i = lo; i < placed.length && placed[i]!.offset < end; i++) {
       const file = placed[i]!;
-      const from = at + done - file.offset;
-      const n = Math.min(data.length - done, file.bytes.length - from);
-      if (n <= 0) continue;
-      file.bytes.set(data.subarray(done, done + n), from);
-      done += n;
+      const from = Math.max(at, file.offset);
+      const to = Math.min(end, file.offset + file.bytes.length);
+      if (to > from) file.bytes.set(data.subarray(from - at, to - at), from - file.offset);
     }
-    if (done !== data.length) throw new Error('internal: payload bytes past the last file');
+  }
+
+  /** Indexes of the shards that hold bytes of the files kept here, in order. */
+  shards(shardLength: number): number[] {
+    const out = new Set<number>();
+    for (const file of this.#placed) {
+      const first = Math.floor(file.offset / shardLength);
+      const last = Math.floor((file.offset + file.bytes.length - 1) / shardLength);
+      for (let i = first; i <= last; i++) out.add(i);
+    }
+    return [...out].sort((a, b) => a - b);
   }
 
   wipe(): void {

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ModelsealVector } from '../test/format/vector-runner.js';
 import {
-  decryptChunked, encryptChunked, headerContext, joinChunks, importInputKey, inlineHeader, openHeader, parseManifest, sealModel, shardContext, toBase64url, toHex,
+  decryptChunked, encryptChunked, filesInMemory, headerContext, joinChunks, importInputKey, inlineHeader, openHeader, openSealing, parseManifest, sealFiles, sealModel, shardContext, toBase64url, toHex,
   type SealedHeader, type SealedModel, type SealOptions,
 } from '../format/index.js';
 
@@ -227,6 +227,85 @@ async function main(): Promise<void> {
     JSON.stringify({ sealingId: 'x', weightBytes: 0, weightFiles: [], shardDigests: [small.manifest.sealing], modelJson: emptyModel }));
   await badHeader('header_weight_path_escape', 'The model.json inside the header names the weight file "../master.key".',
     JSON.stringify({ sealingId: 'x', weightBytes: 0, weightFiles: [[0]], shardDigests: [], modelJson: JSON.stringify({ modelTopology: {}, weightsManifest: [{ paths: ['../master.key'], weights: [] }] }) }));
+
+  // The generic form (kind "files"): a small folder, then failures that are specific to it or
+  // that show the shard checks hold for it too.
+  const fileBytes = deterministic('modelseal vectors: files')(40 + 1500 + 3000);
+  const FOLDER = [
+    { path: 'config.json', data: new TextEncoder().encode('{"model_type":"vector","hidden_size":32}') },
+    { path: 'empty.txt', data: new Uint8Array(0) },
+    { path: 'onnx/model.onnx', data: fileBytes.subarray(40, 1540) },
+    { path: 'onnx/model.onnx_data', data: fileBytes.subarray(1540) },
+  ];
+  const filesDigest = async (sealed: SealedModel) => {
+    const manifest = parseManifest(JSON.parse(JSON.stringify(sealed.manifest)));
+    const bytes = inlineHeader(manifest) ?? sealed.files.find((f) => f.path === 'header.sealed')!.bytes;
+    return toHex((await openSealing(manifest, bytes, await importInputKey(KEY))).digest);
+  };
+  const contentsOf = (folder: typeof FOLDER) => folder.map((f) => ({ path: f.path, length: f.data.length, sha256: sha256(f.data) }));
+  const payloadOf = (folder: typeof FOLDER) => Buffer.concat(folder.map((f) => f.data));
+  const FILES_OPTIONS: SealOptions = { modelId: 'vector-files', keyId: 'k1', contentKey: KEY, chunkLength: 1024, shardLength: 2048, headerMode: 'file' };
+  const folderSealed = await sealFiles(filesInMemory(FOLDER), { ...FILES_OPTIONS, random: deterministic('modelseal vectors: files sealing A') });
+  const fb = filesOf(folderSealed);
+  const fPublished = [folderSealed.manifest.sealing];
+  const payload = payloadOf(FOLDER);
+  vectors.push(vector('files_ok_folder', 'The generic form: 4 files (config.json, an empty file, onnx/model.onnx, onnx/model.onnx_data; 4540 bytes) at chunkLength 1024, shardLength 2048, header in its own file: 3 shards, files crossing shard boundaries.',
+    'success', fb.manifest, fb.files, fPublished, { kind: 'files', weights: { length: payload.length, sha256: sha256(payload) }, contents: contentsOf(FOLDER), header: { sha256: await filesDigest(folderSealed) } }));
+  const single = [{ path: 'model.onnx', data: fileBytes.subarray(40, 1540) }];
+  const singleSealed = await sealFiles(filesInMemory(single), { modelId: 'vector-files', keyId: 'k1', contentKey: KEY, random: deterministic('modelseal vectors: files sealing B') });
+  const sb = filesOf(singleSealed);
+  vectors.push(vector('files_ok_single', 'The generic form at the defaults: one 1500-byte file, chunkLength 262144, shardLength 4194304, header inline: one shard.',
+    'success', sb.manifest, sb.files, [singleSealed.manifest.sealing], { kind: 'files', weights: { length: 1500, sha256: sha256(single[0]!.data) }, contents: contentsOf(single), header: { sha256: await filesDigest(singleSealed) } }));
+
+  const failFiles = (name: string, description: string, expect: string, edit: (m: Record<string, unknown>, f: Files) => void, errorFile?: string, extra: Partial<Vector> = {}) => {
+    const m = JSON.parse(JSON.stringify(fb.manifest)) as Record<string, unknown>;
+    const f: Files = new Map([...fb.files].map(([k, v]) => [k, v.slice()]));
+    edit(m, f);
+    vectors.push(vector(name, description, expect, m, f, extra.published ?? fPublished, { ...(errorFile ? { errorFile } : {}), ...extra }));
+  };
+  failFiles('files_tampered_shard', 'files_ok_folder with one bit flipped in chunk 0 of shard 2.', 'tampered', (_m, f) => f.set(S2, flip(f.get(S2)!, 56 + 10)), S2);
+  failFiles('files_swapped_shards', 'files_ok_folder with the files of shards 1 and 2 swapped.', 'misplaced_shard', (_m, f) => {
+    const one = f.get(S1)!;
+    f.set(S1, f.get(S2)!);
+    f.set(S2, one);
+  }, S1);
+  failFiles('files_truncated_shard', 'files_ok_folder with shard 3 cut 5 bytes short.', 'truncated', (_m, f) => f.set(S3, f.get(S3)!.subarray(0, f.get(S3)!.length - 5)), S3);
+  failFiles('files_shard_count', 'files_ok_folder with the manifest listing only 2 of the 3 shards.', 'manifest_invalid', (m) => { shards(m).pop(); });
+  const otherFolder = FOLDER.map((f) => ({ path: f.path, data: f.data.map((b) => b ^ 0x33) }));
+  const otherSealed = await sealFiles(filesInMemory(otherFolder), { ...FILES_OPTIONS, random: deterministic('modelseal vectors: files sealing C') });
+  const forgedFilesShard = await encryptChunked(await importInputKey(KEY), payloadOf(otherFolder).subarray(2048, 4096),
+    shardContext(FILES_OPTIONS as { modelId: string; keyId: string; chunkLength: number; shardLength: number }, { index: 1, count: 3, plaintextLength: 2048, headerDigest: Buffer.from(await filesDigest(folderSealed), 'hex') }),
+    { chunkLength: 1024, salt: deterministic('modelseal vectors: files forged shard')(24) });
+  failFiles('files_resealed_shard', 'files_ok_folder with shard 2 replaced by other bytes sealed with the right key and shard context: it authenticates, but its chunk digest is not the header\'s.', 'not_published', (_m, f) => f.set(S2, forgedFilesShard), S2);
+  failFiles('files_not_published', 'files_ok_folder intact, but the key server vouches for another sealing of the key version only.', 'not_published', () => undefined, undefined, { published: [otherSealed.manifest.sealing] });
+
+  // Files-kind headers that decrypt and are published but break a rule of the generic form.
+  const badFilesHeader = async (name: string, description: string, header: unknown) => {
+    const text = typeof header === 'string' ? header : JSON.stringify(header);
+    const plain = new TextEncoder().encode(text);
+    const sealed = await encryptChunked(await importInputKey(KEY), plain, headerContext({ modelId: 'vector-files', keyId: 'k1', chunkLength: 1024, shardLength: 2048 }),
+      { chunkLength: 1024, salt: deterministic(`modelseal vectors: ${name}`)(24) });
+    const sealing = toBase64url(new Uint8Array(createHash('sha256').update(plain).digest()));
+    failFiles(name, description, 'header_invalid', (m, f) => {
+      f.clear();
+      f.set(H, sealed);
+      m['header'] = { path: H, size: sealed.length };
+      m['sealing'] = sealing;
+      m['shards'] = [];
+    }, H, { published: [sealing] });
+  };
+  const filesHeader = (files: Array<{ path: string; bytes: number }>, extra: Record<string, unknown> = {}) => ({ sealingId: 'x', kind: 'files', files, totalBytes: files.reduce((n, f) => n + f.bytes, 0), shardDigests: [], ...extra });
+  await badFilesHeader('files_header_path_escape', 'A files-kind header lists the path "../master.key".', filesHeader([{ path: '../master.key', bytes: 0 }]));
+  await badFilesHeader('files_header_absolute_path', 'A files-kind header lists the path "/etc/passwd" (a leading "/": an empty segment).', filesHeader([{ path: '/etc/passwd', bytes: 0 }]));
+  await badFilesHeader('files_header_backslash', 'A files-kind header lists the path "onnx\\model.onnx" (a backslash).', filesHeader([{ path: 'onnx\\model.onnx', bytes: 0 }]));
+  await badFilesHeader('files_header_not_nfc', 'A files-kind header lists "e\u0301.txt" (e + combining acute, not NFC).', filesHeader([{ path: 'e\u0301.txt', bytes: 0 }]));
+  await badFilesHeader('files_header_case_collision', 'A files-kind header lists "Vocab.txt" and "vocab.txt": the same file on a case-insensitive file system.', filesHeader([{ path: 'Vocab.txt', bytes: 0 }, { path: 'vocab.txt', bytes: 0 }]));
+  await badFilesHeader('files_header_file_and_folder', 'A files-kind header lists "onnx" as a file and "onnx/model.onnx".', filesHeader([{ path: 'onnx', bytes: 0 }, { path: 'onnx/model.onnx', bytes: 0 }]));
+  await badFilesHeader('files_header_no_files', 'A files-kind header lists no file.', filesHeader([]));
+  await badFilesHeader('files_header_total_mismatch', 'A files-kind header whose totalBytes (5) is not the sum of its files (0).', filesHeader([{ path: 'a.bin', bytes: 0 }], { totalBytes: 5 }));
+  await badFilesHeader('files_header_unknown_kind', 'A header with kind "blobs", which modelseal/2 does not define.', { ...filesHeader([{ path: 'a.bin', bytes: 0 }]), kind: 'blobs' });
+  await badFilesHeader('files_header_mixed_fields', 'A files-kind header that also has the TF.js field "weightBytes".', filesHeader([{ path: 'a.bin', bytes: 0 }], { weightBytes: 0 }));
+  await badFilesHeader('files_header_entry_field', 'A files-kind header whose file entry has a third member "mode".', filesHeader([{ path: 'a.bin', bytes: 0, mode: 420 } as { path: string; bytes: number }]));
 
   mkdirSync(OUT, { recursive: true });
   const names = new Set(vectors.map((v) => `${v.vector}.json`));

@@ -70,6 +70,8 @@ describe('npm pack', () => {
     expect(seen.vite).toBe('modelseal');
     expect(seen.esbuild).toBe('modelseal');
     expect(seen.loader).toContain('sealedModel');
+    expect(seen.loader).toContain('openSealedFiles');
+    expect(seen.loader).toContain('openSealedFileStream');
   });
 
   it('type-checks an app that imports modelseal', () => {

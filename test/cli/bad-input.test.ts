@@ -50,8 +50,8 @@ describe('seal refuses bad input', () => {
     sealFails([join(src, 'nope.json'), ...common()], 1, 'file_unavailable', 'nope.json: no such file');
   });
 
-  it('a folder instead of a file: io_error with a hint naming model.json', () => {
-    const stderr = sealFails([src, ...common()], 1, 'io_error', 'it is a folder, not a file');
+  it('a folder with --kind tfjs: io_error with a hint naming model.json (without it, a folder is sealed as files)', () => {
+    const stderr = sealFails([src, '--kind', 'tfjs', ...common()], 1, 'io_error', 'it is a folder, not a file');
     expect(stderr).toContain(`hint: pass the model.json file inside it, e.g. ${src}/model.json`);
   });
 

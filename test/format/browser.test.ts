@@ -67,7 +67,7 @@ describe('format vectors in Chromium', () => {
     for (const v of vectors) {
       const outcome = outcomes[v.vector]!;
       if (v.expect === 'success') {
-        expect(outcome, v.vector).toMatchObject({ ok: true, header: v.header, weights: v.weights });
+        expect(outcome, v.vector).toMatchObject({ ok: true, header: v.header, weights: v.weights, kind: v.kind ?? 'tfjs', ...(v.contents ? { contents: v.contents } : {}) });
       } else {
         expect(outcome, v.vector).toMatchObject({ ok: false, name: 'ModelsealError', code: v.expect });
         if (!outcome.ok && v.errorFile) expect(outcome.file, v.vector).toContain(v.errorFile);

@@ -1,7 +1,7 @@
 // Runs one modelseal test vector (test/vectors/*.json) through the reference reader. Browser-safe
 // (WebCrypto only), so test/format/browser.test.ts bundles this same file into Chromium.
 import {
-  fromHex, importInputKey, inlineHeader, isModelsealError, joinChunks, ModelsealError, openHeader, openShard, parseManifestBytes, toHex,
+  fromHex, importInputKey, inlineHeader, isModelsealError, joinChunks, ModelsealError, openSealing, openShard, parseManifestBytes, toHex,
 } from '../../format/index.js';
 
 /** One file of a vector: UTF-8 text (model.json) or bytes as lowercase hex (sealed files). */
@@ -24,13 +24,20 @@ export interface ModelsealVector {
   published: string[];
   /** For success: SHA-256 of the decrypted header plaintext (the digest bound into every shard). */
   header?: { sha256: string };
-  /** For success: SHA-256 and length of all weight bytes, shards concatenated in order. */
+  /** For success: SHA-256 and length of all weight bytes (the payload), shards concatenated in order. */
   weights?: { length: number; sha256: string };
+  /** For success: what the header holds, `tfjs` (a TF.js model) or `files` (the generic form). */
+  kind?: 'tfjs' | 'files';
+  /** For success of kind `files`: each file in header order, with its length and SHA-256. */
+  contents?: Array<{ path: string; length: number; sha256: string }>;
 }
 
 /** What the reader concluded. */
 export type VectorOutcome =
-  | { ok: true; header: { sha256: string }; weights: { length: number; sha256: string }; shardCount: number }
+  | {
+    ok: true; header: { sha256: string }; weights: { length: number; sha256: string }; shardCount: number;
+    kind: 'tfjs' | 'files'; contents?: Array<{ path: string; length: number; sha256: string }>;
+  }
   | { ok: false; code: string | undefined; message: string; file: string | undefined; name: string };
 
 function bytesOf(vector: ModelsealVector, path: string): Uint8Array {
@@ -51,15 +58,20 @@ export async function runVector(vector: ModelsealVector): Promise<VectorOutcome>
     if (!vector.published.includes(manifest.sealing)) throw new ModelsealError('not_published', `sealing ${manifest.sealing} is not published`);
     const key = await importInputKey(fromHex(vector.contentKey));
     const headerBytes = inlineHeader(manifest) ?? bytesOf(vector, (manifest.header as { path: string }).path);
-    const opened = await openHeader(manifest, headerBytes, key);
+    const opened = await openSealing(manifest, headerBytes, key);
     const parts: ArrayBuffer[] = [];
     for (const plan of opened.shards) parts.push(...(await openShard(manifest, opened, plan.index, bytesOf(vector, plan.path), key)));
     const weights = joinChunks(parts);
+    const contents = opened.kind === 'files'
+      ? await Promise.all(opened.files.map(async (f) => ({ path: f.path, length: f.bytes, sha256: await sha256Hex(weights.subarray(f.offset, f.offset + f.bytes)) })))
+      : undefined;
     return {
       ok: true,
       header: { sha256: toHex(opened.digest) },
       weights: { length: weights.length, sha256: await sha256Hex(weights) },
       shardCount: opened.shards.length,
+      kind: opened.kind,
+      ...(contents ? { contents } : {}),
     };
   } catch (err) {
     if (isModelsealError(err)) return { ok: false, code: err.code, message: err.message, file: err.file, name: err.name };

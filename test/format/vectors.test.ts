@@ -21,13 +21,18 @@ describe('modelseal/2 test vectors', () => {
       if (v.expect !== 'success') expect(ERROR_CODES as readonly string[]).toContain(v.expect);
     }
     expect(vectors.length).toBeGreaterThanOrEqual(30);
+    // The generic form has its own success and failure vectors.
+    const files = vectors.filter((v) => v.vector.startsWith('files_'));
+    expect(files.filter((v) => v.expect === 'success' && v.kind === 'files').length).toBeGreaterThanOrEqual(2);
+    expect(new Set(files.map((v) => v.expect))).toEqual(new Set(['success', 'tampered', 'misplaced_shard', 'truncated', 'not_published', 'header_invalid', 'manifest_invalid']));
   });
 
   for (const v of vectors) {
     it(`${v.vector} → ${v.expect}`, async () => {
       const outcome = await runVector(v);
       if (v.expect === 'success') {
-        expect(outcome).toMatchObject({ ok: true, header: v.header, weights: v.weights });
+        expect(outcome).toMatchObject({ ok: true, header: v.header, weights: v.weights, kind: v.kind ?? 'tfjs' });
+        if (outcome.ok && outcome.kind === 'files') expect(outcome.contents).toEqual(v.contents);
       } else {
         expect(outcome.ok, JSON.stringify(outcome)).toBe(false);
         if (outcome.ok) return;

@@ -6,15 +6,12 @@ import { randomBytes } from 'node:crypto';
 import { cp, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
-  encryptChunked, fromBase64url, importInputKey, parseManifestBytes, sealModel, shardContext, shardPlaintextLengths,
+  encryptChunked, filesInMemory, fromBase64url, importInputKey, parseManifestBytes, sealFiles, sealModel, shardContext, shardPlaintextLengths,
   type SealedManifest,
 } from '../../format/index.js';
 
-/** A plain model as sealModel takes it. */
-export interface PlainInput {
-  modelJson: string | object;
-  weightFiles: Uint8Array[];
-}
+/** A plain model as sealModel takes it, or files as sealFiles takes them (the generic form). */
+export type PlainInput = { modelJson: string | object; weightFiles: Uint8Array[] } | { files: Array<{ path: string; data: Uint8Array }> };
 
 /** The forged folders, each a complete sealed model a loader could be pointed at. */
 export interface Forgeries {
@@ -29,11 +26,14 @@ export interface Forgeries {
 /** Builds the three forgeries of the sealed folder `sealedDir` (whose content key is `key`) under `outDir`. */
 export async function forge(sealedDir: string, plain: PlainInput, key: Uint8Array, outDir: string): Promise<Forgeries> {
   const manifest = parseManifestBytes(await readFile(join(sealedDir, 'model.json')));
-  const other = { ...plain, weightFiles: plain.weightFiles.map((f) => f.map((b, i) => (i % 7 === 0 ? b ^ 0x5a : b))) };
-  const sealed = await sealModel(other, {
+  const alter = (f: Uint8Array) => f.map((b, i) => (i % 7 === 0 ? b ^ 0x5a : b));
+  const options = {
     modelId: manifest.modelId, keyId: manifest.keyId, contentKey: key, chunkLength: manifest.chunkLength, shardLength: manifest.shardLength,
-    headerMode: 'data' in manifest.header ? 'inline' : 'file',
-  });
+    headerMode: 'data' in manifest.header ? 'inline' as const : 'file' as const,
+  };
+  const sealed = 'files' in plain
+    ? await sealFiles(filesInMemory(plain.files.map((f) => ({ path: f.path, data: alter(f.data) }))), options)
+    : await sealModel({ ...plain, weightFiles: plain.weightFiles.map(alter) }, options);
   const write = async (dir: string, m: SealedManifest) => {
     await mkdir(dir, { recursive: true });
     await writeFile(join(dir, 'model.json'), JSON.stringify(m));
@@ -46,7 +46,7 @@ export async function forge(sealedDir: string, plain: PlainInput, key: Uint8Arra
 
   const forgedShard = join(outDir, 'forged-shard');
   await cp(sealedDir, forgedShard, { recursive: true });
-  const weightBytes = plain.weightFiles.reduce((n, f) => n + f.length, 0);
+  const weightBytes = 'files' in plain ? plain.files.reduce((n, f) => n + f.data.length, 0) : plain.weightFiles.reduce((n, f) => n + f.length, 0);
   const lengths = shardPlaintextLengths(weightBytes, manifest.shardLength);
   const index = lengths.length > 1 ? 1 : 0;
   const context = shardContext(

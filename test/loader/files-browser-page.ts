@@ -1,0 +1,46 @@
+// The page script of the generic-form browser test, bundled by esbuild with the loader only (no
+// runtime): it opens a sealed folder and returns each file's SHA-256, and streams one file.
+
+import { openSealedFiles, openSealedFileStream } from '../../loader/index.js';
+
+function hex(bytes: Uint8Array): string {
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('');
+}
+
+async function sha256(bytes: Uint8Array): Promise<string> {
+  return hex(new Uint8Array(await crypto.subtle.digest('SHA-256', bytes as BufferSource)));
+}
+
+/** Opens every file; returns path → [length, SHA-256], the progress fractions, and what storage holds after. */
+async function openAll(url: string, token: string, keyServer: string): Promise<{ files: Array<[string, number, string]>; fractions: number[]; caches: string[]; databases: string[] }> {
+  const fractions: number[] = [];
+  const files = await openSealedFiles(url, { token, keyServer, onProgress: (f) => fractions.push(f) });
+  const out: Array<[string, number, string]> = [];
+  for (const [path, bytes] of files) out.push([path, bytes.length, await sha256(bytes)]);
+  const dbs = await indexedDB.databases();
+  return { files: out, fractions, caches: await caches.keys(), databases: dbs.map((d) => d.name ?? '') };
+}
+
+/** Streams one file; returns its length and SHA-256, or the error's code. */
+async function streamOne(url: string, path: string, token: string, keyServer: string): Promise<{ length: number; sha256: string } | { code: string | undefined }> {
+  try {
+    const reader = (await openSealedFileStream(url, path, { token, keyServer })).getReader();
+    const parts: Uint8Array[] = [];
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      parts.push(value);
+    }
+    const whole = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+    let at = 0;
+    for (const p of parts) {
+      whole.set(p, at);
+      at += p.length;
+    }
+    return { length: whole.length, sha256: await sha256(whole) };
+  } catch (err) {
+    return { code: (err as { code?: string }).code };
+  }
+}
+
+Object.assign(globalThis, { modelsealFilesTest: { openAll, streamOne } });

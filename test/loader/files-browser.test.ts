@@ -1,0 +1,91 @@
+// The generic form in Debian's Chromium: a page bundled with the loader opens a sealed folder with
+// openSealedFiles through the real key server and gets every file byte for byte (compared by
+// SHA-256 with the plaintext), streams one large file, and leaves Cache Storage and IndexedDB empty.
+
+import { createHash } from 'node:crypto';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Browser, Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createKeyServer, mintDevToken } from '../../keyserver/index.js';
+import { FileKeyStore } from '../../keyserver/keystore.js';
+import { bundle } from '../helpers/bundle.js';
+import { launchChromium } from '../helpers/chromium.js';
+import { startStaticServer, type StaticServer } from '../helpers/static-server.js';
+import { sampleFolder, sealFolderInto, type PlainFolder } from './files-fixtures.js';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const sha256 = (bytes: Uint8Array) => createHash('sha256').update(bytes).digest('hex');
+
+let root: string;
+let storeDir: string;
+let files: StaticServer;
+let keys: Awaited<ReturnType<typeof createKeyServer>>;
+let keyServer: string;
+let browser: Browser;
+let page: Page;
+let folder: PlainFolder;
+
+interface PageApi {
+  openAll(url: string, token: string, keyServer: string): Promise<{ files: Array<[string, number, string]>; fractions: number[]; caches: string[]; databases: string[] }>;
+  streamOne(url: string, path: string, token: string, keyServer: string): Promise<{ length: number; sha256: string } | { code: string | undefined }>;
+}
+
+beforeAll(async () => {
+  root = await mkdtemp(join(tmpdir(), 'modelseal-files-browser-'));
+  storeDir = join(root, 'store');
+  const { store } = await FileKeyStore.open(storeDir, { create: true });
+  folder = sampleFolder();
+  await sealFolderInto(store, 'folder', folder, join(root, 'www/folder'), { chunkLength: 16 * 1024, shardLength: 64 * 1024 });
+  // A tampered copy: one bit of shard 5 (inside the large file).
+  const tampered = join(root, 'www/tampered');
+  await sealFolderInto(store, 'tampered', folder, tampered, { chunkLength: 16 * 1024, shardLength: 64 * 1024 });
+  const shard = join(tampered, 'shard-5-of-9.sealed');
+  const bytes = await readFile(shard);
+  bytes[56 + 100]! ^= 1;
+  await writeFile(shard, bytes);
+  const script = await bundle(join(here, 'files-browser-page.ts'), { format: 'iife' });
+  files = await startStaticServer({
+    root: join(root, 'www'),
+    files: { '/index.html': '<!doctype html><meta charset="utf-8"><title>modelseal files test</title><script src="/page.js"></script>', '/page.js': script },
+  });
+  keys = await createKeyServer({ store: storeDir, config: { logLevel: 'silent', auditLog: null, defaults: { origins: [files.url] } } });
+  keyServer = await keys.listen({ host: '127.0.0.1', port: 0 });
+  browser = await launchChromium();
+  page = await browser.newPage();
+  page.on('pageerror', (err) => console.error('page error:', err));
+  await page.goto(`${files.url}/index.html`);
+  await page.waitForFunction(() => 'modelsealFilesTest' in globalThis);
+}, 120_000);
+
+afterAll(async () => {
+  await browser?.close();
+  await keys?.close();
+  await files?.close();
+  if (root) await rm(root, { recursive: true, force: true });
+});
+
+const token = () => mintDevToken({ store: storeDir, models: ['*'], ttl: '5m' });
+const api = (p: Page) => ({
+  openAll: (url: string, t: string) => p.evaluate(([u, tk, ks]) => (globalThis as unknown as { modelsealFilesTest: PageApi }).modelsealFilesTest.openAll(u, tk, ks), [url, t, keyServer] as const),
+  streamOne: (url: string, path: string, t: string) => p.evaluate(([u, pa, tk, ks]) => (globalThis as unknown as { modelsealFilesTest: PageApi }).modelsealFilesTest.streamOne(u, pa, tk, ks), [url, path, t, keyServer] as const),
+});
+
+describe('openSealedFiles in Chromium', () => {
+  it('opens a sealed folder: every file byte for byte, progress 0 to 1, nothing in Cache Storage or IndexedDB', async () => {
+    const result = await api(page).openAll(`${files.url}/folder/model.json`, await token());
+    expect(result.files).toEqual(folder.map((f) => [f.path, f.data.length, sha256(f.data)]));
+    expect(result.fractions[0]).toBe(0);
+    expect(result.fractions.at(-1)).toBe(1);
+    expect(result.caches).toEqual([]);
+    expect(result.databases).toEqual([]);
+  });
+
+  it('streams one file across shards byte for byte; a tampered shard errors the stream with tampered', async () => {
+    const large = folder.find((f) => f.path === 'onnx/model.onnx_data')!;
+    expect(await api(page).streamOne(`${files.url}/folder/model.json`, large.path, await token())).toEqual({ length: large.data.length, sha256: sha256(large.data) });
+    expect(await api(page).streamOne(`${files.url}/tampered/model.json`, large.path, await token())).toEqual({ code: 'tampered' });
+  });
+});
