@@ -3,7 +3,7 @@
 // stores (relative to the model file's folder). The runtime is passed in, never imported, so this
 // file works with either package and pulls neither into a bundle.
 
-import type { SealedFilesOptions } from './files-session.js';
+import type { OpenSealedFilesOptions } from './files-session.js';
 import { openSealedFiles } from './sealed-files.js';
 
 /** One in-memory external-data file, as `InferenceSession.create` takes it. */
@@ -102,8 +102,8 @@ export async function createOnnxSession<S, O extends object>(
   }
 }
 
-/** Options of {@link sealedOnnxSession}: those of `openSealedFiles`, the model file to load, and the runtime's session options. */
-export interface SealedOnnxOptions<O> extends SealedFilesOptions {
+/** Options of {@link sealedOnnxSession}: those of `openSealedFiles` (`paths` included), the model file to load, and the runtime's session options. */
+export interface SealedOnnxOptions<O> extends OpenSealedFilesOptions {
   /** The model file's path in the sealing, when it holds more than one .onnx/.ort file. */
   model?: string;
   /** Passed to `InferenceSession.create` (with `externalData` filled in). */

@@ -4,7 +4,7 @@
 // path `env.localModelPath/<model>/<file>`, then the remote URL `env.remoteHost/<model>/resolve/
 // <revision>/<file>`), so a hit there means it never reads the network, the disk or a real cache.
 
-import type { SealedFilesOptions } from './files-session.js';
+import type { OpenSealedFilesOptions } from './files-session.js';
 import { openSealedFiles } from './sealed-files.js';
 
 /** The fields of transformers.js's `env` this adapter reads and sets. */
@@ -186,13 +186,14 @@ export function useSealedFiles(env: TransformersEnvLike, modelId: string, files:
 
 /**
  * Opens a sealed model folder (`modelseal seal <folder>`) in memory and serves it to transformers.js
- * as `modelId` ({@link useSealedFiles}); `options` are `openSealedFiles`'s.
+ * as `modelId` ({@link useSealedFiles}); `options` are `openSealedFiles`'s (`paths` can pick one
+ * ONNX variant and the config files of a folder that ships several).
  * @example
  * import { env, pipeline } from '@huggingface/transformers';
  * await useSealedModel(env, 'my-org/tiny', 'https://cdn.example.com/tiny/model.json', { token, keyServer: 'https://keys.example.com' });
  * const extractor = await pipeline('feature-extraction', 'my-org/tiny', { dtype: 'fp32' });
  */
-export async function useSealedModel(env: TransformersEnvLike, modelId: string, url: string, options: SealedFilesOptions): Promise<SealedTransformersModel> {
+export async function useSealedModel(env: TransformersEnvLike, modelId: string, url: string, options: OpenSealedFilesOptions): Promise<SealedTransformersModel> {
   checkArguments('useSealedModel', env, modelId);
   return useSealedFiles(env, modelId, await openSealedFiles(url, options));
 }

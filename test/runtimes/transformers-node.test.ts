@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { env, pipeline } from '@huggingface/transformers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { useSealedFiles, type TransformersEnvLike } from '../../loader/index.js';
+import { isModelsealError, useSealedFiles, useSealedModel, type TransformersEnvLike } from '../../loader/index.js';
 import { tinyTransformersFolder } from './onnx-models.js';
 import { openSealed, startRuntimeFixture, type RuntimeFixture } from './fixtures.js';
 import { embed, embedSealed, usePlainHost } from './transformers-run.js';
@@ -58,6 +58,25 @@ describe('transformers.js pipeline() in Node', () => {
     expect(files.size).toBe(0);
     expect(env.useCustomCache).toBe(false);
     expect(env.useFSCache).toBe(true);
+    Object.assign(env, saved);
+  });
+
+  it('useSealedModel opens the sealing itself, and a refused load fails with its code and leaves env alone', async () => {
+    const saved = { ...env };
+    usePlainHost(env, fx.server.url, { fs: true });
+    env.cacheDir = join(cacheRoot, 'plain-2');
+    const plain = await embed(pipeline, 'plain/tiny');
+    Object.assign(env, saved);
+    const options = { token: await fx.token(), keyServer: fx.keyServer, modelId: 'tiny' };
+    const handle = await useSealedModel(env as unknown as TransformersEnvLike, 'sealed-org/tiny-2', fx.sealedUrl('tiny'), options);
+    expect(handle.paths).toEqual([...folder.keys()].sort());
+    expect(await embed(pipeline, 'sealed-org/tiny-2')).toEqual(plain);
+    handle.release();
+    const denied = await useSealedModel(env as unknown as TransformersEnvLike, 'sealed-org/tiny-3', fx.sealedUrl('tiny'), { ...options, token: 'not-a-token' }).catch((e: unknown) => e);
+    expect(isModelsealError(denied, 'key_denied'), String(denied)).toBe(true);
+    // A refused load changes nothing in env.
+    expect(env.useCustomCache).toBe(saved.useCustomCache);
+    await expect(useSealedModel(env as unknown as TransformersEnvLike, '', fx.sealedUrl('tiny'), options)).rejects.toThrow(/useSealedModel: modelId must be the model id/);
     Object.assign(env, saved);
   });
 
