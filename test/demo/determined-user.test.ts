@@ -11,6 +11,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FileKeyStore } from '../../keyserver/keystore.js';
 import { bundle } from '../helpers/bundle.js';
 import { launchChromium } from '../helpers/chromium.js';
+import * as ortNode from 'onnxruntime-node';
+import { readdir } from 'node:fs/promises';
+import { runSilero, type OrtModule, type OrtSession } from '../runtimes/runners.js';
+import { ROOT, SILERO_MODELS, sileroFiles, startRuntimeFixture, type RuntimeFixture } from '../runtimes/fixtures.js';
 import type { Loot } from './determined-user-entry.js';
 import { PLAIN_MODEL, startDemoProcess, waitForLine, type DemoProcess } from './demo-process.js';
 
@@ -136,6 +140,56 @@ describe('the determined user recovers the weights of a sealed model in the brow
       const content = await store.get('blazeface', 'k1');
       expect(content).toBeDefined();
       expect(files.some((f) => f.bytes.length === 32 && Buffer.compare(Buffer.from(f.bytes), Buffer.from(content!.key)) === 0)).toBe(true);
+    } finally {
+      await page.close();
+    }
+  });
+});
+
+describe('the determined user recovers a sealed ONNX model in the browser', () => {
+  let browser: Browser;
+  let fx: RuntimeFixture;
+  let original: Uint8Array;
+
+  beforeAll(async () => {
+    const set = await sileroFiles(SILERO_MODELS.silero16k);
+    original = set.get(SILERO_MODELS.silero16k)!;
+    const ortDist = join(ROOT, 'node_modules/onnxruntime-web/dist');
+    const files: Record<string, Uint8Array | string> = {
+      '/index.html': '<!doctype html><meta charset="utf-8"><title>an app with a sealed ONNX model</title><body data-state="loading"><script type="module" src="/app.js"></script></body>',
+      '/app.js': await bundle(join(import.meta.dirname, 'determined-onnx-page.ts'), { format: 'esm' }),
+    };
+    for (const f of await readdir(ortDist)) if (/^ort-wasm-simd-threaded(\.[a-z]+)?\.(wasm|mjs)$/.test(f)) files[`/ort/${f}`] = new Uint8Array(readFileSync(join(ortDist, f)));
+    fx = await startRuntimeFixture({ vad: set }, { files, entries: { vad: SILERO_MODELS.silero16k } });
+    fx.server.setFile('/session.json', JSON.stringify({ token: await fx.token(), keyServer: fx.keyServer, modelUrl: '/sealed/vad/model.json' }));
+    browser = await launchChromium();
+  });
+  afterAll(async () => {
+    await browser?.close();
+    await fx?.close();
+  });
+
+  it('a script that wraps crypto.subtle.decrypt before the app runs gets the original .onnx file, which runs like the plain model', async () => {
+    // The sealed file on the host is not the model: the bytes on the CDN are useless alone.
+    const sealedFiles = (await readdir(join(fx.root, 'www/sealed/vad'))).map((f) => readFileSync(join(fx.root, 'www/sealed/vad', f)));
+    expect(sealedFiles.some((b) => b.includes(Buffer.from(original.subarray(0, 4096))))).toBe(false);
+
+    const page = await browser.newPage();
+    try {
+      await page.addInitScript({ content: HOOK_DECRYPT });
+      await page.goto(`${fx.server.url}/index.html`);
+      await page.waitForFunction(() => document.body.dataset['state'] !== 'loading', undefined, { timeout: 60_000 });
+      expect(await page.evaluate(() => document.body.dataset['state'] + ' ' + document.body.textContent)).toMatch(/^ready/);
+      const decrypted = await page.evaluate(reassemble);
+      const model = decrypted.reduce((a, b) => (b.bytes.length > a.bytes.length ? b : a));
+      const stolen = new Uint8Array(model.bytes);
+      expect(stolen.length).toBe(original.length);
+      expect(Buffer.compare(Buffer.from(stolen), Buffer.from(original))).toBe(0);
+
+      // The copy is a working model: the same outputs as the publisher's file, in another runtime.
+      const plain = (await ortNode.InferenceSession.create(original)) as unknown as OrtSession;
+      const copy = (await ortNode.InferenceSession.create(stolen)) as unknown as OrtSession;
+      expect(await runSilero(ortNode as unknown as OrtModule, copy)).toEqual(await runSilero(ortNode as unknown as OrtModule, plain));
     } finally {
       await page.close();
     }

@@ -1,0 +1,93 @@
+// Measuring helpers for the benchmarks (bench/run.ts runs bench/*.ts only, not this folder): medians,
+// Node peak memory sampled around a load, and the peak RSS of this process's Chromium renderers.
+import { readdir, readFile, writeFile } from 'node:fs/promises';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
+
+/** One measured load. */
+export interface Sample {
+  ms: number;
+  /** Peak memory above the pre-load baseline, bytes. */
+  peak: number;
+}
+
+/** The median of `values`. */
+export function median(values: number[]): number {
+  const s = [...values].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
+}
+
+setFlagsFromString('--expose-gc');
+const gc = runInNewContext('gc') as () => void;
+
+/** Node memory that a load adds: V8 heap plus ArrayBuffer backing stores (wasm memories included), sampled every 2 ms. */
+export async function measureNode<T>(load: () => Promise<T>, dispose: (value: T) => Promise<void> | void): Promise<Sample> {
+  gc();
+  gc();
+  const used = () => {
+    const m = process.memoryUsage();
+    return m.heapUsed + m.arrayBuffers;
+  };
+  const base = used();
+  let peak = base;
+  const timer = setInterval(() => (peak = Math.max(peak, used())), 2);
+  const t0 = performance.now();
+  const value = await load();
+  const ms = performance.now() - t0;
+  peak = Math.max(peak, used());
+  clearInterval(timer);
+  await dispose(value);
+  return { ms, peak: peak - base };
+}
+
+/** Pids of the renderer processes of the Chromium this process started. */
+export async function rendererPids(): Promise<number[]> {
+  const parents = new Map<number, number>();
+  const renderers: number[] = [];
+  for (const entry of await readdir('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = await readFile(`/proc/${entry}/stat`, 'utf8');
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      parents.set(Number(entry), ppid);
+      if ((await readFile(`/proc/${entry}/cmdline`, 'utf8')).includes('--type=renderer')) renderers.push(Number(entry));
+    } catch {
+      // the process went away
+    }
+  }
+  const ours = (pid: number) => {
+    for (let p = parents.get(pid); p !== undefined && p > 1; p = parents.get(p)) if (p === process.pid) return true;
+    return false;
+  };
+  return renderers.filter(ours);
+}
+
+async function procKb(pid: number, field: 'VmRSS' | 'VmHWM'): Promise<number> {
+  const status = await readFile(`/proc/${pid}/status`, 'utf8');
+  return Number(new RegExp(`${field}:\\s+(\\d+)`).exec(status)?.[1] ?? 0);
+}
+
+/** Runs `load` in a page and returns its time and the renderers' peak RSS above the pre-load RSS (VmHWM reset through clear_refs). */
+export async function measureRenderer(load: () => Promise<number>): Promise<Sample> {
+  const pids = await rendererPids();
+  const base = new Map<number, number>();
+  for (const pid of pids) {
+    base.set(pid, await procKb(pid, 'VmRSS'));
+    await writeFile(`/proc/${pid}/clear_refs`, '5').catch(() => undefined);
+  }
+  const ms = await load();
+  let peak = 0;
+  for (const pid of pids) peak = Math.max(peak, ((await procKb(pid, 'VmHWM')) - base.get(pid)!) * 1024);
+  return { ms, peak };
+}
+
+/** One report line: medians, and the median per-round ratio with its spread. */
+export function ratioLine(label: string, plain: Sample[], sealed: Sample[]): string {
+  const [pt, st] = [median(plain.map((s) => s.ms)), median(sealed.map((s) => s.ms))];
+  const [pm, sm] = [median(plain.map((s) => s.peak)), median(sealed.map((s) => s.peak))];
+  const timeRatios = plain.map((p, i) => sealed[i]!.ms / p.ms);
+  const peakRatios = plain.map((p, i) => sealed[i]!.peak / Math.max(1, p.peak));
+  const mb = (b: number) => (b / 1048576).toFixed(1);
+  const spread = (r: number[]) => `${Math.min(...r).toFixed(2)}–${Math.max(...r).toFixed(2)}`;
+  return `${label} time plain ${pt.toFixed(0).padStart(5)} ms sealed ${st.toFixed(0).padStart(5)} ms ratio ${median(timeRatios).toFixed(2)} (${spread(timeRatios)}) | peak plain ${mb(pm).padStart(6)} MB sealed ${mb(sm).padStart(6)} MB ratio ${median(peakRatios).toFixed(2)}`;
+}

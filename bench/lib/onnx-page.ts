@@ -1,0 +1,24 @@
+// The Chromium page of bench/onnx.ts: creates an onnxruntime-web session plainly or from sealed files
+// and returns the milliseconds until it is ready.
+import * as ort from 'onnxruntime-web';
+import { createOnnxSession, onnxModelFromFiles, openSealedFiles } from '../../loader/index.js';
+
+ort.env.wasm.numThreads = 1;
+ort.env.wasm.wasmPaths = new URL('/ort/', location.href).href;
+
+async function benchOnnx(sealed: boolean, url: string, paths: string[], token: string, keyServer: string): Promise<number> {
+  const t0 = performance.now();
+  let session: { release(): Promise<void> };
+  if (sealed) {
+    session = await createOnnxSession(ort, await openSealedFiles(url, { token, keyServer }));
+  } else {
+    const files = new Map<string, Uint8Array>();
+    await Promise.all(paths.map(async (p) => files.set(p, new Uint8Array(await (await fetch(`${url}/${p}`)).arrayBuffer()))));
+    const input = onnxModelFromFiles(files);
+    session = await ort.InferenceSession.create(input.model, input.options);
+  }
+  const ms = performance.now() - t0;
+  await session.release();
+  return ms;
+}
+(globalThis as unknown as { benchOnnx: typeof benchOnnx }).benchOnnx = benchOnnx;

@@ -1,0 +1,216 @@
+// ONNX Runtime and transformers.js benchmark: the same models created plainly (the runtime given the
+// bytes fetched from the static server) and sealed (openSealedFiles through the key server, then
+// createOnnxSession / useSealedFiles), alternating, in one run; prints sealed/plain ratios of the
+// time until the session (or pipeline) is ready, and of peak memory. Never asserts: it reports.
+//
+// Run: npx tsx bench/onnx.ts [--rounds N] [--quick] [--only node|chromium]
+// The static file server and the key server run in a child process, so their work does not count.
+
+import { fork, type ChildProcess } from 'node:child_process';
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { measureNode, measureRenderer, ratioLine, type Sample } from './lib/measure.js';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const ROOT = join(here, '..');
+
+async function serve(root: string, storeDir: string): Promise<void> {
+  const { startStaticServer } = await import('../test/helpers/static-server.js');
+  const { createKeyServer } = await import('../keyserver/index.js');
+  const files = await startStaticServer({ root: join(root, 'www'), cors: true });
+  const keys = await createKeyServer({
+    store: storeDir,
+    config: { logLevel: 'silent', auditLog: null, rateWindowMs: 60_000, defaults: { origins: null, releasesPerToken: 0, ratePerSubject: 100_000, ratePerAddress: 100_000 } },
+  });
+  const keyServer = await keys.listen({ host: '127.0.0.1', port: 0 });
+  process.send?.({ files: files.url, keyServer });
+  process.on('disconnect', () => {
+    void Promise.all([files.close(), keys.close()]).then(() => process.exit(0));
+  });
+}
+
+/** The sets: a real model (Silero VAD), a 24 MB external-data model in three files, a transformers.js folder. */
+async function prepare(root: string, storeDir: string): Promise<Map<string, { paths: string[]; bytes: number }>> {
+  const { externalDataModel, tinyTransformersFolder } = await import('../test/runtimes/onnx-models.js');
+  const { sileroFiles, SILERO_MODELS, sealPath } = await import('../test/runtimes/fixtures.js');
+  const { FileKeyStore } = await import('../keyserver/keystore.js');
+  await FileKeyStore.open(storeDir, { create: true });
+  const sets: Record<string, Map<string, Uint8Array>> = {
+    'silero-vad': await sileroFiles(SILERO_MODELS.silero16k),
+    'external-24mb': externalDataModel({ k: 2048, n: 2048, m: 1024 }).files,
+    'transformers-9mb': tinyTransformersFolder({ externalData: true, hidden: 131072 }),
+  };
+  // ONNX models are sealed in the file form (the CLI finds the external data), the folder as a folder.
+  const entries: Record<string, string> = { 'silero-vad': SILERO_MODELS.silero16k, 'external-24mb': 'model.onnx' };
+  const info = new Map<string, { paths: string[]; bytes: number }>();
+  for (const [name, files] of Object.entries(sets)) {
+    for (const [path, bytes] of files) {
+      const full = join(root, 'www/plain', name, path);
+      await mkdir(dirname(full), { recursive: true });
+      await writeFile(full, bytes);
+    }
+    sealPath(join(root, 'www/plain', name, entries[name] ?? ''), join(root, 'www/sealed', name), name, storeDir);
+    info.set(name, { paths: [...files.keys()].sort(), bytes: [...files.values()].reduce((n, b) => n + b.byteLength, 0) });
+  }
+  return info;
+}
+
+async function fetchSet(base: string, paths: string[]): Promise<Map<string, Uint8Array>> {
+  const out = new Map<string, Uint8Array>();
+  await Promise.all(paths.map(async (path) => {
+    const response = await fetch(`${base}/${path}`);
+    if (!response.ok) throw new Error(`${base}/${path}: HTTP ${response.status}`);
+    out.set(path, new Uint8Array(await response.arrayBuffer()));
+  }));
+  return out;
+}
+
+async function main(): Promise<void> {
+  const args = process.argv.slice(2);
+  if (args[0] === '--serve') return serve(args[1]!, args[2]!);
+  const quick = args.includes('--quick');
+  const roundsArg = args.indexOf('--rounds');
+  const rounds = roundsArg >= 0 ? Number(args[roundsArg + 1]) : quick ? 2 : 7;
+  const only = args.includes('--only') ? args[args.indexOf('--only') + 1] : undefined;
+
+  const root = await mkdtemp(join(tmpdir(), 'modelseal-bench-onnx-'));
+  const storeDir = join(root, 'store');
+  let child: ChildProcess | undefined;
+  const rows: string[] = [];
+  const row = (env: string, name: string, mode: string, mb: number, plain: Sample[], sealed: Sample[]) => {
+    const line = ratioLine(`${env.padEnd(8)} ${name.padEnd(18)} ${mb.toFixed(1).padStart(5)} MB ${mode.padEnd(17)}`, plain, sealed);
+    rows.push(line);
+    console.log(line);
+  };
+  try {
+    const sets = await prepare(root, storeDir);
+    child = fork(fileURLToPath(import.meta.url), ['--serve', root, storeDir], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    const { files, keyServer } = await new Promise<{ files: string; keyServer: string }>((resolve, reject) => {
+      child!.once('message', (m) => resolve(m as { files: string; keyServer: string }));
+      child!.once('exit', (code) => reject(new Error(`server process exited with ${code}`)));
+    });
+    const { mintDevToken } = await import('../keyserver/index.js');
+    const token = await mintDevToken({ store: storeDir, models: ['*'], ttl: '1h' });
+    const { createOnnxSession, onnxModelFromFiles, openSealedFiles } = await import('../loader/index.js');
+    const options = { token, keyServer };
+    const onnxSets = ['silero-vad', 'external-24mb'];
+    const mbOf = (name: string) => sets.get(name)!.bytes / 1048576;
+
+    if (only !== 'chromium') {
+      const ortWeb = await import('onnxruntime-web');
+      ortWeb.env.wasm.numThreads = 1;
+      const ortNode = await import('onnxruntime-node');
+      for (const [label, ort] of [['ort-web', ortWeb], ['ort-node', ortNode]] as const) {
+        for (const name of onnxSets) {
+          const plain: Sample[] = [];
+          const sealed: Sample[] = [];
+          type Session = { release(): Promise<void> };
+          for (let r = 0; r < rounds + 1; r++) {
+            // Round 0 warms up the runtime, JIT and connections; it is not counted.
+            const p = await measureNode(async () => {
+              const input = onnxModelFromFiles(await fetchSet(`${files}/plain/${name}`, sets.get(name)!.paths));
+              return (await ort.InferenceSession.create(input.model, input.options)) as unknown as Session;
+            }, (s) => s.release());
+            const s = await measureNode(async () => (await createOnnxSession(ort, await openSealedFiles(`${files}/sealed/${name}/model.json`, options))) as unknown as Session, (x) => x.release());
+            if (r > 0) {
+              plain.push(p);
+              sealed.push(s);
+            }
+          }
+          row('node', name, `${label} create`, mbOf(name), plain, sealed);
+        }
+      }
+
+      // transformers.js pipeline() ready (onnxruntime-node underneath), against two plain loads:
+      // the first load of an app (from the static server into transformers.js's file cache, a fresh
+      // cache folder each round: in Node it cannot load a remote .onnx without a cache) and a warm
+      // one (the folder on local disk, which onnxruntime-node reads itself: the strictest baseline).
+      const { env, pipeline } = await import('@huggingface/transformers');
+      const { useSealedFiles } = await import('../loader/index.js');
+      const saved = { ...env };
+      type Extractor = { dispose(): Promise<unknown> };
+      const ready = (id: string) => async () => (await pipeline('feature-extraction', id, { dtype: 'fp32' })) as unknown as Extractor;
+      const done = (x: Extractor) => x.dispose().then(() => undefined);
+      const firstLoad: Sample[] = [];
+      const warm: Sample[] = [];
+      const sealed: Sample[] = [];
+      for (let r = 0; r < rounds + 1; r++) {
+        Object.assign(env, saved, { remoteHost: `${files}/`, remotePathTemplate: '{model}/', cacheDir: join(root, `tfjs-cache-${r}`), allowRemoteModels: true, allowLocalModels: false, useBrowserCache: false, useFSCache: true, useCustomCache: false });
+        const f = await measureNode(ready('plain/transformers-9mb'), done);
+        Object.assign(env, saved, { localModelPath: join(root, 'www/plain'), allowRemoteModels: false, allowLocalModels: true, useBrowserCache: false, useFSCache: false, useCustomCache: false });
+        const w = await measureNode(ready('transformers-9mb'), done);
+        Object.assign(env, saved);
+        const s = await measureNode(async () => {
+          // A fresh model id per round, so nothing transformers.js memoised by id is reused.
+          const handle = useSealedFiles(env as never, `sealed/tiny-${r}`, await openSealedFiles(`${files}/sealed/transformers-9mb/model.json`, options));
+          const extractor = await ready(`sealed/tiny-${r}`)();
+          handle.release();
+          return extractor;
+        }, done);
+        if (r > 0) {
+          firstLoad.push(f);
+          warm.push(w);
+          sealed.push(s);
+        }
+      }
+      Object.assign(env, saved);
+      row('node', 'transformers-9mb', 'pipeline() first', mbOf('transformers-9mb'), firstLoad, sealed);
+      row('node', 'transformers-9mb', 'pipeline() disk', mbOf('transformers-9mb'), warm, sealed);
+    }
+
+    if (only !== 'node') {
+      const { launchChromium } = await import('../test/helpers/chromium.js');
+      const { bundle } = await import('../test/helpers/bundle.js');
+      const { startStaticServer } = await import('../test/helpers/static-server.js');
+      const script = await bundle(join(here, 'lib/onnx-page.ts'), { format: 'esm', minify: true });
+      const ortDist = join(ROOT, 'node_modules/onnxruntime-web/dist');
+      const pageFiles: Record<string, Uint8Array | string> = { '/index.html': '<!doctype html><script type="module" src="/bench.js"></script>', '/bench.js': script };
+      for (const f of await readdir(ortDist)) if (/^ort-wasm-simd-threaded(\.[a-z]+)?\.(wasm|mjs)$/.test(f)) pageFiles[`/ort/${f}`] = new Uint8Array(await readFile(join(ortDist, f)));
+      const pageServer = await startStaticServer({ files: pageFiles });
+      const browser = await launchChromium();
+      try {
+        const page = await browser.newPage();
+        const cdp = await page.context().newCDPSession(page);
+        await cdp.send('HeapProfiler.enable');
+        await page.goto(`${pageServer.url}/index.html`);
+        await page.waitForFunction(() => 'benchOnnx' in globalThis);
+        type Bench = { benchOnnx(sealed: boolean, url: string, paths: string[], token: string, keyServer: string): Promise<number> };
+        const measure = async (sealedRun: boolean, name: string): Promise<Sample> => {
+          await cdp.send('HeapProfiler.collectGarbage');
+          const url = sealedRun ? `${files}/sealed/${name}/model.json` : `${files}/plain/${name}`;
+          return measureRenderer(() => page.evaluate(({ sealedRun, url, paths, token, keyServer }) => (globalThis as unknown as Bench).benchOnnx(sealedRun, url, paths, token, keyServer), { sealedRun, url, paths: sets.get(name)!.paths, token, keyServer }));
+        };
+        for (const name of onnxSets) {
+          const plain: Sample[] = [];
+          const sealed: Sample[] = [];
+          for (let r = 0; r < rounds + 1; r++) {
+            const p = await measure(false, name);
+            const s = await measure(true, name);
+            if (r > 0) {
+              plain.push(p);
+              sealed.push(s);
+            }
+          }
+          row('chromium', name, 'ort-web create', mbOf(name), plain, sealed);
+        }
+      } finally {
+        await browser.close();
+        await pageServer.close();
+      }
+    }
+    console.log(`\nonnx bench: ${rounds} alternating rounds after one warm-up; times and peaks are medians, ratios the median of the per-round ratios (min–max in brackets)`);
+    console.log('  plain = the same runtime given the same bytes from the same static server (transformers.js: "first" = from the static server into a fresh file cache, "disk" = the folder on local disk); sealed = openSealedFiles (key release, download, decryption, digests) + createOnnxSession / useSealedFiles');
+    console.log('  node peak: V8 heapUsed + arrayBuffers sampled every 2 ms (onnxruntime-node\'s native memory is not seen); chromium: renderer peak RSS (VmHWM after clear_refs)');
+    console.log('  goals (issue 12): time ≤ 1.1× in Node, ≤ 1.25× in Chromium; peak memory ≤ 1.2×');
+  } finally {
+    child?.disconnect();
+    await rm(root, { recursive: true, force: true });
+  }
+}
+
+main().catch((err: unknown) => {
+  console.error(err);
+  process.exitCode = 1;
+});

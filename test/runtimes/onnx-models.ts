@@ -1,0 +1,162 @@
+// ONNX models the runtime tests build themselves with onnx-proto (the ONNX protobuf schema): a small
+// MatMul/Add graph whose initializers live in several external-data files, and a tiny BERT-shaped
+// feature-extraction folder for transformers.js (config, tokenizer, onnx/model.onnx).
+import onnxProto from 'onnx-proto';
+
+import { floats } from './runners.js';
+
+export { floats };
+const { onnx } = onnxProto;
+const FLOAT = onnx.TensorProto.DataType.FLOAT;
+const INT64 = onnx.TensorProto.DataType.INT64;
+
+function bytesOf(values: Float32Array): Uint8Array {
+  return new Uint8Array(values.buffer.slice(values.byteOffset, values.byteOffset + values.byteLength));
+}
+
+function valueInfo(name: string, elemType: number, dims: Array<number | string>) {
+  return onnx.ValueInfoProto.create({
+    name,
+    type: { tensorType: { elemType, shape: { dim: dims.map((d) => (typeof d === 'number' ? { dimValue: d } : { dimParam: d })) } } },
+  });
+}
+
+function encodeModel(graph: ReturnType<typeof onnx.GraphProto.create>, opset = 13): Uint8Array {
+  const model = onnx.ModelProto.create({ irVersion: 8, producerName: 'modelseal-tests', opsetImport: [{ domain: '', version: opset }], graph });
+  return onnx.ModelProto.encode(model).finish();
+}
+
+/** A model whose initializers live in external-data files, with the plaintext files by relative path. */
+export interface ExternalDataModel {
+  /** Relative path → bytes: the .onnx file and each data file (paths relative to the model's folder). */
+  files: Map<string, Uint8Array>;
+  /** The .onnx file's path in `files`. */
+  model: string;
+  /** The data file names, as the model stores them in `external_data.location`. */
+  dataFiles: string[];
+  inputName: string;
+  inputShape: [number, number];
+  outputName: string;
+}
+
+/**
+ * Y = (X·W1 + B1)·W2 with W1 in one data file, B1 and W2 together (at two offsets) in a second, and a
+ * third data file holding a bias B2 under a sub-folder, so that locations with folders are covered.
+ * `dir` puts the whole model under a folder (e.g. 'onnx/').
+ */
+export function externalDataModel(options: { k?: number; n?: number; m?: number; dir?: string } = {}): ExternalDataModel {
+  const k = options.k ?? 64;
+  const n = options.n ?? 48;
+  const m = options.m ?? 16;
+  const dir = options.dir ?? '';
+  const w1 = floats(k * n, 1);
+  const b1 = floats(n, 2);
+  const w2 = floats(n * m, 3);
+  const b2 = floats(m, 4);
+  const fileA = 'weights.onnx_data';
+  const fileB = 'weights.onnx_data_1';
+  const fileC = 'extra/bias.bin';
+  // B1 first, then W2, with 8 bytes of padding between them: offsets the runtime must honour.
+  const bBytes = new Uint8Array(b1.byteLength + 8 + w2.byteLength);
+  bBytes.set(bytesOf(b1), 0);
+  bBytes.set(bytesOf(w2), b1.byteLength + 8);
+  const external = (name: string, dims: number[], location: string, offset: number, length: number) =>
+    onnx.TensorProto.create({
+      name,
+      dims,
+      dataType: FLOAT,
+      dataLocation: onnx.TensorProto.DataLocation.EXTERNAL,
+      externalData: [
+        { key: 'location', value: location },
+        { key: 'offset', value: String(offset) },
+        { key: 'length', value: String(length) },
+      ],
+    });
+  const graph = onnx.GraphProto.create({
+    name: 'external-data',
+    node: [
+      { opType: 'MatMul', input: ['X', 'W1'], output: ['H0'], name: 'mm1' },
+      { opType: 'Add', input: ['H0', 'B1'], output: ['H1'], name: 'add1' },
+      { opType: 'MatMul', input: ['H1', 'W2'], output: ['H2'], name: 'mm2' },
+      { opType: 'Add', input: ['H2', 'B2'], output: ['Y'], name: 'add2' },
+    ],
+    initializer: [
+      external('W1', [k, n], fileA, 0, w1.byteLength),
+      external('B1', [n], fileB, 0, b1.byteLength),
+      external('W2', [n, m], fileB, b1.byteLength + 8, w2.byteLength),
+      external('B2', [m], fileC, 0, b2.byteLength),
+    ],
+    input: [valueInfo('X', FLOAT, [1, k])],
+    output: [valueInfo('Y', FLOAT, [1, m])],
+  });
+  const files = new Map<string, Uint8Array>([
+    [`${dir}model.onnx`, encodeModel(graph)],
+    [`${dir}${fileA}`, bytesOf(w1)],
+    [`${dir}${fileB}`, bBytes],
+    [`${dir}${fileC}`, bytesOf(b2)],
+  ]);
+  return { files, model: `${dir}model.onnx`, dataFiles: [fileA, fileB, fileC], inputName: 'X', inputShape: [1, k], outputName: 'Y' };
+}
+
+/** The words of the tiny tokenizer's vocabulary after the special tokens. */
+const WORDS = ['hello', 'world', 'sealed', 'model', 'in', 'memory', 'the', 'a', 'is', 'key', 'server', 'web'];
+
+/**
+ * A tiny transformers.js feature-extraction model folder: BERT-shaped config, a WordPiece
+ * tokenizer, and onnx/model.onnx computing last_hidden_state = Embedding[input_ids] · mask.
+ * With `externalData`, the embedding table goes to onnx/model.onnx_data (transformers.js's naming).
+ */
+export function tinyTransformersFolder(options: { hidden?: number; externalData?: boolean } = {}): Map<string, Uint8Array> {
+  const hidden = options.hidden ?? 8;
+  const vocab = ['[PAD]', '[UNK]', '[CLS]', '[SEP]', '[MASK]', ...WORDS];
+  const table = floats(vocab.length * hidden, 7);
+  const embedding = options.externalData
+    ? onnx.TensorProto.create({
+      name: 'E', dims: [vocab.length, hidden], dataType: FLOAT, dataLocation: onnx.TensorProto.DataLocation.EXTERNAL,
+      externalData: [{ key: 'location', value: 'model.onnx_data' }, { key: 'offset', value: '0' }, { key: 'length', value: String(table.byteLength) }],
+    })
+    : onnx.TensorProto.create({ name: 'E', dims: [vocab.length, hidden], dataType: FLOAT, rawData: bytesOf(table) });
+  const graph = onnx.GraphProto.create({
+    name: 'tiny-bert',
+    node: [
+      { opType: 'Gather', input: ['E', 'input_ids'], output: ['emb'], name: 'gather', attribute: [{ name: 'axis', type: onnx.AttributeProto.AttributeType.INT, i: 0 }] },
+      { opType: 'Cast', input: ['attention_mask'], output: ['maskf'], name: 'cast', attribute: [{ name: 'to', type: onnx.AttributeProto.AttributeType.INT, i: FLOAT }] },
+      { opType: 'Unsqueeze', input: ['maskf', 'axes'], output: ['mask3'], name: 'unsqueeze' },
+      { opType: 'Mul', input: ['emb', 'mask3'], output: ['last_hidden_state'], name: 'mul' },
+    ],
+    initializer: [embedding, onnx.TensorProto.create({ name: 'axes', dims: [1], dataType: INT64, int64Data: [2] })],
+    input: [valueInfo('input_ids', INT64, ['batch', 'sequence']), valueInfo('attention_mask', INT64, ['batch', 'sequence'])],
+    output: [valueInfo('last_hidden_state', FLOAT, ['batch', 'sequence', hidden])],
+  });
+  const config = {
+    model_type: 'bert', architectures: ['BertModel'], hidden_size: hidden, num_attention_heads: 1, num_hidden_layers: 1,
+    vocab_size: vocab.length, max_position_embeddings: 64, ...(options.externalData ? { 'transformers.js_config': { use_external_data_format: true } } : {}),
+  };
+  const tokenizer = {
+    version: '1.0', truncation: null, padding: null,
+    added_tokens: vocab.slice(0, 5).map((content, id) => ({ id, content, single_word: false, lstrip: false, rstrip: false, normalized: false, special: true })),
+    normalizer: { type: 'BertNormalizer', clean_text: true, handle_chinese_chars: true, strip_accents: null, lowercase: true },
+    pre_tokenizer: { type: 'BertPreTokenizer' },
+    post_processor: {
+      type: 'TemplateProcessing',
+      single: [{ SpecialToken: { id: '[CLS]', type_id: 0 } }, { Sequence: { id: 'A', type_id: 0 } }, { SpecialToken: { id: '[SEP]', type_id: 0 } }],
+      pair: [{ SpecialToken: { id: '[CLS]', type_id: 0 } }, { Sequence: { id: 'A', type_id: 0 } }, { SpecialToken: { id: '[SEP]', type_id: 0 } }, { Sequence: { id: 'B', type_id: 1 } }, { SpecialToken: { id: '[SEP]', type_id: 1 } }],
+      special_tokens: { '[CLS]': { id: '[CLS]', ids: [2], tokens: ['[CLS]'] }, '[SEP]': { id: '[SEP]', ids: [3], tokens: ['[SEP]'] } },
+    },
+    decoder: { type: 'WordPiece', prefix: '##', cleanup: true },
+    model: { type: 'WordPiece', unk_token: '[UNK]', continuing_subword_prefix: '##', max_input_chars_per_word: 100, vocab: Object.fromEntries(vocab.map((t, i) => [t, i])) },
+  };
+  const tokenizerConfig = {
+    tokenizer_class: 'BertTokenizer', do_lower_case: true, model_max_length: 64,
+    cls_token: '[CLS]', sep_token: '[SEP]', pad_token: '[PAD]', unk_token: '[UNK]', mask_token: '[MASK]',
+  };
+  const text = (value: unknown) => new TextEncoder().encode(JSON.stringify(value, null, 2));
+  const files = new Map<string, Uint8Array>([
+    ['config.json', text(config)],
+    ['tokenizer.json', text(tokenizer)],
+    ['tokenizer_config.json', text(tokenizerConfig)],
+    ['onnx/model.onnx', encodeModel(graph)],
+  ]);
+  if (options.externalData) files.set('onnx/model.onnx_data', bytesOf(table));
+  return files;
+}

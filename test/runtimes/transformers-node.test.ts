@@ -1,0 +1,108 @@
+// transformers.js in Node on a sealed model folder: a tiny BERT-shaped feature-extraction model
+// (config, WordPiece tokenizer, onnx/model.onnx with its embedding table in onnx/model.onnx_data)
+// sealed by the CLI, served to pipeline() by useSealedFiles; embeddings equal the plain folder's, and
+// transformers.js's file cache (env.cacheDir) receives nothing, while the plain run does fill it.
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { env, pipeline } from '@huggingface/transformers';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { isModelsealError, useSealedFiles, useSealedModel, type TransformersEnvLike } from '../../loader/index.js';
+import { tinyTransformersFolder } from './onnx-models.js';
+import { openSealed, startRuntimeFixture, type RuntimeFixture } from './fixtures.js';
+import { embed, embedSealed, usePlainHost } from './transformers-run.js';
+
+const folder = tinyTransformersFolder({ externalData: true });
+let fx: RuntimeFixture;
+let cacheRoot: string;
+
+async function filesUnder(dir: string): Promise<string[]> {
+  try {
+    return (await readdir(dir, { recursive: true, withFileTypes: true })).filter((e) => e.isFile()).map((e) => join(e.parentPath, e.name));
+  } catch (err) {
+    if ((err as { code?: string }).code === 'ENOENT') return [];
+    throw err;
+  }
+}
+
+beforeAll(async () => {
+  fx = await startRuntimeFixture({ tiny: folder });
+  cacheRoot = await mkdtemp(join(tmpdir(), 'modelseal-tfjs-cache-'));
+});
+afterAll(async () => {
+  await fx?.close();
+  if (cacheRoot) await rm(cacheRoot, { recursive: true, force: true });
+});
+
+describe('transformers.js pipeline() in Node', () => {
+  it('loads the sealed folder from memory: same embeddings as the plain folder, nothing in the file cache, no request', async () => {
+    const saved = { ...env };
+    usePlainHost(env, fx.server.url, { fs: true });
+    env.cacheDir = join(cacheRoot, 'plain');
+    const plain = await embed(pipeline, 'plain/tiny');
+    // The control: the plain load does fill the file cache with the model's bytes, so the check below can fail.
+    const cachedPlain = await filesUnder(env.cacheDir);
+    const onnxBytes = Buffer.from(folder.get('onnx/model.onnx')!);
+    expect((await Promise.all(cachedPlain.map((f) => readFile(f)))).some((b) => b.equals(onnxBytes))).toBe(true);
+
+    env.cacheDir = join(cacheRoot, 'sealed');
+    env.useFSCache = true;
+    const files = await openSealed(fx, 'tiny');
+    const before = fx.server.requests.length;
+    const sealed = await embedSealed(env, pipeline, 'sealed-org/tiny', files);
+    expect(plain.length).toBe(3 * 8);
+    expect(sealed).toEqual(plain);
+    expect(await filesUnder(env.cacheDir)).toEqual([]);
+    expect(fx.server.requests.slice(before)).toEqual([]);
+    // release() zeroed and dropped the decrypted files and gave env back its own settings.
+    expect(files.size).toBe(0);
+    expect(env.useCustomCache).toBe(false);
+    expect(env.useFSCache).toBe(true);
+    Object.assign(env, saved);
+  });
+
+  it('useSealedModel opens the sealing itself, and a refused load fails with its code and leaves env alone', async () => {
+    const saved = { ...env };
+    usePlainHost(env, fx.server.url, { fs: true });
+    env.cacheDir = join(cacheRoot, 'plain-2');
+    const plain = await embed(pipeline, 'plain/tiny');
+    Object.assign(env, saved);
+    const options = { token: await fx.token(), keyServer: fx.keyServer, modelId: 'tiny' };
+    const handle = await useSealedModel(env as unknown as TransformersEnvLike, 'sealed-org/tiny-2', fx.sealedUrl('tiny'), options);
+    expect(handle.paths).toEqual([...folder.keys()].sort());
+    expect(await embed(pipeline, 'sealed-org/tiny-2')).toEqual(plain);
+    handle.release();
+    const denied = await useSealedModel(env as unknown as TransformersEnvLike, 'sealed-org/tiny-3', fx.sealedUrl('tiny'), { ...options, token: 'not-a-token' }).catch((e: unknown) => e);
+    expect(isModelsealError(denied, 'key_denied'), String(denied)).toBe(true);
+    // A refused load changes nothing in env.
+    expect(env.useCustomCache).toBe(saved.useCustomCache);
+    await expect(useSealedModel(env as unknown as TransformersEnvLike, '', fx.sealedUrl('tiny'), options)).rejects.toThrow(/useSealedModel: modelId must be the model id/);
+    Object.assign(env, saved);
+  });
+
+  it('answers the local-path and the remote-URL keys, for any revision, and only for its model', async () => {
+    const saved = { ...env };
+    const files = new Map([['config.json', new Uint8Array([123, 125])], ['onnx/model.onnx', new Uint8Array([1, 2])]]);
+    const handle = useSealedFiles(env as unknown as TransformersEnvLike, 'org/m', files);
+    const cache = env.customCache as { match(k: string): Promise<Response | undefined>; put(k: string, r: Response): Promise<void> };
+    const text = async (k: string) => {
+      const r = await cache.match(k);
+      return r ? [...new Uint8Array(await r.arrayBuffer())] : undefined;
+    };
+    expect(await text(`${env.localModelPath.replace(/\/$/, '')}/org/m/config.json`)).toEqual([123, 125]);
+    expect(await text('https://huggingface.co/org/m/resolve/main/onnx/model.onnx')).toEqual([1, 2]);
+    expect(await text('https://huggingface.co/org/m/resolve/v1.2/onnx/model.onnx')).toEqual([1, 2]);
+    expect(await text('https://huggingface.co/org/mm/resolve/main/config.json')).toBeUndefined();
+    expect(await text('https://huggingface.co/org/m/resolve/main/missing.json')).toBeUndefined();
+    expect(await text('https://example.com/org/m/resolve/main/config.json')).toBeUndefined();
+    // put() stores nothing.
+    await cache.put('https://huggingface.co/org/m/resolve/main/new.json', new Response('x'));
+    expect(await text('https://huggingface.co/org/m/resolve/main/new.json')).toBeUndefined();
+    expect({ custom: env.useCustomCache, browser: env.useBrowserCache, fs: env.useFSCache, remote: env.allowRemoteModels }).toEqual({ custom: true, browser: false, fs: false, remote: false });
+    handle.release();
+    expect(await text('https://huggingface.co/org/m/resolve/main/config.json')).toBeUndefined();
+    Object.assign(env, saved);
+    expect(() => useSealedFiles({} as never, 'x', files)).toThrow(/pass transformers\.js's env/);
+    expect(() => useSealedFiles(env as unknown as TransformersEnvLike, '/x/', files)).toThrow(/the model id you pass to pipeline/);
+  });
+});

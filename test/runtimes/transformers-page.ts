@@ -1,0 +1,30 @@
+// The page script of the Chromium transformers.js test, bundled by esbuild with transformers.js's web
+// build and the loader. The runtime's wasm comes from the test's static server (/tfort/), out of the
+// onnxruntime-web copy transformers.js depends on, never from a CDN.
+import { env, pipeline } from '@huggingface/transformers';
+import { openSealedFiles } from '../../loader/index.js';
+import { embed, embedSealed, usePlainHost } from './transformers-run.js';
+
+const wasm = env.backends.onnx.wasm!;
+wasm.numThreads = 1;
+wasm.wasmPaths = { mjs: new URL('/tfort/ort-wasm-simd-threaded.asyncify.mjs', location.href).href, wasm: new URL('/tfort/ort-wasm-simd-threaded.asyncify.wasm', location.href).href };
+
+/** What the test calls through page.evaluate. */
+const transformersTest = {
+  async plain(host: string): Promise<number[]> {
+    usePlainHost(env, host, { browser: true });
+    return embed(pipeline, 'plain/tiny', 'wasm');
+  },
+  async sealed(url: string, token: string, keyServer: string): Promise<number[]> {
+    const files = await openSealedFiles(url, { token, keyServer });
+    return embedSealed(env, pipeline, 'sealed-org/tiny', files, 'wasm');
+  },
+  async storage(): Promise<{ caches: string[]; entries: string[]; databases: string[] }> {
+    const names = await caches.keys();
+    const entries: string[] = [];
+    for (const name of names) for (const request of await (await caches.open(name)).keys()) entries.push(request.url);
+    const databases = (await indexedDB.databases()).map((d) => d.name ?? '');
+    return { caches: names, entries, databases };
+  },
+};
+(globalThis as unknown as { transformersTest: typeof transformersTest }).transformersTest = transformersTest;

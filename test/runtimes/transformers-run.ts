@@ -1,0 +1,43 @@
+// The transformers.js side of the runtime tests and bench, shared by Node and the Chromium page
+// (browser-safe): a feature-extraction pipeline on fixed sentences, plain (from a static server as a
+// "remote" host) or sealed (from decrypted files through useSealedFiles).
+import type { env as envType, pipeline as pipelineType } from '@huggingface/transformers';
+import { useSealedFiles, type TransformersEnvLike } from '../../loader/index.js';
+
+/** The sentences every run embeds. */
+export const SENTENCES = ['hello sealed world', 'the key server is in memory', 'a web model'];
+
+type Env = typeof envType;
+type Pipeline = typeof pipelineType;
+
+/** Embeds SENTENCES with mean pooling; returns the flattened embeddings. */
+export async function embed(pipeline: Pipeline, modelId: string, device?: 'wasm' | 'cpu'): Promise<number[]> {
+  const extractor = await pipeline('feature-extraction', modelId, { dtype: 'fp32', ...(device ? { device } : {}) });
+  try {
+    const out = await extractor(SENTENCES, { pooling: 'mean', normalize: true });
+    return Array.from(out.data as Float32Array);
+  } finally {
+    await extractor.dispose();
+  }
+}
+
+/** Points transformers.js at a plain copy on `host` (`<host>/<modelId>/<file>`), with its usual caches on. */
+export function usePlainHost(env: Env, host: string, caches: { browser?: boolean; fs?: boolean }): void {
+  env.remoteHost = host;
+  env.remotePathTemplate = '{model}/';
+  env.allowRemoteModels = true;
+  env.allowLocalModels = false;
+  env.useCustomCache = false;
+  env.useBrowserCache = caches.browser ?? false;
+  env.useFSCache = caches.fs ?? false;
+}
+
+/** Loads `files` as `modelId` through useSealedFiles, embeds, releases. */
+export async function embedSealed(env: Env, pipeline: Pipeline, modelId: string, files: Map<string, Uint8Array>, device?: 'wasm' | 'cpu'): Promise<number[]> {
+  const sealed = useSealedFiles(env as unknown as TransformersEnvLike, modelId, files);
+  try {
+    return await embed(pipeline, modelId, device);
+  } finally {
+    sealed.release();
+  }
+}
