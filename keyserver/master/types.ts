@@ -18,6 +18,11 @@ export interface MasterKeyProvider {
   generate?(aad: Uint8Array): Promise<{ key: Uint8Array; wrapped: Uint8Array }>;
   /** Resolves when the provider is usable now; rejects with `master_key_unavailable` (for /readyz). */
   check?(): Promise<void>;
+  /**
+   * True for the public half of a sealing key (the CI route): `wrap`/`generate` work, `unwrap`
+   * always refuses, so `seal` makes a new key version instead of reusing the active one.
+   */
+  readonly sealOnly?: boolean;
   /** Releases sessions and connections. */
   close?(): Promise<void>;
 }
