@@ -4,6 +4,7 @@
 import { InvalidArgumentError } from 'commander';
 import { MAX_CHUNK_LENGTH, MIN_CHUNK_LENGTH } from '../format/chunked.js';
 import { ID_PATTERN } from '../format/manifest.js';
+import { masterKeyScheme } from '../keyserver/master/index.js';
 
 const UNITS: Record<string, number> = { '': 1, b: 1, k: 1024, kib: 1024, m: 1024 ** 2, mib: 1024 ** 2, g: 1024 ** 3, gib: 1024 ** 3 };
 
@@ -56,4 +57,15 @@ export function parseDuration(text: string): number {
   const m = /^\s*(\d+)\s*([smhdw])\s*$/.exec(text);
   if (!m) throw new InvalidArgumentError('expected a duration such as 90s, 30m, 12h, 30d or 2w.');
   return Number(m[1]) * DURATION_UNITS[m[2]!]!;
+}
+
+/** Parses --master-key: a URI with a known scheme and no secret in it (PINs come from a file or the environment). */
+export function parseMasterKey(text: string): string {
+  if (/[?&;]pin-value=/i.test(text)) throw new InvalidArgumentError('never put a PIN on the command line: use pin-source=file:/path/to/pin in the URI, or set MODELSEAL_PKCS11_PIN.');
+  try {
+    masterKeyScheme(text);
+  } catch (err) {
+    throw new InvalidArgumentError(`${(err as Error).message}.`);
+  }
+  return text;
 }

@@ -301,6 +301,8 @@ export class FileKeyStore implements KeyStoreReader {
    */
   async rewrap(target: MasterKeyProvider): Promise<number> {
     if (target.id === this.#master.id) throw new ModelsealError('usage', `the store is already wrapped by ${target.uri} (id ${target.id}): nothing to rewrap`);
+    // Wrapping to a key this process cannot unwrap with could lock the store out for good.
+    if (target.sealOnly) throw new ModelsealError('usage', `${target.uri} is the public half of a sealing key: rewrap to the private half (the key server's file), then give CI the public half`);
     let moved = 0;
     await this.#update(async (doc) => {
       for (const entry of doc.keys) {
@@ -308,12 +310,10 @@ export class FileKeyStore implements KeyStoreReader {
         const key = await this.#unwrap(entry);
         try {
           const wrapped = await target.wrap(key, aad);
-          // Never write a wrapping that does not come back: a sealing key's private half may be absent here.
-          if (!target.sealOnly) {
-            const back = await target.unwrap(wrapped, aad);
-            if (toBase64url(back) !== toBase64url(key)) throw new ModelsealError('master_key_wrong', `${target.uri} did not unwrap what it wrapped: the store is unchanged`);
-            back.fill(0);
-          }
+          // Never write a wrapping that does not come back.
+          const back = await target.unwrap(wrapped, aad);
+          if (toBase64url(back) !== toBase64url(key)) throw new ModelsealError('master_key_wrong', `${target.uri} did not unwrap what it wrapped: the store is unchanged`);
+          back.fill(0);
           entry.wrapped = toBase64url(wrapped);
         } finally {
           key.fill(0);

@@ -25,6 +25,7 @@ const SECRET_ATTRIBUTES = /^(pin-value|token|secret|password|secret-access-key|s
 /** The scheme of a master-key URI (`file`, `pkcs11`, …); `config_invalid` when it has none or an unknown one. */
 export function masterKeyScheme(uri: string): string {
   if (typeof uri !== 'string' || uri.trim() === '') throw new ModelsealError('config_invalid', 'the master key URI is empty: use file:PATH, pkcs11:…, aws-kms:…, vault-transit:… or gcp-kms:…');
+  // eslint-disable-next-line no-control-regex -- control characters are exactly what this refuses
   if (/[\s\u0000-\u001f]/.test(uri)) throw new ModelsealError('config_invalid', `the master key URI ${JSON.stringify(redactUri(uri))} contains spaces or control characters: percent-encode them`);
   const m = /^([a-z][a-z0-9+.-]*):/i.exec(uri);
   const scheme = m?.[1]?.toLowerCase();
