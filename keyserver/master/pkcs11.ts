@@ -142,15 +142,18 @@ class Pkcs11MasterKey implements MasterKeyProvider {
   readonly #pin: () => string;
   #session: Buffer | undefined;
   #key: Buffer | undefined;
-  #initialized = false;
   #failedAt = 0;
   #lastError: ModelsealError | undefined;
   #closed = false;
 
-  constructor(uri: string, binding: Binding, module: Module, parsed: Pkcs11Uri, pin: () => string) {
+  readonly #shared: SharedModule;
+  #generation = -1;
+
+  constructor(uri: string, binding: Binding, shared: SharedModule, parsed: Pkcs11Uri, pin: () => string) {
     this.uri = redact(uri);
     this.#p = binding;
-    this.#module = module;
+    this.#module = shared.module;
+    this.#shared = shared;
     this.#parsed = parsed;
     this.#pin = pin;
     // The id names the key object, not the URI's other attributes, so moving the token to another
@@ -172,18 +175,19 @@ class Pkcs11MasterKey implements MasterKeyProvider {
   #connect(): void {
     const m = this.#module;
     try {
-      if (!this.#initialized) {
-        try {
-          m.C_Initialize();
-        } catch (err) {
-          if (ckr(err) !== CKR_CRYPTOKI_ALREADY_INITIALIZED) throw err;
-        }
-        this.#initialized = true;
-      }
+      // After a failure, start the library over so a token that came back is found again.
+      if (this.#lastError) this.#shared.reinit();
+      const generation = this.#shared.generation();
       const want = this.#parsed.path;
       const slots = m.C_GetSlotList(true).filter((slot, i) => {
         if (want['slot-id'] !== undefined && String(slot.readUIntLE(0, Math.min(6, slot.length))) !== want['slot-id'] && String(i) !== want['slot-id']) return false;
-        const t = m.C_GetTokenInfo(slot);
+        let t;
+        try {
+          t = m.C_GetTokenInfo(slot);
+        } catch {
+          // A slot whose token went away answers CKR_GENERAL_ERROR: it is not the one.
+          return false;
+        }
         if (want['token'] !== undefined && trimmed(t.label) !== want['token']) return false;
         if (want['serial'] !== undefined && trimmed(t.serialNumber) !== want['serial']) return false;
         if (want['manufacturer'] !== undefined && trimmed(t.manufacturerID) !== want['manufacturer']) return false;
@@ -221,11 +225,12 @@ class Pkcs11MasterKey implements MasterKeyProvider {
         if (found.length === 0) throw new ModelsealError('master_key_missing', `the token has no secret key matching ${this.uri}: create the AES key in the token (docs/OPERATIONS.md), or fix object=/id=`);
         if (found.length > 1) throw new ModelsealError('config_invalid', `master key ${this.uri}: several secret keys match: add id=<id> or a unique object=<label>`);
         const [keyType, sensitive, extractable] = m.C_GetAttributeValue(session, found[0]!, [{ type: this.#c('CKA_KEY_TYPE') }, { type: this.#c('CKA_SENSITIVE') }, { type: this.#c('CKA_EXTRACTABLE') }]);
-        if (Number(keyType?.value) !== this.#c('CKK_AES')) throw new ModelsealError('config_invalid', `master key ${this.uri} is not an AES key`);
+        if (ulong(keyType?.value) !== this.#c('CKK_AES')) throw new ModelsealError('config_invalid', `master key ${this.uri} is not an AES key`);
         // A key whose value may leave the token is no HSM master key: refuse it rather than trust it.
         if (!truthy(sensitive?.value) || truthy(extractable?.value)) throw new ModelsealError('config_invalid', `master key ${this.uri} must be sensitive and non-extractable (CKA_SENSITIVE true, CKA_EXTRACTABLE false), so its value never leaves the token`);
         this.#session = session;
         this.#key = found[0]!;
+        this.#generation = generation;
       } catch (err) {
         try {
           m.C_CloseSession(session);
@@ -240,30 +245,26 @@ class Pkcs11MasterKey implements MasterKeyProvider {
     }
   }
 
-  /** Drops the session and the library state, so the next call starts again (a token back in its slot). */
+  /** Drops the session and key handle, so the next call starts again (a token back in its slot). */
   #reset(): void {
-    const m = this.#module;
     if (this.#session) {
       try {
-        m.C_CloseSession(this.#session);
+        this.#module.C_CloseSession(this.#session);
       } catch {
         // already gone
       }
     }
     this.#session = undefined;
     this.#key = undefined;
-    if (this.#initialized) {
-      try {
-        m.C_Finalize();
-      } catch {
-        // already finalised
-      }
-      this.#initialized = false;
-    }
   }
 
   #ready(): { session: Buffer; key: Buffer } {
     if (this.#closed) throw this.#unavailable('the provider is closed');
+    // Another provider on this module re-initialised it: this session is gone, open a new one.
+    if (this.#session && this.#generation !== this.#shared.generation()) {
+      this.#session = undefined;
+      this.#key = undefined;
+    }
     if (!this.#session || !this.#key) {
       // Fail fast between attempts, so an outage costs each request microseconds, not a token timeout.
       if (this.#lastError && Date.now() - this.#failedAt < RETRY_MS) throw this.#lastError;
@@ -344,14 +345,85 @@ class Pkcs11MasterKey implements MasterKeyProvider {
   }
 
   async close(): Promise<void> {
+    if (this.#closed) return;
     this.#reset();
     this.#closed = true;
+    this.#shared.release();
   }
+}
+
+// C_GetAttributeValue gives CK_ULONG values as raw bytes in the host's order (little-endian here).
+function ulong(v: unknown): number | undefined {
+  if (Buffer.isBuffer(v)) return v.length === 0 ? undefined : v.readUIntLE(0, Math.min(6, v.length));
+  return typeof v === 'number' ? v : undefined;
 }
 
 function truthy(v: unknown): boolean {
   if (Buffer.isBuffer(v)) return v.length > 0 && v[0] !== 0;
   return v === true || v === 1;
+}
+
+interface SharedModule {
+  module: Module;
+  /** Bumped at each re-initialisation: sessions opened before it are gone. */
+  generation(): number;
+  reinit(): void;
+  release(): void;
+}
+
+// One loaded, initialised module per library path in this process: C_Initialize and C_Finalize are
+// process-wide, so two providers on one module share it and the last one to close finalises it.
+const modules = new Map<string, { module: Module; refs: number; generation: number }>();
+
+function acquireModule(binding: Binding, modulePath: string): SharedModule {
+  let entry = modules.get(modulePath);
+  if (!entry) {
+    const module = new binding.PKCS11();
+    try {
+      module.load(modulePath);
+    } catch (cause) {
+      throw new ModelsealError('config_invalid', `cannot load the PKCS#11 module ${modulePath}: ${(cause as Error).message}; check module-path (or ${MODULE_ENV})`, { cause, file: modulePath });
+    }
+    try {
+      module.C_Initialize();
+    } catch (err) {
+      if (ckr(err) !== CKR_CRYPTOKI_ALREADY_INITIALIZED) throw new ModelsealError('master_key_unavailable', `the PKCS#11 module ${modulePath} does not initialise: ${(err as Error).message}`, { cause: err });
+    }
+    entry = { module, refs: 0, generation: 0 };
+    modules.set(modulePath, entry);
+  }
+  entry.refs++;
+  const held = entry;
+  let released = false;
+  return {
+    module: held.module,
+    generation: () => held.generation,
+    reinit: () => {
+      // A token that left and came back is seen again only after the library starts over (SoftHSM2 too).
+      try {
+        held.module.C_Finalize();
+      } catch {
+        // not initialised
+      }
+      held.generation++;
+      try {
+        held.module.C_Initialize();
+      } catch (err) {
+        if (ckr(err) !== CKR_CRYPTOKI_ALREADY_INITIALIZED) throw err;
+      }
+    },
+    release: () => {
+      if (released) return;
+      released = true;
+      if (--held.refs > 0) return;
+      modules.delete(modulePath);
+      try {
+        held.module.C_Finalize();
+      } catch {
+        // already finalised
+      }
+    },
+  };
 }
 
 /** Where the PIN comes from: `pin-source` (a file, read at each login) or $MODELSEAL_PKCS11_PIN. */
@@ -384,13 +456,8 @@ export async function createMasterKey(uri: string, ctx: MasterKeyContext): Promi
   if (!isAbsolute(modulePath)) throw invalid(uri, `module-path must be an absolute path, got ${JSON.stringify(modulePath)}`);
   const pin = pinReader(uri, parsed, ctx);
   const binding = await loadBinding();
-  const module = new binding.PKCS11();
-  try {
-    module.load(modulePath);
-  } catch (cause) {
-    throw new ModelsealError('config_invalid', `cannot load the PKCS#11 module ${modulePath}: ${(cause as Error).message}; check module-path (or ${MODULE_ENV})`, { cause, file: modulePath });
-  }
-  const key = new Pkcs11MasterKey(uri, binding, module, parsed, pin);
+  const shared = acquireModule(binding, modulePath);
+  const key = new Pkcs11MasterKey(uri, binding, shared, parsed, pin);
   // Connect now: a wrong PIN or a missing key is better reported before anything is sealed.
   await key.check().catch(async (err: unknown) => {
     await key.close();
