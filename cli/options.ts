@@ -4,7 +4,8 @@
 import { InvalidArgumentError } from 'commander';
 import { MAX_CHUNK_LENGTH, MIN_CHUNK_LENGTH } from '../format/chunked.js';
 import { ID_PATTERN } from '../format/manifest.js';
-import { masterKeyScheme } from '../keyserver/master/index.js';
+import { masterKeyScheme, redactUri } from '../keyserver/master/index.js';
+import { CliError } from './errors.js';
 
 const UNITS: Record<string, number> = { '': 1, b: 1, k: 1024, kib: 1024, m: 1024 ** 2, mib: 1024 ** 2, g: 1024 ** 3, gib: 1024 ** 3 };
 
@@ -59,13 +60,18 @@ export function parseDuration(text: string): number {
   return Number(m[1]) * DURATION_UNITS[m[2]!]!;
 }
 
-/** Parses --master-key: a URI with a known scheme and no secret in it (PINs come from a file or the environment). */
+/**
+ * Parses --master-key: a URI with a known scheme and no secret in it (PINs come from a file or the
+ * environment). Throws a usage error of its own, not commander's, which would echo the argument.
+ */
 export function parseMasterKey(text: string): string {
-  if (/[?&;]pin-value=/i.test(text)) throw new InvalidArgumentError('never put a PIN on the command line: use pin-source=file:/path/to/pin in the URI, or set MODELSEAL_PKCS11_PIN.');
+  if (/[?&;]pin-value=/i.test(text)) {
+    throw new CliError('usage', `--master-key ${JSON.stringify(redactUri(text))}: never put a PIN on the command line`, { hint: 'use pin-source=file:/path/to/pin in the URI, or set MODELSEAL_PKCS11_PIN' });
+  }
   try {
     masterKeyScheme(text);
   } catch (err) {
-    throw new InvalidArgumentError(`${(err as Error).message}.`);
+    throw new CliError('usage', `--master-key: ${(err as Error).message}`, { hint: 'see docs/OPERATIONS.md, "Master keys"' });
   }
   return text;
 }
