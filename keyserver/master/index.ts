@@ -3,6 +3,9 @@
 
 import { ModelsealError } from '../../format/errors.js';
 import { openFileMasterKey } from './file.js';
+import { redactUri } from './redact.js';
+
+export { redactUri } from './redact.js';
 import type { MasterKeyContext, MasterKeyProvider } from './types.js';
 
 export type { MasterKeyContext, MasterKeyProvider } from './types.js';
@@ -19,8 +22,6 @@ const LAZY: Record<string, string> = {
 
 const SCHEMES = ['file', 'pkcs11', ...Object.keys(LAZY)];
 
-// Query or path attributes whose value is a secret; removed by redactUri.
-const SECRET_ATTRIBUTES = /^(pin-value|token|secret|password|secret-access-key|session-token|credentials?)$/i;
 
 /** The scheme of a master-key URI (`file`, `pkcs11`, …); `config_invalid` when it has none or an unknown one. */
 export function masterKeyScheme(uri: string): string {
@@ -33,26 +34,6 @@ export function masterKeyScheme(uri: string): string {
     throw new ModelsealError('config_invalid', `the master key URI ${JSON.stringify(redactUri(uri))} has ${scheme ? `an unknown scheme "${scheme}"` : 'no scheme'}: use one of ${SCHEMES.map((s) => `${s}:`).join(', ')}`);
   }
   return scheme;
-}
-
-/**
- * The URI with every secret removed (a PIN, a token, a password, userinfo), safe for logs and messages.
- * @example redactUri('pkcs11:token=a?pin-value=1234') // 'pkcs11:token=a?pin-value=REDACTED'
- */
-export function redactUri(uri: string): string {
-  if (typeof uri !== 'string') return String(uri);
-  // userinfo (user:password@host) never shows.
-  let out = uri.replace(/^([a-z][a-z0-9+.-]*:\/\/)[^/@?#]*@/i, '$1REDACTED@');
-  out = out.replace(/([;?&])([^=;?&]+)=([^;?&#]*)/g, (all, sep: string, name: string) => (SECRET_ATTRIBUTES.test(decodeSafe(name)) ? `${sep}${name}=REDACTED` : all));
-  return out;
-}
-
-function decodeSafe(s: string): string {
-  try {
-    return decodeURIComponent(s);
-  } catch {
-    return s;
-  }
 }
 
 /**

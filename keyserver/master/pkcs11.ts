@@ -6,6 +6,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { isAbsolute, join } from 'node:path';
 import { ModelsealError } from '../../format/errors.js';
+import { redactUri } from './redact.js';
 import type { MasterKeyContext, MasterKeyProvider } from './types.js';
 
 /** Environment variable holding the token PIN when the URI has no pin-source. */
@@ -36,11 +37,7 @@ export interface Pkcs11Uri {
 }
 
 function invalid(uri: string, message: string): ModelsealError {
-  return new ModelsealError('config_invalid', `master key ${JSON.stringify(redact(uri))}: ${message}`);
-}
-
-function redact(uri: string): string {
-  return uri.replace(/([?&;]pin-value=)[^&;]*/gi, '$1REDACTED');
+  return new ModelsealError('config_invalid', `master key ${JSON.stringify(redactUri(uri))}: ${message}`);
 }
 
 function pctDecode(uri: string, s: string): string {
@@ -150,7 +147,7 @@ class Pkcs11MasterKey implements MasterKeyProvider {
   #generation = -1;
 
   constructor(uri: string, binding: Binding, shared: SharedModule, parsed: Pkcs11Uri, pin: () => string) {
-    this.uri = redact(uri);
+    this.uri = redactUri(uri);
     this.#p = binding;
     this.#module = shared.module;
     this.#shared = shared;
@@ -333,7 +330,7 @@ class Pkcs11MasterKey implements MasterKeyProvider {
     this.#encrypt(new Uint8Array(16), new Uint8Array(0));
   }
 
-  /** Reads the key's CKA_VALUE: the token must refuse (tests and `check` of a new token use it). */
+  /** Reads the key's CKA_VALUE, which a proper token refuses (CKR_ATTRIBUTE_SENSITIVE); for tests and audits. */
   readKeyValue(): unknown {
     const { session, key } = this.#ready();
     try {

@@ -158,6 +158,8 @@ describe('redactUri and the masterKey setting', () => {
     expect(redactUri('pkcs11:token=a;object=m?pin-value=1234&module-path=/x.so')).toBe('pkcs11:token=a;object=m?pin-value=REDACTED&module-path=/x.so');
     expect(redactUri('vault-transit://user:pw@vault.internal:8200/transit/keys/m?token=s.abc')).toBe('vault-transit://REDACTED@vault.internal:8200/transit/keys/m?token=REDACTED');
     expect(redactUri('file:/etc/modelseal/master.key')).toBe('file:/etc/modelseal/master.key');
+    // In a PKCS#11 URI `token` is the token's label, not a secret.
+    expect(redactUri('pkcs11:object=m;token=prod?module-path=/x.so&pin-value=9')).toBe('pkcs11:object=m;token=prod?module-path=/x.so&pin-value=REDACTED');
   });
 
   it('masterKey comes from the config file, MODELSEAL_MASTER_KEY or a flag, and is checked', () => {
