@@ -18,7 +18,7 @@ export class KeySnapshot {
     this.#cacheMs = options.cacheMs ?? 300_000;
   }
 
-  /** Re-reads the store; returns true when anything changed (then the key cache is dropped). */
+  /** Re-reads the store; returns true when anything changed (versions gone or made anew leave the key cache). */
   async refresh(): Promise<boolean> {
     const list = await this.#store.list();
     const signature = JSON.stringify(list);
