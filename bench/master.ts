@@ -5,6 +5,7 @@
 // printed with its ratio HSM / file. It asserts nothing.
 
 import { spawn, spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
@@ -123,18 +124,27 @@ try {
     });
     servers.push({ k, child, url });
   }
+  // The server process's own CPU time per release: steadier than the rate when other jobs share the cores.
+  const cpuMs = (pid: number) => {
+    const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    return (Number(f[11]) + Number(f[12])) * (1000 / 100);
+  };
+  const cpuUsed: Record<string, number> = { file: 0, pkcs11: 0 };
   const done: Record<string, number> = { file: 0, pkcs11: 0 };
   const p99: Record<string, number[]> = { file: [], pkcs11: [] };
   const SLICES = Math.max(2, DURATION * 2);
   for (let slice = -1; slice < SLICES; slice++) {
     // The order flips every slice, so neither server always runs right after the other.
-    for (const { k, url } of slice % 2 === 0 ? servers : [...servers].reverse()) {
+    for (const { k, url, child } of slice % 2 === 0 ? servers : [...servers].reverse()) {
       const opts = { url: `${url}/v2/release`, method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${tokens[k.name]}` }, body, connections: 16, duration: 1 };
+      const cpu0 = cpuMs(child.pid!);
       const r = await autocannon(opts);
+      const cpu = cpuMs(child.pid!) - cpu0;
       if (r.non2xx > 0) throw new Error(`${r.non2xx} non-2xx answers from the ${k.name} server`);
       // Slice -1 warms both servers up and is not counted.
       if (slice < 0) continue;
       done[k.name]! += r.requests.average;
+      cpuUsed[k.name]! += cpu;
       p99[k.name]!.push(r.latency.p99);
     }
   }
@@ -147,6 +157,7 @@ try {
     });
   }
   line(`steady release rate, cache on (serve, c16, ${SLICES}×1 s)`, rate.file, rate.pkcs11, 'req/s', 0);
+  line('server CPU per steady release (utime+stime)', (cpuUsed['file']! * 1000) / done['file']!, (cpuUsed['pkcs11']! * 1000) / done['pkcs11']!, 'µs', 0);
   line('steady release p99, cache on (median slice)', median(p99['file']!), median(p99['pkcs11']!), 'ms', 1);
 } finally {
   await rm(root, { recursive: true, force: true });
