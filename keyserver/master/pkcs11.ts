@@ -142,6 +142,8 @@ class Pkcs11MasterKey implements MasterKeyProvider {
   #failedAt = 0;
   #lastError: ModelsealError | undefined;
   #closed = false;
+  // Set when an operation failed: the next connection re-initialises the library first.
+  #stale = false;
 
   readonly #shared: SharedModule;
   #generation = -1;
@@ -173,7 +175,8 @@ class Pkcs11MasterKey implements MasterKeyProvider {
     const m = this.#module;
     try {
       // After a failure, start the library over so a token that came back is found again.
-      if (this.#lastError) this.#shared.reinit();
+      if (this.#lastError || this.#stale) this.#shared.reinit();
+      this.#stale = false;
       const generation = this.#shared.generation();
       const want = this.#parsed.path;
       const slots = m.C_GetSlotList(true).filter((slot, i) => {
@@ -244,6 +247,7 @@ class Pkcs11MasterKey implements MasterKeyProvider {
 
   /** Drops the session and key handle, so the next call starts again (a token back in its slot). */
   #reset(): void {
+    this.#stale = true;
     if (this.#session) {
       try {
         this.#module.C_CloseSession(this.#session);
