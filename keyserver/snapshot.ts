@@ -18,7 +18,7 @@ export class KeySnapshot {
     this.#cacheMs = options.cacheMs ?? 300_000;
   }
 
-  /** Re-reads the store; returns true when anything changed (versions gone or made anew leave the key cache). */
+  /** Re-reads the store; returns true when anything changed (then the key cache is dropped). */
   async refresh(): Promise<boolean> {
     const list = await this.#store.list();
     const signature = JSON.stringify(list);
@@ -27,12 +27,8 @@ export class KeySnapshot {
     for (const r of list) records.set(`${r.modelId}\0${r.keyId}`, r);
     this.#records = records;
     this.#signature = signature;
-    // A published sealing or a rewrap leaves content keys as they were: keep those cached; a key
-    // version that is gone or was made anew (another createdAt) is dropped.
-    for (const id of this.#keys.keys()) {
-      const [modelId, keyId, createdAt] = id.split('\0');
-      if (records.get(`${modelId}\0${keyId}`)?.createdAt !== createdAt) this.#keys.delete(id);
-    }
+    // Any change drops the cache (a rewrap or a restored keys.json may change what a key id means).
+    this.#keys.clear();
     return true;
   }
 
