@@ -4,6 +4,8 @@
 import { InvalidArgumentError } from 'commander';
 import { MAX_CHUNK_LENGTH, MIN_CHUNK_LENGTH } from '../format/chunked.js';
 import { ID_PATTERN } from '../format/manifest.js';
+import { masterKeyScheme, redactUri } from '../keyserver/master/index.js';
+import { CliError } from './errors.js';
 
 // KB/MB/GB are binary too: TF.js's converter calls its 4194304-byte shards "4MB", and so do users.
 const UNITS: Record<string, number> = {
@@ -62,4 +64,20 @@ export function parseDuration(text: string): number {
   const m = /^\s*(\d+)\s*([smhdw])\s*$/.exec(text);
   if (!m) throw new InvalidArgumentError('expected a duration such as 90s, 30m, 12h, 30d or 2w.');
   return Number(m[1]) * DURATION_UNITS[m[2]!]!;
+}
+
+/**
+ * Parses --master-key: a URI with a known scheme and no secret in it (PINs come from a file or the
+ * environment). Throws a usage error of its own, not commander's, which would echo the argument.
+ */
+export function parseMasterKey(text: string): string {
+  if (/[?&;]pin-value=/i.test(text)) {
+    throw new CliError('usage', `--master-key ${JSON.stringify(redactUri(text))}: never put a PIN on the command line`, { hint: 'use pin-source=file:/path/to/pin in the URI, or set MODELSEAL_PKCS11_PIN' });
+  }
+  try {
+    masterKeyScheme(text);
+  } catch (err) {
+    throw new CliError('usage', `--master-key: ${(err as Error).message}`, { hint: 'see docs/OPERATIONS.md, "Master keys"' });
+  }
+  return text;
 }

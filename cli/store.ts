@@ -3,6 +3,7 @@
 import { isModelsealError } from '../format/errors.js';
 import { configFromEnv, resolveConfig } from '../keyserver/config.js';
 import { defaultStoreDir, FileKeyStore } from '../keyserver/keystore.js';
+import { openMasterKey } from '../keyserver/master/index.js';
 import { onStaleLockReclaimed } from '../keyserver/store-lock.js';
 import { CliError } from './errors.js';
 import { note } from './output.js';
@@ -40,18 +41,32 @@ export function storeCreationForbidden(): boolean {
   return v !== undefined && v !== '' && v !== '0' && v.toLowerCase() !== 'false';
 }
 
+/** Help text of every command's --master-key option. */
+export const MASTER_KEY_HELP = 'master key URI: file:PATH, pkcs11:…, aws-kms:…, vault-transit:…, gcp-kms:… (default: $MODELSEAL_MASTER_KEY, else the store\'s master.key)';
+
+/** The master key URI a command uses: --master-key, else $MODELSEAL_MASTER_KEY, else undefined (master.key). */
+export function masterKeyUri(explicit: string | undefined): string | undefined {
+  const env = process.env['MODELSEAL_MASTER_KEY'];
+  return explicit ?? (env === undefined || env === '' ? undefined : env);
+}
+
 /**
  * Opens the keystore; with `create`, makes it on first use and says so on stderr, unless
  * MODELSEAL_NO_CREATE is set. `refusal` names the flag that turned creation off, for the message.
  */
-export async function openStore(explicit: string | undefined, options: { create?: boolean; refusal?: string } = {}): Promise<FileKeyStore> {
+export async function openStore(explicit: string | undefined, options: { create?: boolean; refusal?: string; masterKey?: string | undefined } = {}): Promise<FileKeyStore> {
   const dir = defaultStoreDir(explicit);
   const forbidden = storeCreationForbidden();
   const create = (options.create ?? false) && !forbidden;
   try {
     const onWrite = redisNotifier();
-    const { store, created } = await FileKeyStore.open(dir, { create, ...(onWrite ? { onWrite } : {}) });
-    if (created) note(`created keystore at ${store.dir} (keep master.key secret and backed up)`);
+    const uri = masterKeyUri(options.masterKey);
+    const master = uri === undefined ? undefined : await openMasterKey(uri, { storeDir: dir, env: process.env });
+    const { store, created } = await FileKeyStore.open(dir, { create, ...(master ? { master } : {}), ...(onWrite ? { onWrite } : {}) }).catch(async (err: unknown) => {
+      await master?.close?.();
+      throw err;
+    });
+    if (created) note(`created keystore at ${store.dir} (${master ? `content keys wrapped by ${master.uri}` : 'keep master.key secret and backed up'})`);
     return store;
   } catch (err) {
     const refusedBy = forbidden && options.create ? 'MODELSEAL_NO_CREATE' : options.create === false && options.refusal ? options.refusal : undefined;

@@ -164,6 +164,8 @@ function toWireError(err: unknown): WireError {
     const where = `${e.validationContext ?? 'body'}${first?.instancePath ?? ''}`.slice(0, 80);
     return new WireError('malformed_request', `${where} ${first?.message ?? 'is invalid'}`.slice(0, 200));
   }
+  // An HSM or KMS outage: the client may retry; cached keys are still being served meanwhile.
+  if (isModelsealError(err, 'master_key_unavailable')) return new WireError('unavailable', 'the master key cannot be reached', { cause: err, retryAfter: 1 });
   if (isModelsealError(err)) return new WireError('unavailable', 'the keystore cannot be read', { cause: err });
   if (err instanceof SharedStateUnavailable) return new WireError('unavailable', 'the shared state (Redis) cannot be reached', { cause: err, retryAfter: 1 });
   switch (e?.statusCode) {
@@ -196,7 +198,7 @@ export async function buildApp(options: AppOptions): Promise<KeyServerApp> {
   const counter = options.counter ?? new MemoryReleaseCounter();
   const limiter = options.limiter ?? new MemoryRequestLimiter();
   const metrics = options.metrics ?? new KeyServerMetrics();
-  const snapshot = new KeySnapshot(store);
+  const snapshot = new KeySnapshot(store, { cacheMs: config.masterKeyCacheSeconds * 1000 });
   const serverKeys = new ServerEphemeralKeys(config.serverKeyReuseSeconds * 1000);
   // Reuse rests on a jose parameter jose calls test-only: refuse to start where it does not hold.
   const reuseBroken = await serverKeys.selfTest(config.wrapAlgorithm);

@@ -4,6 +4,7 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { ModelsealError } from '../format/errors.js';
+import { masterKeyScheme } from './master/index.js';
 
 /** Signature algorithms a session-token key may allow (never `none`). */
 export const TOKEN_ALGORITHMS = ['HS256', 'HS384', 'HS512', 'EdDSA', 'Ed25519', 'ES256', 'ES384', 'PS256', 'RS256'] as const;
@@ -42,6 +43,10 @@ export interface KeyServerConfig {
   port: number;
   /** Keystore folder (`--store`, $MODELSEAL_HOME, ./.modelseal); used by the CLI. */
   store: string | undefined;
+  /** Master key URI (`file:PATH`, `pkcs11:…`, `aws-kms:…`, …); undefined: the store's master.key. */
+  masterKey: string | undefined;
+  /** How long an unwrapped content key stays in memory, in seconds (served while the master key is unreachable); 0: unwrap every release. */
+  masterKeyCacheSeconds: number;
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
   /** Fastify trustProxy: false, true, a hop count, or addresses/CIDRs of trusted proxies. */
   trustProxy: boolean | number | string | string[];
@@ -104,6 +109,8 @@ export const DEFAULT_CONFIG: KeyServerConfig = {
   host: '127.0.0.1',
   port: 8787,
   store: undefined,
+  masterKey: undefined,
+  masterKeyCacheSeconds: 300,
   logLevel: 'info',
   trustProxy: false,
   bodyLimit: 8192,
@@ -262,6 +269,18 @@ export function resolveConfig(...layers: (KeyServerConfigInput | Record<string, 
           if (typeof v !== 'string' || v === '') throw invalid('store', 'must be a folder path');
           c.store = v;
           break;
+        case 'masterKey':
+          if (typeof v !== 'string' || v === '') throw invalid('masterKey', 'must be a master key URI such as file:master.key or pkcs11:token=…;object=…');
+          try {
+            masterKeyScheme(v);
+          } catch (err) {
+            throw invalid('masterKey', (err as Error).message);
+          }
+          c.masterKey = v;
+          break;
+        case 'masterKeyCacheSeconds':
+          c.masterKeyCacheSeconds = intIn('masterKeyCacheSeconds', v, 0, 86_400);
+          break;
         case 'logLevel':
           if (typeof v !== 'string' || !LOG_LEVELS.includes(v)) throw invalid('logLevel', `must be one of ${LOG_LEVELS.join(', ')}`);
           c.logLevel = v as KeyServerConfig['logLevel'];
@@ -409,6 +428,8 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): KeyServerCo
   if (str('MODELSEAL_HOST')) out.host = str('MODELSEAL_HOST');
   out.port = envInt(env, 'MODELSEAL_PORT');
   if (str('MODELSEAL_HOME')) out.store = str('MODELSEAL_HOME');
+  if (str('MODELSEAL_MASTER_KEY')) out.masterKey = str('MODELSEAL_MASTER_KEY');
+  out.masterKeyCacheSeconds = envInt(env, 'MODELSEAL_MASTER_KEY_CACHE_SECONDS');
   if (str('MODELSEAL_LOG_LEVEL')) out.logLevel = str('MODELSEAL_LOG_LEVEL') as KeyServerConfig['logLevel'];
   const tp = str('MODELSEAL_TRUST_PROXY');
   if (tp !== undefined) out.trustProxy = tp === 'true' ? true : tp === 'false' ? false : /^\d+$/.test(tp) ? Number(tp) : tp.split(',').map((s) => s.trim());

@@ -11,3 +11,4 @@ export { MemoryRequestLimiter, type RequestLimiter, type LimitResult } from './l
 export { AuditLog, type AuditEntry } from './audit.js';
 export { SessionVerifier, type Session } from './session.js';
 export { importClientKey, wrapContentKey, ServerEphemeralKeys, type ClientKey, type ReleaseHeader } from './wrap.js';
+export { openMasterKey, redactUri, DEFAULT_MASTER_KEY_URI, type MasterKeyContext } from './master/index.js';

@@ -1,14 +1,15 @@
 // The embedded default keystore: a folder with a master key and content keys wrapped under it.
 // Layout (docs/OPERATIONS.md): master.key (0600), keys.json (0600), token.secret (0600), audit.log.
 
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { readFile, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { fromBase64url, toBase64url } from '../format/bytes.js';
 import { DIGEST_PATTERN, ID_PATTERN } from '../format/manifest.js';
-import { ModelsealError } from '../format/errors.js';
+import { isModelsealError, ModelsealError } from '../format/errors.js';
 import { writeFileAtomic } from './atomic.js';
-import { createStoreFolder, createStoreSecrets } from './store-create.js';
+import { createStoreFolder, createStoreSecrets, createTokenSecret } from './store-create.js';
+import { newMasterKeyText, parseMasterKeyText } from './master/file.js';
 import { lockStore } from './store-lock.js';
 import type { MasterKeyProvider } from './master/types.js';
 
@@ -48,7 +49,6 @@ export interface KeyStoreReader {
 }
 
 const STORE_VERSION = 'modelseal-keystore/1';
-const MASTER_PREFIX = 'modelseal-master-key/1:';
 
 interface StoredKey extends KeyRecord {
   wrapped: string;
@@ -58,32 +58,6 @@ interface StoreDocument {
   version: typeof STORE_VERSION;
   masterKeyId: string;
   keys: StoredKey[];
-}
-
-/** The local master key: AES-256-GCM, key id and model id bound as associated data. */
-class FileMasterKey implements MasterKeyProvider {
-  readonly id: string;
-  readonly uri = 'file:master.key';
-  readonly #key: Promise<CryptoKey>;
-
-  constructor(raw: Uint8Array) {
-    this.id = createHash('sha256').update('modelseal master key id\0').update(raw).digest('hex').slice(0, 16);
-    this.#key = crypto.subtle.importKey('raw', raw as BufferSource, 'AES-GCM', false, ['encrypt', 'decrypt']);
-  }
-
-  async wrap(plain: Uint8Array, aad: Uint8Array): Promise<Uint8Array> {
-    const iv = randomBytes(12);
-    const ct = new Uint8Array(await crypto.subtle.encrypt({ name: 'AES-GCM', iv, additionalData: aad as BufferSource }, await this.#key, plain as BufferSource));
-    const out = new Uint8Array(12 + ct.length);
-    out.set(iv);
-    out.set(ct, 12);
-    return out;
-  }
-
-  async unwrap(wrapped: Uint8Array, aad: Uint8Array): Promise<Uint8Array> {
-    const iv = wrapped.subarray(0, 12);
-    return new Uint8Array(await crypto.subtle.decrypt({ name: 'AES-GCM', iv: iv as BufferSource, additionalData: aad as BufferSource }, await this.#key, wrapped.subarray(12) as BufferSource));
-  }
 }
 
 function wrapAad(modelId: string, keyId: string): Uint8Array {
@@ -105,7 +79,7 @@ function isNotFound(err: unknown): boolean {
  */
 export class FileKeyStore implements KeyStoreReader {
   readonly dir: string;
-  readonly #master: MasterKeyProvider;
+  #master: MasterKeyProvider;
   /** Called after each write of keys.json (the CLI uses it to notify key servers over Redis). */
   onWrite: (() => unknown) | undefined;
   #cache: { mtimeMs: number; size: number; doc: StoreDocument } | undefined;
@@ -147,6 +121,8 @@ export class FileKeyStore implements KeyStoreReader {
       // With the file master key, `created` means this process made master.key (below), not just the folder.
       if (createStoreFolder(root) && options.master) created = true;
     }
+    // A store on an external master key has no master.key: only the token secret is made here.
+    if (options.master && options.create) await createTokenSecret(root);
     const masterPath = join(root, 'master.key');
     let master = options.master;
     if (!master) {
@@ -161,37 +137,24 @@ export class FileKeyStore implements KeyStoreReader {
         if (keysExist || !options.create) {
           throw new ModelsealError('master_key_missing', `the master key ${masterPath} is missing${keysExist ? ' but the store holds wrapped keys' : ''}: restore it from your backup; modelseal never makes a new one over existing keys`, { file: masterPath });
         }
-        const raw = randomBytes(32);
-        if (await createStoreSecrets(root, `${MASTER_PREFIX}${toBase64url(raw)}\n`, `${toBase64url(randomBytes(32))}\n`)) {
+        const masterText = newMasterKeyText();
+        if (await createStoreSecrets(root, masterText, `${toBase64url(randomBytes(32))}\n`)) {
           created = true;
-          master = new FileMasterKey(raw);
+          master = parseMasterKeyText(masterText, masterPath);
         } else {
           // Another process created the store first: use its master key, never a second one.
           text = await readFile(masterPath, 'utf8');
         }
       }
-      if (text !== undefined) {
-        const body = text.trim();
-        let raw: Uint8Array | undefined;
-        if (body.startsWith(MASTER_PREFIX)) {
-          try {
-            raw = fromBase64url(body.slice(MASTER_PREFIX.length));
-          } catch {
-            raw = undefined;
-          }
-        }
-        if (!raw || raw.length !== 32) {
-          throw new ModelsealError('master_key_wrong', `the master key file ${masterPath} is damaged (expected "${MASTER_PREFIX}" and 32 bytes in base64url): restore it from your backup`, { file: masterPath });
-        }
-        master = new FileMasterKey(raw);
-      }
+      if (text !== undefined) master = parseMasterKeyText(text, masterPath);
     }
     if (!master) throw new Error('internal: no master key');
     const store = new FileKeyStore(root, master);
     store.onWrite = options.onWrite;
     const doc = await store.#read();
     if (doc.keys.length > 0 && doc.masterKeyId !== master.id) {
-      throw new ModelsealError('master_key_wrong', `the master key ${masterPath} is not the one that wrapped the keys in ${store.keysPath} (id ${master.id}, expected ${doc.masterKeyId}): restore the right master key`, { file: masterPath });
+      const which = options.master ? master.uri : masterPath;
+      throw new ModelsealError('master_key_wrong', `the master key ${which} is not the one that wrapped the keys in ${store.keysPath} (id ${master.id}, expected ${doc.masterKeyId}): use the right master key (--master-key / MODELSEAL_MASTER_KEY), or restore it`, { file: options.master ? store.keysPath : masterPath });
     }
     return { store, created };
   }
@@ -265,10 +228,17 @@ export class FileKeyStore implements KeyStoreReader {
         }
       }
       const keyId = `k${next}`;
-      const key = new Uint8Array(randomBytes(32));
       const record: KeyRecord = { modelId, keyId, state: 'active', createdAt: new Date().toISOString(), sealings: [] };
-      doc.keys.push({ ...record, wrapped: toBase64url(await this.#master.wrap(key, wrapAad(modelId, keyId))) });
-      return { record, key };
+      const aad = wrapAad(modelId, keyId);
+      // A provider that can generate (a KMS data key, a public sealing key) needs no right to unwrap.
+      let made: { key: Uint8Array; wrapped: Uint8Array };
+      if (this.#master.generate) made = await this.#master.generate(aad);
+      else {
+        const key = new Uint8Array(randomBytes(32));
+        made = { key, wrapped: await this.#master.wrap(key, aad) };
+      }
+      doc.keys.push({ ...record, wrapped: toBase64url(made.wrapped) });
+      return { record, key: made.key };
     });
   }
 
@@ -312,12 +282,56 @@ export class FileKeyStore implements KeyStoreReader {
     try {
       return await this.#master.unwrap(fromBase64url(entry.wrapped), wrapAad(entry.modelId, entry.keyId));
     } catch (cause) {
+      // An outage or a public-only key says so; everything else is a wrong key or altered bytes.
+      if (isModelsealError(cause, 'master_key_unavailable') || isModelsealError(cause, 'master_key_missing') || isModelsealError(cause, 'missing_dependency')) throw cause;
       throw new ModelsealError('master_key_wrong', `cannot unwrap key ${entry.keyId} of model ${entry.modelId}: the master key does not match, or ${this.keysPath} was altered`, { cause, file: this.keysPath });
     }
   }
 
+  /** The master key this store was opened with (id and redacted URI are public; no key material). */
+  get master(): MasterKeyProvider {
+    return this.#master;
+  }
+
+  /**
+   * Moves every content key to another master key without changing any content key: each is
+   * unwrapped with the current master key and wrapped with `target`, and keys.json is replaced in
+   * one atomic rename under the store lock, so a crash leaves the old document or the new one.
+   * Afterwards this store uses `target`. Returns how many keys moved.
+   */
+  async rewrap(target: MasterKeyProvider): Promise<number> {
+    if (target.id === this.#master.id) throw new ModelsealError('usage', `the store is already wrapped by ${target.uri} (id ${target.id}): nothing to rewrap`);
+    // Wrapping to a key this process cannot unwrap with could lock the store out for good.
+    if (target.sealOnly) throw new ModelsealError('usage', `${target.uri} is the public half of a sealing key: rewrap to the private half (the key server's file), then give CI the public half`);
+    let moved = 0;
+    await this.#update(async (doc) => {
+      for (const entry of doc.keys) {
+        const aad = wrapAad(entry.modelId, entry.keyId);
+        const key = await this.#unwrap(entry);
+        try {
+          const wrapped = await target.wrap(key, aad);
+          // Never write a wrapping that does not come back.
+          const back = await target.unwrap(wrapped, aad);
+          if (toBase64url(back) !== toBase64url(key)) throw new ModelsealError('master_key_wrong', `${target.uri} did not unwrap what it wrapped: the store is unchanged`);
+          back.fill(0);
+          entry.wrapped = toBase64url(wrapped);
+        } finally {
+          key.fill(0);
+        }
+        moved++;
+      }
+    }, target);
+    this.#master = target;
+    return moved;
+  }
+
+  /** Closes the master key's sessions (HSM, KMS clients). */
+  async close(): Promise<void> {
+    await this.#master.close?.();
+  }
+
   /** Read-modify-write under a cross-process lock, written atomically. */
-  async #update<T>(change: (doc: StoreDocument) => Promise<T>): Promise<T> {
+  async #update<T>(change: (doc: StoreDocument) => Promise<T>, nextMaster: MasterKeyProvider = this.#master): Promise<T> {
     let written = false;
     const release = await lockStore(this.dir);
     try {
@@ -328,6 +342,7 @@ export class FileKeyStore implements KeyStoreReader {
       }
       doc.masterKeyId = this.#master.id;
       const result = await change(doc);
+      doc.masterKeyId = nextMaster.id;
       await writeFileAtomic(this.keysPath, `${JSON.stringify(doc, null, 2)}\n`, 0o600);
       this.#cache = undefined;
       written = true;

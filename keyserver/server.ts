@@ -3,7 +3,9 @@
 
 import type { FastifyInstance } from 'fastify';
 import { pino, type Logger } from 'pino';
+import { resolve } from 'node:path';
 import { ModelsealError } from '../format/errors.js';
+import { openMasterKey } from './master/index.js';
 import { FileKeyStore, type KeyStoreReader } from './keystore.js';
 import { resolveConfig, type KeyServerConfig, type KeyServerConfigInput } from './config.js';
 import { buildApp, type KeyServerApp } from './app.js';
@@ -41,6 +43,27 @@ export interface KeyServer {
   reload(): Promise<boolean>;
 }
 
+async function openFolder(dir: string, masterKey: string | undefined): Promise<FileKeyStore> {
+  const master = masterKey === undefined ? undefined : await openMasterKey(masterKey, { storeDir: resolve(dir), env: process.env });
+  try {
+    return (await FileKeyStore.open(dir, master ? { master } : {})).store;
+  } catch (err) {
+    await master?.close?.();
+    throw err;
+  }
+}
+
+/** Why the store's master key is unusable now (for /readyz), or undefined when it works or cannot tell. */
+async function masterReadiness(store: KeyStoreReader): Promise<string | undefined> {
+  if (!(store instanceof FileKeyStore) || !store.master.check) return undefined;
+  try {
+    await store.master.check();
+    return undefined;
+  } catch {
+    return `the master key ${store.master.uri} is unavailable`;
+  }
+}
+
 /**
  * Creates a key server over a keystore. Bad config throws ModelsealError `config_invalid`.
  * @example
@@ -51,7 +74,9 @@ export interface KeyServer {
  */
 export async function createKeyServer(options: KeyServerOptions): Promise<KeyServer> {
   const config = resolveConfig(options.config as Record<string, unknown> | undefined);
-  const store = typeof options.store === 'string' ? (await FileKeyStore.open(options.store)).store : options.store;
+  // A store opened here (from a folder) is closed here; a store passed in belongs to the caller.
+  const ownStore = typeof options.store === 'string';
+  const store = typeof options.store === 'string' ? await openFolder(options.store, config.masterKey) : options.store;
   const auditPath = config.auditLog === undefined ? (store instanceof FileKeyStore ? store.auditPath : null) : config.auditLog;
   const audit = new AuditLog(auditPath, { fieldMaxLength: config.auditFieldMaxLength });
   const metrics = new KeyServerMetrics();
@@ -82,12 +107,13 @@ export async function createKeyServer(options: KeyServerOptions): Promise<KeySer
       metrics,
       ...(options.counter ?? shared ? { counter: options.counter ?? shared!.counter } : {}),
       ...(options.limiter ?? shared ? { limiter: options.limiter ?? shared!.limiter } : {}),
-      ...(shared ? { readiness: () => shared.check() } : {}),
+      readiness: async () => (shared ? await shared.check() : undefined) ?? (await masterReadiness(store)),
       logger,
     });
   } catch (err) {
     await redis?.close().catch(() => undefined);
     await audit.close().catch(() => undefined);
+    if (ownStore && store instanceof FileKeyStore) await store.close().catch(() => undefined);
     throw err;
   }
   const { app } = built;
@@ -158,6 +184,7 @@ export async function createKeyServer(options: KeyServerOptions): Promise<KeySer
         await app.close();
         await redis?.close();
         await audit.close();
+        if (ownStore && store instanceof FileKeyStore) await store.close();
       })();
       return closed;
     },

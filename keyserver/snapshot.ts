@@ -1,5 +1,6 @@
 // The server's view of the keystore: key records refreshed by polling (or SIGHUP), and unwrapped
-// content keys cached per version until the store changes.
+// content keys cached per version for a bounded time (masterKeyCacheSeconds), so releases keep
+// working while the master key (an HSM, a KMS) is briefly unreachable.
 
 import type { KeyRecord, KeyStoreReader } from './keystore.js';
 
@@ -8,10 +9,13 @@ export class KeySnapshot {
   readonly #store: KeyStoreReader;
   #records = new Map<string, KeyRecord>();
   #signature = '';
-  readonly #keys = new Map<string, Promise<Uint8Array | undefined>>();
+  readonly #keys = new Map<string, { key: Promise<Uint8Array | undefined>; until: number }>();
+  readonly #cacheMs: number;
 
-  constructor(store: KeyStoreReader) {
+  /** `cacheMs`: how long an unwrapped key is kept (default 300 s); 0 unwraps on every release. */
+  constructor(store: KeyStoreReader, options: { cacheMs?: number } = {}) {
     this.#store = store;
+    this.#cacheMs = options.cacheMs ?? 300_000;
   }
 
   /** Re-reads the store; returns true when anything changed (then the key cache is dropped). */
@@ -23,6 +27,7 @@ export class KeySnapshot {
     for (const r of list) records.set(`${r.modelId}\0${r.keyId}`, r);
     this.#records = records;
     this.#signature = signature;
+    // Any change drops the cache (a rewrap or a restored keys.json may change what a key id means).
     this.#keys.clear();
     return true;
   }
@@ -39,15 +44,21 @@ export class KeySnapshot {
     return this.#records.get(id);
   }
 
-  /** The content key of a known version (cached; never logged). */
+  /** The content key of a known version (cached for at most `cacheMs`; never logged). */
   async contentKey(modelId: string, keyId: string): Promise<Uint8Array | undefined> {
-    const id = `${modelId}\0${keyId}`;
-    let p = this.#keys.get(id);
-    if (!p) {
-      p = this.#store.get(modelId, keyId).then((k) => k?.key);
-      this.#keys.set(id, p);
-      p.catch(() => this.#keys.delete(id));
-    }
+    const id = `${modelId}\0${keyId}\0${this.#records.get(`${modelId}\0${keyId}`)?.createdAt ?? ''}`;
+    const now = Date.now();
+    const hit = this.#keys.get(id);
+    if (hit && hit.until > now) return hit.key;
+    const p = this.#store.get(modelId, keyId).then((k) => k?.key);
+    if (this.#cacheMs > 0) {
+      const entry = { key: p, until: now + this.#cacheMs };
+      this.#keys.set(id, entry);
+      // A failed unwrap (an outage) is not cached: the next release tries the master key again.
+      p.catch(() => {
+        if (this.#keys.get(id) === entry) this.#keys.delete(id);
+      });
+    } else if (hit) this.#keys.delete(id);
     return p;
   }
 

@@ -36,6 +36,16 @@ export async function createStoreSecrets(root: string, masterKeyText: string, to
   }
 }
 
+/** Creates `token.secret` under the store lock when absent (stores on an external master key have no master.key). */
+export async function createTokenSecret(root: string): Promise<boolean> {
+  const release = await lockStore(root);
+  try {
+    return await createFileExclusive(join(root, 'token.secret'), `${toBase64url(randomBytes(32))}\n`, 0o600);
+  } finally {
+    await release();
+  }
+}
+
 /**
  * Writes a new random `token.secret` (atomically, under the store lock): the repair for a store
  * whose token secret was lost. Development tokens signed with the old secret stop verifying.

@@ -6,11 +6,14 @@ import { isModelsealError } from '../../format/errors.js';
 import type { ModelJson } from '../../format/header.js';
 import { formatBytes, note, printJson, printLine } from '../output.js';
 import { openSealedAny, readSealedManifest, unlock } from '../sealed-model.js';
-import { openStore } from '../store.js';
+import { parseMasterKey } from '../options.js';
+import { MASTER_KEY_HELP, openStore } from '../store.js';
 
 /** Options of `modelseal inspect`. */
 export interface InspectCommandOptions {
   store?: string;
+  /** Master key URI (--master-key, else $MODELSEAL_MASTER_KEY, else the store's master.key). */
+  masterKey?: string;
   json?: boolean;
 }
 
@@ -118,7 +121,7 @@ export async function collectInspect(manifestPath: string, opts: InspectCommandO
   let unlocked;
   try {
     // An unrecorded sealing is still inspected: `published` says what the key server would do.
-    unlocked = await unlock(await openStore(opts.store), m, { requirePublished: false });
+    unlocked = await unlock(await openStore(opts.store, { masterKey: opts.masterKey }), m, { requirePublished: false });
   } catch (err) {
     if (!isModelsealError(err, 'key_not_found')) throw err;
     return { public: publicFacts, private: null, reason: err.message };
@@ -193,6 +196,7 @@ export const inspectCommand = new Command('inspect')
   .description('show a sealed model\'s public facts, and its private ones (kind; format, weights, dtypes; or the file list) when the key is in the store')
   .argument('<model.json>', 'the sealed model.json')
   .option('--store <dir>', 'keystore folder (default: $MODELSEAL_HOME, else ./.modelseal)')
+  .option('--master-key <uri>', MASTER_KEY_HELP, parseMasterKey)
   .option('--json', 'print the facts as JSON on stdout')
   .action(async (manifestPath: string, opts: InspectCommandOptions) => {
     printInspect(await collectInspect(manifestPath, opts), opts);

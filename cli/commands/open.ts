@@ -6,12 +6,15 @@ import { OutputDir, withOutputDir } from '../out-dir.js';
 import { formatBytes, note, printJson } from '../output.js';
 import { createProgress } from '../progress.js';
 import { openSealedAny, openSealedShards, readSealedManifest, unlock } from '../sealed-model.js';
-import { openStore } from '../store.js';
+import { parseMasterKey } from '../options.js';
+import { MASTER_KEY_HELP, openStore } from '../store.js';
 
 /** Options of `modelseal open`. */
 export interface OpenCommandOptions {
   out: string;
   store?: string;
+  /** Master key URI (--master-key, else $MODELSEAL_MASTER_KEY, else the store's master.key). */
+  masterKey?: string;
   force?: boolean;
   json?: boolean;
 }
@@ -31,7 +34,7 @@ export interface OpenSummary {
 /** Decrypts and checks everything, writing the plain model into a temp folder renamed at the end. */
 export async function collectOpen(manifestPath: string, opts: OpenCommandOptions): Promise<OpenSummary> {
   const files = await readSealedManifest(manifestPath);
-  const store = await openStore(opts.store);
+  const store = await openStore(opts.store, { masterKey: opts.masterKey });
   const { record, key } = await unlock(store, files.manifest);
   if (record.state === 'revoked') note(`key ${record.keyId} of ${record.modelId} is revoked: the key server no longer releases it, but this store still opens it`);
   const opened = await openSealedAny(files, key);
@@ -154,6 +157,7 @@ export const openCommand = new Command('open')
   .argument('<model.json>', 'the sealed model.json')
   .requiredOption('--out <dir>', 'output folder (created; must be absent or empty unless --force)')
   .option('--store <dir>', 'keystore folder (default: $MODELSEAL_HOME, else ./.modelseal)')
+  .option('--master-key <uri>', MASTER_KEY_HELP, parseMasterKey)
   .option('--force', 'replace a non-empty --out folder (atomically)')
   .option('--json', 'print a machine-readable summary on stdout')
   .action(async (manifestPath: string, opts: OpenCommandOptions) => {

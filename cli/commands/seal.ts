@@ -6,23 +6,25 @@ import { DEFAULT_SHARD_LENGTH } from '../../format/manifest.js';
 import { sealModel, type SealedModel } from '../../format/seal.js';
 import { sealFiles } from '../../format/seal-files.js';
 import { nodeChunkCipher } from '../../node/index.js';
-import { parseChunkSize, parseId, parseShardSize, parseUrl } from '../options.js';
+import { parseChunkSize, parseId, parseShardSize, parseUrl, parseMasterKey } from '../options.js';
 import { OutputDir, withOutputDir } from '../out-dir.js';
 import { formatBytes, note, printJson } from '../output.js';
 import { readPlainModel } from '../plain-model.js';
 import { diskFilesSource, readPlainFiles, type PlainFileSet } from '../plain-files.js';
 import { createProgress } from '../progress.js';
 import { refuseOutputBesidePlaintext } from '../seal-guard.js';
-import { openStore } from '../store.js';
 import { defaultStoreDir } from '../../keyserver/keystore.js';
 import { stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
+import { MASTER_KEY_HELP, openStore } from '../store.js';
 
 /** Options of `modelseal seal`, as commander parses them. */
 export interface SealCommandOptions {
   out: string;
   modelId: string;
   store?: string;
+  /** Master key URI (--master-key, else $MODELSEAL_MASTER_KEY, else the store's master.key). */
+  masterKey?: string;
   keyServer?: string;
   shardSize?: number;
   chunkSize?: number;
@@ -97,15 +99,17 @@ export async function collectSeal(modelPath: string, opts: SealCommandOptions): 
   await refuseOutputBesidePlaintext(guardPath, opts);
   const out = await OutputDir.prepare(opts.out, { force: opts.force ?? false });
   return withOutputDir(out, async () => {
-    const store = await openStore(opts.store, { create: opts.createStore !== false, refusal: '--no-create-store' });
-    let entry = opts.newKey ? undefined : await store.active(opts.modelId);
+    const store = await openStore(opts.store, { masterKey: opts.masterKey, create: opts.createStore !== false, refusal: '--no-create-store' });
+    // The public half of a sealing key (the CI route) cannot unwrap the active key: every seal makes a new version.
+    const sealOnly = store.master.sealOnly === true;
+    let entry = opts.newKey || sealOnly ? undefined : await store.active(opts.modelId);
     let keyCreated = false;
     if (!entry) {
       const before = (await store.list()).filter((k) => k.modelId === opts.modelId && k.state === 'active');
       entry = await store.rotate(opts.modelId);
       keyCreated = true;
       const retired = before.map((k) => k.keyId).join(', ');
-      note(`created key ${entry.record.keyId} for model ${opts.modelId}${retired ? `; ${retired} is now retired (still released for files sealed with it until revoked)` : ''}`);
+      note(`created key ${entry.record.keyId} for model ${opts.modelId}${sealOnly ? ` (wrapped to the public sealing key ${store.master.uri})` : ''}${retired ? `; ${retired} is now retired (still released for files sealed with it until revoked)` : ''}`);
     }
     const chunkLength = opts.chunkSize ?? DEFAULT_CHUNK_LENGTH;
     const requested = opts.shardSize ?? DEFAULT_SHARD_LENGTH;
@@ -193,6 +197,7 @@ export const sealCommand = new Command('seal')
   .requiredOption('--out <dir>', 'output folder (created; must be absent or empty unless --force)')
   .requiredOption('--model-id <id>', 'model id: 1-128 of A-Z a-z 0-9 . _ -', parseId)
   .option('--store <dir>', 'keystore folder (default: $MODELSEAL_HOME, else ./.modelseal)')
+  .option('--master-key <uri>', MASTER_KEY_HELP, parseMasterKey)
   .option('--key-server <url>', 'key server URL to record in the manifest', parseUrl)
   .option('--shard-size <bytes>', 'plaintext bytes per shard, e.g. 4MiB (rounded up to a multiple of the chunk size)', parseShardSize)
   .option('--chunk-size <bytes>', 'chunk length, 1KiB to 16MiB (default 256KiB)', parseChunkSize)

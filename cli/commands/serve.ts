@@ -9,8 +9,9 @@ import { defaultStoreDir } from '../../keyserver/keystore.js';
 import { EXIT, printError, usageError } from '../errors.js';
 import { note, printLine } from '../output.js';
 import { releaseSignals } from '../signals.js';
-import { openStore } from '../store.js';
+import { MASTER_KEY_HELP, openStore } from '../store.js';
 import { reportListening, runPrimary } from '../workers.js';
+import { parseMasterKey } from '../options.js';
 
 function parsePort(value: string): number {
   const n = Number(value);
@@ -30,15 +31,17 @@ export const serveCommand = new Command('serve')
   .option('--host <host>', 'address to listen on (default 127.0.0.1)')
   .option('--port <port>', 'port to listen on, 0 for any free port (default 8787)', parsePort)
   .option('--store <dir>', 'keystore folder (default: $MODELSEAL_HOME, else ./.modelseal)')
+  .option('--master-key <uri>', MASTER_KEY_HELP, parseMasterKey)
   .option('--config <file>', 'JSON config file (default: $MODELSEAL_CONFIG)')
   .option('--redis <url>', 'shared state for replicas and workers: redis:// or rediss:// URL (default: $MODELSEAL_REDIS_URL; none: in memory)')
   .option('--workers <n>', 'worker processes sharing the port (node:cluster); more than 1 needs --redis (default 1)', parseWorkers)
-  .action(async (opts: { host?: string; port?: number; store?: string; config?: string; redis?: string; workers?: number }) => {
+  .action(async (opts: { host?: string; port?: number; store?: string; masterKey?: string; config?: string; redis?: string; workers?: number }) => {
     const flags: KeyServerConfigInput = {};
     if (opts.redis !== undefined) flags.redis = opts.redis;
     if (opts.host !== undefined) flags.host = opts.host;
     if (opts.port !== undefined) flags.port = opts.port;
     if (opts.store !== undefined) flags.store = opts.store;
+    if (opts.masterKey !== undefined) flags.masterKey = opts.masterKey;
     let config;
     try {
       config = loadConfig({ ...(opts.config !== undefined ? { file: opts.config } : {}), flags });
@@ -56,7 +59,7 @@ export const serveCommand = new Command('serve')
       process.exitCode = EXIT.usage;
       return;
     }
-    const store = await openStore(defaultStoreDir(config.store), { create: true });
+    const store = await openStore(defaultStoreDir(config.store), { create: true, masterKey: config.masterKey });
     if (workers > 1 && cluster.isPrimary) {
       process.exitCode = await runPrimary(workers);
       return;
@@ -105,6 +108,7 @@ export const serveCommand = new Command('serve')
       });
     });
     process.exitCode = await done;
+    await store.close().catch(() => undefined);
     // A worker's IPC channel to the primary would keep it alive after the server closed.
     if (cluster.isWorker) cluster.worker?.disconnect();
   });

@@ -2,9 +2,9 @@
 
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { mintDevToken } from '../../keyserver/mint.js';
-import { parseDuration } from '../options.js';
+import { parseDuration, parseMasterKey } from '../options.js';
 import { printLine } from '../output.js';
-import { openStore } from '../store.js';
+import { MASTER_KEY_HELP, openStore } from '../store.js';
 
 function collectModel(value: string, previous: string[] = []): string[] {
   // A model id, or a pattern with * wildcards (face-*), as the `models` claim allows.
@@ -25,9 +25,10 @@ export const tokenCommand = new Command('token')
   .option('--sub <name>', 'token subject (the session or user; rate limits count per subject)')
   .option('--jkt <thumbprint>', 'bind the token to one client key: RFC 7638 thumbprint of its public JWK (cnf.jkt)', parseThumbprint)
   .option('--store <dir>', 'keystore folder (default: $MODELSEAL_HOME, else ./.modelseal)')
+  .option('--master-key <uri>', MASTER_KEY_HELP, parseMasterKey)
   .addHelpText('after', '\nexample: TOKEN=$(modelseal token --model face --ttl 5m --sub alice)')
-  .action(async (opts: { model: string[]; ttl: number; sub?: string; jkt?: string; store?: string }) => {
-    const store = await openStore(opts.store, { create: true });
+  .action(async (opts: { model: string[]; ttl: number; sub?: string; jkt?: string; store?: string; masterKey?: string }) => {
+    const store = await openStore(opts.store, { masterKey: opts.masterKey, create: true });
     const token = await mintDevToken({
       store,
       models: opts.model,

@@ -7,11 +7,14 @@ import { printError, toModelsealError } from '../errors.js';
 import { formatBytes, note, printJson, printLine } from '../output.js';
 import { createProgress } from '../progress.js';
 import { openSealedAny, openSealedShards, readSealedManifest, unlock } from '../sealed-model.js';
-import { openStore } from '../store.js';
+import { parseMasterKey } from '../options.js';
+import { MASTER_KEY_HELP, openStore } from '../store.js';
 
 /** Options of `modelseal verify`. */
 export interface VerifyCommandOptions {
   store?: string;
+  /** Master key URI (--master-key, else $MODELSEAL_MASTER_KEY, else the store's master.key). */
+  masterKey?: string;
   json?: boolean;
   /** Refuse a sealing the keystore has no record of (default true; `keys publish` checks before recording). */
   requirePublished?: boolean;
@@ -43,7 +46,7 @@ export interface VerifySummary {
  */
 export async function collectVerify(manifestPath: string, opts: VerifyCommandOptions): Promise<VerifySummary> {
   const files = await readSealedManifest(manifestPath);
-  const store = await openStore(opts.store);
+  const store = await openStore(opts.store, { masterKey: opts.masterKey });
   const { record, key } = await unlock(store, files.manifest, { requirePublished: opts.requirePublished ?? true });
   const opened = await openSealedAny(files, key);
   const payloadBytes = opened.kind === 'files' ? opened.header.totalBytes : opened.header.weightBytes;
@@ -92,6 +95,7 @@ export const verifyCommand = new Command('verify')
   .description('decrypt and check every file of a sealed model without writing plaintext (exit 0 when intact)')
   .argument('<model.json>', 'the sealed model.json')
   .option('--store <dir>', 'keystore folder (default: $MODELSEAL_HOME, else ./.modelseal)')
+  .option('--master-key <uri>', MASTER_KEY_HELP, parseMasterKey)
   .option('--json', 'print the verdict as JSON on stdout ({"ok": false, "error": …} on failure)')
   .action(async (manifestPath: string, opts: VerifyCommandOptions) => {
     try {
