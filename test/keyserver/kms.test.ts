@@ -124,9 +124,9 @@ describe('aws-kms: (stand-in: checks our side of the KMS JSON protocol, SigV4 re
   });
 
   it('key server on aws-kms: a publisher without kms:Decrypt adds a key version, the server (its own credentials) releases it', async () => {
-    // The publisher may Encrypt and GenerateDataKey (whichever the keystore uses to make a key) but
-    // not Decrypt; the server only Decrypts. The release goes through a real key server socket.
-    const PUBLISHER = { accessKeyId: 'AKIAPUBLISHER0000001', secretAccessKey: 'pub-' + randomBytes(8).toString('hex'), allow: ['Encrypt', 'GenerateDataKey'] as ('Encrypt' | 'GenerateDataKey')[] };
+    // The publisher may only GenerateDataKey (the keystore makes new keys with the provider's
+    // generate); the server only Decrypts. The release goes through a real key server socket.
+    const PUBLISHER = { accessKeyId: 'AKIAPUBLISHER0000001', secretAccessKey: 'pub-' + randomBytes(8).toString('hex'), allow: ['GenerateDataKey'] as 'GenerateDataKey'[] };
     const local = await startAwsKms({ principals: [{ ...SERVER, allow: [...SERVER.allow] }, PUBLISHER] });
     const storeDir = join(dir, 'aws-served');
     const secret = randomBytes(32).toString('base64url');
@@ -148,6 +148,8 @@ describe('aws-kms: (stand-in: checks our side of the KMS JSON protocol, SigV4 re
         expect(r.status).toBe(200);
         expect(r.key).toEqual(made.key);
         expect(local.calls.some((c) => c.op === 'Decrypt' && c.principal === SERVER.accessKeyId)).toBe(true);
+        // The publisher never needed more than GenerateDataKey (its refused Decrypt above aside).
+        expect(new Set(local.calls.filter((c) => c.principal === PUBLISHER.accessKeyId).map((c) => c.op))).toEqual(new Set(['GenerateDataKey', 'Decrypt']));
       } finally {
         await server.close();
       }
