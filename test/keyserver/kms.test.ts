@@ -68,7 +68,7 @@ afterAll(async () => {
 describe('aws-kms: (stand-in: checks our side of the KMS JSON protocol, SigV4 recomputed)', () => {
   let kms: AwsKmsStandIn;
   const SERVER = { accessKeyId: 'AKIASERVER0000000001', secretAccessKey: 'server-secret-' + randomBytes(8).toString('hex'), allow: ['Decrypt', 'DescribeKey'] as const };
-  const ADMIN = { accessKeyId: 'AKIAADMIN00000000001', secretAccessKey: 'admin-secret-' + randomBytes(8).toString('hex'), allow: ['Encrypt', 'Decrypt'] as const };
+  const ADMIN = { accessKeyId: 'AKIAADMIN00000000001', secretAccessKey: 'admin-secret-' + randomBytes(8).toString('hex'), allow: ['Encrypt', 'Decrypt', 'GenerateDataKey'] as const };
   const CI = { accessKeyId: 'AKIACI00000000000001', secretAccessKey: 'ci-secret-' + randomBytes(8).toString('hex'), allow: ['GenerateDataKey'] as const };
   const opened: MasterKeyProvider[] = [];
 
