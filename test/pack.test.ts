@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 const root = resolve(import.meta.dirname, '..');
 const work = mkdtempSync(join(tmpdir(), 'modelseal-pack-'));
 const app = join(work, 'app');
+let installWarnings = '';
 
 function run(cmd: string, args: string[], cwd: string): string {
   return execFileSync(cmd, args, { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, npm_config_audit: 'false', npm_config_fund: 'false' } });
@@ -22,7 +23,9 @@ describe('npm pack', () => {
     if (!tarball) throw new Error('npm pack made no tarball');
     execFileSync('mkdir', ['-p', app]);
     writeFileSync(join(app, 'package.json'), JSON.stringify({ name: 'app', version: '1.0.0', type: 'module', private: true }));
-    run('npm', ['install', '--prefer-offline', '--no-audit', '--no-fund', join(work, tarball), '@tensorflow/tfjs@4.22.0'], app);
+    const install = spawnSync('npm', ['install', '--prefer-offline', '--no-audit', '--no-fund', join(work, tarball), '@tensorflow/tfjs@4.22.0'], { cwd: app, encoding: 'utf8', env: { ...process.env, npm_config_audit: 'false', npm_config_fund: 'false' } });
+    if (install.status !== 0) throw new Error(`npm install of the tarball failed:\n${install.stderr}`);
+    installWarnings = install.stderr;
   }, 600_000);
 
   afterAll(() => rmSync(work, { recursive: true, force: true }));
@@ -41,6 +44,11 @@ describe('npm pack', () => {
     // A pack from a clean checkout (no dist/ yet) builds first.
     const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { scripts: Record<string, string> };
     expect(pkg.scripts['prepack']).toBe('npm run build');
+  });
+
+  it('installs on Node 20 without an engine warning from any dependency', () => {
+    // light-my-request (Fastify's inject) moved to cookie 2, which wants Node 22: modelseal pins 6.6.0.
+    expect(installWarnings).not.toMatch(/EBADENGINE/);
   });
 
   it('runs the modelseal bin from the installed package', () => {
