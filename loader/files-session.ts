@@ -4,13 +4,13 @@
 
 import { utf8 } from '../format/bytes.js';
 import type { ChunkCipherFactory } from '../format/chunked.js';
-import { ModelsealError } from '../format/errors.js';
 import { normalizeWeightPath } from '../format/header.js';
-import { MAX_MANIFEST_BYTES, parseManifestBytes, type SealedManifest } from '../format/manifest.js';
-import { createShardDecryptor, inlineHeader, openSealing, type OpenedSealing } from '../format/open.js';
+import type { SealedManifest } from '../format/manifest.js';
+import { createShardDecryptor, openSealing, type OpenedSealing } from '../format/open.js';
 import { defaultCipher } from './default-cipher.js';
-import { absoluteUrl, abortedError, chooseFetch, Deadline, fetchSmallFile, fileError, getFile, resolveFileUrl } from './files.js';
+import { absoluteUrl, abortedError, chooseFetch, Deadline, fileError, getFile, resolveFileUrl } from './files.js';
 import { checkUrl, resolveOptions, type FetchFunction, type ResolvedOptions, type SealedModelOptions } from './options.js';
+import { checkPins, chooseKeyServer, fetchManifest, fetchSealedHeader } from './manifest-steps.js';
 import { releaseContentKey } from './release.js';
 
 /** Options of openSealedFiles and openSealedFileStream: those of sealedModel, without streamWeights. */
@@ -87,57 +87,23 @@ export async function beginFilesLoad(name: string, url: string, options: Resolve
   const fetch = chooseFetch(options.fetch);
   if (options.signal?.aborted) throw abortedError(options.signal, url);
   const manifestUrl = absoluteUrl(url);
-  const bytes = await fetchSmallFile(fetch, manifestUrl, options.requestInit, options.signal, options.timeoutMs, {
-    max: MAX_MANIFEST_BYTES,
-    tooLarge: () => new ModelsealError('manifest_invalid', `${manifestUrl} is larger than ${MAX_MANIFEST_BYTES} bytes: it is not a sealed manifest; check the URL`, { file: manifestUrl }),
-  });
-  let manifest: SealedManifest;
-  try {
-    manifest = parseManifestBytes(bytes);
-  } catch (err) {
-    if (err instanceof ModelsealError) throw new ModelsealError(err.code, `${manifestUrl}: ${err.message}`, { cause: err.cause, file: manifestUrl });
-    throw err;
-  }
-  const { modelId, keyId } = options;
-  if ((modelId !== undefined && manifest.modelId !== modelId) || (keyId !== undefined && manifest.keyId !== keyId)) {
-    throw new ModelsealError('unexpected_model', `${manifestUrl} is model ${manifest.modelId} key ${manifest.keyId}, but the app expects ${modelId ?? manifest.modelId}${keyId === undefined ? '' : ` key ${keyId}`}: the files at this URL are another model's; check the URL, or what was uploaded there`, { file: manifestUrl });
-  }
+  const manifest = await fetchManifest(fetch, manifestUrl, options);
+  checkPins(manifest, manifestUrl, options);
   const keyServer = chooseKeyServer(manifest, manifestUrl, options);
   const urls = await Promise.all(manifest.shards.map((s) => resolveFileUrl(s.path, manifestUrl, options.weightUrlConverter)));
   const cipher = options.cipher ?? (await defaultCipher());
   return { name, manifestUrl, manifest, options, fetch, keyServer, urls, cipher };
 }
 
-function chooseKeyServer(manifest: SealedManifest, url: string, options: ResolvedOptions): string {
-  const { keyServer, allowManifestKeyServer: allow } = options;
-  if (keyServer !== undefined) return keyServer;
-  const named = manifest.keyServer;
-  if (named === undefined) {
-    throw new ModelsealError('key_server_not_allowed', `${url} names no key server and the app passed none: pass options.keyServer`, { file: url });
-  }
-  if (allow !== true && !allow!.includes(new URL(named).origin)) {
-    throw new ModelsealError('key_server_not_allowed', `${url} names the key server ${named.slice(0, 200)}, whose origin is not in options.allowManifestKeyServer; no token was sent to it. Pass options.keyServer, or add the origin if you trust it`, { file: url });
-  }
-  return named;
-}
-
 /** Releases the key, fetches and opens the header, and lists the files the sealing gives back. */
 export async function unlockFiles(load: FilesLoad): Promise<UnlockedFiles> {
   const { manifest, options } = load;
-  const { signal, requestInit, timeoutMs } = options;
-  const contentKey = await releaseContentKey({ manifest, keyServer: load.keyServer, token: options.token, fetch: load.fetch, signal, timeoutMs });
-  let sealed = inlineHeader(manifest);
-  if (!sealed && 'path' in manifest.header) {
-    const url = await resolveFileUrl(manifest.header.path, load.manifestUrl, options.weightUrlConverter);
-    const declared = manifest.header.size;
-    sealed = await fetchSmallFile(load.fetch, url, requestInit, signal, timeoutMs, {
-      max: declared,
-      tooLarge: () => new ModelsealError('trailing_data', `header (${url}) is longer than the ${declared} bytes the manifest declares: the file was altered or belongs to another sealing; upload the sealed folder again`, { file: url }),
-    });
-  }
+  const { signal, timeoutMs } = options;
+  const contentKey = await releaseContentKey({ manifest, keyServer: load.keyServer, token: options.token, fetch: load.fetch, signal, timeoutMs, origin: options.origin });
+  const sealed = await fetchSealedHeader(load.fetch, manifest, load.manifestUrl, options);
   let opened: OpenedSealing;
   try {
-    opened = await openSealing(manifest, sealed!, contentKey, { signal, concurrency: options.decryptConcurrency, ...(load.cipher ? { cipher: load.cipher } : {}) });
+    opened = await openSealing(manifest, sealed, contentKey, { signal, concurrency: options.decryptConcurrency, ...(load.cipher ? { cipher: load.cipher } : {}) });
   } catch (err) {
     if (signal?.aborted) throw abortedError(signal, 'the header');
     throw err;

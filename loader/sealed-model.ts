@@ -3,10 +3,10 @@
 
 import type { io } from '@tensorflow/tfjs-core';
 import type { ChunkCipherFactory } from '../format/chunked.js';
-import { ModelsealError } from '../format/errors.js';
-import { MAX_MANIFEST_BYTES, parseManifestBytes, type SealedManifest } from '../format/manifest.js';
-import { inlineHeader, openHeader, type OpenedHeader } from '../format/open.js';
-import { absoluteUrl, abortedError, chooseFetch, fetchSmallFile, resolveFileUrl } from './files.js';
+import type { SealedManifest } from '../format/manifest.js';
+import { openHeader, type OpenedHeader } from '../format/open.js';
+import { absoluteUrl, abortedError, chooseFetch, resolveFileUrl } from './files.js';
+import { checkPins, chooseKeyServer, fetchManifest, fetchSealedHeader } from './manifest-steps.js';
 import { checkUrl, resolveOptions, type FetchFunction, type ResolvedOptions, type SealedModelOptions } from './options.js';
 import { defaultCipher } from './default-cipher.js';
 import { ephemeralKeyPair, releaseContentKey } from './release.js';
@@ -77,10 +77,10 @@ export class SealedModelHandler implements io.IOHandler {
     // The key pair needs nothing from the manifest: make it while the manifest downloads.
     const keyPair = ephemeralKeyPair();
     keyPair.catch(() => undefined); // awaited by the release; a manifest failure comes first
-    const manifest = await traced('manifest', () => this.#manifest(manifestUrl, files));
-    this.#checkPins(manifest, manifestUrl);
+    const manifest = await traced('manifest', () => fetchManifest(files, manifestUrl, options));
+    checkPins(manifest, manifestUrl, options);
     const storedKey = offline?.storedKey(manifest);
-    const keyServer = this.#keyServer(manifest, manifestUrl);
+    const keyServer = chooseKeyServer(manifest, manifestUrl, options);
     const urls = await Promise.all(manifest.shards.map((s) => resolveFileUrl(s.path, manifestUrl, options.weightUrlConverter)));
     // The caller's cipher, else node:crypto's in Node, else WebCrypto (undefined). With
     // streamWeights, WebCrypto in Node too: that path is for memory, and node:crypto's faster
@@ -96,7 +96,7 @@ export class SealedModelHandler implements io.IOHandler {
       ...(offline ? { offline: { onLease: (lease: number | undefined) => offline.released(lease) } } : {}),
     }));
     key.catch(() => undefined); // thrown below through `unlocked`
-    const sealedHeader = traced('header.fetch', () => this.#headerBytes(manifest, manifestUrl, files));
+    const sealedHeader = traced('header.fetch', () => fetchSealedHeader(files, manifest, manifestUrl, options));
     sealedHeader.catch(() => undefined); // thrown through `unlocked`, after a key failure
     const unlocked = (async (): Promise<Unlocked> => {
       const contentKey = await key;
@@ -154,55 +154,6 @@ export class SealedModelHandler implements io.IOHandler {
     await offline?.commit(manifest, contentKey);
     progress.report(1);
     return artifacts;
-  }
-
-  async #manifest(url: string, fetchFn: FetchFunction): Promise<SealedManifest> {
-    const { signal, requestInit, timeoutMs } = this.#options;
-    const bytes = await fetchSmallFile(fetchFn, url, requestInit, signal, timeoutMs, {
-      max: MAX_MANIFEST_BYTES,
-      tooLarge: () => new ModelsealError('manifest_invalid', `${url} is larger than ${MAX_MANIFEST_BYTES} bytes: it is not a sealed model.json; check the model URL`, { file: url }),
-    });
-    try {
-      return parseManifestBytes(bytes);
-    } catch (err) {
-      if (err instanceof ModelsealError) throw new ModelsealError(err.code, `${url}: ${err.message}`, { cause: err.cause, file: url });
-      throw err;
-    }
-  }
-
-  /** The app's pins: a manifest for another model (or key version) is refused before any key request. */
-  #checkPins(manifest: SealedManifest, url: string): void {
-    const { modelId, keyId } = this.#options;
-    if ((modelId !== undefined && manifest.modelId !== modelId) || (keyId !== undefined && manifest.keyId !== keyId)) {
-      throw new ModelsealError('unexpected_model', `${url} is model ${manifest.modelId} key ${manifest.keyId}, but the app expects ${modelId ?? manifest.modelId}${keyId === undefined ? '' : ` key ${keyId}`}: the files at this URL are another model's; check the URL, or what was uploaded there`, { file: url });
-    }
-  }
-
-  /** The key server: the app's, else the manifest's when the app allows it (its origin allow-listed). */
-  #keyServer(manifest: SealedManifest, url: string): string {
-    const { keyServer, allowManifestKeyServer: allow } = this.#options;
-    if (keyServer !== undefined) return keyServer;
-    const named = manifest.keyServer;
-    if (named === undefined) {
-      throw new ModelsealError('key_server_not_allowed', `${url} names no key server and the app passed none: pass options.keyServer`, { file: url });
-    }
-    if (allow !== true && !allow!.includes(new URL(named).origin)) {
-      throw new ModelsealError('key_server_not_allowed', `${url} names the key server ${named.slice(0, 200)}, whose origin is not in options.allowManifestKeyServer; no token was sent to it. Pass options.keyServer, or add the origin if you trust it`, { file: url });
-    }
-    return named;
-  }
-
-  /** The sealed header: inline in the manifest, or fetched (public ciphertext, so before the key). */
-  async #headerBytes(manifest: SealedManifest, manifestUrl: string, fetchFn: FetchFunction): Promise<Uint8Array> {
-    const { signal, requestInit, weightUrlConverter, timeoutMs } = this.#options;
-    const inline = inlineHeader(manifest);
-    if (inline || !('path' in manifest.header)) return inline!;
-    const url = await resolveFileUrl(manifest.header.path, manifestUrl, weightUrlConverter);
-    const declared = manifest.header.size;
-    return fetchSmallFile(fetchFn, url, requestInit, signal, timeoutMs, {
-      max: declared,
-      tooLarge: () => new ModelsealError('trailing_data', `header (${url}) is longer than the ${declared} bytes the manifest declares: the file was altered or belongs to another sealing; upload the sealed folder again`, { file: url }),
-    });
   }
 
   async #openHeader(manifest: SealedManifest, sealed: Uint8Array, contentKey: CryptoKey, cipher: ChunkCipherFactory | undefined): Promise<OpenedHeader> {

@@ -22,8 +22,8 @@ let folder: PlainFolder;
 let forged: Forgeries;
 const servers: Array<Awaited<ReturnType<typeof createKeyServer>>> = [];
 
-async function startKeyServer(dir: string) {
-  const server = await createKeyServer({ store: dir, config: { logLevel: 'silent', auditLog: null } });
+async function startKeyServer(dir: string, config: Record<string, unknown> = {}) {
+  const server = await createKeyServer({ store: dir, config: { logLevel: 'silent', auditLog: null, ...config } });
   servers.push(server);
   return server.listen({ host: '127.0.0.1', port: 0 });
 }
@@ -195,6 +195,15 @@ describe('generic-form failures', () => {
     await expectCode(openSealedFiles(url('folder'), { token: await token(), keyServer: `http://127.0.0.1:${port}` }), 'key_server_unreachable', /could not reach the key server/);
     await expectCode(openSealedFileStream(url('folder'), LARGE, { token: await token(), keyServer: `http://127.0.0.1:${port}` }), 'key_server_unreachable', /could not reach the key server/);
     await expectCode(openSealedFiles(`http://127.0.0.1:${port}/folder/model.json`, { token: await token(), keyServer }), 'file_unavailable', /could not download .*network error/);
+  });
+
+  it('origin allow-list from Node: options.origin reaches the release of both forms', async () => {
+    const guarded = await startKeyServer(storeDir, { models: { folder: { origins: ['https://app.example'] } } });
+    await expectCode(openSealedFiles(url('folder'), { token: await token(), keyServer: guarded }), 'key_denied', /HTTP 403 origin_not_allowed/);
+    const opened = await openSealedFiles(url('folder'), { token: await token(), keyServer: guarded, origin: 'https://app.example' });
+    expect(opened.size).toBe(folder.length);
+    const streamed = await readAll(await openSealedFileStream(url('folder'), LARGE, { token: await token(), keyServer: guarded, origin: 'https://app.example' }));
+    expect(Buffer.from(streamed).equals(Buffer.from(opened.get(LARGE)!))).toBe(true);
   });
 
   it('pinned modelId: another model at the URL → unexpected_model before any key request', async () => {
