@@ -15,6 +15,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
+import { median, rendererPids } from './lib/measure.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 /** Every real graph model of 2–30 MB in @vladmandic/human's models/, smallest first. */
@@ -114,11 +115,6 @@ interface Sample {
   cpu: number;
 }
 
-function median(values: number[]): number {
-  const s = [...values].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
-}
-
 /** One traced load: its steps (ms from the load's start) and where the handler's load() ended. */
 interface Traced {
   events: Array<[step: string, start: number, end: number]>;
@@ -195,28 +191,6 @@ async function measureNode(load: () => Promise<{ dispose(): void }>): Promise<Sa
   clearInterval(timer);
   model.dispose();
   return { ms, peak: peak - base, cpu: (cpu.user + cpu.system) / 1000 };
-}
-
-/** Pids of the renderer processes of the Chromium this process started. */
-async function rendererPids(): Promise<number[]> {
-  const parents = new Map<number, number>();
-  const renderers: number[] = [];
-  for (const entry of await readdir('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const stat = await readFile(`/proc/${entry}/stat`, 'utf8');
-      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-      parents.set(Number(entry), ppid);
-      if ((await readFile(`/proc/${entry}/cmdline`, 'utf8')).includes('--type=renderer')) renderers.push(Number(entry));
-    } catch {
-      // the process went away
-    }
-  }
-  const ours = (pid: number) => {
-    for (let p = parents.get(pid); p !== undefined && p > 1; p = parents.get(p)) if (p === process.pid) return true;
-    return false;
-  };
-  return renderers.filter(ours);
 }
 
 /** CPU time of every thread of a process so far, ms (schedstat: nanoseconds on the CPU). */
