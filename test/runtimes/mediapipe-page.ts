@@ -1,0 +1,50 @@
+// The page script of the Chromium MediaPipe Tasks test, bundled by esbuild with @mediapipe/tasks-vision
+// and the loader. The vision wasm comes from the test's static server (/mediapipe/), out of
+// node_modules/@mediapipe/tasks-vision/wasm, never from a CDN.
+import { FaceDetector, FilesetResolver, type WasmFileset } from '@mediapipe/tasks-vision';
+import { openSealedFiles, openSealedFileStream } from '../../loader/index.js';
+import { fetchBytes, portraits, storage } from './mediapipe-images.js';
+
+/** One detection, flattened for an exact comparison: box, score, then the six keypoints (x, y). */
+type Face = number[];
+
+let fileset: Promise<WasmFileset> | undefined;
+let images: ImageData[] = [];
+
+/** Creates a FaceDetector from `asset` on the CPU, calls `created`, runs it on every portrait, closes it. */
+async function detectAll(asset: Uint8Array | ReadableStreamDefaultReader, created?: () => void): Promise<Face[][]> {
+  const detector = await FaceDetector.createFromOptions(await fileset!, { baseOptions: { modelAssetBuffer: asset, delegate: 'CPU' }, runningMode: 'IMAGE' });
+  created?.();
+  try {
+    return images.map((image) => detector.detect(image).detections.map((d) => {
+      const b = d.boundingBox!;
+      return [b.originX, b.originY, b.width, b.height, d.categories[0]!.score, ...d.keypoints.flatMap((k) => [k.x, k.y])];
+    }));
+  } finally {
+    detector.close();
+  }
+}
+
+/** What the test calls through page.evaluate. */
+const mediapipeTest = {
+  async setup(imageUrl: string, rects: Array<[number, number, number, number]>): Promise<void> {
+    images = await portraits(imageUrl, rects);
+    fileset = FilesetResolver.forVisionTasks(new URL('/mediapipe', location.href).href) // no trailing slash: it appends '/vision_…';
+  },
+  async plain(url: string): Promise<Face[][]> {
+    return detectAll(await fetchBytes(url));
+  },
+  /** modelAssetBuffer: the reader of openSealedFileStream's stream. */
+  async sealedStream(url: string, path: string, token: string, keyServer: string): Promise<Face[][]> {
+    const stream = await openSealedFileStream(url, path, { token, keyServer });
+    return detectAll(stream.getReader());
+  },
+  /** modelAssetBuffer: the bytes openSealedFiles returns, zeroed as soon as the detector exists. */
+  async sealedBytes(url: string, path: string, token: string, keyServer: string): Promise<{ faces: Face[][]; wiped: boolean }> {
+    const bytes = (await openSealedFiles(url, { token, keyServer })).get(path)!;
+    const faces = await detectAll(bytes, () => bytes.fill(0));
+    return { faces, wiped: bytes.length > 0 && bytes.every((b) => b === 0) };
+  },
+  storage,
+};
+(globalThis as unknown as { mediapipeTest: typeof mediapipeTest }).mediapipeTest = mediapipeTest;
