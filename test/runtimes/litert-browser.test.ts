@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bundle } from '../helpers/bundle.js';
 import { launchChromium } from '../helpers/chromium.js';
 import { ROOT, startRuntimeFixture, type RuntimeFixture } from './fixtures.js';
-import { FACE_MODEL_NAME, PORTRAITS, SAMPLE_IMAGE, faceModelSet, filesOf } from './mediapipe-fixtures.js';
+import { FACE_MODEL_NAME, PORTRAITS, SAMPLE_IMAGE, faceModelSet, filesOf, tamperedCopy } from './mediapipe-fixtures.js';
 
 type Run = { shapes: number[][]; outputs: number[][] };
 type LitertTest = {
@@ -18,12 +18,14 @@ type LitertTest = {
   plain(url: string): Promise<Run>;
   sealedStream(url: string, path: string, token: string, keyServer: string): Promise<Run>;
   sealedBytes(url: string, path: string, token: string, keyServer: string): Promise<Run & { wiped: boolean }>;
+  streamFailure(url: string, path: string, token: string, keyServer: string): Promise<string>;
   storage(): Promise<{ caches: string[]; databases: string[] }>;
 };
 
 let fx: RuntimeFixture;
 let browser: Browser;
 let page: Page;
+let tampered: string;
 let plain: Run;
 
 const call = <K extends keyof LitertTest>(name: K, ...args: Parameters<LitertTest[K]>) =>
@@ -41,6 +43,7 @@ beforeAll(async () => {
       ...(await filesOf(join(ROOT, 'node_modules/@litertjs/core/wasm'), /^litert_wasm_(compat_)?internal\.(js|wasm)$/, '/litert/')),
     },
   });
+  tampered = `${fx.server.url}${await tamperedCopy(fx.root, 'face')}`;
   browser = await launchChromium();
   page = await browser.newPage();
   page.on('pageerror', (err) => console.error('page error:', err));
@@ -77,5 +80,11 @@ describe('LiteRT.js loadAndCompile in Chromium', () => {
     expect(sealed.wiped).toBe(true);
     expect({ shapes: sealed.shapes, outputs: sealed.outputs }).toEqual(plain);
     expect(await call('storage')).toEqual({ caches: [], databases: [] });
+  });
+
+  it('a stream that fails its check part-way (one flipped byte in the shard): the runtime create call rejects', async () => {
+    const outcome = await call('streamFailure', tampered, FACE_MODEL_NAME, await fx.token(), fx.keyServer);
+    // The loader's own error comes through the runtime, code and all.
+    expect(outcome).toMatch(/^rejected: tampered .*failed authentication/);
   });
 });

@@ -53,6 +53,16 @@ const litertTest = {
     const result = await runAll(bytes, () => bytes.fill(0));
     return { ...result, wiped: bytes.length > 0 && bytes.every((b) => b === 0) };
   },
+  /** The runtime given the reader of a stream that errors part-way: what its create call does. */
+  async streamFailure(url: string, path: string, token: string, keyServer: string): Promise<string> {
+    const stream = await openSealedFileStream(url, path, { token, keyServer });
+    try {
+      await runAll(stream.getReader());
+      return 'created';
+    } catch (err) {
+      return `rejected: ${(err as { code?: string }).code ?? ''} ${String((err as Error).message ?? err)}`;
+    }
+  },
   storage,
 };
 (globalThis as unknown as { litertTest: typeof litertTest }).litertTest = litertTest;

@@ -10,7 +10,7 @@ import { readFile } from 'node:fs/promises';
 import { bundle } from '../helpers/bundle.js';
 import { launchChromium } from '../helpers/chromium.js';
 import { ROOT, startRuntimeFixture, type RuntimeFixture } from './fixtures.js';
-import { FACE_MODEL_NAME, PORTRAITS, SAMPLE_IMAGE, faceModelForTasks, filesOf } from './mediapipe-fixtures.js';
+import { FACE_MODEL_NAME, PORTRAITS, SAMPLE_IMAGE, faceModelForTasks, filesOf, tamperedCopy } from './mediapipe-fixtures.js';
 
 type Face = number[];
 type MediapipeTest = {
@@ -18,12 +18,14 @@ type MediapipeTest = {
   plain(url: string): Promise<Face[][]>;
   sealedStream(url: string, path: string, token: string, keyServer: string): Promise<Face[][]>;
   sealedBytes(url: string, path: string, token: string, keyServer: string): Promise<{ faces: Face[][]; wiped: boolean }>;
+  streamFailure(url: string, path: string, token: string, keyServer: string): Promise<string>;
   storage(): Promise<{ caches: string[]; databases: string[] }>;
 };
 
 let fx: RuntimeFixture;
 let browser: Browser;
 let page: Page;
+let tampered: string;
 let plain: Face[][];
 
 const call = <K extends keyof MediapipeTest>(name: K, ...args: Parameters<MediapipeTest[K]>) =>
@@ -42,6 +44,7 @@ beforeAll(async () => {
       ...(await filesOf(join(ROOT, 'node_modules/@mediapipe/tasks-vision/wasm'), /^vision_wasm_(nosimd_)?internal\.(js|wasm)$/, '/mediapipe/')),
     },
   });
+  tampered = `${fx.server.url}${await tamperedCopy(fx.root, 'face')}`;
   browser = await launchChromium();
   page = await browser.newPage();
   page.on('pageerror', (err) => console.error('page error:', err));
@@ -81,5 +84,11 @@ describe('MediaPipe Tasks FaceDetector in Chromium', () => {
     expect(sealed.wiped).toBe(true);
     expect(sealed.faces).toEqual(plain);
     expect(await call('storage')).toEqual({ caches: [], databases: [] });
+  });
+
+  it('a stream that fails its check part-way (one flipped byte in the shard): the runtime create call rejects', async () => {
+    const outcome = await call('streamFailure', tampered, FACE_MODEL_NAME, await fx.token(), fx.keyServer);
+    // The loader's own error comes through the runtime, code and all.
+    expect(outcome).toMatch(/^rejected: tampered .*failed authentication/);
   });
 });

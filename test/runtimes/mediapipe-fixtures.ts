@@ -1,7 +1,7 @@
 // Shared by the MediaPipe Tasks and LiteRT.js Chromium tests: a real .tflite model and a real photo
 // that ship in npm packages, the runtimes' wasm files (served from node_modules by the test's static
 // server, never from a CDN), and the page that both tests load.
-import { readdir, readFile } from 'node:fs/promises';
+import { cp, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import * as flatbuffers from 'flatbuffers';
 import { ROOT } from './fixtures.js';
@@ -201,4 +201,21 @@ export function withMetadata(model: Uint8Array, metadata: Uint8Array): Uint8Arra
 /** BlazeFace short range with the image metadata MediaPipe Tasks requires (see imageMetadata). */
 export async function faceModelForTasks(): Promise<Uint8Array> {
   return withMetadata(new Uint8Array(await readFile(FACE_MODEL)), imageMetadata());
+}
+
+/**
+ * Copies the sealed set `<root>/www/sealed/<name>` to `<name>-tampered` with one byte of its last
+ * shard flipped near the end (inside a chunk, past the commitment): the manifest, key and header
+ * still check, and the stream fails only at that chunk. Returns the copy's manifest URL path.
+ */
+export async function tamperedCopy(root: string, name: string): Promise<string> {
+  const from = join(root, 'www/sealed', name);
+  const to = join(root, 'www/sealed', `${name}-tampered`);
+  await cp(from, to, { recursive: true });
+  const shard = (await readdir(to)).filter((f) => f.endsWith('.sealed')).sort().pop();
+  if (!shard) throw new Error(`no shard in ${from}`);
+  const bytes = new Uint8Array(await readFile(join(to, shard)));
+  bytes[bytes.length - 40]! ^= 0x01;
+  await writeFile(join(to, shard), bytes);
+  return `/sealed/${name}-tampered/model.json`;
 }

@@ -1,7 +1,10 @@
 // The page script of the Chromium MediaPipe Tasks test, bundled by esbuild with @mediapipe/tasks-vision
 // and the loader. The vision wasm comes from the test's static server (/mediapipe/), out of
 // node_modules/@mediapipe/tasks-vision/wasm, never from a CDN.
-import { FaceDetector, FilesetResolver, type WasmFileset } from '@mediapipe/tasks-vision';
+import { FaceDetector, FilesetResolver } from '@mediapipe/tasks-vision';
+
+/** What FilesetResolver resolves to (the package does not export its name). */
+type WasmFileset = Awaited<ReturnType<typeof FilesetResolver.forVisionTasks>>;
 import { openSealedFiles, openSealedFileStream } from '../../loader/index.js';
 import { fetchBytes, portraits, storage } from './mediapipe-images.js';
 
@@ -29,7 +32,8 @@ async function detectAll(asset: Uint8Array | ReadableStreamDefaultReader, create
 const mediapipeTest = {
   async setup(imageUrl: string, rects: Array<[number, number, number, number]>): Promise<void> {
     images = await portraits(imageUrl, rects);
-    fileset = FilesetResolver.forVisionTasks(new URL('/mediapipe', location.href).href) // no trailing slash: it appends '/vision_…';
+    // No trailing slash: it appends '/vision_wasm_internal.js' (or the no-SIMD build's name).
+    fileset = FilesetResolver.forVisionTasks(new URL('/mediapipe', location.href).href);
   },
   async plain(url: string): Promise<Face[][]> {
     return detectAll(await fetchBytes(url));
@@ -44,6 +48,16 @@ const mediapipeTest = {
     const bytes = (await openSealedFiles(url, { token, keyServer })).get(path)!;
     const faces = await detectAll(bytes, () => bytes.fill(0));
     return { faces, wiped: bytes.length > 0 && bytes.every((b) => b === 0) };
+  },
+  /** The runtime given the reader of a stream that errors part-way: what its create call does. */
+  async streamFailure(url: string, path: string, token: string, keyServer: string): Promise<string> {
+    const stream = await openSealedFileStream(url, path, { token, keyServer });
+    try {
+      await detectAll(stream.getReader());
+      return 'created';
+    } catch (err) {
+      return `rejected: ${(err as { code?: string }).code ?? ''} ${String((err as Error).message ?? err)}`;
+    }
   },
   storage,
 };
