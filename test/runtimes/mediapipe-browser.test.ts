@@ -2,10 +2,12 @@
 // .tflite: BlazeFace short range from @mediapipe/face_detection, sealed by the CLI, handed to
 // FaceDetector as openSealedFileStream's reader and as openSealedFiles's bytes; the detections on two
 // real portraits equal the plain model's in the same page, and nothing lands in Cache Storage or
-// IndexedDB.
+// IndexedDB. A tampered stream makes createFromOptions reject; a page script that wraps stream reads
+// gets the plain file whole (the limit THREAT_MODEL.md states).
 import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { bundle } from '../helpers/bundle.js';
 import { launchChromium } from '../helpers/chromium.js';
@@ -19,6 +21,7 @@ type MediapipeTest = {
   sealedStream(url: string, path: string, token: string, keyServer: string): Promise<Face[][]>;
   sealedBytes(url: string, path: string, token: string, keyServer: string): Promise<{ faces: Face[][]; wiped: boolean }>;
   streamFailure(url: string, path: string, token: string, keyServer: string): Promise<string>;
+  recoverFromReader(url: string, path: string, token: string, keyServer: string): Promise<{ digests: string[]; faces: Face[][] }>;
   storage(): Promise<{ caches: string[]; databases: string[] }>;
 };
 
@@ -90,5 +93,13 @@ describe('MediaPipe Tasks FaceDetector in Chromium', () => {
     const outcome = await call('streamFailure', tampered, FACE_MODEL_NAME, await fx.token(), fx.keyServer);
     // The loader's own error comes through the runtime, code and all.
     expect(outcome).toMatch(/^rejected: tampered .*failed authentication/);
+  });
+
+  it('the limit: a script that wraps stream reads before the load gets the plain .tflite byte for byte', async () => {
+    const { digests, faces } = await call('recoverFromReader', fx.sealedUrl('face'), FACE_MODEL_NAME, await fx.token(), fx.keyServer);
+    expect(faces).toEqual(plain);
+    // One of the streams read during the load is the plain model file, whole.
+    const plainFile = await readFile(join(fx.root, 'www/plain/face', FACE_MODEL_NAME));
+    expect(digests).toContain(createHash('sha256').update(plainFile).digest('hex'));
   });
 });

@@ -59,6 +59,36 @@ const mediapipeTest = {
       return `rejected: ${(err as { code?: string }).code ?? ''} ${String((err as Error).message ?? err)}`;
     }
   },
+  /**
+   * The limit, shown: a page script that wraps ReadableStreamDefaultReader.prototype.read before the
+   * load records what every stream reader reads (the loader's own downloads included). Returns the
+   * SHA-256 of each reader's bytes, and the detections made meanwhile.
+   */
+  async recoverFromReader(url: string, path: string, token: string, keyServer: string): Promise<{ digests: string[]; faces: Face[][] }> {
+    const read = ReadableStreamDefaultReader.prototype.read;
+    const seen = new Map<object, Uint8Array[]>();
+    ReadableStreamDefaultReader.prototype.read = async function (this: ReadableStreamDefaultReader) {
+      const result = await read.call(this);
+      if (!result.done && result.value instanceof Uint8Array) {
+        if (!seen.has(this)) seen.set(this, []);
+        seen.get(this)!.push(result.value.slice());
+      }
+      return result;
+    } as typeof read;
+    let faces: Face[][];
+    try {
+      const stream = await openSealedFileStream(url, path, { token, keyServer });
+      faces = await detectAll(stream.getReader());
+    } finally {
+      ReadableStreamDefaultReader.prototype.read = read;
+    }
+    const digests: string[] = [];
+    for (const chunks of seen.values()) {
+      const bytes = new Uint8Array(await new Blob(chunks as BlobPart[]).arrayBuffer());
+      digests.push(Array.from(new Uint8Array(await crypto.subtle.digest('SHA-256', bytes)), (b) => b.toString(16).padStart(2, '0')).join(''));
+    }
+    return { digests, faces };
+  },
   storage,
 };
 (globalThis as unknown as { mediapipeTest: typeof mediapipeTest }).mediapipeTest = mediapipeTest;
