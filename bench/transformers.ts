@@ -9,75 +9,29 @@
 // The static file server and the key server run in a child process, so their work does not count
 // against the page (they share the machine's two cores with Chromium all the same).
 
-import { fork, type ChildProcess } from 'node:child_process';
-import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { readdir, readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
-import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { measureRenderer, ratioLine, type Sample } from './lib/measure.js';
+import { startSealedSets } from './lib/sealed-sets.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const ROOT = join(here, '..');
 
-async function serve(root: string, storeDir: string): Promise<void> {
-  const { startStaticServer } = await import('../test/helpers/static-server.js');
-  const { createKeyServer } = await import('../keyserver/index.js');
-  const files = await startStaticServer({ root: join(root, 'www'), cors: true });
-  const keys = await createKeyServer({
-    store: storeDir,
-    config: { logLevel: 'silent', auditLog: null, rateWindowMs: 60_000, defaults: { origins: null, releasesPerToken: 0, ratePerSubject: 100_000, ratePerAddress: 100_000 } },
-  });
-  const keyServer = await keys.listen({ host: '127.0.0.1', port: 0 });
-  process.send?.({ files: files.url, keyServer });
-  process.on('disconnect', () => {
-    void Promise.all([files.close(), keys.close()]).then(() => process.exit(0));
-  });
-}
-
-/** Writes each folder under www/plain/<name>/ and seals it (folder form) into www/sealed/<name>/. */
-async function prepare(root: string, storeDir: string): Promise<Map<string, number>> {
-  const { tinyTransformersFolder } = await import('../test/runtimes/onnx-models.js');
-  const { sealPath } = await import('../test/runtimes/fixtures.js');
-  const { FileKeyStore } = await import('../keyserver/keystore.js');
-  await FileKeyStore.open(storeDir, { create: true });
-  const sets: Record<string, Map<string, Uint8Array>> = {
-    'tiny': tinyTransformersFolder({ externalData: true }),
-    'transformers-9mb': tinyTransformersFolder({ externalData: true, hidden: 131072 }),
-  };
-  const bytes = new Map<string, number>();
-  for (const [name, files] of Object.entries(sets)) {
-    for (const [path, data] of files) {
-      const full = join(root, 'www/plain', name, path);
-      await mkdir(dirname(full), { recursive: true });
-      await writeFile(full, data);
-    }
-    sealPath(join(root, 'www/plain', name), join(root, 'www/sealed', name), name, storeDir);
-    bytes.set(name, [...files.values()].reduce((n, b) => n + b.byteLength, 0));
-  }
-  return bytes;
-}
-
 async function main(): Promise<void> {
   const args = process.argv.slice(2);
-  if (args[0] === '--serve') return serve(args[1]!, args[2]!);
   const quick = args.includes('--quick');
   const roundsArg = args.indexOf('--rounds');
   const rounds = roundsArg >= 0 ? Number(args[roundsArg + 1]) : quick ? 2 : 7;
 
-  const root = await mkdtemp(join(tmpdir(), 'modelseal-bench-transformers-'));
-  const storeDir = join(root, 'store');
-  let child: ChildProcess | undefined;
+  const { tinyTransformersFolder } = await import('../test/runtimes/onnx-models.js');
+  const served = await startSealedSets('transformers', {
+    'tiny': tinyTransformersFolder({ externalData: true }),
+    'transformers-9mb': tinyTransformersFolder({ externalData: true, hidden: 131072 }),
+  });
+  const { files, keyServer, token, bytes: sets } = served;
   try {
-    const sets = await prepare(root, storeDir);
-    child = fork(fileURLToPath(import.meta.url), ['--serve', root, storeDir], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-    const { files, keyServer } = await new Promise<{ files: string; keyServer: string }>((resolve, reject) => {
-      child!.once('message', (m) => resolve(m as { files: string; keyServer: string }));
-      child!.once('exit', (code) => reject(new Error(`server process exited with ${code}`)));
-    });
-    const { mintDevToken } = await import('../keyserver/index.js');
-    const token = await mintDevToken({ store: storeDir, models: ['*'], ttl: '1h' });
-
     const { launchChromium } = await import('../test/helpers/chromium.js');
     const { bundle } = await import('../test/helpers/bundle.js');
     const { startStaticServer } = await import('../test/helpers/static-server.js');
@@ -129,8 +83,7 @@ async function main(): Promise<void> {
     console.log('  plain "first" = pipeline() from the static server with Cache Storage emptied first (fills the cache); "cached" = the same from the Cache Storage copy; sealed = openSealedFiles (key release, download, decryption) + useSealedFiles + pipeline()');
     console.log('  peak: renderer peak RSS above its pre-load RSS (VmHWM after clear_refs); transformers.js web build, onnxruntime-web wasm, one thread');
   } finally {
-    child?.disconnect();
-    await rm(root, { recursive: true, force: true });
+    await served.close();
   }
 }
 
