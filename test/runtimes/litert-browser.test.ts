@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bundle } from '../helpers/bundle.js';
 import { launchChromium } from '../helpers/chromium.js';
 import { ROOT, startRuntimeFixture, type RuntimeFixture } from './fixtures.js';
-import { FACE_MODEL_NAME, PORTRAITS, SAMPLE_IMAGE, faceModelSet, filesOf, tamperedCopy } from './mediapipe-fixtures.js';
+import { FACE_MODEL_NAME, PORTRAITS, SAMPLE_IMAGE, faceModelForTasks, faceModelSet, filesOf, tamperedCopy } from './mediapipe-fixtures.js';
 
 type Run = { shapes: number[][]; outputs: number[][] };
 type LitertTest = {
@@ -33,8 +33,8 @@ const call = <K extends keyof LitertTest>(name: K, ...args: Parameters<LitertTes
 
 beforeAll(async () => {
   const script = await bundle(join(import.meta.dirname, 'litert-page.ts'), { format: 'esm' });
-  fx = await startRuntimeFixture({ face: await faceModelSet() }, {
-    entries: { face: FACE_MODEL_NAME },
+  fx = await startRuntimeFixture({ face: await faceModelSet(), faceTasks: new Map([[FACE_MODEL_NAME, await faceModelForTasks()]]) }, {
+    entries: { face: FACE_MODEL_NAME, faceTasks: FACE_MODEL_NAME },
     files: {
       '/index.html': '<!doctype html><meta charset="utf-8"><title>modelseal LiteRT.js test</title><script type="module" src="/page.js"></script>',
       '/page.js': script,
@@ -86,5 +86,9 @@ describe('LiteRT.js loadAndCompile in Chromium', () => {
     const outcome = await call('streamFailure', tampered, FACE_MODEL_NAME, await fx.token(), fx.keyServer);
     // The loader's own error comes through the runtime, code and all.
     expect(outcome).toMatch(/^rejected: tampered .*failed authentication/);
+  });
+
+  it('the copy with the metadata MediaPipe Tasks needs (its test seals that one) computes the same outputs', async () => {
+    expect(await call('plain', fx.plainUrl('faceTasks', FACE_MODEL_NAME))).toEqual(plain);
   });
 });

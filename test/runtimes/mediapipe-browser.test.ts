@@ -4,11 +4,11 @@
 // real portraits equal the plain model's in the same page, and nothing lands in Cache Storage or
 // IndexedDB. A tampered stream makes createFromOptions reject; a page script that wraps stream reads
 // gets the plain file whole (the limit THREAT_MODEL.md states).
+import { createHash } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createHash } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
 import { bundle } from '../helpers/bundle.js';
 import { launchChromium } from '../helpers/chromium.js';
 import { ROOT, startRuntimeFixture, type RuntimeFixture } from './fixtures.js';
@@ -37,7 +37,7 @@ const call = <K extends keyof MediapipeTest>(name: K, ...args: Parameters<Mediap
 beforeAll(async () => {
   const script = await bundle(join(import.meta.dirname, 'mediapipe-page.ts'), { format: 'esm' });
   // MediaPipe Tasks refuses a float image model without TFLite metadata: the legacy package's file gets
-  // the metadata its Tasks twin carries (mediapipe-fixtures.ts), the network unchanged.
+  // the input metadata Tasks needs (mediapipe-fixtures.ts); the LiteRT.js test shows the network unchanged.
   fx = await startRuntimeFixture({ face: new Map([[FACE_MODEL_NAME, await faceModelForTasks()]]) }, {
     entries: { face: FACE_MODEL_NAME },
     files: {
