@@ -30,6 +30,16 @@ export interface ChunkCipherFactory {
   sha256: ChunkSha256;
 }
 
+/** Options shared by sealing and opening one file. */
+export interface ChunkedOptions {
+  /** Chunk length C in bytes (default 256 KiB; 16 KiB is Cobblestone-256). */
+  chunkLength?: number;
+  /** Chunk operations in flight at once (default 4). */
+  concurrency?: number;
+  /** Chunk cipher implementation (default WebCrypto). */
+  cipher?: ChunkCipherFactory;
+}
+
 /** The WebCrypto chunk cipher: each file's AES key is imported non-extractable. */
 export const webCryptoChunkCipher: ChunkCipherFactory = {
   async forFile(keyBytes, baseNonce) {

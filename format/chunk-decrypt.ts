@@ -5,8 +5,7 @@
 // depends on the file's role, which only the model layer (format/open-file.ts) knows.
 
 import { concatBytes, equalBytes } from './bytes.js';
-import { webCryptoChunkCipher, type ChunkCipher } from './chunk-cipher.js';
-import type { ChunkedOptions } from './chunk-encrypt.js';
+import { webCryptoChunkCipher, type ChunkCipher, type ChunkedOptions } from './chunk-cipher.js';
 import { deriveFileKeys } from './chunk-keys.js';
 import { assertChunkLength, chunkCount, chunkRange, DEFAULT_CHUNK_LENGTH, FILE_HEAD_LENGTH, plaintextLengthOf, SALT_LENGTH, sealedLength, TAG_LENGTH } from './chunk-lengths.js';
 import { abortedError, ModelsealError } from './errors.js';

@@ -1,19 +1,9 @@
 // Sealing one file with C2SP chunked encryption: salt ‖ commitment ‖ chunk ciphertexts.
 
 import { concatBytes } from './bytes.js';
-import { webCryptoChunkCipher, type ChunkCipher, type ChunkCipherFactory } from './chunk-cipher.js';
+import { webCryptoChunkCipher, type ChunkCipher, type ChunkedOptions } from './chunk-cipher.js';
 import { deriveFileKeys } from './chunk-keys.js';
 import { assertChunkLength, chunkCount, chunkRange, DEFAULT_CHUNK_LENGTH, MAX_CHUNKS, SALT_LENGTH } from './chunk-lengths.js';
-
-/** Options shared by sealing and opening one file. */
-export interface ChunkedOptions {
-  /** Chunk length C in bytes (default 256 KiB; 16 KiB is Cobblestone-256). */
-  chunkLength?: number;
-  /** Chunk operations in flight at once (default 4). */
-  concurrency?: number;
-  /** Chunk cipher implementation (default WebCrypto). */
-  cipher?: ChunkCipherFactory;
-}
 
 /** A file's key schedule done ahead of its plaintext: its head (salt ‖ commitment) and chunk cipher. */
 export interface PreparedFile {

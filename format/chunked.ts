@@ -11,6 +11,6 @@ export {
   MIN_CHUNK_LENGTH, MAX_CHUNK_LENGTH, assertChunkLength, chunkCount, sealedLength, plaintextLengthOf,
 } from './chunk-lengths.js';
 export { INPUT_KEY_LENGTH, importInputKey, deriveFileKeys, chunkNonce, type FileKeys, type HmacSha512 } from './chunk-keys.js';
-export { webCryptoChunkCipher, type ChunkCipher, type ChunkCipherFactory, type ChunkSha256 } from './chunk-cipher.js';
-export { prepareFile, encryptChunked, encryptChunkedParts, type ChunkedOptions, type EncryptOptions, type PreparedFile } from './chunk-encrypt.js';
+export { webCryptoChunkCipher, type ChunkCipher, type ChunkCipherFactory, type ChunkSha256, type ChunkedOptions } from './chunk-cipher.js';
+export { prepareFile, encryptChunked, encryptChunkedParts, type EncryptOptions, type PreparedFile } from './chunk-encrypt.js';
 export { ChunkedDecryptor, decryptChunked, plaintextChunkDigest, joinChunks, type ChunkedReadOptions } from './chunk-decrypt.js';
