@@ -3,7 +3,7 @@
 // docs/LOADER.md), WebCrypto everywhere else.
 
 import type { ChunkCipherFactory } from '../format/chunked.js';
-import { gcmChunkCipher, type NodeCryptoGcm } from '../node/gcm-cipher.js';
+import { gcmChunkCipher, type NodeCryptoGcm } from '../format/gcm-cipher.js';
 
 // A variable, so that bundlers leave it alone and the browser build never sees node:crypto.
 const CRYPTO_SPECIFIER = 'node:crypto';

@@ -1,7 +1,7 @@
 // Fetching the public model files (manifest, header, shards) and turning failures into coded errors.
 
 import { concatBytes } from '../format/bytes.js';
-import { ModelsealError } from '../format/errors.js';
+import { abortedError, ModelsealError } from '../format/errors.js';
 import type { FetchFunction } from './options.js';
 
 /** A `fetch` that also reads file: URLs in Node, where the built-in fetch cannot. */
@@ -78,10 +78,8 @@ async function fetchNodeFile(url: string, init?: RequestInit): Promise<Response>
   return new Response(body, { status: 200 });
 }
 
-/** The `aborted` error for a signal that fired. */
-export function abortedError(signal: AbortSignal | undefined, what: string): ModelsealError {
-  return new ModelsealError('aborted', `loading ${what} was aborted (the AbortSignal passed to sealedModel fired); start the load again if you still need the model`, { cause: signal?.reason });
-}
+// The `aborted` error for a signal that fired: one builder for the format and the loader.
+export { abortedError };
 
 /**
  * A stall deadline for one request: it fires when the network gave nothing (no response, or no

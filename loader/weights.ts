@@ -1,10 +1,11 @@
 // Downloading and decrypting shards: bodies stream into the chunk decryptor as they arrive, so a
 // shard's ciphertext is never held whole, and each decrypted 256 KiB chunk is its own ArrayBuffer.
 
-import { FILE_HEAD_LENGTH, TAG_LENGTH, webCryptoChunkCipher, type ChunkCipher, type ChunkCipherFactory, type ChunkedDecryptor, type ChunkSha256 } from '../format/chunked.js';
+import { FILE_HEAD_LENGTH, TAG_LENGTH, webCryptoChunkCipher, type ChunkCipherFactory, type ChunkSha256 } from '../format/chunked.js';
 import { ModelsealError } from '../format/errors.js';
 import { Limiter } from '../format/limiter.js';
 import type { SealedManifest } from '../format/manifest.js';
+import type { FileDecryptor } from '../format/open-file.js';
 import { createShardDecryptor, manifestShardLayout, type ManifestShardLayout, type OpenedHeader } from '../format/open.js';
 import { abortedError, Deadline, fileError, getFile } from './files.js';
 import type { FetchFunction } from './options.js';
@@ -72,30 +73,32 @@ class BufferPool {
 }
 
 /** A cipher whose decrypt calls, across every shard of a load, share one bound. */
-function sharedCipher(limit: number, factory: ChunkCipherFactory | undefined, pool: BufferPool, recycle: boolean): ChunkCipherFactory {
+function sharedCipher(limit: number, factory: ChunkCipherFactory = webCryptoChunkCipher, pool: BufferPool, recycle: boolean): ChunkCipherFactory {
   const limiter = new Limiter(limit);
-  const wrapped = async (keyBytes: Uint8Array, baseNonce: Uint8Array): Promise<ChunkCipher> => {
-    const inner = await (factory ?? webCryptoChunkCipher)(keyBytes, baseNonce);
-    return {
-      seal: (i, p) => inner.seal(i, p),
-      open: (i, s) => limiter.run(() => {
-        const started = traceStart();
-        const result = inner.open(i, s);
-        if (recycle) pool.give(s);
-        if (trace.sink) void result.then(() => traceEnd('decrypt', started), () => undefined);
-        return result;
-      }),
-    };
+  return {
+    async forFile(keyBytes, baseNonce) {
+      const inner = await factory.forFile(keyBytes, baseNonce);
+      return {
+        seal: (i, p) => inner.seal(i, p),
+        open: (i, s) => limiter.run(() => {
+          const started = traceStart();
+          const result = inner.open(i, s);
+          if (recycle) pool.give(s);
+          if (trace.sink) void result.then(() => traceEnd('decrypt', started), () => undefined);
+          return result;
+        }),
+      };
+    },
+    hmacSha512: factory.hmacSha512,
+    sha256: trace.sink ? tracedSha256(factory.sha256) : factory.sha256,
   };
-  const sha256 = factory?.sha256;
-  return Object.assign(wrapped, { hmacSha512: factory?.hmacSha512, sha256: trace.sink ? tracedSha256(sha256) : sha256 });
 }
 
-/** The chunk digest, timed (WebCrypto's when the cipher brings none): tracing only. */
-function tracedSha256(inner: ChunkSha256 | undefined): ChunkSha256 {
+/** The chunk digest, timed: tracing only. */
+function tracedSha256(inner: ChunkSha256): ChunkSha256 {
   return (data) => {
     const started = traceStart();
-    const result = inner ? inner(data) : globalThis.crypto.subtle.digest('SHA-256', data as BufferSource);
+    const result = inner(data);
     if (result instanceof Uint8Array) traceEnd('digest', started);
     else void result.then(() => traceEnd('digest', started), () => undefined);
     return result;
@@ -149,11 +152,11 @@ async function readShard(
   const url = job.urls[index]!;
   let unlocked = false;
   void unlock.ready.then(() => (unlocked = true), () => undefined);
-  let decryptor: ChunkedDecryptor | undefined;
+  let decryptor: FileDecryptor | undefined;
   // Chunks that arrived before the key: held (within the shared budget) and decrypted in order
   // once it is here.
   const waiting: Uint8Array[] = [];
-  const decryptorReady = async (): Promise<ChunkedDecryptor> => {
+  const decryptorReady = async (): Promise<FileDecryptor> => {
     if (!decryptor) {
       const { opened, contentKey } = await unlock.get();
       decryptor = createShardDecryptor(job.manifest, opened, index, contentKey, { cipher, concurrency: job.decryptConcurrency, signal });

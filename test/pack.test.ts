@@ -73,7 +73,7 @@ describe('npm pack', () => {
       // vite and esbuild are optional peers, not installed here: the plugins import only their types.
       const vite = await import('modelseal/vite');
       const esbuild = await import('modelseal/esbuild');
-      console.log(JSON.stringify({ loader: Object.keys(loader).sort(), format: 'sealModel' in format, keyserver: 'FileKeyStore' in keyserver, node: typeof node.nodeChunkCipher, vite: vite.modelseal().name, esbuild: esbuild.default().name }));
+      console.log(JSON.stringify({ loader: Object.keys(loader).sort(), format: 'sealModel' in format, keyserver: 'FileKeyStore' in keyserver, node: typeof node.nodeChunkCipher.forFile, vite: vite.modelseal().name, esbuild: esbuild.default().name }));
     `], app);
     const seen = JSON.parse(out);
     expect(seen.format).toBe(true);
