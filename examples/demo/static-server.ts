@@ -1,5 +1,6 @@
-// A small static file server on 127.0.0.1 for browser and loader tests: serves a folder and/or an
-// in-memory map of files with the right content types, and is stopped by the test that started it.
+// A small static file server for the demo and for the browser and loader tests (test/helpers
+// re-exports it): serves a folder and/or an in-memory map of files with the right content types, plus
+// a few dynamic routes (the demo's backend), and is stopped by whoever started it.
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { readFile, stat } from 'node:fs/promises';
 import { extname, resolve, sep } from 'node:path';
@@ -17,6 +18,7 @@ export const CONTENT_TYPES: Record<string, string> = {
   '.map': 'application/json',
   '.bin': 'application/octet-stream',
   '.sealed': 'application/octet-stream',
+  '.jpg': 'image/jpeg',
 };
 
 /** What to serve: a folder, a map of URL paths (with or without a leading '/') to bodies, or both (the map wins). */
@@ -29,6 +31,10 @@ export interface StaticServerOptions {
   headers?: Record<string, string>;
   /** Port to listen on (default 0: a free port); a test that restarts a host on its old origin passes the old port. */
   port?: number;
+  /** Address to listen on (default 127.0.0.1). */
+  host?: string;
+  /** Dynamic GET routes by exact path (the query is in the URL passed); they win over files. */
+  routes?: Record<string, (url: URL) => Response | Promise<Response>>;
 }
 
 /** A running static server. */
@@ -47,7 +53,7 @@ function contentType(path: string): string {
   return CONTENT_TYPES[extname(path).toLowerCase()] ?? 'application/octet-stream';
 }
 
-/** Starts a static server on 127.0.0.1, port 0 (a free port) unless `options.port` says otherwise. */
+/** Starts a static server on 127.0.0.1, port 0 (a free port) unless `options.host` / `options.port` say otherwise. */
 export async function startStaticServer(options: StaticServerOptions = {}): Promise<StaticServer> {
   const files = new Map<string, Uint8Array | string>();
   const setFile = (path: string, body: Uint8Array | string) => files.set(path.startsWith('/') ? path : `/${path}`, body);
@@ -79,9 +85,17 @@ export async function startStaticServer(options: StaticServerOptions = {}): Prom
       path = url.pathname;
     }
     requests.push(`${req.method} ${path}`);
-    const headers: Record<string, string> = { 'Cache-Control': 'no-store', ...(options.cors ? { 'Access-Control-Allow-Origin': '*' } : {}), ...options.headers };
+    const headers: Record<string, string> = { 'Cache-Control': 'no-store', 'X-Content-Type-Options': 'nosniff', ...(options.cors ? { 'Access-Control-Allow-Origin': '*' } : {}), ...options.headers };
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       res.writeHead(405, { ...headers, Allow: 'GET, HEAD' }).end();
+      return;
+    }
+    const route = options.routes?.[path];
+    if (route !== undefined) {
+      const answer = await route(url);
+      const bytes = Buffer.from(await answer.arrayBuffer());
+      res.writeHead(answer.status, { ...headers, ...Object.fromEntries(answer.headers), 'Content-Length': String(bytes.length) });
+      res.end(req.method === 'HEAD' ? undefined : bytes);
       return;
     }
     if (path.endsWith('/')) path = `${path}index.html`;
@@ -96,21 +110,26 @@ export async function startStaticServer(options: StaticServerOptions = {}): Prom
   }
 
   const server = createServer((req, res) => {
-    handle(req, res).catch((err: unknown) => {
-      if (!res.headersSent) res.writeHead(500, { 'Content-Type': 'text/plain; charset=utf-8' });
-      res.end(String(err));
+    handle(req, res).catch(() => {
+      // No internals to the client: the route that failed shows in the demo's own output, if anywhere.
+      if (!res.headersSent) res.writeHead(500, { 'Content-Type': 'text/plain; charset=utf-8' }).end('internal error\n');
+      else res.destroy();
     });
   });
   // Tests block the event loop for seconds (tfjs on the CPU backend); a short keep-alive timeout
   // then lets the server drop a socket the client is about to reuse (ECONNRESET). Keep them long.
   server.keepAliveTimeout = 120_000;
+  const host = options.host ?? '127.0.0.1';
   await new Promise<void>((resolveListen, reject) => {
     server.once('error', reject);
-    server.listen(options.port ?? 0, '127.0.0.1', () => resolveListen());
+    server.listen(options.port ?? 0, host, () => {
+      server.removeListener('error', reject);
+      resolveListen();
+    });
   });
   const { port } = server.address() as AddressInfo;
   return {
-    url: `http://127.0.0.1:${port}`,
+    url: `http://${host.includes(':') ? `[${host}]` : host}:${port}`,
     requests,
     setFile,
     close: () => new Promise<void>((resolveClose, reject) => {
