@@ -4,6 +4,7 @@ import { stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { printError, toModelsealError } from '../errors.js';
 import { formatBytes, note, printJson, printLine } from '../output.js';
+import { withoutInputExcerpts } from '../safe-text.js';
 import { createProgress } from '../progress.js';
 import { openSealedAny, openSealedShards, readSealedManifest, unlock } from '../sealed-model.js';
 import { openStore } from '../store.js';
@@ -95,7 +96,7 @@ export async function runVerify(manifestPath: string, opts: VerifyCommandOptions
   } catch (err) {
     if (!opts.json) throw err;
     const e = toModelsealError(err);
-    printJson({ ok: false, error: { code: e.code, message: e.message, ...(e.file === undefined ? {} : { file: e.file }) } });
+    printJson({ ok: false, error: { code: e.code, message: withoutInputExcerpts(e.message), ...(e.file === undefined ? {} : { file: e.file }) } });
     process.exitCode = printError(e);
   }
 }
