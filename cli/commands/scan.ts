@@ -3,14 +3,11 @@
 import { Command } from 'commander';
 import type { ScanCommandOptions } from '../actions/scan.js';
 
-// The name guard/scan.ts reads; spelled here so that `--help` does not load the scanner.
-const IGNORE_FILE = '.modelsealignore';
-
 /** The `scan` command. */
 export const scanCommand = new Command('scan')
   .description('find plaintext model files (TF.js, ONNX, TFLite, safetensors, GGUF) in a build output; exit 1 if any')
   .argument('<dir...>', 'build output folders (or files) to scan')
-  .option('--ignore <pattern>', `gitignore-style pattern to leave out, as in ${IGNORE_FILE} (repeatable)`, (value: string, previous: string[] = []) => [...previous, value])
+  .option('--ignore <pattern>', 'gitignore-style pattern to leave out, as in .modelsealignore (repeatable)', (value: string, previous: string[] = []) => [...previous, value])
   .option('--json', 'print the report as JSON on stdout')
   .action(async (paths: string[], opts: ScanCommandOptions) => {
     const { collectScan, printScan } = await import('../actions/scan.js');
