@@ -1,4 +1,4 @@
-// What `modelseal keys …` does (defined in cli/commands/keys.ts): key versions in the local keystore
+// What the `keys` subcommands of modelseal do (defined in cli/commands/keys.ts): key versions in the local keystore
 // (never key material).
 
 import { resolve } from 'node:path';

@@ -1,5 +1,5 @@
-// `modelseal keys list|rotate|revoke|publish|rewrap|…`: the definitions; the work is in
-// cli/actions/keys.ts, loaded when a subcommand runs.
+// `modelseal keys list|rotate|revoke|publish|rewrap|new-master-key|new-sealing-key|new-token-secret`: the definitions;
+// the work is in cli/actions/keys.ts, loaded when a subcommand runs.
 
 import { Command } from 'commander';
 import type { StoreOptions } from '../actions/keys.js';
