@@ -41,9 +41,6 @@ export function storeCreationForbidden(): boolean {
   return v !== undefined && v !== '' && v !== '0' && v.toLowerCase() !== 'false';
 }
 
-/** Help text of every command's --master-key option. */
-export const MASTER_KEY_HELP = 'master key URI: file:PATH, pkcs11:…, aws-kms:…, vault-transit:…, gcp-kms:… (default: $MODELSEAL_MASTER_KEY, else the store\'s master.key)';
-
 /** The master key URI a command uses: --master-key, else $MODELSEAL_MASTER_KEY, else undefined (master.key). */
 export function masterKeyUri(explicit: string | undefined): string | undefined {
   const env = process.env['MODELSEAL_MASTER_KEY'];

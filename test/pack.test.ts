@@ -1,6 +1,6 @@
 // The product is what `npm pack` ships: install the tarball into an empty folder and use it there.
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -57,10 +57,12 @@ describe('npm pack', () => {
     expect(out).toMatch(/verify/);
   });
 
-  it('runs modelseal scan from the installed package (its demo ships the plain sample model on purpose)', () => {
-    const r = spawnSync(join(app, 'node_modules/.bin/modelseal'), ['scan', 'node_modules/modelseal/dist/demo'], { cwd: app, encoding: 'utf8' });
+  it('runs modelseal scan from the installed package on a build folder holding a plain model', () => {
+    mkdirSync(join(app, 'public', 'model'), { recursive: true });
+    for (const f of ['blazeface.json', 'blazeface.bin']) copyFileSync(join(root, 'node_modules/@vladmandic/human/models', f), join(app, 'public', 'model', f));
+    const r = spawnSync(join(app, 'node_modules/.bin/modelseal'), ['scan', 'public'], { cwd: app, encoding: 'utf8' });
     expect(r.status).toBe(1);
-    expect(r.stdout).toContain('node_modules/modelseal/dist/demo/model/model.json\ttfjs-model\t');
+    expect(r.stdout).toContain('public/model/blazeface.json\ttfjs-model\t');
     expect(r.stderr).toContain('error [plaintext_exposed]');
   });
 
