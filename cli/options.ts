@@ -4,7 +4,7 @@
 import { InvalidArgumentError } from 'commander';
 import { MAX_CHUNK_LENGTH, MIN_CHUNK_LENGTH } from '../format/chunked.js';
 import { ID_PATTERN } from '../format/manifest.js';
-import { masterKeyScheme, redactUri } from '../keyserver/master/index.js';
+import { masterKeyScheme, redactUri } from '../keystore/master/index.js';
 import { CliError } from './errors.js';
 
 // KB/MB/GB are binary too: TF.js's converter calls its 4194304-byte shards "4MB", and so do users.

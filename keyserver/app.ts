@@ -7,7 +7,7 @@ import { pino, type Logger } from 'pino';
 import { DIGEST_PATTERN, ID_PATTERN } from '../format/manifest.js';
 import { ModelsealError, isModelsealError } from '../format/errors.js';
 import type { KeyServerConfig, ModelPolicy } from './config.js';
-import type { KeyStoreReader } from './keystore.js';
+import type { KeyStoreReader } from '../keystore/file-store.js';
 import { WireError, type WireCode } from './errors.js';
 import { SessionVerifier, matchesPattern, type Session } from './session.js';
 import { ServerEphemeralKeys, importClientKey, wrapContentKey } from './wrap.js';

@@ -4,7 +4,7 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { ModelsealError } from '../format/errors.js';
-import { masterKeyScheme } from './master/index.js';
+import { masterKeyScheme } from '../keystore/master/index.js';
 
 /** Signature algorithms a session-token key may allow (never `none`). */
 export const TOKEN_ALGORITHMS = ['HS256', 'HS384', 'HS512', 'EdDSA', 'Ed25519', 'ES256', 'ES384', 'PS256', 'RS256'] as const;

@@ -1,6 +1,6 @@
 // modelseal/keyserver: the key server and the keystore it reads (Node only).
-export { FileKeyStore, defaultStoreDir, type KeyRecord, type KeyState, type ContentKey, type MasterKeyProvider, type KeyStoreReader } from './keystore.js';
-export { writeFileAtomic } from './atomic.js';
+export { FileKeyStore, defaultStoreDir, type KeyRecord, type KeyState, type ContentKey, type MasterKeyProvider, type KeyStoreReader } from '../keystore/file-store.js';
+export { writeFileAtomic } from '../keystore/atomic.js';
 export { createKeyServer, type KeyServer, type KeyServerOptions } from './server.js';
 export { buildApp, policyFor, type AppOptions, type KeyServerApp, type ReleaseRequest, type ReleaseResponse } from './app.js';
 export { mintDevToken, type MintOptions } from './mint.js';
@@ -11,4 +11,4 @@ export { MemoryRequestLimiter, type RequestLimiter, type LimitResult } from './l
 export { AuditLog, type AuditEntry } from './audit.js';
 export { SessionVerifier, type Session } from './session.js';
 export { importClientKey, wrapContentKey, ServerEphemeralKeys, type ClientKey, type ReleaseHeader } from './wrap.js';
-export { openMasterKey, redactUri, DEFAULT_MASTER_KEY_URI, type MasterKeyContext } from './master/index.js';
+export { openMasterKey, redactUri, DEFAULT_MASTER_KEY_URI, type MasterKeyContext } from '../keystore/master/index.js';

@@ -4,7 +4,7 @@
 
 import { readFile } from 'node:fs/promises';
 import { createLocalJWKSet, createRemoteJWKSet, decodeProtectedHeader, errors, jwtVerify, type JWTPayload, type JWTVerifyGetKey, type JWTVerifyOptions } from 'jose';
-import type { KeyStoreReader } from './keystore.js';
+import type { KeyStoreReader } from '../keystore/file-store.js';
 import type { KeyServerConfig, TokenKeyConfig } from './config.js';
 import { WireError } from './errors.js';
 import { fromBase64url } from '../format/bytes.js';

@@ -13,7 +13,7 @@ import { readPlainModel } from '../plain-model.js';
 import { diskFilesSource, readPlainFiles, type PlainFileSet } from '../plain-files.js';
 import { createProgress } from '../progress.js';
 import { refuseOutputBesidePlaintext } from '../seal-guard.js';
-import { defaultStoreDir } from '../../keyserver/keystore.js';
+import { defaultStoreDir } from '../../keystore/file-store.js';
 import { stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { MASTER_KEY_HELP, openStore } from '../store.js';

@@ -10,8 +10,8 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FileKeyStore, configFromEnv, openMasterKey, redactUri, resolveConfig } from '../../keyserver/index.js';
-import { writeSealingKeyPair } from '../../keyserver/master/file.js';
-import { parsePkcs11Uri } from '../../keyserver/master/pkcs11.js';
+import { writeSealingKeyPair } from '../../keystore/master/file.js';
+import { parsePkcs11Uri } from '../../keystore/master/pkcs11.js';
 import { ROOT } from '../cli/helpers.js';
 
 let root: string;

@@ -8,9 +8,9 @@ import { fromBase64url, toBase64url } from '../format/bytes.js';
 import { DIGEST_PATTERN, ID_PATTERN } from '../format/manifest.js';
 import { isModelsealError, ModelsealError } from '../format/errors.js';
 import { writeFileAtomic } from './atomic.js';
-import { createStoreFolder, createStoreSecrets, createTokenSecret } from './store-create.js';
+import { createStoreFolder, createStoreSecrets, createTokenSecret } from './create.js';
 import { newMasterKeyText, parseMasterKeyText } from './master/file.js';
-import { lockStore } from './store-lock.js';
+import { lockStore } from './lock.js';
 import type { MasterKeyProvider } from './master/types.js';
 
 /** Lifecycle of a key version: `active` seals and releases, `retired` only releases, `revoked` does neither. */
