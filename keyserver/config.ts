@@ -5,6 +5,7 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { ModelsealError } from '../format/errors.js';
 import { masterKeyScheme } from '../keystore/master/index.js';
+import { MODEL_PATTERN } from '../format/ids.js';
 
 /** Signature algorithms a session-token key may allow (never `none`). */
 export const TOKEN_ALGORITHMS = ['HS256', 'HS384', 'HS512', 'EdDSA', 'Ed25519', 'ES256', 'ES384', 'PS256', 'RS256'] as const;
@@ -384,7 +385,7 @@ export function resolveConfig(...layers: (KeyServerConfigInput | Record<string, 
         case 'models': {
           if (!isObject(v)) throw invalid('models', 'must be an object of model id or pattern → policy');
           for (const [pattern, p] of Object.entries(v)) {
-            if (!/^[A-Za-z0-9*][A-Za-z0-9._*-]{0,127}$/.test(pattern)) throw invalid(`models[${JSON.stringify(pattern)}]`, 'must be a model id, optionally with * wildcards');
+            if (!MODEL_PATTERN.test(pattern)) throw invalid(`models[${JSON.stringify(pattern)}]`, 'must be a model id, optionally with * wildcards');
             c.models[pattern] = checkPolicy(`models[${JSON.stringify(pattern)}]`, p, true);
           }
           break;

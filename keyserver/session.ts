@@ -9,6 +9,7 @@ import type { KeyServerConfig, TokenKeyConfig } from './config.js';
 import { WireError } from './errors.js';
 import { fromBase64url } from '../format/bytes.js';
 import { ModelsealError } from '../format/errors.js';
+import { JKT_PATTERN } from '../format/ids.js';
 
 /** The claims the key server uses from a verified session token. */
 export interface Session {
@@ -152,7 +153,7 @@ export class SessionVerifier {
     if (cnf !== undefined) {
       if (typeof cnf !== 'object' || cnf === null || Array.isArray(cnf)) throw new WireError('invalid_token', 'the cnf claim must be an object ({"jkt": "<thumbprint>"})');
       const j = (cnf as { jkt?: unknown }).jkt;
-      if (typeof j !== 'string' || !/^[A-Za-z0-9_-]{43}$/.test(j)) throw new WireError('invalid_token', 'cnf.jkt must be a SHA-256 JWK thumbprint in base64url');
+      if (typeof j !== 'string' || !JKT_PATTERN.test(j)) throw new WireError('invalid_token', 'cnf.jkt must be a SHA-256 JWK thumbprint in base64url');
       jkt = j;
     }
     // jose checks only the registered claims it is asked to compare; a signed `sub: null` or `jti: 5`
