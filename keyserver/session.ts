@@ -210,19 +210,3 @@ function tokenError(err: unknown, tokens: KeyServerConfig['tokens']): WireError 
   }
   return new WireError('invalid_token', 'malformed token', { cause: err });
 }
-
-/** True when `modelId` matches a `models` claim entry or policy pattern (`*` = any run of characters). */
-export function matchesPattern(pattern: string, modelId: string): boolean {
-  if (!pattern.includes('*')) return pattern === modelId;
-  const parts = pattern.split('*');
-  const first = parts[0]!;
-  const last = parts[parts.length - 1]!;
-  if (!modelId.startsWith(first) || modelId.length < first.length + last.length || !modelId.endsWith(last)) return false;
-  let at = first.length;
-  for (const mid of parts.slice(1, -1)) {
-    const i = modelId.indexOf(mid, at);
-    if (i < 0 || i + mid.length > modelId.length - last.length) return false;
-    at = i + mid.length;
-  }
-  return true;
-}
