@@ -174,7 +174,11 @@ export const CONFIG_SCHEMA = {
   description: 'The JSON config file of `modelseal serve --config` (docs/OPERATIONS.md "Configuration"). Environment variables and flags override it.',
   type: 'object',
   additionalProperties: false,
-  properties,
+  properties: {
+    // Editors find the schema through this member; the server ignores it.
+    $schema: { type: 'string', description: 'The schema of this file, for editors (e.g. node_modules/modelseal/docs/keyserver-config.schema.json); ignored by the server.' },
+    ...properties,
+  },
 } as const;
 
 /** The value of every `default` in a schema, recursively: what Ajv fills into an empty document. */

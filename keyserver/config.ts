@@ -209,6 +209,7 @@ export function resolveConfig(...layers: (KeyServerConfigInput | Record<string, 
   const doc = mergeLayers(layers);
   const failure = validateConfig(doc);
   if (failure !== undefined) throw new ModelsealError('config_invalid', `config ${failure}`);
+  delete doc['$schema'];
   const config = normalise(doc as unknown as KeyServerConfig);
   checkSemantics(config);
   return config;

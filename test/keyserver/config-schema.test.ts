@@ -62,6 +62,10 @@ describe('config schema', () => {
     expect(c.tokens.issuer).toEqual(['https://app.example.com']);
     expect(c.tokens.keys).toEqual([{ type: 'jwks-url', url: 'https://app.example.com/.well-known/jwks.json', algorithms: ['EdDSA', 'ES256'] }]);
     expect(c.models['face-pro']).toEqual({ origins: ['https://pro.example.com'], releasesPerToken: 1 });
+    // A file may name its schema for editors; the server ignores that member.
+    const named = { $schema: './node_modules/modelseal/docs/keyserver-config.schema.json', ...example };
+    expect(validate(structuredClone(named))).toBe(true);
+    expect(resolveConfig(named)).toEqual(c);
     // The published schema refuses what the server refuses.
     expect(validate({ ...example, prot: 1 })).toBe(false);
     expect(validate({ tokens: { keys: [{ type: 'jwks-file', path: 'k.json', algorithms: ['HS256'] }] } })).toBe(false);
