@@ -520,7 +520,7 @@ describe('optional SDKs', () => {
     const bare = await mkdtemp(join(tmpdir(), 'modelseal-nosdk-'));
     try {
       await mkdir(join(bare, 'format'), { recursive: true });
-      await cp(join(root, 'dist/keyserver/master'), join(bare, 'keyserver/master'), { recursive: true });
+      await cp(join(root, 'dist/keystore/master'), join(bare, 'keystore/master'), { recursive: true });
       await cp(join(root, 'dist/format/errors.js'), join(bare, 'format/errors.js'));
       await writeFile(join(bare, 'package.json'), '{"type":"module"}');
       const script = `
