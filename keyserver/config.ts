@@ -134,8 +134,9 @@ function mergeLayers(layers: unknown[]): Record<string, unknown> {
     }
   }
   try {
-    // Ajv fills defaults in place: never in the caller's objects.
-    return structuredClone(merged);
+    // A copy, as JSON: Ajv fills defaults in place (never in the caller's objects), and an undefined
+    // member at any depth is no setting at all.
+    return JSON.parse(JSON.stringify(merged)) as Record<string, unknown>;
   } catch (cause) {
     throw new ModelsealError('config_invalid', `config: settings must be JSON values (${(cause as Error).message})`, { cause });
   }

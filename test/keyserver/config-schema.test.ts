@@ -110,5 +110,10 @@ describe('config schema', () => {
     expect(layer).toEqual(before);
     expect(c.defaults).toEqual({ ...DEFAULT_CONFIG.defaults, releasesPerToken: 3 });
     expect(c.tokens.issuer).toEqual(['a']);
+    // An undefined member (as configFromEnv leaves them) is no setting: the default or an earlier layer stands.
+    const sparse = resolveConfig({ tokens: { issuer: undefined, audience: ['b'] }, models: { face: { releasesPerToken: undefined, ratePerSubject: 7 } } });
+    expect(sparse.tokens).toMatchObject({ issuer: ['modelseal-dev'], audience: ['b'] });
+    expect(sparse.models['face']).toEqual({ ratePerSubject: 7 });
+    expect(resolveConfig({ tokens: { issuer: 'x' } }, { tokens: { issuer: undefined } }).tokens.issuer).toEqual(['x']);
   });
 });
