@@ -22,4 +22,18 @@ export default tseslint.config(
       ] }],
     },
   },
+  {
+    // keystore/ is shared by cli/ (which writes it) and keyserver/ (which reads it): it imports neither.
+    files: ['keystore/**/*.ts'],
+    rules: {
+      'no-restricted-imports': ['error', { patterns: [{ group: ['**/keyserver/**', '**/cli/**'], message: 'keystore/ is below cli/ and keyserver/: move the shared part into keystore/ or format/' }] }],
+    },
+  },
+  {
+    // Nothing imports cli/.
+    files: ['keyserver/**/*.ts'],
+    rules: {
+      'no-restricted-imports': ['error', { patterns: [{ group: ['**/cli/**'], message: 'keyserver/ never imports cli/' }] }],
+    },
+  },
 );

@@ -5,7 +5,8 @@
 import { InvalidArgumentError, Option } from 'commander';
 import { MAX_CHUNK_LENGTH, MIN_CHUNK_LENGTH } from '../format/chunked.js';
 import { ID_PATTERN } from '../format/manifest.js';
-import { masterKeyScheme, redactUri } from '../keyserver/master/index.js';
+import { ID_RULE } from '../format/ids.js';
+import { masterKeyScheme, redactUri } from '../keystore/master/index.js';
 import { CliError } from './errors.js';
 
 // KB/MB/GB are binary too: TF.js's converter calls its 4194304-byte shards "4MB", and so do users.
@@ -42,7 +43,7 @@ export function parseChunkSize(text: string): number {
 
 /** Parses a model id or key id: 1 to 128 of A-Z a-z 0-9 . _ -, starting with a letter or digit. */
 export function parseId(text: string): string {
-  if (!ID_PATTERN.test(text)) throw new InvalidArgumentError('use 1 to 128 letters, digits, ".", "_" or "-", starting with a letter or digit.');
+  if (!ID_PATTERN.test(text)) throw new InvalidArgumentError(`use ${ID_RULE}.`);
   return text;
 }
 

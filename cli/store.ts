@@ -2,9 +2,9 @@
 
 import { isModelsealError } from '../format/errors.js';
 import { configFromEnv, resolveConfig } from '../keyserver/config.js';
-import { defaultStoreDir, FileKeyStore } from '../keyserver/keystore.js';
-import { openMasterKey } from '../keyserver/master/index.js';
-import { onStaleLockReclaimed } from '../keyserver/store-lock.js';
+import { defaultStoreDir, FileKeyStore } from '../keystore/file-store.js';
+import { openMasterKey } from '../keystore/master/index.js';
+import { onStaleLockReclaimed } from '../keystore/lock.js';
 import { CliError } from './errors.js';
 import { note } from './output.js';
 

@@ -66,6 +66,17 @@ describe('npm pack', () => {
     expect(r.stderr).toContain('error [plaintext_exposed]');
   });
 
+  it('ships the key server config schema under modelseal/keyserver-config.schema.json', () => {
+    const out = run('node', ['--input-type=module', '-e', `
+      import { createRequire } from 'node:module';
+      import { readFileSync } from 'node:fs';
+      const path = createRequire(process.cwd() + '/').resolve('modelseal/keyserver-config.schema.json');
+      process.stdout.write(readFileSync(path, 'utf8'));
+    `], app);
+    expect(out).toBe(readFileSync(join(root, 'docs/keyserver-config.schema.json'), 'utf8'));
+    expect(JSON.parse(out).properties.tokens.properties.keys.default).toEqual([{ type: 'store-secret', algorithms: ['HS256'] }]);
+  });
+
   it('resolves every subpath export at run time', () => {
     const out = run('node', ['--input-type=module', '-e', `
       const loader = await import('modelseal');

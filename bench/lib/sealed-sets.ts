@@ -28,7 +28,7 @@ export interface SealedSets {
  */
 export async function startSealedSets(label: string, sets: Record<string, Map<string, Uint8Array>>, entries: Record<string, string> = {}): Promise<SealedSets> {
   const { sealPath } = await import('../../test/runtimes/fixtures.js');
-  const { FileKeyStore } = await import('../../keyserver/keystore.js');
+  const { FileKeyStore } = await import('../../keystore/file-store.js');
   const { mintDevToken } = await import('../../keyserver/index.js');
   const root = await mkdtemp(join(tmpdir(), `modelseal-bench-${label}-`));
   const storeDir = join(root, 'store');

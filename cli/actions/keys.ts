@@ -2,11 +2,11 @@
 // (never key material).
 
 import { resolve } from 'node:path';
-import { createFileExclusive } from '../../keyserver/atomic.js';
-import { newMasterKeyText, writeSealingKeyPair } from '../../keyserver/master/file.js';
-import { openMasterKey } from '../../keyserver/master/index.js';
-import type { KeyRecord } from '../../keyserver/keystore.js';
-import { replaceTokenSecret } from '../../keyserver/store-create.js';
+import { createFileExclusive } from '../../keystore/atomic.js';
+import { newMasterKeyText, writeSealingKeyPair } from '../../keystore/master/file.js';
+import { openMasterKey } from '../../keystore/master/index.js';
+import type { KeyRecord } from '../../keystore/file-store.js';
+import { replaceTokenSecret } from '../../keystore/create.js';
 import { CliError, usageError } from '../errors.js';
 import { note, printJson, printLine } from '../output.js';
 import { openStore } from '../store.js';

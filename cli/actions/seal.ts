@@ -11,7 +11,7 @@ import { readPlainModel } from '../plain-model.js';
 import { diskFilesSource, readPlainFiles, type PlainFileSet } from '../plain-files.js';
 import { createProgress } from '../progress.js';
 import { refuseOutputBesidePlaintext } from '../seal-guard.js';
-import { defaultStoreDir } from '../../keyserver/keystore.js';
+import { defaultStoreDir } from '../../keystore/file-store.js';
 import { stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { openStore } from '../store.js';

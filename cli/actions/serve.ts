@@ -5,7 +5,7 @@ import cluster from 'node:cluster';
 import { isModelsealError } from '../../format/errors.js';
 import { loadConfig, type KeyServerConfigInput } from '../../keyserver/config.js';
 import { createKeyServer } from '../../keyserver/server.js';
-import { defaultStoreDir } from '../../keyserver/keystore.js';
+import { defaultStoreDir } from '../../keystore/file-store.js';
 import { EXIT, printError, usageError } from '../errors.js';
 import { note, printLine } from '../output.js';
 import { releaseSignals } from '../signals.js';

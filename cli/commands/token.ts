@@ -2,16 +2,17 @@
 
 import { Command, InvalidArgumentError, Option } from 'commander';
 import type { TokenCommandOptions } from '../actions/token.js';
+import { JKT_PATTERN, MODEL_PATTERN } from '../../format/ids.js';
 import { masterKeyOption, parseDuration, storeOption } from '../options.js';
 
 function collectModel(value: string, previous: string[] = []): string[] {
   // A model id, or a pattern with * wildcards (face-*), as the `models` claim allows.
-  if (!/^[A-Za-z0-9*][A-Za-z0-9._*-]{0,127}$/.test(value)) throw new InvalidArgumentError('use a model id (letters, digits, ".", "_", "-") or a pattern with * such as face-*.');
+  if (!MODEL_PATTERN.test(value)) throw new InvalidArgumentError('use a model id (letters, digits, ".", "_", "-") or a pattern with * such as face-*.');
   return [...previous, value];
 }
 
 function parseThumbprint(value: string): string {
-  if (!/^[A-Za-z0-9_-]{43}$/.test(value)) throw new InvalidArgumentError('expected an RFC 7638 SHA-256 JWK thumbprint: 43 base64url characters.');
+  if (!JKT_PATTERN.test(value)) throw new InvalidArgumentError('expected an RFC 7638 SHA-256 JWK thumbprint: 43 base64url characters.');
   return value;
 }
 

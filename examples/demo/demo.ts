@@ -8,7 +8,9 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { sealModel } from '../../format/index.js';
-import { createKeyServer, defaultStoreDir, FileKeyStore, mintDevToken } from '../../keyserver/index.js';
+import { JKT_PATTERN } from '../../format/ids.js';
+import { createKeyServer, FileKeyStore, mintDevToken } from '../../keyserver/index.js';
+import { defaultStoreDir } from '../../keystore/index.js';
 import { CliError } from '../../cli/errors.js';
 import { note, printLine } from '../../cli/output.js';
 import { checkSealedLoad, type DemoCheck } from './check.js';
@@ -97,7 +99,7 @@ export async function startDemo(opts: DemoOptions): Promise<RunningDemo> {
         '/api/session': async (url) => {
           const jkt = url.searchParams.get('jkt') ?? undefined;
           // An RFC 7638 SHA-256 thumbprint is 43 base64url characters; anything else is refused.
-          if (jkt !== undefined && !/^[A-Za-z0-9_-]{43}$/.test(jkt)) return new Response('jkt must be a SHA-256 JWK thumbprint\n', { status: 400, headers: { 'content-type': 'text/plain' } });
+          if (jkt !== undefined && !JKT_PATTERN.test(jkt)) return new Response('jkt must be a SHA-256 JWK thumbprint\n', { status: 400, headers: { 'content-type': 'text/plain' } });
           return Response.json({ ...config(), token: await mint(jkt) });
         },
       },
