@@ -79,7 +79,7 @@ export async function resolve(specifier, context, next) {
   }
 
   // The server, the keystore, the ciphers and their libraries: what makes a command's start slow.
-  const heavy = /node_modules\/(fastify|pino|prom-client|jose|redis|@redis|cli-progress|ignore|protobufjs)\/|dist\/(keyserver\/(server|app|keystore|config|mint|master\/file)|format\/seal|cli\/actions\/|node\/|guard\/)/;
+  const heavy = /node_modules\/(fastify|pino|prom-client|jose|redis|@redis|cli-progress|ignore|protobufjs)\/|dist\/(keyserver\/(server|app|config|mint)|keystore\/(file-store|master\/file)|format\/seal|cli\/actions\/|node\/|guard\/)/;
 
   it.each([
     ['--version'], ['--help'], ['seal', '--help'], ['keys', 'rotate', '--help'], ['serve', '--help'], ['seal'],
@@ -95,6 +95,6 @@ export async function resolve(specifier, context, next) {
     const { code, urls } = loaded(['keys', 'list', '--store', join(tmp.dir, 'store')], 'keys-list');
     expect(code).toBe(1);
     expect(urls.some((u) => u.endsWith('/dist/cli/actions/keys.js'))).toBe(true);
-    expect(urls.some((u) => /dist\/keyserver\/keystore\.js$/.test(u))).toBe(true);
+    expect(urls.some((u) => /dist\/keystore\/file-store\.js$/.test(u))).toBe(true);
   });
 });
