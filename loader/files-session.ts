@@ -14,6 +14,7 @@ import { checkUrl, resolveOptions, type FetchFunction, type ResolvedOptions, typ
 import { checkPins, chooseKeyServer, fetchManifest, fetchSealedHeader } from './manifest-steps.js';
 import { ephemeralKeyPair, releaseContentKey, type EphemeralKeyPair } from './release.js';
 import { READ_AHEAD_BYTES, ShardReader } from './shard-reader.js';
+import { traced } from './trace.js';
 
 /** Options of openSealedFiles and openSealedFileStream: those of sealedModel, without streamWeights. */
 export type SealedFilesOptions = Omit<SealedModelOptions, 'streamWeights'>;
@@ -87,7 +88,7 @@ export async function beginFilesLoad(name: string, url: string, options: Resolve
   // The key pair needs nothing from the manifest: make it while the manifest downloads.
   const keyPair = ephemeralKeyPair();
   keyPair.catch(() => undefined); // awaited by the release; a manifest failure comes first
-  const manifest = await fetchManifest(fetch, manifestUrl, options);
+  const manifest = await traced('manifest', () => fetchManifest(fetch, manifestUrl, options));
   checkPins(manifest, manifestUrl, options);
   const keyServer = chooseKeyServer(manifest, manifestUrl, options);
   const urls = await Promise.all(manifest.shards.map((s) => resolveFileUrl(s.path, manifestUrl, options.weightUrlConverter)));
@@ -103,15 +104,16 @@ export async function beginFilesLoad(name: string, url: string, options: Resolve
 export function unlockFiles(load: FilesLoad): FilesUnlock {
   const { manifest, options } = load;
   const { signal, timeoutMs } = options;
-  const key = releaseContentKey({ manifest, keyServer: load.keyServer, token: options.token, fetch: load.fetch, signal, timeoutMs, origin: options.origin, keyPair: load.keyPair });
+  const key = traced('release', () => releaseContentKey({ manifest, keyServer: load.keyServer, token: options.token, fetch: load.fetch, signal, timeoutMs, origin: options.origin, keyPair: load.keyPair }));
   key.catch(() => undefined);
-  const sealed = fetchSealedHeader(load.fetch, manifest, load.manifestUrl, options);
+  const sealed = traced('header.fetch', () => fetchSealedHeader(load.fetch, manifest, load.manifestUrl, options));
   sealed.catch(() => undefined); // reported after a key failure
   const unlocked = (async (): Promise<UnlockedFiles> => {
     const contentKey = await key;
     let opened: OpenedSealing;
     try {
-      opened = await openSealing(manifest, await sealed, contentKey, { signal, concurrency: options.decryptConcurrency, ...(load.cipher ? { cipher: load.cipher } : {}) });
+      const bytes = await sealed;
+      opened = await traced('header.open', () => openSealing(manifest, bytes, contentKey, { signal, concurrency: options.decryptConcurrency, ...(load.cipher ? { cipher: load.cipher } : {}) }));
     } catch (err) {
       if (signal?.aborted) throw abortedError(signal, 'the header');
       throw err;
