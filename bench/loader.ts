@@ -9,14 +9,14 @@
 // against the loader in the measured process.
 
 import { fork, type ChildProcess } from 'node:child_process';
-import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { printBreakdown, type Traced } from './lib/breakdown.js';
-import { median, rendererPids } from './lib/measure.js';
+import { measureNode as measureLoad, median, procCpuMs, procKb, rendererPids, type Sample } from './lib/measure.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 /** Every real graph model of 2–30 MB in @vladmandic/human's models/, smallest first. */
@@ -105,56 +105,9 @@ async function prepare(root: string, storeDir: string): Promise<Record<string, n
 // ---------------------------------------------------------------------------------------------
 // Measuring.
 
-interface Sample {
-  ms: number;
-  /** Peak memory above the pre-load baseline, bytes. */
-  peak: number;
-  /**
-   * CPU time the load used in the measured process (every thread), ms: far less sensitive than
-   * wall time to other work on a shared machine, but blind to time spent waiting on the network.
-   */
-  cpu: number;
-}
-
 setFlagsFromString('--expose-gc');
 const gc = runInNewContext('gc') as () => void;
-
-/** Node memory that a load adds: V8 heap plus ArrayBuffer backing stores, sampled every 2 ms. */
-async function measureNode(load: () => Promise<{ dispose(): void }>): Promise<Sample> {
-  gc();
-  gc();
-  const used = () => {
-    const m = process.memoryUsage();
-    return m.heapUsed + m.arrayBuffers;
-  };
-  const base = used();
-  let peak = base;
-  const timer = setInterval(() => (peak = Math.max(peak, used())), 2);
-  const cpu0 = process.cpuUsage();
-  const t0 = performance.now();
-  const model = await load();
-  const ms = performance.now() - t0;
-  const cpu = process.cpuUsage(cpu0);
-  peak = Math.max(peak, used());
-  clearInterval(timer);
-  model.dispose();
-  return { ms, peak: peak - base, cpu: (cpu.user + cpu.system) / 1000 };
-}
-
-/** CPU time of every thread of a process so far, ms (schedstat: nanoseconds on the CPU). */
-async function procCpuMs(pid: number): Promise<number> {
-  let ns = 0;
-  for (const task of await readdir(`/proc/${pid}/task`).catch(() => [] as string[])) {
-    const stat = await readFile(`/proc/${pid}/task/${task}/schedstat`, 'utf8').catch(() => '0');
-    ns += Number(stat.split(' ')[0]);
-  }
-  return ns / 1e6;
-}
-
-async function procKb(pid: number, field: 'VmRSS' | 'VmHWM'): Promise<number> {
-  const status = await readFile(`/proc/${pid}/status`, 'utf8');
-  return Number(new RegExp(`${field}:\\s+(\\d+)`).exec(status)?.[1] ?? 0);
-}
+const dispose = (model: { dispose(): void }) => model.dispose();
 
 // ---------------------------------------------------------------------------------------------
 
@@ -217,8 +170,8 @@ async function main(): Promise<void> {
     const row = (env: string, name: string, mode: string, plain: Sample[], sealed: Sample[]) => {
       const [pt, st] = [median(plain.map((s) => s.ms)), median(sealed.map((s) => s.ms))];
       const [pm, sm] = [median(plain.map((s) => s.peak)), median(sealed.map((s) => s.peak))];
-      const [pc, sc] = [median(plain.map((s) => s.cpu)), median(sealed.map((s) => s.cpu))];
-      const cpuRatios = plain.map((p, i) => sealed[i]!.cpu / p.cpu);
+      const [pc, sc] = [median(plain.map((s) => s.cpu ?? NaN)), median(sealed.map((s) => s.cpu ?? NaN))];
+      const cpuRatios = plain.map((p, i) => (sealed[i]!.cpu ?? NaN) / (p.cpu ?? NaN));
       const timeRatios = plain.map((p, i) => sealed[i]!.ms / p.ms);
       const peakRatios = plain.map((p, i) => sealed[i]!.peak / p.peak);
       const mb = (b: number) => (b / 1048576).toFixed(1);
@@ -235,8 +188,8 @@ async function main(): Promise<void> {
         const sealed: Sample[] = [];
         for (let r = 0; r < rounds + 1; r++) {
           // Round 0 warms up caches, JIT and connections; it is not counted.
-          const p = await measureNode(() => tf.loadGraphModel(`${files}/plain/${name}/model.json`, { streamWeights }));
-          const s = await measureNode(() => tf.loadGraphModel(sealedModel(`${files}/sealed/${name}/model.json`, { token, keyServer, streamWeights })));
+          const p = await measureLoad(() => tf.loadGraphModel(`${files}/plain/${name}/model.json`, { streamWeights }), dispose);
+          const s = await measureLoad(() => tf.loadGraphModel(sealedModel(`${files}/sealed/${name}/model.json`, { token, keyServer, streamWeights })), dispose);
           if (r > 0) {
             plain.push(p);
             sealed.push(s);
@@ -248,8 +201,8 @@ async function main(): Promise<void> {
       const plain: Sample[] = [];
       const sealed: Sample[] = [];
       for (let r = 0; r < rounds + 1; r++) {
-        const p = await measureNode(() => tf.loadGraphModel(`${files}/plain/${name}/model.json`));
-        const s = await measureNode(() => tf.loadGraphModel(sealedModel(`${files}/sealed/${name}/model.json`, { token, keyServer, cipher: webCryptoChunkCipher })));
+        const p = await measureLoad(() => tf.loadGraphModel(`${files}/plain/${name}/model.json`), dispose);
+        const s = await measureLoad(() => tf.loadGraphModel(sealedModel(`${files}/sealed/${name}/model.json`, { token, keyServer, cipher: webCryptoChunkCipher })), dispose);
         if (r > 0) {
           plain.push(p);
           sealed.push(s);
