@@ -99,7 +99,6 @@ async function main(): Promise<void> {
     const onnxSets = ['silero-vad', 'external-24mb'];
     const { trace } = await import('../loader/trace.js');
     const breakdown = !args.includes('--no-breakdown');
-    const breakdowns: string[] = [];
     const mbOf = (name: string) => sets.get(name)!.bytes / 1048576;
 
     if (only !== 'chromium') {
@@ -148,7 +147,7 @@ async function main(): Promise<void> {
               plainTraces.push(await traced(false));
               sealedTraces.push(await traced(true));
             }
-            breakdowns.push(...printBreakdown('node', `${name} ${label}`, sealedTraces, plainTraces, { runtime: 'InferenceSession.create', load: 'openSealedFiles', plainLoad: 'fetch of the files' }));
+            printBreakdown('node', `${name} ${label}`, sealedTraces, plainTraces, { runtime: 'InferenceSession.create', load: 'openSealedFiles', plainLoad: 'fetch of the files' });
           }
         }
       }
@@ -230,7 +229,6 @@ async function main(): Promise<void> {
         await pageServer.close();
       }
     }
-    if (breakdowns.length > 0) console.log(`\n${breakdowns.join('\n')}`);
     if (rows.length > 0) console.log(`\n${rows.join('\n')}`);
     console.log(`\nonnx bench: ${rounds} alternating rounds after one warm-up; times and peaks are medians, ratios the median of the per-round ratios (min–max in brackets)`);
     console.log('  plain = the same runtime given the same bytes from the same static server (transformers.js: "first" = from the static server into a fresh file cache, "disk" = the folder on local disk); sealed = openSealedFiles (key release, download, decryption, digests) + createOnnxSession / useSealedFiles');
