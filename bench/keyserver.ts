@@ -18,7 +18,9 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { exportJWK, generateKeyPair, jwtVerify } from 'jose';
 import { freePort } from '../test/keyserver/redis-server.js';
-import { FileKeyStore, ServerEphemeralKeys, SessionVerifier, createKeyServer, importClientKey, mintDevToken, resolveConfig, wrapContentKey } from '../keyserver/index.js';
+import { FileKeyStore, createKeyServer, mintDevToken, resolveConfig } from '../keyserver/index.js';
+import { SessionVerifier } from '../keyserver/session.js';
+import { ServerEphemeralKeys, importClientKey, wrapContentKey } from '../keyserver/wrap.js';
 
 interface CannonResult {
   requests: { average: number; total: number };

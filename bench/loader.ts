@@ -86,7 +86,7 @@ function syntheticGraphModel(): { modelJson: Record<string, unknown>; weightFile
 }
 
 async function prepare(root: string, storeDir: string): Promise<Record<string, number>> {
-  const { FileKeyStore } = await import('../keyserver/keystore.js');
+  const { FileKeyStore } = await import('../keystore/file-store.js');
   const { copyHumanModel, sealInto, writePlain } = await import('../test/loader/fixtures.js');
   const { store } = await FileKeyStore.open(storeDir, { create: true });
   const sizes: Record<string, number> = {};

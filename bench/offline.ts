@@ -12,7 +12,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
 import { createKeyServer, mintDevToken } from '../keyserver/index.js';
-import { FileKeyStore } from '../keyserver/keystore.js';
+import { FileKeyStore } from '../keystore/file-store.js';
 import { launchChromium } from '../test/helpers/chromium.js';
 import { startStaticServer } from '../test/helpers/static-server.js';
 import { copyHumanModel, sealInto } from '../test/loader/fixtures.js';

@@ -36,7 +36,7 @@ async function serve(root: string, storeDir: string): Promise<void> {
 async function prepare(root: string, storeDir: string): Promise<Map<string, { paths: string[]; bytes: number }>> {
   const { externalDataModel, tinyTransformersFolder } = await import('../test/runtimes/onnx-models.js');
   const { sileroFiles, SILERO_MODELS, sealPath } = await import('../test/runtimes/fixtures.js');
-  const { FileKeyStore } = await import('../keyserver/keystore.js');
+  const { FileKeyStore } = await import('../keystore/file-store.js');
   await FileKeyStore.open(storeDir, { create: true });
   const sets: Record<string, Map<string, Uint8Array>> = {
     'silero-vad': await sileroFiles(SILERO_MODELS.silero16k),

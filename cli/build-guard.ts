@@ -8,7 +8,7 @@ import { join, relative, resolve } from 'node:path';
 import { ModelsealError } from '../format/errors.js';
 import { ID_PATTERN } from '../format/manifest.js';
 import { IGNORE_FILE, scanBuild, type ScanReport } from '../guard/index.js';
-import { collectSeal, type SealSummary } from './commands/seal.js';
+import { collectSeal, type SealSummary } from './actions/seal.js';
 import { CliError } from './errors.js';
 import { isContainedPath } from './out-dir.js';
 

@@ -2,7 +2,7 @@
 // finishes: temp paths and cleanup steps, run synchronously on the way out.
 
 import { rmSync } from 'node:fs';
-import { tempFilesInFlight } from '../keyserver/atomic.js';
+import { tempFilesInFlight } from '../keystore/atomic.js';
 
 const pending = new Set<() => void>();
 

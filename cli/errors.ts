@@ -2,7 +2,7 @@
 // and the exit code that goes with the error (2 for usage, 1 for every other failure).
 
 import { ModelsealError, type ErrorCode } from '../format/errors.js';
-import { escapeControls } from './safe-text.js';
+import { escapeControls, safeMessage } from './safe-text.js';
 
 /** Exit codes the CLI documents in docs/CLI.md. */
 export const EXIT = { ok: 0, failure: 1, usage: 2, interrupted: 130, terminated: 143 } as const;
@@ -57,8 +57,9 @@ export function exitCodeFor(err: ModelsealError): number {
 /** Prints `err` to stderr in the CLI's format and returns the exit code to use. */
 export function printError(err: unknown, write: (text: string) => void = (t) => process.stderr.write(t)): number {
   const e = toModelsealError(err);
-  // Messages echo paths and manifest fields: escaped, so they cannot forge terminal output.
-  write(`modelseal: error [${e.code}]: ${escapeControls(lowerFirst(e.message))}\n`);
+  // Messages echo paths, manifest fields and parser excerpts of input files: escaped, so they cannot
+  // forge terminal output, and a binary file's excerpt is described instead of printed.
+  write(`modelseal: error [${e.code}]: ${safeMessage(lowerFirst(e.message))}\n`);
   const hint = e instanceof CliError && e.hint !== undefined ? e.hint : HINTS[e.code];
   if (hint !== undefined) write(`hint: ${escapeControls(hint)}\n`);
   if (process.env['MODELSEAL_DEBUG'] && e.cause instanceof Error && e.cause.stack) write(`${e.cause.stack}\n`);

@@ -1,10 +1,12 @@
-// Parsers for option values. They throw commander's InvalidArgumentError, which the program turns
-// into a usage error (exit 2) naming the option.
+// Option definitions shared by several commands, and parsers for option values. The parsers throw
+// commander's InvalidArgumentError, which the program turns into a usage error (exit 2) naming the
+// option. Imported by every command definition, so it stays light: no keystore, no server.
 
-import { InvalidArgumentError } from 'commander';
+import { InvalidArgumentError, Option } from 'commander';
 import { MAX_CHUNK_LENGTH, MIN_CHUNK_LENGTH } from '../format/chunked.js';
 import { ID_PATTERN } from '../format/manifest.js';
-import { masterKeyScheme, redactUri } from '../keyserver/master/index.js';
+import { ID_RULE } from '../format/ids.js';
+import { masterKeyScheme, redactUri } from '../keystore/master/index.js';
 import { CliError } from './errors.js';
 
 // KB/MB/GB are binary too: TF.js's converter calls its 4194304-byte shards "4MB", and so do users.
@@ -41,7 +43,7 @@ export function parseChunkSize(text: string): number {
 
 /** Parses a model id or key id: 1 to 128 of A-Z a-z 0-9 . _ -, starting with a letter or digit. */
 export function parseId(text: string): string {
-  if (!ID_PATTERN.test(text)) throw new InvalidArgumentError('use 1 to 128 letters, digits, ".", "_" or "-", starting with a letter or digit.');
+  if (!ID_PATTERN.test(text)) throw new InvalidArgumentError(`use ${ID_RULE}.`);
   return text;
 }
 
@@ -80,4 +82,24 @@ export function parseMasterKey(text: string): string {
     throw new CliError('usage', `--master-key: ${(err as Error).message}`, { hint: 'see docs/OPERATIONS.md, "Master keys"' });
   }
   return text;
+}
+
+/** Parses a TCP port: 0 (any free port) to 65535. */
+export function parsePort(text: string): number {
+  const n = Number(text);
+  if (!/^\d+$/.test(text) || n > 65535) throw new InvalidArgumentError('expected a port number from 0 to 65535.');
+  return n;
+}
+
+/** Help text of every command's --master-key option. */
+export const MASTER_KEY_HELP = 'master key URI: file:PATH, pkcs11:…, aws-kms:…, vault-transit:…, gcp-kms:… (default: $MODELSEAL_MASTER_KEY, else the store\'s master.key)';
+
+/** The `--store <dir>` option every keystore command takes. */
+export function storeOption(): Option {
+  return new Option('--store <dir>', 'keystore folder (default: $MODELSEAL_HOME, else ./.modelseal)');
+}
+
+/** The `--master-key <uri>` option; `prefix` qualifies the help (`the current`, for rewrap). */
+export function masterKeyOption(prefix?: string): Option {
+  return new Option('--master-key <uri>', prefix === undefined ? MASTER_KEY_HELP : `${prefix} ${MASTER_KEY_HELP}`).argParser(parseMasterKey);
 }

@@ -8,8 +8,8 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync, renameSync, rmdirSync, rmSync } from 'node:fs';
 import { open, readdir, rm, stat } from 'node:fs/promises';
 import { basename, dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
-import { syncDir } from '../keyserver/atomic.js';
-import { makeDirsSync } from '../keyserver/make-dir.js';
+import { syncDir } from '../keystore/atomic.js';
+import { makeDirsSync } from '../keystore/make-dir.js';
 import { onInterrupt } from './cleanup.js';
 import { CliError, fsError } from './errors.js';
 

@@ -1,8 +1,9 @@
-// The modelseal program: one command per file in cli/commands/, added here in one list.
+// The modelseal program: one command per file in cli/commands/, added here in one list. A command
+// file holds only the definition (options, help); its action imports the work from cli/actions/ when
+// it runs, so `--version`, `--help` and usage errors load no keystore, cipher or server code.
 
 import { readFileSync } from 'node:fs';
 import { Command, type OutputConfiguration } from 'commander';
-import { demoCommand } from './commands/demo.js';
 import { inspectCommand } from './commands/inspect.js';
 import { keysCommand } from './commands/keys.js';
 import { openCommand } from './commands/open.js';
@@ -23,7 +24,6 @@ const COMMANDS: Command[] = [
   keysCommand,
   tokenCommand,
   serveCommand,
-  demoCommand,
 ];
 
 function packageVersion(): string {

@@ -18,3 +18,20 @@ export function escapeControls(text: string): string {
 export function escapeJsonControls(json: string): string {
   return json.replace(UNSAFE_IN_JSON, hex);
 }
+
+// V8's JSON.parse quotes the input around the first bad token: `Unexpected token 'P', "PK\u0003\u0004…"
+// is not valid JSON`, with `...` on either side when it cut the excerpt. From a binary file that
+// excerpt is garbage (replacement characters, NULs), so it never reaches the terminal.
+const JSON_EXCERPT = /Unexpected token '[\s\S]{1,2}', (?:\.\.\.)?"[\s\S]*?"(?:\.\.\.)? is not valid JSON/g;
+// eslint-disable-next-line no-control-regex -- control characters are what marks binary data
+const BINARY = /[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f\ufffd]/;
+
+/** Replaces the input excerpt of a JSON.parse error in `message` by a short description when the input is binary. */
+export function withoutInputExcerpts(message: string): string {
+  return message.replace(JSON_EXCERPT, (whole) => (BINARY.test(whole) ? 'the input is binary data, not JSON text' : whole));
+}
+
+/** A message from anywhere (a file, a parser, a server) made safe and short for the terminal. */
+export function safeMessage(message: string): string {
+  return escapeControls(withoutInputExcerpts(message));
+}

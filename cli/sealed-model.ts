@@ -6,7 +6,7 @@ import { importInputKey } from '../format/chunked.js';
 import { ModelsealError } from '../format/errors.js';
 import { MAX_HEADER_BYTES, MAX_MANIFEST_BYTES, parseManifestBytes, type SealedManifest } from '../format/manifest.js';
 import { inlineHeader, openHeader, openSealing, openShard, type OpenedHeader, type OpenedSealing, type ShardLayout } from '../format/open.js';
-import type { FileKeyStore, KeyRecord } from '../keyserver/keystore.js';
+import type { FileKeyStore, KeyRecord } from '../keystore/file-store.js';
 import { CliError } from './errors.js';
 import { nodeChunkCipher } from '../node/index.js';
 import { readAtMost, readWholeFile } from './safe-read.js';

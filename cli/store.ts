@@ -2,9 +2,9 @@
 
 import { isModelsealError } from '../format/errors.js';
 import { configFromEnv, resolveConfig } from '../keyserver/config.js';
-import { defaultStoreDir, FileKeyStore } from '../keyserver/keystore.js';
-import { openMasterKey } from '../keyserver/master/index.js';
-import { onStaleLockReclaimed } from '../keyserver/store-lock.js';
+import { defaultStoreDir, FileKeyStore } from '../keystore/file-store.js';
+import { openMasterKey } from '../keystore/master/index.js';
+import { onStaleLockReclaimed } from '../keystore/lock.js';
 import { CliError } from './errors.js';
 import { note } from './output.js';
 
@@ -40,9 +40,6 @@ export function storeCreationForbidden(): boolean {
   const v = process.env['MODELSEAL_NO_CREATE'];
   return v !== undefined && v !== '' && v !== '0' && v.toLowerCase() !== 'false';
 }
-
-/** Help text of every command's --master-key option. */
-export const MASTER_KEY_HELP = 'master key URI: file:PATH, pkcs11:…, aws-kms:…, vault-transit:…, gcp-kms:… (default: $MODELSEAL_MASTER_KEY, else the store\'s master.key)';
 
 /** The master key URI a command uses: --master-key, else $MODELSEAL_MASTER_KEY, else undefined (master.key). */
 export function masterKeyUri(explicit: string | undefined): string | undefined {

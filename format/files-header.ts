@@ -3,6 +3,7 @@
 // (docs/FORMAT.md §Generic form).
 
 import { ModelsealError } from './errors.js';
+import { isRecord } from './json.js';
 import { DIGEST_PATTERN } from './manifest.js';
 
 /** One file of a files-kind sealing: its relative path and its length in bytes. */
@@ -81,10 +82,6 @@ export function filePathListProblem(paths: readonly string[]): string | undefine
     if (inside !== undefined) return `${JSON.stringify(path.slice(0, 80))} is a file but ${JSON.stringify(inside.slice(0, 80))} uses it as a folder`;
   }
   return undefined;
-}
-
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
 /** True when a parsed header document is of the generic form (it has a `kind` member). */

@@ -3,7 +3,7 @@
 
 import { ModelsealError } from './errors.js';
 import { DIGEST_PATTERN } from './manifest.js';
-import { parseStrictJson, type StrictJsonError } from './json.js';
+import { isRecord, parseStrictJson, type StrictJsonError } from './json.js';
 
 /** A TF.js weight group as model.json lists it. */
 export interface WeightsManifestGroup {
@@ -33,10 +33,6 @@ export interface SealedHeader {
 }
 
 const HEADER_FIELDS = ['sealingId', 'weightBytes', 'weightFiles', 'shardDigests', 'modelJson'];
-
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
 
 /**
  * The file a weight path names, relative to model.json's folder (docs/FORMAT.md §Weight paths):

@@ -82,3 +82,8 @@ export function parseStrictJson(text: string, options: { integersOnly: boolean }
   checkTokens(text, options.integersOnly);
   return value;
 }
+
+/** True for a JSON object (not null, not an array). */
+export function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}

@@ -2,9 +2,9 @@
 // hand-written on purpose: the loader ships to browsers and should not pull a schema library.
 
 import { fromBase64url, fromUtf8 } from './bytes.js';
-import { MAX_CHUNK_LENGTH, MIN_CHUNK_LENGTH } from './chunked.js';
+import { MAX_CHUNK_LENGTH, MAX_CHUNKS, MIN_CHUNK_LENGTH } from './chunk-lengths.js';
 import { ModelsealError } from './errors.js';
-import { parseStrictJson, type StrictJsonError } from './json.js';
+import { isRecord, parseStrictJson, type StrictJsonError } from './json.js';
 
 /** The format version string; the first field a reader checks. */
 export const FORMAT_VERSION = 'modelseal/2';
@@ -14,8 +14,6 @@ export const DEFAULT_SHARD_LENGTH = 4 * 1024 * 1024;
 export const MAX_MANIFEST_BYTES = 1024 * 1024;
 /** Upper bound on the sealed header, in bytes. */
 export const MAX_HEADER_BYTES = 64 * 1024 * 1024;
-/** C2SP allows at most 2^38 chunks in one file. */
-export const MAX_CHUNKS_PER_FILE = 2 ** 38;
 /** Inline headers as parsing decoded them, so a reader does not decode hundreds of KB twice. */
 const decodedHeaders = new WeakMap<HeaderRef, Uint8Array>();
 
@@ -62,10 +60,6 @@ function invalid(field: string, problem: string): ModelsealError {
   return new ModelsealError('manifest_invalid', `sealed manifest: ${field} ${problem}`);
 }
 
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
 function checkSize(value: unknown, field: string): number {
   if (!Number.isSafeInteger(value) || (value as number) < 0) throw invalid(field, 'must be a non-negative integer');
   return value as number;
@@ -103,7 +97,7 @@ export function parseManifest(json: unknown): SealedManifest {
   const shardLen = checkSize(shardLength, 'shardLength');
   if (shardLen === 0 || shardLen % (chunkLength as number) !== 0) throw invalid('shardLength', 'must be a positive multiple of chunkLength');
   // A full shard has shardLength / chunkLength full chunks plus the empty final one.
-  if (shardLen / (chunkLength as number) >= MAX_CHUNKS_PER_FILE) throw invalid('shardLength', 'must be less than 2^38 times chunkLength (C2SP allows 2^38 chunks per file)');
+  if (shardLen / (chunkLength as number) >= MAX_CHUNKS) throw invalid('shardLength', 'must be less than 2^38 times chunkLength (C2SP allows 2^38 chunks per file)');
   if (typeof sealing !== 'string' || !DIGEST_PATTERN.test(sealing)) throw invalid('sealing', 'must be a SHA-256 digest in unpadded base64url (43 characters)');
   let headerRef: HeaderRef;
   if (!isRecord(header)) throw invalid('header', 'must be an object with "data" or with "path" and "size"');

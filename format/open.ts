@@ -1,12 +1,16 @@
 import { fromBase64url, fromUtf8, toBase64url } from './bytes.js';
-import { ChunkedDecryptor, decryptChunked, joinChunks, plaintextLengthOf, sealedLength, type ChunkCipherFactory } from './chunked.js';
+import type { ChunkCipherFactory } from './chunk-cipher.js';
+import { joinChunks } from './chunk-decrypt.js';
+import { plaintextLengthOf, sealedLength } from './chunk-lengths.js';
 import { headerContext, shardContext, type ContextBase } from './context.js';
 import { ModelsealError } from './errors.js';
 import { isFilesHeaderJson, parseFilesHeaderJson, type FilesHeader } from './files-header.js';
 import { parseHeaderJson, type ModelJson, type SealedHeader } from './header.js';
 import { parseStrictJson, type StrictJsonError } from './json.js';
 import { MAX_HEADER_BYTES, takeDecodedHeader, type SealedManifest } from './manifest.js';
-import { sha256, shardPlaintextLengths } from './layout.js';
+import { shardPlaintextLengths } from './layout.js';
+import { FileDecryptor, openFile } from './open-file.js';
+import { sha256 } from './webcrypto.js';
 
 /** Options for opening sealed files. */
 export interface OpenOptions {
@@ -88,13 +92,7 @@ export async function openSealing(
     throw new ModelsealError(code, `${label} is ${sealedHeader.length} bytes but the manifest says ${manifest.header.size}: fetch or upload the file again`, { file: label });
   }
   if (sealedHeader.length > MAX_HEADER_BYTES) throw new ModelsealError('header_invalid', `${label} is larger than ${MAX_HEADER_BYTES} bytes`, { file: label });
-  const chunks = await decryptChunked(contentKey, sealedHeader, headerContext(contextBase(manifest)), {
-    ...options,
-    chunkLength: manifest.chunkLength,
-    label,
-    commitmentCode: 'wrong_key',
-    commitmentHint: 'the content key is not the one this model was sealed with (or the manifest\'s modelId, keyId, chunkLength or shardLength, or the header, were altered)',
-  });
+  const chunks = await openFile(contentKey, sealedHeader, headerContext(contextBase(manifest)), { ...options, chunkLength: manifest.chunkLength, label, role: 'header' });
   const plain = joinChunks(chunks);
   const digest = await sha256(plain);
   // The key server vouches for `sealing`; a header that decrypts under the right key but has
@@ -201,18 +199,17 @@ export function createShardDecryptor(
   index: number,
   contentKey: CryptoKey,
   options: OpenOptions = {},
-): ChunkedDecryptor {
+): FileDecryptor {
   const plan = opened.shards[index];
   if (!plan) throw new RangeError(`no shard ${index}`);
   const count = opened.shards.length;
   const context = shardContext(contextBase(manifest), { index, count, plaintextLength: plan.plaintextLength, headerDigest: opened.digest });
-  return new ChunkedDecryptor(contentKey, context, {
+  return new FileDecryptor(contentKey, context, {
     ...options,
     chunkLength: manifest.chunkLength,
     plaintextLength: plan.plaintextLength,
     label: shardLabel(plan, count),
-    commitmentCode: 'misplaced_shard',
-    commitmentHint: 'this file is not the shard sealed for this position of this model and sealing (shards swapped, or taken from another model or sealing), or its first 56 bytes were altered',
+    role: 'shard',
     checkDigest: async (digest) => {
       const header = opened.header instanceof Promise ? (await opened.header).header : opened.header;
       if (toBase64url(digest) !== header.shardDigests[index]) {

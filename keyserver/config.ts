@@ -1,13 +1,15 @@
 // Key server configuration: defaults < JSON file < MODELSEAL_* environment < command-line flags.
-// Validated once at start so a bad value is a clear `config_invalid` error, not a crash later.
+// Validated once at start against the JSON Schema (config-schema.ts, published as
+// docs/keyserver-config.schema.json), so a bad value is a clear `config_invalid` error, not a crash later.
 
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { ModelsealError } from '../format/errors.js';
-import { masterKeyScheme } from './master/index.js';
+import { masterKeyScheme } from '../keystore/master/index.js';
+import { validateConfig } from './config-validate.js';
+import { CONFIG_SCHEMA, schemaDefaults } from './config-schema.js';
 
-/** Signature algorithms a session-token key may allow (never `none`). */
-export const TOKEN_ALGORITHMS = ['HS256', 'HS384', 'HS512', 'EdDSA', 'Ed25519', 'ES256', 'ES384', 'PS256', 'RS256'] as const;
+export { CONFIG_SCHEMA, TOKEN_ALGORITHMS, MAX_OFFLINE_LEASE_SECONDS } from './config-schema.js';
 
 /** One accepted session-token signing key and the algorithms it may be used with. */
 export type TokenKeyConfig =
@@ -19,9 +21,6 @@ export type TokenKeyConfig =
   | { type: 'jwks-file'; path: string; algorithms?: string[] }
   /** A JWKS served by the app backend or identity provider, fetched and cached. */
   | { type: 'jwks-url'; url: string; algorithms?: string[] };
-
-/** Longest offline lease a policy may grant: 30 days. */
-export const MAX_OFFLINE_LEASE_SECONDS = 30 * 86_400;
 
 /** Release policy of one model (or of every model matching a pattern). */
 export interface ModelPolicy {
@@ -104,56 +103,13 @@ export interface KeyServerConfig {
   models: Record<string, Partial<ModelPolicy>>;
 }
 
-/** Safe defaults: loopback, small bodies, modest rate limits, capped releases per token. */
-export const DEFAULT_CONFIG: KeyServerConfig = {
-  host: '127.0.0.1',
-  port: 8787,
-  store: undefined,
-  masterKey: undefined,
-  masterKeyCacheSeconds: 300,
-  logLevel: 'info',
-  trustProxy: false,
-  bodyLimit: 8192,
-  bodyDrainLimit: 8 << 20,
-  requestTimeoutMs: 10_000,
-  headersTimeoutMs: 5_000,
-  keepAliveTimeoutMs: 5_000,
-  maxConnections: 1024,
-  ipv6PrefixLength: 64,
-  reloadIntervalMs: 2000,
-  releaseTtlSeconds: 300,
-  wrapAlgorithm: 'ECDH-ES+A256KW',
-  serverKeyReuseSeconds: 0,
-  auditLog: undefined,
-  auditFieldMaxLength: 256,
-  auditUnverifiedPerAddress: 20,
-  auditUnverifiedWindowMs: 60_000,
-  tokens: {
-    issuer: ['modelseal-dev'],
-    audience: ['modelseal'],
-    clockSkewSeconds: 30,
-    maxLifetimeSeconds: 86_400,
-    keys: [{ type: 'store-secret', algorithms: ['HS256'] }],
-  },
-  rateWindowMs: 60_000,
-  redis: undefined,
-  redisKeyPrefix: 'modelseal:',
-  redisCommandTimeoutMs: 1000,
-  rateLimitFailOpen: false,
-  defaults: { origins: null, releasesPerToken: 100, ratePerSubject: 120, ratePerAddress: 300, offlineLeaseSeconds: 0 },
-  models: {},
-};
-
 /** A deep-partial configuration, as a file, the environment or flags give it. */
 export type KeyServerConfigInput = Partial<Omit<KeyServerConfig, 'tokens' | 'defaults'>> & {
   tokens?: Partial<KeyServerConfig['tokens']>;
   defaults?: Partial<ModelPolicy>;
 };
 
-const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
-const TOP_KEYS = new Set(Object.keys(DEFAULT_CONFIG));
-const TOKEN_KEYS = new Set(Object.keys(DEFAULT_CONFIG.tokens));
-const POLICY_KEYS = new Set(Object.keys(DEFAULT_CONFIG.defaults));
+const NESTED = new Set(['tokens', 'defaults', 'models']);
 
 function invalid(where: string, message: string): ModelsealError {
   return new ModelsealError('config_invalid', `config ${where}: ${message}`);
@@ -163,239 +119,105 @@ function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
-function intIn(where: string, v: unknown, min: number, max: number): number {
-  if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) throw invalid(where, `must be an integer from ${min} to ${max}, got ${JSON.stringify(v)}`);
-  return v;
-}
-
-function stringList(where: string, v: unknown, allowEmpty = false): string[] {
-  const list = typeof v === 'string' ? [v] : v;
-  if (!Array.isArray(list) || list.some((s) => typeof s !== 'string' || s.length === 0) || (!allowEmpty && list.length === 0)) {
-    throw invalid(where, 'must be a non-empty string or a list of non-empty strings');
-  }
-  return list as string[];
-}
-
-function checkPolicy(where: string, p: unknown, partial: boolean): Partial<ModelPolicy> {
-  if (!isObject(p)) throw invalid(where, 'must be an object');
-  const out: Partial<ModelPolicy> = {};
-  for (const k of Object.keys(p)) if (!POLICY_KEYS.has(k)) throw invalid(`${where}.${k}`, `unknown setting (known: ${[...POLICY_KEYS].join(', ')})`);
-  if (p['origins'] !== undefined) {
-    if (p['origins'] === null) out.origins = null;
-    else {
-      out.origins = stringList(`${where}.origins`, p['origins'], true);
-      for (const o of out.origins) {
-        let u: URL | undefined;
-        try {
-          u = new URL(o);
-        } catch {
-          u = undefined;
-        }
-        if (!u || u.origin !== o) throw invalid(`${where}.origins`, `${JSON.stringify(o)} is not an origin: write scheme://host[:port] with no path or trailing slash`);
-      }
-    }
-  }
-  if (p['releasesPerToken'] !== undefined) out.releasesPerToken = intIn(`${where}.releasesPerToken`, p['releasesPerToken'], 0, 1e9);
-  if (p['ratePerSubject'] !== undefined) out.ratePerSubject = intIn(`${where}.ratePerSubject`, p['ratePerSubject'], 1, 1e9);
-  if (p['ratePerAddress'] !== undefined) out.ratePerAddress = intIn(`${where}.ratePerAddress`, p['ratePerAddress'], 1, 1e9);
-  if (p['offlineLeaseSeconds'] !== undefined) out.offlineLeaseSeconds = intIn(`${where}.offlineLeaseSeconds`, p['offlineLeaseSeconds'], 0, MAX_OFFLINE_LEASE_SECONDS);
-  if (!partial) for (const k of POLICY_KEYS) if ((out as Record<string, unknown>)[k] === undefined) throw invalid(`${where}.${k}`, 'is required');
-  return out;
-}
-
-function checkTokenKey(where: string, k: unknown): TokenKeyConfig {
-  if (!isObject(k)) throw invalid(where, 'must be an object with a type');
-  const algorithms = k['algorithms'] === undefined ? undefined : stringList(`${where}.algorithms`, k['algorithms']);
-  for (const a of algorithms ?? []) {
-    if (!(TOKEN_ALGORITHMS as readonly string[]).includes(a)) throw invalid(`${where}.algorithms`, `${JSON.stringify(a)} is not allowed (allowed: ${TOKEN_ALGORITHMS.join(', ')})`);
-  }
-  const hmacOnly = (list: string[] | undefined) => {
-    if (list?.some((a) => !a.startsWith('HS'))) throw invalid(`${where}.algorithms`, 'a shared secret can only verify HS256/HS384/HS512');
-  };
-  const asymOnly = (list: string[] | undefined) => {
-    if (list?.some((a) => a.startsWith('HS'))) throw invalid(`${where}.algorithms`, 'a JWKS holds public keys: allow EdDSA, ES256 or another asymmetric algorithm, never HS*');
-  };
-  switch (k['type']) {
-    case 'store-secret':
-      hmacOnly(algorithms);
-      return { type: 'store-secret', algorithms: algorithms ?? ['HS256'] };
-    case 'secret': {
-      hmacOnly(algorithms);
-      const s = k['secret'];
-      if (typeof s !== 'string' || !/^[A-Za-z0-9_-]{43,}$/.test(s)) throw invalid(`${where}.secret`, 'must be at least 32 bytes in base64url');
-      return { type: 'secret', secret: s, algorithms: algorithms ?? ['HS256'] };
-    }
-    case 'jwks-file': {
-      asymOnly(algorithms);
-      if (typeof k['path'] !== 'string' || k['path'] === '') throw invalid(`${where}.path`, 'must be the path of a JWKS file');
-      return { type: 'jwks-file', path: resolve(k['path']), algorithms: algorithms ?? ['EdDSA', 'ES256'] };
-    }
-    case 'jwks-url': {
-      asymOnly(algorithms);
-      const u = k['url'];
-      let ok: boolean;
-      try {
-        const parsed = new URL(String(u));
-        ok = parsed.protocol === 'https:' || (parsed.protocol === 'http:' && ['127.0.0.1', 'localhost', '[::1]'].includes(parsed.hostname));
-      } catch {
-        ok = false;
-      }
-      if (!ok) throw invalid(`${where}.url`, 'must be an https URL (http only for localhost)');
-      return { type: 'jwks-url', url: String(u), algorithms: algorithms ?? ['EdDSA', 'ES256'] };
-    }
-    default:
-      throw invalid(`${where}.type`, 'must be store-secret, secret, jwks-file or jwks-url');
-  }
-}
-
-/** Validates a partial configuration and fills in defaults; throws ModelsealError `config_invalid`. */
-export function resolveConfig(...layers: (KeyServerConfigInput | Record<string, unknown> | undefined)[]): KeyServerConfig {
-  const c: KeyServerConfig = structuredClone(DEFAULT_CONFIG);
+/** Later layers win setting by setting; `tokens`, `defaults` and `models` merge one level down. */
+function mergeLayers(layers: unknown[]): Record<string, unknown> {
+  const merged: Record<string, unknown> = {};
   for (const [i, layer] of layers.entries()) {
     if (layer === undefined) continue;
     if (!isObject(layer)) throw invalid(`layer ${i}`, 'must be an object');
     for (const [key, v] of Object.entries(layer)) {
       if (v === undefined) continue;
-      if (!TOP_KEYS.has(key)) throw invalid(key, `unknown setting (known: ${[...TOP_KEYS].join(', ')})`);
-      switch (key) {
-        case 'host':
-          if (typeof v !== 'string' || v === '') throw invalid('host', 'must be a host name or address');
-          c.host = v;
-          break;
-        case 'port':
-          c.port = intIn('port', v, 0, 65535);
-          break;
-        case 'store':
-          if (typeof v !== 'string' || v === '') throw invalid('store', 'must be a folder path');
-          c.store = v;
-          break;
-        case 'masterKey':
-          if (typeof v !== 'string' || v === '') throw invalid('masterKey', 'must be a master key URI such as file:master.key or pkcs11:token=…;object=…');
-          try {
-            masterKeyScheme(v);
-          } catch (err) {
-            throw invalid('masterKey', (err as Error).message);
-          }
-          c.masterKey = v;
-          break;
-        case 'masterKeyCacheSeconds':
-          c.masterKeyCacheSeconds = intIn('masterKeyCacheSeconds', v, 0, 86_400);
-          break;
-        case 'logLevel':
-          if (typeof v !== 'string' || !LOG_LEVELS.includes(v)) throw invalid('logLevel', `must be one of ${LOG_LEVELS.join(', ')}`);
-          c.logLevel = v as KeyServerConfig['logLevel'];
-          break;
-        case 'trustProxy':
-          if (typeof v === 'boolean' || (typeof v === 'number' && Number.isInteger(v) && v >= 0)) c.trustProxy = v;
-          else if (typeof v === 'string' || Array.isArray(v)) c.trustProxy = stringList('trustProxy', v);
-          else throw invalid('trustProxy', 'must be true, false, a hop count, or a list of trusted proxy addresses/CIDRs');
-          break;
-        case 'bodyLimit':
-          c.bodyLimit = intIn('bodyLimit', v, 256, 1 << 20);
-          break;
-        case 'bodyDrainLimit':
-          c.bodyDrainLimit = intIn('bodyDrainLimit', v, 0, 64 << 20);
-          break;
-        case 'requestTimeoutMs':
-          c.requestTimeoutMs = intIn('requestTimeoutMs', v, 100, 600_000);
-          break;
-        case 'headersTimeoutMs':
-          c.headersTimeoutMs = intIn('headersTimeoutMs', v, 100, 600_000);
-          break;
-        case 'keepAliveTimeoutMs':
-          c.keepAliveTimeoutMs = intIn('keepAliveTimeoutMs', v, 100, 600_000);
-          break;
-        case 'maxConnections':
-          c.maxConnections = intIn('maxConnections', v, 1, 1_000_000);
-          break;
-        case 'ipv6PrefixLength':
-          c.ipv6PrefixLength = intIn('ipv6PrefixLength', v, 16, 128);
-          break;
-        case 'reloadIntervalMs':
-          c.reloadIntervalMs = v === 0 ? 0 : intIn('reloadIntervalMs', v, 50, 3_600_000);
-          break;
-        case 'releaseTtlSeconds':
-          c.releaseTtlSeconds = intIn('releaseTtlSeconds', v, 1, 86_400);
-          break;
-        case 'wrapAlgorithm':
-          if (v !== 'ECDH-ES+A256KW' && v !== 'ECDH-ES') throw invalid('wrapAlgorithm', 'must be ECDH-ES+A256KW or ECDH-ES');
-          c.wrapAlgorithm = v;
-          break;
-        case 'serverKeyReuseSeconds':
-          c.serverKeyReuseSeconds = intIn('serverKeyReuseSeconds', v, 0, 3600);
-          break;
-        case 'auditLog':
-          if (v !== null && (typeof v !== 'string' || v === '')) throw invalid('auditLog', 'must be a file path, or null to turn the audit log off');
-          c.auditLog = v as string | null;
-          break;
-        case 'auditFieldMaxLength':
-          c.auditFieldMaxLength = intIn('auditFieldMaxLength', v, 32, 65_536);
-          break;
-        case 'auditUnverifiedPerAddress':
-          c.auditUnverifiedPerAddress = intIn('auditUnverifiedPerAddress', v, 0, 1e9);
-          break;
-        case 'auditUnverifiedWindowMs':
-          c.auditUnverifiedWindowMs = intIn('auditUnverifiedWindowMs', v, 100, 86_400_000);
-          break;
-        case 'rateWindowMs':
-          c.rateWindowMs = intIn('rateWindowMs', v, 100, 86_400_000);
-          break;
-        case 'redis': {
-          let u: URL | undefined;
-          try {
-            u = typeof v === 'string' ? new URL(v) : undefined;
-          } catch {
-            u = undefined;
-          }
-          if (!u || (u.protocol !== 'redis:' && u.protocol !== 'rediss:') || u.hostname === '') throw invalid('redis', 'must be a redis:// or rediss:// URL, e.g. redis://redis.internal:6379');
-          c.redis = v as string;
-          break;
-        }
-        case 'redisKeyPrefix':
-          if (typeof v !== 'string' || !/^[A-Za-z0-9:._-]{1,64}$/.test(v)) throw invalid('redisKeyPrefix', 'must be 1 to 64 letters, digits, ":", ".", "_" or "-"');
-          c.redisKeyPrefix = v;
-          break;
-        case 'redisCommandTimeoutMs':
-          c.redisCommandTimeoutMs = intIn('redisCommandTimeoutMs', v, 10, 60_000);
-          break;
-        case 'rateLimitFailOpen':
-          if (typeof v !== 'boolean') throw invalid('rateLimitFailOpen', 'must be true or false');
-          c.rateLimitFailOpen = v;
-          break;
-        case 'tokens': {
-          if (!isObject(v)) throw invalid('tokens', 'must be an object');
-          for (const [tk, tv] of Object.entries(v)) {
-            if (tv === undefined) continue;
-            if (!TOKEN_KEYS.has(tk)) throw invalid(`tokens.${tk}`, `unknown setting (known: ${[...TOKEN_KEYS].join(', ')})`);
-            if (tk === 'issuer') c.tokens.issuer = stringList('tokens.issuer', tv);
-            else if (tk === 'audience') c.tokens.audience = stringList('tokens.audience', tv);
-            else if (tk === 'clockSkewSeconds') c.tokens.clockSkewSeconds = intIn('tokens.clockSkewSeconds', tv, 0, 300);
-            else if (tk === 'maxLifetimeSeconds') c.tokens.maxLifetimeSeconds = intIn('tokens.maxLifetimeSeconds', tv, 0, 31_536_000);
-            else if (tk === 'keys') {
-              if (!Array.isArray(tv) || tv.length === 0) throw invalid('tokens.keys', 'must be a non-empty list of token keys');
-              c.tokens.keys = tv.map((k, j) => checkTokenKey(`tokens.keys[${j}]`, k));
-            }
-          }
-          break;
-        }
-        case 'defaults':
-          Object.assign(c.defaults, checkPolicy('defaults', v, true));
-          break;
-        case 'models': {
-          if (!isObject(v)) throw invalid('models', 'must be an object of model id or pattern → policy');
-          for (const [pattern, p] of Object.entries(v)) {
-            if (!/^[A-Za-z0-9*][A-Za-z0-9._*-]{0,127}$/.test(pattern)) throw invalid(`models[${JSON.stringify(pattern)}]`, 'must be a model id, optionally with * wildcards');
-            c.models[pattern] = checkPolicy(`models[${JSON.stringify(pattern)}]`, p, true);
-          }
-          break;
-        }
-      }
+      const into = merged[key];
+      if (NESTED.has(key) && isObject(v) && isObject(into)) {
+        for (const [k, w] of Object.entries(v)) if (w !== undefined) into[k] = w;
+      } else merged[key] = isObject(v) ? { ...v } : v;
     }
   }
+  try {
+    // A copy, as JSON: Ajv fills defaults in place (never in the caller's objects), and an undefined
+    // member at any depth is no setting at all.
+    return JSON.parse(JSON.stringify(merged)) as Record<string, unknown>;
+  } catch (cause) {
+    throw new ModelsealError('config_invalid', `config: settings must be JSON values (${(cause as Error).message})`, { cause });
+  }
+}
+
+/** Checks the schema cannot express; each names its setting. */
+function checkSemantics(c: KeyServerConfig): void {
+  if (c.masterKey !== undefined) {
+    try {
+      masterKeyScheme(c.masterKey);
+    } catch (err) {
+      throw invalid('masterKey', (err as Error).message);
+    }
+  }
+  checkOrigins('defaults', c.defaults.origins);
+  for (const [pattern, p] of Object.entries(c.models)) checkOrigins(`models[${JSON.stringify(pattern)}]`, p.origins);
+  c.tokens.keys.forEach((k, i) => checkTokenKey(`tokens.keys[${i}]`, k));
+  if (c.redis !== undefined && !isRedisUrl(c.redis)) throw invalid('redis', 'must be a redis:// or rediss:// URL, e.g. redis://redis.internal:6379');
   // Node refuses a headers deadline beyond the request deadline; say which setting to change.
   if (c.headersTimeoutMs > c.requestTimeoutMs) throw invalid('headersTimeoutMs', `must not exceed requestTimeoutMs (${c.requestTimeoutMs}), got ${c.headersTimeoutMs}`);
+}
+
+function checkOrigins(where: string, origins: string[] | null | undefined): void {
+  for (const o of origins ?? []) {
+    if (parseUrl(o)?.origin !== o) throw invalid(`${where}.origins`, `${JSON.stringify(o)} is not an origin: write scheme://host[:port] with no path or trailing slash`);
+  }
+}
+
+function checkTokenKey(where: string, k: TokenKeyConfig): void {
+  if (k.type !== 'jwks-url') return;
+  const u = parseUrl(k.url);
+  const ok = u !== undefined && (u.protocol === 'https:' || (u.protocol === 'http:' && ['127.0.0.1', 'localhost', '[::1]'].includes(u.hostname)));
+  if (!ok) throw invalid(`${where}.url`, 'must be an https URL (http only for localhost)');
+}
+
+function isRedisUrl(text: string): boolean {
+  const u = parseUrl(text);
+  return u !== undefined && (u.protocol === 'redis:' || u.protocol === 'rediss:') && u.hostname !== '';
+}
+
+function parseUrl(text: string): URL | undefined {
+  try {
+    return new URL(text);
+  } catch {
+    return undefined;
+  }
+}
+
+const asList = (v: string | string[]): string[] => (typeof v === 'string' ? [v] : v);
+
+/** The validated document in the shape the server uses: lists where one string was given, key defaults filled. */
+function normalise(c: KeyServerConfig): KeyServerConfig {
+  if (typeof c.trustProxy === 'string') c.trustProxy = [c.trustProxy];
+  for (const p of [c.defaults, ...Object.values(c.models)]) if (typeof p.origins === 'string') p.origins = [p.origins];
+  c.tokens.issuer = asList(c.tokens.issuer);
+  c.tokens.audience = asList(c.tokens.audience);
+  c.tokens.keys = c.tokens.keys.map((k) => {
+    const hmac = k.type === 'store-secret' || k.type === 'secret';
+    const algorithms = k.algorithms === undefined ? (hmac ? ['HS256'] : ['EdDSA', 'ES256']) : asList(k.algorithms);
+    return k.type === 'jwks-file' ? { ...k, path: resolve(k.path), algorithms } : { ...k, algorithms };
+  });
   return c;
 }
+
+/**
+ * Validates configuration layers (later ones win) against the schema, fills in defaults, and returns
+ * the whole configuration; throws ModelsealError `config_invalid` naming the setting.
+ * @example const config = resolveConfig({ port: 9000, models: { face: { origins: ['https://app.example.com'] } } });
+ */
+export function resolveConfig(...layers: (KeyServerConfigInput | Record<string, unknown> | undefined)[]): KeyServerConfig {
+  const doc = mergeLayers(layers);
+  const failure = validateConfig(doc);
+  if (failure !== undefined) throw new ModelsealError('config_invalid', `config ${failure}`);
+  delete doc['$schema'];
+  const config = normalise(doc as unknown as KeyServerConfig);
+  checkSemantics(config);
+  return config;
+}
+
+/** Safe defaults: loopback, small bodies, modest rate limits, capped releases per token (the schema's `default`s). */
+export const DEFAULT_CONFIG: Readonly<KeyServerConfig> = schemaDefaults({ ...CONFIG_SCHEMA, default: {} }) as KeyServerConfig;
 
 /** Reads a JSON config file; a missing or unparsable file is `config_invalid`. */
 export function readConfigFile(path: string): Record<string, unknown> {

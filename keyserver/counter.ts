@@ -34,11 +34,6 @@ export class MemoryReleaseCounter implements ReleaseCounter {
     return true;
   }
 
-  /** Number of tokens tracked (for tests and metrics). */
-  get size(): number {
-    return this.#entries.size;
-  }
-
   #sweep(now: number): void {
     this.#sinceSweep = 0;
     for (const [id, e] of this.#entries) if (e.expiresAtMs < now) this.#entries.delete(id);

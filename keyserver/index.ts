@@ -1,14 +1,12 @@
-// modelseal/keyserver: the key server and the keystore it reads (Node only).
-export { FileKeyStore, defaultStoreDir, type KeyRecord, type KeyState, type ContentKey, type MasterKeyProvider, type KeyStoreReader } from './keystore.js';
-export { writeFileAtomic } from './atomic.js';
+// modelseal/keyserver: the key server and the keystore it reads (Node only). Operators start it with
+// createKeyServer (or `modelseal serve`), embed it with buildApp, and configure it with loadConfig.
 export { createKeyServer, type KeyServer, type KeyServerOptions } from './server.js';
-export { buildApp, policyFor, type AppOptions, type KeyServerApp, type ReleaseRequest, type ReleaseResponse } from './app.js';
+export { buildApp, RELEASE_PATH, type AppOptions, type KeyServerApp, type ReleaseRequest, type ReleaseResponse } from './app.js';
+export { loadConfig, resolveConfig, DEFAULT_CONFIG, type KeyServerConfig, type KeyServerConfigInput, type ModelPolicy, type TokenKeyConfig } from './config.js';
 export { mintDevToken, type MintOptions } from './mint.js';
-export { loadConfig, resolveConfig, readConfigFile, configFromEnv, DEFAULT_CONFIG, TOKEN_ALGORITHMS, type KeyServerConfig, type KeyServerConfigInput, type ModelPolicy, type TokenKeyConfig } from './config.js';
-export { WIRE_ERRORS, WireError, type WireCode, type WireErrorBody } from './errors.js';
-export { MemoryReleaseCounter, SharedStateUnavailable, type ReleaseCounter } from './counter.js';
-export { MemoryRequestLimiter, type RequestLimiter, type LimitResult } from './limiter.js';
+export { WIRE_ERRORS, type WireCode, type WireErrorBody } from './errors.js';
+export { SharedStateUnavailable, type ReleaseCounter } from './counter.js';
+export type { RequestLimiter, LimitResult } from './limiter.js';
 export { AuditLog, type AuditEntry } from './audit.js';
-export { SessionVerifier, type Session } from './session.js';
-export { importClientKey, wrapContentKey, ServerEphemeralKeys, type ClientKey, type ReleaseHeader } from './wrap.js';
-export { openMasterKey, redactUri, DEFAULT_MASTER_KEY_URI, type MasterKeyContext } from './master/index.js';
+export type { KeyServerMetrics } from './metrics.js';
+export { FileKeyStore, openMasterKey, type KeyRecord, type KeyState, type ContentKey, type KeyStoreReader, type MasterKeyProvider, type MasterKeyContext } from '../keystore/index.js';

@@ -1,6 +1,6 @@
 // Prometheus metrics, one registry per server so several servers can run in one process (tests).
 
-import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Histogram, Registry } from 'prom-client';
 
 /** The key server's metrics. */
 export class KeyServerMetrics {
@@ -27,8 +27,4 @@ export class KeyServerMetrics {
   readonly notices = new Counter({ name: 'modelseal_keystore_notices_total', help: 'Keystore change notices received over Redis (each triggers a reload)', registers: [this.registry] });
   readonly redisErrors = new Counter({ name: 'modelseal_redis_errors_total', help: 'Redis errors: lost connections and failed reconnection attempts (connection), failed or timed-out commands (command)', labelNames: ['kind'] as const, registers: [this.registry] });
   readonly rateLimitFailOpen = new Counter({ name: 'modelseal_rate_limit_fail_open_total', help: 'Requests let through without a rate-limit check because Redis was unreachable (rateLimitFailOpen)', labelNames: ['kind'] as const, registers: [this.registry] });
-
-  constructor(options: { processMetrics?: boolean } = {}) {
-    if (options.processMetrics) collectDefaultMetrics({ register: this.registry });
-  }
 }

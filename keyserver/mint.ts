@@ -2,7 +2,7 @@
 
 import { randomUUID } from 'node:crypto';
 import { SignJWT } from 'jose';
-import { FileKeyStore, type KeyStoreReader } from './keystore.js';
+import { FileKeyStore, type KeyStoreReader } from '../keystore/file-store.js';
 
 /** Options of mintDevToken. */
 export interface MintOptions {

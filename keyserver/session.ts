@@ -4,11 +4,12 @@
 
 import { readFile } from 'node:fs/promises';
 import { createLocalJWKSet, createRemoteJWKSet, decodeProtectedHeader, errors, jwtVerify, type JWTPayload, type JWTVerifyGetKey, type JWTVerifyOptions } from 'jose';
-import type { KeyStoreReader } from './keystore.js';
+import type { KeyStoreReader } from '../keystore/file-store.js';
 import type { KeyServerConfig, TokenKeyConfig } from './config.js';
 import { WireError } from './errors.js';
 import { fromBase64url } from '../format/bytes.js';
 import { ModelsealError } from '../format/errors.js';
+import { JKT_PATTERN } from '../format/ids.js';
 
 /** The claims the key server uses from a verified session token. */
 export interface Session {
@@ -152,7 +153,7 @@ export class SessionVerifier {
     if (cnf !== undefined) {
       if (typeof cnf !== 'object' || cnf === null || Array.isArray(cnf)) throw new WireError('invalid_token', 'the cnf claim must be an object ({"jkt": "<thumbprint>"})');
       const j = (cnf as { jkt?: unknown }).jkt;
-      if (typeof j !== 'string' || !/^[A-Za-z0-9_-]{43}$/.test(j)) throw new WireError('invalid_token', 'cnf.jkt must be a SHA-256 JWK thumbprint in base64url');
+      if (typeof j !== 'string' || !JKT_PATTERN.test(j)) throw new WireError('invalid_token', 'cnf.jkt must be a SHA-256 JWK thumbprint in base64url');
       jkt = j;
     }
     // jose checks only the registered claims it is asked to compare; a signed `sub: null` or `jti: 5`
@@ -208,20 +209,4 @@ function tokenError(err: unknown, tokens: KeyServerConfig['tokens']): WireError 
     return new WireError('unavailable', 'the token verification keys (JWKS) cannot be fetched', { cause: err });
   }
   return new WireError('invalid_token', 'malformed token', { cause: err });
-}
-
-/** True when `modelId` matches a `models` claim entry or policy pattern (`*` = any run of characters). */
-export function matchesPattern(pattern: string, modelId: string): boolean {
-  if (!pattern.includes('*')) return pattern === modelId;
-  const parts = pattern.split('*');
-  const first = parts[0]!;
-  const last = parts[parts.length - 1]!;
-  if (!modelId.startsWith(first) || modelId.length < first.length + last.length || !modelId.endsWith(last)) return false;
-  let at = first.length;
-  for (const mid of parts.slice(1, -1)) {
-    const i = modelId.indexOf(mid, at);
-    if (i < 0 || i + mid.length > modelId.length - last.length) return false;
-    at = i + mid.length;
-  }
-  return true;
 }

@@ -2,7 +2,7 @@
 // content keys cached per version for a bounded time (masterKeyCacheSeconds), so releases keep
 // working while the master key (an HSM, a KMS) is briefly unreachable.
 
-import type { KeyRecord, KeyStoreReader } from './keystore.js';
+import type { KeyRecord, KeyStoreReader } from '../keystore/file-store.js';
 
 /** Key records plus a content-key cache, refreshed from a KeyStoreReader. */
 export class KeySnapshot {

@@ -1,12 +1,10 @@
 // Aborting a load: the caller's AbortSignal, and the load's own controller that also stops the
 // other downloads on the first failure.
 
-import { ModelsealError } from '../format/errors.js';
+import { abortedError, ModelsealError } from '../format/errors.js';
 
-/** The `aborted` error for a signal that fired. */
-export function abortedError(signal: AbortSignal | undefined, what: string): ModelsealError {
-  return new ModelsealError('aborted', `loading ${what} was aborted (the AbortSignal passed to sealedModel fired); start the load again if you still need the model`, { cause: signal?.reason });
-}
+// The `aborted` error for a signal that fired: one builder for the format and the loader.
+export { abortedError };
 
 /** What a fetch-like call throws when its signal already fired: the signal's reason, as fetch does. */
 export function abortReason(signal: AbortSignal): unknown {

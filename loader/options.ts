@@ -116,6 +116,15 @@ function optionalFunction<T>(value: unknown, name: string): T | undefined {
   return value as T;
 }
 
+function optionalCipher(value: unknown): ChunkCipherFactory | undefined {
+  if (value === undefined) return undefined;
+  const c = value as Partial<Record<keyof ChunkCipherFactory, unknown>> | null;
+  if (typeof c !== 'object' || c === null || typeof c.forFile !== 'function' || typeof c.hmacSha512 !== 'function' || typeof c.sha256 !== 'function') {
+    throw new TypeError('sealedModel: options.cipher must be a ChunkCipherFactory ({ forFile, hmacSha512, sha256 }), such as webCryptoChunkCipher from modelseal/format');
+  }
+  return value as ChunkCipherFactory;
+}
+
 /** Default stall timeout of every request the loader makes. */
 export const DEFAULT_TIMEOUT_MS = 30_000;
 
@@ -218,7 +227,7 @@ export function resolveOptions(options: unknown): ResolvedOptions {
     maxConcurrentRequests: positiveInt(o['maxConcurrentRequests'], 'maxConcurrentRequests', 4),
     decryptConcurrency: positiveInt(o['decryptConcurrency'], 'decryptConcurrency', 4),
     streamWeights: (streamWeights as boolean | undefined) ?? false,
-    cipher: optionalFunction<ChunkCipherFactory>(o['cipher'], 'cipher'),
+    cipher: optionalCipher(o['cipher']),
     offline: (offline as boolean | undefined) ?? false,
     origin: checkOrigin(o['origin']),
   };

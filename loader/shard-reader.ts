@@ -1,8 +1,9 @@
 // One shard of a load: request it, read its body into its decryptor as it arrives, resolve with its
 // plaintext chunks once every check passed. Used by sealedModel and by the files loaders alike.
 
-import { TAG_LENGTH, type ChunkCipherFactory, type ChunkedDecryptor } from '../format/chunked.js';
+import { TAG_LENGTH, type ChunkCipherFactory } from '../format/chunked.js';
 import type { SealedManifest } from '../format/manifest.js';
+import type { FileDecryptor } from '../format/open-file.js';
 import { createShardDecryptor, manifestShardLayout, type ManifestShardLayout, type ShardLayout } from '../format/open.js';
 import { abortedError } from './abort.js';
 import { BufferPool } from './buffer-pool.js';
@@ -147,13 +148,13 @@ function unlockFor(job: ShardJob, early: boolean): Unlock {
  * load's shared read-ahead budget, and are decrypted in order once it is made.
  */
 class KeyedSink {
-  readonly #make: () => Promise<ChunkedDecryptor>;
+  readonly #make: () => Promise<FileDecryptor>;
   readonly #budget: { bytes: number };
   readonly #waiting: Uint8Array[] = [];
-  #decryptor: ChunkedDecryptor | undefined;
+  #decryptor: FileDecryptor | undefined;
   #ready = false;
 
-  constructor(make: () => Promise<ChunkedDecryptor>, ready: Promise<unknown>, budget: { bytes: number }) {
+  constructor(make: () => Promise<FileDecryptor>, ready: Promise<unknown>, budget: { bytes: number }) {
     this.#make = make;
     this.#budget = budget;
     void ready.then(() => (this.#ready = true), () => undefined);
@@ -177,7 +178,7 @@ class KeyedSink {
     for (const bytes of this.#waiting.splice(0)) this.#budget.bytes += bytes.byteLength;
   }
 
-  async #open(): Promise<ChunkedDecryptor> {
+  async #open(): Promise<FileDecryptor> {
     if (!this.#decryptor) {
       const decryptor = await this.#make();
       this.#decryptor = decryptor;

@@ -3,7 +3,7 @@
 
 import { createCipheriv, createDecipheriv, createHash, createHmac, createSecretKey, KeyObject } from 'node:crypto';
 import type { ChunkCipherFactory } from '../format/chunked.js';
-import { gcmChunkCipher } from './gcm-cipher.js';
+import { gcmChunkCipher } from '../format/gcm-cipher.js';
 
 /** ChunkCipherFactory backed by node:crypto's createCipheriv('aes-256-gcm'), one call per chunk. */
 export const nodeChunkCipher: ChunkCipherFactory = gcmChunkCipher({

@@ -6,10 +6,10 @@ import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ModelsealVector } from '../test/format/vector-runner.js';
-import {
-  decryptChunked, encryptChunked, filesInMemory, headerContext, joinChunks, importInputKey, inlineHeader, openHeader, openSealing, parseManifest, sealFiles, sealModel, shardContext, toBase64url, toHex,
-  type SealedHeader, type SealedModel, type SealOptions,
-} from '../format/index.js';
+import { filesInMemory, joinChunks, importInputKey, inlineHeader, openHeader, openSealing, parseManifest, sealFiles, sealModel, type SealedHeader, type SealedModel, type SealOptions } from '../format/index.js';
+import { toBase64url, toHex } from '../format/bytes.js';
+import { decryptChunked, encryptChunked } from '../format/chunked.js';
+import { headerContext, shardContext } from '../format/context.js';
 
 const OUT = fileURLToPath(new URL('../test/vectors/', import.meta.url));
 
@@ -129,13 +129,30 @@ async function main(): Promise<void> {
   const S3 = 'shard-3-of-3.sealed';
   const H = 'header.sealed';
   // `edit` changes a copy of the manifest and files; returning a string replaces model.json's text.
-  const fail = (name: string, description: string, expect: string, edit: (m: Record<string, unknown>, f: Files) => unknown, errorFile?: string, extra: Partial<Vector> = {}) => {
-    const m = JSON.parse(JSON.stringify(base.manifest)) as Record<string, unknown>;
-    const f: Files = new Map([...base.files].map(([k, v]) => [k, v.slice()]));
-    const text = edit(m, f);
-    const manifest = typeof text === 'string' || text instanceof Uint8Array ? text : m;
-    vectors.push(vector(name, description, expect, manifest, f, extra.published ?? published, { ...(errorFile ? { errorFile } : {}), ...extra }));
+  const failuresOf = (start: { manifest: Record<string, unknown>; files: Files }, startPublished: string[]) =>
+    (name: string, description: string, expect: string, edit: (m: Record<string, unknown>, f: Files) => unknown, errorFile?: string, extra: Partial<Vector> = {}) => {
+      const m = JSON.parse(JSON.stringify(start.manifest)) as Record<string, unknown>;
+      const f: Files = new Map([...start.files].map(([k, v]) => [k, v.slice()]));
+      const text = edit(m, f);
+      const manifest = typeof text === 'string' || text instanceof Uint8Array ? text : m;
+      vectors.push(vector(name, description, expect, manifest, f, extra.published ?? startPublished, { ...(errorFile ? { errorFile } : {}), ...extra }));
+    };
+  // Headers that decrypt (right key, right context, published digest) but break a rule of the
+  // header: only a faulty sealing tool makes these. `header` is the exact text, or an object.
+  const headerFailuresOf = (failure: ReturnType<typeof failuresOf>, modelId: string) => async (name: string, description: string, header: unknown) => {
+    const plain = new TextEncoder().encode(typeof header === 'string' ? header : JSON.stringify(header));
+    const sealed = await encryptChunked(await importInputKey(KEY), plain, headerContext({ modelId, keyId: 'k1', chunkLength: 1024, shardLength: 2048 }),
+      { chunkLength: 1024, salt: deterministic(`modelseal vectors: ${name}`)(24) });
+    const sealing = toBase64url(new Uint8Array(createHash('sha256').update(plain).digest()));
+    failure(name, description, 'header_invalid', (m, f) => {
+      f.clear();
+      f.set(H, sealed);
+      m['header'] = { path: H, size: sealed.length };
+      m['sealing'] = sealing;
+      m['shards'] = [];
+    }, H, { published: [sealing] });
   };
+  const fail = failuresOf(base, published);
   const manifestText = (m: Record<string, unknown>) => `${JSON.stringify(m, null, 2)}\n`;
   const shards = (m: Record<string, unknown>) => m['shards'] as Array<{ path: string; size: number }>;
 
@@ -201,21 +218,8 @@ async function main(): Promise<void> {
   fail('altered_shard_size', 'The manifest says shard 3 is one byte larger than the header implies.', 'manifest_invalid', (m) => { shards(m)[2]!.size += 1; }, S3);
   fail('dropped_manifest_shard', 'The manifest lists only 2 of the 3 shards.', 'manifest_invalid', (m) => { shards(m).pop(); });
 
-  // Headers that decrypt (right key, right context, published digest) but are not valid
-  // modelseal/2 headers: only a faulty sealing tool makes these.
-  const badHeader = async (name: string, description: string, text: string) => {
-    const plain = new TextEncoder().encode(text);
-    const sealed = await encryptChunked(await importInputKey(KEY), plain, headerContext({ modelId: 'vector-model', keyId: 'k1', chunkLength: 1024, shardLength: 2048 }),
-      { chunkLength: 1024, salt: deterministic(`modelseal vectors: ${name}`)(24) });
-    const sealing = toBase64url(new Uint8Array(createHash('sha256').update(plain).digest()));
-    fail(name, description, 'header_invalid', (m, f) => {
-      f.clear();
-      f.set(H, sealed);
-      m['header'] = { path: H, size: sealed.length };
-      m['sealing'] = sealing;
-      m['shards'] = [];
-    }, H, { published: [sealing] });
-  };
+  // Headers that are not valid modelseal/2 headers.
+  const badHeader = headerFailuresOf(fail, 'vector-model');
   const emptyModel = JSON.stringify({ modelTopology: {}, weightsManifest: [] });
   await badHeader('header_unknown_field', 'The header decrypts but has a field "extra" that modelseal/2 does not define.',
     JSON.stringify({ sealingId: 'x', weightBytes: 0, weightFiles: [], shardDigests: [], modelJson: emptyModel, extra: 1 }));
@@ -257,12 +261,7 @@ async function main(): Promise<void> {
   vectors.push(vector('files_ok_single', 'The generic form at the defaults: one 1500-byte file, chunkLength 262144, shardLength 4194304, header inline: one shard.',
     'success', sb.manifest, sb.files, [singleSealed.manifest.sealing], { kind: 'files', weights: { length: 1500, sha256: sha256(single[0]!.data) }, contents: contentsOf(single), header: { sha256: await filesDigest(singleSealed) } }));
 
-  const failFiles = (name: string, description: string, expect: string, edit: (m: Record<string, unknown>, f: Files) => void, errorFile?: string, extra: Partial<Vector> = {}) => {
-    const m = JSON.parse(JSON.stringify(fb.manifest)) as Record<string, unknown>;
-    const f: Files = new Map([...fb.files].map(([k, v]) => [k, v.slice()]));
-    edit(m, f);
-    vectors.push(vector(name, description, expect, m, f, extra.published ?? fPublished, { ...(errorFile ? { errorFile } : {}), ...extra }));
-  };
+  const failFiles = failuresOf(fb, fPublished);
   failFiles('files_tampered_shard', 'files_ok_folder with one bit flipped in chunk 0 of shard 2.', 'tampered', (_m, f) => f.set(S2, flip(f.get(S2)!, 56 + 10)), S2);
   failFiles('files_swapped_shards', 'files_ok_folder with the files of shards 1 and 2 swapped.', 'misplaced_shard', (_m, f) => {
     const one = f.get(S1)!;
@@ -280,20 +279,7 @@ async function main(): Promise<void> {
   failFiles('files_not_published', 'files_ok_folder intact, but the key server vouches for another sealing of the key version only.', 'not_published', () => undefined, undefined, { published: [otherSealed.manifest.sealing] });
 
   // Files-kind headers that decrypt and are published but break a rule of the generic form.
-  const badFilesHeader = async (name: string, description: string, header: unknown) => {
-    const text = typeof header === 'string' ? header : JSON.stringify(header);
-    const plain = new TextEncoder().encode(text);
-    const sealed = await encryptChunked(await importInputKey(KEY), plain, headerContext({ modelId: 'vector-files', keyId: 'k1', chunkLength: 1024, shardLength: 2048 }),
-      { chunkLength: 1024, salt: deterministic(`modelseal vectors: ${name}`)(24) });
-    const sealing = toBase64url(new Uint8Array(createHash('sha256').update(plain).digest()));
-    failFiles(name, description, 'header_invalid', (m, f) => {
-      f.clear();
-      f.set(H, sealed);
-      m['header'] = { path: H, size: sealed.length };
-      m['sealing'] = sealing;
-      m['shards'] = [];
-    }, H, { published: [sealing] });
-  };
+  const badFilesHeader = headerFailuresOf(failFiles, 'vector-files');
   const filesHeader = (files: Array<{ path: string; bytes: number }>, extra: Record<string, unknown> = {}) => ({ sealingId: 'x', kind: 'files', files, totalBytes: files.reduce((n, f) => n + f.bytes, 0), shardDigests: [], ...extra });
   await badFilesHeader('files_header_path_escape', 'A files-kind header lists the path "../master.key".', filesHeader([{ path: '../master.key', bytes: 0 }]));
   await badFilesHeader('files_header_absolute_path', 'A files-kind header lists the path "/etc/passwd" (a leading "/": an empty segment).', filesHeader([{ path: '/etc/passwd', bytes: 0 }]));

@@ -1,6 +1,6 @@
 // The product is what `npm pack` ships: install the tarball into an empty folder and use it there.
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -57,11 +57,24 @@ describe('npm pack', () => {
     expect(out).toMatch(/verify/);
   });
 
-  it('runs modelseal scan from the installed package (its demo ships the plain sample model on purpose)', () => {
-    const r = spawnSync(join(app, 'node_modules/.bin/modelseal'), ['scan', 'node_modules/modelseal/dist/demo'], { cwd: app, encoding: 'utf8' });
+  it('runs modelseal scan from the installed package on a build folder holding a plain model', () => {
+    mkdirSync(join(app, 'public', 'model'), { recursive: true });
+    for (const f of ['blazeface.json', 'blazeface.bin']) copyFileSync(join(root, 'node_modules/@vladmandic/human/models', f), join(app, 'public', 'model', f));
+    const r = spawnSync(join(app, 'node_modules/.bin/modelseal'), ['scan', 'public'], { cwd: app, encoding: 'utf8' });
     expect(r.status).toBe(1);
-    expect(r.stdout).toContain('node_modules/modelseal/dist/demo/model/model.json\ttfjs-model\t');
+    expect(r.stdout).toContain('public/model/blazeface.json\ttfjs-model\t');
     expect(r.stderr).toContain('error [plaintext_exposed]');
+  });
+
+  it('ships the key server config schema under modelseal/keyserver-config.schema.json', () => {
+    const out = run('node', ['--input-type=module', '-e', `
+      import { createRequire } from 'node:module';
+      import { readFileSync } from 'node:fs';
+      const path = createRequire(process.cwd() + '/').resolve('modelseal/keyserver-config.schema.json');
+      process.stdout.write(readFileSync(path, 'utf8'));
+    `], app);
+    expect(out).toBe(readFileSync(join(root, 'docs/keyserver-config.schema.json'), 'utf8'));
+    expect(JSON.parse(out).properties.tokens.properties.keys.default).toEqual([{ type: 'store-secret', algorithms: ['HS256'] }]);
   });
 
   it('resolves every subpath export at run time', () => {
@@ -73,7 +86,7 @@ describe('npm pack', () => {
       // vite and esbuild are optional peers, not installed here: the plugins import only their types.
       const vite = await import('modelseal/vite');
       const esbuild = await import('modelseal/esbuild');
-      console.log(JSON.stringify({ loader: Object.keys(loader).sort(), format: 'sealModel' in format, keyserver: 'FileKeyStore' in keyserver, node: typeof node.nodeChunkCipher, vite: vite.modelseal().name, esbuild: esbuild.default().name }));
+      console.log(JSON.stringify({ loader: Object.keys(loader).sort(), format: 'sealModel' in format, keyserver: 'FileKeyStore' in keyserver, node: typeof node.nodeChunkCipher.forFile, vite: vite.modelseal().name, esbuild: esbuild.default().name }));
     `], app);
     const seen = JSON.parse(out);
     expect(seen.format).toBe(true);

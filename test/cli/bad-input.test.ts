@@ -218,3 +218,58 @@ describe('the keystore must be right', () => {
     expect(r.stderr).toContain('modelseal: error [output_exists]: ');
   });
 });
+
+describe('binary data where JSON is read: a short description, never the bytes', () => {
+  // A ZIP's first bytes are valid UTF-8 (ASCII controls), so they reach JSON.parse, whose message
+  // quotes them; a weight file is not UTF-8 at all, and Node decodes it with replacement characters.
+  const zipBytes = Buffer.concat([Buffer.from('PK\x03\x04\x14\x00\x00\x00\x08\x00', 'latin1'), Buffer.from('\x1b]0;pwned\x07\x1b[2J', 'latin1'), Buffer.alloc(64, 7)]);
+  const weightFile = join(HUMAN_MODELS, 'blazeface.bin');
+  // eslint-disable-next-line no-control-regex -- raw control characters are what must not be printed
+  const garbage = /[\ufffd\u0000-\u0008\u000b-\u001f]|\\u0003|\\u001b|PK/;
+
+  function expectShort(stderr: string): void {
+    expect(stderr).not.toMatch(garbage);
+    for (const line of stderr.trim().split('\n')) expect(line.length).toBeLessThan(240);
+  }
+
+  it('seal of a ZIP named model.json: model_invalid, "binary data, not JSON text"', () => {
+    const dir = join(tmp.dir, 'zip-model');
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(join(dir, 'model.json'), zipBytes);
+    const stderr = sealFails([join(dir, 'model.json'), '--out', join(work, 'zip-out'), '--model-id', 'blaze', '--store', store], 1, 'model_invalid', 'not valid JSON (the input is binary data, not JSON text)');
+    expectShort(stderr);
+  });
+
+  it('seal --kind tfjs of a weight file: model_invalid, "is not UTF-8 text"', () => {
+    const stderr = sealFails([weightFile, '--kind', 'tfjs', '--out', join(work, 'bin-out'), '--model-id', 'blaze', '--store', store], 1, 'model_invalid', `${weightFile} is not UTF-8 text`);
+    expectShort(stderr);
+  });
+
+  it('serve --config of a weight file: config_invalid (exit 2), "binary data, not JSON text"', () => {
+    const r = run(['serve', '--config', weightFile, '--store', store, '--port', '0']);
+    expect(r.code).toBe(2);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toContain(`modelseal: error [config_invalid]: config file ${weightFile} is not a JSON object: the input is binary data, not JSON text`);
+    expectShort(r.stderr);
+  });
+
+  it('verify --json of a ZIP posing as a manifest: the JSON verdict carries the description, not the bytes', () => {
+    const path = join(tmp.dir, 'zip-manifest.json');
+    writeFileSync(path, zipBytes);
+    const r = run(['verify', path, '--store', store, '--json']);
+    expect(r.code).toBe(1);
+    const verdict = JSON.parse(r.stdout) as { ok: boolean; error: { code: string; message: string } };
+    expect(verdict.ok).toBe(false);
+    expect(verdict.error.code).toBe('manifest_invalid');
+    expect(verdict.error.message).toContain('the input is binary data, not JSON text');
+    expect(verdict.error.message).not.toMatch(garbage);
+    expectShort(r.stderr);
+  });
+
+  it('a text file that is not JSON keeps the parser\'s excerpt, which shows where it went wrong', () => {
+    const dir = join(tmp.dir, 'text-model');
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(join(dir, 'model.json'), 'hello, this is a README');
+    sealFails([join(dir, 'model.json'), '--out', join(work, 'text-out'), '--model-id', 'blaze', '--store', store], 1, 'model_invalid', 'Unexpected token \'h\', "hello, thi"... is not valid JSON');
+  });
+});

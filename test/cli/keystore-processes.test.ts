@@ -1,6 +1,6 @@
 // The keystore under several real processes (issue 9, items 3-5): concurrent creators of a new
 // store, a store whose token secret was lost, and a writer SIGKILLed while it holds the lock.
-// Also: every `modelseal …` command that a hint or message in cli/ or keyserver/ names exists.
+// Also: every `modelseal …` command that a hint or message in cli/, keyserver/ or keystore/ names exists.
 
 import { spawn } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, watch } from 'node:fs';
@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import type { Command } from 'commander';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildProgram } from '../../cli/program.js';
-import { FileKeyStore } from '../../keyserver/keystore.js';
+import { FileKeyStore } from '../../keystore/file-store.js';
 import { BIN, HUMAN_MODELS, ROOT, run, tempDir } from './helpers.js';
 
 const tmp = tempDir('modelseal-kproc-');
@@ -112,9 +112,9 @@ describe('a writer killed while it holds the keystore lock (item 5)', () => {
 });
 
 describe('hints and messages name real commands (item 4)', () => {
-  it('every `modelseal …` in cli/ and keyserver/ sources is a registered command, and its --options exist', () => {
+  it('every `modelseal …` in cli/, keyserver/ and keystore/ sources is a registered command, and its --options exist', () => {
     const program = buildProgram();
-    const files = ['cli', 'keyserver'].flatMap((d) => (readdirSync(join(ROOT, d), { recursive: true }) as string[]).filter((f) => f.endsWith('.ts')).map((f) => join(ROOT, d, f)));
+    const files = ['cli', 'keyserver', 'keystore'].flatMap((d) => (readdirSync(join(ROOT, d), { recursive: true }) as string[]).filter((f) => f.endsWith('.ts')).map((f) => join(ROOT, d, f)));
     const named: string[] = [];
     for (const file of files) {
       for (const m of readFileSync(file, 'utf8').matchAll(/`modelseal ([a-z][^`]*)`/g)) named.push(m[1]!.replace(/\\$/, '').replace(/\$\{[^}]*\}|'\s*\+[^+]*\+\s*'/g, 'X'));

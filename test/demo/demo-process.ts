@@ -1,5 +1,5 @@
-// Runs `node dist/cli/main.js demo` (the built bin) for the demo tests: waits for the printed URLs,
-// keeps stdout and stderr, and stops the process it started.
+// Runs the demo's command line (examples/demo/main.ts, what `npm run demo` runs) for the demo tests:
+// waits for the printed URLs, keeps stdout and stderr, and stops the process it started.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -7,8 +7,8 @@ import { join, resolve } from 'node:path';
 
 /** The repository root (tests run from it, but do not depend on that). */
 export const ROOT = resolve(import.meta.dirname, '..', '..');
-/** The built bin the package ships. */
-export const BIN = join(ROOT, 'dist', 'cli', 'main.js');
+/** The demo's entry, run from source through tsx as `npm run demo` runs it. */
+export const DEMO = join(ROOT, 'examples', 'demo', 'main.ts');
 /** The plain sample model, as the demo seals it. */
 export const PLAIN_MODEL = join(ROOT, 'node_modules', '@vladmandic', 'human', 'models', 'blazeface.json');
 
@@ -27,7 +27,8 @@ export interface DemoProcess {
 /** Starts the demo on free ports with a fresh temp keystore. */
 export function startDemoProcess(extra: string[] = []): DemoProcess {
   const store = mkdtempSync(join(tmpdir(), 'modelseal-demo-'));
-  const child = spawn(process.execPath, [BIN, 'demo', '--port', '0', '--key-port', '0', '--store', store, ...extra], {
+  // `node --import tsx` rather than the tsx bin: one process, so SIGTERM reaches the demo itself.
+  const child = spawn(process.execPath, ['--import', 'tsx', DEMO, '--port', '0', '--key-port', '0', '--store', store, ...extra], {
     cwd: ROOT,
     stdio: ['ignore', 'pipe', 'pipe'],
   });

@@ -1,5 +1,5 @@
-// The demo end to end, through the built bin: `modelseal demo --check-only` checks the sealed load in
-// Node; `modelseal demo` serves the page, which Debian's Chromium opens; the faces the page draws are
+// The demo end to end, as `npm run demo` runs it (examples/demo/main.ts): `--check-only` checks the
+// sealed load in Node; without it the demo serves the page, which Debian's Chromium opens; the faces the page draws are
 // compared with the plain model's output on the same input, computed here in Node.
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync } from 'node:fs';
@@ -12,7 +12,7 @@ import { decodeFaces, INPUT_SIZE, runRaw, type Face } from '../../examples/web/s
 import { launchChromium } from '../helpers/chromium.js';
 import { PLAIN_MODEL, ROOT, startDemoProcess, waitForLine, type DemoProcess } from './demo-process.js';
 import { calculateJwkThumbprint, decodeJwt, type JWK } from 'jose';
-import { FileKeyStore } from '../../keyserver/keystore.js';
+import { FileKeyStore } from '../../keystore/file-store.js';
 
 const RESULTS = join(ROOT, 'test-results', 'demo');
 
@@ -66,13 +66,14 @@ describe('modelseal demo', () => {
     }
   });
 
-  it('the npm package ships the built page, the sample picture, the model and its license', () => {
+  it('is not part of the npm package: no demo code, page or plain sample model, and no demo command in the bin', () => {
     const listing = execFileSync('npm', ['pack', '--dry-run', '--json', '--ignore-scripts'], { cwd: ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
     const files = (JSON.parse(listing) as Array<{ files: Array<{ path: string }> }>)[0]!.files.map((f) => f.path);
-    for (const f of ['dist/demo/web/index.html', 'dist/demo/web/main.js', 'dist/demo/web/sample.jpg', 'dist/demo/model/model.json', 'dist/demo/model/blazeface.bin', 'dist/demo/NOTICE.md']) {
-      expect(files).toContain(f);
-    }
-    expect(readFileSync(join(ROOT, 'dist', 'demo', 'NOTICE.md'), 'utf8')).toContain('MIT License');
+    expect(files).toContain('dist/cli/main.js');
+    expect(files.filter((f) => /(^|\/)demo(\/|\.)|^examples\/|blazeface|sample\.jpg/.test(f))).toEqual([]);
+    const help = execFileSync(process.execPath, [join(ROOT, 'dist', 'cli', 'main.js'), '--help'], { encoding: 'utf8' });
+    expect(help).toMatch(/^\s+seal /m);
+    expect(help).not.toMatch(/^\s+demo /m);
   });
 
   describe('the demo page in Chromium', () => {

@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { inflateSync } from 'node:zlib';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { fromHex } from '../../format/index.js';
+import { fromHex } from '../../format/bytes.js';
 import { bundle } from '../helpers/bundle.js';
 import { launchChromium } from '../helpers/chromium.js';
 import { startStaticServer, type StaticServer } from '../helpers/static-server.js';

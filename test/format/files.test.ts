@@ -2,10 +2,8 @@
 // back exactly, around every chunk and shard boundary; the path rules; what sealing refuses.
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import {
-  filePathListProblem, filePathProblem, filesInMemory, importInputKey, inlineHeader, isModelsealError, joinChunks, openHeader, openSealing, openShard,
-  parseManifest, sealFiles, type FilesSource, type SealedModel,
-} from '../../format/index.js';
+import { filesInMemory, importInputKey, inlineHeader, isModelsealError, joinChunks, openHeader, openSealing, openShard, parseManifest, sealFiles, type FilesSource, type SealedModel } from '../../format/index.js';
+import { filePathListProblem, filePathProblem } from '../../format/files-header.js';
 
 const C = 1024;
 const S = 2048;

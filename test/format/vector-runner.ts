@@ -1,8 +1,7 @@
 // Runs one modelseal test vector (test/vectors/*.json) through the reference reader. Browser-safe
 // (WebCrypto only), so test/format/browser.test.ts bundles this same file into Chromium.
-import {
-  fromHex, importInputKey, inlineHeader, isModelsealError, joinChunks, ModelsealError, openSealing, openShard, parseManifestBytes, toHex,
-} from '../../format/index.js';
+import { importInputKey, inlineHeader, isModelsealError, joinChunks, ModelsealError, openSealing, openShard, parseManifestBytes } from '../../format/index.js';
+import { fromHex, toHex } from '../../format/bytes.js';
 
 /** One file of a vector: UTF-8 text (model.json) or bytes as lowercase hex (sealed files). */
 export type VectorFile = { text: string } | { hex: string };

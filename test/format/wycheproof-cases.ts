@@ -1,9 +1,9 @@
 // The Wycheproof Cobblestone-256 vectors as one browser-safe procedure, shared by the Node test
 // (wycheproof.test.ts) and the Chromium test (browser.test.ts), so both check the same thing.
-import {
-  C2SP_CHUNK_LENGTH, decryptChunked, deriveFileKeys, encryptChunked, fromHex, importInputKey, isModelsealError, joinChunks, toHex,
-  type ChunkCipherFactory,
-} from '../../format/index.js';
+import { C2SP_CHUNK_LENGTH, importInputKey, isModelsealError, joinChunks, type ChunkCipherFactory } from '../../format/index.js';
+import { fromHex, toHex } from '../../format/bytes.js';
+import { deriveFileKeys, encryptChunked } from '../../format/chunked.js';
+import { openFile } from '../../format/open-file.js';
 
 /** One Wycheproof ChunkedEncryption test (`ct` still zlib-compressed hex, as in the file). */
 export interface WycheproofVector {
@@ -48,7 +48,7 @@ export async function runWycheproof(v: WycheproofVector, ct: Uint8Array, cipher?
       aeadKey = toHex(keys.keyBytes);
       baseNonce = toHex(keys.baseNonce);
     }
-    const pt = joinChunks(await decryptChunked(key, ct, ctx, { chunkLength: C2SP_CHUNK_LENGTH, cipher }));
+    const pt = joinChunks(await openFile(key, ct, ctx, { chunkLength: C2SP_CHUNK_LENGTH, cipher }));
     const sha512 = toHex(new Uint8Array(await crypto.subtle.digest('SHA-512', pt as BufferSource)));
     const again = await encryptChunked(key, pt, ctx, { chunkLength: C2SP_CHUNK_LENGTH, salt: ct.subarray(0, 24), cipher });
     return { ok: true, length: pt.length, sha512, aeadKey, baseNonce, reencrypted: toHex(again) === toHex(ct) };

@@ -5,10 +5,11 @@
 import { randomBytes } from 'node:crypto';
 import { cp, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import {
-  encryptChunked, filesInMemory, fromBase64url, importInputKey, parseManifestBytes, sealFiles, sealModel, shardContext, shardPlaintextLengths,
-  type SealedManifest,
-} from '../../format/index.js';
+import { filesInMemory, importInputKey, parseManifestBytes, sealFiles, sealModel, type SealedManifest } from '../../format/index.js';
+import { fromBase64url } from '../../format/bytes.js';
+import { encryptChunked } from '../../format/chunked.js';
+import { shardContext } from '../../format/context.js';
+import { shardPlaintextLengths } from '../../format/layout.js';
 
 /** A plain model as sealModel takes it, or files as sealFiles takes them (the generic form). */
 export type PlainInput = { modelJson: string | object; weightFiles: Uint8Array[] } | { files: Array<{ path: string; data: Uint8Array }> };

@@ -8,8 +8,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { isModelsealError } from '../../format/errors.js';
-import { FileKeyStore } from '../../keyserver/keystore.js';
-import { lockStore, onStaleLockReclaimed } from '../../keyserver/store-lock.js';
+import { FileKeyStore } from '../../keystore/file-store.js';
+import { lockStore, onStaleLockReclaimed } from '../../keystore/lock.js';
 
 let dir: string;
 

@@ -13,14 +13,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { isModelsealError, type ErrorCode } from '../../format/errors.js';
-import { FileKeyStore } from '../../keyserver/keystore.js';
+import { FileKeyStore } from '../../keystore/file-store.js';
 import { createKeyServer, mintDevToken } from '../../keyserver/index.js';
 import { RELAXED, release, rotatePublished } from './helpers.js';
-import type { MasterKeyProvider } from '../../keyserver/master/types.js';
-import { createMasterKey as awsKms } from '../../keyserver/master/aws-kms.js';
-import { createMasterKey as vaultTransit } from '../../keyserver/master/vault-transit.js';
-import { createMasterKey as gcpKms } from '../../keyserver/master/gcp-kms.js';
-import { importOptional, missingDependency } from '../../keyserver/master/remote.js';
+import type { MasterKeyProvider } from '../../keystore/master/types.js';
+import { createMasterKey as awsKms } from '../../keystore/master/aws-kms.js';
+import { createMasterKey as vaultTransit } from '../../keystore/master/vault-transit.js';
+import { createMasterKey as gcpKms } from '../../keystore/master/gcp-kms.js';
+import { importOptional, missingDependency } from '../../keystore/master/remote.js';
 import { startAwsKms, startGcpKms, startVault, type AwsKmsStandIn, type GcpKmsStandIn, type VaultStandIn } from './kms-standins.js';
 
 const enc = new TextEncoder();
@@ -520,13 +520,13 @@ describe('optional SDKs', () => {
     const bare = await mkdtemp(join(tmpdir(), 'modelseal-nosdk-'));
     try {
       await mkdir(join(bare, 'format'), { recursive: true });
-      await cp(join(root, 'dist/keyserver/master'), join(bare, 'keyserver/master'), { recursive: true });
+      await cp(join(root, 'dist/keystore/master'), join(bare, 'keystore/master'), { recursive: true });
       await cp(join(root, 'dist/format/errors.js'), join(bare, 'format/errors.js'));
       await writeFile(join(bare, 'package.json'), '{"type":"module"}');
       const script = `
         const out = {};
         for (const [file, uri] of [['aws-kms', 'aws-kms:arn:aws:kms:eu-west-1:111122223333:key/k'], ['gcp-kms', 'gcp-kms:projects/p-1234/locations/l/keyRings/r/cryptoKeys/k']]) {
-          const m = await import('./keyserver/master/' + file + '.js');
+          const m = await import('./keystore/master/' + file + '.js');
           try { await m.createMasterKey(uri, { storeDir: '.', env: {} }); out[file] = 'opened'; }
           catch (e) { out[file] = e.code + ': ' + e.message; }
         }

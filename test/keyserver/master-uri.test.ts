@@ -9,9 +9,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { FileKeyStore, configFromEnv, openMasterKey, redactUri, resolveConfig } from '../../keyserver/index.js';
-import { writeSealingKeyPair } from '../../keyserver/master/file.js';
-import { parsePkcs11Uri } from '../../keyserver/master/pkcs11.js';
+import { FileKeyStore, openMasterKey, resolveConfig } from '../../keyserver/index.js';
+import { configFromEnv } from '../../keyserver/config.js';
+import { redactUri } from '../../keystore/master/index.js';
+import { writeSealingKeyPair } from '../../keystore/master/file.js';
+import { parsePkcs11Uri } from '../../keystore/master/pkcs11.js';
 import { ROOT } from '../cli/helpers.js';
 
 let root: string;

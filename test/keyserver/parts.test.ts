@@ -8,7 +8,10 @@ import { pino } from 'pino';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { decodeProtectedHeader } from 'jose';
-import { AuditLog, MemoryReleaseCounter, ServerEphemeralKeys, createKeyServer, mintDevToken, policyFor, resolveConfig } from '../../keyserver/index.js';
+import { AuditLog, createKeyServer, mintDevToken, resolveConfig } from '../../keyserver/index.js';
+import { MemoryReleaseCounter } from '../../keyserver/counter.js';
+import { policyFor } from '../../keyserver/policy.js';
+import { ServerEphemeralKeys } from '../../keyserver/wrap.js';
 import { RELAXED, release, startFixture, until, type ReleaseJson } from './helpers.js';
 
 describe('policyFor', () => {

@@ -8,7 +8,8 @@ import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { JWK } from 'jose';
-import { FileKeyStore, MemoryReleaseCounter, createKeyServer, mintDevToken, type KeyServer, type KeyServerOptions, type ReleaseCounter } from '../../keyserver/index.js';
+import { FileKeyStore, createKeyServer, mintDevToken, type KeyServer, type KeyServerOptions, type ReleaseCounter } from '../../keyserver/index.js';
+import { MemoryReleaseCounter } from '../../keyserver/counter.js';
 import { RELAXED, clientKey, rotatePublished, TEST_SEALING } from './helpers.js';
 
 type Line = Record<string, unknown>;

@@ -9,7 +9,7 @@ import * as tf from '@tensorflow/tfjs';
 import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createKeyServer, mintDevToken } from '../../keyserver/index.js';
-import { FileKeyStore } from '../../keyserver/keystore.js';
+import { FileKeyStore } from '../../keystore/file-store.js';
 import { sealedModel } from '../../loader/index.js';
 import { startStaticServer, type StaticServer } from '../helpers/static-server.js';
 import { copyHumanModel, inputsFor, sealInto, tensorBytes, type ModelFiles } from './fixtures.js';

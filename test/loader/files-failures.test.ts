@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createKeyServer, mintDevToken } from '../../keyserver/index.js';
-import { FileKeyStore } from '../../keyserver/keystore.js';
+import { FileKeyStore } from '../../keystore/file-store.js';
 import { isModelsealError, openSealedFiles, openSealedFileStream, type ErrorCode } from '../../loader/index.js';
 import { forge, type Forgeries } from '../helpers/substitution.js';
 import { startStaticServer, type StaticServer } from '../helpers/static-server.js';

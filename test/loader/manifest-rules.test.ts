@@ -7,9 +7,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { collectVerify } from '../../cli/commands/verify.js';
+import { collectVerify } from '../../cli/actions/verify.js';
 import { createKeyServer, mintDevToken } from '../../keyserver/index.js';
-import { FileKeyStore } from '../../keyserver/keystore.js';
+import { FileKeyStore } from '../../keystore/file-store.js';
 import { isModelsealError, sealedModel } from '../../loader/index.js';
 import { buildLayersModel, sealInto } from './fixtures.js';
 

@@ -8,7 +8,7 @@ import { pathToFileURL } from 'node:url';
 import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createKeyServer, mintDevToken } from '../../keyserver/index.js';
-import { FileKeyStore } from '../../keyserver/keystore.js';
+import { FileKeyStore } from '../../keystore/file-store.js';
 import { isModelsealError, registerSealedRouter, sealedModel, type ModelsealError, type SealedModelOptions } from '../../loader/index.js';
 import { READ_AHEAD_BYTES } from '../../loader/shard-reader.js';
 import { startStaticServer, type StaticServer } from '../helpers/static-server.js';
@@ -244,10 +244,13 @@ describe('sealedModel in Node', () => {
     const { defaultCipher } = await import('../../loader/default-cipher.js');
     const base = (await defaultCipher())!;
     let opens = 0;
-    const counting = Object.assign(async (keyBytes: Uint8Array, baseNonce: Uint8Array) => {
-      const inner = await base(keyBytes, baseNonce);
-      return { ...inner, open: (i: number, sealed: Uint8Array) => (opens++, inner.open(i, sealed)) };
-    }, { hmacSha512: base.hmacSha512, sha256: base.sha256 });
+    const counting = {
+      ...base,
+      forFile: async (keyBytes: Uint8Array, baseNonce: Uint8Array) => {
+        const inner = await base.forFile(keyBytes, baseNonce);
+        return { ...inner, open: (i: number, sealed: Uint8Array) => (opens++, inner.open(i, sealed)) };
+      },
+    };
     const manifest = await (await fetch(`${files.url}/sealed/layers/model.json`)).json() as { header: { path: string } };
     /** Waits until `check` holds; the 10 s guard only keeps a broken loader from hanging the test. */
     const waitFor = async (check: () => boolean) => {

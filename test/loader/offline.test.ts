@@ -14,7 +14,7 @@ import { fileURLToPath } from 'node:url';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createKeyServer, mintDevToken } from '../../keyserver/index.js';
-import { FileKeyStore } from '../../keyserver/keystore.js';
+import { FileKeyStore } from '../../keystore/file-store.js';
 import { clearOffline, sealedModel } from '../../loader/index.js';
 import { bundle } from '../helpers/bundle.js';
 import { CHROMIUM_ARGS } from '../helpers/chromium.js';

@@ -9,7 +9,7 @@ import { join, relative } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createKeyServer, mintDevToken } from '../../keyserver/index.js';
-import { FileKeyStore } from '../../keyserver/keystore.js';
+import { FileKeyStore } from '../../keystore/file-store.js';
 import { isModelsealError, sealedModel, type ErrorCode, type SealedModelOptions } from '../../loader/index.js';
 import { startStaticServer, type StaticServer } from '../helpers/static-server.js';
 import { forge, type Forgeries } from '../helpers/substitution.js';

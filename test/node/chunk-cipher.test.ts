@@ -3,6 +3,7 @@
 import { describe, expect, it, vi } from 'vitest';
 import { decryptChunked, deriveFileKeys, encryptChunked, encryptChunkedParts, importInputKey, webCryptoChunkCipher } from '../../format/chunked.js';
 import { inlineHeader, openHeader, openShard } from '../../format/open.js';
+import { openFile } from '../../format/open-file.js';
 import { sealModel } from '../../format/seal.js';
 import { headerContext } from '../../format/context.js';
 import { nodeChunkCipher } from '../../node/index.js';
@@ -56,7 +57,7 @@ describe('nodeChunkCipher', () => {
     const inputKey = await importInputKey(key);
     const sealed = await encryptChunked(inputKey, payload(3000), context, { chunkLength: 1024, salt, cipher: nodeChunkCipher });
     sealed[56 + 1040 + 3]! ^= 1;
-    await expect(decryptChunked(inputKey, sealed, context, { chunkLength: 1024, cipher: nodeChunkCipher, label: 'shard 1' })).rejects.toMatchObject({
+    await expect(openFile(inputKey, sealed, context, { chunkLength: 1024, cipher: nodeChunkCipher, label: 'shard 1' })).rejects.toMatchObject({
       code: 'tampered',
       message: expect.stringContaining('shard 1: chunk 1 failed authentication'),
     });

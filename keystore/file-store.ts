@@ -6,11 +6,12 @@ import { readFile, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { fromBase64url, toBase64url } from '../format/bytes.js';
 import { DIGEST_PATTERN, ID_PATTERN } from '../format/manifest.js';
+import { ID_RULE } from '../format/ids.js';
 import { isModelsealError, ModelsealError } from '../format/errors.js';
 import { writeFileAtomic } from './atomic.js';
-import { createStoreFolder, createStoreSecrets, createTokenSecret } from './store-create.js';
+import { createStoreFolder, createStoreSecrets, createTokenSecret } from './create.js';
 import { newMasterKeyText, parseMasterKeyText } from './master/file.js';
-import { lockStore } from './store-lock.js';
+import { lockStore } from './lock.js';
 import type { MasterKeyProvider } from './master/types.js';
 
 /** Lifecycle of a key version: `active` seals and releases, `retired` only releases, `revoked` does neither. */
@@ -216,7 +217,7 @@ export class FileKeyStore implements KeyStoreReader {
    */
   async rotate(modelId: string, options: { retireExpiresAt?: Date } = {}): Promise<ContentKey> {
     if (!ID_PATTERN.test(modelId)) {
-      throw new ModelsealError('usage', `model id ${JSON.stringify(modelId)} must be 1 to 128 letters, digits, ".", "_" or "-", starting with a letter or digit`);
+      throw new ModelsealError('usage', `model id ${JSON.stringify(modelId)} must be ${ID_RULE}`);
     }
     return this.#update(async (doc) => {
       const versions = doc.keys.filter((k) => k.modelId === modelId);

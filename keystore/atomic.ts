@@ -1,4 +1,5 @@
-// Atomic file writes: temp file in the same folder, fsync, rename, fsync the folder.
+// Atomic file writes: temp file in the same folder, fsync, rename, fsync the folder. The keystore
+// writes keys.json and its secrets this way; the CLI writes sealed output with the same helpers.
 import { randomBytes } from 'node:crypto';
 import { link, open, rename, rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';

@@ -9,7 +9,7 @@ import { toBase64url } from '../format/bytes.js';
 import { ModelsealError } from '../format/errors.js';
 import { createFileExclusive, writeFileAtomic } from './atomic.js';
 import { makeDirsSync } from './make-dir.js';
-import { lockStore } from './store-lock.js';
+import { lockStore } from './lock.js';
 
 /** Makes the keystore folder (0700) and its missing parents; returns true when it made the folder. */
 export function createStoreFolder(root: string): boolean {

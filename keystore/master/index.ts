@@ -2,7 +2,6 @@
 // and the cloud providers (`aws-kms:`, `vault-transit:`, `gcp-kms:`), each loaded only when used.
 
 import { ModelsealError } from '../../format/errors.js';
-import { openFileMasterKey } from './file.js';
 import { redactUri } from './redact.js';
 
 export { redactUri } from './redact.js';
@@ -43,7 +42,11 @@ export function masterKeyScheme(uri: string): string {
  */
 export async function openMasterKey(uri: string, ctx: MasterKeyContext): Promise<MasterKeyProvider> {
   const scheme = masterKeyScheme(uri);
-  if (scheme === 'file') return openFileMasterKey(uri, ctx);
+  if (scheme === 'file') {
+    // Loaded here, not at the top: the CLI checks --master-key at parse time, and `--help` must not load jose.
+    const { openFileMasterKey } = await import('./file.js');
+    return openFileMasterKey(uri, ctx);
+  }
   if (scheme === 'pkcs11') {
     const { createMasterKey } = await import('./pkcs11.js');
     return createMasterKey(uri, ctx);

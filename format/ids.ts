@@ -1,0 +1,11 @@
+// Identifier rules shared by the CLI, the keystore and the key server: one copy of each pattern and
+// of the sentence that explains it.
+
+/** What a model id or key id must be (manifest.ts ID_PATTERN), in words for error messages. */
+export const ID_RULE = '1 to 128 letters, digits, ".", "_" or "-", starting with a letter or digit';
+
+/** A model id or a pattern with `*` wildcards (`face-*`), as a token's `models` claim and policy entries name models. */
+export const MODEL_PATTERN = /^[A-Za-z0-9*][A-Za-z0-9._*-]{0,127}$/;
+
+/** An RFC 7638 SHA-256 JWK thumbprint in unpadded base64url (RFC 7800 `cnf.jkt`). */
+export const JKT_PATTERN = /^[A-Za-z0-9_-]{43}$/;
