@@ -9,13 +9,14 @@
 // against the loader in the measured process.
 
 import { fork, type ChildProcess } from 'node:child_process';
-import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
-import { median, rendererPids } from './lib/measure.js';
+import { printBreakdown, type Traced } from './lib/breakdown.js';
+import { measureNode as measureLoad, median, procCpuMs, procKb, rendererPids, type Sample } from './lib/measure.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 /** Every real graph model of 2–30 MB in @vladmandic/human's models/, smallest first. */
@@ -104,109 +105,9 @@ async function prepare(root: string, storeDir: string): Promise<Record<string, n
 // ---------------------------------------------------------------------------------------------
 // Measuring.
 
-interface Sample {
-  ms: number;
-  /** Peak memory above the pre-load baseline, bytes. */
-  peak: number;
-  /**
-   * CPU time the load used in the measured process (every thread), ms: far less sensitive than
-   * wall time to other work on a shared machine, but blind to time spent waiting on the network.
-   */
-  cpu: number;
-}
-
-/** One traced load: its steps (ms from the load's start) and where the handler's load() ended. */
-interface Traced {
-  events: Array<[step: string, start: number, end: number]>;
-  /** When the handler's load() resolved (the rest of the load is tfjs building the model). */
-  loaded: number;
-  total: number;
-}
-
-/** The order the breakdown prints steps in (the order a load reaches them). */
-const STEPS: Array<[step: string, what: string]> = [
-  ['manifest', 'GET + parse model.json'],
-  ['keypair', 'ephemeral ECDH key pair, JWK, thumbprint'],
-  ['token', 'token provider'],
-  ['release.request', 'POST /v2/release until the response'],
-  ['release.body', 'read the answer'],
-  ['unwrap', 'JWE compactDecrypt'],
-  ['import', 'content key import'],
-  ['release', 'key release in all'],
-  ['header.fetch', 'GET the header file (inline: decode), beside the release'],
-  ['header.open', 'header commitment, decrypt, digest, checks (after the key)'],
-  ['shard.response', 'shard GET until the response'],
-  ['shard.body', 'shard body read (+ decrypt backpressure)'],
-  ['decrypt', 'AES-GCM per chunk'],
-  ['digest', 'SHA-256 per chunk'],
-  ['shard.finish', 'last decrypts + digest check'],
-  ['artifacts', 'ModelArtifacts assembly'],
-  ['weights', 'waiting for the shards after the header is open'],
-  ['load', 'handler load() in all'],
-];
-
-/** Prints the median of each step's first start, last end and busy time (sum of its durations). */
-function printBreakdown(env: string, name: string, sealed: Traced[], plain: Traced[]): string[] {
-  const lines: string[] = [];
-  const fmt = (v: number) => v.toFixed(1).padStart(6);
-  lines.push(`${env} ${name}: sealed load, median of ${sealed.length} traced loads, ms from the load's start (first start – last end, busy = sum of durations, n = calls per load)`);
-  for (const [step, what] of STEPS) {
-    const per = sealed.map((t) => t.events.filter((e) => e[0] === step));
-    if (per.every((e) => e.length === 0)) continue;
-    const start = median(per.map((e) => Math.min(...e.map((x) => x[1]))));
-    const end = median(per.map((e) => Math.max(...e.map((x) => x[2]))));
-    const busy = median(per.map((e) => e.reduce((n, x) => n + x[2] - x[1], 0)));
-    const n = median(per.map((e) => e.length));
-    lines.push(`  ${step.padEnd(16)} ${fmt(start)} – ${fmt(end)}  busy ${fmt(busy)}  n ${String(n).padStart(3)}  ${what}`);
-  }
-  const sLoaded = median(sealed.map((t) => t.loaded));
-  const sTotal = median(sealed.map((t) => t.total));
-  const pLoaded = median(plain.map((t) => t.loaded));
-  const pTotal = median(plain.map((t) => t.total));
-  lines.push(`  tfjs after load(): sealed ${fmt(sTotal - sLoaded)} ms (total ${fmt(sTotal)}) | plain: tf.io.http load() ${fmt(pLoaded)} ms, tfjs after it ${fmt(pTotal - pLoaded)} ms (total ${fmt(pTotal)})`);
-  for (const line of lines) console.log(line);
-  return lines;
-}
-
 setFlagsFromString('--expose-gc');
 const gc = runInNewContext('gc') as () => void;
-
-/** Node memory that a load adds: V8 heap plus ArrayBuffer backing stores, sampled every 2 ms. */
-async function measureNode(load: () => Promise<{ dispose(): void }>): Promise<Sample> {
-  gc();
-  gc();
-  const used = () => {
-    const m = process.memoryUsage();
-    return m.heapUsed + m.arrayBuffers;
-  };
-  const base = used();
-  let peak = base;
-  const timer = setInterval(() => (peak = Math.max(peak, used())), 2);
-  const cpu0 = process.cpuUsage();
-  const t0 = performance.now();
-  const model = await load();
-  const ms = performance.now() - t0;
-  const cpu = process.cpuUsage(cpu0);
-  peak = Math.max(peak, used());
-  clearInterval(timer);
-  model.dispose();
-  return { ms, peak: peak - base, cpu: (cpu.user + cpu.system) / 1000 };
-}
-
-/** CPU time of every thread of a process so far, ms (schedstat: nanoseconds on the CPU). */
-async function procCpuMs(pid: number): Promise<number> {
-  let ns = 0;
-  for (const task of await readdir(`/proc/${pid}/task`).catch(() => [] as string[])) {
-    const stat = await readFile(`/proc/${pid}/task/${task}/schedstat`, 'utf8').catch(() => '0');
-    ns += Number(stat.split(' ')[0]);
-  }
-  return ns / 1e6;
-}
-
-async function procKb(pid: number, field: 'VmRSS' | 'VmHWM'): Promise<number> {
-  const status = await readFile(`/proc/${pid}/status`, 'utf8');
-  return Number(new RegExp(`${field}:\\s+(\\d+)`).exec(status)?.[1] ?? 0);
-}
+const dispose = (model: { dispose(): void }) => model.dispose();
 
 // ---------------------------------------------------------------------------------------------
 
@@ -269,8 +170,8 @@ async function main(): Promise<void> {
     const row = (env: string, name: string, mode: string, plain: Sample[], sealed: Sample[]) => {
       const [pt, st] = [median(plain.map((s) => s.ms)), median(sealed.map((s) => s.ms))];
       const [pm, sm] = [median(plain.map((s) => s.peak)), median(sealed.map((s) => s.peak))];
-      const [pc, sc] = [median(plain.map((s) => s.cpu)), median(sealed.map((s) => s.cpu))];
-      const cpuRatios = plain.map((p, i) => sealed[i]!.cpu / p.cpu);
+      const [pc, sc] = [median(plain.map((s) => s.cpu ?? NaN)), median(sealed.map((s) => s.cpu ?? NaN))];
+      const cpuRatios = plain.map((p, i) => (sealed[i]!.cpu ?? NaN) / (p.cpu ?? NaN));
       const timeRatios = plain.map((p, i) => sealed[i]!.ms / p.ms);
       const peakRatios = plain.map((p, i) => sealed[i]!.peak / p.peak);
       const mb = (b: number) => (b / 1048576).toFixed(1);
@@ -287,8 +188,8 @@ async function main(): Promise<void> {
         const sealed: Sample[] = [];
         for (let r = 0; r < rounds + 1; r++) {
           // Round 0 warms up caches, JIT and connections; it is not counted.
-          const p = await measureNode(() => tf.loadGraphModel(`${files}/plain/${name}/model.json`, { streamWeights }));
-          const s = await measureNode(() => tf.loadGraphModel(sealedModel(`${files}/sealed/${name}/model.json`, { token, keyServer, streamWeights })));
+          const p = await measureLoad(() => tf.loadGraphModel(`${files}/plain/${name}/model.json`, { streamWeights }), dispose);
+          const s = await measureLoad(() => tf.loadGraphModel(sealedModel(`${files}/sealed/${name}/model.json`, { token, keyServer, streamWeights })), dispose);
           if (r > 0) {
             plain.push(p);
             sealed.push(s);
@@ -300,8 +201,8 @@ async function main(): Promise<void> {
       const plain: Sample[] = [];
       const sealed: Sample[] = [];
       for (let r = 0; r < rounds + 1; r++) {
-        const p = await measureNode(() => tf.loadGraphModel(`${files}/plain/${name}/model.json`));
-        const s = await measureNode(() => tf.loadGraphModel(sealedModel(`${files}/sealed/${name}/model.json`, { token, keyServer, cipher: webCryptoChunkCipher })));
+        const p = await measureLoad(() => tf.loadGraphModel(`${files}/plain/${name}/model.json`), dispose);
+        const s = await measureLoad(() => tf.loadGraphModel(sealedModel(`${files}/sealed/${name}/model.json`, { token, keyServer, cipher: webCryptoChunkCipher })), dispose);
         if (r > 0) {
           plain.push(p);
           sealed.push(s);

@@ -3,7 +3,7 @@
 // createOnnxSession / useSealedFiles), alternating, in one run; prints sealed/plain ratios of the
 // time until the session (or pipeline) is ready, and of peak memory. Never asserts: it reports.
 //
-// Run: npx tsx bench/onnx.ts [--rounds N] [--quick] [--only node|chromium]
+// Run: npx tsx bench/onnx.ts [--rounds N] [--quick] [--only node|chromium] [--no-breakdown]
 // The static file server and the key server run in a child process, so their work does not count.
 
 import { fork, type ChildProcess } from 'node:child_process';
@@ -11,6 +11,7 @@ import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promis
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { printBreakdown, type Traced } from './lib/breakdown.js';
 import { measureNode, measureRenderer, ratioLine, type Sample } from './lib/measure.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -96,6 +97,8 @@ async function main(): Promise<void> {
     const { createOnnxSession, onnxModelFromFiles, openSealedFiles } = await import('../loader/index.js');
     const options = { token, keyServer };
     const onnxSets = ['silero-vad', 'external-24mb'];
+    const { trace } = await import('../loader/trace.js');
+    const breakdown = !args.includes('--no-breakdown');
     const mbOf = (name: string) => sets.get(name)!.bytes / 1048576;
 
     if (only !== 'chromium') {
@@ -120,6 +123,32 @@ async function main(): Promise<void> {
             }
           }
           row('node', name, `${label} create`, mbOf(name), plain, sealed);
+          if (breakdown) {
+            // Traced rounds after the timed ones (loader/trace.ts): where openSealedFiles's time goes.
+            const traced = async (sealedRun: boolean): Promise<Traced> => {
+              const events: Traced['events'] = [];
+              const t0 = performance.now();
+              if (sealedRun) trace.sink = (step, start, end) => events.push([step, start - t0, end - t0]);
+              try {
+                const set = sealedRun ? await openSealedFiles(`${files}/sealed/${name}/model.json`, options) : await fetchSet(`${files}/plain/${name}`, sets.get(name)!.paths);
+                const loaded = performance.now() - t0;
+                trace.sink = undefined;
+                const session = (await createOnnxSession(ort, set)) as unknown as Session;
+                const total = performance.now() - t0;
+                await session.release();
+                return { events, loaded, total };
+              } finally {
+                trace.sink = undefined;
+              }
+            };
+            const sealedTraces: Traced[] = [];
+            const plainTraces: Traced[] = [];
+            for (let r = 0; r < rounds; r++) {
+              plainTraces.push(await traced(false));
+              sealedTraces.push(await traced(true));
+            }
+            printBreakdown('node', `${name} ${label}`, sealedTraces, plainTraces, { runtime: 'InferenceSession.create', load: 'openSealedFiles', plainLoad: 'fetch of the files' });
+          }
         }
       }
 
@@ -200,6 +229,7 @@ async function main(): Promise<void> {
         await pageServer.close();
       }
     }
+    if (rows.length > 0) console.log(`\n${rows.join('\n')}`);
     console.log(`\nonnx bench: ${rounds} alternating rounds after one warm-up; times and peaks are medians, ratios the median of the per-round ratios (min–max in brackets)`);
     console.log('  plain = the same runtime given the same bytes from the same static server (transformers.js: "first" = from the static server into a fresh file cache, "disk" = the folder on local disk); sealed = openSealedFiles (key release, download, decryption, digests) + createOnnxSession / useSealedFiles');
     console.log('  node peak: V8 heapUsed + arrayBuffers sampled every 2 ms (onnxruntime-node\'s native memory is not seen); chromium: renderer peak RSS (VmHWM after clear_refs)');

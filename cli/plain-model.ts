@@ -4,6 +4,7 @@
 import { realpath } from 'node:fs/promises';
 import { dirname, isAbsolute, relative, resolve, sep } from 'node:path';
 import { fromUtf8 } from '../format/bytes.js';
+import { weightByteLengths, type WeightSpecLike } from '../format/dtypes.js';
 import { normalizeWeightPath, parseModelJsonText, type ModelJson } from '../format/header.js';
 import { CliError, fsError } from './errors.js';
 import { MAX_MODEL_JSON_BYTES, MAX_WEIGHT_FILE_BYTES, readWholeFile } from './safe-read.js';
@@ -20,20 +21,10 @@ export interface PlainModelFiles {
   weightBytes: number;
 }
 
-const DTYPE_BYTES: Record<string, number> = { float32: 4, int32: 4, bool: 1, uint8: 1, uint16: 2, float16: 2, complex64: 8 };
-
 /** Bytes the weight specs need, or undefined when a spec's size is not fixed (string tensors). */
 export function specBytes(modelJson: ModelJson): number | undefined {
-  let total = 0;
-  for (const group of modelJson.weightsManifest) {
-    for (const w of group.weights) {
-      const q = (w['quantization'] as { dtype?: string } | undefined)?.dtype;
-      const per = DTYPE_BYTES[q ?? w.dtype];
-      if (per === undefined) return undefined;
-      total += w.shape.reduce((n, d) => n * d, 1) * per;
-    }
-  }
-  return total;
+  const sizes = weightByteLengths(modelJson.weightsManifest.flatMap((group) => group.weights as WeightSpecLike[]));
+  return sizes?.reduce((a, b) => a + b, 0);
 }
 
 /**

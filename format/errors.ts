@@ -24,6 +24,7 @@ export const ERROR_CODES = [
   'key_server_error',
   'key_server_not_allowed',
   'unexpected_model',
+  'model_format_mismatch',
   'timeout',
   'aborted',
   'offline_unavailable',

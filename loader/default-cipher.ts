@@ -4,18 +4,15 @@
 
 import type { ChunkCipherFactory } from '../format/chunked.js';
 import { gcmChunkCipher, type NodeCryptoGcm } from '../format/gcm-cipher.js';
+import { isNode } from './runtime.js';
 
 // A variable, so that bundlers leave it alone and the browser build never sees node:crypto.
 const CRYPTO_SPECIFIER = 'node:crypto';
 let inNode: Promise<ChunkCipherFactory | undefined> | undefined;
 
-function runsInNode(): boolean {
-  return typeof (globalThis as { process?: { versions?: { node?: unknown } } }).process?.versions?.node === 'string';
-}
-
 /** The default cipher: node:crypto's in Node; undefined (WebCrypto) elsewhere or when node:crypto cannot be loaded. */
 export function defaultCipher(): Promise<ChunkCipherFactory | undefined> {
-  if (!runsInNode()) return Promise.resolve(undefined);
+  if (!isNode()) return Promise.resolve(undefined);
   inNode ??= import(/* @vite-ignore */ /* webpackIgnore: true */ CRYPTO_SPECIFIER).then(
     (crypto: NodeCryptoGcm) => gcmChunkCipher(crypto),
     () => undefined,

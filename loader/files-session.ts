@@ -1,17 +1,20 @@
 // What openSealedFiles and openSealedFileStream share: options, the manifest, the app's pins and
-// key server, the key release, the header of either kind, and reading one shard. The same steps
-// and errors as SealedModelHandler (sealed-model.ts), kept apart so that its internals can change.
+// key server, the key release, the header of either kind, and the shard job. The same steps, shard
+// reader and errors as SealedModelHandler (sealed-model.ts).
 
 import { utf8 } from '../format/bytes.js';
 import type { ChunkCipherFactory } from '../format/chunked.js';
 import { normalizeWeightPath } from '../format/header.js';
 import type { SealedManifest } from '../format/manifest.js';
-import { createShardDecryptor, openSealing, type OpenedSealing } from '../format/open.js';
+import { openSealing, type OpenedSealing } from '../format/open.js';
+import { abortedError } from './abort.js';
 import { defaultCipher } from './default-cipher.js';
-import { absoluteUrl, abortedError, chooseFetch, Deadline, fileError, getFile, resolveFileUrl } from './files.js';
+import { absoluteUrl, chooseFetch, resolveFileUrl } from './files.js';
 import { checkUrl, resolveOptions, type FetchFunction, type ResolvedOptions, type SealedModelOptions } from './options.js';
 import { checkPins, chooseKeyServer, fetchManifest, fetchSealedHeader } from './manifest-steps.js';
-import { releaseContentKey } from './release.js';
+import { ephemeralKeyPair, releaseContentKey, type EphemeralKeyPair } from './release.js';
+import { READ_AHEAD_BYTES, ShardReader } from './shard-reader.js';
+import { traced } from './trace.js';
 
 /** Options of openSealedFiles and openSealedFileStream: those of sealedModel, without streamWeights. */
 export type SealedFilesOptions = Omit<SealedModelOptions, 'streamWeights'>;
@@ -33,19 +36,6 @@ export interface SealedFileEntry {
   inline?: Uint8Array;
 }
 
-/** Reports a monotonic fraction from 0 to 1. */
-export class Progress {
-  #last = -1;
-  constructor(private readonly callback: ((fraction: number) => void) | undefined) {}
-
-  report(fraction: number): void {
-    const f = Math.min(1, Math.max(0, fraction));
-    if (!this.callback || f <= this.#last) return;
-    this.#last = f;
-    this.callback(f);
-  }
-}
-
 /** A load once the manifest is read and checked, before the key is released. */
 export interface FilesLoad {
   name: string;
@@ -57,6 +47,14 @@ export interface FilesLoad {
   /** URL of each shard, in order. */
   urls: string[];
   cipher: ChunkCipherFactory | undefined;
+  /** The release's key pair, made while the manifest downloaded. */
+  keyPair: Promise<EphemeralKeyPair>;
+}
+
+/** The key release and the header under way: see unlockFiles. */
+export interface FilesUnlock {
+  key: Promise<CryptoKey>;
+  unlocked: Promise<UnlockedFiles>;
 }
 
 /** A load once the key is released and the header is open. */
@@ -87,28 +85,63 @@ export async function beginFilesLoad(name: string, url: string, options: Resolve
   const fetch = chooseFetch(options.fetch);
   if (options.signal?.aborted) throw abortedError(options.signal, url);
   const manifestUrl = absoluteUrl(url);
-  const manifest = await fetchManifest(fetch, manifestUrl, options);
+  // The key pair needs nothing from the manifest: make it while the manifest downloads.
+  const keyPair = ephemeralKeyPair();
+  keyPair.catch(() => undefined); // awaited by the release; a manifest failure comes first
+  const manifest = await traced('manifest', () => fetchManifest(fetch, manifestUrl, options));
   checkPins(manifest, manifestUrl, options);
   const keyServer = chooseKeyServer(manifest, manifestUrl, options);
   const urls = await Promise.all(manifest.shards.map((s) => resolveFileUrl(s.path, manifestUrl, options.weightUrlConverter)));
   const cipher = options.cipher ?? (await defaultCipher());
-  return { name, manifestUrl, manifest, options, fetch, keyServer, urls, cipher };
+  return { name, manifestUrl, manifest, options, fetch, keyServer, urls, cipher, keyPair };
 }
 
-/** Releases the key, fetches and opens the header, and lists the files the sealing gives back. */
-export async function unlockFiles(load: FilesLoad): Promise<UnlockedFiles> {
+/**
+ * Starts the key release and the header download together. `key` settles with the content key
+ * alone (shards may decrypt on it); `unlocked` once the header is open too, with the files the
+ * sealing gives back. Neither rejects unhandled: callers await what they need.
+ */
+export function unlockFiles(load: FilesLoad): FilesUnlock {
   const { manifest, options } = load;
   const { signal, timeoutMs } = options;
-  const contentKey = await releaseContentKey({ manifest, keyServer: load.keyServer, token: options.token, fetch: load.fetch, signal, timeoutMs, origin: options.origin });
-  const sealed = await fetchSealedHeader(load.fetch, manifest, load.manifestUrl, options);
-  let opened: OpenedSealing;
-  try {
-    opened = await openSealing(manifest, sealed, contentKey, { signal, concurrency: options.decryptConcurrency, ...(load.cipher ? { cipher: load.cipher } : {}) });
-  } catch (err) {
-    if (signal?.aborted) throw abortedError(signal, 'the header');
-    throw err;
-  }
-  return { opened, contentKey, entries: entriesOf(opened) };
+  const key = traced('release', () => releaseContentKey({ manifest, keyServer: load.keyServer, token: options.token, fetch: load.fetch, signal, timeoutMs, origin: options.origin, keyPair: load.keyPair }));
+  key.catch(() => undefined);
+  const sealed = traced('header.fetch', () => fetchSealedHeader(load.fetch, manifest, load.manifestUrl, options));
+  sealed.catch(() => undefined); // reported after a key failure
+  const unlocked = (async (): Promise<UnlockedFiles> => {
+    const contentKey = await key;
+    let opened: OpenedSealing;
+    try {
+      const bytes = await sealed;
+      opened = await traced('header.open', () => openSealing(manifest, bytes, contentKey, { signal, concurrency: options.decryptConcurrency, ...(load.cipher ? { cipher: load.cipher } : {}) }));
+    } catch (err) {
+      if (signal?.aborted) throw abortedError(signal, 'the header');
+      throw err;
+    }
+    return { opened, contentKey, entries: entriesOf(opened) };
+  })();
+  unlocked.catch(() => undefined);
+  return { key, unlocked };
+}
+
+/**
+ * The shard reader of a files load (the one sealedModel uses): shards read ahead while the key is
+ * released and decrypt on the key alone. `onBytes` gets ciphertext bytes received.
+ */
+export function filesShardReader(load: FilesLoad, unlock: FilesUnlock, onBytes: (n: number) => void): ShardReader {
+  const { options } = load;
+  return new ShardReader({
+    manifest: load.manifest, unlocked: unlock.unlocked, key: unlock.key, urls: load.urls,
+    fetch: load.fetch,
+    requestInit: options.requestInit,
+    maxConcurrentRequests: options.maxConcurrentRequests,
+    decryptConcurrency: options.decryptConcurrency,
+    timeoutMs: options.timeoutMs,
+    onBytes,
+    cipher: load.cipher,
+    reusesInput: options.cipher === undefined,
+    readAhead: { bytes: READ_AHEAD_BYTES },
+  }, true);
 }
 
 /**
@@ -127,95 +160,4 @@ function entriesOf(opened: OpenedSealing): SealedFileEntry[] {
     offset += bytes;
   }));
   return entries;
-}
-
-/** A shard request under way: the response once headers are in, and its stall deadline. */
-export interface ShardRequest {
-  response: Response;
-  deadline: Deadline;
-}
-
-/** Starts the GET of shard `index`; its body is read by readShard. */
-export async function requestShard(load: FilesLoad, index: number, signal: AbortSignal): Promise<ShardRequest> {
-  const url = load.urls[index]!;
-  const deadline = new Deadline(load.options.timeoutMs, url, signal);
-  try {
-    return { response: await getFile(load.fetch, url, load.options.requestInit, signal, deadline), deadline };
-  } catch (err) {
-    deadline.clear();
-    throw err;
-  }
-}
-
-/**
- * Reads shard `index` as it downloads into its decryptor, and resolves with its plaintext chunks
- * once every check of the shard has passed (S1–S4). `onBytes` gets ciphertext bytes received.
- */
-export async function readShard(
-  load: FilesLoad,
-  unlocked: UnlockedFiles,
-  index: number,
-  request: ShardRequest,
-  signal: AbortSignal,
-  onBytes: (n: number) => void,
-): Promise<ArrayBuffer[]> {
-  const { response, deadline } = request;
-  const url = load.urls[index]!;
-  const decryptor = createShardDecryptor(load.manifest, unlocked.opened, index, unlocked.contentKey, {
-    concurrency: load.options.decryptConcurrency,
-    signal,
-    ...(load.cipher ? { cipher: load.cipher } : {}),
-  });
-  try {
-    if (response.body) {
-      const reader = response.body.getReader();
-      try {
-        for (;;) {
-          let result: ReadableStreamReadResult<Uint8Array>;
-          try {
-            deadline.kick();
-            result = await reader.read();
-          } catch (err) {
-            throw fileError(err, url, signal, deadline);
-          } finally {
-            deadline.pause();
-          }
-          if (result.done) break;
-          onBytes(result.value.byteLength);
-          await decryptor.push(result.value);
-        }
-      } finally {
-        reader.releaseLock();
-      }
-    } else {
-      let bytes: Uint8Array;
-      try {
-        deadline.kick();
-        bytes = new Uint8Array(await response.arrayBuffer());
-      } catch (err) {
-        throw fileError(err, url, signal, deadline);
-      } finally {
-        deadline.pause();
-      }
-      onBytes(bytes.byteLength);
-      await decryptor.push(bytes);
-    }
-    return await decryptor.finish();
-  } catch (err) {
-    await response.body?.cancel().catch(() => undefined);
-    if (load.options.signal?.aborted) throw abortedError(load.options.signal, url);
-    throw err;
-  } finally {
-    deadline.clear();
-  }
-}
-
-/** Links the caller's signal to a controller that also stops the load on its own first failure. */
-export function linkedController(outer: AbortSignal | undefined): { controller: AbortController; unlink: () => void } {
-  const controller = new AbortController();
-  if (!outer) return { controller, unlink: () => undefined };
-  const onAbort = () => controller.abort(outer.reason);
-  if (outer.aborted) onAbort();
-  else outer.addEventListener('abort', onAbort, { once: true });
-  return { controller, unlink: () => outer.removeEventListener('abort', onAbort) };
 }

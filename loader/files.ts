@@ -1,8 +1,10 @@
 // Fetching the public model files (manifest, header, shards) and turning failures into coded errors.
 
 import { concatBytes } from '../format/bytes.js';
-import { abortedError, ModelsealError } from '../format/errors.js';
+import { ModelsealError } from '../format/errors.js';
+import { abortedError, abortReason } from './abort.js';
 import type { FetchFunction } from './options.js';
+import { isNode } from './runtime.js';
 
 /** A `fetch` that also reads file: URLs in Node, where the built-in fetch cannot. */
 export function chooseFetch(custom: FetchFunction | undefined): FetchFunction {
@@ -12,12 +14,6 @@ export function chooseFetch(custom: FetchFunction | undefined): FetchFunction {
 
 function isFileUrl(url: string): boolean {
   return url.startsWith('file:');
-}
-
-/** True in Node (and runtimes that present themselves as Node). */
-export function isNode(): boolean {
-  const proc = (globalThis as { process?: { versions?: { node?: string } } }).process;
-  return typeof proc?.versions?.node === 'string';
 }
 
 interface FileHandleLike {
@@ -37,7 +33,7 @@ const FILE_PIECE = 1024 * 1024;
 /** Reads a file: URL as a streaming Response (404 when the file is missing). Node only. */
 async function fetchNodeFile(url: string, init?: RequestInit): Promise<Response> {
   const signal = init?.signal ?? undefined;
-  if (signal?.aborted) throw signal.reason ?? new DOMException('aborted', 'AbortError');
+  if (signal?.aborted) throw abortReason(signal);
   const fs = (await import(/* @vite-ignore */ /* webpackIgnore: true */ FS_SPECIFIER)) as FsPromisesLike;
   let handle: FileHandleLike;
   try {
@@ -57,7 +53,7 @@ async function fetchNodeFile(url: string, init?: RequestInit): Promise<Response>
   const body = new ReadableStream<Uint8Array>({
     async pull(controller) {
       try {
-        if (signal?.aborted) throw signal.reason ?? new DOMException('aborted', 'AbortError');
+        if (signal?.aborted) throw abortReason(signal);
         const piece = new Uint8Array(FILE_PIECE);
         const { bytesRead } = await handle.read(piece, 0, piece.length, null);
         if (bytesRead === 0) {
@@ -77,9 +73,6 @@ async function fetchNodeFile(url: string, init?: RequestInit): Promise<Response>
   });
   return new Response(body, { status: 200 });
 }
-
-// The `aborted` error for a signal that fired: one builder for the format and the loader.
-export { abortedError };
 
 /**
  * A stall deadline for one request: it fires when the network gave nothing (no response, or no

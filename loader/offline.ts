@@ -5,7 +5,9 @@
 
 import { ModelsealError } from '../format/errors.js';
 import type { SealedManifest } from '../format/manifest.js';
+import { abortReason } from './abort.js';
 import type { FetchFunction } from './options.js';
+import { isNode } from './runtime.js';
 
 /** The Cache Storage cache holding the sealed files of offline leases. */
 export const OFFLINE_CACHE = 'modelseal-offline';
@@ -28,13 +30,9 @@ interface LeaseRecord {
   files: string[];
 }
 
-function runsInNode(): boolean {
-  return typeof (globalThis as { process?: { versions?: { node?: unknown } } }).process?.versions?.node === 'string';
-}
-
 /** Refuses where the two stores do not exist (Node, pages outside a secure context). */
 function checkSupport(): void {
-  if (runsInNode()) {
+  if (isNode()) {
     throw new ModelsealError('offline_unavailable', 'options.offline needs a browser\'s Cache Storage and IndexedDB, which Node does not have: load without offline (every load then asks the key server)');
   }
   if (typeof caches === 'undefined' || typeof indexedDB === 'undefined') {
@@ -228,7 +226,7 @@ export class OfflineSession {
   }
 
   async #fromCache(input: string, init: RequestInit | undefined): Promise<Response> {
-    if (init?.signal?.aborted) throw init.signal.reason ?? new DOMException('aborted', 'AbortError');
+    if (init?.signal?.aborted) throw abortReason(init.signal);
     const cache = await caches.open(OFFLINE_CACHE);
     return (await cache.match(input)) ?? missing();
   }

@@ -3,7 +3,7 @@
 
 import type { ChunkCipherFactory } from '../format/chunked.js';
 import { checkKeyServerUrl, ID_PATTERN } from '../format/manifest.js';
-import { isNode } from './files.js';
+import { isNode } from './runtime.js';
 
 /** What a token provider is told: the model being loaded and the thumbprint of this load's key pair. */
 export interface TokenRequest {

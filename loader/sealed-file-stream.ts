@@ -3,11 +3,9 @@
 // modelAssetBuffer takes a stream reader).
 
 import { ModelsealError } from '../format/errors.js';
-import {
-  beginFilesLoad, linkedController, Progress, readShard, requestShard, resolveFilesArguments, unlockFiles,
-  type SealedFilesOptions,
-} from './files-session.js';
-import { abortedError } from './files.js';
+import { abortedError, linkedController } from './abort.js';
+import { beginFilesLoad, filesShardReader, resolveFilesArguments, unlockFiles, type SealedFilesOptions } from './files-session.js';
+import { Progress } from './progress.js';
 
 /**
  * Opens one file of a sealing as a stream of its decrypted bytes. Resolves once the manifest, the
@@ -25,7 +23,8 @@ export async function openSealedFileStream(url: string, path: string, options: S
   const progress = new Progress(resolved.onProgress);
   progress.report(0);
   const load = await beginFilesLoad('openSealedFileStream', checked, resolved);
-  const unlocked = await unlockFiles(load);
+  const unlock = unlockFiles(load);
+  const unlocked = await unlock.unlocked;
   const entry = unlocked.entries.find((e) => e.path === path);
   if (!entry) {
     throw new ModelsealError('file_unavailable', `${load.manifestUrl} holds no file ${JSON.stringify(path.slice(0, 200))} (it holds ${unlocked.entries.length} file${unlocked.entries.length === 1 ? '' : 's'}; paths are relative, "/"-separated and compared exactly)`, { file: path });
@@ -47,13 +46,13 @@ export async function openSealedFileStream(url: string, path: string, options: S
   const first = Math.floor(start / shardLength);
   const last = Math.floor((end - 1) / shardLength);
   const { controller, unlink } = linkedController(resolved.signal);
+  const reader = filesShardReader(load, unlock, () => undefined);
   let delivered = 0;
   let next = first;
   /** Fetches and fully checks shard `index`; resolves with the file's bytes in it, as views. */
   const fetchShard = (index: number): Promise<Uint8Array[]> => {
     const work = (async () => {
-      const request = await requestShard(load, index, controller.signal);
-      const chunks = await readShard(load, unlocked, index, request, controller.signal, () => undefined);
+      const chunks = await reader.read(index, controller.signal, resolved.signal);
       const pieces: Uint8Array[] = [];
       let at = index * shardLength;
       for (const chunk of chunks) {

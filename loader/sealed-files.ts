@@ -3,14 +3,12 @@
 
 import { ModelsealError } from '../format/errors.js';
 import { Limiter } from '../format/limiter.js';
+import { abortedError, linkedController, stoppedError } from './abort.js';
 import {
-  beginFilesLoad, linkedController, Progress, readShard, requestShard, resolveFilesArguments, unlockFiles,
-  type OpenSealedFilesOptions, type SealedFileEntry, type ShardRequest, type UnlockedFiles,
+  beginFilesLoad, filesShardReader, resolveFilesArguments, unlockFiles,
+  type FilesLoad, type FilesUnlock, type OpenSealedFilesOptions, type SealedFileEntry,
 } from './files-session.js';
-import { abortedError } from './files.js';
-
-/** Share of the progress bar spent before the first shard byte (manifest, key release, header). */
-const SETUP_SHARE = 0.05;
+import { Progress } from './progress.js';
 
 /**
  * Loads a sealing (`modelseal seal` of a file, a folder, or a TF.js model) and returns every file
@@ -30,74 +28,53 @@ export async function openSealedFiles(url: string, options: OpenSealedFilesOptio
   const progress = new Progress(resolved.onProgress);
   progress.report(0);
   const load = await beginFilesLoad('openSealedFiles', checked, resolved);
-  const { manifest } = load;
   const { controller, unlink } = linkedController(resolved.signal);
-  const unlocking = unlockFiles(load);
-  unlocking.catch((err: unknown) => controller.abort(err));
-  let received = 0;
+  const unlock = unlockFiles(load);
+  unlock.unlocked.catch((err: unknown) => controller.abort(err));
   let output: Output | undefined;
-  // Which shards to fetch is known only from the header when some files are selected: then the
-  // requests start after it; with every file, they start while the key is being released.
-  const selecting = wanted !== undefined;
+  const outputReady = unlock.unlocked.then((u) => (output = new Output(wanted === undefined ? u.entries : select(u.entries, wanted, load.manifestUrl))));
+  outputReady.catch(() => undefined);
   try {
-    const requests = new Limiter(resolved.maxConcurrentRequests);
-    const shardLength = manifest.shardLength;
-    const selected = selecting ? (async () => {
-      const unlocked = await unlocking;
-      output = new Output(select(unlocked.entries, wanted, load.manifestUrl));
-      return output.shards(shardLength);
-    })() : undefined;
-    selected?.catch(() => undefined);
-    const indexes = selecting ? await selected! : manifest.shards.map((_, i) => i);
-    const total = indexes.reduce((n, i) => n + manifest.shards[i]!.size, 0);
-    const onBytes = (n: number) => {
-      received += n;
-      progress.report(SETUP_SHARE + (1 - SETUP_SHARE) * 0.999 * (total === 0 ? 1 : received / total));
-    };
-    const tasks = indexes.map((index) => requests.run(async () => {
-      if (controller.signal.aborted) throw controller.signal.reason;
-      let request: ShardRequest | undefined;
-      let failure: unknown;
-      try {
-        request = await requestShard(load, index, controller.signal);
-      } catch (err) {
-        failure = err;
-      }
-      // A key or header failure is reported before any shard failure.
-      let unlocked: UnlockedFiles;
-      try {
-        unlocked = await unlocking;
-      } catch (err) {
-        request?.deadline.clear();
-        await request?.response.body?.cancel().catch(() => undefined);
-        throw err;
-      }
-      if (failure !== undefined) throw failure;
-      output ??= new Output(unlocked.entries);
-      const chunks = await readShard(load, unlocked, index, request!, controller.signal, onBytes);
-      let at = index * shardLength;
-      for (const chunk of chunks) {
-        output.write(at, new Uint8Array(chunk));
-        at += chunk.byteLength;
-      }
-    }).catch((err: unknown) => {
-      controller.abort(err);
-      throw err;
-    }));
-    for (const task of tasks) task.catch(() => undefined); // reported through Promise.all, or after the key failure
-    const unlocked = await unlocking;
-    await Promise.all(tasks);
-    output ??= new Output(unlocked.entries);
+    // Which shards to fetch is known only from the header when some files are selected: then the
+    // requests start after it; with every file, they start while the key is being released.
+    const indexes = wanted === undefined ? load.manifest.shards.map((_, i) => i) : (await outputReady).shards(load.manifest.shardLength);
+    // Promise.all now, so that it reports the shard failure that came first, not the first in order.
+    const shards = Promise.all(readShards(load, unlock, indexes, outputReady, progress, controller));
+    shards.catch(() => undefined); // reported below, after a key or header failure
+    await unlock.unlocked;
+    await shards;
     progress.report(1);
-    return output.files;
+    return (await outputReady).files;
   } catch (err) {
     // No partial model reaches the caller, and the plaintext already decrypted does not linger.
-    output?.wipe();
+    (output as Output | undefined)?.wipe();
     if (resolved.signal?.aborted) throw abortedError(resolved.signal, load.manifestUrl);
     throw err;
   } finally {
     unlink();
   }
+}
+
+/** Reads the shards `indexes` (bounded) into the output; the first failure stops the others. */
+function readShards(load: FilesLoad, unlock: FilesUnlock, indexes: number[], outputReady: Promise<Output>, progress: Progress, controller: AbortController): Array<Promise<void>> {
+  const { manifest, options } = load;
+  const total = indexes.reduce((n, i) => n + manifest.shards[i]!.size, 0);
+  let received = 0;
+  const reader = filesShardReader(load, unlock, (n) => progress.download((received += n), total));
+  const requests = new Limiter(options.maxConcurrentRequests);
+  return indexes.map((index) => requests.run(async () => {
+    if (controller.signal.aborted) throw stoppedError(options.signal, load.urls[index]!);
+    const chunks = await reader.read(index, controller.signal, options.signal);
+    const output = await outputReady;
+    let at = index * manifest.shardLength;
+    for (const chunk of chunks) {
+      output.write(at, new Uint8Array(chunk));
+      at += chunk.byteLength;
+    }
+  }).catch((err: unknown) => {
+    controller.abort(err);
+    throw err;
+  }));
 }
 
 /** Checks the `paths` option: a list of non-empty strings or a function. */

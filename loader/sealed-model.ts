@@ -3,37 +3,33 @@
 
 import type { io } from '@tensorflow/tfjs-core';
 import type { ChunkCipherFactory } from '../format/chunked.js';
+import { weightByteLengths } from '../format/dtypes.js';
 import type { SealedManifest } from '../format/manifest.js';
 import { openHeader, type OpenedHeader } from '../format/open.js';
-import { absoluteUrl, abortedError, chooseFetch, resolveFileUrl } from './files.js';
+import { abortedError } from './abort.js';
+import { artifactsOf, isGraphModel } from './artifacts.js';
+import { absoluteUrl, chooseFetch, resolveFileUrl } from './files.js';
 import { checkPins, chooseKeyServer, fetchManifest, fetchSealedHeader } from './manifest-steps.js';
 import { checkUrl, resolveOptions, type FetchFunction, type ResolvedOptions, type SealedModelOptions } from './options.js';
 import { defaultCipher } from './default-cipher.js';
-import { ephemeralKeyPair, releaseContentKey } from './release.js';
+import { loadAllShards } from './load-shards.js';
 import { OfflineSession } from './offline.js';
+import { Progress, SETUP_SHARE } from './progress.js';
+import { ephemeralKeyPair, releaseContentKey, type EphemeralKeyPair } from './release.js';
+import { READ_AHEAD_BYTES, type ShardJob, type Unlocked } from './shard-reader.js';
 import { traced, traceEnd, traceStart } from './trace.js';
-import { READ_AHEAD_BYTES, loadAllShards, streamAllShards, weightByteLengths, type ShardJob, type Unlocked } from './weights.js';
+import { streamAllShards } from './weight-stream.js';
 
-/** Share of the progress bar spent before the first shard byte (manifest, key release, header). */
-const SETUP_SHARE = 0.05;
-
-/** The fields of model.json that ModelArtifacts carries, copied from the decrypted header when present. */
-const ARTIFACT_FIELDS = [
-  'modelTopology', 'format', 'generatedBy', 'convertedBy', 'trainingConfig', 'signature',
-  'userDefinedMetadata', 'modelInitializer', 'initializerSignature',
-] as const;
-
-/** Reports a monotonic fraction from 0 to 1. */
-class Progress {
-  #last = -1;
-  constructor(private readonly callback: ((fraction: number) => void) | undefined) {}
-
-  report(fraction: number): void {
-    const f = Math.min(1, Math.max(0, fraction));
-    if (!this.callback || f <= this.#last) return;
-    this.#last = f;
-    this.callback(f);
-  }
+/** One load once its manifest is read: what every later step needs. */
+interface Load {
+  manifest: SealedManifest;
+  manifestUrl: string;
+  /** Fetch for the model files: through the offline copy when there is one. */
+  files: FetchFunction;
+  offline: OfflineSession | undefined;
+  progress: Progress;
+  /** The chunk cipher (undefined: WebCrypto). */
+  cipher: ChunkCipherFactory | undefined;
 }
 
 /**
@@ -66,91 +62,104 @@ export class SealedModelHandler implements io.IOHandler {
 
   async #load(offline: OfflineSession | undefined): Promise<io.ModelArtifacts> {
     const options = this.#options;
-    // Model files come from the offline copy (or are copied into it); the key server never is.
-    const files = offline?.fetch ?? this.#fetch;
-    const signal = options.signal;
     const progress = new Progress(options.onProgress);
     progress.report(0);
-    if (signal?.aborted) throw abortedError(signal, this.url);
+    if (options.signal?.aborted) throw abortedError(options.signal, this.url);
     const manifestUrl = absoluteUrl(this.url);
-
+    // Model files come from the offline copy (or are copied into it); the key server never is.
+    const files = offline?.fetch ?? this.#fetch;
     // The key pair needs nothing from the manifest: make it while the manifest downloads.
     const keyPair = ephemeralKeyPair();
     keyPair.catch(() => undefined); // awaited by the release; a manifest failure comes first
     const manifest = await traced('manifest', () => fetchManifest(files, manifestUrl, options));
     checkPins(manifest, manifestUrl, options);
-    const storedKey = offline?.storedKey(manifest);
     const keyServer = chooseKeyServer(manifest, manifestUrl, options);
     const urls = await Promise.all(manifest.shards.map((s) => resolveFileUrl(s.path, manifestUrl, options.weightUrlConverter)));
     // The caller's cipher, else node:crypto's in Node, else WebCrypto (undefined). With
     // streamWeights, WebCrypto in Node too: that path is for memory, and node:crypto's faster
-    // loads left more garbage behind at the peak there (measured: docs/LOADER.md). Both built-in
-    // ciphers have read a chunk's bytes when their call returns, so chunk buffers can be reused.
-    const chosen = options.cipher ?? (options.streamWeights ? undefined : await defaultCipher());
-    const reusesInput = options.cipher === undefined;
-    // The release, the header download and (below) the shard downloads all start now; the
-    // shards decrypt as soon as the key is in, while the header is still opening.
-    // Within an offline lease the stored key serves and nothing is asked of the key server.
-    const key = storedKey ? Promise.resolve(storedKey) : traced('release', () => releaseContentKey({
-      manifest, keyServer, token: options.token, fetch: this.#fetch, signal, timeoutMs: options.timeoutMs, keyPair, origin: options.origin,
+    // loads left more garbage behind at the peak there (measured: docs/LOADER.md).
+    const cipher = options.cipher ?? (options.streamWeights ? undefined : await defaultCipher());
+    const load: Load = { manifest, manifestUrl, files, offline, progress, cipher };
+    // The release, the header download and the shard downloads all start now; the shards
+    // decrypt as soon as the key is in, while the header is still opening.
+    const key = this.#release(load, keyServer, keyPair);
+    const unlocked = this.#unlock(load, key);
+    const job = this.#shardJob(load, urls, key, unlocked);
+    // The shards are public ciphertext: download them while the key is being released (up to
+    // READ_AHEAD_BYTES wait for it), so the key round trip overlaps the download. The streaming
+    // path keeps its memory bound instead and starts once the header is open.
+    const weights = options.streamWeights ? undefined : loadAllShards(job, options.signal);
+    weights?.catch(() => undefined); // a key failure is reported first; shard failures after it
+    const opened = await unlocked;
+    return this.#artifacts(load, job, opened, weights);
+  }
+
+  /** The content key: released by the key server, or the stored one within an offline lease (no request then). */
+  #release(load: Load, keyServer: string, keyPair: Promise<EphemeralKeyPair>): Promise<CryptoKey> {
+    const { offline, manifest } = load;
+    const options = this.#options;
+    const stored = offline?.storedKey(manifest);
+    const key = stored ? Promise.resolve(stored) : traced('release', () => releaseContentKey({
+      manifest, keyServer, token: options.token, fetch: this.#fetch, signal: options.signal, timeoutMs: options.timeoutMs, keyPair, origin: options.origin,
       ...(offline ? { offline: { onLease: (lease: number | undefined) => offline.released(lease) } } : {}),
     }));
-    key.catch(() => undefined); // thrown below through `unlocked`
-    const sealedHeader = traced('header.fetch', () => fetchSealedHeader(files, manifest, manifestUrl, options));
+    key.catch(() => undefined); // thrown through `unlocked`
+    return key;
+  }
+
+  /** The key and the opened header; the header downloads while the key is being released. */
+  #unlock(load: Load, key: Promise<CryptoKey>): Promise<Unlocked<OpenedHeader>> {
+    const { manifest, manifestUrl, files, progress } = load;
+    const sealedHeader = traced('header.fetch', () => fetchSealedHeader(files, manifest, manifestUrl, this.#options));
     sealedHeader.catch(() => undefined); // thrown through `unlocked`, after a key failure
-    const unlocked = (async (): Promise<Unlocked> => {
+    const unlocked = (async () => {
       const contentKey = await key;
       progress.report(SETUP_SHARE / 2);
-      const opened = await traced('header.open', async () => this.#openHeader(manifest, await sealedHeader, contentKey, chosen));
+      const opened = await traced('header.open', async () => this.#openHeader(manifest, await sealedHeader, contentKey, load.cipher));
       progress.report(SETUP_SHARE);
       return { opened, contentKey };
     })();
-    unlocked.catch(() => undefined); // thrown below, before any shard error
-    const total = manifest.shards.reduce((n, s) => n + s.size, 0);
+    unlocked.catch(() => undefined); // thrown by #load, before any shard error
+    return unlocked;
+  }
+
+  #shardJob(load: Load, urls: string[], key: Promise<CryptoKey>, unlocked: Promise<Unlocked>): ShardJob {
+    const options = this.#options;
+    const total = load.manifest.shards.reduce((n, s) => n + s.size, 0);
     let received = 0;
-    const job: ShardJob = {
-      manifest, unlocked, key, urls,
-      fetch: files,
+    return {
+      manifest: load.manifest, unlocked, key, urls,
+      fetch: load.files,
       requestInit: options.requestInit,
       maxConcurrentRequests: options.maxConcurrentRequests,
       timeoutMs: options.timeoutMs,
       decryptConcurrency: options.decryptConcurrency,
-      cipher: chosen,
-      reusesInput,
+      cipher: load.cipher,
+      // Both built-in ciphers have read a chunk's bytes when their call returns, so chunk buffers can be reused.
+      reusesInput: options.cipher === undefined,
       readAhead: { bytes: READ_AHEAD_BYTES },
-      onBytes: (n) => {
-        received += n;
-        // Stop short of 1 until decryption has finished too.
-        progress.report(SETUP_SHARE + (1 - SETUP_SHARE) * 0.999 * (total === 0 ? 1 : received / total));
-      },
+      onBytes: (n) => load.progress.download((received += n), total),
     };
-    // The shards are public ciphertext: download them while the key is being released (up to
-    // READ_AHEAD_BYTES wait for it), so the key round trip overlaps the download. The streaming
-    // path keeps its memory bound instead and starts once the header is open.
-    const weights = options.streamWeights ? undefined : loadAllShards(job, signal);
-    weights?.catch(() => undefined); // a key failure is reported first; shard failures after it
-    const { opened, contentKey } = await unlocked;
+  }
 
+  /** The artifacts tfjs gets: weightData once every shard is checked, or a weight stream. */
+  async #artifacts(load: Load, job: ShardJob, unlocked: Unlocked<OpenedHeader>, weights: Promise<ArrayBuffer[]> | undefined): Promise<io.ModelArtifacts> {
+    const { opened, contentKey } = unlocked;
+    const { offline, manifest, progress } = load;
     const assembling = traceStart();
-    const model = opened.model;
-    const artifacts: io.ModelArtifacts = { modelTopology: model.modelTopology as io.ModelArtifacts['modelTopology'] };
-    for (const field of ARTIFACT_FIELDS) {
-      if (model[field] != null) (artifacts as Record<string, unknown>)[field] = model[field];
-    }
-    artifacts.weightSpecs = model.weightsManifest.flatMap((group) => group.weights) as unknown as io.WeightsManifestEntry[];
+    const artifacts = artifactsOf(opened.model, this.url);
     // tfjs-layers ignores getWeightStream and would keep the layers' initial weights without a
-    // word, so only a graph model (a topology with `node`s) gets a stream; others get weightData.
-    const isGraph = Array.isArray((model.modelTopology as { node?: unknown } | null)?.node) && model['format'] !== 'layers-model';
-    if (options.streamWeights && isGraph) {
-      const pieces = weightByteLengths(artifacts.weightSpecs);
-      artifacts.getWeightStream = () => streamAllShards(job, opened, signal, pieces, () => {
+    // word, so only a graph model gets a stream; others get weightData.
+    if (this.#options.streamWeights && isGraphModel(opened.model)) {
+      const pieces = weightByteLengths(artifacts.weightSpecs!);
+      artifacts.getWeightStream = () => streamAllShards(job, opened, this.#options.signal, pieces, () => {
         progress.report(1);
         void offline?.commit(manifest, contentKey);
       });
       return artifacts;
     }
     traceEnd('artifacts', assembling);
-    artifacts.weightData = await traced('weights', () => weights ?? loadAllShards(job, signal));
+    artifacts.weightData = await traced('weights', () => weights ?? loadAllShards(job, this.#options.signal));
     await offline?.commit(manifest, contentKey);
     progress.report(1);
     return artifacts;
@@ -173,7 +182,7 @@ export class SealedModelHandler implements io.IOHandler {
  * @example
  * const model = await tf.loadGraphModel(sealedModel('https://cdn.example.com/face/model.json', {
  *   token: () => fetch('/api/model-session').then((r) => r.text()),
-   *   keyServer: 'https://keys.example.com',
+ *   keyServer: 'https://keys.example.com',
  *   modelId: 'face-detector',
  * }));
  */

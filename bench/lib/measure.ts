@@ -9,6 +9,11 @@ export interface Sample {
   ms: number;
   /** Peak memory above the pre-load baseline, bytes. */
   peak: number;
+  /**
+   * CPU time the load used in the measured process (every thread), ms: far less sensitive than
+   * wall time to other work on a shared machine, but blind to time spent waiting on the network.
+   */
+  cpu?: number;
 }
 
 /** The median of `values`. */
@@ -31,13 +36,15 @@ export async function measureNode<T>(load: () => Promise<T>, dispose: (value: T)
   const base = used();
   let peak = base;
   const timer = setInterval(() => (peak = Math.max(peak, used())), 2);
+  const cpu0 = process.cpuUsage();
   const t0 = performance.now();
   const value = await load();
   const ms = performance.now() - t0;
+  const cpu = process.cpuUsage(cpu0);
   peak = Math.max(peak, used());
   clearInterval(timer);
   await dispose(value);
-  return { ms, peak: peak - base };
+  return { ms, peak: peak - base, cpu: (cpu.user + cpu.system) / 1000 };
 }
 
 /** Pids of the renderer processes of the Chromium this process started. */
@@ -62,7 +69,18 @@ export async function rendererPids(): Promise<number[]> {
   return renderers.filter(ours);
 }
 
-async function procKb(pid: number, field: 'VmRSS' | 'VmHWM'): Promise<number> {
+/** CPU time of every thread of a process so far, ms (schedstat: nanoseconds on the CPU). */
+export async function procCpuMs(pid: number): Promise<number> {
+  let ns = 0;
+  for (const task of await readdir(`/proc/${pid}/task`).catch(() => [] as string[])) {
+    const stat = await readFile(`/proc/${pid}/task/${task}/schedstat`, 'utf8').catch(() => '0');
+    ns += Number(stat.split(' ')[0]);
+  }
+  return ns / 1e6;
+}
+
+/** A field of /proc/PID/status in kB. */
+export async function procKb(pid: number, field: 'VmRSS' | 'VmHWM'): Promise<number> {
   const status = await readFile(`/proc/${pid}/status`, 'utf8');
   return Number(new RegExp(`${field}:\\s+(\\d+)`).exec(status)?.[1] ?? 0);
 }
@@ -89,5 +107,8 @@ export function ratioLine(label: string, plain: Sample[], sealed: Sample[]): str
   const peakRatios = plain.map((p, i) => sealed[i]!.peak / Math.max(1, p.peak));
   const mb = (b: number) => (b / 1048576).toFixed(1);
   const spread = (r: number[]) => `${Math.min(...r).toFixed(2)}–${Math.max(...r).toFixed(2)}`;
-  return `${label} time plain ${pt.toFixed(0).padStart(5)} ms sealed ${st.toFixed(0).padStart(5)} ms ratio ${median(timeRatios).toFixed(2)} (${spread(timeRatios)}) | peak plain ${mb(pm).padStart(6)} MB sealed ${mb(sm).padStart(6)} MB ratio ${median(peakRatios).toFixed(2)}`;
+  const withCpu = [...plain, ...sealed].every((s) => s.cpu !== undefined);
+  const cpuRatios = plain.map((p, i) => sealed[i]!.cpu! / p.cpu!);
+  const cpu = withCpu ? ` | cpu plain ${median(plain.map((s) => s.cpu!)).toFixed(0).padStart(5)} ms sealed ${median(sealed.map((s) => s.cpu!)).toFixed(0).padStart(5)} ms ratio ${median(cpuRatios).toFixed(2)} (${spread(cpuRatios)})` : '';
+  return `${label} time plain ${pt.toFixed(0).padStart(5)} ms sealed ${st.toFixed(0).padStart(5)} ms ratio ${median(timeRatios).toFixed(2)} (${spread(timeRatios)})${cpu} | peak plain ${mb(pm).padStart(6)} MB sealed ${mb(sm).padStart(6)} MB ratio ${median(peakRatios).toFixed(2)}`;
 }

@@ -9,8 +9,8 @@ import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createKeyServer, mintDevToken } from '../../keyserver/index.js';
 import { FileKeyStore } from '../../keystore/file-store.js';
-import { registerSealedRouter, sealedModel, type SealedModelOptions } from '../../loader/index.js';
-import { READ_AHEAD_BYTES } from '../../loader/weights.js';
+import { isModelsealError, registerSealedRouter, sealedModel, type ModelsealError, type SealedModelOptions } from '../../loader/index.js';
+import { READ_AHEAD_BYTES } from '../../loader/shard-reader.js';
 import { startStaticServer, type StaticServer } from '../helpers/static-server.js';
 import { buildLayersModel, copyHumanModel, inputsFor, reluModelJson, sealInto, tensorBytes, writePlain, type ModelFiles } from './fixtures.js';
 
@@ -134,6 +134,25 @@ describe('sealedModel in Node', () => {
     for (const buffer of data.slice(0, -1)) expect(buffer.byteLength).toBe(64 * 1024);
     const total = data.reduce((n, b) => n + b.byteLength, 0);
     expect(total).toBe(plainModels.get(name)!.weightFiles.reduce((n, f) => n + f.length, 0));
+  });
+
+  it('tf.loadGraphModel on a sealed layers model → model_format_mismatch naming loadLayersModel (tfjs alone: a TypeError)', async () => {
+    // The plain path shows what a user got before: tfjs's own crash, no code, no hint.
+    const plainErr = await tf.loadGraphModel(`${files.url}/plain/layers/model.json`).then(() => undefined, (e: unknown) => e);
+    expect(plainErr).toBeInstanceOf(TypeError);
+    const err = await tf.loadGraphModel(sealedModel(`${files.url}/sealed/layers/model.json`, await options())).then(() => undefined, (e: unknown) => e);
+    expect(isModelsealError(err)).toBe(true);
+    expect((err as ModelsealError).code).toBe('model_format_mismatch');
+    expect((err as ModelsealError).message).toMatch(/layers model .*tf\.loadLayersModel\(sealedModel/);
+    expect((err as ModelsealError).file).toBe(`${files.url}/sealed/layers/model.json`);
+    // The guard is invisible to tfjs-layers: the same artifacts still load as a layers model.
+    const handler = sealedModel(`${files.url}/sealed/layers/model.json`, await options());
+    const artifacts = await handler.load();
+    expect(Object.keys(artifacts.modelTopology as object)).not.toContain('versions');
+    expect(JSON.stringify(artifacts.modelTopology)).not.toContain('versions');
+    const model = await tf.loadLayersModel({ load: () => Promise.resolve(artifacts) });
+    expect(model.getWeights().length).toBe(6);
+    model.dispose();
   });
 
   it('loads a layers model built in tfjs (header in its own file, many shards)', async () => {

@@ -1,0 +1,124 @@
+// Reading one shard's body into its decryptor: chunk by chunk into pooled buffers where the body
+// is a byte stream (fetch in Chromium and Node 20), else as the network delivers it, else whole.
+
+import { FILE_HEAD_LENGTH, TAG_LENGTH } from '../format/chunked.js';
+import type { BufferPool } from './buffer-pool.js';
+import { fileError, type Deadline } from './files.js';
+
+/** Where a body's bytes go, and what a read needs to report a stall or a network failure. */
+export interface BodyTarget {
+  url: string;
+  signal: AbortSignal;
+  deadline: Deadline;
+  /** The shard's size in the public manifest, and the sealing's chunk length. */
+  sealedSize: number;
+  chunkLength: number;
+  pool: BufferPool;
+  /** Called with ciphertext bytes received (a delta). */
+  onBytes: (bytes: number) => void;
+  push: (bytes: Uint8Array) => Promise<void>;
+}
+
+/** Reads the whole body into `target.push`, the best way the response allows. */
+export async function readBody(response: Response, target: BodyTarget): Promise<void> {
+  if (!response.body) {
+    // Fetch implementations without streaming bodies: one shard (~4 MiB) held at a time.
+    const bytes = new Uint8Array(await networkRead(target, () => response.arrayBuffer()));
+    target.onBytes(bytes.byteLength);
+    await target.push(bytes);
+    return;
+  }
+  const byob = byobReader(response.body);
+  if (byob) await readChunkwise(byob, target);
+  else await readAsDelivered(response.body.getReader(), target);
+}
+
+/** One wait on the network: the stall deadline runs only during it, failures become coded errors. */
+async function networkRead<T>(target: BodyTarget, read: () => Promise<T>): Promise<T> {
+  try {
+    target.deadline.kick();
+    return await read();
+  } catch (err) {
+    throw fileError(err, target.url, target.signal, target.deadline);
+  } finally {
+    target.deadline.pause();
+  }
+}
+
+/** A BYOB reader when the body is a byte stream, else undefined. */
+function byobReader(body: ReadableStream<Uint8Array>): ReadableStreamBYOBReader | undefined {
+  try {
+    return body.getReader({ mode: 'byob' });
+  } catch {
+    return undefined;
+  }
+}
+
+async function readAsDelivered(reader: ReadableStreamDefaultReader<Uint8Array>, target: BodyTarget): Promise<void> {
+  try {
+    for (;;) {
+      const result = await networkRead(target, () => reader.read());
+      if (result.done) return;
+      target.onBytes(result.value.byteLength);
+      await target.push(result.value);
+    }
+  } finally {
+    reader.releaseLock();
+  }
+}
+
+/**
+ * Sizes of a sealed file's pieces, from its size in the public manifest: the 56-byte head, then
+ * each chunk with its tag, the last one short. The opened header confirms the size before any
+ * chunk is decrypted (manifest_invalid otherwise), so these are the pieces the decryptor expects.
+ */
+function* pieceSizes(sealedSize: number, chunkLength: number): Generator<number> {
+  yield FILE_HEAD_LENGTH;
+  let rest = sealedSize - FILE_HEAD_LENGTH;
+  while (rest > chunkLength + TAG_LENGTH) {
+    yield chunkLength + TAG_LENGTH;
+    rest -= chunkLength + TAG_LENGTH;
+  }
+  if (rest > 0) yield rest;
+}
+
+/**
+ * Reads the body straight into one buffer per chunk (BYOB), so each chunk reaches the decryptor
+ * whole and is decrypted in place: no network pieces to collect and no copy to assemble a chunk.
+ * A short body is passed on as is (the decryptor reports `truncated`), extra bytes likewise (`trailing_data`).
+ */
+async function readChunkwise(reader: ReadableStreamBYOBReader, target: BodyTarget): Promise<void> {
+  const read = async (view: Uint8Array): Promise<ReadableStreamReadResult<Uint8Array>> => {
+    const result = await networkRead(target, () => reader.read(view));
+    if (result.value) target.onBytes(result.value.byteLength);
+    return result;
+  };
+  try {
+    for (const size of pieceSizes(target.sealedSize, target.chunkLength)) {
+      const piece = await fillPiece(read, target.pool.take(size), size);
+      // A short piece: the body ended early; hand over what came and the decryptor names the truncation.
+      if (piece.byteLength > 0) await target.push(piece);
+      if (piece.byteLength < size) return;
+    }
+    // Anything after the last chunk is trailing data; push it so the decryptor refuses the file.
+    const { value } = await read(new Uint8Array(1024));
+    if (value && value.byteLength > 0) await target.push(value);
+  } finally {
+    reader.releaseLock();
+  }
+}
+
+/** Fills `size` bytes of `buffer` (BYOB reads move the buffer: each read returns it anew). */
+async function fillPiece(read: (view: Uint8Array) => Promise<ReadableStreamReadResult<Uint8Array>>, start: ArrayBufferLike, size: number): Promise<Uint8Array> {
+  let buffer = start;
+  let filled = 0;
+  while (filled < size) {
+    const { done, value } = await read(new Uint8Array(buffer, filled, size - filled));
+    if (value) {
+      buffer = value.buffer;
+      filled += value.byteLength;
+    }
+    if (done) break;
+  }
+  return new Uint8Array(buffer, 0, filled);
+}
