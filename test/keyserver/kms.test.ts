@@ -14,8 +14,8 @@ import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { isModelsealError, type ErrorCode } from '../../format/errors.js';
 import { FileKeyStore } from '../../keyserver/keystore.js';
-import { createKeyServer, mintDevToken } from '../../keyserver/index.js';
-import { RELAXED, release, rotatePublished } from './helpers.js';
+import { mintDevToken } from '../../keyserver/index.js';
+import { release, rotatePublished, startServer } from './helpers.js';
 import type { MasterKeyProvider } from '../../keyserver/master/types.js';
 import { createMasterKey as awsKms } from '../../keyserver/master/aws-kms.js';
 import { createMasterKey as vaultTransit } from '../../keyserver/master/vault-transit.js';
@@ -140,11 +140,10 @@ describe('aws-kms: (stand-in: checks our side of the KMS JSON protocol, SigV4 re
       // The publisher's own credentials cannot read the key back.
       expect((await failure(publisherStore.get('face', made.record.keyId))).code).toMatch(/^master_key_(wrong|unavailable)$/);
       const { store: serverStore } = await FileKeyStore.open(storeDir, { master: serverKey });
-      const server = await createKeyServer({ store: serverStore, config: { ...RELAXED, tokens: { keys: [{ type: 'secret', secret }] } } });
+      const server = await startServer(serverStore, { tokens: { keys: [{ type: 'secret', secret }] } });
       try {
-        const url = await server.listen({ host: '127.0.0.1', port: 0 });
         const token = await mintDevToken({ secret: Buffer.from(secret, 'base64url'), models: ['face'] });
-        const r = await release(url, token, 'face', made.record.keyId);
+        const r = await release(server, token, 'face', made.record.keyId);
         expect(r.status).toBe(200);
         expect(r.key).toEqual(made.key);
         expect(local.calls.some((c) => c.op === 'Decrypt' && c.principal === SERVER.accessKeyId)).toBe(true);
