@@ -13,6 +13,7 @@ import { isModelsealError, openSealedFiles, openSealedFileStream, sealedModel, t
 import { startStaticServer, type StaticServer } from '../helpers/static-server.js';
 import { readAll, sampleFolder, sealFolderInto, type PlainFolder } from './files-fixtures.js';
 import { copyHumanModel, sealInto, type ModelFiles } from './fixtures.js';
+import { expectSameBytes } from '../helpers/bytes.js';
 
 let root: string;
 let storeDir: string;
@@ -79,7 +80,7 @@ describe('openSealedFiles', () => {
     const opened = await openSealedFiles(url('faceres'), { token: await token(), keyServer });
     expect([...opened.keys()]).toEqual(['model.json', ...human.names]);
     expect(JSON.parse(Buffer.from(opened.get('model.json')!).toString('utf8'))).toEqual(human.modelJson);
-    human.names.forEach((name, i) => expect(Buffer.from(opened.get(name)!).equals(Buffer.from(human.weightFiles[i]!))).toBe(true));
+    expectSameBytes(human.names.map((name) => opened.get(name)!), human.weightFiles, 'weight file');
   });
 
   it('paths: returns only the files asked for, fetching only the shards that hold them', async () => {

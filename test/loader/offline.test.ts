@@ -21,39 +21,12 @@ import { CHROMIUM_ARGS } from '../helpers/chromium.js';
 import { startStaticServer, type StaticServer } from '../helpers/static-server.js';
 import { sealModel } from '../../format/index.js';
 import { copyHumanModel, sealInto } from './fixtures.js';
+import type { OfflineTest, Outcome } from './offline-page.js';
+import type { ModelFingerprint } from './page-common.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 
-interface LoadResult {
-  weights: Record<string, string>;
-  prediction: string;
-}
-type Outcome = { ok: LoadResult } | { error: { code: string | undefined; message: string } };
-interface RecordView {
-  url: string;
-  modelId: string;
-  keyId: string;
-  sealing: string;
-  lease: number;
-  files: string[];
-  key: { type: string; extractable: boolean; algorithm: string; usages: string[] };
-}
-interface OfflineTest {
-  loadPlain(url: string): Promise<LoadResult>;
-  load(url: string, options: Record<string, unknown>): Promise<Outcome>;
-  records(): Promise<RecordView[]>;
-  exportStored(url: string): Promise<string[]>;
-  cacheEntries(): Promise<Array<{ url: string; sha256: string }>>;
-  storage(): Promise<{ caches: string[]; databases: string[] }>;
-  setLease(url: string, lease: number): Promise<void>;
-  swapKey(from: string, to: string): Promise<void>;
-  restoreRecord(url: string): Promise<void>;
-  swapCached(url: string, from: string): Promise<void>;
-  putCached(url: string, body: string): Promise<void>;
-  restoreCached(url: string): Promise<void>;
-  decryptWithStoredKey(url: string): Promise<{ weightsManifest: number; shard0: { length: number; sha256: string } }>;
-  clearOffline(url?: string): Promise<void>;
-}
+type LoadResult = ModelFingerprint;
 
 const MODELS = ['antispoof', 'other', 'nolease', 'short', 'short-edited'] as const;
 type ModelName = (typeof MODELS)[number];
