@@ -4,17 +4,15 @@
 // trusted hop is the connection's peer address) and the keystore poll (listen() starts it).
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { spawnSync } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { calculateJwkThumbprint, decodeJwt, decodeProtectedHeader } from 'jose';
 import { pino } from 'pino';
 import { FileKeyStore, mintDevToken } from '../../keyserver/index.js';
+import { run } from '../helpers/bin.js';
 import { startKeyServer } from '../helpers/key-server.js';
 import { expectWireCode } from '../helpers/expect-code.js';
 import { RELAXED, TEST_SEALING, clientKey, postRelease, release, request, rotatePublished, startFixture, startServer, until, type Fixture } from './helpers.js';
-
-const ROOT = join(import.meta.dirname, '../..');
 
 describe('release', () => {
   let f: Fixture;
@@ -357,9 +355,9 @@ describe('keystore changes while running (a listening server: listen() starts th
   it('`modelseal keys revoke` in another process is picked up without a restart', async () => {
     const token = await mintDevToken({ store: f.store, models: ['cli-revoke'] });
     expect((await release(f.target, token, 'cli-revoke', 'k1')).status).toBe(200);
-    const r = spawnSync(process.execPath, [join(ROOT, 'dist/cli/main.js'), 'keys', 'revoke', 'cli-revoke', '--key-id', 'k1', '--store', f.store.dir], { encoding: 'utf8' });
+    const r = run(['keys', 'revoke', 'cli-revoke', '--key-id', 'k1', '--store', f.store.dir]);
     expect(r.stderr).toContain('revoked k1');
-    expect(r.status).toBe(0);
+    expect(r.code).toBe(0);
     await until(async () => (await release(f.target, token, 'cli-revoke', 'k1')).status === 403);
     expect((await release(f.target, token, 'cli-revoke', 'k1')).json.error.code).toBe('key_revoked');
   });
