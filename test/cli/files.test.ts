@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, readdirSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { FileKeyStore } from '../../keyserver/keystore.js';
+import { FileKeyStore } from '../../keyserver/index.js';
 import { forge } from '../helpers/substitution.js';
 import { listDir, run, tempDir } from './helpers.js';
 import { onnxModel } from './onnx-writer.js';

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import type { Command } from 'commander';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildProgram } from '../../cli/program.js';
-import { FileKeyStore } from '../../keyserver/keystore.js';
+import { FileKeyStore } from '../../keyserver/index.js';
 import { HUMAN_MODELS, ROOT, run, spawnBin, tempDir } from './helpers.js';
 
 const tmp = tempDir('modelseal-kproc-');

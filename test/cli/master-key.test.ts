@@ -6,7 +6,7 @@ import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync 
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { writeFileAtomic } from '../../keyserver/atomic.js';
-import { FileKeyStore } from '../../keyserver/keystore.js';
+import { FileKeyStore } from '../../keyserver/index.js';
 import { openMasterKey } from '../../keyserver/master/index.js';
 import { sealedModel } from '../../loader/index.js';
 import { createSoftHsmToken, type SoftHsmToken } from '../helpers/softhsm.js';

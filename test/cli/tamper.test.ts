@@ -4,7 +4,7 @@
 import { appendFileSync, copyFileSync, cpSync, mkdirSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { FileKeyStore } from '../../keyserver/keystore.js';
+import { FileKeyStore } from '../../keyserver/index.js';
 import { forge } from '../helpers/substitution.js';
 import { HUMAN_MODELS, listDir, run, tempDir } from './helpers.js';
 

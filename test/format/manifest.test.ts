@@ -1,6 +1,6 @@
 // Hostile and malformed public manifests: each is refused with a code and a message naming the field.
 import { describe, expect, it } from 'vitest';
-import { isModelsealError } from '../../format/errors.js';
+import { isModelsealError } from '../../format/index.js';
 import { MAX_MANIFEST_BYTES, MAX_SHARDS, parseManifest, parseManifestBytes, parseManifestText } from '../../format/manifest.js';
 
 const valid = {

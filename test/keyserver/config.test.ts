@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { decodeJwt } from 'jose';
 import { DEFAULT_CONFIG, FileKeyStore, createKeyServer, loadConfig, resolveConfig, WIRE_ERRORS } from '../../keyserver/index.js';
-import { isModelsealError } from '../../format/errors.js';
+import { isModelsealError } from '../../format/index.js';
 import { request } from 'node:http';
 import { ROOT, run, serveBin } from '../helpers/bin.js';
 import { clientKey, release, rotatePublished, TEST_SEALING, until } from './helpers.js';

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { FileKeyStore, SharedStateUnavailable, createKeyServer, loadConfig, mintDevToken, resolveConfig, type ReleaseCounter, type RequestLimiter } from '../../keyserver/index.js';
-import { isModelsealError } from '../../format/errors.js';
+import { isModelsealError } from '../../format/index.js';
 import { run, serveBin, type ServedBin } from '../helpers/bin.js';
 import { RELAXED, clientKey, release, rotatePublished, TEST_SEALING } from './helpers.js';
 import { roundRobin, startRedis, type RedisProcess } from './redis-server.js';

@@ -9,8 +9,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createKeyServer, mintDevToken } from '../../keyserver/index.js';
-import { FileKeyStore } from '../../keyserver/keystore.js';
+import { mintDevToken, FileKeyStore, type KeyServer } from '../../keyserver/index.js';
+import { startKeyServer } from '../helpers/key-server.js';
 import { isModelsealError, sealedModel, type ErrorCode } from '../../loader/index.js';
 import { buildLayersModel, sealInto } from './fixtures.js';
 
@@ -18,7 +18,7 @@ type Behaviour = 'stall' | 'trickle' | 'normal';
 
 let root: string;
 let storeDir: string;
-let keyServer: Awaited<ReturnType<typeof createKeyServer>>;
+let keyServer: KeyServer;
 let keyUrl: string;
 let host: { server: Server; url: string; shard: Behaviour };
 const open = new Set<ServerResponse>();
@@ -75,8 +75,7 @@ beforeAll(async () => {
   const { store } = await FileKeyStore.open(storeDir, { create: true });
   // One shard of ~70 KB so the trickle takes many timeouts' worth of time in all.
   await sealInto(store, 'slow', await buildLayersModel(tf, 128), join(root, 'sealed'), { shardLength: 1024 * 1024 });
-  keyServer = await createKeyServer({ store: storeDir, config: { logLevel: 'silent', auditLog: null } });
-  keyUrl = await keyServer.listen({ host: '127.0.0.1', port: 0 });
+  ({ server: keyServer, url: keyUrl } = await startKeyServer(storeDir));
   host = await startHost(join(root, 'sealed'));
 });
 

@@ -7,8 +7,8 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createKeyServer, mintDevToken } from '../../keyserver/index.js';
-import { FileKeyStore } from '../../keyserver/keystore.js';
+import { mintDevToken, FileKeyStore, type KeyServer } from '../../keyserver/index.js';
+import { startKeyServer } from '../helpers/key-server.js';
 import { isModelsealError, openSealedFiles, openSealedFileStream, sealedModel, type ErrorCode } from '../../loader/index.js';
 import { startStaticServer, type StaticServer } from '../helpers/static-server.js';
 import { readAll, sampleFolder, sealFolderInto, type PlainFolder } from './files-fixtures.js';
@@ -19,7 +19,7 @@ let root: string;
 let storeDir: string;
 let files: StaticServer;
 let keyServer: string;
-let server: Awaited<ReturnType<typeof createKeyServer>>;
+let server: KeyServer;
 let folder: PlainFolder;
 let human: ModelFiles;
 
@@ -45,8 +45,7 @@ beforeAll(async () => {
   human = await copyHumanModel('faceres', join(root, 'plain/faceres'));
   await sealInto(store, 'faceres', human, join(root, 'www/faceres'), { shardLength: 256 * 1024 });
   files = await startStaticServer({ root: join(root, 'www') });
-  server = await createKeyServer({ store: storeDir, config: { logLevel: 'silent', auditLog: null } });
-  keyServer = await server.listen({ host: '127.0.0.1', port: 0 });
+  ({ server, url: keyServer } = await startKeyServer(storeDir));
 });
 
 afterAll(async () => {

@@ -7,8 +7,8 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createKeyServer, mintDevToken } from '../../keyserver/index.js';
-import { FileKeyStore } from '../../keyserver/keystore.js';
+import { mintDevToken, FileKeyStore, type KeyServer } from '../../keyserver/index.js';
+import { startKeyServer } from '../helpers/key-server.js';
 import { registerSealedRouter, sealedModel, type SealedModelOptions } from '../../loader/index.js';
 import { READ_AHEAD_BYTES } from '../../loader/weights.js';
 import { startStaticServer, type StaticServer } from '../helpers/static-server.js';
@@ -22,7 +22,7 @@ const GRAPH_MODELS = ['antispoof', 'blazeface', 'centernet', 'emotion', 'facemes
 let root: string;
 let storeDir: string;
 let files: StaticServer;
-let keys: Awaited<ReturnType<typeof createKeyServer>>;
+let keys: KeyServer;
 let keyServer: string;
 const plainModels = new Map<string, ModelFiles>();
 
@@ -73,8 +73,7 @@ beforeAll(async () => {
   await writePlain(join(root, 'www/plain/layers'), layers);
   await sealInto(store, 'layers', layers, join(root, 'www/sealed/layers'), { shardLength: 64 * 1024, chunkLength: 16 * 1024, headerMode: 'file' });
   files = await startStaticServer({ root: join(root, 'www') });
-  keys = await createKeyServer({ store: storeDir, config: { logLevel: 'silent', auditLog: null } });
-  keyServer = await keys.listen({ host: '127.0.0.1', port: 0 });
+  ({ server: keys, url: keyServer } = await startKeyServer(storeDir));
 });
 
 afterAll(async () => {

@@ -8,8 +8,8 @@ import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createKeyServer, mintDevToken } from '../../keyserver/index.js';
-import { FileKeyStore } from '../../keyserver/keystore.js';
+import { mintDevToken, FileKeyStore } from '../../keyserver/index.js';
+import { KeyServers } from '../helpers/key-server.js';
 import { isModelsealError, sealedModel, type ErrorCode, type SealedModelOptions } from '../../loader/index.js';
 import { startStaticServer, type StaticServer } from '../helpers/static-server.js';
 import { forge, type Forgeries } from '../helpers/substitution.js';
@@ -18,16 +18,14 @@ import { buildLayersModel, sealInto } from './fixtures.js';
 let root: string;
 let files: StaticServer;
 let forgeries: Forgeries;
-const servers: Array<Awaited<ReturnType<typeof createKeyServer>>> = [];
+const servers = new KeyServers();
 let keyServer: string;
 let storeDir: string;
 let attackerUrl: string;
 let attackerRequests = 0;
 
-async function startKeyServer(dir: string) {
-  const server = await createKeyServer({ store: dir, config: { logLevel: 'silent', auditLog: null } });
-  servers.push(server);
-  return server.listen({ host: '127.0.0.1', port: 0 });
+async function startKeyServer(dir: string): Promise<string> {
+  return (await servers.start(dir)).url;
 }
 
 async function failure(load: Promise<unknown>): Promise<{ code: ErrorCode; message: string }> {
@@ -68,7 +66,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await Promise.all(servers.map((s) => s.close()));
+  await servers.closeAll();
   await files?.close();
   if (root) await rm(root, { recursive: true, force: true });
 });
