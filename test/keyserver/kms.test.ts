@@ -12,7 +12,6 @@ import { inspect } from 'node:util';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { isModelsealError, type ErrorCode } from '../../format/index.js';
 import { FileKeyStore, mintDevToken } from '../../keyserver/index.js';
 import { release, rotatePublished, startServer } from './helpers.js';
 import type { MasterKeyProvider } from '../../keyserver/master/types.js';
@@ -21,20 +20,12 @@ import { createMasterKey as vaultTransit } from '../../keyserver/master/vault-tr
 import { createMasterKey as gcpKms } from '../../keyserver/master/gcp-kms.js';
 import { importOptional, missingDependency } from '../../keyserver/master/remote.js';
 import { startAwsKms, startGcpKms, startVault, type AwsKmsStandIn, type GcpKmsStandIn, type VaultStandIn } from './kms-standins.js';
+import { caughtModelsealError as failure } from '../helpers/expect-code.js';
 
 const enc = new TextEncoder();
 // Shaped like the keystore's aad (store version, model id, key id); the providers treat it as bytes.
 const aadFor = (modelId: string, keyId: string) => enc.encode(`1\0${modelId}\0${keyId}`);
 
-async function failure(p: Promise<unknown>): Promise<{ code: ErrorCode; message: string }> {
-  try {
-    await p;
-  } catch (err) {
-    if (isModelsealError(err)) return { code: err.code, message: err.message };
-    throw err;
-  }
-  throw new Error('expected a ModelsealError, the call succeeded');
-}
 
 /** Fails when a message holds the key or its wrapped form in any usual encoding. */
 function expectNoKeyBytes(message: string, ...secrets: Uint8Array[]): void {

@@ -10,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FileKeyStore, mintDevToken, openMasterKey } from '../../keyserver/index.js';
 import { createSoftHsmToken, type SoftHsmToken } from '../helpers/softhsm.js';
 import { release, request, rotatePublished, startServer, until } from './helpers.js';
+import { caughtModelsealError as codeOf } from '../helpers/expect-code.js';
 
 let root: string;
 let token: SoftHsmToken;
@@ -25,14 +26,6 @@ afterAll(async () => {
   await rm(root, { recursive: true, force: true });
 });
 
-async function codeOf(p: Promise<unknown>): Promise<{ code: string; message: string }> {
-  try {
-    await p;
-  } catch (err) {
-    return { code: (err as { code: string }).code, message: (err as Error).message };
-  }
-  throw new Error('expected a failure');
-}
 
 describe('a keystore on a PKCS#11 master key', () => {
   it('wraps inside the token: no master key file, keys.json names the HSM key, content keys come back', async () => {

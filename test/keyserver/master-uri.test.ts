@@ -13,6 +13,7 @@ import { FileKeyStore, configFromEnv, openMasterKey, redactUri, resolveConfig } 
 import { writeSealingKeyPair } from '../../keyserver/master/file.js';
 import { parsePkcs11Uri } from '../../keyserver/master/pkcs11.js';
 import { ROOT } from '../cli/helpers.js';
+import { caughtModelsealError as failure } from '../helpers/expect-code.js';
 
 let root: string;
 const ctx = () => ({ storeDir: root, env: {} as Record<string, string | undefined> });
@@ -24,14 +25,6 @@ afterAll(async () => {
   await rm(root, { recursive: true, force: true });
 });
 
-async function failure(p: Promise<unknown>): Promise<{ code: string; message: string }> {
-  try {
-    await p;
-  } catch (err) {
-    return { code: (err as { code: string }).code, message: (err as Error).message };
-  }
-  throw new Error('expected a failure');
-}
 
 describe('openMasterKey', () => {
   it('refuses empty, scheme-less and unknown URIs with config_invalid naming the known schemes', async () => {

@@ -11,8 +11,9 @@ import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mintDevToken, FileKeyStore, type KeyServer } from '../../keyserver/index.js';
 import { startKeyServer } from '../helpers/key-server.js';
-import { isModelsealError, sealedModel, type ErrorCode } from '../../loader/index.js';
+import { sealedModel } from '../../loader/index.js';
 import { buildLayersModel, sealInto } from './fixtures.js';
+import { caughtModelsealError as failure } from '../helpers/expect-code.js';
 
 type Behaviour = 'stall' | 'trickle' | 'normal';
 
@@ -60,11 +61,6 @@ async function startHost(dir: string): Promise<typeof host> {
   return { server, url, get shard() { return state.shard; }, set shard(b) { state.shard = b; } };
 }
 
-async function failure(load: Promise<unknown>): Promise<{ code: ErrorCode; message: string; file: string | undefined }> {
-  const err = await load.then(() => undefined, (e: unknown) => e);
-  if (!isModelsealError(err)) throw new Error(`expected a ModelsealError, got ${String(err)}`);
-  return { code: err.code, message: err.message, file: err.file };
-}
 
 const token = () => mintDevToken({ store: storeDir, models: ['*'], ttl: '5m' });
 

@@ -10,10 +10,11 @@ import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mintDevToken, FileKeyStore } from '../../keyserver/index.js';
 import { KeyServers } from '../helpers/key-server.js';
-import { isModelsealError, sealedModel, type ErrorCode, type SealedModelOptions } from '../../loader/index.js';
+import { sealedModel, type SealedModelOptions } from '../../loader/index.js';
 import { startStaticServer, type StaticServer } from '../helpers/static-server.js';
 import { forge, type Forgeries } from '../helpers/substitution.js';
 import { buildLayersModel, sealInto } from './fixtures.js';
+import { caughtModelsealError as failure } from '../helpers/expect-code.js';
 
 let root: string;
 let files: StaticServer;
@@ -28,11 +29,6 @@ async function startKeyServer(dir: string): Promise<string> {
   return (await servers.start(dir)).url;
 }
 
-async function failure(load: Promise<unknown>): Promise<{ code: ErrorCode; message: string }> {
-  const err = await load.then(() => undefined, (e: unknown) => e);
-  if (!isModelsealError(err)) throw new Error(`expected a ModelsealError, got ${String(err)}`);
-  return { code: err.code, message: err.message };
-}
 
 const url = (path: string) => `${files.url}/${path}/model.json`;
 /** The URL of a forged folder. */
