@@ -9,11 +9,12 @@ import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mintDevToken, FileKeyStore, type KeyServer } from '../../keyserver/index.js';
 import { startKeyServer } from '../helpers/key-server.js';
-import { isModelsealError, openSealedFiles, openSealedFileStream, sealedModel, type ErrorCode } from '../../loader/index.js';
+import { openSealedFiles, openSealedFileStream, sealedModel } from '../../loader/index.js';
 import { startStaticServer, type StaticServer } from '../helpers/static-server.js';
 import { readAll, sampleFolder, sealFolderInto, type PlainFolder } from './files-fixtures.js';
 import { copyHumanModel, sealInto, type ModelFiles } from './fixtures.js';
 import { expectSameBytes } from '../helpers/bytes.js';
+import { expectCode } from '../helpers/expect-code.js';
 
 let root: string;
 let storeDir: string;
@@ -26,12 +27,6 @@ let human: ModelFiles;
 const token = () => mintDevToken({ store: storeDir, models: ['*'], ttl: '5m' });
 const url = (name: string) => `${files.url}/${name}/model.json`;
 
-async function expectCode(load: Promise<unknown>, code: ErrorCode, message: RegExp): Promise<void> {
-  const err = await load.then(() => undefined, (e: unknown) => e);
-  if (!isModelsealError(err)) throw err ?? new Error(`expected ${code}, got success`);
-  expect(err.code).toBe(code);
-  expect(err.message).toMatch(message);
-}
 
 beforeAll(async () => {
   root = await mkdtemp(join(tmpdir(), 'modelseal-files-'));
