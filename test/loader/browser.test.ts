@@ -16,14 +16,11 @@ import { launchChromium } from '../helpers/chromium.js';
 import { startStaticServer, type StaticServer } from '../helpers/static-server.js';
 import { forge, type Forgeries } from '../helpers/substitution.js';
 import { copyHumanModel, sealInto } from './fixtures.js';
+import type { ModelFingerprint } from './page-common.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 
-interface LoadResult {
-  weights: Record<string, string>;
-  prediction: string;
-  fractions: number[];
-}
+type LoadResult = ModelFingerprint & { fractions: number[] };
 
 let root: string;
 let storeDir: string;
