@@ -1,8 +1,11 @@
 // Bad input to the CLI: a clear coded message, the documented exit code, nothing half-written.
+// beforeAll makes the shared, read-only fixtures (the source model, the store with blaze k1 and
+// that model sealed once); every test makes whatever else it needs, so they hold in any order.
 
 import { chmodSync, copyFileSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { expectCliCode } from '../helpers/expect-code.js';
 import { HUMAN_MODELS, listDir, ROOT, run, tempDir } from './helpers.js';
 
 const tmp = tempDir();
@@ -10,26 +13,25 @@ const store = join(tmp.dir, 'store');
 const src = join(tmp.dir, 'src');
 const model = join(src, 'model.json');
 const work = join(tmp.dir, 'work');
+/** The source model sealed once with `store` (read only). */
+const sealedDir = join(tmp.dir, 'already');
 
 beforeAll(() => {
   mkdirSync(src);
   mkdirSync(work);
   copyFileSync(join(HUMAN_MODELS, 'blazeface.json'), model);
   copyFileSync(join(HUMAN_MODELS, 'blazeface.bin'), join(src, 'blazeface.bin'));
+  const r = run(['seal', model, '--out', sealedDir, '--model-id', 'blaze', '--store', store]);
+  expect(r.code, r.stderr).toBe(0);
 });
 afterAll(() => tmp.cleanup());
 
 /** Runs seal with `args`, expects `exit` and `[code]` in stderr, and no leftovers in `work`. */
 function sealFails(args: string[], exit: number, code: string, message: string | RegExp): string {
   const before = listDir(work);
-  const r = run(['seal', ...args]);
-  expect(r.code).toBe(exit);
-  expect(r.stdout).toBe('');
-  expect(r.stderr).toContain(`modelseal: error [${code}]: `);
-  if (typeof message === 'string') expect(r.stderr).toContain(message);
-  else expect(r.stderr).toMatch(message);
+  const stderr = expectCliCode(run(['seal', ...args]), exit, code, message);
   expect(listDir(work)).toEqual(before);
-  return r.stderr;
+  return stderr;
 }
 
 function modelWith(name: string, change: (m: Record<string, unknown>) => void): string {
@@ -67,8 +69,6 @@ describe('seal refuses bad input', () => {
   });
 
   it('an already sealed model.json: model_invalid', () => {
-    const sealedDir = join(tmp.dir, 'already');
-    expect(run(['seal', model, '--out', sealedDir, '--model-id', 'blaze', '--store', store]).code).toBe(0);
     sealFails([join(sealedDir, 'model.json'), ...common()], 1, 'model_invalid', 'already sealed');
   });
 
@@ -118,8 +118,11 @@ describe('seal refuses bad input', () => {
 
   it('an --out below a regular file: io_error', () => {
     writeFileSync(join(work, 'a-file'), 'x');
-    sealFails([model, '--out', join(work, 'a-file', 'sealed'), '--model-id', 'blaze', '--store', store], 1, 'io_error', 'a-file');
-    rmSync(join(work, 'a-file'));
+    try {
+      sealFails([model, '--out', join(work, 'a-file', 'sealed'), '--model-id', 'blaze', '--store', store], 1, 'io_error', 'a-file');
+    } finally {
+      rmSync(join(work, 'a-file'));
+    }
   });
 
   it('an unwritable output folder (run as an unprivileged user): io_error, permission denied', () => {
@@ -161,9 +164,7 @@ describe('usage errors exit 2 with a hint', () => {
   });
 
   it('an unknown command, with a suggestion', () => {
-    const r = run(['sael']);
-    expect(r.code).toBe(2);
-    expect(r.stderr).toContain("modelseal: error [usage]: unknown command 'sael' (did you mean seal?)");
+    expectCliCode(run(['sael']), 2, 'usage', "modelseal: error [usage]: unknown command 'sael' (did you mean seal?)");
   });
 
   it('--help and --version exit 0 on stdout', () => {
@@ -182,9 +183,7 @@ describe('the keystore must be right', () => {
     expect(run(['seal', model, '--out', join(tmp.dir, 'mk-1'), '--model-id', 'blaze', '--store', s]).code).toBe(0);
     writeFileSync(join(s, 'master.key'), `modelseal-master-key/1:${Buffer.alloc(32, 7).toString('base64url')}\n`);
     sealFails([model, '--out', out(), '--model-id', 'blaze', '--store', s], 1, 'master_key_wrong', 'is not the one that wrapped the keys');
-    const v = run(['verify', join(tmp.dir, 'mk-1', 'model.json'), '--store', s]);
-    expect(v.code).toBe(1);
-    expect(v.stderr).toContain('modelseal: error [master_key_wrong]: ');
+    expectCliCode(run(['verify', join(tmp.dir, 'mk-1', 'model.json'), '--store', s]), 1, 'master_key_wrong');
   });
 
   it('a missing master key: master_key_missing, never regenerated', () => {
@@ -196,26 +195,17 @@ describe('the keystore must be right', () => {
   });
 
   it('verify of a plain (unsealed) model.json: manifest_invalid', () => {
-    const r = run(['verify', model, '--store', store]);
-    expect(r.code).toBe(1);
-    expect(r.stderr).toContain('modelseal: error [manifest_invalid]: ');
-    expect(r.stderr).toContain('is not sealed');
+    expectCliCode(run(['verify', model, '--store', store]), 1, 'manifest_invalid', 'is not sealed');
   });
 
   it('verify of a huge file posing as a manifest: manifest_invalid before reading it', () => {
     const huge = join(tmp.dir, 'huge-model.json');
     writeFileSync(huge, Buffer.alloc(2 * 1024 * 1024, 32));
-    const r = run(['verify', huge, '--store', store]);
-    expect(r.code).toBe(1);
-    expect(r.stderr).toContain('modelseal: error [manifest_invalid]: ');
-    expect(r.stderr).toContain('is larger than 1048576 bytes');
+    expectCliCode(run(['verify', huge, '--store', store]), 1, 'manifest_invalid', 'is larger than 1048576 bytes');
   });
 
   it('open into a non-empty folder: output_exists', () => {
-    const sealedDir = join(tmp.dir, 'already');
-    const r = run(['open', join(sealedDir, 'model.json'), '--out', src, '--store', store]);
-    expect(r.code).toBe(1);
-    expect(r.stderr).toContain('modelseal: error [output_exists]: ');
+    expectCliCode(run(['open', join(sealedDir, 'model.json'), '--out', src, '--store', store]), 1, 'output_exists');
   });
 });
 

@@ -2,12 +2,11 @@
 // peak far below the file's size in resident memory (the file is never held whole), and `open`
 // gives back the same bytes. The input is a sparse file with a few written regions.
 
-import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { closeSync, createReadStream, mkdirSync, openSync, readFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { BIN, ROOT, tempDir } from './helpers.js';
+import { ROOT, run, tempDir } from './helpers.js';
 
 const tmp = tempDir('modelseal-cli-files-large-');
 afterAll(() => tmp.cleanup());
@@ -18,11 +17,8 @@ const MiB = 1024 * 1024;
 /** Runs the CLI with the RSS reporter preloaded; returns the exit code, stderr and the peak RSS in bytes. */
 function runMeasured(args: string[]): { code: number | null; stderr: string; maxRss: number } {
   const rssFile = join(tmp.dir, `rss-${Math.random().toString(36).slice(2)}`);
-  const env: Record<string, string | undefined> = { ...process.env, MODELSEAL_TEST_RSS_FILE: rssFile };
-  delete env['MODELSEAL_HOME'];
-  delete env['MODELSEAL_PROGRESS'];
-  const r = spawnSync(process.execPath, ['--import', join(ROOT, 'test/helpers/report-rss.mjs'), BIN, ...args], { encoding: 'utf8', env, timeout: 600_000 });
-  return { code: r.status, stderr: r.stderr, maxRss: Number(readFileSync(rssFile, 'utf8')) };
+  const r = run(args, { env: { MODELSEAL_TEST_RSS_FILE: rssFile }, nodeArgs: ['--import', join(ROOT, 'test/helpers/report-rss.mjs')], timeout: 600_000 });
+  return { code: r.code, stderr: r.stderr, maxRss: Number(readFileSync(rssFile, 'utf8')) };
 }
 
 async function digest(path: string): Promise<string> {

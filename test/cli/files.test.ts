@@ -7,10 +7,11 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, readdirSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { FileKeyStore } from '../../keystore/file-store.js';
+import { FileKeyStore } from '../../keyserver/index.js';
 import { forge } from '../helpers/substitution.js';
 import { listDir, run, tempDir } from './helpers.js';
 import { onnxModel } from './onnx-writer.js';
+import { expectCliCode } from '../helpers/expect-code.js';
 
 const tmp = tempDir('modelseal-cli-files-');
 const store = join(tmp.dir, 'store');
@@ -37,12 +38,7 @@ function ok(args: string[]): { stdout: string; stderr: string } {
 }
 
 function fails(args: string[], code: string, message: string | RegExp): string {
-  const r = run(args);
-  expect(r.code, r.stderr).toBe(1);
-  expect(r.stderr).toContain(`modelseal: error [${code}]: `);
-  if (typeof message === 'string') expect(r.stderr).toContain(message);
-  else expect(r.stderr).toMatch(message);
-  return r.stderr;
+  return expectCliCode(run(args), 1, code, message);
 }
 
 let n = 0;

@@ -1,35 +1,16 @@
-// Shared helpers of the CLI tests: run the built bin, make temp folders, load models with real tfjs.
+// Shared helpers of the CLI tests: run the built bin (test/helpers/bin.ts), make temp folders, load
+// models with real tfjs.
 
-import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { dirname, join } from 'node:path';
+import { ROOT } from '../helpers/bin.js';
 import type * as tfTypes from '@tensorflow/tfjs';
 
-/** The repository root. */
-export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
-/** The built bin the package ships. */
-export const BIN = join(ROOT, 'dist/cli/main.js');
+export { BIN, ROOT, run, spawnBin, serveBin, type RunResult } from '../helpers/bin.js';
+
 /** Real pretrained graph models shipped in @vladmandic/human. */
 export const HUMAN_MODELS = join(ROOT, 'node_modules/@vladmandic/human/models');
-
-/** Result of one CLI run. */
-export interface RunResult {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-/** Runs `node dist/cli/main.js …args` and captures everything. */
-export function run(args: string[], options: { env?: Record<string, string>; cwd?: string; uid?: number; gid?: number } = {}): RunResult {
-  const env: Record<string, string | undefined> = { ...process.env, ...options.env };
-  // The caller's environment must not leak into the CLI under test.
-  for (const name of ['MODELSEAL_PROGRESS', 'MODELSEAL_HOME']) if (!options.env || !(name in options.env)) delete env[name];
-  const ids = options.uid === undefined ? {} : { uid: options.uid, gid: options.gid ?? options.uid };
-  const r = spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', env, cwd: options.cwd ?? ROOT, timeout: 300_000, ...ids });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
-}
 
 /** A temp folder under os.tmpdir(); remove it with `cleanup()`. */
 export function tempDir(prefix = 'modelseal-cli-'): { dir: string; cleanup: () => void } {

@@ -2,14 +2,13 @@
 // store, a store whose token secret was lost, and a writer SIGKILLed while it holds the lock.
 // Also: every `modelseal …` command that a hint or message in cli/, keyserver/ or keystore/ names exists.
 
-import { spawn } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, watch } from 'node:fs';
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildProgram } from '../../cli/program.js';
-import { FileKeyStore } from '../../keystore/file-store.js';
-import { BIN, HUMAN_MODELS, ROOT, run, tempDir } from './helpers.js';
+import { FileKeyStore } from '../../keyserver/index.js';
+import { HUMAN_MODELS, ROOT, run, spawnBin, tempDir } from './helpers.js';
 
 const tmp = tempDir('modelseal-kproc-');
 const model = join(tmp.dir, 'src', 'model.json');
@@ -22,12 +21,7 @@ beforeAll(() => {
 afterAll(() => tmp.cleanup());
 
 function runAsync(args: string[]): Promise<{ code: number | null; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, MODELSEAL_HOME: '' } });
-    let stderr = '';
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('close', (code) => resolve({ code, stderr }));
-  });
+  return spawnBin(args, { env: { MODELSEAL_HOME: '' } }).done;
 }
 
 /** Every key version of the store unwraps with its one master key. */
@@ -85,7 +79,7 @@ describe('a writer killed while it holds the keystore lock (item 5)', () => {
     // Catch a rotate while it holds the lock: its owner file appears, SIGSTOP freezes it, and if it
     // still holds the lock then, SIGKILL ends it there. Bounded: at most 40 tries.
     for (let attempt = 0; attempt < 40 && killedPid === undefined; attempt++) {
-      const child = spawn(process.execPath, [BIN, 'keys', 'rotate', 'face', '--store', s], { stdio: 'ignore' });
+      const { child, done } = spawnBin(['keys', 'rotate', 'face', '--store', s]);
       const watcher = watch(s, (_event, name) => {
         if (name !== 'keys.lock.owner' || killedPid !== undefined || child.exitCode !== null) return;
         child.kill('SIGSTOP');
@@ -95,7 +89,7 @@ describe('a writer killed while it holds the keystore lock (item 5)', () => {
           child.kill('SIGKILL');
         } else child.kill('SIGCONT');
       });
-      await new Promise((resolve) => child.on('close', resolve));
+      await done;
       watcher.close();
     }
     expect(killedPid).toBeDefined();

@@ -2,18 +2,16 @@
 // load bit-identical, no master key file), the CI route (seal with only keys.json and the public
 // sealing key, which cannot unwrap an older content key), and `keys rewrap` killed at many moments.
 
-import { spawn, type ChildProcess } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { writeFileAtomic } from '../../keystore/atomic.js';
-import { FileKeyStore } from '../../keystore/file-store.js';
+import { FileKeyStore } from '../../keyserver/index.js';
 import { openMasterKey } from '../../keystore/master/index.js';
 import { sealedModel } from '../../loader/index.js';
 import { createSoftHsmToken, type SoftHsmToken } from '../helpers/softhsm.js';
 import { startStaticServer } from '../helpers/static-server.js';
-import { until } from '../keyserver/helpers.js';
-import { BIN, listDir, run, tempDir, weightPaths } from './helpers.js';
+import { listDir, run, serveBin, spawnBin, tempDir, weightPaths } from './helpers.js';
 import { writeSyntheticModel } from './synthetic-model.js';
 
 const tmp = tempDir('modelseal-master-cli-');
@@ -28,32 +26,9 @@ beforeAll(() => {
 });
 afterAll(() => tmp.cleanup());
 
-interface Served {
-  child: ChildProcess;
-  url: string;
-  stop(): Promise<void>;
-}
-
-/** Starts `modelseal serve` on port 0 and resolves once it printed its URL. */
-async function serve(args: string[], env: Record<string, string>): Promise<Served> {
-  const e: Record<string, string | undefined> = { ...process.env, MODELSEAL_LOG_LEVEL: 'warn', ...env };
-  delete e['MODELSEAL_HOME'];
-  const child = spawn(process.execPath, [BIN, 'serve', '--port', '0', ...args], { env: e, stdio: ['ignore', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  child.stdout!.on('data', (d) => (stdout += d));
-  child.stderr!.on('data', (d) => (stderr += d));
-  const exited = new Promise<void>((r) => child.once('exit', () => r()));
-  await until(() => stdout.includes('\n') || child.exitCode !== null, 25);
-  if (child.exitCode !== null) throw new Error(`serve did not start: ${stderr}`);
-  return {
-    child,
-    url: stdout.trim(),
-    async stop() {
-      child.kill('SIGTERM');
-      await exited;
-    },
-  };
+/** Starts `modelseal serve` on port 0 (warnings only on stderr) and resolves once it printed its URL. */
+function serve(args: string[], env: Record<string, string>) {
+  return serveBin(args, { env: { MODELSEAL_LOG_LEVEL: 'warn', ...env } });
 }
 
 /** Loads a sealed model with the real loader and returns its weight bytes, concatenated. */
@@ -190,8 +165,8 @@ describe('keys rewrap is crash-safe', () => {
     };
 
     const spawnRewrap = (to: string) => {
-      const child = spawn(process.execPath, [BIN, 'keys', 'rewrap', '--store', dir, '--master-key', uris[1 - uris.indexOf(to)]!, '--to', to], { stdio: 'ignore' });
-      return { child, exited: new Promise<number | null>((r) => child.once('exit', (code) => r(code))) };
+      const { child, done } = spawnBin(['keys', 'rewrap', '--store', dir, '--master-key', uris[1 - uris.indexOf(to)]!, '--to', to]);
+      return { child, exited: done.then((r) => r.code) };
     };
 
     // One uninterrupted run tells how long a rewrap takes here, so the kills spread over all of it.

@@ -2,11 +2,11 @@
 // paths that cannot be made, control characters in manifests, a reader that closes the pipe, and
 // signals at any moment. Every case runs the built bin on real files and real signals.
 
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync, type ChildProcess } from 'node:child_process';
 import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BIN, HUMAN_MODELS, listDir, run, tempDir, type RunResult } from './helpers.js';
+import { HUMAN_MODELS, listDir, run, spawnBin, tempDir, type RunResult } from './helpers.js';
 import { writeSyntheticModel } from './synthetic-model.js';
 
 const tmp = tempDir('modelseal-robust-');
@@ -18,9 +18,8 @@ let big = '';
 let bigSealed = '';
 
 /** Runs the bin with a time guard: the old code hung on FIFOs, /dev/zero and /proc paths. */
-function runGuarded(args: string[], env: Record<string, string> = {}): RunResult & { signal: NodeJS.Signals | null } {
-  const r = spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', env: { ...process.env, MODELSEAL_HOME: '', ...env }, timeout: 60_000 });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr, signal: r.signal };
+function runGuarded(args: string[], env: Record<string, string> = {}): RunResult {
+  return run(args, { env: { MODELSEAL_HOME: '', ...env }, timeout: 60_000 });
 }
 
 /** Names anywhere under `dir` that look like modelseal temp files or set-aside folders. */
@@ -219,12 +218,10 @@ describe('a reader that closes the pipe early (item 9)', () => {
   for (const args of [['inspect', 'SEALED'], ['keys', 'list', '--store', 'STORE'], ['verify', 'SEALED', '--json']]) {
     it(`${args.slice(0, 2).join(' ')} | head: exit 0, no stack trace`, async () => {
       const argv = args.map((a) => (a === 'SEALED' ? join(sealed, 'model.json') : a === 'STORE' ? store : a));
-      const child = spawn(process.execPath, [BIN, ...argv, ...(argv.includes('--store') ? [] : ['--store', store])], { stdio: ['ignore', 'pipe', 'pipe'] });
+      const { child, done } = spawnBin([...argv, ...(argv.includes('--store') ? [] : ['--store', store])]);
       // Closed before the bin has started: its first write to stdout meets EPIPE.
-      child.stdout.destroy();
-      let stderr = '';
-      child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-      const code = await new Promise<number | null>((resolve) => child.on('close', (c) => resolve(c)));
+      child.stdout!.destroy();
+      const { code, stderr } = await done;
       expect(stderr).toBe('');
       expect(code).toBe(0);
     });
@@ -289,15 +286,8 @@ describe('seal can refuse to create a keystore (item 11)', () => {
 });
 
 /** Spawns the bin; `onStderr` sees stderr as it grows and may signal the child. */
-function spawnBin(args: string[], onStderr: (text: string, child: ReturnType<typeof spawn>) => void = () => undefined, env: Record<string, string> = {}) {
-  const child = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, MODELSEAL_HOME: '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-  let stderr = '';
-  child.stderr!.on('data', (d: Buffer) => {
-    stderr += d.toString();
-    onStderr(stderr, child);
-  });
-  const done = new Promise<{ code: number | null; signal: NodeJS.Signals | null; stderr: string }>((resolve) => child.on('close', (code, signal) => resolve({ code, signal, stderr })));
-  return { child, done };
+function spawnGuarded(args: string[], onStderr: (text: string, child: ChildProcess) => void = () => undefined, env: Record<string, string> = {}) {
+  return spawnBin(args, { env: { MODELSEAL_HOME: '', ...env }, onStderr });
 }
 
 describe('open never leaves plaintext readable by others (item 6)', () => {
@@ -307,7 +297,7 @@ describe('open never leaves plaintext readable by others (item 6)', () => {
     for (const signal of ['SIGTERM', 'SIGKILL'] as const) {
       let modes: { dir: number; files: number[] } | undefined;
       let started = false;
-      const { child, done } = spawnBin(['open', join(bigSealed, 'model.json'), '--out', join(parent, 'plain'), '--store', store], (text) => {
+      const { child, done } = spawnGuarded(['open', join(bigSealed, 'model.json'), '--out', join(parent, 'plain'), '--store', store], (text) => {
         started ||= text.includes('modelseal: opening [');
       }, { MODELSEAL_PROGRESS: '1' });
       // Once the bar is up, wait (bounded) for the first plaintext file in the temp folder, look at the modes, then signal.
@@ -353,7 +343,7 @@ describe('Ctrl-C during seal leaves nothing behind (item 7)', () => {
       // Odd runs: 40 to 440 ms after the start (start-up, reading the model, the keystore). Even runs:
       // 0 to 500 ms after the progress bar appears (sealing and writing shards; the seal takes ~1.5 s).
       let sealing = false;
-      const { child, done } = spawnBin(['seal', big, '--out', out, '--model-id', 'big', '--store', store, '--chunk-size', '1KiB', '--shard-size', '1MiB'], (text) => {
+      const { child, done } = spawnGuarded(['seal', big, '--out', out, '--model-id', 'big', '--store', store, '--chunk-size', '1KiB', '--shard-size', '1MiB'], (text) => {
         sealing ||= text.includes('modelseal: sealing [');
       }, { MODELSEAL_PROGRESS: '1' });
       for (let w = 0; i % 2 === 0 && !sealing && w < 5000 && child.exitCode === null; w++) await new Promise((resolve) => setTimeout(resolve, 2));

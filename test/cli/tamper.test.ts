@@ -4,9 +4,10 @@
 import { appendFileSync, copyFileSync, cpSync, mkdirSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { FileKeyStore } from '../../keystore/file-store.js';
+import { FileKeyStore } from '../../keyserver/index.js';
 import { forge } from '../helpers/substitution.js';
 import { HUMAN_MODELS, listDir, run, tempDir } from './helpers.js';
+import { expectCliCode } from '../helpers/expect-code.js';
 
 const tmp = tempDir();
 const store = join(tmp.dir, 'store');
@@ -59,18 +60,11 @@ function editManifest(dir: string, change: (m: Record<string, unknown>) => void)
 
 /** verify and open both fail with `code`, name `file`, and open leaves no output or temp folder. */
 function expectFailure(manifest: string, code: string, file: string | RegExp): void {
-  const verified = run(['verify', manifest, '--store', store]);
-  expect(verified.code).toBe(1);
-  expect(verified.stdout).toBe('');
-  expect(verified.stderr).toContain(`modelseal: error [${code}]: `);
-  if (typeof file === 'string') expect(verified.stderr).toContain(file);
-  else expect(verified.stderr).toMatch(file);
+  expectCliCode(run(['verify', manifest, '--store', store]), 1, code, file);
 
   const parent = join(tmp.dir, `out-${n++}`);
   mkdirSync(parent);
-  const opened = run(['open', manifest, '--out', join(parent, 'plain'), '--store', store]);
-  expect(opened.code).toBe(1);
-  expect(opened.stderr).toContain(`modelseal: error [${code}]: `);
+  expectCliCode(run(['open', manifest, '--out', join(parent, 'plain'), '--store', store]), 1, code);
   expect(listDir(parent)).toEqual([]);
 }
 

@@ -12,7 +12,7 @@ import { decodeFaces, INPUT_SIZE, runRaw, type Face } from '../../examples/web/s
 import { launchChromium } from '../helpers/chromium.js';
 import { PLAIN_MODEL, ROOT, startDemoProcess, waitForLine, type DemoProcess } from './demo-process.js';
 import { calculateJwkThumbprint, decodeJwt, type JWK } from 'jose';
-import { FileKeyStore } from '../../keystore/file-store.js';
+import { FileKeyStore } from '../../keyserver/index.js';
 
 const RESULTS = join(ROOT, 'test-results', 'demo');
 

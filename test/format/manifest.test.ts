@@ -1,7 +1,8 @@
 // Hostile and malformed public manifests: each is refused with a code and a message naming the field.
 import { describe, expect, it } from 'vitest';
-import { isModelsealError } from '../../format/errors.js';
+import { isModelsealError, type ErrorCode } from '../../format/index.js';
 import { MAX_MANIFEST_BYTES, MAX_SHARDS, parseManifest, parseManifestBytes, parseManifestText } from '../../format/manifest.js';
+import { expectCodeSync } from '../helpers/expect-code.js';
 
 const valid = {
   modelseal: 'modelseal/2', modelId: 'face', keyId: 'k1', keyServer: 'https://keys.example.com',
@@ -10,16 +11,8 @@ const valid = {
   shards: [{ path: 'shard-1-of-2.sealed', size: 4194304 + 56 + 17 * 16 }, { path: 'shard-2-of-2.sealed', size: 100 }],
 };
 
-function refuse(json: unknown, code: string, message: RegExp): void {
-  let err: unknown;
-  try {
-    parseManifest(json);
-  } catch (e) {
-    err = e;
-  }
-  expect(isModelsealError(err), `expected ${code} for ${JSON.stringify(json).slice(0, 120)}`).toBe(true);
-  expect((err as { code: string }).code).toBe(code);
-  expect((err as Error).message).toMatch(message);
+function refuse(json: unknown, code: ErrorCode, message: RegExp): void {
+  expectCodeSync(() => parseManifest(json), code, message);
 }
 
 const withField = (field: string, value: unknown) => ({ ...valid, [field]: value });

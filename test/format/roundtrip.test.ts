@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { importInputKey, inlineHeader, joinChunks, openHeader, openShard, parseManifest, sealModel } from '../../format/index.js';
 import { MAX_HEADER_BYTES } from '../../format/manifest.js';
+import { expectSameBytes } from '../helpers/bytes.js';
 
 const dir = new URL('../../node_modules/@vladmandic/human/models/', import.meta.url);
 
@@ -50,7 +51,7 @@ describe('sealModel with onShard', () => {
     expect(streamed.files.map((f) => f.path)).toEqual(['header.sealed']);
     const shards = collected.files.filter((f) => f.path !== 'header.sealed');
     expect(handed.map((f) => f.path)).toEqual(shards.map((f) => f.path));
-    handed.forEach((f, i) => expect(Buffer.from(f.bytes).equals(Buffer.from(shards[i]!.bytes)), f.path).toBe(true));
+    expectSameBytes(handed.map((f) => f.bytes), shards.map((f) => f.bytes), 'shard');
   });
 });
 

@@ -117,6 +117,7 @@ describe('audit volume under hostile requests', () => {
 
   it('a client that goes quiet gets its summary line from the periodic sweep, without another request', async () => {
     const path = await start('quiet', { auditUnverifiedPerAddress: 1, auditUnverifiedWindowMs: 200, reloadIntervalMs: 100 });
+    // Listening: the periodic sweep runs in the keystore poll, which listen() starts.
     await server!.listen({ host: '127.0.0.1', port: 0 });
     for (let i = 0; i < 4; i++) await post({ remoteAddress: '198.51.100.3' });
     let summary: Line | undefined;

@@ -36,12 +36,13 @@ function runWriter(dir: string, name: string): Promise<{ code: number | null; st
 }
 
 describe('keystore shared by several processes', () => {
-  let f: Fixture;
+  let f: Fixture & { target: string };
   let server: KeyServer;
   let url: string;
   const logLines: string[] = [];
   beforeAll(async () => {
-    f = await startFixture();
+    // Both servers listen: listen() starts the keystore poll each must run while the writers write.
+    f = await startFixture({}, { listen: true });
     // A second server reading the same store, polling fast, with its log captured.
     const logger = pino({ level: 'info' }, { write: (s: string) => void logLines.push(s) });
     server = await createKeyServer({ store: f.store.dir, config: { ...RELAXED, auditLog: null, reloadIntervalMs: 50 }, logger });
@@ -65,7 +66,7 @@ describe('keystore shared by several processes', () => {
       // Ask for whatever the store lists right now (a separate reader, as a loader would learn it from a manifest).
       const records = await reader.list();
       const pick = records[Math.floor(Math.random() * records.length)]!;
-      for (const u of [f.url, url]) {
+      for (const u of [f.target, url]) {
         const r = await release(u, token, pick.modelId, pick.keyId);
         statuses.set(r.status, (statuses.get(r.status) ?? 0) + 1);
         if (r.status === 200) {

@@ -2,18 +2,15 @@
 // `modelseal token` and `modelseal serve` (URL on stdout, SIGHUP reload, graceful SIGTERM).
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { spawn, spawnSync } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { decodeJwt } from 'jose';
 import { DEFAULT_CONFIG, FileKeyStore, createKeyServer, loadConfig, resolveConfig, WIRE_ERRORS } from '../../keyserver/index.js';
-import { isModelsealError } from '../../format/errors.js';
+import { isModelsealError } from '../../format/index.js';
 import { request } from 'node:http';
+import { ROOT, run, serveBin } from '../helpers/bin.js';
 import { clientKey, release, rotatePublished, TEST_SEALING, until } from './helpers.js';
-
-const ROOT = join(import.meta.dirname, '../..');
-const BIN = join(ROOT, 'dist/cli/main.js');
 
 function configError(fn: () => unknown): string {
   try {
@@ -93,17 +90,13 @@ describe('CLI: token and serve', () => {
     await rm(dir, { recursive: true, force: true });
   });
 
-  const cli = (args: string[], env: Record<string, string> = {}) => {
-    const e: Record<string, string | undefined> = { ...process.env, ...env };
-    delete e['MODELSEAL_HOME'];
-    return spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', env: e });
-  };
+  const cli = (args: string[], env: Record<string, string> = {}) => run(args, { env });
 
   it('token prints a JWT with the models, sub, jkt and ttl asked for', () => {
     const jkt = 'A'.repeat(43);
     const r = cli(['token', '--model', 'face', '--model', 'hand-*', '--ttl', '90s', '--sub', 'alice', '--jkt', jkt, '--store', store]);
     expect(r.stderr).toBe('');
-    expect(r.status).toBe(0);
+    expect(r.code).toBe(0);
     const claims = decodeJwt(r.stdout.trim());
     expect(claims).toMatchObject({ models: ['face', 'hand-*'], sub: 'alice', cnf: { jkt }, iss: 'modelseal-dev', aud: 'modelseal' });
     expect(claims.exp! - claims.iat!).toBe(90);
@@ -112,10 +105,10 @@ describe('CLI: token and serve', () => {
 
   it('token: bad options are usage errors (exit 2)', () => {
     const bad = cli(['token', '--model', 'face', '--ttl', 'soon', '--store', store]);
-    expect(bad.status).toBe(2);
+    expect(bad.code).toBe(2);
     expect(bad.stderr).toContain('--ttl');
     const none = cli(['token', '--store', store]);
-    expect(none.status).toBe(2);
+    expect(none.code).toBe(2);
     expect(none.stderr).toContain('--model');
   });
 
@@ -123,26 +116,18 @@ describe('CLI: token and serve', () => {
     const file = join(dir, 'bad.json');
     await writeFile(file, JSON.stringify({ defaults: { releasesPerToken: -1 } }));
     const r = cli(['serve', '--config', file, '--store', store]);
-    expect(r.status).toBe(2);
+    expect(r.code).toBe(2);
     expect(r.stderr).toContain('error [config_invalid]');
     expect(r.stderr).toContain('defaults.releasesPerToken');
     const e = cli(['serve', '--store', store], { MODELSEAL_TRUST_PROXY: '' , MODELSEAL_BODY_LIMIT: '12' });
-    expect(e.status).toBe(2);
+    expect(e.code).toBe(2);
     expect(e.stderr).toContain('bodyLimit');
   });
 
   it('serve: prints the URL, releases to a CLI token, reloads on SIGHUP, drains and flushes on SIGTERM', async () => {
-    const env: Record<string, string | undefined> = { ...process.env, MODELSEAL_RELOAD_INTERVAL_MS: '0' };
-    delete env['MODELSEAL_HOME'];
-    const child = spawn(process.execPath, [BIN, 'serve', '--port', '0', '--store', store], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
+    const { child, url, stderr: output, exited } = await serveBin(['--store', store], { env: { MODELSEAL_RELOAD_INTERVAL_MS: '0' } });
     try {
-      await until(() => stdout.includes('\n'));
-      const url = stdout.trim();
+      expect(url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
       expect(url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
       const token = cli(['token', '--model', 'face', '--sub', 'cli-user', '--store', store]).stdout.trim();
       const r = await release(url, token);
@@ -152,7 +137,7 @@ describe('CLI: token and serve', () => {
 
       await (await FileKeyStore.open(store)).store.revoke('face', 'k1');
       child.kill('SIGHUP');
-      await until(() => stderr.includes('keystore reloaded'));
+      await until(() => output().includes('keystore reloaded'));
       expect((await release(url, token)).json.error.code).toBe('key_revoked');
 
       // A request in flight when SIGTERM arrives (half its body sent) still gets its answer.
@@ -179,7 +164,7 @@ describe('CLI: token and serve', () => {
       expect(inflight.status).toBe(403);
       expect(JSON.parse(inflight.text).error.code).toBe('key_revoked');
       expect(await exited).toBe(0);
-      expect(stderr).toContain('SIGTERM: stopping');
+      expect(output()).toContain('SIGTERM: stopping');
       const audit = (await readFile(join(store, 'audit.log'), 'utf8')).trim().split('\n').map((l) => JSON.parse(l));
       expect(audit.some((l) => l.sub === 'cli-user' && l.outcome === 'release')).toBe(true);
       expect(audit.filter((l) => l.reason === 'key_revoked').length).toBe(2);

@@ -1,11 +1,13 @@
-// Shared helpers of the key server tests: a temp keystore, a real server on 127.0.0.1 port 0, and a
-// client that releases keys the way the loader does (ephemeral key pair, JWE decrypted with jose).
+// Shared helpers of the key server tests: a temp keystore, a real server driven in process with
+// app.inject (or, where the socket matters, listening on 127.0.0.1 port 0), and a client that
+// releases keys the way the loader does (ephemeral key pair, JWE decrypted with jose).
 
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { compactDecrypt, exportJWK, generateKeyPair, type JWK } from 'jose';
-import { FileKeyStore, createKeyServer, type ContentKey, type KeyServer, type KeyServerConfigInput } from '../../keyserver/index.js';
+import { FileKeyStore, type ContentKey, type KeyServer, type KeyServerConfigInput, type KeyServerOptions } from '../../keyserver/index.js';
+import { startKeyServer } from '../helpers/key-server.js';
 
 /** The sealing digest the fixtures publish for every key version they make (no files behind it). */
 export const TEST_SEALING = 'q7aGJUSj8ivyZH4DLydOb1jdPYrEI-UUL0vwhDS0RHw';
@@ -17,12 +19,19 @@ export async function rotatePublished(store: FileKeyStore, modelId: string, opti
   return entry;
 }
 
+/**
+ * Where a test sends its requests: the server itself (requests go through `app.inject`, no port) or
+ * the base URL of a listening server (requests go over a socket with fetch).
+ */
+export type Target = KeyServer | string;
+
 /** A temp keystore with one model key (`face` k1), its server, and cleanup. */
 export interface Fixture {
   dir: string;
   store: FileKeyStore;
   server: KeyServer;
-  url: string;
+  /** Where requests go: the server (inject) or, when started with `listen`, its URL. */
+  target: Target;
   /** The stored content key of face/k1. */
   faceKey: Uint8Array;
   close(): Promise<void>;
@@ -34,27 +43,56 @@ export const RELAXED: KeyServerConfigInput = {
   defaults: { origins: null, releasesPerToken: 0, ratePerSubject: 1_000_000, ratePerAddress: 1_000_000 },
 };
 
-/** Creates a store with `face` k1 and starts a server with `config` over RELAXED. */
-export async function startFixture(config: KeyServerConfigInput = {}): Promise<Fixture> {
+/**
+ * Creates a store with `face` k1 and a server with `config` over RELAXED (the store's audit log on).
+ * The server does not listen unless `listen` is set: then `target` is its URL.
+ */
+export async function startFixture(config?: KeyServerConfigInput): Promise<Fixture>;
+export async function startFixture(config: KeyServerConfigInput, options: { listen: true }): Promise<Fixture & { target: string }>;
+export async function startFixture(config: KeyServerConfigInput = {}, options: { listen?: boolean } = {}): Promise<Fixture> {
   const dir = await mkdtemp(join(tmpdir(), 'modelseal-ks-'));
   const { store } = await FileKeyStore.open(join(dir, 'store'), { create: true });
   const face = await rotatePublished(store, 'face');
-  const server = await createKeyServer({
-    store: store.dir,
-    config: { ...RELAXED, ...config, defaults: { ...RELAXED.defaults, ...config.defaults } },
-  });
-  const url = await server.listen({ host: '127.0.0.1', port: 0 });
+  const { server, url } = await startKeyServer(store.dir, config, { base: RELAXED, listen: options.listen === true });
   return {
     dir,
     store,
     server,
-    url,
+    target: options.listen ? url : server,
     faceKey: face.key,
     async close() {
       await server.close();
       await rm(dir, { recursive: true, force: true });
     },
   };
+}
+
+/** A server over `store` with `config` over RELAXED (no audit log unless set), driven by inject; close it after. */
+export async function startServer(store: KeyServerOptions['store'], config: KeyServerConfigInput = {}): Promise<KeyServer> {
+  return (await startKeyServer(store, { auditLog: null, ...config }, { base: RELAXED, listen: false })).server;
+}
+
+/** An HTTP answer: status, headers and the body text. */
+export interface Answer {
+  status: number;
+  headers: Headers;
+  text: string;
+}
+
+/** One request to `target`: through app.inject for a server, over a socket with fetch for a URL. */
+export async function request(target: Target, path: string, init: { method?: string; headers?: Record<string, string>; body?: string } = {}): Promise<Answer> {
+  const method = init.method ?? 'GET';
+  if (typeof target === 'string') {
+    const res = await fetch(`${target}${path}`, { method, ...(init.headers ? { headers: init.headers } : {}), ...(init.body !== undefined ? { body: init.body } : {}) });
+    return { status: res.status, headers: res.headers, text: await res.text() };
+  }
+  const res = await target.app.inject({ method: method as 'GET', url: path, ...(init.headers ? { headers: init.headers } : {}), ...(init.body !== undefined ? { payload: init.body } : {}) });
+  const headers = new Headers();
+  for (const [name, value] of Object.entries(res.headers)) {
+    if (value === undefined) continue;
+    for (const v of Array.isArray(value) ? value : [value]) headers.append(name, String(v));
+  }
+  return { status: res.statusCode, headers, text: res.body };
 }
 
 /** An ephemeral client key pair as the loader makes it. */
@@ -74,25 +112,24 @@ export interface ReleaseJson {
  * One raw release request. An object `body` without `sealing` gets TEST_SEALING (pass `sealing`
  * to override, or `raw` for a body sent exactly as given).
  */
-export async function postRelease(url: string, options: { token?: string; body?: unknown; raw?: string; headers?: Record<string, string> }): Promise<{ status: number; headers: Headers; json: ReleaseJson }> {
+export async function postRelease(target: Target, options: { token?: string; body?: unknown; raw?: string; headers?: Record<string, string> }): Promise<{ status: number; headers: Headers; json: ReleaseJson }> {
   const headers: Record<string, string> = { 'content-type': 'application/json', ...options.headers };
   if (options.token !== undefined) headers['authorization'] = `Bearer ${options.token}`;
   const body = typeof options.body === 'object' && options.body !== null && !Array.isArray(options.body) && !('sealing' in options.body) ? { sealing: TEST_SEALING, ...options.body } : options.body;
-  const res = await fetch(`${url}/v2/release`, { method: 'POST', headers, body: options.raw ?? JSON.stringify(body) });
-  const text = await res.text();
+  const { status, headers: answered, text } = await request(target, '/v2/release', { method: 'POST', headers, body: options.raw ?? JSON.stringify(body) });
   let json: unknown;
   try {
     json = JSON.parse(text);
   } catch {
     json = { unparsable: text };
   }
-  return { status: res.status, headers: res.headers, json: json as ReleaseJson };
+  return { status, headers: answered, json: json as ReleaseJson };
 }
 
 /** Releases `modelId`/`keyId` with a fresh key pair and decrypts the answer; returns status and key. */
-export async function release(url: string, token: string, modelId = 'face', keyId = 'k1', options: { crv?: 'P-256' | 'X25519'; headers?: Record<string, string>; sealing?: string } = {}) {
+export async function release(target: Target, token: string, modelId = 'face', keyId = 'k1', options: { crv?: 'P-256' | 'X25519'; headers?: Record<string, string>; sealing?: string } = {}) {
   const { publicJwk, privateKey } = await clientKey(options.crv);
-  const r = await postRelease(url, { token, body: { modelId, keyId, sealing: options.sealing ?? TEST_SEALING, epk: publicJwk }, ...(options.headers ? { headers: options.headers } : {}) });
+  const r = await postRelease(target, { token, body: { modelId, keyId, sealing: options.sealing ?? TEST_SEALING, epk: publicJwk }, ...(options.headers ? { headers: options.headers } : {}) });
   if (r.status !== 200) return { ...r, key: undefined, header: undefined };
   const { plaintext, protectedHeader } = await compactDecrypt(r.json.key, privateKey);
   return { ...r, key: plaintext, header: protectedHeader };

@@ -7,8 +7,8 @@ import { hostname } from 'node:os';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { isModelsealError } from '../../format/errors.js';
-import { FileKeyStore } from '../../keystore/file-store.js';
+import { isModelsealError } from '../../format/index.js';
+import { FileKeyStore } from '../../keyserver/index.js';
 import { lockStore, onStaleLockReclaimed } from '../../keystore/lock.js';
 
 let dir: string;

@@ -12,30 +12,20 @@ import { inspect } from 'node:util';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { isModelsealError, type ErrorCode } from '../../format/errors.js';
-import { FileKeyStore } from '../../keystore/file-store.js';
-import { createKeyServer, mintDevToken } from '../../keyserver/index.js';
-import { RELAXED, release, rotatePublished } from './helpers.js';
+import { FileKeyStore, mintDevToken } from '../../keyserver/index.js';
+import { release, rotatePublished, startServer } from './helpers.js';
 import type { MasterKeyProvider } from '../../keystore/master/types.js';
 import { createMasterKey as awsKms } from '../../keystore/master/aws-kms.js';
 import { createMasterKey as vaultTransit } from '../../keystore/master/vault-transit.js';
 import { createMasterKey as gcpKms } from '../../keystore/master/gcp-kms.js';
 import { importOptional, missingDependency } from '../../keystore/master/remote.js';
 import { startAwsKms, startGcpKms, startVault, type AwsKmsStandIn, type GcpKmsStandIn, type VaultStandIn } from './kms-standins.js';
+import { caughtModelsealError as failure } from '../helpers/expect-code.js';
 
 const enc = new TextEncoder();
 // Shaped like the keystore's aad (store version, model id, key id); the providers treat it as bytes.
 const aadFor = (modelId: string, keyId: string) => enc.encode(`1\0${modelId}\0${keyId}`);
 
-async function failure(p: Promise<unknown>): Promise<{ code: ErrorCode; message: string }> {
-  try {
-    await p;
-  } catch (err) {
-    if (isModelsealError(err)) return { code: err.code, message: err.message };
-    throw err;
-  }
-  throw new Error('expected a ModelsealError, the call succeeded');
-}
 
 /** Fails when a message holds the key or its wrapped form in any usual encoding. */
 function expectNoKeyBytes(message: string, ...secrets: Uint8Array[]): void {
@@ -140,11 +130,10 @@ describe('aws-kms: (stand-in: checks our side of the KMS JSON protocol, SigV4 re
       // The publisher's own credentials cannot read the key back.
       expect((await failure(publisherStore.get('face', made.record.keyId))).code).toMatch(/^master_key_(wrong|unavailable)$/);
       const { store: serverStore } = await FileKeyStore.open(storeDir, { master: serverKey });
-      const server = await createKeyServer({ store: serverStore, config: { ...RELAXED, tokens: { keys: [{ type: 'secret', secret }] } } });
+      const server = await startServer(serverStore, { tokens: { keys: [{ type: 'secret', secret }] } });
       try {
-        const url = await server.listen({ host: '127.0.0.1', port: 0 });
         const token = await mintDevToken({ secret: Buffer.from(secret, 'base64url'), models: ['face'] });
-        const r = await release(url, token, 'face', made.record.keyId);
+        const r = await release(server, token, 'face', made.record.keyId);
         expect(r.status).toBe(200);
         expect(r.key).toEqual(made.key);
         expect(local.calls.some((c) => c.op === 'Decrypt' && c.principal === SERVER.accessKeyId)).toBe(true);

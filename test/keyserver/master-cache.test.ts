@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { FileKeyStore, buildApp, mintDevToken, openMasterKey, resolveConfig, type MasterKeyProvider } from '../../keyserver/index.js';
-import { ModelsealError } from '../../format/errors.js';
+import { ModelsealError } from '../../format/index.js';
 import { RELAXED, TEST_SEALING, clientKey, rotatePublished } from './helpers.js';
 
 let root: string;

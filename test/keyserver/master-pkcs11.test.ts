@@ -7,9 +7,10 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { FileKeyStore, createKeyServer, mintDevToken, openMasterKey } from '../../keyserver/index.js';
+import { FileKeyStore, mintDevToken, openMasterKey } from '../../keyserver/index.js';
 import { createSoftHsmToken, type SoftHsmToken } from '../helpers/softhsm.js';
-import { RELAXED, release, rotatePublished, until } from './helpers.js';
+import { release, request, rotatePublished, startServer, until } from './helpers.js';
+import { caughtModelsealError as codeOf } from '../helpers/expect-code.js';
 
 let root: string;
 let token: SoftHsmToken;
@@ -25,14 +26,6 @@ afterAll(async () => {
   await rm(root, { recursive: true, force: true });
 });
 
-async function codeOf(p: Promise<unknown>): Promise<{ code: string; message: string }> {
-  try {
-    await p;
-  } catch (err) {
-    return { code: (err as { code: string }).code, message: (err as Error).message };
-  }
-  throw new Error('expected a failure');
-}
 
 describe('a keystore on a PKCS#11 master key', () => {
   it('wraps inside the token: no master key file, keys.json names the HSM key, content keys come back', async () => {
@@ -137,12 +130,11 @@ describe('the key server on a PKCS#11 master key', () => {
     const face = await rotatePublished(store, 'face');
     const cold = await rotatePublished(store, 'cold');
     const auditLog = join(root, 'served-audit.log');
-    const server = await createKeyServer({ store, config: { ...RELAXED, auditLog, masterKeyCacheSeconds: 300 } });
-    const url = await server.listen({ host: '127.0.0.1', port: 0 });
+    const server = await startServer(store, { auditLog, masterKeyCacheSeconds: 300 });
     try {
       const tok = await mintDevToken({ store, models: ['*'], ttl: '5m' });
-      expect((await fetch(`${url}/readyz`)).status).toBe(200);
-      const warm = await release(url, tok, 'face', 'k1');
+      expect((await request(server, '/readyz')).status).toBe(200);
+      const warm = await release(server, tok, 'face', 'k1');
       expect(warm.status).toBe(200);
       expect(warm.key).toEqual(face.key);
 
@@ -150,25 +142,25 @@ describe('the key server on a PKCS#11 master key', () => {
       const aside = `${token.tokenDir}-aside`;
       renameSync(token.tokenDir, aside);
       try {
-        const cached = await release(url, tok, 'face', 'k1');
+        const cached = await release(server, tok, 'face', 'k1');
         expect(cached.status).toBe(200);
         expect(cached.key).toEqual(face.key);
-        const refused = await release(url, tok, 'cold', 'k1');
+        const refused = await release(server, tok, 'cold', 'k1');
         expect(refused.status).toBe(503);
         expect(refused.json.error.code).toBe('unavailable');
         expect(refused.json.error.message).toContain('master key');
         expect(refused.headers.get('retry-after')).toBe('1');
-        const ready = await fetch(`${url}/readyz`);
+        const ready = await request(server, '/readyz');
         expect(ready.status).toBe(503);
-        expect(((await ready.json()) as { error: { message: string } }).error.message).toContain('pkcs11:');
+        expect((JSON.parse(ready.text) as { error: { message: string } }).error.message).toContain('pkcs11:');
         // The process is alive and still answers health checks.
-        expect((await fetch(`${url}/healthz`)).status).toBe(200);
+        expect((await request(server, '/healthz')).status).toBe(200);
       } finally {
         renameSync(aside, token.tokenDir);
       }
       // Back: the provider reconnects on its own (after its retry pause).
-      await until(async () => (await fetch(`${url}/readyz`)).status === 200, 100);
-      const recovered = await release(url, tok, 'cold', 'k1');
+      await until(async () => (await request(server, '/readyz')).status === 200, 100);
+      const recovered = await release(server, tok, 'cold', 'k1');
       expect(recovered.status).toBe(200);
       expect(recovered.key).toEqual(cold.key);
     } finally {
@@ -191,14 +183,13 @@ describe('the key server on a PKCS#11 master key', () => {
     const master = await openMasterKey(token.uri, { storeDir: root, env: env() });
     const { store } = await FileKeyStore.open(dir, { create: true, master });
     await rotatePublished(store, 'face');
-    const server = await createKeyServer({ store, config: { ...RELAXED, auditLog: null, masterKeyCacheSeconds: 0 } });
-    const url = await server.listen({ host: '127.0.0.1', port: 0 });
+    const server = await startServer(store, { masterKeyCacheSeconds: 0 });
     const aside = `${token.tokenDir}-aside`;
     try {
       const tok = await mintDevToken({ store, models: ['*'], ttl: '5m' });
-      expect((await release(url, tok, 'face', 'k1')).status).toBe(200);
+      expect((await release(server, tok, 'face', 'k1')).status).toBe(200);
       renameSync(token.tokenDir, aside);
-      expect((await release(url, tok, 'face', 'k1')).status).toBe(503);
+      expect((await release(server, tok, 'face', 'k1')).status).toBe(503);
     } finally {
       if (existsSync(aside)) renameSync(aside, token.tokenDir);
       await server.close();

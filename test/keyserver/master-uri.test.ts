@@ -15,6 +15,7 @@ import { redactUri } from '../../keystore/master/index.js';
 import { writeSealingKeyPair } from '../../keystore/master/file.js';
 import { parsePkcs11Uri } from '../../keystore/master/pkcs11.js';
 import { ROOT } from '../cli/helpers.js';
+import { caughtModelsealError as failure } from '../helpers/expect-code.js';
 
 let root: string;
 const ctx = () => ({ storeDir: root, env: {} as Record<string, string | undefined> });
@@ -26,14 +27,6 @@ afterAll(async () => {
   await rm(root, { recursive: true, force: true });
 });
 
-async function failure(p: Promise<unknown>): Promise<{ code: string; message: string }> {
-  try {
-    await p;
-  } catch (err) {
-    return { code: (err as { code: string }).code, message: (err as Error).message };
-  }
-  throw new Error('expected a failure');
-}
 
 describe('openMasterKey', () => {
   it('refuses empty, scheme-less and unknown URIs with config_invalid naming the known schemes', async () => {

@@ -12,7 +12,8 @@ import { AuditLog, createKeyServer, mintDevToken, resolveConfig } from '../../ke
 import { MemoryReleaseCounter } from '../../keyserver/counter.js';
 import { policyFor } from '../../keyserver/policy.js';
 import { ServerEphemeralKeys } from '../../keyserver/wrap.js';
-import { RELAXED, release, startFixture, until, type ReleaseJson } from './helpers.js';
+import { startKeyServer } from '../helpers/key-server.js';
+import { RELAXED, release, startFixture, startServer, until, type ReleaseJson } from './helpers.js';
 
 describe('policyFor', () => {
   const config = resolveConfig({
@@ -45,15 +46,14 @@ describe('MemoryReleaseCounter', () => {
 describe('server ECDH key reuse', () => {
   it('a fresh server key per release by default; one reused key only when serverKeyReuseSeconds is set', async () => {
     const f = await startFixture();
-    const reuse = await createKeyServer({ store: f.store.dir, config: { ...RELAXED, auditLog: null, serverKeyReuseSeconds: 10 } });
-    const reuseUrl = await reuse.listen({ host: '127.0.0.1', port: 0 });
+    const reuse = await startServer(f.store.dir, { serverKeyReuseSeconds: 10 });
     try {
       const token = await mintDevToken({ store: f.store, models: ['face'] });
-      const epkOf = async (url: string) => JSON.stringify(decodeProtectedHeader((await release(url, token)).json.key)['epk']);
-      expect(await epkOf(f.url)).not.toBe(await epkOf(f.url));
-      expect(await epkOf(reuseUrl)).toBe(await epkOf(reuseUrl));
+      const epkOf = async (server: typeof reuse) => JSON.stringify(decodeProtectedHeader((await release(server, token)).json.key)['epk']);
+      expect(await epkOf(f.server)).not.toBe(await epkOf(f.server));
+      expect(await epkOf(reuse)).toBe(await epkOf(reuse));
       // The reused key still yields a JWE the loader's side decrypts to the content key.
-      const r = await release(reuseUrl, token);
+      const r = await release(reuse, token);
       expect(Buffer.from(r.key!).equals(Buffer.from(f.faceKey))).toBe(true);
     } finally {
       await reuse.close();
@@ -83,8 +83,8 @@ describe('a damaged keystore while running', () => {
     const f = await startFixture();
     const lines: string[] = [];
     const logger = pino({ level: 'info' }, { write: (s: string) => void lines.push(s) });
-    const server = await createKeyServer({ store: f.store.dir, config: { ...RELAXED, auditLog: null, reloadIntervalMs: 50 }, logger });
-    const url = await server.listen({ host: '127.0.0.1', port: 0 });
+    // Listening: the keystore poll that finds the damage starts with listen().
+    const { server, url } = await startKeyServer(f.store.dir, { auditLog: null, reloadIntervalMs: 50 }, { base: RELAXED, logger });
     try {
       const token = await mintDevToken({ store: f.store, models: ['face'] });
       expect((await release(url, token)).status).toBe(200);

@@ -4,19 +4,16 @@
 // `serve --workers 2` shares the cap on one port. Every wait is a bounded loop.
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { get } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { FileKeyStore, SharedStateUnavailable, createKeyServer, loadConfig, mintDevToken, resolveConfig, type ReleaseCounter, type RequestLimiter } from '../../keyserver/index.js';
-import { isModelsealError } from '../../format/errors.js';
+import { isModelsealError } from '../../format/index.js';
+import { run, serveBin, type ServedBin } from '../helpers/bin.js';
 import { RELAXED, clientKey, release, rotatePublished, TEST_SEALING } from './helpers.js';
 import { roundRobin, startRedis, type RedisProcess } from './redis-server.js';
-
-const ROOT = join(import.meta.dirname, '../..');
-const BIN = join(ROOT, 'dist/cli/main.js');
 
 /** Polls `check` up to `tries` times, `everyMs` apart; false when it never held. */
 async function eventually(check: () => Promise<boolean> | boolean, tries: number, everyMs: number): Promise<boolean> {
@@ -27,26 +24,9 @@ async function eventually(check: () => Promise<boolean> | boolean, tries: number
   return false;
 }
 
-interface Served {
-  child: ChildProcess;
-  url: string;
-  stderr: () => string;
-  exited: Promise<number | null>;
-}
-
 /** Starts `modelseal serve` with `args`; resolves once it printed its URL. */
-async function serve(args: string[], env: Record<string, string>): Promise<Served> {
-  const e: Record<string, string | undefined> = { ...process.env, ...env };
-  delete e['MODELSEAL_HOME'];
-  const child = spawn(process.execPath, [BIN, 'serve', '--port', '0', ...args], { env: e, stdio: ['ignore', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  child.stdout!.on('data', (d) => (stdout += d));
-  child.stderr!.on('data', (d) => (stderr += d));
-  const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
-  const started = await eventually(() => stdout.includes('\n') || child.exitCode !== null, 400, 25);
-  if (!started || child.exitCode !== null) throw new Error(`serve did not start: ${stderr}`);
-  return { child, url: stdout.trim(), stderr: () => stderr, exited };
+function serve(args: string[], env: Record<string, string>) {
+  return serveBin(args, { env });
 }
 
 async function statuses(results: Promise<{ status: number; json: { error?: { code: string } } }>[]): Promise<Map<string, number>> {
@@ -71,7 +51,7 @@ describe('replicas and workers on one Redis', () => {
   let store: FileKeyStore;
   let configFile: string;
   let env: Record<string, string>;
-  const replicas: Served[] = [];
+  const replicas: ServedBin[] = [];
   let proxy: Awaited<ReturnType<typeof roundRobin>>;
 
   beforeAll(async () => {
@@ -131,11 +111,9 @@ describe('replicas and workers on one Redis', () => {
   it('`keys revoke` with MODELSEAL_REDIS_URL: all three replicas refuse the key within 1 s, without SIGHUP or a poll', async () => {
     const token = await mintDevToken({ store, models: ['rev'] });
     for (const r of replicas) expect((await release(r.url, token, 'rev', 'k1')).status).toBe(200);
-    const e: Record<string, string | undefined> = { ...process.env, MODELSEAL_REDIS_URL: redis.url, MODELSEAL_REDIS_KEY_PREFIX: JSON.parse(await readFile(configFile, 'utf8')).redisKeyPrefix };
-    delete e['MODELSEAL_HOME'];
-    const cli = spawnSync(process.execPath, [BIN, 'keys', 'revoke', 'rev', '--key-id', 'k1', '--store', store.dir], { encoding: 'utf8', env: e });
+    const cli = run(['keys', 'revoke', 'rev', '--key-id', 'k1', '--store', store.dir], { env: { MODELSEAL_REDIS_URL: redis.url, MODELSEAL_REDIS_KEY_PREFIX: JSON.parse(await readFile(configFile, 'utf8')).redisKeyPrefix } });
     expect(cli.stderr).not.toContain('warning');
-    expect(cli.status).toBe(0);
+    expect(cli.code).toBe(0);
     const refusedEverywhere = async () => {
       for (const r of replicas) if ((await release(r.url, token, 'rev', 'k1')).json.error?.code !== 'key_revoked') return false;
       return true;
@@ -194,7 +172,7 @@ describe('replicas and workers on one Redis', () => {
   });
 
   it('one replica killed with SIGKILL: the other two keep serving and still share the cap', async () => {
-    const [dead, ...alive] = replicas as [Served, Served, Served];
+    const [dead, ...alive] = replicas as [ServedBin, ServedBin, ServedBin];
     dead.child.kill('SIGKILL');
     await dead.exited;
     const token = await mintDevToken({ store, models: ['cap'], jti: `kill-${randomUUID()}` });
@@ -203,8 +181,8 @@ describe('replicas and workers on one Redis', () => {
   });
 
   it('serve --workers 2: one port, exactly 5 of 50 releases, SIGHUP reaches every worker, SIGTERM drains both; refused without Redis', async () => {
-    const refused = spawnSync(process.execPath, [BIN, 'serve', '--port', '0', '--workers', '2', '--store', store.dir], { encoding: 'utf8', env: { ...process.env, MODELSEAL_CONFIG: configFile } });
-    expect(refused.status).toBe(2);
+    const refused = run(['serve', '--port', '0', '--workers', '2', '--store', store.dir], { env: { MODELSEAL_CONFIG: configFile } });
+    expect(refused.code).toBe(2);
     expect(refused.stderr).toContain('--workers 2 needs shared state');
 
     const w = await serve(['--store', store.dir, '--redis', redis.url, '--workers', '2'], { ...env, MODELSEAL_AUDIT_LOG: join(dir, 'workers.log') });

@@ -8,27 +8,24 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createKeyServer, mintDevToken } from '../../keyserver/index.js';
-import { FileKeyStore } from '../../keystore/file-store.js';
+import { mintDevToken, FileKeyStore, type KeyServer } from '../../keyserver/index.js';
+import { startKeyServer } from '../helpers/key-server.js';
 import { toBase64url, toHex } from '../../format/bytes.js';
 import { bundle } from '../helpers/bundle.js';
 import { launchChromium } from '../helpers/chromium.js';
 import { startStaticServer, type StaticServer } from '../helpers/static-server.js';
 import { forge, type Forgeries } from '../helpers/substitution.js';
 import { copyHumanModel, sealInto } from './fixtures.js';
+import type { ModelFingerprint } from './page-common.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 
-interface LoadResult {
-  weights: Record<string, string>;
-  prediction: string;
-  fractions: number[];
-}
+type LoadResult = ModelFingerprint & { fractions: number[] };
 
 let root: string;
 let storeDir: string;
 let files: StaticServer;
-let keys: Awaited<ReturnType<typeof createKeyServer>>;
+let keys: KeyServer;
 let keyServer: string;
 let browser: Browser;
 let contentKey: Uint8Array;
@@ -74,8 +71,7 @@ beforeAll(async () => {
     root: join(root, 'www'),
     files: { '/index.html': '<!doctype html><meta charset="utf-8"><title>modelseal loader test</title><script src="/page.js"></script>', '/page.js': script },
   });
-  keys = await createKeyServer({ store: storeDir, config: { logLevel: 'silent', auditLog: join(root, 'audit.log'), defaults: { origins: [files.url] } } });
-  keyServer = await keys.listen({ host: '127.0.0.1', port: 0 });
+  ({ server: keys, url: keyServer } = await startKeyServer(storeDir, { auditLog: join(root, 'audit.log'), defaults: { origins: [files.url] } }));
   browser = await launchChromium();
 });
 

@@ -9,16 +9,17 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createKeyServer, mintDevToken } from '../../keyserver/index.js';
-import { FileKeyStore } from '../../keystore/file-store.js';
-import { isModelsealError, sealedModel, type ErrorCode } from '../../loader/index.js';
+import { mintDevToken, FileKeyStore, type KeyServer } from '../../keyserver/index.js';
+import { startKeyServer } from '../helpers/key-server.js';
+import { sealedModel } from '../../loader/index.js';
 import { buildLayersModel, sealInto } from './fixtures.js';
+import { caughtModelsealError as failure } from '../helpers/expect-code.js';
 
 type Behaviour = 'stall' | 'trickle' | 'normal';
 
 let root: string;
 let storeDir: string;
-let keyServer: Awaited<ReturnType<typeof createKeyServer>>;
+let keyServer: KeyServer;
 let keyUrl: string;
 let host: { server: Server; url: string; shard: Behaviour };
 const open = new Set<ServerResponse>();
@@ -60,11 +61,6 @@ async function startHost(dir: string): Promise<typeof host> {
   return { server, url, get shard() { return state.shard; }, set shard(b) { state.shard = b; } };
 }
 
-async function failure(load: Promise<unknown>): Promise<{ code: ErrorCode; message: string; file: string | undefined }> {
-  const err = await load.then(() => undefined, (e: unknown) => e);
-  if (!isModelsealError(err)) throw new Error(`expected a ModelsealError, got ${String(err)}`);
-  return { code: err.code, message: err.message, file: err.file };
-}
 
 const token = () => mintDevToken({ store: storeDir, models: ['*'], ttl: '5m' });
 
@@ -75,8 +71,7 @@ beforeAll(async () => {
   const { store } = await FileKeyStore.open(storeDir, { create: true });
   // One shard of ~70 KB so the trickle takes many timeouts' worth of time in all.
   await sealInto(store, 'slow', await buildLayersModel(tf, 128), join(root, 'sealed'), { shardLength: 1024 * 1024 });
-  keyServer = await createKeyServer({ store: storeDir, config: { logLevel: 'silent', auditLog: null } });
-  keyUrl = await keyServer.listen({ host: '127.0.0.1', port: 0 });
+  ({ server: keyServer, url: keyUrl } = await startKeyServer(storeDir));
   host = await startHost(join(root, 'sealed'));
 });
 

@@ -8,8 +8,8 @@ import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs';
 import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createKeyServer, mintDevToken } from '../../keyserver/index.js';
-import { FileKeyStore } from '../../keystore/file-store.js';
+import { mintDevToken, FileKeyStore, type KeyServer } from '../../keyserver/index.js';
+import { startKeyServer } from '../helpers/key-server.js';
 import { sealedModel } from '../../loader/index.js';
 import { startStaticServer, type StaticServer } from '../helpers/static-server.js';
 import { copyHumanModel, inputsFor, sealInto, tensorBytes, type ModelFiles } from './fixtures.js';
@@ -18,7 +18,7 @@ let root: string;
 let storeDir: string;
 let store: FileKeyStore;
 let files: StaticServer;
-let server: Awaited<ReturnType<typeof createKeyServer>>;
+let server: KeyServer;
 let keyServer: string;
 
 const token = () => mintDevToken({ store: storeDir, models: ['*'], ttl: '5m' });
@@ -66,8 +66,7 @@ beforeAll(async () => {
   storeDir = join(root, 'store');
   ({ store } = await FileKeyStore.open(storeDir, { create: true }));
   files = await startStaticServer({ root: join(root, 'www') });
-  server = await createKeyServer({ store: storeDir, config: { logLevel: 'silent', auditLog: null } });
-  keyServer = await server.listen({ host: '127.0.0.1', port: 0 });
+  ({ server, url: keyServer } = await startKeyServer(storeDir));
 });
 
 afterAll(async () => {

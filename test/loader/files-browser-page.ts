@@ -2,14 +2,7 @@
 // runtime): it opens a sealed folder and returns each file's SHA-256, and streams one file.
 
 import { openSealedFiles, openSealedFileStream } from '../../loader/index.js';
-
-function hex(bytes: Uint8Array): string {
-  return Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('');
-}
-
-async function sha256(bytes: Uint8Array): Promise<string> {
-  return hex(new Uint8Array(await crypto.subtle.digest('SHA-256', bytes as BufferSource)));
-}
+import { sha256 } from './page-common.js';
 
 /** Opens every file; returns path → [length, SHA-256], the progress fractions, and what storage holds after. */
 async function openAll(url: string, token: string, keyServer: string): Promise<{ files: Array<[string, number, string]>; fractions: number[]; caches: string[]; databases: string[] }> {

@@ -9,8 +9,8 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createKeyServer, mintDevToken } from '../../keyserver/index.js';
-import { FileKeyStore } from '../../keystore/file-store.js';
+import { mintDevToken, FileKeyStore, type KeyServer } from '../../keyserver/index.js';
+import { startKeyServer } from '../helpers/key-server.js';
 import { bundle } from '../helpers/bundle.js';
 import { launchChromium } from '../helpers/chromium.js';
 import { startStaticServer, type StaticServer } from '../helpers/static-server.js';
@@ -22,7 +22,7 @@ const sha256 = (bytes: Uint8Array) => createHash('sha256').update(bytes).digest(
 let root: string;
 let storeDir: string;
 let files: StaticServer;
-let keys: Awaited<ReturnType<typeof createKeyServer>>;
+let keys: KeyServer;
 let keyServer: string;
 let browser: Browser;
 let page: Page;
@@ -51,8 +51,7 @@ beforeAll(async () => {
     root: join(root, 'www'),
     files: { '/index.html': '<!doctype html><meta charset="utf-8"><title>modelseal files test</title><script src="/page.js"></script>', '/page.js': script },
   });
-  keys = await createKeyServer({ store: storeDir, config: { logLevel: 'silent', auditLog: null, defaults: { origins: [files.url] } } });
-  keyServer = await keys.listen({ host: '127.0.0.1', port: 0 });
+  ({ server: keys, url: keyServer } = await startKeyServer(storeDir, { defaults: { origins: [files.url] } }));
   browser = await launchChromium();
   page = await browser.newPage();
   page.on('pageerror', (err) => console.error('page error:', err));

@@ -5,7 +5,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { filesInMemory, sealFiles, type SealOptions } from '../../format/index.js';
-import type { FileKeyStore } from '../../keystore/file-store.js';
+import type { FileKeyStore } from '../../keyserver/index.js';
 
 /** A folder as a list of files (path → bytes), in the order sealFiles gets them. */
 export type PlainFolder = Array<{ path: string; data: Uint8Array }>;

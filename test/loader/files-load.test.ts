@@ -7,30 +7,26 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createKeyServer, mintDevToken } from '../../keyserver/index.js';
-import { FileKeyStore } from '../../keystore/file-store.js';
-import { isModelsealError, openSealedFiles, openSealedFileStream, sealedModel, type ErrorCode } from '../../loader/index.js';
+import { mintDevToken, FileKeyStore, type KeyServer } from '../../keyserver/index.js';
+import { startKeyServer } from '../helpers/key-server.js';
+import { openSealedFiles, openSealedFileStream, sealedModel } from '../../loader/index.js';
 import { startStaticServer, type StaticServer } from '../helpers/static-server.js';
 import { readAll, sampleFolder, sealFolderInto, type PlainFolder } from './files-fixtures.js';
 import { copyHumanModel, sealInto, type ModelFiles } from './fixtures.js';
+import { expectSameBytes } from '../helpers/bytes.js';
+import { expectCode } from '../helpers/expect-code.js';
 
 let root: string;
 let storeDir: string;
 let files: StaticServer;
 let keyServer: string;
-let server: Awaited<ReturnType<typeof createKeyServer>>;
+let server: KeyServer;
 let folder: PlainFolder;
 let human: ModelFiles;
 
 const token = () => mintDevToken({ store: storeDir, models: ['*'], ttl: '5m' });
 const url = (name: string) => `${files.url}/${name}/model.json`;
 
-async function expectCode(load: Promise<unknown>, code: ErrorCode, message: RegExp): Promise<void> {
-  const err = await load.then(() => undefined, (e: unknown) => e);
-  if (!isModelsealError(err)) throw err ?? new Error(`expected ${code}, got success`);
-  expect(err.code).toBe(code);
-  expect(err.message).toMatch(message);
-}
 
 beforeAll(async () => {
   root = await mkdtemp(join(tmpdir(), 'modelseal-files-'));
@@ -44,8 +40,7 @@ beforeAll(async () => {
   human = await copyHumanModel('faceres', join(root, 'plain/faceres'));
   await sealInto(store, 'faceres', human, join(root, 'www/faceres'), { shardLength: 256 * 1024 });
   files = await startStaticServer({ root: join(root, 'www') });
-  server = await createKeyServer({ store: storeDir, config: { logLevel: 'silent', auditLog: null } });
-  keyServer = await server.listen({ host: '127.0.0.1', port: 0 });
+  ({ server, url: keyServer } = await startKeyServer(storeDir));
 });
 
 afterAll(async () => {
@@ -79,7 +74,7 @@ describe('openSealedFiles', () => {
     const opened = await openSealedFiles(url('faceres'), { token: await token(), keyServer });
     expect([...opened.keys()]).toEqual(['model.json', ...human.names]);
     expect(JSON.parse(Buffer.from(opened.get('model.json')!).toString('utf8'))).toEqual(human.modelJson);
-    human.names.forEach((name, i) => expect(Buffer.from(opened.get(name)!).equals(Buffer.from(human.weightFiles[i]!))).toBe(true));
+    expectSameBytes(human.names.map((name) => opened.get(name)!), human.weightFiles, 'weight file');
   });
 
   it('paths: returns only the files asked for, fetching only the shards that hold them', async () => {

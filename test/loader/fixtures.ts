@@ -6,7 +6,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type * as tfType from '@tensorflow/tfjs';
 import { sealModel, type SealOptions } from '../../format/index.js';
-import type { FileKeyStore } from '../../keystore/file-store.js';
+import type { FileKeyStore } from '../../keyserver/index.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 /** The folder of the pretrained graph models shipped in @vladmandic/human. */

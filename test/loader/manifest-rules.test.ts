@@ -8,15 +8,15 @@ import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { collectVerify } from '../../cli/actions/verify.js';
-import { createKeyServer, mintDevToken } from '../../keyserver/index.js';
-import { FileKeyStore } from '../../keystore/file-store.js';
+import { mintDevToken, FileKeyStore, type KeyServer } from '../../keyserver/index.js';
+import { startKeyServer } from '../helpers/key-server.js';
 import { isModelsealError, sealedModel } from '../../loader/index.js';
 import { buildLayersModel, sealInto } from './fixtures.js';
 
 let root: string;
 let storeDir: string;
 let manifest: string;
-let server: Awaited<ReturnType<typeof createKeyServer>>;
+let server: KeyServer;
 let keyServer: string;
 
 const bom = Buffer.from([0xef, 0xbb, 0xbf]);
@@ -60,8 +60,7 @@ beforeAll(async () => {
   const { store } = await FileKeyStore.open(storeDir, { create: true });
   await sealInto(store, 'rules', await buildLayersModel(tf, 16), join(root, 'sealed'));
   manifest = await readFile(join(root, 'sealed/model.json'), 'utf8');
-  server = await createKeyServer({ store: storeDir, config: { logLevel: 'silent', auditLog: null } });
-  keyServer = await server.listen({ host: '127.0.0.1', port: 0 });
+  ({ server, url: keyServer } = await startKeyServer(storeDir));
 });
 
 afterAll(async () => {

@@ -7,12 +7,14 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createKeyServer, mintDevToken } from '../../keyserver/index.js';
-import { FileKeyStore } from '../../keystore/file-store.js';
-import { isModelsealError, registerSealedRouter, sealedModel, type ModelsealError, type SealedModelOptions } from '../../loader/index.js';
+import { mintDevToken, FileKeyStore, type KeyServer } from '../../keyserver/index.js';
+import { startKeyServer } from '../helpers/key-server.js';
+import { registerSealedRouter, sealedModel, type SealedModelOptions } from '../../loader/index.js';
 import { READ_AHEAD_BYTES } from '../../loader/shard-reader.js';
 import { startStaticServer, type StaticServer } from '../helpers/static-server.js';
 import { buildLayersModel, copyHumanModel, inputsFor, reluModelJson, sealInto, tensorBytes, writePlain, type ModelFiles } from './fixtures.js';
+import { expectSameBytes } from '../helpers/bytes.js';
+import { expectCode } from '../helpers/expect-code.js';
 
 // Every graph model @vladmandic/human ships: float16-quantized (antispoof, faceres, movenet, …),
 // uint8-quantized + int32 (handtrack), float32 (emotion, blazeface), and the rest as they come.
@@ -21,7 +23,7 @@ const GRAPH_MODELS = ['antispoof', 'blazeface', 'centernet', 'emotion', 'facemes
 let root: string;
 let storeDir: string;
 let files: StaticServer;
-let keys: Awaited<ReturnType<typeof createKeyServer>>;
+let keys: KeyServer;
 let keyServer: string;
 const plainModels = new Map<string, ModelFiles>();
 
@@ -31,6 +33,7 @@ async function options(extra: Partial<SealedModelOptions> = {}): Promise<SealedM
 
 function compareGraphWeights(plain: tf.GraphModel, sealed: tf.GraphModel): number {
   const names = Object.keys(plain.weights).sort();
+  expect(names.length, 'the plain model has no weights to compare').toBeGreaterThan(0);
   expect(Object.keys(sealed.weights).sort()).toEqual(names);
   for (const name of names) {
     const a = plain.weights[name]!;
@@ -71,8 +74,7 @@ beforeAll(async () => {
   await writePlain(join(root, 'www/plain/layers'), layers);
   await sealInto(store, 'layers', layers, join(root, 'www/sealed/layers'), { shardLength: 64 * 1024, chunkLength: 16 * 1024, headerMode: 'file' });
   files = await startStaticServer({ root: join(root, 'www') });
-  keys = await createKeyServer({ store: storeDir, config: { logLevel: 'silent', auditLog: null } });
-  keyServer = await keys.listen({ host: '127.0.0.1', port: 0 });
+  ({ server: keys, url: keyServer } = await startKeyServer(storeDir));
 });
 
 afterAll(async () => {
@@ -88,9 +90,7 @@ describe('sealedModel in Node', () => {
       const fractions: number[] = [];
       const sealed = await tf.loadGraphModel(sealedModel(`${files.url}/sealed/${name}/model.json`, await options({ onProgress: (f) => fractions.push(f) })));
       expect(compareGraphWeights(plain, sealed)).toBeGreaterThan(0);
-      const [a, b] = [await predict(plain), await predict(sealed)];
-      expect(b.length).toBe(a.length);
-      a.forEach((bytes, i) => expect(Buffer.from(b[i]!).equals(Buffer.from(bytes))).toBe(true));
+      expectSameBytes(await predict(sealed), await predict(plain), 'output');
       expect(fractions[0]).toBe(0);
       expect(fractions.at(-1)).toBe(1);
       for (let i = 1; i < fractions.length; i++) expect(fractions[i]!).toBeGreaterThan(fractions[i - 1]!);
@@ -110,8 +110,7 @@ describe('sealedModel in Node', () => {
       compareGraphWeights(plain, sealed);
       if (name === 'faceres') {
         // One prediction is enough here (handtrack's takes seconds on the CPU backend); weights are compared above.
-        const [a, b] = [await predict(plain), await predict(sealed)];
-        a.forEach((bytes, i) => expect(Buffer.from(b[i]!).equals(Buffer.from(bytes))).toBe(true));
+        expectSameBytes(await predict(sealed), await predict(plain), 'output');
       }
       plain.dispose();
       sealed.dispose();
@@ -140,11 +139,7 @@ describe('sealedModel in Node', () => {
     // The plain path shows what a user got before: tfjs's own crash, no code, no hint.
     const plainErr = await tf.loadGraphModel(`${files.url}/plain/layers/model.json`).then(() => undefined, (e: unknown) => e);
     expect(plainErr).toBeInstanceOf(TypeError);
-    const err = await tf.loadGraphModel(sealedModel(`${files.url}/sealed/layers/model.json`, await options())).then(() => undefined, (e: unknown) => e);
-    expect(isModelsealError(err)).toBe(true);
-    expect((err as ModelsealError).code).toBe('model_format_mismatch');
-    expect((err as ModelsealError).message).toMatch(/layers model .*tf\.loadLayersModel\(sealedModel/);
-    expect((err as ModelsealError).file).toBe(`${files.url}/sealed/layers/model.json`);
+    await expectCode(tf.loadGraphModel(sealedModel(`${files.url}/sealed/layers/model.json`, await options())), 'model_format_mismatch', /layers model .*tf\.loadLayersModel\(sealedModel/, { file: `${files.url}/sealed/layers/model.json` });
     // The guard is invisible to tfjs-layers: the same artifacts still load as a layers model.
     const handler = sealedModel(`${files.url}/sealed/layers/model.json`, await options());
     const artifacts = await handler.load();
@@ -159,8 +154,7 @@ describe('sealedModel in Node', () => {
     const plain = await tf.loadLayersModel(`${files.url}/plain/layers/model.json`);
     const sealed = await tf.loadLayersModel(sealedModel(`${files.url}/sealed/layers/model.json`, await options()));
     const [wa, wb] = [plain.getWeights(), sealed.getWeights()];
-    expect(wb.length).toBe(wa.length);
-    wa.forEach((t, i) => expect(Buffer.from(tensorBytes(wb[i]!)).equals(Buffer.from(tensorBytes(t)))).toBe(true));
+    expectSameBytes(wb.map(tensorBytes), wa.map(tensorBytes), 'weight');
     const x = tf.randomUniform([3, 64], 0, 1, 'float32', 7);
     const [pa, pb] = [plain.predict(x) as tf.Tensor, sealed.predict(x) as tf.Tensor];
     expect(Buffer.from(tensorBytes(pb)).equals(Buffer.from(tensorBytes(pa)))).toBe(true);
@@ -270,8 +264,7 @@ describe('sealedModel in Node', () => {
     const sealed = await tf.loadLayersModel(sealedModel(`${files.url}/sealed/layers/model.json`, await options({ fetch: holdingFetch, cipher: counting })));
     expect(decryptsBeforeHeader).toBeGreaterThan(0);
     const [wa, wb] = [plain.getWeights(), sealed.getWeights()];
-    expect(wb.length).toBe(wa.length);
-    wa.forEach((t, i) => expect(Buffer.from(tensorBytes(wb[i]!)).equals(Buffer.from(tensorBytes(t)))).toBe(true));
+    expectSameBytes(wb.map(tensorBytes), wa.map(tensorBytes), 'weight');
     plain.dispose();
     sealed.dispose();
   });
@@ -361,7 +354,7 @@ describe('sealedModel in Node', () => {
     // streamWeights is ignored for layers models (tfjs-layers would drop a weight stream silently).
     const layers = await tf.loadLayersModel(sealedModel(pathToFileURL(join(root, 'www/sealed/layers/model.json')).href, await options({ streamWeights: true })));
     const plainLayers = await tf.loadLayersModel(`${files.url}/plain/layers/model.json`);
-    plainLayers.getWeights().forEach((t, i) => expect(Buffer.from(tensorBytes(layers.getWeights()[i]!)).equals(Buffer.from(tensorBytes(t)))).toBe(true));
+    expectSameBytes(layers.getWeights().map(tensorBytes), plainLayers.getWeights().map(tensorBytes), 'weight');
     plainLayers.dispose();
     expect(layers.getWeights().length).toBe(6);
     [plain, sealed, streamed, layers].forEach((m) => m.dispose());

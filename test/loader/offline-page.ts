@@ -5,51 +5,17 @@
 import * as tf from '@tensorflow/tfjs';
 import { clearOffline, OFFLINE_CACHE, OFFLINE_DATABASE, sealedModel } from '../../loader/index.js';
 import { openHeader, openShard, parseManifestBytes } from '../../format/index.js';
+import { errorOf, fingerprint, loadPlain as loadPlainWith, sha256, type ModelFingerprint } from './page-common.js';
 
-interface LoadResult {
-  weights: Record<string, string>;
-  prediction: string;
-}
-
-type Outcome = { ok: LoadResult } | { error: { code: string | undefined; message: string } };
-
-function hex(bytes: Uint8Array): string {
-  return Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('');
-}
-
-async function sha256(bytes: ArrayBuffer | Uint8Array): Promise<string> {
-  return hex(new Uint8Array(await crypto.subtle.digest('SHA-256', bytes as BufferSource)));
-}
-
-async function describeModel(model: tf.GraphModel): Promise<LoadResult> {
-  const weights: Record<string, string> = {};
-  for (const [name, tensors] of Object.entries(model.weights)) {
-    const data = tensors[0]!.dataSync() as Float32Array | Int32Array;
-    weights[name] = await sha256(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
-  }
-  const input = model.inputs[0]!;
-  const shape = (input.shape ?? [1]).map((d) => (d === -1 ? 1 : d));
-  const size = shape.reduce((a, b) => a * b, 1);
-  const x = tf.tensor(Float32Array.from({ length: size }, (_, i) => ((i * 7919) % 1000) / 1000), shape, 'float32');
-  const y = model.predict(x) as tf.Tensor;
-  const out = y.dataSync() as Float32Array;
-  const prediction = hex(new Uint8Array(out.buffer, out.byteOffset, out.byteLength));
-  tf.dispose([x, y]);
-  model.dispose();
-  return { weights, prediction };
-}
-
-async function loadPlain(url: string): Promise<LoadResult> {
-  await tf.setBackend('cpu');
-  return describeModel(await tf.loadGraphModel(url));
-}
+/** A load's outcome: the loaded model's fingerprint, or the error. */
+export type Outcome = { ok: ModelFingerprint } | { error: { code: string | undefined; message: string } };
 
 async function load(url: string, options: { token: string; keyServer: string; offline?: boolean; streamWeights?: boolean }): Promise<Outcome> {
   await tf.setBackend('cpu');
   try {
-    return { ok: await describeModel(await tf.loadGraphModel(sealedModel(url, options))) };
+    return { ok: await fingerprint(tf, await tf.loadGraphModel(sealedModel(url, options))) };
   } catch (err) {
-    return { error: { code: (err as { code?: string }).code, message: (err as Error).message } };
+    return { error: errorOf(err) };
   }
 }
 
@@ -184,6 +150,10 @@ async function decryptWithStoredKey(url: string): Promise<{ weightsManifest: num
   return { weightsManifest: opened.model.weightsManifest.length, shard0: { length: total, sha256: await sha256(all) } };
 }
 
-Object.assign(globalThis, {
-  offlineTest: { loadPlain, load, records, exportStored, cacheEntries, storage, setLease, swapKey, restoreRecord, swapCached, putCached, restoreCached, decryptWithStoredKey, clearOffline: (url?: string) => clearOffline(url) },
-});
+const loadPlain = (url: string) => loadPlainWith(tf, url);
+
+const offlineTest = { loadPlain, load, records, exportStored, cacheEntries, storage, setLease, swapKey, restoreRecord, swapCached, putCached, restoreCached, decryptWithStoredKey, clearOffline: (url?: string) => clearOffline(url) };
+/** What the page exposes as globalThis.offlineTest (the test imports this type only). */
+export type OfflineTest = typeof offlineTest;
+
+Object.assign(globalThis, { offlineTest });

@@ -13,47 +13,20 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createKeyServer, mintDevToken } from '../../keyserver/index.js';
-import { FileKeyStore } from '../../keystore/file-store.js';
+import { mintDevToken, FileKeyStore, type KeyServer } from '../../keyserver/index.js';
+import { startKeyServer } from '../helpers/key-server.js';
 import { clearOffline, sealedModel } from '../../loader/index.js';
 import { bundle } from '../helpers/bundle.js';
 import { CHROMIUM_ARGS } from '../helpers/chromium.js';
 import { startStaticServer, type StaticServer } from '../helpers/static-server.js';
 import { sealModel } from '../../format/index.js';
 import { copyHumanModel, sealInto } from './fixtures.js';
+import type { OfflineTest, Outcome } from './offline-page.js';
+import type { ModelFingerprint } from './page-common.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 
-interface LoadResult {
-  weights: Record<string, string>;
-  prediction: string;
-}
-type Outcome = { ok: LoadResult } | { error: { code: string | undefined; message: string } };
-interface RecordView {
-  url: string;
-  modelId: string;
-  keyId: string;
-  sealing: string;
-  lease: number;
-  files: string[];
-  key: { type: string; extractable: boolean; algorithm: string; usages: string[] };
-}
-interface OfflineTest {
-  loadPlain(url: string): Promise<LoadResult>;
-  load(url: string, options: Record<string, unknown>): Promise<Outcome>;
-  records(): Promise<RecordView[]>;
-  exportStored(url: string): Promise<string[]>;
-  cacheEntries(): Promise<Array<{ url: string; sha256: string }>>;
-  storage(): Promise<{ caches: string[]; databases: string[] }>;
-  setLease(url: string, lease: number): Promise<void>;
-  swapKey(from: string, to: string): Promise<void>;
-  restoreRecord(url: string): Promise<void>;
-  swapCached(url: string, from: string): Promise<void>;
-  putCached(url: string, body: string): Promise<void>;
-  restoreCached(url: string): Promise<void>;
-  decryptWithStoredKey(url: string): Promise<{ weightsManifest: number; shard0: { length: number; sha256: string } }>;
-  clearOffline(url?: string): Promise<void>;
-}
+type LoadResult = ModelFingerprint;
 
 const MODELS = ['antispoof', 'other', 'nolease', 'short', 'short-edited'] as const;
 type ModelName = (typeof MODELS)[number];
@@ -62,7 +35,7 @@ let root: string;
 let storeDir: string;
 let profile: string;
 let files: StaticServer | undefined;
-let keys: Awaited<ReturnType<typeof createKeyServer>> | undefined;
+let keys: KeyServer | undefined;
 let keyServer: string;
 let context: BrowserContext | undefined;
 let script: string;
@@ -112,17 +85,11 @@ function expectLoaded(o: Outcome): LoadResult {
   return o.ok;
 }
 
-async function startKeyServer(): Promise<void> {
-  keys = await createKeyServer({
-    store: storeDir,
-    config: {
-      logLevel: 'silent',
-      auditLog: null,
-      defaults: { origins: [origin], releasesPerToken: 0 },
-      models: { antispoof: { offlineLeaseSeconds: 3600 }, other: { offlineLeaseSeconds: 3600 }, 'short*': { offlineLeaseSeconds: 2 } },
-    },
-  });
-  keyServer = await keys.listen({ host: '127.0.0.1', port: 0 });
+async function startLeaseServer(): Promise<void> {
+  ({ server: keys, url: keyServer } = await startKeyServer(storeDir, {
+    defaults: { origins: [origin], releasesPerToken: 0 },
+    models: { antispoof: { offlineLeaseSeconds: 3600 }, other: { offlineLeaseSeconds: 3600 }, 'short*': { offlineLeaseSeconds: 2 } },
+  }));
 }
 
 beforeAll(async () => {
@@ -144,7 +111,7 @@ beforeAll(async () => {
   for (const m of MODELS) {
     for (const name of await readdir(join(root, 'www/sealed', m))) sealedDigests.set(`${origin}/sealed/${m}/${name}`, sha(await readFile(join(root, 'www/sealed', m, name))));
   }
-  await startKeyServer();
+  await startLeaseServer();
 });
 
 afterAll(async () => {
@@ -283,7 +250,7 @@ describe('offline leases in Chromium (persistent profile)', () => {
     await page.unroute(`${origin}/index.html`);
     await page.unroute(`${origin}/page.js`);
     files = await startStaticServer({ root: join(root, 'www'), files: { '/index.html': indexHtml, '/page.js': script }, port: Number(new URL(origin).port) });
-    await startKeyServer();
+    await startLeaseServer();
     // Reopened from the host: Chromium treats a page Playwright fulfilled as public, and blocks
     // its requests to a loopback key server (Local Network Access).
     await open(page, false);

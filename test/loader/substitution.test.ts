@@ -8,33 +8,27 @@ import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createKeyServer, mintDevToken } from '../../keyserver/index.js';
-import { FileKeyStore } from '../../keystore/file-store.js';
-import { isModelsealError, sealedModel, type ErrorCode, type SealedModelOptions } from '../../loader/index.js';
+import { mintDevToken, FileKeyStore } from '../../keyserver/index.js';
+import { KeyServers } from '../helpers/key-server.js';
+import { sealedModel, type SealedModelOptions } from '../../loader/index.js';
 import { startStaticServer, type StaticServer } from '../helpers/static-server.js';
 import { forge, type Forgeries } from '../helpers/substitution.js';
 import { buildLayersModel, sealInto } from './fixtures.js';
+import { caughtModelsealError as failure } from '../helpers/expect-code.js';
 
 let root: string;
 let files: StaticServer;
 let forgeries: Forgeries;
-const servers: Array<Awaited<ReturnType<typeof createKeyServer>>> = [];
+const servers = new KeyServers();
 let keyServer: string;
 let storeDir: string;
 let attackerUrl: string;
 let attackerRequests = 0;
 
-async function startKeyServer(dir: string) {
-  const server = await createKeyServer({ store: dir, config: { logLevel: 'silent', auditLog: null } });
-  servers.push(server);
-  return server.listen({ host: '127.0.0.1', port: 0 });
+async function startKeyServer(dir: string): Promise<string> {
+  return (await servers.start(dir)).url;
 }
 
-async function failure(load: Promise<unknown>): Promise<{ code: ErrorCode; message: string }> {
-  const err = await load.then(() => undefined, (e: unknown) => e);
-  if (!isModelsealError(err)) throw new Error(`expected a ModelsealError, got ${String(err)}`);
-  return { code: err.code, message: err.message };
-}
 
 const url = (path: string) => `${files.url}/${path}/model.json`;
 /** The URL of a forged folder. */
@@ -68,7 +62,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await Promise.all(servers.map((s) => s.close()));
+  await servers.closeAll();
   await files?.close();
   if (root) await rm(root, { recursive: true, force: true });
 });

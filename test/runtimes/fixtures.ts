@@ -1,14 +1,14 @@
 // Shared fixtures of the runtime tests and bench: model file sets written as plain folders and sealed
 // by the CLI into a served folder, a real key server with a real FileKeyStore, and the inputs and
 // runners that feed a Silero VAD or an external-data model through any ONNX Runtime module.
-import { spawnSync } from 'node:child_process';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { createKeyServer, mintDevToken } from '../../keyserver/index.js';
-import { FileKeyStore } from '../../keystore/file-store.js';
+import { FileKeyStore, mintDevToken } from '../../keyserver/index.js';
 import { openSealedFiles, type SealedFilesOptions } from '../../loader/index.js';
+import { run } from '../helpers/bin.js';
+import { startKeyServer } from '../helpers/key-server.js';
 import { startStaticServer, type StaticServer } from '../helpers/static-server.js';
 export { runExternalData, runSilero, type OrtModule, type OrtSession } from './runners.js';
 
@@ -63,8 +63,7 @@ export async function startRuntimeFixture(
     sealPath(join(root, 'www/plain', name, extra.entries?.[name] ?? ''), join(root, 'www/sealed', name), name, storeDir);
   }
   const server = await startStaticServer({ root: join(root, 'www'), cors: true, ...(extra.files ? { files: extra.files } : {}) });
-  const keys = await createKeyServer({ store: storeDir, config: { logLevel: 'silent', auditLog: null } });
-  const keyServer = await keys.listen({ host: '127.0.0.1', port: 0 });
+  const { url: keyServer, ...keys } = await startKeyServer(storeDir);
   return {
     root,
     storeDir,
@@ -88,8 +87,8 @@ export async function startRuntimeFixture(
  * the guard against an output beside the plaintext is told that this is on purpose.
  */
 export function sealPath(path: string, outDir: string, modelId: string, storeDir: string): void {
-  const r = spawnSync(process.execPath, [join(ROOT, 'dist/cli/main.js'), 'seal', path, '--out', outDir, '--model-id', modelId, '--store', storeDir, '--allow-inside-source'], { encoding: 'utf8', timeout: 300_000 });
-  if (r.status !== 0) throw new Error(`modelseal seal ${path} exited with ${r.status}: ${r.stderr}`);
+  const r = run(['seal', path, '--out', outDir, '--model-id', modelId, '--store', storeDir, '--allow-inside-source']);
+  if (r.code !== 0) throw new Error(`modelseal seal ${path} exited with ${r.code}: ${r.stderr}`);
 }
 
 /** Downloads a plain set from the static server (the plain path the sealed one is compared with). */

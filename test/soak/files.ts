@@ -5,9 +5,9 @@ import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { FileKeyStore, createKeyServer, mintDevToken } from '../../keyserver/index.js';
-import { BIN } from '../cli/helpers.js';
-import { RELAXED } from '../keyserver/helpers.js';
+import { FileKeyStore, mintDevToken } from '../../keyserver/index.js';
+import { BIN } from '../helpers/bin.js';
+import { startServer } from '../keyserver/helpers.js';
 import { buildCorpus } from './corpus.js';
 import { makeCase, type SoakCase } from './mutate.js';
 import { READERS, readCase, type Outcome, type ReaderName } from './readers.js';
@@ -69,7 +69,7 @@ export async function runFileSoak(options: FileSoakOptions): Promise<FileSoakRep
   const storeDir = join(root, 'store');
   const { store } = await FileKeyStore.open(storeDir, { create: true });
   const corpus = await buildCorpus(store, options.seed);
-  const server = await createKeyServer({ store: storeDir, config: { ...RELAXED, auditLog: null, reloadIntervalMs: 0 } });
+  const server = await startServer(storeDir, { reloadIntervalMs: 0 });
   const token = await mintDevToken({ store, models: ['*'], ttl: '12h', sub: 'soak' });
   const ctx = { storeDir, server, token, scratch: join(root, 'scratch'), bin: BIN, timeoutMs: options.timeoutMs };
 

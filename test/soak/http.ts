@@ -56,10 +56,10 @@ export async function runHttpSoak(options: HttpSoakOptions): Promise<HttpSoakRep
     requestTimeoutMs: 3000,
     // One model with tight limits: the hostile client hammers it and must get 429s; `face` stays relaxed.
     models: { limited: { ratePerSubject: 20, ratePerAddress: 1_000_000 } },
-  });
+  }, { listen: true }); // raw bytes, slowloris and deadlines need a real socket
   await rotatePublished(f.store, 'limited');
   await f.server.reload();
-  const { port } = new URL(f.url);
+  const { port } = new URL(f.target);
   const secret = await f.store.tokenSecret();
   const token = await mintDevToken({ store: f.store, models: ['*'], ttl: '1h', sub: 'hostile' });
   const hammer = await mintDevToken({ store: f.store, models: ['limited'], ttl: '1h', sub: 'hammer' });
@@ -86,7 +86,7 @@ export async function runHttpSoak(options: HttpSoakOptions): Promise<HttpSoakRep
     while (!stop) {
       report.valid.attempts++;
       try {
-        const r = await release(f.url, validToken);
+        const r = await release(f.target, validToken);
         if (r.status === 200 && r.key && Buffer.from(r.key).equals(Buffer.from(f.faceKey))) report.valid.released++;
         else {
           report.valid.failures++;
@@ -104,7 +104,7 @@ export async function runHttpSoak(options: HttpSoakOptions): Promise<HttpSoakRep
   const send = async (category: string, init: { method?: string; path?: string; headers?: Record<string, string>; body?: string | Uint8Array<ArrayBuffer> }) => {
     const headers = { 'content-type': 'application/json', ...init.headers };
     try {
-      const res = await fetch(`${f.url}${init.path ?? '/v2/release'}`, { method: init.method ?? 'POST', headers, ...(init.body === undefined ? {} : { body: init.body }), signal: AbortSignal.timeout(10_000) });
+      const res = await fetch(`${f.target}${init.path ?? '/v2/release'}`, { method: init.method ?? 'POST', headers, ...(init.body === undefined ? {} : { body: init.body }), signal: AbortSignal.timeout(10_000) });
       const text = await res.text();
       count(category, String(res.status));
       if (res.status >= 400 && (res.headers.get('content-type') ?? '').includes('json')) {
@@ -300,9 +300,9 @@ export async function runHttpSoak(options: HttpSoakOptions): Promise<HttpSoakRep
     if (next < requests.length) report.failures.push(`time bound reached with ${requests.length - next} requests unsent`);
     stop = true;
     await validClient;
-    const health = await fetch(`${f.url}/healthz`).then((r) => r.status, () => 0);
-    const ready = await fetch(`${f.url}/readyz`).then((r) => r.status, () => 0);
-    const last = await release(f.url, validToken);
+    const health = await fetch(`${f.target}/healthz`).then((r) => r.status, () => 0);
+    const ready = await fetch(`${f.target}/readyz`).then((r) => r.status, () => 0);
+    const last = await release(f.target, validToken);
     report.aliveAtEnd = health === 200 && ready === 200 && last.status === 200 && Buffer.from(last.key!).equals(Buffer.from(f.faceKey));
     if (!report.aliveAtEnd) report.failures.push(`server not healthy at the end: healthz ${health}, readyz ${ready}, release ${last.status}`);
     if (report.valid.released === 0) report.failures.push('the valid client released nothing');

@@ -1,0 +1,52 @@
+// What the browser page scripts share (bundled into each by esbuild; browser code, no Node): hex and
+// SHA-256 of bytes, and a fingerprint of a loaded graph model (every weight's digest and one
+// prediction's bytes) to compare with the plain model's. tfjs is passed in, so a page without a
+// runtime can use the rest without bundling it.
+
+import type * as tfTypes from '@tensorflow/tfjs';
+
+/** A loaded model's fingerprint: SHA-256 (hex) of every weight tensor's bytes by name, and the prediction's bytes (hex). */
+export interface ModelFingerprint {
+  weights: Record<string, string>;
+  prediction: string;
+}
+
+/** Lowercase hex of `bytes`. */
+export function hex(bytes: Uint8Array): string {
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('');
+}
+
+/** SHA-256 of `bytes`, hex. */
+export async function sha256(bytes: ArrayBuffer | Uint8Array): Promise<string> {
+  return hex(new Uint8Array(await crypto.subtle.digest('SHA-256', bytes as BufferSource)));
+}
+
+/** Fingerprints `model` (a fixed input, one prediction), then disposes it. */
+export async function fingerprint(tf: typeof tfTypes, model: tfTypes.GraphModel): Promise<ModelFingerprint> {
+  const weights: Record<string, string> = {};
+  for (const [name, tensors] of Object.entries(model.weights)) {
+    const data = tensors[0]!.dataSync() as Float32Array | Int32Array;
+    weights[name] = await sha256(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
+  }
+  const input = model.inputs[0]!;
+  const shape = (input.shape ?? [1]).map((d) => (d === -1 ? 1 : d));
+  const size = shape.reduce((a, b) => a * b, 1);
+  const x = tf.tensor(Float32Array.from({ length: size }, (_, i) => ((i * 7919) % 1000) / 1000), shape, 'float32');
+  const y = model.predict(x) as tfTypes.Tensor;
+  const out = y.dataSync() as Float32Array;
+  const prediction = hex(new Uint8Array(out.buffer, out.byteOffset, out.byteLength));
+  tf.dispose([x, y]);
+  model.dispose();
+  return { weights, prediction };
+}
+
+/** Loads the plain model at `url` on the CPU backend and fingerprints it. */
+export async function loadPlain(tf: typeof tfTypes, url: string): Promise<ModelFingerprint> {
+  await tf.setBackend('cpu');
+  return fingerprint(tf, await tf.loadGraphModel(url));
+}
+
+/** A caught error as the tests compare it: its code (when it has one) and message. */
+export function errorOf(err: unknown): { code: string | undefined; message: string } {
+  return { code: (err as { code?: string }).code, message: (err as Error).message };
+}
