@@ -6,6 +6,7 @@
 import { readFile } from 'node:fs/promises';
 import { join, relative, resolve } from 'node:path';
 import { ModelsealError } from '../format/errors.js';
+import { ID_RULE } from '../format/ids.js';
 import { ID_PATTERN } from '../format/manifest.js';
 import { IGNORE_FILE, scanBuild, type ScanReport } from '../guard/index.js';
 import { collectSeal, type SealSummary } from './actions/seal.js';
@@ -48,7 +49,7 @@ export function checkBuildGuardOptions(options: BuildGuardOptions, who: string):
   if (options.models !== undefined && !Array.isArray(options.models)) throw new TypeError(`${who}: models must be an array of { model, modelId, out }`);
   for (const [i, m] of (options.models ?? []).entries()) {
     if (typeof m?.model !== 'string' || m.model.length === 0) throw new TypeError(`${who}: models[${i}].model must be the path of a model.json`);
-    if (typeof m.modelId !== 'string' || !ID_PATTERN.test(m.modelId)) throw new TypeError(`${who}: models[${i}].modelId must be 1-128 of A-Z a-z 0-9 . _ -, starting with a letter or digit`);
+    if (typeof m.modelId !== 'string' || !ID_PATTERN.test(m.modelId)) throw new TypeError(`${who}: models[${i}].modelId must be ${ID_RULE}`);
     if (typeof m.out !== 'string' || !isContainedPath(m.out)) throw new TypeError(`${who}: models[${i}].out must be a relative folder inside the build output, such as "models/face"`);
   }
   if (options.store !== undefined && typeof options.store !== 'string') throw new TypeError(`${who}: store must be a folder path`);

@@ -4,6 +4,7 @@
 import { fromBase64url, fromUtf8 } from './bytes.js';
 import { MAX_CHUNK_LENGTH, MAX_CHUNKS, MIN_CHUNK_LENGTH } from './chunk-lengths.js';
 import { ModelsealError } from './errors.js';
+import { ID_RULE } from './ids.js';
 import { isRecord, parseStrictJson, type StrictJsonError } from './json.js';
 
 /** The format version string; the first field a reader checks. */
@@ -88,8 +89,8 @@ export function parseManifest(json: unknown): SealedManifest {
   }
   for (const key of Object.keys(json)) if (!FIELDS.includes(key)) throw invalid(JSON.stringify(key.slice(0, 40)), `is not a ${FORMAT_VERSION} field`);
   const { modelId, keyId, keyServer, chunkLength, shardLength, sealing, header, shards } = json;
-  if (typeof modelId !== 'string' || !ID_PATTERN.test(modelId)) throw invalid('modelId', 'must be 1 to 128 letters, digits, ".", "_" or "-", starting with a letter or digit');
-  if (typeof keyId !== 'string' || !ID_PATTERN.test(keyId)) throw invalid('keyId', 'must be 1 to 128 letters, digits, ".", "_" or "-", starting with a letter or digit');
+  if (typeof modelId !== 'string' || !ID_PATTERN.test(modelId)) throw invalid('modelId', `must be ${ID_RULE}`);
+  if (typeof keyId !== 'string' || !ID_PATTERN.test(keyId)) throw invalid('keyId', `must be ${ID_RULE}`);
   if (keyServer !== undefined) checkKeyServerUrl(keyServer, 'keyServer', invalid);
   if (!Number.isInteger(chunkLength) || (chunkLength as number) < MIN_CHUNK_LENGTH || (chunkLength as number) > MAX_CHUNK_LENGTH) {
     throw invalid('chunkLength', `must be an integer from ${MIN_CHUNK_LENGTH} to ${MAX_CHUNK_LENGTH}`);

@@ -6,6 +6,7 @@ import { toBase64url, utf8 } from './bytes.js';
 import { assertChunkLength, DEFAULT_CHUNK_LENGTH, encryptChunked, encryptChunkedParts, importInputKey, plaintextChunkDigest, prepareFile, sealedLength, type ChunkCipherFactory } from './chunked.js';
 import { headerContext, shardContext, type ContextBase } from './context.js';
 import { ModelsealError } from './errors.js';
+import { ID_RULE } from './ids.js';
 import { shardPlaintextLengths } from './layout.js';
 import { DEFAULT_SHARD_LENGTH, FORMAT_VERSION, ID_PATTERN, MAX_HEADER_BYTES, MAX_MANIFEST_BYTES, type SealedManifest } from './manifest.js';
 import { sha256 } from './webcrypto.js';
@@ -62,7 +63,7 @@ const INLINE_HEADER_LIMIT = 48 * 1024;
 
 /** The chunk and shard lengths a sealing will use, after checking the options a caller passed. */
 export function sealingLengths(options: SealOptions): { chunkLength: number; shardLength: number } {
-  if (!ID_PATTERN.test(options.modelId)) throw new TypeError(`model id ${JSON.stringify(options.modelId)} must be 1 to 128 letters, digits, ".", "_" or "-", starting with a letter or digit`);
+  if (!ID_PATTERN.test(options.modelId)) throw new TypeError(`model id ${JSON.stringify(options.modelId)} must be ${ID_RULE}`);
   if (!ID_PATTERN.test(options.keyId)) throw new TypeError(`key id ${JSON.stringify(options.keyId)} is not a valid id`);
   const chunkLength = options.chunkLength ?? DEFAULT_CHUNK_LENGTH;
   assertChunkLength(chunkLength);

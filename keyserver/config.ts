@@ -5,6 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { ModelsealError } from '../format/errors.js';
+import { isRecord } from '../format/json.js';
 import { masterKeyScheme } from '../keystore/master/index.js';
 import { validateConfig } from './config-validate.js';
 import { CONFIG_SCHEMA, schemaDefaults } from './config-schema.js';
@@ -115,22 +116,19 @@ function invalid(where: string, message: string): ModelsealError {
   return new ModelsealError('config_invalid', `config ${where}: ${message}`);
 }
 
-function isObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
 
 /** Later layers win setting by setting; `tokens`, `defaults` and `models` merge one level down. */
 function mergeLayers(layers: unknown[]): Record<string, unknown> {
   const merged: Record<string, unknown> = {};
   for (const [i, layer] of layers.entries()) {
     if (layer === undefined) continue;
-    if (!isObject(layer)) throw invalid(`layer ${i}`, 'must be an object');
+    if (!isRecord(layer)) throw invalid(`layer ${i}`, 'must be an object');
     for (const [key, v] of Object.entries(layer)) {
       if (v === undefined) continue;
       const into = merged[key];
-      if (NESTED.has(key) && isObject(v) && isObject(into)) {
+      if (NESTED.has(key) && isRecord(v) && isRecord(into)) {
         for (const [k, w] of Object.entries(v)) if (w !== undefined) into[k] = w;
-      } else merged[key] = isObject(v) ? { ...v } : v;
+      } else merged[key] = isRecord(v) ? { ...v } : v;
     }
   }
   try {
@@ -229,7 +227,7 @@ export function readConfigFile(path: string): Record<string, unknown> {
   }
   try {
     const v: unknown = JSON.parse(text);
-    if (!isObject(v)) throw new Error('not an object');
+    if (!isRecord(v)) throw new Error('not an object');
     return v;
   } catch (cause) {
     throw new ModelsealError('config_invalid', `config file ${path} is not a JSON object: ${(cause as Error).message}`, { cause, file: path });
