@@ -21,12 +21,9 @@ export interface Unlocked<Opened extends ShardLayout = ShardLayout> {
 
 /**
  * Ciphertext the shard readers may hold, across all shards of one load, while the key is still
- * being released: downloads start with the key request instead of after it. Small, because every
- * chunk read ahead is a buffer of its own that is garbage by the time tfjs copies the weights
- * (16 MiB made a sealed load of a model under 16 MiB peak 1.35× plain memory, measured:
- * docs/LOADER.md), while chunks read after the key reuse the pool's few buffers.
+ * being released: downloads start with the key request instead of after it.
  */
-export const READ_AHEAD_BYTES = 2 * 1024 * 1024;
+export const READ_AHEAD_BYTES = 16 * 1024 * 1024;
 
 /** Everything the shard readers share for one load. */
 export interface ShardJob {
