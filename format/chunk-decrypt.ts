@@ -5,7 +5,7 @@
 // depends on the file's role, which only the model layer (format/open-file.ts) knows.
 
 import { concatBytes, equalBytes } from './bytes.js';
-import { webCryptoChunkCipher, type ChunkCipher, type ChunkedOptions } from './chunk-cipher.js';
+import { webCryptoChunkCipher, type ChunkCipher, type ChunkedOptions, type ChunkSha256 } from './chunk-cipher.js';
 import { deriveFileKeys } from './chunk-keys.js';
 import { assertChunkLength, chunkCount, chunkRange, DEFAULT_CHUNK_LENGTH, FILE_HEAD_LENGTH, plaintextLengthOf, SALT_LENGTH, sealedLength, TAG_LENGTH } from './chunk-lengths.js';
 import { abortedError, ModelsealError } from './errors.js';
@@ -140,7 +140,9 @@ export class ChunkedDecryptor {
     this.#throwIfFailed();
     const check = this.#options.checkDigest;
     if (check) {
-      const digest = await chunkDigest((await Promise.all(this.#digests)).map((d) => new Uint8Array(d)));
+      // The file's digest with the same hash as its chunks': node:crypto's in Node, which runs on the
+      // calling thread; WebCrypto's costs a thread-pool job per file (measured: docs/LOADER.md).
+      const digest = await chunkDigest((await Promise.all(this.#digests)).map((d) => new Uint8Array(d)), (this.#options.cipher ?? webCryptoChunkCipher).sha256);
       try {
         await check(digest);
       } catch (err) {
@@ -228,9 +230,9 @@ export async function decryptChunked(inputKey: CryptoKey, sealed: Uint8Array, co
   return decryptor.finish();
 }
 
-/** SHA-256 over the concatenated 32-byte SHA-256 digests of a file's plaintext chunks, in order. */
-async function chunkDigest(digests: Uint8Array[]): Promise<Uint8Array> {
-  return new Uint8Array(await subtle().digest('SHA-256', concatBytes(...digests) as BufferSource));
+/** SHA-256 (by `sha256`, default WebCrypto's) over the concatenated 32-byte SHA-256 digests of a file's plaintext chunks, in order. */
+async function chunkDigest(digests: Uint8Array[], sha256: ChunkSha256 = webCryptoChunkCipher.sha256): Promise<Uint8Array> {
+  return new Uint8Array(await sha256(concatBytes(...digests)));
 }
 
 /**

@@ -96,9 +96,12 @@ async function readChunkwise(reader: ReadableStreamBYOBReader, target: BodyTarge
   try {
     for (const size of pieceSizes(target.sealedSize, target.chunkLength)) {
       const piece = await fillPiece(read, target.pool.take(size), size);
+      // Read the length before the push: once decrypted, the piece's buffer goes back to the pool,
+      // and another shard's BYOB read may take and detach it (length 0) before push() returns.
+      const got = piece.byteLength;
       // A short piece: the body ended early; hand over what came and the decryptor names the truncation.
-      if (piece.byteLength > 0) await target.push(piece);
-      if (piece.byteLength < size) return;
+      if (got > 0) await target.push(piece);
+      if (got < size) return;
     }
     // Anything after the last chunk is trailing data; push it so the decryptor refuses the file.
     const { value } = await read(new Uint8Array(1024));
