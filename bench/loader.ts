@@ -17,28 +17,12 @@ import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { printBreakdown, type Traced } from './lib/breakdown.js';
 import { measureNode as measureLoad, median, procCpuMs, procKb, rendererPids, type Sample } from './lib/measure.js';
+import { serveBenchServers } from './lib/sealed-sets.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 /** Every real graph model of 2–30 MB in @vladmandic/human's models/, smallest first. */
 const GRAPH_MODELS = ['handlandmark-lite', 'iris', 'handtrack', 'centernet', 'movenet-lightning', 'faceres'];
 const SYNTHETIC = 'synthetic-40mb';
-
-// ---------------------------------------------------------------------------------------------
-// Child process: static server + key server.
-async function serve(root: string, storeDir: string): Promise<void> {
-  const { startStaticServer } = await import('../test/helpers/static-server.js');
-  const { createKeyServer } = await import('../keyserver/index.js');
-  const files = await startStaticServer({ root: join(root, 'www'), cors: true });
-  const keys = await createKeyServer({
-    store: storeDir,
-    config: { logLevel: 'silent', auditLog: null, rateWindowMs: 60_000, defaults: { origins: null, releasesPerToken: 0, ratePerSubject: 100_000, ratePerAddress: 100_000 } },
-  });
-  const keyServer = await keys.listen({ host: '127.0.0.1', port: 0 });
-  process.send?.({ files: files.url, keyServer });
-  process.on('disconnect', () => {
-    void Promise.all([files.close(), keys.close()]).then(() => process.exit(0));
-  });
-}
 
 // ---------------------------------------------------------------------------------------------
 // Fixtures.
@@ -113,7 +97,7 @@ const dispose = (model: { dispose(): void }) => model.dispose();
 
 async function main(): Promise<void> {
   const args = process.argv.slice(2);
-  if (args[0] === '--serve') return serve(args[1]!, args[2]!);
+  if (args[0] === '--serve') return serveBenchServers(args[1]!, args[2]!);
   const quick = args.includes('--quick');
   const roundsArg = args.indexOf('--rounds');
   const rounds = roundsArg >= 0 ? Number(args[roundsArg + 1]) : quick ? 2 : 7;

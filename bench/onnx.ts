@@ -13,24 +13,10 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { printBreakdown, type Traced } from './lib/breakdown.js';
 import { measureNode, measureRenderer, ratioLine, type Sample } from './lib/measure.js';
+import { serveBenchServers } from './lib/sealed-sets.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const ROOT = join(here, '..');
-
-async function serve(root: string, storeDir: string): Promise<void> {
-  const { startStaticServer } = await import('../test/helpers/static-server.js');
-  const { createKeyServer } = await import('../keyserver/index.js');
-  const files = await startStaticServer({ root: join(root, 'www'), cors: true });
-  const keys = await createKeyServer({
-    store: storeDir,
-    config: { logLevel: 'silent', auditLog: null, rateWindowMs: 60_000, defaults: { origins: null, releasesPerToken: 0, ratePerSubject: 100_000, ratePerAddress: 100_000 } },
-  });
-  const keyServer = await keys.listen({ host: '127.0.0.1', port: 0 });
-  process.send?.({ files: files.url, keyServer });
-  process.on('disconnect', () => {
-    void Promise.all([files.close(), keys.close()]).then(() => process.exit(0));
-  });
-}
 
 /** The sets: a real model (Silero VAD), a 24 MB external-data model in three files, a transformers.js folder. */
 async function prepare(root: string, storeDir: string): Promise<Map<string, { paths: string[]; bytes: number }>> {
@@ -70,7 +56,7 @@ async function fetchSet(base: string, paths: string[]): Promise<Map<string, Uint
 
 async function main(): Promise<void> {
   const args = process.argv.slice(2);
-  if (args[0] === '--serve') return serve(args[1]!, args[2]!);
+  if (args[0] === '--serve') return serveBenchServers(args[1]!, args[2]!);
   const quick = args.includes('--quick');
   const roundsArg = args.indexOf('--rounds');
   const rounds = roundsArg >= 0 ? Number(args[roundsArg + 1]) : quick ? 2 : 7;

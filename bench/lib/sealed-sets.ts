@@ -66,8 +66,8 @@ export async function startSealedSets(label: string, sets: Record<string, Map<st
   }
 }
 
-/** The child process: the static server over www/ and a key server with caps high enough for a benchmark. */
-async function serve(root: string, storeDir: string): Promise<void> {
+/** The child process of every bench: the static server over www/ and a key server with caps high enough for a benchmark. */
+export async function serveBenchServers(root: string, storeDir: string): Promise<void> {
   const { startStaticServer } = await import('../../test/helpers/static-server.js');
   const { createKeyServer } = await import('../../keyserver/index.js');
   const files = await startStaticServer({ root: join(root, 'www'), cors: true });
@@ -83,7 +83,7 @@ async function serve(root: string, storeDir: string): Promise<void> {
 }
 
 if (process.argv[2] === SERVE_FLAG) {
-  serve(process.argv[3]!, process.argv[4]!).catch((err: unknown) => {
+  serveBenchServers(process.argv[3]!, process.argv[4]!).catch((err: unknown) => {
     console.error(err);
     process.exit(1);
   });
