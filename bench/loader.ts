@@ -18,6 +18,7 @@ import { runInNewContext } from 'node:vm';
 import { printBreakdown, type Traced } from './lib/breakdown.js';
 import { measureNode as measureLoad, median, procCpuMs, procKb, rendererPids, type Sample } from './lib/measure.js';
 import { serveBenchServers } from './lib/sealed-sets.js';
+import { openBenchPage } from './lib/bench-page.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 /** Every real graph model of 2–30 MB in @vladmandic/human's models/, smallest first. */
@@ -207,7 +208,6 @@ async function main(): Promise<void> {
 
     // Chromium.
     if (only !== 'node') {
-      const { launchChromium } = await import('../test/helpers/chromium.js');
       const { build } = await import('esbuild');
       const pageSource = `
         import * as tf from '@tensorflow/tfjs';
@@ -242,23 +242,10 @@ async function main(): Promise<void> {
       `;
       const built = await build({ stdin: { contents: pageSource, resolveDir: here, loader: 'ts' }, bundle: true, write: false, platform: 'browser', format: 'iife', target: 'es2022', minify: true, logLevel: 'silent' });
       const script = built.outputFiles[0]!.text;
-      // The page is served by a tiny in-process server; the model files come from the child (CORS on).
-      const { startStaticServer } = await import('../test/helpers/static-server.js');
-      const pageServer = await startStaticServer({ files: { '/index.html': '<!doctype html><script src="/bench.js"></script>', '/bench.js': script } });
-      const browser = await launchChromium();
+      // The page is served by a tiny in-process server (openBenchPage); the model files come from the child (CORS on).
+      const bench = await openBenchPage({ '/index.html': '<!doctype html><script src="/bench.js"></script>', '/bench.js': script }, 'benchLoad');
       try {
-        const page = await browser.newPage();
-        if (process.env['BENCH_DEBUG']) {
-          page.on('console', (m) => console.error('page:', m.text()));
-          page.on('pageerror', (e) => console.error('page error:', e));
-          page.on('requestfailed', (r) => console.error('failed:', r.url(), r.failure()?.errorText));
-          page.on('requestfinished', (r) => console.error('done:', r.url()));
-          page.on('request', (r) => console.error('request:', r.url()));
-        }
-        const cdp = await page.context().newCDPSession(page);
-        await cdp.send('HeapProfiler.enable');
-        await page.goto(`${pageServer.url}/index.html`);
-        await page.waitForFunction(() => 'benchLoad' in globalThis);
+        const { page, cdp } = bench;
         const measure = async (url: string, sealed: boolean, streamWeights: boolean): Promise<Sample> => {
           await cdp.send('HeapProfiler.collectGarbage');
           const pids = await rendererPids();
@@ -315,8 +302,7 @@ async function main(): Promise<void> {
           }
         }
       } finally {
-        await browser.close();
-        await pageServer.close();
+        await bench.close();
       }
     }
     if (rows.length > 0) console.log(`\n${rows.join('\n')}`);

@@ -14,6 +14,7 @@ import { fileURLToPath } from 'node:url';
 import { printBreakdown, type Traced } from './lib/breakdown.js';
 import { measureNode, measureRenderer, ratioLine, type Sample } from './lib/measure.js';
 import { serveBenchServers } from './lib/sealed-sets.js';
+import { openBenchPage } from './lib/bench-page.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const ROOT = join(here, '..');
@@ -176,21 +177,14 @@ async function main(): Promise<void> {
     }
 
     if (only !== 'node') {
-      const { launchChromium } = await import('../test/helpers/chromium.js');
       const { bundle } = await import('../test/helpers/bundle.js');
-      const { startStaticServer } = await import('../test/helpers/static-server.js');
       const script = await bundle(join(here, 'lib/onnx-page.ts'), { format: 'esm', minify: true });
       const ortDist = join(ROOT, 'node_modules/onnxruntime-web/dist');
       const pageFiles: Record<string, Uint8Array | string> = { '/index.html': '<!doctype html><script type="module" src="/bench.js"></script>', '/bench.js': script };
       for (const f of await readdir(ortDist)) if (/^ort-wasm-simd-threaded(\.[a-z]+)?\.(wasm|mjs)$/.test(f)) pageFiles[`/ort/${f}`] = new Uint8Array(await readFile(join(ortDist, f)));
-      const pageServer = await startStaticServer({ files: pageFiles });
-      const browser = await launchChromium();
+      const bench = await openBenchPage(pageFiles, 'benchOnnx');
       try {
-        const page = await browser.newPage();
-        const cdp = await page.context().newCDPSession(page);
-        await cdp.send('HeapProfiler.enable');
-        await page.goto(`${pageServer.url}/index.html`);
-        await page.waitForFunction(() => 'benchOnnx' in globalThis);
+        const { page, cdp } = bench;
         type Bench = { benchOnnx(sealed: boolean, url: string, paths: string[], token: string, keyServer: string): Promise<number> };
         const measure = async (sealedRun: boolean, name: string): Promise<Sample> => {
           await cdp.send('HeapProfiler.collectGarbage');
@@ -211,8 +205,7 @@ async function main(): Promise<void> {
           row('chromium', name, 'ort-web create', mbOf(name), plain, sealed);
         }
       } finally {
-        await browser.close();
-        await pageServer.close();
+        await bench.close();
       }
     }
     if (rows.length > 0) console.log(`\n${rows.join('\n')}`);

@@ -13,6 +13,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { measureRenderer, ratioLine, type Sample } from './lib/measure.js';
 import { startSealedSets } from './lib/sealed-sets.js';
+import { openBenchPage } from './lib/bench-page.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const ROOT = join(here, '..');
@@ -32,24 +33,15 @@ async function main(): Promise<void> {
   }, { 'face-short-tasks': file, 'face-short': file, 'face-full': file });
   const { files, keyServer, token, bytes } = served;
   try {
-    const { launchChromium } = await import('../test/helpers/chromium.js');
     const { bundle } = await import('../test/helpers/bundle.js');
-    const { startStaticServer } = await import('../test/helpers/static-server.js');
-    const pageServer = await startStaticServer({
-      files: {
-        '/index.html': '<!doctype html><script type="module" src="/bench.js"></script>',
-        '/bench.js': await bundle(join(here, 'lib/tflite-page.ts'), { format: 'esm', minify: true }),
-        ...(await filesOf(join(ROOT, 'node_modules/@mediapipe/tasks-vision/wasm'), /^vision_wasm_(nosimd_)?internal\.(js|wasm)$/, '/mediapipe/')),
-        ...(await filesOf(join(ROOT, 'node_modules/@litertjs/core/wasm'), /^litert_wasm_(compat_)?internal\.(js|wasm)$/, '/litert/')),
-      },
-    });
-    const browser = await launchChromium();
+    const bench = await openBenchPage({
+      '/index.html': '<!doctype html><script type="module" src="/bench.js"></script>',
+      '/bench.js': await bundle(join(here, 'lib/tflite-page.ts'), { format: 'esm', minify: true }),
+      ...(await filesOf(join(ROOT, 'node_modules/@mediapipe/tasks-vision/wasm'), /^vision_wasm_(nosimd_)?internal\.(js|wasm)$/, '/mediapipe/')),
+      ...(await filesOf(join(ROOT, 'node_modules/@litertjs/core/wasm'), /^litert_wasm_(compat_)?internal\.(js|wasm)$/, '/litert/')),
+    }, 'benchTflite');
     try {
-      const page = await browser.newPage();
-      const cdp = await page.context().newCDPSession(page);
-      await cdp.send('HeapProfiler.enable');
-      await page.goto(`${pageServer.url}/index.html`);
-      await page.waitForFunction(() => 'benchTflite' in globalThis);
+      const { page, cdp } = bench;
       type Bench = { benchTflite(runtime: string, sealed: boolean, url: string, path: string, token: string, keyServer: string): Promise<number> };
       const measure = async (runtime: string, sealed: boolean, name: string): Promise<Sample> => {
         await cdp.send('HeapProfiler.collectGarbage');
@@ -72,8 +64,7 @@ async function main(): Promise<void> {
         console.log(ratioLine(`chromium ${runtime.padEnd(9)} ${name.padEnd(16)} ${size} create`, plain, sealed));
       }
     } finally {
-      await browser.close();
-      await pageServer.close();
+      await bench.close();
     }
     console.log(`\ntflite bench: ${rounds} alternating rounds after one warm-up; times and peaks are medians, ratios the median of the per-round ratios (min–max in brackets)`);
     console.log('  plain = the runtime fetching the .tflite by URL from the static server; sealed = openSealedFileStream (key release, download, decryption) + the runtime reading its reader');

@@ -15,6 +15,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { measureRenderer, ratioLine, type Sample } from './lib/measure.js';
 import { startSealedSets } from './lib/sealed-sets.js';
+import { openBenchPage } from './lib/bench-page.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const ROOT = join(here, '..');
@@ -32,22 +33,15 @@ async function main(): Promise<void> {
   });
   const { files, keyServer, token, bytes: sets } = served;
   try {
-    const { launchChromium } = await import('../test/helpers/chromium.js');
     const { bundle } = await import('../test/helpers/bundle.js');
-    const { startStaticServer } = await import('../test/helpers/static-server.js');
     const script = await bundle(join(here, 'lib/transformers-page.ts'), { format: 'esm', minify: true });
     // The onnxruntime-web copy transformers.js itself resolves (it pins its own version).
     const ortDist = dirname(createRequire(createRequire(join(ROOT, 'package.json')).resolve('@huggingface/transformers')).resolve('onnxruntime-web'));
     const pageFiles: Record<string, Uint8Array | string> = { '/index.html': '<!doctype html><script type="module" src="/bench.js"></script>', '/bench.js': script };
     for (const f of await readdir(ortDist)) if (/^ort-wasm-simd-threaded\.asyncify\.(wasm|mjs)$/.test(f)) pageFiles[`/tfort/${f}`] = new Uint8Array(await readFile(join(ortDist, f)));
-    const pageServer = await startStaticServer({ files: pageFiles });
-    const browser = await launchChromium();
+    const bench = await openBenchPage(pageFiles, 'benchTransformers');
     try {
-      const page = await browser.newPage();
-      const cdp = await page.context().newCDPSession(page);
-      await cdp.send('HeapProfiler.enable');
-      await page.goto(`${pageServer.url}/index.html`);
-      await page.waitForFunction(() => 'benchTransformers' in globalThis);
+      const { page, cdp } = bench;
       type Bench = { benchTransformers(mode: string, host: string, modelId: string, url: string, token: string, keyServer: string): Promise<number> };
       const measure = async (mode: 'first' | 'cached' | 'sealed', modelId: string, name: string): Promise<Sample> => {
         await cdp.send('HeapProfiler.collectGarbage');
@@ -76,8 +70,7 @@ async function main(): Promise<void> {
         console.log(ratioLine(`chromium ${name.padEnd(17)} ${size} pipeline() cached`, cached, sealed));
       }
     } finally {
-      await browser.close();
-      await pageServer.close();
+      await bench.close();
     }
     console.log(`\ntransformers bench: ${rounds} rounds (first, cached, sealed in turn) after one warm-up; times and peaks are medians, ratios the median of the per-round ratios (min–max in brackets)`);
     console.log('  plain "first" = pipeline() from the static server with Cache Storage emptied first (fills the cache); "cached" = the same from the Cache Storage copy; sealed = openSealedFiles (key release, download, decryption) + useSealedFiles + pipeline()');

@@ -1,0 +1,41 @@
+// One way every Chromium bench opens its page: a static server holding the page's files, headless
+// Chromium, a CDP session with the heap profiler on (so a round can collect garbage first), and the
+// page's bench entry ready. BENCH_DEBUG=1 prints the page's console, errors and requests.
+
+import type { CDPSession, Page } from 'playwright-core';
+
+/** An open bench page; close() stops the browser and the page's server. */
+export interface BenchPage {
+  page: Page;
+  cdp: CDPSession;
+  close(): Promise<void>;
+}
+
+/** Serves `files` (with an /index.html), opens it in Chromium and waits until `globalThis[entry]` exists. */
+export async function openBenchPage(files: Record<string, Uint8Array | string>, entry: string): Promise<BenchPage> {
+  const { launchChromium } = await import('../../test/helpers/chromium.js');
+  const { startStaticServer } = await import('../../test/helpers/static-server.js');
+  const server = await startStaticServer({ files });
+  const browser = await launchChromium();
+  const close = async () => {
+    await browser.close();
+    await server.close();
+  };
+  try {
+    const page = await browser.newPage();
+    if (process.env['BENCH_DEBUG']) {
+      page.on('console', (m) => console.error('page:', m.text()));
+      page.on('pageerror', (e) => console.error('page error:', e));
+      page.on('requestfailed', (r) => console.error('failed:', r.url(), r.failure()?.errorText));
+      page.on('request', (r) => console.error('request:', r.url()));
+    }
+    const cdp = await page.context().newCDPSession(page);
+    await cdp.send('HeapProfiler.enable');
+    await page.goto(`${server.url}/index.html`);
+    await page.waitForFunction((name) => name in globalThis, entry);
+    return { page, cdp, close };
+  } catch (err) {
+    await close();
+    throw err;
+  }
+}
