@@ -5,10 +5,9 @@
 //
 // Run: npx tsx bench/loader.ts [--rounds N] [--quick] [--only node|chromium] [--models a,b] [--no-breakdown]
 // (BENCH_DEBUG=1 logs every measured load and the page's requests.)
-// The static file server and the key server run in a child process, so their work does not count
-// against the loader in the measured process.
+// The static file server and the key server run in child processes of their own (bench/lib/sealed-sets.ts),
+// so their work does not count against the loader in the measured process.
 
-import { fork, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -17,7 +16,7 @@ import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { printBreakdown, type Traced } from './lib/breakdown.js';
 import { measureNode as measureLoad, median, procCpuMs, procKb, rendererPids, type Sample } from './lib/measure.js';
-import { serveBenchServers } from './lib/sealed-sets.js';
+import { startBenchServers, type BenchServers } from './lib/sealed-sets.js';
 import { openBenchPage } from './lib/bench-page.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -98,7 +97,6 @@ const dispose = (model: { dispose(): void }) => model.dispose();
 
 async function main(): Promise<void> {
   const args = process.argv.slice(2);
-  if (args[0] === '--serve') return serveBenchServers(args[1]!, args[2]!);
   const quick = args.includes('--quick');
   const roundsArg = args.indexOf('--rounds');
   const rounds = roundsArg >= 0 ? Number(args[roundsArg + 1]) : quick ? 2 : 7;
@@ -136,14 +134,11 @@ async function main(): Promise<void> {
 
   const root = await mkdtemp(join(tmpdir(), 'modelseal-bench-loader-'));
   const storeDir = join(root, 'store');
-  let child: ChildProcess | undefined;
+  let servers: BenchServers | undefined;
   try {
     const sizes = await prepare(root, storeDir);
-    child = fork(fileURLToPath(import.meta.url), ['--serve', root, storeDir], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-    const { files, keyServer } = await new Promise<{ files: string; keyServer: string }>((resolve, reject) => {
-      child!.once('message', (m) => resolve(m as { files: string; keyServer: string }));
-      child!.once('exit', (code) => reject(new Error(`server process exited with ${code}`)));
-    });
+    servers = await startBenchServers(root, storeDir);
+    const { files, keyServer } = servers;
     const token = await mintDevToken({ store: storeDir, models: ['*'], ttl: '1h' });
     const only = args.includes('--only') ? args[args.indexOf('--only') + 1] : undefined;
     const models = args.includes('--models') ? args[args.indexOf('--models') + 1]!.split(',') : quick ? ['faceres', SYNTHETIC] : [...GRAPH_MODELS, SYNTHETIC];
@@ -311,7 +306,7 @@ async function main(): Promise<void> {
     console.log('  cpu: CPU time of every thread of the loading process (node: process.cpuUsage; chromium: the renderer\'s, /proc schedstat), not the servers\'');
     console.log('  node cipher: weightData rows use the Node default (node:crypto), streamWeights and WebCrypto rows WebCrypto; chromium: WebCrypto');
   } finally {
-    child?.disconnect();
+    servers?.close();
     await rm(root, { recursive: true, force: true });
   }
 }

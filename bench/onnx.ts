@@ -4,16 +4,16 @@
 // time until the session (or pipeline) is ready, and of peak memory. Never asserts: it reports.
 //
 // Run: npx tsx bench/onnx.ts [--rounds N] [--quick] [--only node|chromium] [--no-breakdown]
-// The static file server and the key server run in a child process, so their work does not count.
+// The static file server and the key server run in child processes of their own (bench/lib/sealed-sets.ts),
+// so their work does not count.
 
-import { fork, type ChildProcess } from 'node:child_process';
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { printBreakdown, type Traced } from './lib/breakdown.js';
 import { measureNode, measureRenderer, ratioLine, type Sample } from './lib/measure.js';
-import { serveBenchServers } from './lib/sealed-sets.js';
+import { startBenchServers, type BenchServers } from './lib/sealed-sets.js';
 import { openBenchPage } from './lib/bench-page.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -57,7 +57,6 @@ async function fetchSet(base: string, paths: string[]): Promise<Map<string, Uint
 
 async function main(): Promise<void> {
   const args = process.argv.slice(2);
-  if (args[0] === '--serve') return serveBenchServers(args[1]!, args[2]!);
   const quick = args.includes('--quick');
   const roundsArg = args.indexOf('--rounds');
   const rounds = roundsArg >= 0 ? Number(args[roundsArg + 1]) : quick ? 2 : 7;
@@ -65,7 +64,7 @@ async function main(): Promise<void> {
 
   const root = await mkdtemp(join(tmpdir(), 'modelseal-bench-onnx-'));
   const storeDir = join(root, 'store');
-  let child: ChildProcess | undefined;
+  let servers: BenchServers | undefined;
   const rows: string[] = [];
   const row = (env: string, name: string, mode: string, mb: number, plain: Sample[], sealed: Sample[]) => {
     const line = ratioLine(`${env.padEnd(8)} ${name.padEnd(18)} ${mb.toFixed(1).padStart(5)} MB ${mode.padEnd(17)}`, plain, sealed);
@@ -74,11 +73,8 @@ async function main(): Promise<void> {
   };
   try {
     const sets = await prepare(root, storeDir);
-    child = fork(fileURLToPath(import.meta.url), ['--serve', root, storeDir], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-    const { files, keyServer } = await new Promise<{ files: string; keyServer: string }>((resolve, reject) => {
-      child!.once('message', (m) => resolve(m as { files: string; keyServer: string }));
-      child!.once('exit', (code) => reject(new Error(`server process exited with ${code}`)));
-    });
+    servers = await startBenchServers(root, storeDir);
+    const { files, keyServer } = servers;
     const { mintDevToken } = await import('../keyserver/index.js');
     const token = await mintDevToken({ store: storeDir, models: ['*'], ttl: '1h' });
     const { createOnnxSession, onnxModelFromFiles, openSealedFiles } = await import('../loader/index.js');
@@ -214,7 +210,7 @@ async function main(): Promise<void> {
     console.log('  node peak: V8 heapUsed + arrayBuffers sampled every 2 ms (onnxruntime-node\'s native memory is not seen); chromium: renderer peak RSS (VmHWM after clear_refs)');
     console.log('  goals (issue 12): time ≤ 1.1× in Node, ≤ 1.25× in Chromium; peak memory ≤ 1.2×');
   } finally {
-    child?.disconnect();
+    servers?.close();
     await rm(root, { recursive: true, force: true });
   }
 }

@@ -1,6 +1,7 @@
 // Shared by the Chromium runtime benchmarks (bench/transformers.ts, bench/tflite.ts): plain file sets
 // written under <root>/www/plain/<name>/ and sealed by the built CLI into <root>/www/sealed/<name>/,
-// and a child process that serves www/ and runs the key server, so their work is not the page's.
+// and the bench servers (startBenchServers: the static server and the key server, each in a child
+// process), so their work is not the page's; bench/loader.ts and bench/onnx.ts use those too.
 import { fork, type ChildProcess } from 'node:child_process';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -24,7 +25,7 @@ export interface SealedSets {
 
 /**
  * Writes and seals each set (`entries[name]` names the file to seal in the file form; otherwise the
- * folder is sealed), then starts the servers in a child process.
+ * folder is sealed), then starts the bench servers.
  */
 export async function startSealedSets(label: string, sets: Record<string, Map<string, Uint8Array>>, entries: Record<string, string> = {}): Promise<SealedSets> {
   const { sealPath } = await import('../../test/runtimes/fixtures.js');
@@ -32,7 +33,7 @@ export async function startSealedSets(label: string, sets: Record<string, Map<st
   const { mintDevToken } = await import('../../keyserver/index.js');
   const root = await mkdtemp(join(tmpdir(), `modelseal-bench-${label}-`));
   const storeDir = join(root, 'store');
-  let child: ChildProcess | undefined;
+  let servers: BenchServers | undefined;
   try {
     await FileKeyStore.open(storeDir, { create: true });
     const bytes = new Map<string, number>();
@@ -45,45 +46,85 @@ export async function startSealedSets(label: string, sets: Record<string, Map<st
       sealPath(join(root, 'www/plain', name, entries[name] ?? ''), join(root, 'www/sealed', name), name, storeDir);
       bytes.set(name, [...files.values()].reduce((n, b) => n + b.byteLength, 0));
     }
-    child = fork(fileURLToPath(import.meta.url), [SERVE_FLAG, root, storeDir], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-    const started = child;
-    const { files, keyServer } = await new Promise<{ files: string; keyServer: string }>((resolve, reject) => {
-      started.once('message', (m) => resolve(m as { files: string; keyServer: string }));
-      started.once('exit', (code) => reject(new Error(`server process exited with ${code}`)));
-    });
+    servers = await startBenchServers(root, storeDir);
+    const { files, keyServer } = servers;
     const token = await mintDevToken({ store: storeDir, models: ['*'], ttl: '1h' });
     return {
       root, files, keyServer, token, bytes,
       async close() {
-        started.disconnect();
+        servers!.close();
         await rm(root, { recursive: true, force: true });
       },
     };
   } catch (err) {
-    child?.disconnect();
+    servers?.close();
     await rm(root, { recursive: true, force: true });
     throw err;
   }
 }
 
-/** The child process of every bench: the static server over www/ and a key server with caps high enough for a benchmark. */
-export async function serveBenchServers(root: string, storeDir: string): Promise<void> {
+/** The servers a bench loads from. */
+export interface BenchServers {
+  /** Base URL of the static server over <root>/www, no trailing slash. */
+  files: string;
+  keyServer: string;
+  /** Stops both child processes. */
+  close(): void;
+}
+
+type ServerRole = 'files' | 'keys' | 'both';
+
+/**
+ * Starts the static server over <root>/www and a key server over `storeDir`, each in its own child
+ * process: their work is not the loading process's, and a CDN and a key server are separate services,
+ * so a key release does not queue behind file sends in one event loop (BENCH_ONE_SERVER=1: one child).
+ */
+export async function startBenchServers(root: string, storeDir: string): Promise<BenchServers> {
+  if (process.env['BENCH_ONE_SERVER']) {
+    const both = await forkServer('both', root, storeDir);
+    return { files: both.files!, keyServer: both.keyServer!, close: () => both.child.disconnect() };
+  }
+  const files = await forkServer('files', root, storeDir);
+  const keys = await forkServer('keys', root, storeDir).catch((err: unknown) => {
+    files.child.disconnect();
+    throw err;
+  });
+  return {
+    files: files.files!, keyServer: keys.keyServer!,
+    close() {
+      files.child.disconnect();
+      keys.child.disconnect();
+    },
+  };
+}
+
+async function forkServer(role: ServerRole, root: string, storeDir: string): Promise<{ child: ChildProcess; files?: string; keyServer?: string }> {
+  const child = fork(fileURLToPath(import.meta.url), [SERVE_FLAG, role, root, storeDir], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const urls = await new Promise<{ files?: string; keyServer?: string }>((resolve, reject) => {
+    child.once('message', (m) => resolve(m as { files?: string; keyServer?: string }));
+    child.once('exit', (code) => reject(new Error(`bench ${role} server process exited with ${code}`)));
+  });
+  return { child, ...urls };
+}
+
+/** A bench server child: the static server over www/ and/or a key server with caps high enough for a benchmark. */
+async function serve(role: ServerRole, root: string, storeDir: string): Promise<void> {
   const { startStaticServer } = await import('../../test/helpers/static-server.js');
   const { createKeyServer } = await import('../../keyserver/index.js');
-  const files = await startStaticServer({ root: join(root, 'www'), cors: true });
-  const keys = await createKeyServer({
+  const files = role === 'keys' ? undefined : await startStaticServer({ root: join(root, 'www'), cors: true });
+  const keys = role === 'files' ? undefined : await createKeyServer({
     store: storeDir,
     config: { logLevel: 'silent', auditLog: null, rateWindowMs: 60_000, defaults: { origins: null, releasesPerToken: 0, ratePerSubject: 100_000, ratePerAddress: 100_000 } },
   });
-  const keyServer = await keys.listen({ host: '127.0.0.1', port: 0 });
-  process.send?.({ files: files.url, keyServer });
+  const keyServer = await keys?.listen({ host: '127.0.0.1', port: 0 });
+  process.send?.({ files: files?.url, keyServer });
   process.on('disconnect', () => {
-    void Promise.all([files.close(), keys.close()]).then(() => process.exit(0));
+    void Promise.all([files?.close(), keys?.close()]).then(() => process.exit(0));
   });
 }
 
 if (process.argv[2] === SERVE_FLAG) {
-  serveBenchServers(process.argv[3]!, process.argv[4]!).catch((err: unknown) => {
+  serve(process.argv[3] as ServerRole, process.argv[4]!, process.argv[5]!).catch((err: unknown) => {
     console.error(err);
     process.exit(1);
   });
