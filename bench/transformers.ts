@@ -6,8 +6,8 @@
 // machine can install, so there is no real model here. Never asserts: it reports.
 //
 // Run: npx tsx bench/transformers.ts [--rounds N] [--quick]
-// The static file server and the key server run in a child process, so their work does not count
-// against the page (they share the machine's two cores with Chromium all the same).
+// The static file server and the key server run in child processes of their own, so their work does
+// not count against the page (they share the machine's two cores with Chromium all the same).
 
 import { readdir, readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
