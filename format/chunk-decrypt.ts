@@ -181,8 +181,6 @@ export class ChunkedDecryptor {
         try {
           plain = await cipher.open(index, sealed);
         } catch (cause) {
-          // A coded failure of the cipher itself (a stopped decryption worker) is not the file's.
-          if (cause instanceof ModelsealError) throw cause;
           throw new AuthenticationFailure(this.#label, index, { cause });
         }
         this.#outputs[index] = plain;

@@ -71,8 +71,6 @@ export class SealedModelHandler implements io.IOHandler {
     // The key pair needs nothing from the manifest: make it while the manifest downloads.
     const keyPair = ephemeralKeyPair();
     keyPair.catch(() => undefined); // awaited by the release; a manifest failure comes first
-    // The default cipher (in Node: its worker thread boots) while the manifest downloads.
-    const defaultReady = options.cipher || options.streamWeights ? undefined : defaultCipher();
     const manifest = await traced('manifest', () => fetchManifest(files, manifestUrl, options));
     checkPins(manifest, manifestUrl, options);
     const keyServer = chooseKeyServer(manifest, manifestUrl, options);
@@ -80,7 +78,7 @@ export class SealedModelHandler implements io.IOHandler {
     // The caller's cipher, else node:crypto's in Node, else WebCrypto (undefined). With
     // streamWeights, WebCrypto in Node too: that path is for memory, and node:crypto's faster
     // loads left more garbage behind at the peak there (measured: docs/LOADER.md).
-    const cipher = options.cipher ?? (await defaultReady);
+    const cipher = options.cipher ?? (options.streamWeights ? undefined : await defaultCipher());
     const load: Load = { manifest, manifestUrl, files, offline, progress, cipher };
     // The release, the header download and the shard downloads all start now; the shards
     // decrypt as soon as the key is in, while the header is still opening.

@@ -5,7 +5,6 @@ import { webCryptoChunkCipher, type ChunkCipherFactory, type ChunkSha256 } from 
 import { Limiter } from '../format/limiter.js';
 import type { BufferPool } from './buffer-pool.js';
 import { trace, traceEnd, traceStart } from './trace.js';
-import { returnedInput } from './worker-cipher.js';
 
 /** A cipher whose decrypt calls, across every shard of a load, share one bound. */
 export function sharedCipher(limit: number, factory: ChunkCipherFactory = webCryptoChunkCipher, pool: BufferPool, recycle: boolean): ChunkCipherFactory {
@@ -18,10 +17,7 @@ export function sharedCipher(limit: number, factory: ChunkCipherFactory = webCry
         open: (i, s) => limiter.run(() => {
           const started = traceStart();
           const result = inner.open(i, s);
-          // A cipher that read the input by the time open() returned leaves it here; the worker
-          // cipher moved it to its thread (detached here, length 0) and gives it back with the result.
-          if (recycle && s.buffer.byteLength > 0) pool.give(s);
-          else if (recycle) void result.then((plain) => { const back = returnedInput(plain); if (back) pool.give(new Uint8Array(back)); }, () => undefined);
+          if (recycle) pool.give(s);
           if (trace.sink) void result.then(() => traceEnd('decrypt', started), () => undefined);
           return result;
         }),

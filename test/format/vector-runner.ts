@@ -2,7 +2,6 @@
 // (WebCrypto only), so test/format/browser.test.ts bundles this same file into Chromium.
 import { importInputKey, inlineHeader, isModelsealError, joinChunks, ModelsealError, openSealing, openShard, parseManifestBytes } from '../../format/index.js';
 import { fromHex, toHex } from '../../format/bytes.js';
-import type { OpenOptions } from '../../format/open.js';
 
 /** One file of a vector: UTF-8 text (model.json) or bytes as lowercase hex (sealed files). */
 export type VectorFile = { text: string } | { hex: string };
@@ -50,17 +49,17 @@ async function sha256Hex(bytes: Uint8Array): Promise<string> {
   return toHex(new Uint8Array(await crypto.subtle.digest('SHA-256', bytes as BufferSource)));
 }
 
-/** Reads a vector the way a loader reads a sealed model: manifest, key, header, every shard in order (with `options.cipher`, default WebCrypto). */
-export async function runVector(vector: ModelsealVector, options: OpenOptions = {}): Promise<VectorOutcome> {
+/** Reads a vector the way a loader reads a sealed model: manifest, key, header, every shard in order. */
+export async function runVector(vector: ModelsealVector): Promise<VectorOutcome> {
   try {
     const manifest = parseManifestBytes(bytesOf(vector, 'model.json'));
     // What the key server (or the keystore) does before it releases the key: P1.
     if (!vector.published.includes(manifest.sealing)) throw new ModelsealError('not_published', `sealing ${manifest.sealing} is not published`);
     const key = await importInputKey(fromHex(vector.contentKey));
     const headerBytes = inlineHeader(manifest) ?? bytesOf(vector, (manifest.header as { path: string }).path);
-    const opened = await openSealing(manifest, headerBytes, key, options);
+    const opened = await openSealing(manifest, headerBytes, key);
     const parts: ArrayBuffer[] = [];
-    for (const plan of opened.shards) parts.push(...(await openShard(manifest, opened, plan.index, bytesOf(vector, plan.path), key, options)));
+    for (const plan of opened.shards) parts.push(...(await openShard(manifest, opened, plan.index, bytesOf(vector, plan.path), key)));
     const weights = joinChunks(parts);
     const contents = opened.kind === 'files'
       ? await Promise.all(opened.files.map(async (f) => ({ path: f.path, length: f.bytes, sha256: await sha256Hex(weights.subarray(f.offset, f.offset + f.bytes)) })))
