@@ -1,0 +1,110 @@
+// The page script of the crypto-worker test, bundled by esbuild with the loader and @tensorflow/tfjs.
+// Before any load it wraps two real browser APIs of the page's own realm, to see what happens
+// where: SubtleCrypto.prototype.decrypt (main-thread decrypt calls; the worker's realm has its own,
+// unwrapped) and Worker.prototype.postMessage (what the loader sends its worker: chunks and keys).
+
+import * as tf from '@tensorflow/tfjs';
+import { sealedModel } from '../../loader/index.js';
+import { openSealedFiles } from '../../loader/index.js';
+import { errorOf, fingerprint, sha256, type ModelFingerprint } from './page-common.js';
+
+/** What a load did: main-thread decrypt calls, chunks posted to a worker, keys posted and how they look. */
+export interface Counts {
+  mainDecrypts: number;
+  opens: number;
+  keys: Array<{ type: string; extractable: boolean; algorithm: string; usages: string[] }>;
+  /** Binary fields of posted messages other than a chunk's `iv` (12 bytes) and `data`: none expected. */
+  otherBinary: string[];
+}
+
+const counts: Counts = { mainDecrypts: 0, opens: 0, keys: [], otherBinary: [] };
+const postedKeys: CryptoKey[] = [];
+/** Makes the worker look failed (an `error` event on it) right after the n-th chunk is posted. */
+let failAfterOpen = 0;
+
+const decrypt = SubtleCrypto.prototype.decrypt;
+SubtleCrypto.prototype.decrypt = function (this: SubtleCrypto, ...args: Parameters<SubtleCrypto['decrypt']>) {
+  counts.mainDecrypts++;
+  return decrypt.apply(this, args);
+};
+
+const post = Worker.prototype.postMessage as (this: Worker, message: unknown, transfer?: Transferable[]) => void;
+Worker.prototype.postMessage = function (this: Worker, message: unknown, transfer?: Transferable[]) {
+  const m = message as Record<string, unknown>;
+  for (const [field, value] of Object.entries(m)) {
+    if (value instanceof CryptoKey) {
+      postedKeys.push(value);
+      counts.keys.push({ type: value.type, extractable: value.extractable, algorithm: value.algorithm.name, usages: [...value.usages] });
+    } else if (ArrayBuffer.isView(value) || value instanceof ArrayBuffer) {
+      const ok = (field === 'iv' && value.byteLength === 12) || field === 'data';
+      if (!ok) counts.otherBinary.push(`${String(m['t'])}.${field} (${value.byteLength} bytes)`);
+    }
+  }
+  post.call(this, message, transfer);
+  if (m['t'] === 'open' && ++counts.opens === failAfterOpen) this.dispatchEvent(new Event('error'));
+} as typeof Worker.prototype.postMessage;
+
+function take(): Counts {
+  const c = { ...counts, keys: [...counts.keys], otherBinary: [...counts.otherBinary] };
+  Object.assign(counts, { mainDecrypts: 0, opens: 0, keys: [], otherBinary: [] });
+  return c;
+}
+
+interface Options { token: string; keyServer: string; streamWeights?: boolean; decryptWorker?: boolean }
+
+/** Loads the sealed graph model; its fingerprint and what the load did. */
+async function load(url: string, options: Options, failAfter = 0): Promise<ModelFingerprint & { counts: Counts }> {
+  await tf.setBackend('cpu');
+  take();
+  failAfterOpen = failAfter;
+  const model = await tf.loadGraphModel(sealedModel(url, options));
+  failAfterOpen = 0;
+  const counted = take();
+  return { ...(await fingerprint(tf, model)), counts: counted };
+}
+
+/** Loads and returns the error's code, or null. */
+async function tryLoad(url: string, options: Options): Promise<{ code: string | undefined; message: string; counts: Counts } | null> {
+  await tf.setBackend('cpu');
+  take();
+  try {
+    (await tf.loadGraphModel(sealedModel(url, options))).dispose();
+    return null;
+  } catch (err) {
+    return { ...errorOf(err), counts: take() };
+  }
+}
+
+/** openSealedFiles: SHA-256 of each file, and what the load did. */
+async function files(url: string, options: Options): Promise<{ digests: Record<string, string>; counts: Counts }> {
+  take();
+  const opened = await openSealedFiles(url, options);
+  const digests: Record<string, string> = {};
+  for (const [path, bytes] of opened) digests[path] = await sha256(bytes);
+  return { digests, counts: take() };
+}
+
+/** Hands every key the loader posted to a second worker of this page, which tries to export it. */
+async function probeKeys(): Promise<Array<{ extractable: boolean; exported: boolean; error: string }>> {
+  const source = `onmessage = async (e) => {
+    try { await crypto.subtle.exportKey('raw', e.data); postMessage({ extractable: e.data.extractable, exported: true, error: '' }); }
+    catch (err) { postMessage({ extractable: e.data.extractable, exported: false, error: err.name }); }
+  };`;
+  const probe = new Worker(URL.createObjectURL(new Blob([source], { type: 'text/javascript' })));
+  const results = [];
+  for (const key of postedKeys) {
+    results.push(await new Promise<{ extractable: boolean; exported: boolean; error: string }>((resolve) => {
+      probe.onmessage = (e) => resolve(e.data);
+      post.call(probe, key);
+    }));
+  }
+  probe.terminate();
+  return results;
+}
+
+const loadPlain = async (url: string) => {
+  await tf.setBackend('cpu');
+  return fingerprint(tf, await tf.loadGraphModel(url));
+};
+
+Object.assign(globalThis, { workerTest: { load, tryLoad, files, probeKeys, loadPlain } });
