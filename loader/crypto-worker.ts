@@ -5,6 +5,7 @@
 
 import type { ChunkCipherFactory } from '../format/chunk-cipher.js';
 import { chunkNonce, webCryptoHmacSha512 } from '../format/chunk-keys.js';
+import { ModelsealError } from '../format/errors.js';
 import { subtle } from '../format/webcrypto.js';
 
 /**
@@ -28,7 +29,10 @@ function workerMain(): void {
       const digest = await crypto.subtle.digest('SHA-256', plain);
       scope.postMessage({ id: m.id, plain, digest }, [plain, digest]);
     } catch (err) {
-      scope.postMessage({ id: m.id, error: (err as Error)?.name ?? 'Error', message: String(err) });
+      const name = (err as Error)?.name ?? 'Error';
+      // Not an authentication failure: the chunk goes back, for the page to decrypt itself.
+      if (name === 'OperationError') scope.postMessage({ id: m.id, error: name, message: String(err) });
+      else scope.postMessage({ id: m.id, error: name, message: String(err), data: m.data }, [m.data.buffer as ArrayBuffer]);
     }
   };
   scope.onmessage = (event) => {
@@ -37,7 +41,15 @@ function workerMain(): void {
     else if (m.t === 'drop') keys.delete(m.f);
     else void open(m);
   };
-  scope.postMessage({ ready: true });
+  // Ready only once the whole path works here (a bundler may have wrapped this code in helpers
+  // the worker lacks): one tiny decrypt and digest through `open`'s own calls.
+  void (async () => {
+    const key = await crypto.subtle.importKey('raw', new Uint8Array(32), 'AES-GCM', false, ['encrypt', 'decrypt']);
+    const iv = new Uint8Array(12);
+    const sealed = await crypto.subtle.encrypt({ name: 'AES-GCM', iv }, key, new Uint8Array(16));
+    await crypto.subtle.digest('SHA-256', await crypto.subtle.decrypt({ name: 'AES-GCM', iv }, key, sealed));
+    scope.postMessage({ ready: true });
+  })();
 }
 
 /** What the page posts to the worker. */
@@ -50,13 +62,14 @@ type WorkerRequest =
 type WorkerReply =
   | { ready: true }
   | { id: number; plain: ArrayBuffer; digest: ArrayBuffer }
-  | { id: number; error: string; message: string };
+  | { id: number; error: string; message: string; data?: Uint8Array };
 
 interface Pending {
   resolve(plain: ArrayBuffer): void;
   reject(err: unknown): void;
-  /** The same decrypt on the main thread, from a copy the page kept. */
-  retry(): Promise<ArrayBuffer>;
+  /** The same decrypt on the main thread, of the ciphertext the worker handed back. */
+  retry(data: Uint8Array): Promise<ArrayBuffer>;
+  label: string;
 }
 
 /** The page's worker and the chunks it is working on. Once it fails, every call runs on the main thread. */
@@ -73,7 +86,8 @@ class CryptoWorker {
   constructor() {
     let url: string | undefined;
     try {
-      url = URL.createObjectURL(new Blob([`(${workerMain.toString()})()`], { type: 'text/javascript' }));
+      // `__name`: esbuild's keepNames wraps named functions in it, and the worker has no copy.
+      url = URL.createObjectURL(new Blob([`var __name = (f) => f;\n(${workerMain.toString()})()`], { type: 'text/javascript' }));
       const worker = new Worker(url);
       worker.onmessage = (event: MessageEvent<WorkerReply>) => this.#answer(event.data);
       // A blocked (CSP worker-src) or failed start, an uncaught error or an unreadable answer.
@@ -96,24 +110,24 @@ class CryptoWorker {
     return this.#worker !== undefined && this.#ready;
   }
 
-  /** True until the worker failed (it may still be starting). */
-  get alive(): boolean {
-    return this.#worker !== undefined;
-  }
-
   post(message: WorkerRequest, transfer: ArrayBuffer[] = []): void {
     this.#worker?.postMessage(message, transfer);
   }
 
-  /** Sends one chunk; resolves with its plaintext (its digest then in `digests`). */
-  open(f: number, iv: Uint8Array, sealed: Uint8Array, retry: (copy: Uint8Array) => Promise<ArrayBuffer>): Promise<ArrayBuffer> {
-    // A copy, posted and kept: the caller may reuse `sealed` once this returns (the loader's buffer
-    // pool does), and if the worker dies with the chunk the main thread decrypts the kept copy.
-    const data = sealed.slice();
+  /**
+   * Sends one chunk; resolves with its plaintext (its digest then in `digests`). The chunk's buffer
+   * moves to the worker when the view covers all of it (the loader's chunk buffers do), so the
+   * caller must not reuse it (the loader's buffer pool skips a moved buffer); a view into a larger
+   * buffer is copied first. No copy is kept: if the worker dies holding the chunk, it is lost and
+   * the chunk fails `worker_failed`.
+   */
+  open(f: number, iv: Uint8Array, sealed: Uint8Array, label: string, retry: (data: Uint8Array) => Promise<ArrayBuffer>): Promise<ArrayBuffer> {
+    const whole = sealed.buffer instanceof ArrayBuffer && sealed.byteOffset === 0 && sealed.byteLength === sealed.buffer.byteLength;
+    const data = whole ? sealed : sealed.slice();
     const id = this.#nextId++;
     return new Promise<ArrayBuffer>((resolve, reject) => {
-      this.#pending.set(id, { resolve, reject, retry: () => retry(data) });
-      this.#worker!.postMessage({ t: 'open', id, f, iv, data } satisfies WorkerRequest);
+      this.#pending.set(id, { resolve, reject, retry, label });
+      this.#worker!.postMessage({ t: 'open', id, f, iv, data } satisfies WorkerRequest, [data.buffer as ArrayBuffer]);
     });
   }
 
@@ -133,13 +147,15 @@ class CryptoWorker {
     } else if (reply.error === 'OperationError') {
       // AES-GCM authentication failed: the same answer the main thread would give.
       pending.reject(new Error(reply.message));
-    } else {
+    } else if (reply.data) {
       // Anything else is the worker's problem, not the chunk's: decrypt it here.
-      pending.retry().then(pending.resolve, pending.reject);
+      pending.retry(reply.data).then(pending.resolve, pending.reject);
+    } else {
+      pending.reject(workerFailed(pending.label, reply.message));
     }
   }
 
-  /** The worker failed: stop using it, and decrypt every chunk it held on the main thread. */
+  /** The worker failed: stop using it (later chunks decrypt on the main thread); the chunks it held fail. */
   #die(): void {
     const worker = this.#worker;
     this.#worker = undefined;
@@ -149,8 +165,13 @@ class CryptoWorker {
     this.#revokeWhenReady = undefined;
     const pending = [...this.#pending.values()];
     this.#pending.clear();
-    for (const p of pending) p.retry().then(p.resolve, p.reject);
+    for (const p of pending) p.reject(workerFailed(p.label, 'the worker stopped (an error event)'));
   }
+}
+
+/** A chunk the worker held when it failed: coded apart from `tampered`, since the file is not at fault. */
+function workerFailed(label: string, why: string): ModelsealError {
+  return new ModelsealError('worker_failed', `${label}: the page's crypto worker failed while decrypting (${why}); load again (later loads decrypt on the page's thread), or pass decryptWorker: false`, { file: label });
 }
 
 let shared: CryptoWorker | undefined;
@@ -196,7 +217,7 @@ export function workerChunkCipher(): ChunkCipherFactory {
             worker.post({ t: 'key', f, key });
             sent = true;
           }
-          return worker.open(f, iv, sealed, (copy) => onMain(iv, copy));
+          return worker.open(f, iv, sealed, `chunk ${index}`, (data) => onMain(iv, data));
         },
       };
       dropped.register(cipher, f);

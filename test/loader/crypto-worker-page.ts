@@ -19,8 +19,12 @@ export interface Counts {
 
 const counts: Counts = { mainDecrypts: 0, opens: 0, keys: [], otherBinary: [] };
 const postedKeys: CryptoKey[] = [];
-/** Makes the worker look failed (an `error` event on it) right after the n-th chunk is posted. */
-let failAfterOpen = 0;
+/**
+ * The n-th chunk posted: `error` makes the worker look failed right after it is posted (an `error`
+ * event on it); `unknown-key` posts it under a file id the worker has no key for (the worker's
+ * own failure, not the chunk's).
+ */
+let fault: { at: number; kind: 'error' | 'unknown-key' } | undefined;
 
 const decrypt = SubtleCrypto.prototype.decrypt;
 SubtleCrypto.prototype.decrypt = function (this: SubtleCrypto, ...args: Parameters<SubtleCrypto['decrypt']>) {
@@ -40,8 +44,9 @@ Worker.prototype.postMessage = function (this: Worker, message: unknown, transfe
       if (!ok) counts.otherBinary.push(`${String(m['t'])}.${field} (${value.byteLength} bytes)`);
     }
   }
-  post.call(this, message, transfer);
-  if (m['t'] === 'open' && ++counts.opens === failAfterOpen) this.dispatchEvent(new Event('error'));
+  const faulty = m['t'] === 'open' && ++counts.opens === fault?.at ? fault.kind : undefined;
+  post.call(this, faulty === 'unknown-key' ? { ...m, f: -1 } : message, transfer);
+  if (faulty === 'error') this.dispatchEvent(new Event('error'));
 } as typeof Worker.prototype.postMessage;
 
 function take(): Counts {
@@ -53,25 +58,31 @@ function take(): Counts {
 interface Options { token: string; keyServer: string; streamWeights?: boolean; decryptWorker?: boolean }
 
 /** Loads the sealed graph model; its fingerprint and what the load did. */
-async function load(url: string, options: Options, failAfter = 0): Promise<ModelFingerprint & { counts: Counts }> {
+async function load(url: string, options: Options, withFault?: typeof fault): Promise<ModelFingerprint & { counts: Counts }> {
   await tf.setBackend('cpu');
   take();
-  failAfterOpen = failAfter;
-  const model = await tf.loadGraphModel(sealedModel(url, options));
-  failAfterOpen = 0;
-  const counted = take();
-  return { ...(await fingerprint(tf, model)), counts: counted };
+  fault = withFault;
+  try {
+    const model = await tf.loadGraphModel(sealedModel(url, options));
+    const counted = take();
+    return { ...(await fingerprint(tf, model)), counts: counted };
+  } finally {
+    fault = undefined;
+  }
 }
 
 /** Loads and returns the error's code, or null. */
-async function tryLoad(url: string, options: Options): Promise<{ code: string | undefined; message: string; counts: Counts } | null> {
+async function tryLoad(url: string, options: Options, withFault?: typeof fault): Promise<{ code: string | undefined; message: string; counts: Counts } | null> {
   await tf.setBackend('cpu');
   take();
+  fault = withFault;
   try {
     (await tf.loadGraphModel(sealedModel(url, options))).dispose();
     return null;
   } catch (err) {
     return { ...errorOf(err), counts: take() };
+  } finally {
+    fault = undefined;
   }
 }
 

@@ -2,8 +2,9 @@
 // and hashes its chunks in a dedicated worker, seen from the page by wrapping the page realm's own
 // SubtleCrypto.decrypt and Worker.postMessage (crypto-worker-page.ts). Same tensors as the plain
 // model; every chunk goes to the worker once it runs; the keys it gets are non-extractable
-// CryptoKeys, no bytes; a CSP that forbids workers, a worker that fails mid-load, and
-// `decryptWorker: false` all load on the main thread; a tampered chunk fails `tampered` in the worker.
+// CryptoKeys, no bytes; a CSP that forbids workers and `decryptWorker: false` load on the main
+// thread; a chunk the worker fails on is decrypted there; a worker that stops mid-load fails the
+// load with `worker_failed`; a tampered chunk fails `tampered` in the worker.
 
 import { readdir, readFile, rm, writeFile, mkdtemp, cp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -26,12 +27,14 @@ const here = dirname(fileURLToPath(import.meta.url));
 const CHUNK = 64 * 1024;
 
 interface PageApi {
-  load(url: string, options: Record<string, unknown>, failAfter?: number): Promise<ModelFingerprint & { counts: Counts }>;
-  tryLoad(url: string, options: Record<string, unknown>): Promise<{ code?: string; message: string; counts: Counts } | null>;
+  load(url: string, options: Record<string, unknown>, fault?: Fault): Promise<ModelFingerprint & { counts: Counts }>;
+  tryLoad(url: string, options: Record<string, unknown>, fault?: Fault): Promise<{ code?: string; message: string; counts: Counts } | null>;
   files(url: string, options: Record<string, unknown>): Promise<{ digests: Record<string, string>; counts: Counts }>;
   probeKeys(): Promise<Array<{ extractable: boolean; exported: boolean; error: string }>>;
   loadPlain(url: string): Promise<ModelFingerprint>;
 }
+
+type Fault = { at: number; kind: 'error' | 'unknown-key' } | undefined;
 
 let root: string;
 let storeDir: string;
@@ -63,8 +66,8 @@ async function openPage(path = '/index.html'): Promise<Page> {
 }
 
 const api = (page: Page) => ({
-  load: (options: Record<string, unknown>, failAfter = 0, path = 'sealed') => page.evaluate(({ url, options, failAfter }) => (globalThis as unknown as { workerTest: PageApi }).workerTest.load(url, options, failAfter), { url: `${files.url}/${path}/model.json`, options, failAfter }),
-  tryLoad: (path: string, options: Record<string, unknown>) => page.evaluate(({ url, options }) => (globalThis as unknown as { workerTest: PageApi }).workerTest.tryLoad(url, options), { url: `${files.url}/${path}/model.json`, options }),
+  load: (options: Record<string, unknown>, fault?: Fault) => page.evaluate(({ url, options, fault }) => (globalThis as unknown as { workerTest: PageApi }).workerTest.load(url, options, fault), { url: `${files.url}/sealed/model.json`, options, fault }),
+  tryLoad: (path: string, options: Record<string, unknown>, fault?: Fault) => page.evaluate(({ url, options, fault }) => (globalThis as unknown as { workerTest: PageApi }).workerTest.tryLoad(url, options, fault), { url: `${files.url}/${path}/model.json`, options, fault }),
   files: (options: Record<string, unknown>) => page.evaluate(({ url, options }) => (globalThis as unknown as { workerTest: PageApi }).workerTest.files(url, options), { url: `${files.url}/folder/model.json`, options }),
   probeKeys: () => page.evaluate(() => (globalThis as unknown as { workerTest: PageApi }).workerTest.probeKeys()),
 });
@@ -187,20 +190,33 @@ describe('the crypto worker in Chromium', () => {
     await page.close();
   });
 
-  it('a worker that fails mid-load hands every chunk it held back to the main thread', async () => {
+  it('a chunk the worker fails on for its own reasons is decrypted on the main thread', async () => {
+    const page = await openPage();
+    const p = api(page);
+    const onMain = await p.load({ token: await token(), keyServer, decryptWorker: false });
+    await p.load({ token: await token(), keyServer });
+    // The third chunk reaches the worker under a file it has no key for: it hands the chunk back.
+    const r = await p.load({ token: await token(), keyServer }, { at: 3, kind: 'unknown-key' });
+    expect(r.weights).toEqual(plain.weights);
+    expect(r.prediction).toBe(plain.prediction);
+    expect(r.counts.opens).toBe(chunkCount);
+    expect(r.counts.mainDecrypts).toBe(onMain.counts.mainDecrypts - chunkCount + 1);
+    await page.close();
+  });
+
+  it('a worker that fails mid-load fails the load with worker_failed, never hangs, and later loads run on the main thread', async () => {
     const page = await openPage();
     const p = api(page);
     await p.load({ token: await token(), keyServer });
-    // The worker gets an `error` event right after the third chunk is posted to it.
-    const failed = await p.load({ token: await token(), keyServer }, 3);
-    expect(failed.weights).toEqual(plain.weights);
-    expect(failed.prediction).toBe(plain.prediction);
-    expect(failed.counts.opens).toBe(3);
-    // The chunks it held (up to 3) are decrypted again here, and every later one too.
-    expect(failed.counts.mainDecrypts).toBeGreaterThan(chunkCount - 3);
+    // An `error` event on the worker right after the third chunk is posted to it.
+    const e = await p.tryLoad('sealed', { token: await token(), keyServer }, { at: 3, kind: 'error' });
+    expect(e?.code, e?.message).toBe('worker_failed');
+    expect(e?.message).toMatch(/crypto worker failed while decrypting .* load again/);
     const after = await p.load({ token: await token(), keyServer });
     expect(after.weights).toEqual(plain.weights);
+    expect(after.prediction).toBe(plain.prediction);
     expect(after.counts.opens).toBe(0);
+    expect(after.counts.mainDecrypts).toBeGreaterThanOrEqual(chunkCount);
     await page.close();
   });
 });
