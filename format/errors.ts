@@ -30,7 +30,6 @@ export const ERROR_CODES = [
   'offline_unavailable',
   'lease_expired',
   'lease_invalid',
-  'worker_failed',
   // publisher side: models, keystore, CLI
   'model_invalid',
   'key_not_found',

@@ -88,12 +88,11 @@ export async function beginFilesLoad(name: string, url: string, options: Resolve
   // The key pair needs nothing from the manifest: make it while the manifest downloads.
   const keyPair = ephemeralKeyPair();
   keyPair.catch(() => undefined); // awaited by the release; a manifest failure comes first
-  // Before the manifest: the page's crypto worker starts while it downloads.
-  const cipher = options.cipher ?? (await defaultCipher(options));
   const manifest = await traced('manifest', () => fetchManifest(fetch, manifestUrl, options));
   checkPins(manifest, manifestUrl, options);
   const keyServer = chooseKeyServer(manifest, manifestUrl, options);
   const urls = await Promise.all(manifest.shards.map((s) => resolveFileUrl(s.path, manifestUrl, options.weightUrlConverter)));
+  const cipher = options.cipher ?? (await defaultCipher());
   return { name, manifestUrl, manifest, options, fetch, keyServer, urls, cipher, keyPair };
 }
 

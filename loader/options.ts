@@ -64,13 +64,6 @@ export interface SealedModelOptions {
    */
   cipher?: ChunkCipherFactory;
   /**
-   * Browsers: decrypt and hash chunks in one dedicated Web Worker per page, started from a Blob URL
-   * on the first load and kept for later ones (default true). Set false to keep them on the
-   * calling thread. Ignored in Node, inside a worker (nothing to offload) and with `cipher`; a
-   * page whose CSP forbids blob: workers falls back to the calling thread by itself.
-   */
-  decryptWorker?: boolean;
-  /**
    * Keep the sealed files and the key for offline loads when the key server grants a lease
    * (docs/LOADER.md "Offline leases"). Browsers only: in Node the load fails with `offline_unavailable`.
    */
@@ -100,14 +93,13 @@ export interface ResolvedOptions {
   decryptConcurrency: number;
   streamWeights: boolean;
   cipher: ChunkCipherFactory | undefined;
-  decryptWorker: boolean;
   offline: boolean;
   origin: string | undefined;
 }
 
 const KNOWN = new Set([
   'token', 'keyServer', 'allowManifestKeyServer', 'modelId', 'keyId', 'timeoutMs', 'fetch', 'requestInit', 'weightUrlConverter', 'onProgress', 'signal',
-  'maxConcurrentRequests', 'decryptConcurrency', 'streamWeights', 'cipher', 'decryptWorker', 'offline', 'origin',
+  'maxConcurrentRequests', 'decryptConcurrency', 'streamWeights', 'cipher', 'offline', 'origin',
 ]);
 
 function positiveInt(value: unknown, name: string, fallback: number): number {
@@ -218,8 +210,6 @@ export function resolveOptions(options: unknown): ResolvedOptions {
   }
   const streamWeights = o['streamWeights'];
   if (streamWeights !== undefined && typeof streamWeights !== 'boolean') throw new TypeError('sealedModel: options.streamWeights must be a boolean');
-  const decryptWorker = o['decryptWorker'];
-  if (decryptWorker !== undefined && typeof decryptWorker !== 'boolean') throw new TypeError('sealedModel: options.decryptWorker must be a boolean');
   const offline = o['offline'];
   if (offline !== undefined && typeof offline !== 'boolean') throw new TypeError('sealedModel: options.offline must be a boolean');
   return {
@@ -238,7 +228,6 @@ export function resolveOptions(options: unknown): ResolvedOptions {
     decryptConcurrency: positiveInt(o['decryptConcurrency'], 'decryptConcurrency', 4),
     streamWeights: (streamWeights as boolean | undefined) ?? false,
     cipher: optionalCipher(o['cipher']),
-    decryptWorker: (decryptWorker as boolean | undefined) ?? true,
     offline: (offline as boolean | undefined) ?? false,
     origin: checkOrigin(o['origin']),
   };

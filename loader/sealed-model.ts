@@ -12,7 +12,6 @@ import { absoluteUrl, chooseFetch, resolveFileUrl } from './files.js';
 import { checkPins, chooseKeyServer, fetchManifest, fetchSealedHeader } from './manifest-steps.js';
 import { checkUrl, resolveOptions, type FetchFunction, type ResolvedOptions, type SealedModelOptions } from './options.js';
 import { defaultCipher } from './default-cipher.js';
-import { isNode } from './runtime.js';
 import { loadAllShards } from './load-shards.js';
 import { OfflineSession } from './offline.js';
 import { Progress, SETUP_SHARE } from './progress.js';
@@ -72,15 +71,14 @@ export class SealedModelHandler implements io.IOHandler {
     // The key pair needs nothing from the manifest: make it while the manifest downloads.
     const keyPair = ephemeralKeyPair();
     keyPair.catch(() => undefined); // awaited by the release; a manifest failure comes first
-    // The caller's cipher, else node:crypto's in Node, else the page's crypto worker (started now,
-    // so that it runs by the time the key is in), else WebCrypto (undefined). With streamWeights,
-    // WebCrypto in Node: that path is for memory, and node:crypto's faster loads left more garbage
-    // behind at the peak there (measured: docs/LOADER.md).
-    const cipher = options.cipher ?? (options.streamWeights && isNode() ? undefined : await defaultCipher(options));
     const manifest = await traced('manifest', () => fetchManifest(files, manifestUrl, options));
     checkPins(manifest, manifestUrl, options);
     const keyServer = chooseKeyServer(manifest, manifestUrl, options);
     const urls = await Promise.all(manifest.shards.map((s) => resolveFileUrl(s.path, manifestUrl, options.weightUrlConverter)));
+    // The caller's cipher, else node:crypto's in Node, else WebCrypto (undefined). With
+    // streamWeights, WebCrypto in Node too: that path is for memory, and node:crypto's faster
+    // loads left more garbage behind at the peak there (measured: docs/LOADER.md).
+    const cipher = options.cipher ?? (options.streamWeights ? undefined : await defaultCipher());
     const load: Load = { manifest, manifestUrl, files, offline, progress, cipher };
     // The release, the header download and the shard downloads all start now; the shards
     // decrypt as soon as the key is in, while the header is still opening.
