@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { FILE_HEAD_LENGTH, TAG_LENGTH } from '../../format/chunked.js';
 import { BufferPool } from '../../loader/buffer-pool.js';
 import { Deadline } from '../../loader/files.js';
-import { readBody, type BodyStrategy } from '../../loader/shard-body.js';
+import { ReadGate, readBody, type BodyStrategy } from '../../loader/shard-body.js';
 
 describe.each(['copy', 'byob'] as BodyStrategy[])('readBody (%s)', (strategy) => {
   it('hands over every piece even when a pushed piece\'s buffer is recycled and detached before push() returns', async () => {
@@ -76,5 +76,30 @@ describe('readBody (copy): network pieces of any size', () => {
     const pushed = await read(long, [900]);
     expect(Buffer.concat(pushed).equals(Buffer.from(long))).toBe(true);
     expect(pushed.at(-1)!.byteLength).toBeGreaterThanOrEqual(10);
+  });
+});
+
+describe.each(['copy', 'byob'] as BodyStrategy[])('readBody (%s) with a held ReadGate', (strategy) => {
+  it('reads nothing while the gate is held (the key unwrap runs first), then everything once it opens; the stall clock does not run meanwhile', async () => {
+    const chunkLength = 1024;
+    const sealedSize = FILE_HEAD_LENGTH + 2 * (chunkLength + TAG_LENGTH);
+    const body = new Uint8Array(sealedSize).map((_, i) => i % 249);
+    const signal = new AbortController().signal;
+    const gate = new ReadGate();
+    gate.hold();
+    const pushed: Uint8Array[] = [];
+    const deadline = new Deadline(50, 'test://shard', signal);
+    const reading = readBody(new Response(body), {
+      url: 'test://shard', signal, deadline, sealedSize, chunkLength, gate,
+      pool: new BufferPool(chunkLength + TAG_LENGTH, 4), onBytes: () => undefined,
+      push: async (piece) => void pushed.push(piece.slice()),
+    }, strategy);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect(pushed).toEqual([]);
+    expect(deadline.fired).toBe(false);
+    gate.open();
+    await reading;
+    deadline.clear();
+    expect(Buffer.concat(pushed).equals(body)).toBe(true);
   });
 });
