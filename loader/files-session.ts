@@ -13,6 +13,7 @@ import { absoluteUrl, chooseFetch, resolveFileUrl } from './files.js';
 import { checkUrl, resolveOptions, type FetchFunction, type ResolvedOptions, type SealedModelOptions } from './options.js';
 import { checkPins, chooseKeyServer, fetchManifest, fetchSealedHeader } from './manifest-steps.js';
 import { ephemeralKeyPair, releaseContentKey, type EphemeralKeyPair } from './release.js';
+import { ReadGate } from './shard-body.js';
 import { READ_AHEAD_BYTES, ShardReader } from './shard-reader.js';
 import { traced } from './trace.js';
 
@@ -49,6 +50,8 @@ export interface FilesLoad {
   cipher: ChunkCipherFactory | undefined;
   /** The release's key pair, made while the manifest downloaded. */
   keyPair: Promise<EphemeralKeyPair>;
+  /** Held by the release while it unwraps the key; the shard reads wait for it. */
+  gate: ReadGate;
 }
 
 /** The key release and the header under way: see unlockFiles. */
@@ -93,7 +96,7 @@ export async function beginFilesLoad(name: string, url: string, options: Resolve
   const keyServer = chooseKeyServer(manifest, manifestUrl, options);
   const urls = await Promise.all(manifest.shards.map((s) => resolveFileUrl(s.path, manifestUrl, options.weightUrlConverter)));
   const cipher = options.cipher ?? (await defaultCipher());
-  return { name, manifestUrl, manifest, options, fetch, keyServer, urls, cipher, keyPair };
+  return { name, manifestUrl, manifest, options, fetch, keyServer, urls, cipher, keyPair, gate: new ReadGate() };
 }
 
 /**
@@ -104,7 +107,7 @@ export async function beginFilesLoad(name: string, url: string, options: Resolve
 export function unlockFiles(load: FilesLoad): FilesUnlock {
   const { manifest, options } = load;
   const { signal, timeoutMs } = options;
-  const key = traced('release', () => releaseContentKey({ manifest, keyServer: load.keyServer, token: options.token, fetch: load.fetch, signal, timeoutMs, origin: options.origin, keyPair: load.keyPair }));
+  const key = traced('release', () => releaseContentKey({ manifest, keyServer: load.keyServer, token: options.token, fetch: load.fetch, signal, timeoutMs, origin: options.origin, keyPair: load.keyPair, gate: load.gate }));
   key.catch(() => undefined);
   const sealed = traced('header.fetch', () => fetchSealedHeader(load.fetch, manifest, load.manifestUrl, options));
   sealed.catch(() => undefined); // reported after a key failure
@@ -141,6 +144,7 @@ export function filesShardReader(load: FilesLoad, unlock: FilesUnlock, onBytes: 
     cipher: load.cipher,
     reusesInput: options.cipher === undefined,
     readAhead: { bytes: READ_AHEAD_BYTES },
+    gate: load.gate,
   }, true);
 }
 

@@ -7,6 +7,7 @@ import { ModelsealError } from '../format/errors.js';
 import type { SealedManifest } from '../format/manifest.js';
 import { abortedError } from './abort.js';
 import { Deadline, readBytes } from './files.js';
+import type { ReadGate } from './shard-body.js';
 import type { FetchFunction, TokenRequest, TokenSource } from './options.js';
 import { serverHint } from './server-codes.js';
 import { traced, traceEnd, traceStart } from './trace.js';
@@ -31,6 +32,8 @@ export interface ReleaseRequest {
   origin?: string | undefined;
   /** This load's key pair, when made ahead (ephemeralKeyPair(), e.g. while the manifest downloads); else made here. Use each for one release only. */
   keyPair?: Promise<EphemeralKeyPair> | undefined;
+  /** Held from the answer until the key is imported: the load's shard reads wait meanwhile. */
+  gate?: ReadGate | undefined;
 }
 
 /** One load's ephemeral ECDH key pair: the private key (non-extractable), its public JWK and thumbprint. */
@@ -191,7 +194,6 @@ export async function releaseContentKey(request: ReleaseRequest): Promise<Crypto
 }
 
 async function release(request: ReleaseRequest, privateKey: CryptoKey, url: string, body: string, token: string, deadline: Deadline): Promise<CryptoKey> {
-  const { manifest } = request;
   let response = await traced('release.request', () => post(request, url, body, token, deadline));
   if (response.status === 429) {
     const wait = retryAfterSeconds(response.headers.get('retry-after'));
@@ -203,6 +205,17 @@ async function release(request: ReleaseRequest, privateKey: CryptoKey, url: stri
     if (response.status === 429) throw await refusal(response, url, request, deadline, retryAfterSeconds(response.headers.get('retry-after')) ?? wait);
   }
   if (!response.ok) throw await refusal(response, url, request, deadline, retryAfterSeconds(response.headers.get('retry-after')));
+  request.gate?.hold();
+  try {
+    return await unwrapAnswer(request, privateKey, url, response, deadline);
+  } finally {
+    request.gate?.open();
+  }
+}
+
+/** Reads the answer, unwraps the JWE and checks its header; resolves with the imported content key. */
+async function unwrapAnswer(request: ReleaseRequest, privateKey: CryptoKey, url: string, response: Response, deadline: Deadline): Promise<CryptoKey> {
+  const { manifest } = request;
 
   let jwe: string;
   try {

@@ -16,6 +16,7 @@ import { loadAllShards } from './load-shards.js';
 import { OfflineSession } from './offline.js';
 import { Progress, SETUP_SHARE } from './progress.js';
 import { ephemeralKeyPair, releaseContentKey, type EphemeralKeyPair } from './release.js';
+import { ReadGate } from './shard-body.js';
 import { READ_AHEAD_BYTES, type ShardJob, type Unlocked } from './shard-reader.js';
 import { traced, traceEnd, traceStart } from './trace.js';
 import { streamAllShards } from './weight-stream.js';
@@ -30,6 +31,8 @@ interface Load {
   progress: Progress;
   /** The chunk cipher (undefined: WebCrypto). */
   cipher: ChunkCipherFactory | undefined;
+  /** Held by the release while it unwraps the key; the shard reads wait for it. */
+  gate: ReadGate;
 }
 
 /**
@@ -79,7 +82,7 @@ export class SealedModelHandler implements io.IOHandler {
     // streamWeights, WebCrypto in Node too: that path is for memory, and node:crypto's faster
     // loads left more garbage behind at the peak there (measured: docs/LOADER.md).
     const cipher = options.cipher ?? (options.streamWeights ? undefined : await defaultCipher());
-    const load: Load = { manifest, manifestUrl, files, offline, progress, cipher };
+    const load: Load = { manifest, manifestUrl, files, offline, progress, cipher, gate: new ReadGate() };
     // The release, the header download and the shard downloads all start now; the shards
     // decrypt as soon as the key is in, while the header is still opening.
     const key = this.#release(load, keyServer, keyPair);
@@ -100,7 +103,7 @@ export class SealedModelHandler implements io.IOHandler {
     const options = this.#options;
     const stored = offline?.storedKey(manifest);
     const key = stored ? Promise.resolve(stored) : traced('release', () => releaseContentKey({
-      manifest, keyServer, token: options.token, fetch: this.#fetch, signal: options.signal, timeoutMs: options.timeoutMs, keyPair, origin: options.origin,
+      manifest, keyServer, token: options.token, fetch: this.#fetch, signal: options.signal, timeoutMs: options.timeoutMs, keyPair, origin: options.origin, gate: load.gate,
       ...(offline ? { offline: { onLease: (lease: number | undefined) => offline.released(lease) } } : {}),
     }));
     key.catch(() => undefined); // thrown through `unlocked`
@@ -138,6 +141,7 @@ export class SealedModelHandler implements io.IOHandler {
       // Both built-in ciphers have read a chunk's bytes when their call returns, so chunk buffers can be reused.
       reusesInput: options.cipher === undefined,
       readAhead: { bytes: READ_AHEAD_BYTES },
+      gate: load.gate,
       onBytes: (n) => load.progress.download((received += n), total),
     };
   }

@@ -9,7 +9,7 @@ import { abortedError } from './abort.js';
 import { BufferPool } from './buffer-pool.js';
 import { Deadline, getFile } from './files.js';
 import type { FetchFunction } from './options.js';
-import { readBody } from './shard-body.js';
+import { readBody, type ReadGate } from './shard-body.js';
 import { sharedCipher } from './shared-cipher.js';
 import { traceEnd, traceStart } from './trace.js';
 
@@ -50,6 +50,8 @@ export interface ShardJob {
   reusesInput: boolean;
   /** Ciphertext bytes still allowed to wait for the key (shared by the shards; see READ_AHEAD_BYTES). */
   readAhead: { bytes: number };
+  /** Held while the key is unwrapped, so that body reads do not delay it (see ReadGate). */
+  gate?: ReadGate | undefined;
 }
 
 /** The decryptor's inputs: the opened layout, or the manifest's with the header still opening. */
@@ -117,7 +119,7 @@ export class ShardReader {
       await readBody(response, {
         url: this.#job.urls[index]!, signal, deadline, pool: this.#pool, onBytes,
         sealedSize: manifest.shards[index]!.size, chunkLength: manifest.chunkLength,
-        push: (bytes) => sink.push(bytes),
+        push: (bytes) => sink.push(bytes), gate: this.#job.gate,
       });
       traceEnd('shard.body', reading);
       const finishing = traceStart();

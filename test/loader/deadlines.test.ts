@@ -12,6 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mintDevToken, FileKeyStore, type KeyServer } from '../../keyserver/index.js';
 import { startKeyServer } from '../helpers/key-server.js';
 import { sealedModel } from '../../loader/index.js';
+import { Deadline } from '../../loader/files.js';
 import { buildLayersModel, sealInto } from './fixtures.js';
 import { caughtModelsealError as failure } from '../helpers/expect-code.js';
 
@@ -127,5 +128,50 @@ describe('stall timeouts', () => {
       huge.closeAllConnections();
       await Promise.all([new Promise((r) => silent.close(r)), new Promise((r) => huge.close(r))]);
     }
+  });
+});
+
+describe('Deadline (one timer per request, re-armed lazily)', () => {
+  const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+  it('time paused between reads does not count; a wait kicked again and again does not fire; a wait longer than the timeout does', async () => {
+    const d = new Deadline(150, 'test://file', undefined);
+    try {
+      d.kick();
+      await sleep(50);
+      d.pause(); // the loader is busy: the armed timer fires meanwhile and must not stop the request
+      await sleep(400);
+      expect(d.fired).toBe(false);
+      // Kicked every 50 ms for ~3 timeouts: each read got bytes within the limit.
+      for (let i = 0; i < 9; i++) {
+        d.kick();
+        await sleep(50);
+      }
+      expect(d.fired).toBe(false);
+      expect(d.signal.aborted).toBe(false);
+      d.kick();
+      await sleep(450);
+      expect(d.fired).toBe(true);
+      expect(d.signal.reason).toMatchObject({ code: 'timeout', file: 'test://file' });
+    } finally {
+      d.clear();
+    }
+  });
+
+  it('clear() stops it for good, and the caller\'s abort passes through without firing it', async () => {
+    const d = new Deadline(100, 'test://file', undefined);
+    d.kick();
+    d.clear();
+    await sleep(300);
+    expect(d.fired).toBe(false);
+    expect(d.signal.aborted).toBe(false);
+    const outer = new AbortController();
+    const e = new Deadline(100, 'test://file', outer.signal);
+    e.kick();
+    outer.abort(new Error('user'));
+    await sleep(300);
+    expect(e.fired).toBe(false);
+    expect((e.signal.reason as Error).message).toBe('user');
+    e.clear();
   });
 });
