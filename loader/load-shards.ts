@@ -22,6 +22,7 @@ export async function loadAllShards(job: ShardJob, outer: AbortSignal | undefine
   try {
     return (await Promise.all(job.urls.map((_, index) => readOne(index)))).flat();
   } finally {
+    reader.close();
     unlink();
   }
 }

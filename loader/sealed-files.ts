@@ -8,6 +8,7 @@ import {
   beginFilesLoad, filesShardReader, resolveFilesArguments, unlockFiles,
   type FilesLoad, type FilesUnlock, type OpenSealedFilesOptions, type SealedFileEntry,
 } from './files-session.js';
+import { freeBuffer } from './buffer-pool.js';
 import { Progress } from './progress.js';
 
 /**
@@ -38,8 +39,7 @@ export async function openSealedFiles(url: string, options: OpenSealedFilesOptio
     // Which shards to fetch is known only from the header when some files are selected: then the
     // requests start after it; with every file, they start while the key is being released.
     const indexes = wanted === undefined ? load.manifest.shards.map((_, i) => i) : (await outputReady).shards(load.manifest.shardLength);
-    // Promise.all now, so that it reports the shard failure that came first, not the first in order.
-    const shards = Promise.all(readShards(load, unlock, indexes, outputReady, progress, controller));
+    const shards = readShards(load, unlock, indexes, outputReady, progress, controller);
     shards.catch(() => undefined); // reported below, after a key or header failure
     await unlock.unlocked;
     await shards;
@@ -55,26 +55,39 @@ export async function openSealedFiles(url: string, options: OpenSealedFilesOptio
   }
 }
 
-/** Reads the shards `indexes` (bounded) into the output; the first failure stops the others. */
-function readShards(load: FilesLoad, unlock: FilesUnlock, indexes: number[], outputReady: Promise<Output>, progress: Progress, controller: AbortController): Array<Promise<void>> {
+/**
+ * Reads the shards `indexes` (bounded) into the output; the first failure stops the others and is
+ * the one reported. Each decrypted chunk is freed once copied into its file (freeBuffer): the
+ * plaintext is then held once, in the output, not twice until the collector runs.
+ */
+async function readShards(load: FilesLoad, unlock: FilesUnlock, indexes: number[], outputReady: Promise<Output>, progress: Progress, controller: AbortController): Promise<void> {
   const { manifest, options } = load;
   const total = indexes.reduce((n, i) => n + manifest.shards[i]!.size, 0);
   let received = 0;
   const reader = filesShardReader(load, unlock, (n) => progress.download((received += n), total));
   const requests = new Limiter(options.maxConcurrentRequests);
-  return indexes.map((index) => requests.run(async () => {
+  const reads = indexes.map((index) => requests.run(async () => {
     if (controller.signal.aborted) throw stoppedError(options.signal, load.urls[index]!);
     const chunks = await reader.read(index, controller.signal, options.signal);
     const output = await outputReady;
     let at = index * manifest.shardLength;
     for (const chunk of chunks) {
+      const length = chunk.byteLength;
       output.write(at, new Uint8Array(chunk));
-      at += chunk.byteLength;
+      freeBuffer(chunk);
+      at += length;
     }
   }).catch((err: unknown) => {
     controller.abort(err);
     throw err;
   }));
+  try {
+    // Promise.all, so that it reports the shard failure that came first, not the first in order.
+    await Promise.all(reads);
+  } finally {
+    // The pooled buffers go once every read is over, failed ones included.
+    void Promise.allSettled(reads).then(() => reader.close());
+  }
 }
 
 /** Checks the `paths` option: a list of non-empty strings or a function. */

@@ -79,6 +79,11 @@ export class ShardReader {
     this.#unlock = unlockFor(job, early);
   }
 
+  /** The load is over (done or failed): the pooled ciphertext buffers are freed now (BufferPool.drain). */
+  close(): void {
+    this.#pool.drain();
+  }
+
   /** The URLs of the load's shards, in order. */
   get urls(): readonly string[] {
     return this.#job.urls;

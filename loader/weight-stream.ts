@@ -16,11 +16,13 @@ import { ShardReader, type ShardJob } from './shard-reader.js';
 export function streamAllShards(job: ShardJob, opened: ShardLayout, outer: AbortSignal | undefined, pieceSizes: number[] | undefined, onDone: () => void): ReadableStream<ArrayBuffer> {
   const { controller, unlink } = linkedController(outer);
   // The stream starts once the header is open: its shards decrypt on the opened header.
-  const chunks = new OrderedChunks(new ShardReader(job, false), opened, job.manifest.chunkLength, controller, outer);
+  const reader = new ShardReader(job, false);
+  const chunks = new OrderedChunks(reader, opened, job.manifest.chunkLength, controller, outer);
   let finished = false;
   const done = () => {
     if (finished) return;
     finished = true;
+    reader.close();
     unlink();
     onDone();
   };
@@ -37,12 +39,14 @@ export function streamAllShards(job: ShardJob, opened: ShardLayout, outer: Abort
         stream.close();
       } catch (err) {
         controller.abort(err);
+        reader.close();
         unlink();
         stream.error(err);
       }
     },
     cancel(reason) {
       controller.abort(reason);
+      reader.close();
       unlink();
     },
   });
