@@ -135,22 +135,23 @@ describe('Deadline (one timer per request, re-armed lazily)', () => {
   const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
   it('time paused between reads does not count; a wait kicked again and again does not fire; a wait longer than the timeout does', async () => {
-    const d = new Deadline(150, 'test://file', undefined);
+    // Timeout 400 ms, reads 50 ms apart: a wide margin, so a loaded machine's late timers do not fire it.
+    const d = new Deadline(400, 'test://file', undefined);
     try {
       d.kick();
       await sleep(50);
       d.pause(); // the loader is busy: the armed timer fires meanwhile and must not stop the request
-      await sleep(400);
+      await sleep(1000);
       expect(d.fired).toBe(false);
-      // Kicked every 50 ms for ~3 timeouts: each read got bytes within the limit.
-      for (let i = 0; i < 9; i++) {
+      // Kicked every 50 ms for 1.5 timeouts: each read got bytes within the limit.
+      for (let i = 0; i < 12; i++) {
         d.kick();
         await sleep(50);
       }
       expect(d.fired).toBe(false);
       expect(d.signal.aborted).toBe(false);
       d.kick();
-      await sleep(450);
+      await sleep(1000);
       expect(d.fired).toBe(true);
       expect(d.signal.reason).toMatchObject({ code: 'timeout', file: 'test://file' });
     } finally {
