@@ -7,7 +7,7 @@ import { hostname } from 'node:os';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { isModelsealError } from '../../format/index.js';
+import { caughtModelsealError } from '../helpers/expect-code.js';
 import { FileKeyStore } from '../../keyserver/index.js';
 import { lockStore, onStaleLockReclaimed } from '../../keystore/lock.js';
 
@@ -19,12 +19,6 @@ beforeEach(async () => {
 afterEach(async () => {
   await rm(join(dir, '..'), { recursive: true, force: true });
 });
-
-async function failure(promise: Promise<unknown>): Promise<{ code: string; message: string }> {
-  const err = await promise.then(() => undefined, (e: unknown) => e);
-  if (!isModelsealError(err)) throw new Error(`expected a ModelsealError, got ${String(err)}`);
-  return err;
-}
 
 describe('FileKeyStore', () => {
   it('creates the folder 0700 and every secret file 0600', async () => {
@@ -53,7 +47,7 @@ describe('FileKeyStore', () => {
     await writeFile(join(dir, 'keys.json'), JSON.stringify(doc));
     const reopened = (await FileKeyStore.open(dir)).store;
     expect((await reopened.get('face', 'k1'))?.key).toHaveLength(32);
-    const err = await failure(reopened.get('pose', 'k1'));
+    const err = await caughtModelsealError(reopened.get('pose', 'k1'));
     expect(err.code).toBe('master_key_wrong');
     expect(err.message).toMatch(/cannot unwrap key k1 of model pose/);
   });
@@ -62,7 +56,7 @@ describe('FileKeyStore', () => {
     const { store } = await FileKeyStore.open(dir, { create: true });
     await store.rotate('face');
     await writeFile(join(dir, 'keys.json'), '{"version": "modelseal-keystore/1", "keys": [');
-    const err = await failure(FileKeyStore.open(dir));
+    const err = await caughtModelsealError(FileKeyStore.open(dir));
     expect(err.code).toBe('keystore_invalid');
     expect(err.message).toMatch(/keys\.json is damaged: not JSON; restore it from a backup/);
   });
@@ -70,14 +64,14 @@ describe('FileKeyStore', () => {
   it('refuses a damaged master key file and never replaces it', async () => {
     await (await FileKeyStore.open(dir, { create: true })).store.rotate('face');
     await writeFile(join(dir, 'master.key'), 'modelseal-master-key/1:short\n');
-    const err = await failure(FileKeyStore.open(dir, { create: true }));
+    const err = await caughtModelsealError(FileKeyStore.open(dir, { create: true }));
     expect(err.code).toBe('master_key_wrong');
     expect(await readFile(join(dir, 'master.key'), 'utf8')).toBe('modelseal-master-key/1:short\n');
   });
 
   it('refuses an id that is not URL- and file-name-safe', async () => {
     const { store } = await FileKeyStore.open(dir, { create: true });
-    const err = await failure(store.rotate('../etc'));
+    const err = await caughtModelsealError(store.rotate('../etc'));
     expect(err.code).toBe('usage');
   });
 
@@ -106,7 +100,7 @@ describe('FileKeyStore', () => {
     await FileKeyStore.open(dir, { create: true });
     const release = await lockStore(dir);
     try {
-      const err = await failure(lockStore(dir, { waitMs: 300 }));
+      const err = await caughtModelsealError(lockStore(dir, { waitMs: 300 }));
       expect(err.code).toBe('io_error');
       expect(err.message).toContain(`the keystore ${dir} is locked by process ${process.pid} on ${hostname()}`);
       expect(err.message).toContain(`remove the folder ${join(dir, 'keys.lock')} and retry`);

@@ -5,7 +5,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { isModelsealError } from '../../format/errors.js';
+import { caughtModelsealError } from '../helpers/expect-code.js';
 import { ID_RULE } from '../../format/ids.js';
 import { FileKeyStore } from '../../keystore/index.js';
 
@@ -19,12 +19,6 @@ afterEach(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-async function failure(promise: Promise<unknown>): Promise<{ code: string; message: string }> {
-  const err = await promise.then(() => undefined, (e: unknown) => e);
-  if (!isModelsealError(err)) throw new Error(`expected a ModelsealError, got ${String(err)}`);
-  return err;
-}
-
 describe('FileKeyStore.publish', () => {
   it('records a sealing once, then refuses every sealing for a revoked version with key_revoked', async () => {
     const { store } = await FileKeyStore.open(join(dir, 'store'), { create: true });
@@ -32,7 +26,7 @@ describe('FileKeyStore.publish', () => {
     expect(await store.publish('face', 'k1', SEALING)).toBe(true);
     expect(await store.publish('face', 'k1', SEALING)).toBe(false);
     await store.revoke('face', 'k1');
-    const err = await failure(store.publish('face', 'k1', `B${SEALING.slice(1)}`));
+    const err = await caughtModelsealError(store.publish('face', 'k1', `B${SEALING.slice(1)}`));
     expect(err.code).toBe('key_revoked');
     expect(err.message).toBe('key k1 of model face is revoked: seal with the active key version instead');
     expect((await store.list())[0]!.sealings).toEqual([SEALING]);
@@ -40,7 +34,7 @@ describe('FileKeyStore.publish', () => {
 
   it('refuses a model id that breaks the id rule, in the words the CLI uses', async () => {
     const { store } = await FileKeyStore.open(join(dir, 'store'), { create: true });
-    const err = await failure(store.rotate('face/pro'));
+    const err = await caughtModelsealError(store.rotate('face/pro'));
     expect(err.code).toBe('usage');
     expect(err.message).toBe(`model id "face/pro" must be ${ID_RULE}`);
   });

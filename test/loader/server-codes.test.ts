@@ -9,7 +9,8 @@ import { describe, expect, it } from 'vitest';
 import { WIRE_ERRORS, WireError, type WireCode } from '../../keyserver/errors.js';
 import { releaseContentKey } from '../../loader/release.js';
 import { SERVER_CODE_HINTS } from '../../loader/server-codes.js';
-import { isModelsealError, type ErrorCode, type ModelsealError } from '../../loader/index.js';
+import type { ErrorCode, ModelsealError } from '../../loader/index.js';
+import { caughtModelsealError } from '../helpers/expect-code.js';
 import type { SealedManifest } from '../../format/manifest.js';
 
 const manifest = { modelId: 'face', keyId: 'k1', sealing: 'q7aGJUSj8ivyZH4DLydOb1jdPYrEI-UUL0vwhDS0RHw' } as SealedManifest;
@@ -23,9 +24,7 @@ function expectedCode(code: WireCode, status: number): ErrorCode {
 }
 
 async function refusedWith(answer: () => Response): Promise<ModelsealError> {
-  const err = await releaseContentKey({ manifest, keyServer: 'http://keys.invalid', token: 't.t.t', fetch: async () => answer(), signal: undefined, timeoutMs: 5000 }).then(() => undefined, (e: unknown) => e);
-  if (!isModelsealError(err)) throw new Error(`expected a ModelsealError, got ${String(err)}`);
-  return err;
+  return caughtModelsealError(releaseContentKey({ manifest, keyServer: 'http://keys.invalid', token: 't.t.t', fetch: async () => answer(), signal: undefined, timeoutMs: 5000 }));
 }
 
 describe('key-server codes in the loader', () => {
