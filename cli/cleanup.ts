@@ -12,11 +12,6 @@ export function onInterrupt(step: () => void): () => void {
   return () => pending.delete(step);
 }
 
-/** Registers a temp path for removal on interrupt; returns a function that unregisters it. */
-export function removeOnInterrupt(path: string): () => void {
-  return onInterrupt(() => rmSync(path, { recursive: true, force: true }));
-}
-
 /** Runs every registered cleanup step and removes keystore temp files being written, synchronously. */
 export function cleanupNow(): void {
   for (const step of pending) {
