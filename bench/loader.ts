@@ -18,6 +18,7 @@ import { printBreakdown, type Traced } from './lib/breakdown.js';
 import { measureNode as measureLoad, median, procCpuMs, procKb, rendererPids, type Sample } from './lib/measure.js';
 import { startBenchServers, type BenchServers } from './lib/sealed-sets.js';
 import { openBenchPage } from './lib/bench-page.js';
+import { cryptoAloneMs } from './lib/crypto-alone.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 /** Every real graph model of 2–30 MB in @vladmandic/human's models/, smallest first. */
@@ -159,10 +160,20 @@ async function main(): Promise<void> {
       const line = `${env.padEnd(8)} ${name.padEnd(18)} ${(sizes[name]! / 1048576).toFixed(1).padStart(5)} MB ${mode.padEnd(13)} time plain ${pt.toFixed(0).padStart(5)} ms sealed ${st.toFixed(0).padStart(5)} ms ratio ${median(timeRatios).toFixed(2)} (${spread(timeRatios)}) | cpu plain ${pc.toFixed(0).padStart(5)} ms sealed ${sc.toFixed(0).padStart(5)} ms ratio ${median(cpuRatios).toFixed(2)} (${spread(cpuRatios)}) | peak plain ${mb(pm).padStart(6)} MB sealed ${mb(sm).padStart(6)} MB ratio ${median(peakRatios).toFixed(2)}`;
       rows.push(line);
       console.log(line);
+      return pt;
     };
+    // The sealed path's crypto alone (bench/lib/crypto-alone.ts: decrypt + SHA-256 of the model's
+    // size, no network, on the loading thread) against the plain load: the ratio it alone would give.
+    const floorRow = (env: string, name: string, cryptoMs: number, plainMs: number) => {
+      const line = `${env.padEnd(8)} ${name.padEnd(18)} ${(sizes[name]! / 1048576).toFixed(1).padStart(5)} MB crypto alone  ${cryptoMs.toFixed(1).padStart(6)} ms = ${(cryptoMs / plainMs).toFixed(2)} of plain weightData's ${plainMs.toFixed(0)} ms: ratio ${(1 + cryptoMs / plainMs).toFixed(2)} were it a sealed load's only extra cost`;
+      rows.push(line);
+      console.log(line);
+    };
+    const nodeCipher = await (await import('../loader/default-cipher.js')).defaultCipher();
 
     // Node.
     for (const name of only === 'chromium' ? [] : models) {
+      let plainWeightData = NaN;
       for (const streamWeights of [false, true]) {
         const plain: Sample[] = [];
         const sealed: Sample[] = [];
@@ -175,8 +186,10 @@ async function main(): Promise<void> {
             sealed.push(s);
           }
         }
-        row('node', name, streamWeights ? 'streamWeights' : 'weightData', plain, sealed);
+        const plainMs = row('node', name, streamWeights ? 'streamWeights' : 'weightData', plain, sealed);
+        if (!streamWeights) plainWeightData = plainMs;
       }
+      floorRow('node', name, await cryptoAloneMs(sizes[name]!, nodeCipher), plainWeightData);
       // The same load with WebCrypto forced (option `cipher`); the rows above use the Node default, node:crypto.
       const plain: Sample[] = [];
       const sealed: Sample[] = [];
@@ -208,6 +221,7 @@ async function main(): Promise<void> {
         import * as tf from '@tensorflow/tfjs';
         import { sealedModel } from '../loader/index.js';
         import { trace } from '../loader/trace.js';
+        import { cryptoAloneMs } from './lib/crypto-alone.js';
         async function load(url, sealed, options) {
           await tf.setBackend('cpu');
           const t0 = performance.now();
@@ -234,6 +248,7 @@ async function main(): Promise<void> {
         }
         globalThis.benchLoad = load;
         globalThis.benchTraced = traced;
+        globalThis.benchCryptoAlone = (bytes) => cryptoAloneMs(bytes, undefined);
       `;
       const built = await build({ stdin: { contents: pageSource, resolveDir: here, loader: 'ts' }, bundle: true, write: false, platform: 'browser', format: 'iife', target: 'es2022', minify: true, logLevel: 'silent' });
       const script = built.outputFiles[0]!.text;
@@ -266,6 +281,7 @@ async function main(): Promise<void> {
           return { ms, peak, cpu };
         };
         for (const name of models) {
+          let plainWeightData = NaN;
           for (const streamWeights of [false, true]) {
             const plain: Sample[] = [];
             const sealed: Sample[] = [];
@@ -277,8 +293,11 @@ async function main(): Promise<void> {
                 sealed.push(s);
               }
             }
-            row('chromium', name, streamWeights ? 'streamWeights' : 'weightData', plain, sealed);
+            const plainMs = row('chromium', name, streamWeights ? 'streamWeights' : 'weightData', plain, sealed);
+            if (!streamWeights) plainWeightData = plainMs;
           }
+          const cryptoMs = await page.evaluate((bytes) => (globalThis as unknown as { benchCryptoAlone(b: number): Promise<number> }).benchCryptoAlone(bytes), sizes[name]!);
+          floorRow('chromium', name, cryptoMs, plainWeightData);
           if (breakdown) {
             const sealedTraces: Traced[] = [];
             const plainTraces: Traced[] = [];
@@ -305,6 +324,7 @@ async function main(): Promise<void> {
     console.log('  node: V8 heapUsed + arrayBuffers sampled every 2 ms; chromium: renderer peak RSS (VmHWM after clear_refs)');
     console.log('  cpu: CPU time of every thread of the loading process (node: process.cpuUsage; chromium: the renderer\'s, /proc schedstat), not the servers\'');
     console.log('  node cipher: weightData rows use the Node default (node:crypto), streamWeights and WebCrypto rows WebCrypto; chromium: WebCrypto');
+    console.log('  crypto alone: opening the model\'s size of sealed chunks (AES-256-GCM, SHA-256 per chunk, chunk digest) on the loading thread, no network, median of 5, with the weightData rows\' cipher; the ratio it alone would give bounds how close a sealed load can come to plain unless the crypto overlaps a wait');
   } finally {
     servers?.close();
     await rm(root, { recursive: true, force: true });

@@ -12,9 +12,10 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { printBreakdown, type Traced } from './lib/breakdown.js';
-import { measureNode, measureRenderer, ratioLine, type Sample } from './lib/measure.js';
+import { measureNode, measureRenderer, median, ratioLine, type Sample } from './lib/measure.js';
 import { startBenchServers, type BenchServers } from './lib/sealed-sets.js';
 import { openBenchPage } from './lib/bench-page.js';
+import { cryptoAloneMs } from './lib/crypto-alone.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const ROOT = join(here, '..');
@@ -83,11 +84,22 @@ async function main(): Promise<void> {
     const { trace } = await import('../loader/trace.js');
     const breakdown = !args.includes('--no-breakdown');
     const mbOf = (name: string) => sets.get(name)!.bytes / 1048576;
+    // The sealed path's crypto alone (bench/lib/crypto-alone.ts: decrypt + SHA-256 of the set's size,
+    // no network, on the loading thread) against the plain create: the ratio it alone would give.
+    const cryptoRow = (env: string, name: string, label: string, cryptoMs: number, plain: Sample[]) => {
+      const plainMs = median(plain.map((s) => s.ms));
+      const line = `${env.padEnd(8)} ${name.padEnd(18)} ${mbOf(name).toFixed(1).padStart(5)} MB ${label.padEnd(17)} crypto alone ${cryptoMs.toFixed(1).padStart(6)} ms = ${(cryptoMs / plainMs).toFixed(2)} of plain's ${plainMs.toFixed(0)} ms: ratio ${(1 + cryptoMs / plainMs).toFixed(2)} were it the sealed path's only extra cost`;
+      rows.push(line);
+      console.log(line);
+    };
 
     if (only !== 'chromium') {
       const ortWeb = await import('onnxruntime-web');
       ortWeb.env.wasm.numThreads = 1;
       const ortNode = await import('onnxruntime-node');
+      const nodeCipher = await (await import('../loader/default-cipher.js')).defaultCipher();
+      const nodeCrypto = new Map<string, number>();
+      for (const name of onnxSets) nodeCrypto.set(name, await cryptoAloneMs(sets.get(name)!.bytes, nodeCipher));
       for (const [label, ort] of [['ort-web', ortWeb], ['ort-node', ortNode]] as const) {
         for (const name of onnxSets) {
           const plain: Sample[] = [];
@@ -106,6 +118,7 @@ async function main(): Promise<void> {
             }
           }
           row('node', name, `${label} create`, mbOf(name), plain, sealed);
+          cryptoRow('node', name, `${label} create`, nodeCrypto.get(name)!, plain);
           if (breakdown) {
             // Traced rounds after the timed ones (loader/trace.ts): where openSealedFiles's time goes.
             const traced = async (sealedRun: boolean): Promise<Traced> => {
@@ -199,6 +212,8 @@ async function main(): Promise<void> {
             }
           }
           row('chromium', name, 'ort-web create', mbOf(name), plain, sealed);
+          const cryptoMs = await page.evaluate((bytes) => (globalThis as unknown as { benchCryptoAlone(b: number): Promise<number> }).benchCryptoAlone(bytes), sets.get(name)!.bytes);
+          cryptoRow('chromium', name, 'ort-web create', cryptoMs, plain);
         }
       } finally {
         await bench.close();
@@ -208,6 +223,7 @@ async function main(): Promise<void> {
     console.log(`\nonnx bench: ${rounds} alternating rounds after one warm-up; times and peaks are medians, ratios the median of the per-round ratios (min–max in brackets)`);
     console.log('  plain = the same runtime given the same bytes from the same static server (transformers.js: "first" = from the static server into a fresh file cache, "disk" = the folder on local disk); sealed = openSealedFiles (key release, download, decryption, digests) + createOnnxSession / useSealedFiles');
     console.log('  node peak: V8 heapUsed + arrayBuffers sampled every 2 ms (onnxruntime-node\'s native memory is not seen); chromium: renderer peak RSS (VmHWM after clear_refs)');
+    console.log('  crypto alone: opening the set\'s size of sealed chunks (AES-256-GCM, SHA-256 per chunk, chunk digest) on the loading thread, no network, median of 5 (node:crypto in Node, WebCrypto in Chromium)');
     console.log('  goals (issue 12): time ≤ 1.1× in Node, ≤ 1.25× in Chromium; peak memory ≤ 1.2×');
   } finally {
     servers?.close();

@@ -2,6 +2,7 @@
 // and returns the milliseconds until it is ready.
 import * as ort from 'onnxruntime-web';
 import { createOnnxSession, onnxModelFromFiles, openSealedFiles } from '../../loader/index.js';
+import { cryptoAloneMs } from './crypto-alone.js';
 
 ort.env.wasm.numThreads = 1;
 ort.env.wasm.wasmPaths = new URL('/ort/', location.href).href;
@@ -22,3 +23,4 @@ async function benchOnnx(sealed: boolean, url: string, paths: string[], token: s
   return ms;
 }
 (globalThis as unknown as { benchOnnx: typeof benchOnnx }).benchOnnx = benchOnnx;
+(globalThis as unknown as { benchCryptoAlone(bytes: number): Promise<number> }).benchCryptoAlone = (bytes) => cryptoAloneMs(bytes, undefined);
