@@ -17,10 +17,15 @@ export async function arrayBufferPartitionBytes(browser: Browser): Promise<Map<n
   const cdp: CDPSession = await browser.newBrowserCDPSession();
   try {
     const events: DumpEvent[] = [];
-    cdp.on('Tracing.dataCollected', (e: { value: DumpEvent[] }) => void events.push(...e.value));
+    cdp.on('Tracing.dataCollected', (e) => void events.push(...(e.value as unknown as DumpEvent[])));
     await cdp.send('Tracing.start', {
       transferMode: 'ReportEvents',
-      traceConfig: { includedCategories: ['disabled-by-default-memory-infra'], excludedCategories: ['*'], memoryDumpConfig: { triggers: [] } },
+      traceConfig: {
+        includedCategories: ['disabled-by-default-memory-infra'],
+        excludedCategories: ['*'],
+        // No periodic dumps, only the one requested (playwright types this field as a string map).
+        memoryDumpConfig: { triggers: [] } as unknown as Record<string, string>,
+      },
     });
     const { success } = await cdp.send('Tracing.requestMemoryDump', { deterministic: false, levelOfDetail: 'light' });
     const complete = new Promise((resolve) => cdp.once('Tracing.tracingComplete', resolve));
