@@ -1,6 +1,6 @@
-// Reading one shard's body into its decryptor, chunk by chunk into pooled buffers: in Node by
-// copying the network's pieces into them, in browsers by BYOB reads where the body is a byte
-// stream; else as the network delivers it, else whole.
+// Reading one shard's body into its decryptor, chunk by chunk into pooled buffers: the network's
+// pieces are copied into them (in browsers, BYOB reads into one small landing buffer per body, see
+// readBody), else as the network delivers it, else whole.
 
 import { FILE_HEAD_LENGTH, TAG_LENGTH } from '../format/chunked.js';
 import type { BufferPool } from './buffer-pool.js';
@@ -54,14 +54,15 @@ export class ReadGate {
 
 /**
  * How a byte-stream body is read into chunks: `copy` (default reader, each network piece copied
- * into the chunk buffers) or `byob` (reads straight into them).
+ * into the chunk buffers) or `byob` (BYOB reads into one landing buffer, copied into them).
  */
 export type BodyStrategy = 'copy' | 'byob';
 
 /**
  * Node's fetch (undici) hands BYOB reads its pieces by copy anyway, and each BYOB read adds a
  * buffer transfer and a promise: copying the pieces ourselves cost ~15% less CPU per body there
- * (measured: docs/LOADER.md). Browsers keep BYOB.
+ * (measured: docs/LOADER.md). Browsers read BYOB: a default reader's pieces are new buffers each,
+ * garbage the size of the body.
  */
 function defaultStrategy(): BodyStrategy {
   return isNode() ? 'copy' : 'byob';
@@ -76,18 +77,43 @@ export async function readBody(response: Response, target: BodyTarget, strategy:
     await target.push(bytes);
     return;
   }
-  if (strategy === 'copy') return readCopied(response.body.getReader(), target);
+  if (strategy === 'copy') {
+    const reader = response.body.getReader();
+    return readCopied(() => reader.read(), reader, target);
+  }
   const byob = byobReader(response.body);
-  if (byob) await readChunkwise(byob, target);
+  if (byob) await readCopied(landingReads(byob), byob, target);
   else await readAsDelivered(response.body.getReader(), target);
 }
 
 /**
- * Copies the network's pieces into one pooled buffer per chunk and pushes each chunk whole, so it
- * is decrypted in place. A short body pushes what came (the decryptor reports `truncated`); bytes
- * past the last chunk are pushed as they are (`trailing_data`).
+ * Bytes of the one landing buffer a BYOB body read goes through. Not the chunk buffers: in
+ * Chromium a buffer handed to a BYOB read (or to WebCrypto) gets a second owner, Blink's wrapper
+ * of it, and detaching it from JS no longer frees its memory; that waits for the next full
+ * collection, which a small model's load and decode do not reach. Read straight into the chunk
+ * buffers, every chunk buffer of a load stayed allocated into tfjs's decode (1–5 MB above the
+ * plain load, measured: docs/LOADER.md "Memory"); through a landing buffer, only the landing
+ * buffer does, and the chunk buffers are freed when the pool lets them go.
  */
-async function readCopied(reader: ReadableStreamDefaultReader<Uint8Array>, target: BodyTarget): Promise<void> {
+export const LANDING_BYTES = 64 * 1024;
+
+/** BYOB reads of a body into one landing buffer (each read returns it anew). */
+function landingReads(reader: ReadableStreamBYOBReader): () => Promise<ReadableStreamReadResult<Uint8Array>> {
+  let landing = new ArrayBuffer(LANDING_BYTES);
+  return async () => {
+    const result = await reader.read(new Uint8Array(landing));
+    if (result.value) landing = result.value.buffer as ArrayBuffer;
+    return result;
+  };
+}
+
+/**
+ * Copies the network's pieces (each `next` read; a piece is copied before the next read) into one
+ * pooled buffer per chunk and pushes each chunk whole, so it is decrypted in place. A short body
+ * pushes what came (the decryptor reports `truncated`); bytes past the last chunk are pushed as
+ * they are (`trailing_data`). Releases `reader` at the end.
+ */
+async function readCopied(next: () => Promise<ReadableStreamReadResult<Uint8Array>>, reader: { releaseLock(): void }, target: BodyTarget): Promise<void> {
   const sizes = pieceSizes(target.sealedSize, target.chunkLength);
   const nextPiece = (): Uint8Array | undefined => {
     const size = sizes.next();
@@ -97,7 +123,7 @@ async function readCopied(reader: ReadableStreamDefaultReader<Uint8Array>, targe
   let filled = 0;
   try {
     for (;;) {
-      const result = await networkRead(target, () => reader.read());
+      const result = await networkRead(target, next);
       if (result.done) break;
       const value = result.value;
       target.onBytes(value.byteLength);
@@ -175,48 +201,4 @@ function* pieceSizes(sealedSize: number, chunkLength: number): Generator<number>
     rest -= chunkLength + TAG_LENGTH;
   }
   if (rest > 0) yield rest;
-}
-
-/**
- * Reads the body straight into one buffer per chunk (BYOB), so each chunk reaches the decryptor
- * whole and is decrypted in place: no network pieces to collect and no copy to assemble a chunk.
- * A short body is passed on as is (the decryptor reports `truncated`), extra bytes likewise (`trailing_data`).
- */
-async function readChunkwise(reader: ReadableStreamBYOBReader, target: BodyTarget): Promise<void> {
-  const read = async (view: Uint8Array): Promise<ReadableStreamReadResult<Uint8Array>> => {
-    const result = await networkRead(target, () => reader.read(view));
-    if (result.value) target.onBytes(result.value.byteLength);
-    return result;
-  };
-  try {
-    for (const size of pieceSizes(target.sealedSize, target.chunkLength)) {
-      const piece = await fillPiece(read, target.pool.take(size), size);
-      // Read the length before the push: once decrypted, the piece's buffer goes back to the pool,
-      // and another shard's BYOB read may take and detach it (length 0) before push() returns.
-      const got = piece.byteLength;
-      // A short piece: the body ended early; hand over what came and the decryptor names the truncation.
-      if (got > 0) await target.push(piece);
-      if (got < size) return;
-    }
-    // Anything after the last chunk is trailing data; push it so the decryptor refuses the file.
-    const { value } = await read(new Uint8Array(1024));
-    if (value && value.byteLength > 0) await target.push(value);
-  } finally {
-    reader.releaseLock();
-  }
-}
-
-/** Fills `size` bytes of `buffer` (BYOB reads move the buffer: each read returns it anew). */
-async function fillPiece(read: (view: Uint8Array) => Promise<ReadableStreamReadResult<Uint8Array>>, start: ArrayBufferLike, size: number): Promise<Uint8Array> {
-  let buffer = start;
-  let filled = 0;
-  while (filled < size) {
-    const { done, value } = await read(new Uint8Array(buffer, filled, size - filled));
-    if (value) {
-      buffer = value.buffer;
-      filled += value.byteLength;
-    }
-    if (done) break;
-  }
-  return new Uint8Array(buffer, 0, filled);
 }

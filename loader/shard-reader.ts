@@ -9,6 +9,7 @@ import { abortedError } from './abort.js';
 import { BufferPool } from './buffer-pool.js';
 import { Deadline, getFile } from './files.js';
 import type { FetchFunction } from './options.js';
+import { isNode } from './runtime.js';
 import { readBody, type ReadGate } from './shard-body.js';
 import { sharedCipher } from './shared-cipher.js';
 import { traceEnd, traceStart } from './trace.js';
@@ -75,7 +76,8 @@ export class ShardReader {
   constructor(job: ShardJob, early: boolean) {
     this.#job = job;
     this.#pool = new BufferPool(job.manifest.chunkLength + TAG_LENGTH, job.decryptConcurrency * job.maxConcurrentRequests + 4);
-    this.#cipher = sharedCipher(job.decryptConcurrency, job.cipher, this.#pool, job.reusesInput);
+    // Browsers decrypt through a staging buffer, so that the pool can free its buffers (sharedCipher).
+    this.#cipher = sharedCipher(job.decryptConcurrency, job.cipher, this.#pool, job.reusesInput, !isNode());
     this.#unlock = unlockFor(job, early);
   }
 
