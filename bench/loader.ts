@@ -256,7 +256,13 @@ async function main(): Promise<void> {
       const bench = await openBenchPage({ '/index.html': '<!doctype html><script src="/bench.js"></script>', '/bench.js': script }, 'benchLoad');
       try {
         const { page, cdp } = bench;
-        const measure = async (url: string, sealed: boolean, streamWeights: boolean): Promise<Sample> => {
+        type Target = { page: typeof page; cdp: typeof cdp };
+        const loadIn = (target: Target, url: string, sealed: boolean, streamWeights: boolean) => target.page.evaluate(
+          ({ url, sealed, options }) => (globalThis as unknown as { benchLoad(u: string, s: boolean, o: unknown): Promise<number> }).benchLoad(url, sealed, options),
+          { url, sealed, options: { token, keyServer, streamWeights } },
+        );
+        const measure = (url: string, sealed: boolean, streamWeights: boolean) => measureIn({ page, cdp }, url, sealed, streamWeights);
+        const measureIn = async ({ page, cdp }: Target, url: string, sealed: boolean, streamWeights: boolean): Promise<Sample> => {
           await cdp.send('HeapProfiler.collectGarbage');
           const pids = await rendererPids();
           const base = new Map<number, number>();
@@ -268,10 +274,7 @@ async function main(): Promise<void> {
             cpuBase.set(pid, await procCpuMs(pid));
           }
           if (process.env['BENCH_DEBUG']) console.error('measure', url, sealed, streamWeights, pids);
-          const ms = await page.evaluate(
-            ({ url, sealed, options }) => (globalThis as unknown as { benchLoad(u: string, s: boolean, o: unknown): Promise<number> }).benchLoad(url, sealed, options),
-            { url, sealed, options: { token, keyServer, streamWeights } },
-          );
+          const ms = await loadIn({ page, cdp }, url, sealed, streamWeights);
           let peak = 0;
           let cpu = 0;
           for (const pid of pids) {
@@ -296,6 +299,24 @@ async function main(): Promise<void> {
             const plainMs = row('chromium', name, streamWeights ? 'streamWeights' : 'weightData', plain, sealed);
             if (!streamWeights) plainWeightData = plainMs;
           }
+          // The rounds above share one page, whose earlier loads (plain streamWeights ones peak near
+          // 100 MB) decide how much of a load's memory is newly committed: the same load measured in
+          // a new browser context each time, after four warm-up loads ending with the other kind.
+          const freshPlain: Sample[] = [];
+          const freshSealed: Sample[] = [];
+          for (let r = 0; r < Math.min(rounds, 5); r++) {
+            for (const sealedRun of [false, true]) {
+              const fresh = await bench.freshPage();
+              try {
+                const url = (s: boolean) => `${files}/${s ? 'sealed' : 'plain'}/${name}/model.json`;
+                for (const s of [sealedRun, !sealedRun, sealedRun, !sealedRun]) await loadIn(fresh, url(s), s, false);
+                (sealedRun ? freshSealed : freshPlain).push(await measureIn(fresh, url(sealedRun), sealedRun, false));
+              } finally {
+                await fresh.close();
+              }
+            }
+          }
+          row('chromium', name, 'fresh page', freshPlain, freshSealed);
           const cryptoMs = await page.evaluate((bytes) => (globalThis as unknown as { benchCryptoAlone(b: number): Promise<number> }).benchCryptoAlone(bytes), sizes[name]!);
           floorRow('chromium', name, cryptoMs, plainWeightData);
           if (breakdown) {
@@ -324,6 +345,7 @@ async function main(): Promise<void> {
     console.log('  node: V8 heapUsed + arrayBuffers sampled every 2 ms; chromium: renderer peak RSS (VmHWM after clear_refs)');
     console.log('  cpu: CPU time of every thread of the loading process (node: process.cpuUsage; chromium: the renderer\'s, /proc schedstat), not the servers\'');
     console.log('  node cipher: weightData rows use the Node default (node:crypto), streamWeights and WebCrypto rows WebCrypto; chromium: WebCrypto');
+    console.log('  chromium fresh page: weightData, each load in a new browser context after four warm-up loads (ending with the other kind), at most 5 rounds; read its peak (the other rows share one page, whose earlier loads change what a load newly commits), not its times (a renderer four loads old)');
     console.log('  crypto alone: opening the model\'s size of sealed chunks (AES-256-GCM, SHA-256 per chunk, chunk digest) on the loading thread, no network, median of 5, with the weightData rows\' cipher; the ratio it alone would give bounds how close a sealed load can come to plain unless the crypto overlaps a wait');
   } finally {
     servers?.close();

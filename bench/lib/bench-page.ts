@@ -8,6 +8,8 @@ import type { CDPSession, Page } from 'playwright-core';
 export interface BenchPage {
   page: Page;
   cdp: CDPSession;
+  /** The same page in a new browser context (a renderer with no history); close it after use. */
+  freshPage(): Promise<{ page: Page; cdp: CDPSession; close(): Promise<void> }>;
   close(): Promise<void>;
 }
 
@@ -21,6 +23,23 @@ export async function openBenchPage(files: Record<string, Uint8Array | string>, 
     await browser.close();
     await server.close();
   };
+  const open = async (page: Page) => {
+    const cdp = await page.context().newCDPSession(page);
+    await cdp.send('HeapProfiler.enable');
+    await page.goto(`${server.url}/index.html`);
+    await page.waitForFunction((name) => name in globalThis, entry);
+    return cdp;
+  };
+  const freshPage = async () => {
+    const context = await browser.newContext();
+    try {
+      const page = await context.newPage();
+      return { page, cdp: await open(page), close: () => context.close() };
+    } catch (err) {
+      await context.close();
+      throw err;
+    }
+  };
   try {
     const page = await browser.newPage();
     if (process.env['BENCH_DEBUG']) {
@@ -29,11 +48,7 @@ export async function openBenchPage(files: Record<string, Uint8Array | string>, 
       page.on('requestfailed', (r) => console.error('failed:', r.url(), r.failure()?.errorText));
       page.on('request', (r) => console.error('request:', r.url()));
     }
-    const cdp = await page.context().newCDPSession(page);
-    await cdp.send('HeapProfiler.enable');
-    await page.goto(`${server.url}/index.html`);
-    await page.waitForFunction((name) => name in globalThis, entry);
-    return { page, cdp, close };
+    return { page, cdp: await open(page), freshPage, close };
   } catch (err) {
     await close();
     throw err;
