@@ -18,7 +18,7 @@ import { printBreakdown, type Traced } from './lib/breakdown.js';
 import { measureNode as measureLoad, median, procCpuMs, procKb, rendererPids, type Sample } from './lib/measure.js';
 import { startBenchServers, type BenchServers } from './lib/sealed-sets.js';
 import { openBenchPage } from './lib/bench-page.js';
-import { cryptoAloneMs } from './lib/crypto-alone.js';
+import { cryptoAloneLine, cryptoAloneMs } from './lib/crypto-alone.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 /** Every real graph model of 2–30 MB in @vladmandic/human's models/, smallest first. */
@@ -165,7 +165,7 @@ async function main(): Promise<void> {
     // The sealed path's crypto alone (bench/lib/crypto-alone.ts: decrypt + SHA-256 of the model's
     // size, no network, on the loading thread) against the plain load: the ratio it alone would give.
     const floorRow = (env: string, name: string, cryptoMs: number, plainMs: number) => {
-      const line = `${env.padEnd(8)} ${name.padEnd(18)} ${(sizes[name]! / 1048576).toFixed(1).padStart(5)} MB crypto alone  ${cryptoMs.toFixed(1).padStart(6)} ms = ${(cryptoMs / plainMs).toFixed(2)} of plain weightData's ${plainMs.toFixed(0)} ms: ratio ${(1 + cryptoMs / plainMs).toFixed(2)} were it a sealed load's only extra cost`;
+      const line = cryptoAloneLine(`${env.padEnd(8)} ${name.padEnd(18)} ${(sizes[name]! / 1048576).toFixed(1).padStart(5)} MB`, cryptoMs, plainMs, 'plain weightData');
       rows.push(line);
       console.log(line);
     };

@@ -15,7 +15,7 @@ import { printBreakdown, type Traced } from './lib/breakdown.js';
 import { measureNode, measureRenderer, median, ratioLine, type Sample } from './lib/measure.js';
 import { startBenchServers, type BenchServers } from './lib/sealed-sets.js';
 import { openBenchPage } from './lib/bench-page.js';
-import { cryptoAloneMs } from './lib/crypto-alone.js';
+import { cryptoAloneLine, cryptoAloneMs } from './lib/crypto-alone.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const ROOT = join(here, '..');
@@ -88,7 +88,7 @@ async function main(): Promise<void> {
     // no network, on the loading thread) against the plain create: the ratio it alone would give.
     const cryptoRow = (env: string, name: string, label: string, cryptoMs: number, plain: Sample[]) => {
       const plainMs = median(plain.map((s) => s.ms));
-      const line = `${env.padEnd(8)} ${name.padEnd(18)} ${mbOf(name).toFixed(1).padStart(5)} MB ${label.padEnd(17)} crypto alone ${cryptoMs.toFixed(1).padStart(6)} ms = ${(cryptoMs / plainMs).toFixed(2)} of plain's ${plainMs.toFixed(0)} ms: ratio ${(1 + cryptoMs / plainMs).toFixed(2)} were it the sealed path's only extra cost`;
+      const line = cryptoAloneLine(`${env.padEnd(8)} ${name.padEnd(18)} ${mbOf(name).toFixed(1).padStart(5)} MB ${label.padEnd(17)}`, cryptoMs, plainMs, 'plain');
       rows.push(line);
       console.log(line);
     };

@@ -3,6 +3,7 @@
 // imports: Chromium benches bundle it into their page.
 
 import { ChunkedDecryptor, DEFAULT_CHUNK_LENGTH, encryptChunked, FILE_HEAD_LENGTH, importInputKey, TAG_LENGTH, type ChunkCipherFactory } from '../../format/chunked.js';
+import { median } from './median.js';
 
 /**
  * Median ms, over `rounds` runs after a warm-up, of opening `bytes` of plaintext sealed as one file
@@ -26,6 +27,10 @@ export async function cryptoAloneMs(bytes: number, cipher: ChunkCipherFactory | 
     await decryptor.finish();
     if (r > 0) times.push(performance.now() - t0);
   }
-  times.sort((a, b) => a - b);
-  return times[times.length >> 1]!;
+  return median(times);
+}
+
+/** The report line: `prefix` (env, name, size, mode), the crypto alone, and the ratio it alone would give against `plainMs`. */
+export function cryptoAloneLine(prefix: string, cryptoMs: number, plainMs: number, plainLabel: string): string {
+  return `${prefix} crypto alone ${cryptoMs.toFixed(1).padStart(6)} ms = ${(cryptoMs / plainMs).toFixed(2)} of ${plainLabel}'s ${plainMs.toFixed(0)} ms: ratio ${(1 + cryptoMs / plainMs).toFixed(2)} were it the sealed path's only extra cost`;
 }

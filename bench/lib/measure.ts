@@ -16,11 +16,9 @@ export interface Sample {
   cpu?: number;
 }
 
-/** The median of `values`. */
-export function median(values: number[]): number {
-  const s = [...values].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
-}
+import { median } from './median.js';
+
+export { median };
 
 setFlagsFromString('--expose-gc');
 const gc = runInNewContext('gc') as () => void;
