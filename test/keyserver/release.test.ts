@@ -135,6 +135,8 @@ describe('release', () => {
         expect(p.status, origin).toBe(204);
         expect(p.headers.get('access-control-allow-origin')).toBe(origin);
         expect(p.headers.get('access-control-allow-headers')).toContain('authorization');
+        // Browsers may cache the preflight: a page's later releases skip the OPTIONS round trip.
+        expect(p.headers.get('access-control-max-age')).toBe('600');
         // The bearer token is the only credential: the browser may never send cookies along.
         expect(p.headers.get('access-control-allow-credentials')).toBeNull();
       }

@@ -131,6 +131,30 @@ describe('sealedModel in Chromium', () => {
     await page.close();
   });
 
+  it('a page preflights its first release only: later releases reuse the cached preflight', async () => {
+    // Not routed (openPage's route would answer in place of Chromium's network stack): the page's
+    // own requests, as Chromium's network stack sends them, seen through CDP.
+    const page = await browser.newPage();
+    const cdp = await page.context().newCDPSession(page);
+    await cdp.send('Network.enable');
+    const sent: string[] = [];
+    cdp.on('Network.requestWillBeSent', (e) => {
+      if (e.request.url.startsWith(`${keyServer}/v2/release`)) sent.push(e.request.method);
+    });
+    await page.goto(`${files.url}/index.html`);
+    await page.waitForFunction(() => 'modelsealTest' in globalThis);
+    const token = await mintDevToken({ store: storeDir, models: ['antispoof'], ttl: '5m' });
+    for (let i = 0; i < 3; i++) {
+      await page.evaluate(
+        ({ url, token, keyServer }) => (globalThis as unknown as { modelsealTest: { loadSealed(u: string, t: string, k: string, s: boolean): Promise<unknown> } }).modelsealTest.loadSealed(url, token, keyServer, false),
+        { url: `${files.url}/sealed/antispoof/model.json`, token, keyServer },
+      );
+    }
+    expect(sent.filter((m) => m === 'POST')).toHaveLength(3);
+    expect(sent.filter((m) => m === 'OPTIONS')).toHaveLength(1);
+    await page.close();
+  });
+
   it('substitution by a key holder who can write to the CDN is refused, and the manifest cannot choose the key server', async () => {
     expect(forgeries.resealed).toContain('forged');
     const page = await openPage();
