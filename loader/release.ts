@@ -158,8 +158,8 @@ async function post(request: ReleaseRequest, url: string, body: string, token: s
     return await request.fetch(url, {
       method: 'POST',
       // The token is the only credential: no cookies. No `cache: 'no-store'`: Chromium then skips its
-      // CORS preflight cache, and every release paid a preflight round trip (~10 ms, measured:
-      // docs/LOADER.md). Nothing is stored anyway: no HTTP cache reuses a POST's answer, and the key
+      // CORS preflight cache, and every release was preceded by an OPTIONS request to the key server
+      // (docs/LOADER.md). Nothing is stored anyway: no HTTP cache reuses a POST's answer, and the key
       // server marks every answer `Cache-Control: no-store` (docs/PROTOCOL.md).
       credentials: 'omit',
       headers: { 'content-type': 'application/json', authorization: `Bearer ${token}`, ...(request.origin === undefined ? {} : { origin: request.origin }) },
