@@ -19,6 +19,7 @@ import { measureNode as measureLoad, median, procCpuMs, procKb, rendererPids, ty
 import { startBenchServers, type BenchServers } from './lib/sealed-sets.js';
 import { openBenchPage } from './lib/bench-page.js';
 import { cryptoAloneLine, cryptoAloneMs } from './lib/crypto-alone.js';
+import { watchMachine } from './lib/machine.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 /** Every real graph model of 2–30 MB in @vladmandic/human's models/, smallest first. */
@@ -109,6 +110,7 @@ async function main(): Promise<void> {
   const { webCryptoChunkCipher } = await import('../format/chunked.js');
   const { trace } = await import('../loader/trace.js');
   const breakdown = !args.includes('--no-breakdown');
+  const machine = await watchMachine();
   /** A handler whose load() is timed: the rest of the load is tfjs's own work. */
   const timedHandler = (handler: { load?: () => Promise<unknown> }, t0: number, out: { loaded: number }) => ({
     load: async () => {
@@ -347,6 +349,7 @@ async function main(): Promise<void> {
     console.log('  node cipher: weightData rows use the Node default (node:crypto), streamWeights and WebCrypto rows WebCrypto; chromium: WebCrypto');
     console.log('  chromium fresh page: weightData, each load in a new browser context after four warm-up loads (ending with the other kind), at most 5 rounds; read its peak (the other rows share one page, whose earlier loads change what a load newly commits), not its times (a renderer four loads old)');
     console.log('  crypto alone: opening the model\'s size of sealed chunks (AES-256-GCM, SHA-256 per chunk, chunk digest) on the loading thread, no network, median of 5, with the weightData rows\' cipher; the ratio it alone would give bounds how close a sealed load can come to plain unless the crypto overlaps a wait');
+    console.log(await machine());
   } finally {
     servers?.close();
     await rm(root, { recursive: true, force: true });

@@ -16,6 +16,7 @@ import { measureNode, measureRenderer, median, ratioLine, type Sample } from './
 import { startBenchServers, type BenchServers } from './lib/sealed-sets.js';
 import { openBenchPage } from './lib/bench-page.js';
 import { cryptoAloneLine, cryptoAloneMs } from './lib/crypto-alone.js';
+import { watchMachine } from './lib/machine.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const ROOT = join(here, '..');
@@ -58,6 +59,7 @@ async function fetchSet(base: string, paths: string[]): Promise<Map<string, Uint
 
 async function main(): Promise<void> {
   const args = process.argv.slice(2);
+  const machine = await watchMachine();
   const quick = args.includes('--quick');
   const roundsArg = args.indexOf('--rounds');
   const rounds = roundsArg >= 0 ? Number(args[roundsArg + 1]) : quick ? 2 : 7;
@@ -225,6 +227,7 @@ async function main(): Promise<void> {
     console.log('  node peak: V8 heapUsed + arrayBuffers sampled every 2 ms (onnxruntime-node\'s native memory is not seen); chromium: renderer peak RSS (VmHWM after clear_refs)');
     console.log('  crypto alone: opening the set\'s size of sealed chunks (AES-256-GCM, SHA-256 per chunk, chunk digest) on the loading thread, no network, median of 5 (node:crypto in Node, WebCrypto in Chromium)');
     console.log('  goals (issue 12): time ≤ 1.1× in Node, ≤ 1.25× in Chromium; peak memory ≤ 1.2×');
+    console.log(await machine());
   } finally {
     servers?.close();
     await rm(root, { recursive: true, force: true });
