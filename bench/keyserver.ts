@@ -18,6 +18,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { exportJWK, generateKeyPair, jwtVerify } from 'jose';
 import { freePort } from '../test/keyserver/redis-server.js';
+import { loadAverage } from './lib/machine.js';
 import { FileKeyStore, createKeyServer, mintDevToken, resolveConfig } from '../keyserver/index.js';
 import { SessionVerifier } from '../keyserver/session.js';
 import { ServerEphemeralKeys, importClientKey, wrapContentKey } from '../keyserver/wrap.js';
@@ -253,7 +254,7 @@ async function main(): Promise<void> {
     const body = JSON.stringify({ modelId: 'bench', keyId: 'k1', sealing: SEALING, epk });
     const epkX = await exportJWK((await generateKeyPair('ECDH-ES+A256KW', { crv: 'X25519' })).publicKey);
     const bodyX = JSON.stringify({ modelId: 'bench', keyId: 'k1', sealing: SEALING, epk: epkX });
-    const load = await readFile('/proc/loadavg', 'utf8').then((l) => l.split(' ').slice(0, 3).join(' '), () => 'unknown');
+    const load = await loadAverage();
     console.log(`load average before the runs: ${load} (other jobs on the machine lower every req/s; the CPU µs/req columns are steadier)`);
     // [wrapAlgorithm, serverKeyReuseSeconds, concurrencies]: the defaults in full, the opt-in reuse at 16 and 64.
     const servers: [string, number, number[]][] = [

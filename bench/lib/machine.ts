@@ -21,7 +21,8 @@ async function cpuTicks(): Promise<CpuTicks | undefined> {
   }
 }
 
-async function loadAverage(): Promise<string> {
+/** The 1, 5 and 15 minute load averages, as /proc/loadavg gives them ('unknown' off Linux). */
+export async function loadAverage(): Promise<string> {
   return readFile('/proc/loadavg', 'utf8').then((l) => l.split(' ').slice(0, 3).join(' '), () => 'unknown');
 }
 
