@@ -20,11 +20,13 @@ import { startBenchServers, type BenchServers } from './lib/sealed-sets.js';
 import { openBenchPage } from './lib/bench-page.js';
 import { cryptoAloneLine, cryptoAloneMs } from './lib/crypto-alone.js';
 import { watchMachine } from './lib/machine.js';
+import { measureFreshProcess } from './lib/fresh-process.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 /** Every real graph model of 2–30 MB in @vladmandic/human's models/, smallest first. */
 const GRAPH_MODELS = ['handlandmark-lite', 'iris', 'handtrack', 'centernet', 'movenet-lightning', 'faceres'];
 const SYNTHETIC = 'synthetic-40mb';
+const FRESH_TFJS = join(here, 'lib/fresh-tfjs.ts');
 
 // ---------------------------------------------------------------------------------------------
 // Fixtures.
@@ -204,6 +206,14 @@ async function main(): Promise<void> {
         }
       }
       row('node', name, 'WebCrypto', plain, sealed);
+      // The rows above share this process, whose V8 heap + ArrayBuffers they sample every 2 ms: the
+      // default load again, each in a new process that reads its own peak RSS (fresh-process.ts).
+      const freshPlain: Sample[] = [];
+      const freshSealed: Sample[] = [];
+      for (let r = 0; r < Math.min(rounds, 5); r++) {
+        for (const sealedRun of [false, true]) (sealedRun ? freshSealed : freshPlain).push(await measureFreshProcess(FRESH_TFJS, { sealed: sealedRun, files, name, token, keyServer }));
+      }
+      row('node', name, 'fresh process', freshPlain, freshSealed);
       if (breakdown) {
         // Traced rounds of the default load (weightData, node:crypto), after the timed ones.
         const sealedTraces: Traced[] = [];
@@ -345,6 +355,7 @@ async function main(): Promise<void> {
     if (rows.length > 0) console.log(`\n${rows.join('\n')}`);
     console.log(`\nloader bench: ${rounds} alternating rounds after one warm-up; times and peaks are medians, ratios the median of the per-round ratios (min–max in brackets); peak = memory above the pre-load baseline`);
     console.log('  node: V8 heapUsed + arrayBuffers sampled every 2 ms; chromium: renderer peak RSS (VmHWM after clear_refs)');
+    console.log('  node fresh process: weightData, each load in a new Node process after four warm-up loads (ending with the other kind), at most 5 rounds; peak = that process\'s peak RSS (VmHWM after clear_refs): every allocator, garbage included until freed; read its peak, not its times (a process four loads old)');
     console.log('  cpu: CPU time of every thread of the loading process (node: process.cpuUsage; chromium: the renderer\'s, /proc schedstat), not the servers\'');
     console.log('  node cipher: weightData rows use the Node default (node:crypto), streamWeights and WebCrypto rows WebCrypto; chromium: WebCrypto');
     console.log('  chromium fresh page: weightData, each load in a new browser context after four warm-up loads (ending with the other kind), at most 5 rounds; read its peak (the other rows share one page, whose earlier loads change what a load newly commits), not its times (a renderer four loads old)');

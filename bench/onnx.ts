@@ -17,9 +17,12 @@ import { startBenchServers, type BenchServers } from './lib/sealed-sets.js';
 import { openBenchPage } from './lib/bench-page.js';
 import { cryptoAloneLine, cryptoAloneMs } from './lib/crypto-alone.js';
 import { watchMachine } from './lib/machine.js';
+import { measureFreshProcess } from './lib/fresh-process.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const ROOT = join(here, '..');
+const FRESH_ONNX = join(here, 'lib/fresh-onnx.ts');
+const FRESH_TRANSFORMERS = join(here, 'lib/fresh-transformers.ts');
 
 /** The sets: a real model (Silero VAD), a 24 MB external-data model in three files, a transformers.js folder. */
 async function prepare(root: string, storeDir: string): Promise<Map<string, { paths: string[]; bytes: number }>> {
@@ -70,7 +73,7 @@ async function main(): Promise<void> {
   let servers: BenchServers | undefined;
   const rows: string[] = [];
   const row = (env: string, name: string, mode: string, mb: number, plain: Sample[], sealed: Sample[]) => {
-    const line = ratioLine(`${env.padEnd(8)} ${name.padEnd(18)} ${mb.toFixed(1).padStart(5)} MB ${mode.padEnd(17)}`, plain, sealed);
+    const line = ratioLine(`${env.padEnd(8)} ${name.padEnd(18)} ${mb.toFixed(1).padStart(5)} MB ${mode.padEnd(18)}`, plain, sealed);
     rows.push(line);
     console.log(line);
   };
@@ -90,7 +93,7 @@ async function main(): Promise<void> {
     // no network, on the loading thread) against the plain create: the ratio it alone would give.
     const cryptoRow = (env: string, name: string, label: string, cryptoMs: number, plain: Sample[]) => {
       const plainMs = median(plain.map((s) => s.ms));
-      const line = cryptoAloneLine(`${env.padEnd(8)} ${name.padEnd(18)} ${mbOf(name).toFixed(1).padStart(5)} MB ${label.padEnd(17)}`, cryptoMs, plainMs, 'plain');
+      const line = cryptoAloneLine(`${env.padEnd(8)} ${name.padEnd(18)} ${mbOf(name).toFixed(1).padStart(5)} MB ${label.padEnd(18)}`, cryptoMs, plainMs, 'plain');
       rows.push(line);
       console.log(line);
     };
@@ -121,6 +124,14 @@ async function main(): Promise<void> {
           }
           row('node', name, `${label} create`, mbOf(name), plain, sealed);
           cryptoRow('node', name, `${label} create`, nodeCrypto.get(name)!, plain);
+          // The same creates, each in a new process that reads its own peak RSS (fresh-process.ts):
+          // the rows above sample only V8 heap + ArrayBuffers, so not onnxruntime-node's native heap.
+          const freshPlain: Sample[] = [];
+          const freshSealed: Sample[] = [];
+          for (let r = 0; r < Math.min(rounds, 5); r++) {
+            for (const sealedRun of [false, true]) (sealedRun ? freshSealed : freshPlain).push(await measureFreshProcess(FRESH_ONNX, { sealed: sealedRun, runtime: label, files, name, paths: sets.get(name)!.paths, token, keyServer }));
+          }
+          row('node', name, `${label} fresh proc`, mbOf(name), freshPlain, freshSealed);
           if (breakdown) {
             // Traced rounds after the timed ones (loader/trace.ts): where openSealedFiles's time goes.
             const traced = async (sealedRun: boolean): Promise<Traced> => {
@@ -185,6 +196,12 @@ async function main(): Promise<void> {
       Object.assign(env, saved);
       row('node', 'transformers-9mb', 'pipeline() first', mbOf('transformers-9mb'), firstLoad, sealed);
       row('node', 'transformers-9mb', 'pipeline() disk', mbOf('transformers-9mb'), warm, sealed);
+      const freshPlain: Sample[] = [];
+      const freshSealed: Sample[] = [];
+      for (let r = 0; r < Math.min(rounds, 5); r++) {
+        for (const sealedRun of [false, true]) (sealedRun ? freshSealed : freshPlain).push(await measureFreshProcess(FRESH_TRANSFORMERS, { sealed: sealedRun, files, name: 'transformers-9mb', cacheRoot: root, token, keyServer }));
+      }
+      row('node', 'transformers-9mb', 'first, fresh proc', mbOf('transformers-9mb'), freshPlain, freshSealed);
     }
 
     if (only !== 'node') {
@@ -197,11 +214,16 @@ async function main(): Promise<void> {
       try {
         const { page, cdp } = bench;
         type Bench = { benchOnnx(sealed: boolean, url: string, paths: string[], token: string, keyServer: string): Promise<number> };
-        const measure = async (sealedRun: boolean, name: string): Promise<Sample> => {
-          await cdp.send('HeapProfiler.collectGarbage');
+        type Target = { page: typeof page; cdp: typeof cdp };
+        const create = (target: Target, sealedRun: boolean, name: string): Promise<number> => {
           const url = sealedRun ? `${files}/sealed/${name}/model.json` : `${files}/plain/${name}`;
-          return measureRenderer(() => page.evaluate(({ sealedRun, url, paths, token, keyServer }) => (globalThis as unknown as Bench).benchOnnx(sealedRun, url, paths, token, keyServer), { sealedRun, url, paths: sets.get(name)!.paths, token, keyServer }));
+          return target.page.evaluate(({ sealedRun, url, paths, token, keyServer }) => (globalThis as unknown as Bench).benchOnnx(sealedRun, url, paths, token, keyServer), { sealedRun, url, paths: sets.get(name)!.paths, token, keyServer });
         };
+        const measureIn = async (target: Target, sealedRun: boolean, name: string): Promise<Sample> => {
+          await target.cdp.send('HeapProfiler.collectGarbage');
+          return measureRenderer(() => create(target, sealedRun, name));
+        };
+        const measure = (sealedRun: boolean, name: string) => measureIn({ page, cdp }, sealedRun, name);
         for (const name of onnxSets) {
           const plain: Sample[] = [];
           const sealed: Sample[] = [];
@@ -214,6 +236,23 @@ async function main(): Promise<void> {
             }
           }
           row('chromium', name, 'ort-web create', mbOf(name), plain, sealed);
+          // The rounds above share one page, whose earlier creates decide how much of a create's
+          // memory is newly committed: each create again in a new browser context, after four
+          // warm-up creates ending with the other kind (as bench/loader.ts's fresh page row).
+          const freshPlain: Sample[] = [];
+          const freshSealed: Sample[] = [];
+          for (let r = 0; r < Math.min(rounds, 5); r++) {
+            for (const sealedRun of [false, true]) {
+              const fresh = await bench.freshPage();
+              try {
+                for (const s of [sealedRun, !sealedRun, sealedRun, !sealedRun]) await create(fresh, s, name);
+                (sealedRun ? freshSealed : freshPlain).push(await measureIn(fresh, sealedRun, name));
+              } finally {
+                await fresh.close();
+              }
+            }
+          }
+          row('chromium', name, 'ort-web fresh page', mbOf(name), freshPlain, freshSealed);
           const cryptoMs = await page.evaluate((bytes) => (globalThis as unknown as { benchCryptoAlone(b: number): Promise<number> }).benchCryptoAlone(bytes), sets.get(name)!.bytes);
           cryptoRow('chromium', name, 'ort-web create', cryptoMs, plain);
         }
@@ -225,6 +264,8 @@ async function main(): Promise<void> {
     console.log(`\nonnx bench: ${rounds} alternating rounds after one warm-up; times and peaks are medians, ratios the median of the per-round ratios (min–max in brackets)`);
     console.log('  plain = the same runtime given the same bytes from the same static server (transformers.js: "first" = from the static server into a fresh file cache, "disk" = the folder on local disk); sealed = openSealedFiles (key release, download, decryption, digests) + createOnnxSession / useSealedFiles');
     console.log('  node peak: V8 heapUsed + arrayBuffers sampled every 2 ms (onnxruntime-node\'s native memory is not seen); chromium: renderer peak RSS (VmHWM after clear_refs)');
+    console.log('  chromium fresh page: each create in a new browser context after four warm-up creates (ending with the other kind), at most 5 rounds; read its peak, not its times');
+    console.log('  node fresh proc: each create (transformers.js: first pipeline()) in a new Node process after four warm-ups (ending with the other kind), at most 5 rounds; peak = that process\'s peak RSS (VmHWM after clear_refs), native heaps included; read its peak, not its times');
     console.log('  crypto alone: opening the set\'s size of sealed chunks (AES-256-GCM, SHA-256 per chunk, chunk digest) on the loading thread, no network, median of 5 (node:crypto in Node, WebCrypto in Chromium)');
     console.log('  goals (issue 12): time ≤ 1.1× in Node, ≤ 1.25× in Chromium; peak memory ≤ 1.2×');
     console.log(await machine());
