@@ -47,6 +47,37 @@ function pathJoin(...parts: string[]): string {
 const REVISION = '\u0000revision\u0000';
 
 /**
+ * The answer to a cache hit: a Response over a decrypted file whose `arrayBuffer()` resolves with
+ * the file's own ArrayBuffer, not a copy. transformers.js reads a cache hit with `arrayBuffer()`
+ * (utils/hub.js; in Node always for .onnx files) and hands the bytes to the runtime, which copies
+ * them; a copy here would hold the model's size once more until the pipeline is ready (measured:
+ * docs/LOADER.md). Its body, for a reader that streams it (transformers.js's progress reader), is
+ * the same bytes in one piece; a Response nobody reads (it asks twice for each .onnx file in
+ * Node) costs nothing.
+ */
+class HeldBytesResponse extends Response {
+  readonly #bytes: Uint8Array;
+
+  constructor(bytes: Uint8Array) {
+    const body = new ReadableStream<Uint8Array>({
+      pull(controller) {
+        controller.enqueue(bytes);
+        controller.close();
+      },
+    });
+    super(body, { status: 200, headers: { 'content-length': String(bytes.byteLength), 'content-type': 'application/octet-stream' } });
+    this.#bytes = bytes;
+  }
+
+  override async arrayBuffer(): Promise<ArrayBuffer> {
+    const bytes = this.#bytes;
+    // The files openSealedFiles returns each own their buffer; any other view is copied out.
+    if (bytes.buffer instanceof ArrayBuffer && bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength) return bytes.buffer;
+    return bytes.slice().buffer;
+  }
+}
+
+/**
  * The cache object set as `env.customCache`: `match()` answers from decrypted files in memory,
  * `put()` stores nothing (so no plaintext ever reaches Cache Storage or a cache folder).
  */
@@ -106,16 +137,7 @@ class SealedFilesCache {
     if (typeof key !== 'string') return undefined;
     const bytes = this.lookup(key);
     if (bytes === undefined) return undefined;
-    // A stream that hands over the bytes on first read: transformers.js copies them once into its
-    // own buffer (Response.arrayBuffer, or its progress reader), and a Response it never reads (it
-    // asks twice for each .onnx file in Node) costs nothing.
-    const body = new ReadableStream<Uint8Array>({
-      pull(controller) {
-        controller.enqueue(bytes);
-        controller.close();
-      },
-    });
-    return new Response(body, { status: 200, headers: { 'content-length': String(bytes.byteLength), 'content-type': 'application/octet-stream' } });
+    return new HeldBytesResponse(bytes);
   }
 
   async put(): Promise<void> {
@@ -152,7 +174,7 @@ function isEnv(env: unknown): env is TransformersEnvLike {
  * import { env, pipeline } from '@huggingface/transformers';
  * const sealed = useSealedFiles(env, 'my-org/tiny', await openSealedFiles(url, options));
  * const extractor = await pipeline('feature-extraction', 'my-org/tiny', { dtype: 'fp32' });
- * sealed.release(); // transformers.js holds its own copies now
+ * sealed.release(); // the runtime holds its own copy now: this zeroes the loader's (which transformers.js was handed)
  */
 export function useSealedFiles(env: TransformersEnvLike, modelId: string, files: Map<string, Uint8Array>): SealedTransformersModel {
   checkArguments('useSealedFiles', env, modelId);

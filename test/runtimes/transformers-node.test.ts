@@ -95,6 +95,15 @@ describe('transformers.js pipeline() in Node', () => {
     expect(await text('https://huggingface.co/org/mm/resolve/main/config.json')).toBeUndefined();
     expect(await text('https://huggingface.co/org/m/resolve/main/missing.json')).toBeUndefined();
     expect(await text('https://example.com/org/m/resolve/main/config.json')).toBeUndefined();
+    // A hit hands over the file's own buffer (no second copy of the model until the pipeline is
+    // ready); its body streams the same bytes; a view into a larger buffer is copied out.
+    const key = 'https://huggingface.co/org/m/resolve/main/onnx/model.onnx';
+    expect(await (await cache.match(key))!.arrayBuffer()).toBe(files.get('onnx/model.onnx')!.buffer);
+    expect([...new Uint8Array(await new Response((await cache.match(key))!.body).arrayBuffer())]).toEqual([1, 2]);
+    const view = useSealedFiles(env as unknown as TransformersEnvLike, 'org/v', new Map([['config.json', new Uint8Array([9, 123, 125, 9]).subarray(1, 3)]]));
+    const copied = await (await cache.match('https://huggingface.co/org/v/resolve/main/config.json'))!.arrayBuffer();
+    expect([copied.byteLength, ...new Uint8Array(copied)]).toEqual([2, 123, 125]);
+    view.release();
     // put() stores nothing.
     await cache.put('https://huggingface.co/org/m/resolve/main/new.json', new Response('x'));
     expect(await text('https://huggingface.co/org/m/resolve/main/new.json')).toBeUndefined();

@@ -10,10 +10,11 @@ export const SENTENCES = ['hello sealed world', 'the key server is in memory', '
 type Env = typeof envType;
 type Pipeline = typeof pipelineType;
 
-/** Embeds SENTENCES with mean pooling; returns the flattened embeddings. */
-export async function embed(pipeline: Pipeline, modelId: string, device?: 'wasm' | 'cpu'): Promise<number[]> {
+/** Embeds SENTENCES with mean pooling; returns the flattened embeddings. `ready` runs once the pipeline is. */
+export async function embed(pipeline: Pipeline, modelId: string, device?: 'wasm' | 'cpu', ready?: () => void): Promise<number[]> {
   const extractor = await pipeline('feature-extraction', modelId, { dtype: 'fp32', ...(device ? { device } : {}) });
   try {
+    ready?.();
     const out = await extractor(SENTENCES, { pooling: 'mean', normalize: true });
     return Array.from(out.data as Float32Array);
   } finally {
@@ -32,11 +33,15 @@ export function usePlainHost(env: Env, host: string, caches: { browser?: boolean
   env.useFSCache = caches.fs ?? false;
 }
 
-/** Loads `files` as `modelId` through useSealedFiles, embeds, releases. */
+/**
+ * Loads `files` as `modelId` through useSealedFiles and releases them (zeroed) once the pipeline is
+ * ready, before it embeds: the documented order, which must hold although transformers.js was
+ * handed the decrypted buffers themselves.
+ */
 export async function embedSealed(env: Env, pipeline: Pipeline, modelId: string, files: Map<string, Uint8Array>, device?: 'wasm' | 'cpu'): Promise<number[]> {
   const sealed = useSealedFiles(env as unknown as TransformersEnvLike, modelId, files);
   try {
-    return await embed(pipeline, modelId, device);
+    return await embed(pipeline, modelId, device, () => sealed.release());
   } finally {
     sealed.release();
   }
