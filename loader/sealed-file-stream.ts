@@ -49,16 +49,27 @@ export async function openSealedFileStream(url: string, path: string, options: S
   const reader = filesShardReader(load, unlock, () => undefined);
   let delivered = 0;
   let next = first;
-  /** Fetches and fully checks shard `index`; resolves with the file's bytes in it, as views. */
+  /**
+   * Fetches and fully checks shard `index`; resolves with the file's bytes in it, as views. The
+   * bytes of other files in the same chunks are zeroed first: a reader gets views, and a view's
+   * buffer must not show a neighbouring file.
+   */
   const fetchShard = (index: number): Promise<Uint8Array[]> => {
     const work = (async () => {
       const chunks = await reader.read(index, controller.signal, resolved.signal);
       const pieces: Uint8Array[] = [];
       let at = index * shardLength;
       for (const chunk of chunks) {
-        const from = Math.max(start, at);
-        const to = Math.min(end, at + chunk.byteLength);
-        if (to > from) pieces.push(new Uint8Array(chunk, from - at, to - from));
+        const from = Math.min(Math.max(start, at), at + chunk.byteLength) - at;
+        const to = Math.max(Math.min(end, at + chunk.byteLength), at) - at;
+        const bytes = new Uint8Array(chunk);
+        if (to > from) {
+          bytes.fill(0, 0, from);
+          bytes.fill(0, to);
+          pieces.push(bytes.subarray(from, to));
+        } else {
+          bytes.fill(0);
+        }
         at += chunk.byteLength;
       }
       return pieces;
@@ -72,6 +83,10 @@ export async function openSealedFileStream(url: string, path: string, options: S
     while (queue.length < 2 && next <= last) queue.push(fetchShard(next++));
   };
   const fail = (err: unknown): unknown => (resolved.signal?.aborted ? abortedError(resolved.signal, path) : err);
+  /** Once the stream stops early: zeroes the shards read ahead, which no reader will get. */
+  const dropQueued = () => {
+    for (const shard of queue.splice(0)) void shard.then((pieces) => { for (const p of pieces) new Uint8Array(p.buffer).fill(0); }, () => undefined);
+  };
 
   return new ReadableStream<Uint8Array>({
     start() {
@@ -90,6 +105,7 @@ export async function openSealedFileStream(url: string, path: string, options: S
       } catch (err) {
         controller.abort(err);
         unlink();
+        dropQueued();
         stream.error(fail(err));
         return;
       }
@@ -107,6 +123,7 @@ export async function openSealedFileStream(url: string, path: string, options: S
     cancel(reason) {
       controller.abort(reason);
       unlink();
+      dropQueued();
     },
   }, { highWaterMark: 0 });
 }

@@ -9,7 +9,8 @@ import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mintDevToken, FileKeyStore, type KeyServer } from '../../keyserver/index.js';
 import { startKeyServer } from '../helpers/key-server.js';
-import { openSealedFiles, openSealedFileStream, sealedModel } from '../../loader/index.js';
+import { openSealedFiles, openSealedFileStream, sealedModel, type ChunkCipherFactory } from '../../loader/index.js';
+import { webCryptoChunkCipher } from '../../format/index.js';
 import { startStaticServer, type StaticServer } from '../helpers/static-server.js';
 import { readAll, sampleFolder, sealFolderInto, type PlainFolder } from './files-fixtures.js';
 import { copyHumanModel, sealInto, type ModelFiles } from './fixtures.js';
@@ -133,6 +134,50 @@ describe('openSealedFileStream', () => {
     const before = files.requests.length;
     await expectCode(openSealedFileStream(url('folder'), 'onnx/MODEL.onnx', { token: await token(), keyServer }), 'file_unavailable', /holds no file "onnx\/MODEL.onnx" \(it holds 5 files/);
     expect(files.requests.slice(before).some((r) => r.includes('shard-'))).toBe(false);
+  });
+
+  it('a piece shows only its own file: the bytes of neighbouring files in its chunk are zeroed', async () => {
+    const pieces: Uint8Array[] = [];
+    for (const path of ['onnx/model.onnx', 'onnx/model.onnx_data']) {
+      const reader = (await openSealedFileStream(url('folder'), path, { token: await token(), keyServer })).getReader();
+      for (let r = await reader.read(); !r.done; r = await reader.read()) pieces.push(r.value);
+    }
+    // model.onnx ends inside a chunk that model.onnx_data starts in (both random bytes), so both
+    // files' edge pieces are views into chunks that held the other file's bytes.
+    const edges = pieces.filter((p) => p.byteLength < p.buffer.byteLength);
+    expect(edges.length).toBeGreaterThanOrEqual(2);
+    for (const p of edges) {
+      const whole = new Uint8Array(p.buffer);
+      expect(whole.subarray(0, p.byteOffset).every((b) => b === 0) && whole.subarray(p.byteOffset + p.byteLength).every((b) => b === 0)).toBe(true);
+    }
+  });
+
+  it('cancelling zeroes the shards read ahead, which no reader gets', async () => {
+    // A cipher that records every chunk it decrypts, so the test can look at what was not handed out.
+    const decrypted: ArrayBuffer[] = [];
+    const cipher: ChunkCipherFactory = {
+      ...webCryptoChunkCipher,
+      async forFile(key, nonce) {
+        const inner = await webCryptoChunkCipher.forFile(key, nonce);
+        return { seal: inner.seal, open: async (i, sealed) => { const out = await inner.open(i, sealed); decrypted.push(out); return out; } };
+      },
+    };
+    const stream = await openSealedFileStream(url('folder'), 'onnx/model.onnx_data', { token: await token(), keyServer, cipher });
+    decrypted.length = 0; // the header's chunks, opened before the stream resolved
+    const reader = stream.getReader();
+    // The file starts at byte 150 071: its first shard (the third, to byte 196 608) gives 46 537 bytes.
+    const handed = new Set<ArrayBufferLike>();
+    for (let got = 0; got < 196_608 - 150_071;) {
+      const { value } = await reader.read();
+      handed.add(value!.buffer);
+      got += value!.byteLength;
+    }
+    await reader.cancel();
+    await new Promise((r) => setTimeout(r, 200));
+    const ahead = decrypted.filter((b) => !handed.has(b));
+    // The control: shards past the first were decrypted ahead of the reader.
+    expect(ahead.length).toBeGreaterThan(1);
+    for (const b of ahead) expect(new Uint8Array(b).every((x) => x === 0)).toBe(true);
   });
 
   it('reads at most one shard ahead of the reader, and cancelling stops there', async () => {
