@@ -17,10 +17,10 @@ import { runInNewContext } from 'node:vm';
 import { printBreakdown, type Traced } from './lib/breakdown.js';
 import { measureNode as measureLoad, median, procCpuMs, procKb, rendererPids, type Sample } from './lib/measure.js';
 import { startBenchServers, type BenchServers } from './lib/sealed-sets.js';
-import { openBenchPage } from './lib/bench-page.js';
+import { freshPageSamples, openBenchPage, type PageTarget } from './lib/bench-page.js';
 import { cryptoAloneLine, cryptoAloneMs } from './lib/crypto-alone.js';
 import { watchMachine } from './lib/machine.js';
-import { measureFreshProcess } from './lib/fresh-process.js';
+import { freshProcessSamples } from './lib/fresh-process.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 /** Every real graph model of 2–30 MB in @vladmandic/human's models/, smallest first. */
@@ -208,12 +208,8 @@ async function main(): Promise<void> {
       row('node', name, 'WebCrypto', plain, sealed);
       // The rows above share this process, whose V8 heap + ArrayBuffers they sample every 2 ms: the
       // default load again, each in a new process that reads its own peak RSS (fresh-process.ts).
-      const freshPlain: Sample[] = [];
-      const freshSealed: Sample[] = [];
-      for (let r = 0; r < Math.min(rounds, 5); r++) {
-        for (const sealedRun of [false, true]) (sealedRun ? freshSealed : freshPlain).push(await measureFreshProcess(FRESH_TFJS, { sealed: sealedRun, files, name, token, keyServer }));
-      }
-      row('node', name, 'fresh process', freshPlain, freshSealed);
+      const freshNode = await freshProcessSamples(FRESH_TFJS, rounds, { files, name, token, keyServer });
+      row('node', name, 'fresh process', freshNode.plain, freshNode.sealed);
       if (breakdown) {
         // Traced rounds of the default load (weightData, node:crypto), after the timed ones.
         const sealedTraces: Traced[] = [];
@@ -268,13 +264,12 @@ async function main(): Promise<void> {
       const bench = await openBenchPage({ '/index.html': '<!doctype html><script src="/bench.js"></script>', '/bench.js': script }, 'benchLoad');
       try {
         const { page, cdp } = bench;
-        type Target = { page: typeof page; cdp: typeof cdp };
-        const loadIn = (target: Target, url: string, sealed: boolean, streamWeights: boolean) => target.page.evaluate(
+        const loadIn = (target: PageTarget, url: string, sealed: boolean, streamWeights: boolean) => target.page.evaluate(
           ({ url, sealed, options }) => (globalThis as unknown as { benchLoad(u: string, s: boolean, o: unknown): Promise<number> }).benchLoad(url, sealed, options),
           { url, sealed, options: { token, keyServer, streamWeights } },
         );
         const measure = (url: string, sealed: boolean, streamWeights: boolean) => measureIn({ page, cdp }, url, sealed, streamWeights);
-        const measureIn = async ({ page, cdp }: Target, url: string, sealed: boolean, streamWeights: boolean): Promise<Sample> => {
+        const measureIn = async ({ page, cdp }: PageTarget, url: string, sealed: boolean, streamWeights: boolean): Promise<Sample> => {
           await cdp.send('HeapProfiler.collectGarbage');
           const pids = await rendererPids();
           const base = new Map<number, number>();
@@ -314,21 +309,9 @@ async function main(): Promise<void> {
           // The rounds above share one page, whose earlier loads (plain streamWeights ones peak near
           // 100 MB) decide how much of a load's memory is newly committed: the same load measured in
           // a new browser context each time, after four warm-up loads ending with the other kind.
-          const freshPlain: Sample[] = [];
-          const freshSealed: Sample[] = [];
-          for (let r = 0; r < Math.min(rounds, 5); r++) {
-            for (const sealedRun of [false, true]) {
-              const fresh = await bench.freshPage();
-              try {
-                const url = (s: boolean) => `${files}/${s ? 'sealed' : 'plain'}/${name}/model.json`;
-                for (const s of [sealedRun, !sealedRun, sealedRun, !sealedRun]) await loadIn(fresh, url(s), s, false);
-                (sealedRun ? freshSealed : freshPlain).push(await measureIn(fresh, url(sealedRun), sealedRun, false));
-              } finally {
-                await fresh.close();
-              }
-            }
-          }
-          row('chromium', name, 'fresh page', freshPlain, freshSealed);
+          const url = (s: boolean) => `${files}/${s ? 'sealed' : 'plain'}/${name}/model.json`;
+          const freshChromium = await freshPageSamples(bench, rounds, (t, s) => loadIn(t, url(s), s, false), (t, s) => measureIn(t, url(s), s, false));
+          row('chromium', name, 'fresh page', freshChromium.plain, freshChromium.sealed);
           const cryptoMs = await page.evaluate((bytes) => (globalThis as unknown as { benchCryptoAlone(b: number): Promise<number> }).benchCryptoAlone(bytes), sizes[name]!);
           floorRow('chromium', name, cryptoMs, plainWeightData);
           if (breakdown) {

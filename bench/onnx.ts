@@ -14,10 +14,10 @@ import { fileURLToPath } from 'node:url';
 import { printBreakdown, type Traced } from './lib/breakdown.js';
 import { measureNode, measureRenderer, median, ratioLine, type Sample } from './lib/measure.js';
 import { startBenchServers, type BenchServers } from './lib/sealed-sets.js';
-import { openBenchPage } from './lib/bench-page.js';
+import { freshPageSamples, openBenchPage, type PageTarget } from './lib/bench-page.js';
 import { cryptoAloneLine, cryptoAloneMs } from './lib/crypto-alone.js';
 import { watchMachine } from './lib/machine.js';
-import { measureFreshProcess } from './lib/fresh-process.js';
+import { freshProcessSamples } from './lib/fresh-process.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const ROOT = join(here, '..');
@@ -126,12 +126,8 @@ async function main(): Promise<void> {
           cryptoRow('node', name, `${label} create`, nodeCrypto.get(name)!, plain);
           // The same creates, each in a new process that reads its own peak RSS (fresh-process.ts):
           // the rows above sample only V8 heap + ArrayBuffers, so not onnxruntime-node's native heap.
-          const freshPlain: Sample[] = [];
-          const freshSealed: Sample[] = [];
-          for (let r = 0; r < Math.min(rounds, 5); r++) {
-            for (const sealedRun of [false, true]) (sealedRun ? freshSealed : freshPlain).push(await measureFreshProcess(FRESH_ONNX, { sealed: sealedRun, runtime: label, files, name, paths: sets.get(name)!.paths, token, keyServer }));
-          }
-          row('node', name, `${label} fresh proc`, mbOf(name), freshPlain, freshSealed);
+          const fresh = await freshProcessSamples(FRESH_ONNX, rounds, { runtime: label, files, name, paths: sets.get(name)!.paths, token, keyServer });
+          row('node', name, `${label} fresh proc`, mbOf(name), fresh.plain, fresh.sealed);
           if (breakdown) {
             // Traced rounds after the timed ones (loader/trace.ts): where openSealedFiles's time goes.
             const traced = async (sealedRun: boolean): Promise<Traced> => {
@@ -196,12 +192,8 @@ async function main(): Promise<void> {
       Object.assign(env, saved);
       row('node', 'transformers-9mb', 'pipeline() first', mbOf('transformers-9mb'), firstLoad, sealed);
       row('node', 'transformers-9mb', 'pipeline() disk', mbOf('transformers-9mb'), warm, sealed);
-      const freshPlain: Sample[] = [];
-      const freshSealed: Sample[] = [];
-      for (let r = 0; r < Math.min(rounds, 5); r++) {
-        for (const sealedRun of [false, true]) (sealedRun ? freshSealed : freshPlain).push(await measureFreshProcess(FRESH_TRANSFORMERS, { sealed: sealedRun, files, name: 'transformers-9mb', cacheRoot: root, token, keyServer }));
-      }
-      row('node', 'transformers-9mb', 'first, fresh proc', mbOf('transformers-9mb'), freshPlain, freshSealed);
+      const fresh = await freshProcessSamples(FRESH_TRANSFORMERS, rounds, { files, name: 'transformers-9mb', cacheRoot: root, token, keyServer });
+      row('node', 'transformers-9mb', 'first, fresh proc', mbOf('transformers-9mb'), fresh.plain, fresh.sealed);
     }
 
     if (only !== 'node') {
@@ -214,12 +206,11 @@ async function main(): Promise<void> {
       try {
         const { page, cdp } = bench;
         type Bench = { benchOnnx(sealed: boolean, url: string, paths: string[], token: string, keyServer: string): Promise<number> };
-        type Target = { page: typeof page; cdp: typeof cdp };
-        const create = (target: Target, sealedRun: boolean, name: string): Promise<number> => {
+        const create = (target: PageTarget, sealedRun: boolean, name: string): Promise<number> => {
           const url = sealedRun ? `${files}/sealed/${name}/model.json` : `${files}/plain/${name}`;
           return target.page.evaluate(({ sealedRun, url, paths, token, keyServer }) => (globalThis as unknown as Bench).benchOnnx(sealedRun, url, paths, token, keyServer), { sealedRun, url, paths: sets.get(name)!.paths, token, keyServer });
         };
-        const measureIn = async (target: Target, sealedRun: boolean, name: string): Promise<Sample> => {
+        const measureIn = async (target: PageTarget, sealedRun: boolean, name: string): Promise<Sample> => {
           await target.cdp.send('HeapProfiler.collectGarbage');
           return measureRenderer(() => create(target, sealedRun, name));
         };
@@ -239,20 +230,8 @@ async function main(): Promise<void> {
           // The rounds above share one page, whose earlier creates decide how much of a create's
           // memory is newly committed: each create again in a new browser context, after four
           // warm-up creates ending with the other kind (as bench/loader.ts's fresh page row).
-          const freshPlain: Sample[] = [];
-          const freshSealed: Sample[] = [];
-          for (let r = 0; r < Math.min(rounds, 5); r++) {
-            for (const sealedRun of [false, true]) {
-              const fresh = await bench.freshPage();
-              try {
-                for (const s of [sealedRun, !sealedRun, sealedRun, !sealedRun]) await create(fresh, s, name);
-                (sealedRun ? freshSealed : freshPlain).push(await measureIn(fresh, sealedRun, name));
-              } finally {
-                await fresh.close();
-              }
-            }
-          }
-          row('chromium', name, 'ort-web fresh page', mbOf(name), freshPlain, freshSealed);
+          const fresh = await freshPageSamples(bench, rounds, (t, s) => create(t, s, name), (t, s) => measureIn(t, s, name));
+          row('chromium', name, 'ort-web fresh page', mbOf(name), fresh.plain, fresh.sealed);
           const cryptoMs = await page.evaluate((bytes) => (globalThis as unknown as { benchCryptoAlone(b: number): Promise<number> }).benchCryptoAlone(bytes), sets.get(name)!.bytes);
           cryptoRow('chromium', name, 'ort-web create', cryptoMs, plain);
         }

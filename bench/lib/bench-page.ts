@@ -3,6 +3,13 @@
 // page's bench entry ready. BENCH_DEBUG=1 prints the page's console, errors and requests.
 
 import type { CDPSession, Page } from 'playwright-core';
+import { FRESH_ROUNDS, warmUpOrder, type Sample } from './measure.js';
+
+/** A page to load in: the bench's own, or a fresh one. */
+export interface PageTarget {
+  page: Page;
+  cdp: CDPSession;
+}
 
 /** An open bench page; close() stops the browser and the page's server. */
 export interface BenchPage {
@@ -11,6 +18,31 @@ export interface BenchPage {
   /** The same page in a new browser context (a renderer with no history); close it after use. */
   freshPage(): Promise<{ page: Page; cdp: CDPSession; close(): Promise<void> }>;
   close(): Promise<void>;
+}
+
+/**
+ * The fresh page rows' samples: per round and kind, the page in a new browser context (a renderer
+ * with no history), four warm-up loads ending with the other kind, then `measure`.
+ */
+export async function freshPageSamples(
+  bench: BenchPage,
+  rounds: number,
+  load: (target: PageTarget, sealed: boolean) => Promise<unknown>,
+  measure: (target: PageTarget, sealed: boolean) => Promise<Sample>,
+): Promise<{ plain: Sample[]; sealed: Sample[] }> {
+  const out = { plain: [] as Sample[], sealed: [] as Sample[] };
+  for (let r = 0; r < Math.min(rounds, FRESH_ROUNDS); r++) {
+    for (const sealed of [false, true]) {
+      const fresh = await bench.freshPage();
+      try {
+        for (const s of warmUpOrder(sealed)) await load(fresh, s);
+        (sealed ? out.sealed : out.plain).push(await measure(fresh, sealed));
+      } finally {
+        await fresh.close();
+      }
+    }
+  }
+  return out;
 }
 
 /** Serves `files` (with an /index.html), opens it in Chromium and waits until `globalThis[entry]` exists. */

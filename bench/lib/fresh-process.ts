@@ -8,7 +8,7 @@ import { writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { procKb, type Sample } from './measure.js';
+import { FRESH_ROUNDS, procKb, warmUpOrder, type Sample } from './measure.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '../..');
 const run = promisify(execFile);
@@ -34,10 +34,20 @@ export async function measureFreshProcess(child: string, job: FreshJob): Promise
   return JSON.parse(last) as Sample;
 }
 
+/** The fresh process rows' samples: per round (at most FRESH_ROUNDS), a plain then a sealed figure, each in its own process. */
+export async function freshProcessSamples(child: string, rounds: number, job: Omit<FreshJob, 'sealed'>): Promise<{ plain: Sample[]; sealed: Sample[] }> {
+  const out = { plain: [] as Sample[], sealed: [] as Sample[] };
+  for (let r = 0; r < Math.min(rounds, FRESH_ROUNDS); r++) {
+    out.plain.push(await measureFreshProcess(child, { ...job, sealed: false }));
+    out.sealed.push(await measureFreshProcess(child, { ...job, sealed: true }));
+  }
+  return out;
+}
+
 /** In the child: four warm-up loads (this kind, the other, this, the other), then prints the measured load's Sample. */
 export async function runFreshChild<J extends FreshJob>(load: (job: J, sealed: boolean) => Promise<void>): Promise<void> {
   const job = JSON.parse(process.argv[2] ?? '{}') as J;
-  for (const s of [job.sealed, !job.sealed, job.sealed, !job.sealed]) await load(job, s);
+  for (const s of warmUpOrder(job.sealed)) await load(job, s);
   const gc = (globalThis as unknown as { gc?: () => void }).gc;
   if (!gc) throw new Error('run the fresh child with --expose-gc');
   gc();

@@ -45,6 +45,14 @@ export async function measureNode<T>(load: () => Promise<T>, dispose: (value: T)
   return { ms, peak: peak - base, cpu: (cpu.user + cpu.system) / 1000 };
 }
 
+/** How many rounds the fresh page and fresh process rows take at most (each round starts a renderer or a process per kind). */
+export const FRESH_ROUNDS = 5;
+
+/** The warm-up loads before a fresh page's or a fresh process's measured load: four, ending with the other kind. */
+export function warmUpOrder(sealed: boolean): boolean[] {
+  return [sealed, !sealed, sealed, !sealed];
+}
+
 /** Pids of the renderer processes of the Chromium this process started. */
 export async function rendererPids(): Promise<number[]> {
   const parents = new Map<number, number>();
