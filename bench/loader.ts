@@ -8,14 +8,14 @@
 // The static file server and the key server run in child processes of their own (bench/lib/sealed-sets.ts),
 // so their work does not count against the loader in the measured process.
 
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { printBreakdown, type Traced } from './lib/breakdown.js';
-import { measureNode as measureLoad, median, procCpuMs, procKb, rendererPids, type Sample } from './lib/measure.js';
+import { measureNode as measureLoad, median, procCpuMs, rendererPids, withPeakRss, type Sample } from './lib/measure.js';
 import { startBenchServers, type BenchServers } from './lib/sealed-sets.js';
 import { freshPageSamples, openBenchPage, type PageTarget } from './lib/bench-page.js';
 import { cryptoAloneLine, cryptoAloneMs } from './lib/crypto-alone.js';
@@ -272,22 +272,12 @@ async function main(): Promise<void> {
         const measureIn = async ({ page, cdp }: PageTarget, url: string, sealed: boolean, streamWeights: boolean): Promise<Sample> => {
           await cdp.send('HeapProfiler.collectGarbage');
           const pids = await rendererPids();
-          const base = new Map<number, number>();
           const cpuBase = new Map<number, number>();
-          for (const pid of pids) {
-            base.set(pid, await procKb(pid, 'VmRSS'));
-            // Resets the peak RSS (VmHWM) of the renderer, so the next read is this load's peak.
-            await writeFile(`/proc/${pid}/clear_refs`, '5').catch(() => undefined);
-            cpuBase.set(pid, await procCpuMs(pid));
-          }
+          for (const pid of pids) cpuBase.set(pid, await procCpuMs(pid));
           if (process.env['BENCH_DEBUG']) console.error('measure', url, sealed, streamWeights, pids);
-          const ms = await loadIn({ page, cdp }, url, sealed, streamWeights);
-          let peak = 0;
+          const { value: ms, peak } = await withPeakRss(pids, () => loadIn({ page, cdp }, url, sealed, streamWeights));
           let cpu = 0;
-          for (const pid of pids) {
-            cpu += (await procCpuMs(pid)) - cpuBase.get(pid)!;
-            peak = Math.max(peak, ((await procKb(pid, 'VmHWM')) - base.get(pid)!) * 1024);
-          }
+          for (const pid of pids) cpu += (await procCpuMs(pid)) - cpuBase.get(pid)!;
           return { ms, peak, cpu };
         };
         for (const name of models) {

@@ -18,6 +18,7 @@ import { freshPageSamples, openBenchPage, type PageTarget } from './lib/bench-pa
 import { cryptoAloneLine, cryptoAloneMs } from './lib/crypto-alone.js';
 import { watchMachine } from './lib/machine.js';
 import { freshProcessSamples } from './lib/fresh-process.js';
+import { fetchSet } from './lib/fetch-set.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const ROOT = join(here, '..');
@@ -48,16 +49,6 @@ async function prepare(root: string, storeDir: string): Promise<Map<string, { pa
     info.set(name, { paths: [...files.keys()].sort(), bytes: [...files.values()].reduce((n, b) => n + b.byteLength, 0) });
   }
   return info;
-}
-
-async function fetchSet(base: string, paths: string[]): Promise<Map<string, Uint8Array>> {
-  const out = new Map<string, Uint8Array>();
-  await Promise.all(paths.map(async (path) => {
-    const response = await fetch(`${base}/${path}`);
-    if (!response.ok) throw new Error(`${base}/${path}: HTTP ${response.status}`);
-    out.set(path, new Uint8Array(await response.arrayBuffer()));
-  }));
-  return out;
 }
 
 async function main(): Promise<void> {
@@ -162,6 +153,7 @@ async function main(): Promise<void> {
       // cache folder each round: in Node it cannot load a remote .onnx without a cache) and a warm
       // one (the folder on local disk, which onnxruntime-node reads itself: the strictest baseline).
       const { env, pipeline } = await import('@huggingface/transformers');
+      const { usePlainHost } = await import('../test/runtimes/transformers-run.js');
       const { useSealedFiles } = await import('../loader/index.js');
       const saved = { ...env };
       type Extractor = { dispose(): Promise<unknown> };
@@ -171,7 +163,8 @@ async function main(): Promise<void> {
       const warm: Sample[] = [];
       const sealed: Sample[] = [];
       for (let r = 0; r < rounds + 1; r++) {
-        Object.assign(env, saved, { remoteHost: `${files}/`, remotePathTemplate: '{model}/', cacheDir: join(root, `tfjs-cache-${r}`), allowRemoteModels: true, allowLocalModels: false, useBrowserCache: false, useFSCache: true, useCustomCache: false });
+        Object.assign(env, saved, { cacheDir: join(root, `tfjs-cache-${r}`) });
+        usePlainHost(env, `${files}/`, { fs: true });
         const f = await measureNode(ready('plain/transformers-9mb'), done);
         Object.assign(env, saved, { localModelPath: join(root, 'www/plain'), allowRemoteModels: false, allowLocalModels: true, useBrowserCache: false, useFSCache: false, useCustomCache: false });
         const w = await measureNode(ready('transformers-9mb'), done);

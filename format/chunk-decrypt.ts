@@ -247,7 +247,8 @@ export async function plaintextChunkDigest(plaintext: Uint8Array, chunkLength: n
   return chunkDigest((await Promise.all(digests)).map((d) => new Uint8Array(d)));
 }
 
-/** Joins decrypted chunks into one contiguous array. */
+/** Joins decrypted chunks into one contiguous array (a single chunk is viewed as it is, not copied). */
 export function joinChunks(chunks: ArrayBuffer[]): Uint8Array {
+  if (chunks.length === 1) return new Uint8Array(chunks[0]!);
   return concatBytes(...chunks.map((c) => new Uint8Array(c)));
 }

@@ -93,8 +93,7 @@ export async function openSealing(
   }
   if (sealedHeader.length > MAX_HEADER_BYTES) throw new ModelsealError('header_invalid', `${label} is larger than ${MAX_HEADER_BYTES} bytes`, { file: label });
   const chunks = await openFile(contentKey, sealedHeader, headerContext(contextBase(manifest)), { ...options, chunkLength: manifest.chunkLength, label, role: 'header' });
-  // Most headers are one (short) chunk: use it as it is rather than a joined copy.
-  const plain = chunks.length === 1 ? new Uint8Array(chunks[0]!) : joinChunks(chunks);
+  const plain = joinChunks(chunks);
   // The cipher's own SHA-256 when it has one (node:crypto's in Node: no thread-pool job on the way to the key).
   const digest = options.cipher ? new Uint8Array(await options.cipher.sha256(plain)) : await sha256(plain);
   // The key server vouches for `sealing`; a header that decrypts under the right key but has

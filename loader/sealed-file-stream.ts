@@ -60,8 +60,9 @@ export async function openSealedFileStream(url: string, path: string, options: S
       const pieces: Uint8Array[] = [];
       let at = index * shardLength;
       for (const chunk of chunks) {
-        const from = Math.min(Math.max(start, at), at + chunk.byteLength) - at;
-        const to = Math.max(Math.min(end, at + chunk.byteLength), at) - at;
+        // The file's range within this chunk, clamped to it (empty when the chunk holds none of it).
+        const within = (offset: number) => Math.min(Math.max(offset - at, 0), chunk.byteLength);
+        const [from, to] = [within(start), within(end)];
         const bytes = new Uint8Array(chunk);
         if (to > from) {
           bytes.fill(0, 0, from);

@@ -2,7 +2,8 @@
 // created plainly (its files fetched from the static server, then InferenceSession.create) or
 // sealed (openSealedFiles, then createOnnxSession), with onnxruntime-web or onnxruntime-node.
 import { createOnnxSession, onnxModelFromFiles, openSealedFiles } from '../../loader/index.js';
-import { runFreshChild, type FreshJob } from './fresh-process.js';
+import { fetchSet } from './fetch-set.js';
+import { freshJob, runFreshChild, type FreshJob } from './fresh-process.js';
 
 interface OnnxJob extends FreshJob {
   runtime: 'ort-web' | 'ort-node';
@@ -16,13 +17,7 @@ interface OnnxJob extends FreshJob {
 type Session = { release(): Promise<void> };
 type Ort = { InferenceSession: { create(model: Uint8Array, options: object): Promise<Session> }; env: { wasm: { numThreads: number } } };
 
-async function fetchSet(base: string, paths: string[]): Promise<Map<string, Uint8Array>> {
-  const out = new Map<string, Uint8Array>();
-  await Promise.all(paths.map(async (path) => out.set(path, new Uint8Array(await (await fetch(`${base}/${path}`)).arrayBuffer()))));
-  return out;
-}
-
-const job = JSON.parse(process.argv[2] ?? '{}') as OnnxJob;
+const job = freshJob<OnnxJob>();
 const ort = (job.runtime === 'ort-web' ? await import('onnxruntime-web') : await import('onnxruntime-node')) as unknown as Ort;
 if (job.runtime === 'ort-web') ort.env.wasm.numThreads = 1;
 await runFreshChild<OnnxJob>(async ({ files, name, paths, token, keyServer }, sealed) => {

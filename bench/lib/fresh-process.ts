@@ -2,13 +2,12 @@
 // clear_refs), so it sees every allocator (V8, ArrayBuffers, a native runtime's heap) and every
 // byte committed before a collection frees it, which the in-process rows sample only as V8 heap +
 // ArrayBuffers every 2 ms. A new process per figure, so no earlier load's allocator state counts.
-// Both sides are here: the bench calls measureFreshProcess, the child script calls runFreshChild.
+// Both sides are here: the bench calls freshProcessSamples, the child script calls runFreshChild.
 import { execFile } from 'node:child_process';
-import { writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { FRESH_ROUNDS, procKb, warmUpOrder, type Sample } from './measure.js';
+import { FRESH_ROUNDS, warmUpOrder, withPeakRss, type Sample } from './measure.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '../..');
 const run = promisify(execFile);
@@ -28,7 +27,7 @@ export interface FreshJob {
  * Runs `child` (a bench/lib/fresh-*.ts script) in a new Node process for one figure: four warm-up
  * loads ending with the other kind (the Chromium fresh page rows' order), then the measured load.
  */
-export async function measureFreshProcess(child: string, job: FreshJob): Promise<Sample> {
+async function measureFreshProcess(child: string, job: FreshJob): Promise<Sample> {
   const { stdout } = await run(process.execPath, ['--expose-gc', '--import', 'tsx', child, JSON.stringify(job)], { cwd: ROOT, maxBuffer: 1 << 20, env: { ...process.env, ...RETURN_FREED_MEMORY } });
   const last = stdout.trim().split('\n').pop() ?? '';
   return JSON.parse(last) as Sample;
@@ -44,22 +43,26 @@ export async function freshProcessSamples(child: string, rounds: number, job: Om
   return out;
 }
 
+/** In the child: the job the bench passed (its first argument). */
+export function freshJob<J extends FreshJob>(): J {
+  return JSON.parse(process.argv[2] ?? '{}') as J;
+}
+
 /** In the child: four warm-up loads (this kind, the other, this, the other), then prints the measured load's Sample. */
 export async function runFreshChild<J extends FreshJob>(load: (job: J, sealed: boolean) => Promise<void>): Promise<void> {
-  const job = JSON.parse(process.argv[2] ?? '{}') as J;
+  const job = freshJob<J>();
   for (const s of warmUpOrder(job.sealed)) await load(job, s);
   const gc = (globalThis as unknown as { gc?: () => void }).gc;
   if (!gc) throw new Error('run the fresh child with --expose-gc');
   gc();
   gc();
-  const base = await procKb(process.pid, 'VmRSS');
-  await writeFile('/proc/self/clear_refs', '5');
   const cpu0 = process.cpuUsage();
-  const t0 = performance.now();
-  await load(job, job.sealed);
-  const ms = performance.now() - t0;
+  const { value: ms, peak } = await withPeakRss([process.pid], async () => {
+    const t0 = performance.now();
+    await load(job, job.sealed);
+    return performance.now() - t0;
+  });
   const cpu = process.cpuUsage(cpu0);
-  const peak = ((await procKb(process.pid, 'VmHWM')) - base) * 1024;
   const sample: Sample = { ms, peak, cpu: (cpu.user + cpu.system) / 1000 };
   process.stdout.write(`${JSON.stringify(sample)}\n`);
 }

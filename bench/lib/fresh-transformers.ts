@@ -4,6 +4,7 @@
 import { join } from 'node:path';
 import { env, pipeline } from '@huggingface/transformers';
 import { openSealedFiles, useSealedFiles } from '../../loader/index.js';
+import { usePlainHost } from '../../test/runtimes/transformers-run.js';
 import { runFreshChild, type FreshJob } from './fresh-process.js';
 
 interface TransformersJob extends FreshJob {
@@ -30,7 +31,8 @@ await runFreshChild<TransformersJob>(async ({ files, name, cacheRoot, token, key
     handle.release();
     await extractor.dispose();
   } else {
-    Object.assign(env, saved, { remoteHost: `${files}/`, remotePathTemplate: '{model}/', cacheDir: join(cacheRoot, `cache-${process.pid}-${n}`), allowRemoteModels: true, allowLocalModels: false, useBrowserCache: false, useFSCache: true, useCustomCache: false });
+    Object.assign(env, saved, { cacheDir: join(cacheRoot, `cache-${process.pid}-${n}`) });
+    usePlainHost(env, `${files}/`, { fs: true });
     await (await ready(`plain/${name}`)).dispose();
   }
 });

@@ -91,17 +91,25 @@ export async function procKb(pid: number, field: 'VmRSS' | 'VmHWM'): Promise<num
   return Number(new RegExp(`${field}:\\s+(\\d+)`).exec(status)?.[1] ?? 0);
 }
 
-/** Runs `load` in a page and returns its time and the renderers' peak RSS above the pre-load RSS (VmHWM reset through clear_refs). */
-export async function measureRenderer(load: () => Promise<number>): Promise<Sample> {
-  const pids = await rendererPids();
+/**
+ * Runs `run` and returns its value with the highest peak RSS any of `pids` reached during it above
+ * that process's RSS before, in bytes: each process's VmHWM is reset through clear_refs first.
+ */
+export async function withPeakRss<T>(pids: number[], run: () => Promise<T>): Promise<{ value: T; peak: number }> {
   const base = new Map<number, number>();
   for (const pid of pids) {
     base.set(pid, await procKb(pid, 'VmRSS'));
     await writeFile(`/proc/${pid}/clear_refs`, '5').catch(() => undefined);
   }
-  const ms = await load();
+  const value = await run();
   let peak = 0;
   for (const pid of pids) peak = Math.max(peak, ((await procKb(pid, 'VmHWM')) - base.get(pid)!) * 1024);
+  return { value, peak };
+}
+
+/** Runs `load` in a page and returns its time and the renderers' peak RSS above the pre-load RSS. */
+export async function measureRenderer(load: () => Promise<number>): Promise<Sample> {
+  const { value: ms, peak } = await withPeakRss(await rendererPids(), load);
   return { ms, peak };
 }
 

@@ -3,6 +3,7 @@
 import * as ort from 'onnxruntime-web';
 import { createOnnxSession, onnxModelFromFiles, openSealedFiles } from '../../loader/index.js';
 import { cryptoAloneMs } from './crypto-alone.js';
+import { fetchSet } from './fetch-set.js';
 
 ort.env.wasm.numThreads = 1;
 ort.env.wasm.wasmPaths = new URL('/ort/', location.href).href;
@@ -13,9 +14,7 @@ async function benchOnnx(sealed: boolean, url: string, paths: string[], token: s
   if (sealed) {
     session = await createOnnxSession(ort, await openSealedFiles(url, { token, keyServer }));
   } else {
-    const files = new Map<string, Uint8Array>();
-    await Promise.all(paths.map(async (p) => files.set(p, new Uint8Array(await (await fetch(`${url}/${p}`)).arrayBuffer()))));
-    const input = onnxModelFromFiles(files);
+    const input = onnxModelFromFiles(await fetchSet(url, paths));
     session = await ort.InferenceSession.create(input.model, input.options);
   }
   const ms = performance.now() - t0;
