@@ -165,13 +165,15 @@ async function breakdown(dir: string): Promise<void> {
     ['token: jose jwtVerify HS256 alone', await timeIt(n, () => jwtVerify(token, hmac, { algorithms: ['HS256'] }))],
     ['token: SessionVerifier.verify (+ claim checks)', await timeIt(n, () => sessions.verify(token))],
     ['epk: importClientKey P-256 (checks + raw import, on-curve check)', await timeIt(n, () => importClientKey(epk))],
+    ['epk: importClientKey X25519 (checks + raw import)', await timeIt(n, () => importClientKey(x))],
     ['epk: RFC 7638 thumbprint (only for cnf.jkt tokens)', await timeIt(n, () => client.thumbprint())],
-    ['JWE ECDH-ES+A256KW P-256, fresh server key (default)', await timeIt(n, () => wrapContentKey(contentKey, client, header, 'ECDH-ES+A256KW'))],
+    ['JWE ECDH-ES+A256KW P-256, fresh server key (the loader\'s fallback)', await timeIt(n, () => wrapContentKey(contentKey, client, header, 'ECDH-ES+A256KW'))],
     ['JWE ECDH-ES+A256KW P-256, reused server key (opt-in)', await timeIt(n, () => wrapContentKey(contentKey, client, header, 'ECDH-ES+A256KW', reused))],
     ['JWE ECDH-ES (direct) P-256, fresh server key', await timeIt(n, () => wrapContentKey(contentKey, client, header, 'ECDH-ES'))],
     ['JWE ECDH-ES (direct) P-256, reused server key', await timeIt(n, () => wrapContentKey(contentKey, client, header, 'ECDH-ES', reused))],
-    ['JWE ECDH-ES+A256KW X25519, fresh server key', await timeIt(n, () => wrapContentKey(contentKey, clientX, header, 'ECDH-ES+A256KW'))],
+    ['JWE ECDH-ES+A256KW X25519, fresh server key (default)', await timeIt(n, () => wrapContentKey(contentKey, clientX, header, 'ECDH-ES+A256KW'))],
     ['JWE ECDH-ES+A256KW X25519, reused server key', await timeIt(n, () => wrapContentKey(contentKey, clientX, header, 'ECDH-ES+A256KW', reused))],
+    ['JWE ECDH-ES (direct) X25519, fresh server key', await timeIt(n, () => wrapContentKey(contentKey, clientX, header, 'ECDH-ES'))],
   ];
   // Reference: the raw primitives in node:crypto, without JOSE.
   const peer = createPublicKey({ key: epk as never, format: 'jwk' });
@@ -226,7 +228,7 @@ async function scaleOut(dir: string, storeDir: string, body: string, token: stri
         await stop();
       }
     }
-    console.log(`\nscale-out (ECDH-ES+A256KW, P-256 epk, fresh server key, releasesPerToken counted), ${DURATION} s per run, 2 cores shared with the load generator and Redis`);
+    console.log(`\nscale-out (ECDH-ES+A256KW, X25519 epk, fresh server key, releasesPerToken counted), ${DURATION} s per run, 2 cores shared with the load generator and Redis`);
     console.log('  ratio: to 1 process (memory); on Redis: to 1 process on Redis. server µs/req and cores: all its processes and threads; load: the load generator');
     console.log('  mode                    conc  releases/s  ratio  on Redis  p50 ms  p99 ms  non-2xx  server µs/req  cores   load');
     for (const [name] of modes) {
@@ -250,10 +252,11 @@ async function main(): Promise<void> {
     await store.rotate('bench');
     await store.publish('bench', 'k1', SEALING);
     const token = await mintDevToken({ store, models: ['bench'], ttl: '1h' });
-    const epk = await exportJWK((await generateKeyPair('ECDH-ES+A256KW', { crv: 'P-256' })).publicKey);
+    // X25519 is what the loader sends where WebCrypto has it (loader/release.ts); P-256 is its fallback.
+    const epk = await exportJWK((await generateKeyPair('ECDH-ES+A256KW', { crv: 'X25519' })).publicKey);
     const body = JSON.stringify({ modelId: 'bench', keyId: 'k1', sealing: SEALING, epk });
-    const epkX = await exportJWK((await generateKeyPair('ECDH-ES+A256KW', { crv: 'X25519' })).publicKey);
-    const bodyX = JSON.stringify({ modelId: 'bench', keyId: 'k1', sealing: SEALING, epk: epkX });
+    const epkP = await exportJWK((await generateKeyPair('ECDH-ES+A256KW', { crv: 'P-256' })).publicKey);
+    const bodyP = JSON.stringify({ modelId: 'bench', keyId: 'k1', sealing: SEALING, epk: epkP });
     const load = await loadAverage();
     console.log(`load average before the runs: ${load} (other jobs on the machine lower every req/s; the CPU µs/req columns are steadier)`);
     // [wrapAlgorithm, serverKeyReuseSeconds, concurrencies]: the defaults in full, the opt-in reuse at 16 and 64.
@@ -266,7 +269,7 @@ async function main(): Promise<void> {
       const { url, pid, stop } = await startChild(store.dir, alg, reuse);
       try {
         await run(url, '/v2/release', 16, body, token); // warm-up (JIT)
-        console.log(`\nkey server (${alg}, P-256 epk, server ECDH key ${reuse === 0 ? 'fresh per release (default)' : `reused for ${reuse} s (opt-in)`}), ${DURATION} s per run, server and load generator share 2 cores`);
+        console.log(`\nkey server (${alg}, X25519 epk, server ECDH key ${reuse === 0 ? 'fresh per release (default)' : `reused for ${reuse} s (opt-in)`}), ${DURATION} s per run, server and load generator share 2 cores`);
         console.log('  conc  healthz req/s  release req/s  ratio   release p50 ms  p99 ms  non-2xx  server µs/release  cores   load');
         for (const c of concs) {
           const base = await run(url, '/healthz', c, undefined, undefined, pid);
@@ -276,9 +279,9 @@ async function main(): Promise<void> {
           if (c === 16) console.log(`        (healthz at 16: server ${costText(base.cost).trim().split(/ +/)[0]} µs/request: the HTTP and Fastify floor)`);
         }
         if (reuse !== 0) continue;
-        // X25519 client keys cost the server less than P-256 ones.
-        const x = await run(url, '/v2/release', 16, bodyX, token, pid);
-        console.log(`    16  X25519 epk:    ${x.requests.average.toFixed(0).padStart(13)}                ${String(x.latency.p50).padStart(14)}  ${String(x.latency.p99).padStart(6)}  ${String(x.non2xx + x.errors).padStart(7)}            ${costText(x.cost)}`);
+        // P-256 client keys (the loader's fallback) cost the server more than X25519 ones.
+        const x = await run(url, '/v2/release', 16, bodyP, token, pid);
+        console.log(`    16  P-256 epk:     ${x.requests.average.toFixed(0).padStart(13)}                ${String(x.latency.p50).padStart(14)}  ${String(x.latency.p99).padStart(6)}  ${String(x.non2xx + x.errors).padStart(7)}            ${costText(x.cost)}`);
       } finally {
         await stop();
       }

@@ -39,22 +39,43 @@ export interface ReleaseRequest {
 /** One load's ephemeral ECDH key pair: the private key (non-extractable), its public JWK and thumbprint. */
 export interface EphemeralKeyPair {
   privateKey: CryptoKey;
-  epk: { kty: string; crv: string; x: string; y: string };
+  /** `{kty: "OKP", crv: "X25519", x}` or `{kty: "EC", crv: "P-256", x, y}`. */
+  epk: { kty: string; crv: string; x: string; y?: string };
   /** RFC 7638 SHA-256 thumbprint of `epk`. */
   jkt: string;
 }
 
 /**
- * Makes one load's ephemeral ECDH P-256 key pair. The private key never leaves WebCrypto
- * (extractable: false). It needs nothing from the manifest, so a load makes it while the
- * manifest downloads; each pair serves exactly one release.
+ * The curves of a load's key pair, best first. X25519 costs the key server about a quarter less
+ * CPU per release than P-256, and the loader less to make and unwrap (bench/keyserver.ts,
+ * docs/LOADER.md); WebCrypto has it in Node 20, Chromium 133+, Firefox 130+ and Safari 17+.
+ * Elsewhere P-256, which every WebCrypto has. The server accepts both (docs/PROTOCOL.md).
+ */
+const CURVES: ReadonlyArray<AlgorithmIdentifier | EcKeyGenParams> = [{ name: 'X25519' }, { name: 'ECDH', namedCurve: 'P-256' }];
+
+/** A key pair on the first of CURVES this WebCrypto has (a failed try costs microseconds, so none is remembered). */
+async function generateKeyPair(subtle: SubtleCrypto): Promise<CryptoKeyPair> {
+  for (let i = 0; ; i++) {
+    try {
+      return (await subtle.generateKey(CURVES[i]!, false, ['deriveBits'])) as CryptoKeyPair;
+    } catch (err) {
+      // A WebCrypto without the curve: NotSupportedError, or a TypeError in older engines.
+      if (i === CURVES.length - 1) throw err;
+    }
+  }
+}
+
+/**
+ * Makes one load's ephemeral ECDH key pair, X25519 where WebCrypto has it, else P-256. The
+ * private key never leaves WebCrypto (extractable: false). It needs nothing from the manifest, so
+ * a load makes it while the manifest downloads; each pair serves exactly one release.
  */
 export async function ephemeralKeyPair(): Promise<EphemeralKeyPair> {
   const started = traceStart();
   const subtle = globalThis.crypto.subtle;
-  const pair = (await subtle.generateKey({ name: 'ECDH', namedCurve: 'P-256' }, false, ['deriveBits'])) as CryptoKeyPair;
+  const pair = await generateKeyPair(subtle);
   const jwk = await subtle.exportKey('jwk', pair.publicKey);
-  const epk = { kty: jwk.kty!, crv: jwk.crv!, x: jwk.x!, y: jwk.y! };
+  const epk = jwk.y === undefined ? { kty: jwk.kty!, crv: jwk.crv!, x: jwk.x! } : { kty: jwk.kty!, crv: jwk.crv!, x: jwk.x!, y: jwk.y };
   const jkt = await calculateJwkThumbprint(epk, 'sha256');
   traceEnd('keypair', started);
   return { privateKey: pair.privateKey, epk, jkt };

@@ -131,15 +131,18 @@ describe('sealedModel in Chromium', () => {
     await page.close();
   });
 
-  it('a page preflights its first release only: later releases reuse the cached preflight', async () => {
+  it('a page preflights its first release only (later releases reuse the cached preflight), and its key is X25519', async () => {
     // Not routed (openPage's route would answer in place of Chromium's network stack): the page's
     // own requests, as Chromium's network stack sends them, seen through CDP.
     const page = await browser.newPage();
     const cdp = await page.context().newCDPSession(page);
     await cdp.send('Network.enable');
     const sent: string[] = [];
+    const epks: unknown[] = [];
     cdp.on('Network.requestWillBeSent', (e) => {
-      if (e.request.url.startsWith(`${keyServer}/v2/release`)) sent.push(e.request.method);
+      if (!e.request.url.startsWith(`${keyServer}/v2/release`)) return;
+      sent.push(e.request.method);
+      if (e.request.method === 'POST') epks.push((JSON.parse(e.request.postData ?? '{}') as { epk?: unknown }).epk);
     });
     await page.goto(`${files.url}/index.html`);
     await page.waitForFunction(() => 'modelsealTest' in globalThis);
@@ -152,6 +155,10 @@ describe('sealedModel in Chromium', () => {
     }
     expect(sent.filter((m) => m === 'POST')).toHaveLength(3);
     expect(sent.filter((m) => m === 'OPTIONS')).toHaveLength(1);
+    // Chromium 133+ has X25519 in WebCrypto: the loader's first choice (loader/release.ts).
+    expect(epks).toHaveLength(3);
+    for (const epk of epks) expect(Object.keys(epk as object).sort()).toEqual(['crv', 'kty', 'x']);
+    expect(epks[0]).toMatchObject({ kty: 'OKP', crv: 'X25519' });
     await page.close();
   });
 

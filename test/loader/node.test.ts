@@ -387,6 +387,39 @@ describe('sealedModel in Node', () => {
     expect(files.requests).toContain('GET /sealed/emotion/model.json');
   });
 
+  it('sends an X25519 key where WebCrypto has it, and P-256 where it has not', async () => {
+    const epks: Array<Record<string, unknown>> = [];
+    const recording: SealedModelOptions['fetch'] = (url, init) => {
+      if (url.endsWith('/v2/release')) epks.push((JSON.parse(String(init?.body)) as { epk: Record<string, unknown> }).epk);
+      return fetch(url, init);
+    };
+    const load = async () => (await tf.loadGraphModel(sealedModel(`${files.url}/sealed/emotion/model.json`, await options({ fetch: recording })))).dispose();
+    await load();
+    expect(Object.keys(epks[0]!).sort()).toEqual(['crv', 'kty', 'x']);
+    expect(epks[0]).toMatchObject({ kty: 'OKP', crv: 'X25519' });
+    // Node and Chromium here both have X25519, so a WebCrypto without it cannot exist in this
+    // test: generateKey is wrapped to refuse the curve as such a browser does (NotSupportedError).
+    const subtle = globalThis.crypto.subtle;
+    const generateKey = subtle.generateKey;
+    const refused: string[] = [];
+    subtle.generateKey = function (this: SubtleCrypto, algorithm: AlgorithmIdentifier, ...rest: unknown[]) {
+      const name = typeof algorithm === 'string' ? algorithm : algorithm.name;
+      if (name === 'X25519') {
+        refused.push(name);
+        return Promise.reject(new DOMException('Unrecognized algorithm name', 'NotSupportedError'));
+      }
+      return (generateKey as (...args: unknown[]) => Promise<unknown>).call(this, algorithm, ...rest);
+    } as typeof subtle.generateKey;
+    try {
+      await load();
+    } finally {
+      subtle.generateKey = generateKey;
+    }
+    expect(refused).toEqual(['X25519']);
+    expect(Object.keys(epks[1]!).sort()).toEqual(['crv', 'kty', 'x', 'y']);
+    expect(epks[1]).toMatchObject({ kty: 'EC', crv: 'P-256' });
+  });
+
   it('registers the sealed+ URL scheme only when asked', async () => {
     const url = `sealed+${files.url}/sealed/antispoof/model.json`;
     expect(tf.io.getLoadHandlers(url).length).toBe(0);
