@@ -280,8 +280,8 @@ async function main(): Promise<void> {
         }
         if (reuse !== 0) continue;
         // P-256 client keys (the loader's fallback) cost the server more than X25519 ones.
-        const x = await run(url, '/v2/release', 16, bodyP, token, pid);
-        console.log(`    16  P-256 epk:     ${x.requests.average.toFixed(0).padStart(13)}                ${String(x.latency.p50).padStart(14)}  ${String(x.latency.p99).padStart(6)}  ${String(x.non2xx + x.errors).padStart(7)}            ${costText(x.cost)}`);
+        const p256 = await run(url, '/v2/release', 16, bodyP, token, pid);
+        console.log(`    16  P-256 epk:     ${p256.requests.average.toFixed(0).padStart(13)}                ${String(p256.latency.p50).padStart(14)}  ${String(p256.latency.p99).padStart(6)}  ${String(p256.non2xx + p256.errors).padStart(7)}            ${costText(p256.cost)}`);
       } finally {
         await stop();
       }

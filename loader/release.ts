@@ -46,7 +46,7 @@ export interface EphemeralKeyPair {
 }
 
 /**
- * The curves of a load's key pair, best first. X25519 costs the key server about a quarter less
+ * The curves of a load's key pair, best first. X25519 costs the key server about a third less
  * CPU per release than P-256, and the loader less to make and unwrap (bench/keyserver.ts,
  * docs/LOADER.md); WebCrypto has it in Node 20, Chromium 133+, Firefox 130+ and Safari 17+.
  * Elsewhere P-256, which every WebCrypto has. The server accepts both (docs/PROTOCOL.md).
