@@ -48,7 +48,8 @@ export interface EphemeralKeyPair {
 /**
  * The curves of a load's key pair, best first. X25519 costs the key server about a third less
  * CPU per release than P-256, and the loader less to make and unwrap (bench/keyserver.ts,
- * docs/LOADER.md); WebCrypto has it in Node 20, Chromium 133+, Firefox 130+ and Safari 17+.
+ * docs/LOADER.md); WebCrypto has it in Node 20 and Chromium 133+ (tested), Firefox 130+ and
+ * Safari 17+ (by their release notes).
  * Elsewhere P-256, which every WebCrypto has. The server accepts both (docs/PROTOCOL.md).
  */
 const CURVES: ReadonlyArray<AlgorithmIdentifier | EcKeyGenParams> = [{ name: 'X25519' }, { name: 'ECDH', namedCurve: 'P-256' }];
@@ -75,7 +76,8 @@ export async function ephemeralKeyPair(): Promise<EphemeralKeyPair> {
   const subtle = globalThis.crypto.subtle;
   const pair = await generateKeyPair(subtle);
   const jwk = await subtle.exportKey('jwk', pair.publicKey);
-  const epk = jwk.y === undefined ? { kty: jwk.kty!, crv: jwk.crv!, x: jwk.x! } : { kty: jwk.kty!, crv: jwk.crv!, x: jwk.x!, y: jwk.y };
+  const { kty, crv, x, y } = jwk;
+  const epk = { kty: kty!, crv: crv!, x: x!, ...(y === undefined ? {} : { y }) };
   const jkt = await calculateJwkThumbprint(epk, 'sha256');
   traceEnd('keypair', started);
   return { privateKey: pair.privateKey, epk, jkt };
