@@ -10,6 +10,8 @@ export interface BundleOptions {
   minify?: boolean;
   /** esbuild `define` replacements, e.g. { 'process.env.NODE_ENV': '"production"' }. */
   define?: Record<string, string>;
+  /** esbuild `alias` replacements of package names, e.g. { '@huggingface/transformers': 'transformers-3' }. */
+  alias?: Record<string, string>;
 }
 
 /** Bundles `entry` (a file path) for the browser platform and returns the JavaScript as a string. */
@@ -24,6 +26,7 @@ export async function bundle(entry: string, options: BundleOptions = {}): Promis
     ...(options.globalName === undefined ? {} : { globalName: options.globalName }),
     minify: options.minify ?? false,
     define: options.define ?? {},
+    alias: options.alias ?? {},
     sourcemap: 'inline',
     logLevel: 'silent',
   });

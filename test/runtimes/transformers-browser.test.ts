@@ -1,7 +1,8 @@
-// transformers.js (web build, onnxruntime-web wasm) in Debian's Chromium on a sealed model folder:
-// pipeline() through useSealedFiles gives the plain folder's embeddings, and Cache Storage stays
-// empty, while the plain load (transformers.js's default browser cache) does fill it: the control.
-import { readdir, readFile } from 'node:fs/promises';
+// transformers.js (web build, onnxruntime-web wasm) in Debian's Chromium on a sealed model folder,
+// 4.x and 3.x (the alias transformers-3): pipeline() through useSealedFiles gives the plain folder's
+// embeddings, and Cache Storage stays empty, while the plain load (transformers.js's default browser
+// cache) does fill it: the control.
+import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import type { Browser } from 'playwright-core';
@@ -11,28 +12,46 @@ import { launchChromium } from '../helpers/chromium.js';
 import { tinyTransformersFolder } from './onnx-models.js';
 import { ROOT, startRuntimeFixture, type RuntimeFixture } from './fixtures.js';
 
-/** The dist folder of the onnxruntime-web that transformers.js itself resolves (it pins its own version). */
-const TF_ORT_DIST = dirname(createRequire(createRequire(join(ROOT, 'package.json')).resolve('@huggingface/transformers')).resolve('onnxruntime-web'));
+/**
+ * Each tested version: its package (an npm alias for 3.x) and the onnxruntime-web wasm build its web
+ * bundle loads (4.x imports onnxruntime-web/webgpu, which runs the asyncify build on the CPU; 3.x
+ * imports the plain bundle). The wasm comes from the onnxruntime-web copy that version pins.
+ */
+const VERSIONS = {
+  '4.x': { pkg: '@huggingface/transformers', wasm: 'ort-wasm-simd-threaded.asyncify' },
+  '3.x': { pkg: 'transformers-3', wasm: 'ort-wasm-simd-threaded' },
+} as const;
+type Version = keyof typeof VERSIONS;
+
+const rootRequire = createRequire(join(ROOT, 'package.json'));
 const folder = tinyTransformersFolder({ externalData: true });
 let fx: RuntimeFixture;
 let browser: Browser;
 
 type Storage = { caches: string[]; entries: string[]; databases: string[] };
-type TransformersTest = { plain(host: string): Promise<number[]>; sealed(url: string, token: string, keyServer: string): Promise<number[]>; storage(): Promise<Storage> };
+type TransformersTest = { version(): string; plain(host: string): Promise<number[]>; sealed(url: string, token: string, keyServer: string): Promise<number[]>; storage(): Promise<Storage> };
 
-async function wasmFiles(): Promise<Record<string, Uint8Array>> {
-  const out: Record<string, Uint8Array> = {};
-  for (const name of await readdir(TF_ORT_DIST)) {
-    if (/^ort-wasm-simd-threaded(\.[a-z]+)?\.(wasm|mjs)$/.test(name)) out[`/tfort/${name}`] = new Uint8Array(await readFile(join(TF_ORT_DIST, name)));
-  }
-  return out;
+/** The page, the script bundled with that version, and its wasm, under /<version>/. */
+async function pageFiles(version: Version): Promise<Record<string, Uint8Array | string>> {
+  const { pkg, wasm } = VERSIONS[version];
+  const ortDist = dirname(createRequire(rootRequire.resolve(pkg)).resolve('onnxruntime-web'));
+  const base = `/${version}`;
+  const script = await bundle(join(import.meta.dirname, 'transformers-page.ts'), {
+    format: 'esm',
+    alias: { '@huggingface/transformers': pkg },
+    define: { WASM_PATHS: JSON.stringify({ mjs: `${base}/${wasm}.mjs`, wasm: `${base}/${wasm}.wasm` }) },
+  });
+  return {
+    [`${base}/index.html`]: `<!doctype html><meta charset="utf-8"><title>modelseal transformers.js ${version} test</title><script type="module" src="${base}/page.js"></script>`,
+    [`${base}/page.js`]: script,
+    [`${base}/${wasm}.mjs`]: new Uint8Array(await readFile(join(ortDist, `${wasm}.mjs`))),
+    [`${base}/${wasm}.wasm`]: new Uint8Array(await readFile(join(ortDist, `${wasm}.wasm`))),
+  };
 }
 
 beforeAll(async () => {
-  const script = await bundle(join(import.meta.dirname, 'transformers-page.ts'), { format: 'esm' });
-  fx = await startRuntimeFixture({ tiny: folder }, {
-    files: { '/index.html': '<!doctype html><meta charset="utf-8"><title>modelseal transformers.js test</title><script type="module" src="/page.js"></script>', '/page.js': script, ...(await wasmFiles()) },
-  });
+  const files = Object.assign({}, ...(await Promise.all((Object.keys(VERSIONS) as Version[]).map(pageFiles)))) as Record<string, Uint8Array | string>;
+  fx = await startRuntimeFixture({ tiny: folder }, { files });
   browser = await launchChromium();
 });
 afterAll(async () => {
@@ -40,26 +59,27 @@ afterAll(async () => {
   await fx?.close();
 });
 
-/** A page in a fresh browser context (its own Cache Storage). */
-async function openPage() {
+/** A page of `version` in a fresh browser context (its own Cache Storage). */
+async function openPage(version: Version) {
   const context = await browser.newContext();
   const page = await context.newPage();
   page.on('pageerror', (err) => console.error('page error:', err));
-  await page.goto(`${fx.server.url}/index.html`);
+  await page.goto(`${fx.server.url}/${version}/index.html`);
   await page.waitForFunction(() => 'transformersTest' in globalThis);
   return { page, context };
 }
 
-describe('transformers.js pipeline() in Chromium', () => {
+describe.each(Object.keys(VERSIONS) as Version[])('transformers.js %s pipeline() in Chromium', (version) => {
   it('loads the sealed folder from memory: same embeddings as the plain folder; Cache Storage stays empty', async () => {
-    const plainPage = await openPage();
+    const plainPage = await openPage(version);
+    expect(await plainPage.page.evaluate(() => (globalThis as unknown as { transformersTest: TransformersTest }).transformersTest.version())).toMatch(new RegExp(`^${version[0]}\\.`));
     const plain = await plainPage.page.evaluate((host) => (globalThis as unknown as { transformersTest: TransformersTest }).transformersTest.plain(host), fx.server.url);
     // The control: transformers.js's own browser cache keeps the plain model files (so the check can fail).
     const plainStorage = await plainPage.page.evaluate(() => (globalThis as unknown as { transformersTest: TransformersTest }).transformersTest.storage());
     expect(plainStorage.entries.some((u) => u.endsWith('/plain/tiny/onnx/model.onnx'))).toBe(true);
     await plainPage.context.close();
 
-    const { page, context } = await openPage();
+    const { page, context } = await openPage(version);
     const before = fx.server.requests.length;
     const sealed = await page.evaluate(
       ({ url, token, keyServer }) => (globalThis as unknown as { transformersTest: TransformersTest }).transformersTest.sealed(url, token, keyServer),

@@ -1,16 +1,20 @@
 // The page script of the Chromium transformers.js test, bundled by esbuild with transformers.js's web
-// build and the loader. The runtime's wasm comes from the test's static server (/tfort/), out of the
-// onnxruntime-web copy transformers.js depends on, never from a CDN.
+// build (4.x, or 3.x through an alias) and the loader. The runtime's wasm comes from the test's static
+// server (WASM_PATHS, defined at bundling), out of the onnxruntime-web copy that transformers.js
+// version depends on, never from a CDN.
 import { env, pipeline } from '@huggingface/transformers';
 import { openSealedFiles } from '../../loader/index.js';
 import { embed, embedSealed, usePlainHost } from './transformers-run.js';
 
+declare const WASM_PATHS: { mjs: string; wasm: string };
 const wasm = env.backends.onnx.wasm!;
 wasm.numThreads = 1;
-wasm.wasmPaths = { mjs: new URL('/tfort/ort-wasm-simd-threaded.asyncify.mjs', location.href).href, wasm: new URL('/tfort/ort-wasm-simd-threaded.asyncify.wasm', location.href).href };
+wasm.wasmPaths = { mjs: new URL(WASM_PATHS.mjs, location.href).href, wasm: new URL(WASM_PATHS.wasm, location.href).href };
 
 /** What the test calls through page.evaluate. */
 const transformersTest = {
+  /** The transformers.js version this page was bundled with. */
+  version: (): string => env.version,
   async plain(host: string): Promise<number[]> {
     usePlainHost(env, host, { browser: true });
     return embed(pipeline, 'plain/tiny', 'wasm');
