@@ -1,27 +1,28 @@
 // The page script of the Chromium transformers.js test, bundled by esbuild with transformers.js's web
-// build (4.x, or 3.x through an alias) and the loader. The runtime's wasm comes from the test's static
-// server (WASM_PATHS, defined at bundling), out of the onnxruntime-web copy that transformers.js
-// version depends on, never from a CDN.
+// build (4.x, or 3.x and 2.x through aliases) and the loader. The runtime's wasm comes from the test's
+// static server (WASM_PATHS, defined at bundling: the `wasmPaths` value that version's
+// onnxruntime-web takes, with paths relative to the page), never from a CDN.
 import { env, pipeline } from '@huggingface/transformers';
 import { openSealedFiles } from '../../loader/index.js';
 import { embed, embedSealed, usePlainHost } from './transformers-run.js';
 
-declare const WASM_PATHS: { mjs: string; wasm: string };
+declare const WASM_PATHS: string | Record<string, string>;
+const absolute = (path: string) => new URL(path, location.href).href;
 const wasm = env.backends.onnx.wasm!;
 wasm.numThreads = 1;
-wasm.wasmPaths = { mjs: new URL(WASM_PATHS.mjs, location.href).href, wasm: new URL(WASM_PATHS.wasm, location.href).href };
+wasm.wasmPaths = (typeof WASM_PATHS === 'string' ? absolute(WASM_PATHS) : Object.fromEntries(Object.entries(WASM_PATHS).map(([k, v]) => [k, absolute(v)]))) as typeof wasm.wasmPaths;
 
 /** What the test calls through page.evaluate. */
 const transformersTest = {
   /** The transformers.js version this page was bundled with. */
   version: (): string => env.version,
-  async plain(host: string): Promise<number[]> {
+  async plain(host: string, name: string): Promise<number[]> {
     usePlainHost(env, host, { browser: true });
-    return embed(pipeline, 'plain/tiny', 'wasm');
+    return embed(pipeline, `plain/${name}`, 'wasm');
   },
-  async sealed(url: string, token: string, keyServer: string): Promise<number[]> {
+  async sealed(url: string, token: string, keyServer: string, name: string): Promise<number[]> {
     const files = await openSealedFiles(url, { token, keyServer });
-    return embedSealed(env, pipeline, 'sealed-org/tiny', files, 'wasm');
+    return embedSealed(env, pipeline, `sealed-org/${name}`, files, 'wasm');
   },
   async storage(): Promise<{ caches: string[]; entries: string[]; databases: string[] }> {
     const names = await caches.keys();

@@ -12,7 +12,9 @@ type Pipeline = typeof pipelineType;
 
 /** Embeds SENTENCES with mean pooling; returns the flattened embeddings. `ready` runs once the pipeline is. */
 export async function embed(pipeline: Pipeline, modelId: string, device?: 'wasm' | 'cpu', ready?: () => void): Promise<number[]> {
-  const extractor = await pipeline('feature-extraction', modelId, { dtype: 'fp32', ...(device ? { device } : {}) });
+  // `dtype` says fp32 to 3.x and 4.x, `quantized: false` to 2.x (@xenova/transformers); each ignores the other's.
+  const options = { dtype: 'fp32', quantized: false, ...(device ? { device } : {}) } as Parameters<Pipeline>[2];
+  const extractor = await pipeline('feature-extraction', modelId, options);
   try {
     ready?.();
     const out = await extractor(SENTENCES, { pooling: 'mean', normalize: true });

@@ -2,6 +2,8 @@
 // same adapter as for 4.x. A folder without external data loads through useSealedModel alone. With
 // external data, 3.x in Node hands onnxruntime-node only file paths for the data (it drops the
 // bytes it fetched), so the app passes them itself through session_options: the documented setup.
+// 2.x is in transformers2-node.test.ts: each pins its own onnxruntime-node, and two native copies
+// in one process clash at exit.
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -31,18 +33,22 @@ describe('transformers.js 3.x pipeline() in Node', () => {
   it('loads a sealed folder from memory: the plain folder\'s embeddings, nothing in the file cache', async () => {
     const saved = { ...env3 };
     expect(env3.version).toMatch(/^3\./);
-    usePlainHost(env, fx.server.url, {});
+    // The control: the plain load with the file cache on does write the model there.
+    usePlainHost(env, fx.server.url, { fs: true });
+    env3.cacheDir = join(cacheDir, 'plain');
     const plain = await embed(pipeline, 'plain/inline');
     expect(plain.length).toBe(3 * 8);
+    expect((await readdir(env3.cacheDir, { recursive: true })).some((f) => String(f).endsWith('model.onnx'))).toBe(true);
     Object.assign(env3, saved);
-    env3.cacheDir = cacheDir;
+    env3.cacheDir = join(cacheDir, 'sealed');
+    env3.useFSCache = true;
     const options = { token: await fx.token(), keyServer: fx.keyServer, modelId: 'inline' };
     const handle = await useSealedModel(env3 as unknown as TransformersEnvLike, 'sealed-org/inline', fx.sealedUrl('inline'), options);
     const before = fx.server.requests.length;
     expect(await embed(pipeline, 'sealed-org/inline')).toEqual(plain);
     handle.release();
     expect(fx.server.requests.slice(before)).toEqual([]);
-    expect(await readdir(cacheDir)).toEqual([]);
+    expect(await readdir(cacheDir)).toEqual(['plain']);
     Object.assign(env3, saved);
   });
 
