@@ -4,52 +4,30 @@
 // bytes it fetched), so the app passes them itself through session_options: the documented setup.
 // 2.x is in transformers2-node.test.ts: each pins its own onnxruntime-node, and two native copies
 // in one process clash at exit.
-import { mkdtemp, readdir, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { env as env3, pipeline as pipeline3 } from 'transformers-3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { onnxModelFromFiles, useSealedFiles, useSealedModel, type TransformersEnvLike } from '../../loader/index.js';
+import { onnxModelFromFiles, useSealedFiles, type TransformersEnvLike } from '../../loader/index.js';
 import { tinyTransformersFolder } from './onnx-models.js';
 import { openSealed, startRuntimeFixture, type RuntimeFixture } from './fixtures.js';
 import { embed, SENTENCES, usePlainHost } from './transformers-run.js';
+import { expectSealedFolderLoads } from './transformers-older.js';
 
 // transformers-run.ts is typed against 4.x; the calls it makes (pipeline, env's hub settings) are 3.x's too.
 const env = env3 as unknown as Parameters<typeof usePlainHost>[0];
 const pipeline = pipeline3 as unknown as Parameters<typeof embed>[0];
 let fx: RuntimeFixture;
-let cacheDir: string;
 
 beforeAll(async () => {
   fx = await startRuntimeFixture({ inline: tinyTransformersFolder(), external: tinyTransformersFolder({ externalData: true }) });
-  cacheDir = await mkdtemp(join(tmpdir(), 'modelseal-tfjs3-cache-'));
 });
 afterAll(async () => {
   await fx?.close();
-  if (cacheDir) await rm(cacheDir, { recursive: true, force: true });
 });
 
 describe('transformers.js 3.x pipeline() in Node', () => {
-  it('loads a sealed folder from memory: the plain folder\'s embeddings, nothing in the file cache', async () => {
-    const saved = { ...env3 };
+  it('loads a sealed folder from memory: the plain folder\'s embeddings, nothing in the file cache, no request', async () => {
     expect(env3.version).toMatch(/^3\./);
-    // The control: the plain load with the file cache on does write the model there.
-    usePlainHost(env, fx.server.url, { fs: true });
-    env3.cacheDir = join(cacheDir, 'plain');
-    const plain = await embed(pipeline, 'plain/inline');
-    expect(plain.length).toBe(3 * 8);
-    expect((await readdir(env3.cacheDir, { recursive: true })).some((f) => String(f).endsWith('model.onnx'))).toBe(true);
-    Object.assign(env3, saved);
-    env3.cacheDir = join(cacheDir, 'sealed');
-    env3.useFSCache = true;
-    const options = { token: await fx.token(), keyServer: fx.keyServer, modelId: 'inline' };
-    const handle = await useSealedModel(env3 as unknown as TransformersEnvLike, 'sealed-org/inline', fx.sealedUrl('inline'), options);
-    const before = fx.server.requests.length;
-    expect(await embed(pipeline, 'sealed-org/inline')).toEqual(plain);
-    handle.release();
-    expect(fx.server.requests.slice(before)).toEqual([]);
-    expect(await readdir(cacheDir)).toEqual(['plain']);
-    Object.assign(env3, saved);
+    await expectSealedFolderLoads(fx, { env: env3, pipeline: pipeline3 }, 'inline');
   });
 
   it('external data: 3.x alone cannot load it from memory in Node; with session_options.externalData from onnxModelFromFiles it can', async () => {

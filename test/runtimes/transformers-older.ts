@@ -1,0 +1,44 @@
+// The check the Node tests of transformers.js 2.x and 3.x share: a sealed folder loaded through
+// useSealedModel gives the plain folder's embeddings, with no request and nothing in the file
+// cache, while the plain load (its file cache on) does write the model there: the control.
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { expect } from 'vitest';
+import { useSealedModel, type TransformersEnvLike } from '../../loader/index.js';
+import type { RuntimeFixture } from './fixtures.js';
+import { embed, usePlainHost } from './transformers-run.js';
+
+type Env = Parameters<typeof usePlainHost>[0];
+type Pipeline = Parameters<typeof embed>[0];
+
+/** The embeddings of sealed set `name` through useSealedModel equal its plain copy's; returns the plain ones. */
+export async function expectSealedFolderLoads(fx: RuntimeFixture, runtime: { env: unknown; pipeline: unknown }, name: string): Promise<number[]> {
+  const env = runtime.env as Env & { cacheDir: string; useFSCache: boolean };
+  const pipeline = runtime.pipeline as Pipeline;
+  const saved = { ...env };
+  const cacheDir = await mkdtemp(join(tmpdir(), 'modelseal-transformers-cache-'));
+  try {
+    usePlainHost(env, fx.server.url, { fs: true });
+    env.cacheDir = join(cacheDir, 'plain');
+    const plain = await embed(pipeline, `plain/${name}`);
+    expect(plain.length).toBe(3 * 8);
+    expect((await readdir(env.cacheDir, { recursive: true })).some((f) => String(f).endsWith('model.onnx'))).toBe(true);
+    Object.assign(env, saved);
+    env.cacheDir = join(cacheDir, 'sealed');
+    env.useFSCache = true;
+    const options = { token: await fx.token(), keyServer: fx.keyServer, modelId: name };
+    const handle = await useSealedModel(env as unknown as TransformersEnvLike, `sealed-org/${name}`, fx.sealedUrl(name), options);
+    const before = fx.server.requests.length;
+    expect(await embed(pipeline, `sealed-org/${name}`)).toEqual(plain);
+    handle.release();
+    expect(fx.server.requests.slice(before)).toEqual([]);
+    expect(await readdir(cacheDir)).toEqual(['plain']);
+    // release() put back the settings it changed.
+    expect(env.useCustomCache).toBe(saved.useCustomCache);
+    return plain;
+  } finally {
+    Object.assign(env, saved);
+    await rm(cacheDir, { recursive: true, force: true });
+  }
+}
