@@ -25,8 +25,12 @@ async function filesUnder(dir: string): Promise<string[]> {
   }
 }
 
+// A folder that ships several ONNX variants, as hub folders do: the fp32 model of `folder`, and a
+// "quantized" one (another tiny model: different embeddings if it were the one loaded).
+const variants = new Map([...folder, ['onnx/model_quantized.onnx', tinyTransformersFolder({ hidden: 4 }).get('onnx/model.onnx')!]]);
+
 beforeAll(async () => {
-  fx = await startRuntimeFixture({ tiny: folder });
+  fx = await startRuntimeFixture({ tiny: folder, variants });
   cacheRoot = await mkdtemp(join(tmpdir(), 'modelseal-tfjs-cache-'));
 });
 afterAll(async () => {
@@ -78,6 +82,24 @@ describe('transformers.js pipeline() in Node', () => {
     expect(env.useCustomCache).toBe(saved.useCustomCache);
     await expect(useSealedModel(env as unknown as TransformersEnvLike, '', fx.sealedUrl('tiny'), options)).rejects.toThrow(/useSealedModel: modelId must be the model id/);
     Object.assign(env, saved);
+  });
+
+  it('a folder of several ONNX variants: paths picks the config files and one variant, and pipeline() needs no other', async () => {
+    const saved = { ...env };
+    try {
+      usePlainHost(env, fx.server.url, { fs: true }); // 4.x in Node gives onnxruntime-node a cached file's path
+      env.cacheDir = join(cacheRoot, 'plain-variants');
+      const plain = await embed(pipeline, 'plain/tiny');
+      Object.assign(env, saved);
+      // The selection LOADER.md shows: every file outside onnx/, and the fp32 model with its data.
+      const paths = (path: string) => !path.startsWith('onnx/') || path.startsWith('onnx/model.onnx');
+      const handle = await useSealedModel(env as unknown as TransformersEnvLike, 'sealed-org/variants', fx.sealedUrl('variants'), { token: await fx.token(), keyServer: fx.keyServer, modelId: 'variants', paths });
+      expect(handle.paths).toEqual(['config.json', 'onnx/model.onnx', 'onnx/model.onnx_data', 'tokenizer.json', 'tokenizer_config.json']);
+      expect(await embed(pipeline, 'sealed-org/variants')).toEqual(plain);
+      handle.release();
+    } finally {
+      Object.assign(env, saved);
+    }
   });
 
   it('answers the local-path and the remote-URL keys, for any revision, and only for its model', async () => {
