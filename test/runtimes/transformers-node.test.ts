@@ -97,6 +97,12 @@ describe('transformers.js pipeline() in Node', () => {
       expect(handle.paths).toEqual(['config.json', 'onnx/model.onnx', 'onnx/model.onnx_data', 'tokenizer.json', 'tokenizer_config.json']);
       expect(await embed(pipeline, 'sealed-org/variants')).toEqual(plain);
       handle.release();
+      // A selection that leaves out a file the pipeline needs fails, with no request elsewhere.
+      const partial = await useSealedModel(env as unknown as TransformersEnvLike, 'sealed-org/variants-2', fx.sealedUrl('variants'), { token: await fx.token(), keyServer: fx.keyServer, modelId: 'variants', paths: (path) => path !== 'onnx/model.onnx_data' });
+      const before = fx.server.requests.length;
+      await expect(embed(pipeline, 'sealed-org/variants-2')).rejects.toThrow();
+      expect(fx.server.requests.slice(before)).toEqual([]);
+      partial.release();
     } finally {
       Object.assign(env, saved);
     }
