@@ -12,6 +12,7 @@ import { defaultCipher } from './default-cipher.js';
 import { absoluteUrl, chooseFetch, resolveFileUrl } from './files.js';
 import { checkUrl, resolveOptions, type FetchFunction, type ResolvedOptions, type SealedModelOptions } from './options.js';
 import { checkPins, chooseKeyServer, fetchManifest, fetchSealedHeader } from './manifest-steps.js';
+import type { OfflineSession } from './offline.js';
 import { ephemeralKeyPair, releaseContentKey, type EphemeralKeyPair } from './release.js';
 import { ReadGate } from './shard-body.js';
 import { READ_AHEAD_BYTES, ShardReader } from './shard-reader.js';
@@ -43,7 +44,12 @@ export interface FilesLoad {
   manifestUrl: string;
   manifest: SealedManifest;
   options: ResolvedOptions;
+  /** Fetch for the sealed files: through the offline copy when there is one. */
   fetch: FetchFunction;
+  /** Fetch for the key server (never the offline copy's). */
+  keyFetch: FetchFunction;
+  /** The offline lease session with `options.offline`, else undefined. */
+  offline: OfflineSession | undefined;
   keyServer: string;
   /** URL of each shard, in order. */
   urls: string[];
@@ -83,9 +89,13 @@ export function resolveFilesArguments(name: string, url: unknown, options: unkno
   }
 }
 
-/** Fetches and checks the manifest, the app's pins and the key server; nothing is sent to a key server yet. */
-export async function beginFilesLoad(name: string, url: string, options: ResolvedOptions): Promise<FilesLoad> {
-  const fetch = chooseFetch(options.fetch);
+/**
+ * Fetches and checks the manifest, the app's pins and the key server; nothing is sent to a key
+ * server yet. With `offline`, the sealed files come from (or are copied into) its copy.
+ */
+export async function beginFilesLoad(name: string, url: string, options: ResolvedOptions, offline?: OfflineSession): Promise<FilesLoad> {
+  const keyFetch = chooseFetch(options.fetch);
+  const fetch = offline?.fetch ?? keyFetch;
   if (options.signal?.aborted) throw abortedError(options.signal, url);
   const manifestUrl = absoluteUrl(url);
   // The key pair needs nothing from the manifest: make it while the manifest downloads.
@@ -96,7 +106,7 @@ export async function beginFilesLoad(name: string, url: string, options: Resolve
   const keyServer = chooseKeyServer(manifest, manifestUrl, options);
   const urls = await Promise.all(manifest.shards.map((s) => resolveFileUrl(s.path, manifestUrl, options.weightUrlConverter)));
   const cipher = options.cipher ?? (await defaultCipher());
-  return { name, manifestUrl, manifest, options, fetch, keyServer, urls, cipher, keyPair, gate: new ReadGate() };
+  return { name, manifestUrl, manifest, options, fetch, keyFetch, offline, keyServer, urls, cipher, keyPair, gate: new ReadGate() };
 }
 
 /**
@@ -105,9 +115,14 @@ export async function beginFilesLoad(name: string, url: string, options: Resolve
  * sealing gives back. Neither rejects unhandled: callers await what they need.
  */
 export function unlockFiles(load: FilesLoad): FilesUnlock {
-  const { manifest, options } = load;
+  const { manifest, options, offline } = load;
   const { signal, timeoutMs } = options;
-  const key = traced('release', () => releaseContentKey({ manifest, keyServer: load.keyServer, token: options.token, fetch: load.fetch, signal, timeoutMs, origin: options.origin, keyPair: load.keyPair, gate: load.gate }));
+  // Within an offline lease, the stored key (no request); else a release, asking for a lease with `offline`.
+  const stored = offline?.storedKey(manifest);
+  const key = stored ? Promise.resolve(stored) : traced('release', () => releaseContentKey({
+    manifest, keyServer: load.keyServer, token: options.token, fetch: load.keyFetch, signal, timeoutMs, origin: options.origin, keyPair: load.keyPair, gate: load.gate,
+    ...(offline ? { offline: { onLease: (lease: number | undefined) => offline.released(lease) } } : {}),
+  }));
   key.catch(() => undefined);
   const sealed = traced('header.fetch', () => fetchSealedHeader(load.fetch, manifest, load.manifestUrl, options));
   sealed.catch(() => undefined); // reported after a key failure

@@ -125,6 +125,22 @@ function missing(): Response {
 }
 
 /**
+ * Runs one load with offline leases on (`enabled`: a session from the lease store) or off
+ * (undefined). A failed load's copy is discarded and its error explained (`lease_expired` after a
+ * lease that ended); committing the copy on success is the load's own step.
+ */
+export async function withOfflineSession<T>(enabled: boolean, url: string, fetch: FetchFunction, run: (offline: OfflineSession | undefined) => Promise<T>): Promise<T> {
+  if (!enabled) return run(undefined);
+  const offline = await OfflineSession.start(url, fetch);
+  try {
+    return await run(offline);
+  } catch (err) {
+    await offline.discard().catch(() => undefined);
+    throw offline.explain(err);
+  }
+}
+
+/**
  * One load with `offline: true`. In `cached` mode it serves every model file from Cache Storage and
  * gives the stored key (no request at all); in `online` mode it loads as usual, asks for a lease,
  * and keeps copies of the sealed files it fetched, which `commit` stores once the lease is granted.
@@ -147,7 +163,7 @@ export class OfflineSession {
     this.#record = record;
     this.#expired = expired;
     this.mode = record ? 'cached' : 'online';
-    this.fetch = record ? (input, init) => this.#fromCache(input, init) : (input, init) => this.#throughCache(inner, input, init);
+    this.fetch = record ? (input, init) => this.#fromCache(inner, input, init) : (input, init) => this.#throughCache(inner, input, init);
   }
 
   /** Looks up the lease of `url` (absolute manifest URL); refuses in Node and outside secure contexts. */
@@ -225,10 +241,17 @@ export class OfflineSession {
     return new ModelsealError('lease_expired', `the offline lease for ${this.url} ended at ${new Date(this.#expired * 1000).toISOString()} and could not be renewed: ${err.message}`, { cause: err, file: err.file ?? this.url });
   }
 
-  async #fromCache(input: string, init: RequestInit | undefined): Promise<Response> {
+  /**
+   * A file of the copy; one the copy lacks comes from the file host, not copied (a lease of
+   * openSealedFiles with `paths`, or of openSealedFileStream, keeps only the shards that load read;
+   * a later load that selects more reads the rest online, with the stored key).
+   */
+  async #fromCache(inner: FetchFunction, input: string, init: RequestInit | undefined): Promise<Response> {
     if (init?.signal?.aborted) throw abortReason(init.signal);
     const cache = await caches.open(OFFLINE_CACHE);
-    return (await cache.match(input)) ?? missing();
+    const cached = await cache.match(input);
+    if (cached) return cached;
+    return this.#record!.files.includes(input) ? missing() : inner(input, init);
   }
 
   async #throughCache(inner: FetchFunction, input: string, init: RequestInit | undefined): Promise<Response> {

@@ -4,7 +4,9 @@
 
 import { ModelsealError } from '../format/errors.js';
 import { abortedError, linkedController } from './abort.js';
-import { beginFilesLoad, filesShardReader, resolveFilesArguments, unlockFiles, type SealedFilesOptions } from './files-session.js';
+import { beginFilesLoad, filesShardReader, resolveFilesArguments, unlockFiles, type FilesLoad, type SealedFilesOptions } from './files-session.js';
+import { absoluteUrl, chooseFetch } from './files.js';
+import { withOfflineSession } from './offline.js';
 import { Progress } from './progress.js';
 
 /**
@@ -22,15 +24,30 @@ export async function openSealedFileStream(url: string, path: string, options: S
   const { url: checked, options: resolved } = resolveFilesArguments('openSealedFileStream', url, options);
   const progress = new Progress(resolved.onProgress);
   progress.report(0);
-  const load = await beginFilesLoad('openSealedFileStream', checked, resolved);
+  return withOfflineSession(resolved.offline, absoluteUrl(checked), chooseFetch(resolved.fetch), async (offline) => {
+    const load = await beginFilesLoad('openSealedFileStream', checked, resolved, offline);
+    return fileStream(load, path, progress);
+  });
+}
+
+/**
+ * The stream of one file once the manifest is read. With an offline session, the lease is stored
+ * when the stream has given the whole file, and the copy dropped when it fails or is cancelled.
+ */
+async function fileStream(load: FilesLoad, path: string, progress: Progress): Promise<ReadableStream<Uint8Array>> {
+  const resolved = load.options;
   const unlock = unlockFiles(load);
   const unlocked = await unlock.unlocked;
   const entry = unlocked.entries.find((e) => e.path === path);
   if (!entry) {
     throw new ModelsealError('file_unavailable', `${load.manifestUrl} holds no file ${JSON.stringify(path.slice(0, 200))} (it holds ${unlocked.entries.length} file${unlocked.entries.length === 1 ? '' : 's'}; paths are relative, "/"-separated and compared exactly)`, { file: path });
   }
+  const offline = load.offline;
+  const finished = () => void offline?.commit(load.manifest, unlocked.contentKey);
+  const stopped = () => void offline?.discard().catch(() => undefined);
   if (entry.inline || entry.bytes === 0) {
     const bytes = entry.inline ?? new Uint8Array(0);
+    finished();
     progress.report(1);
     return new ReadableStream<Uint8Array>({
       start(stream) {
@@ -83,7 +100,7 @@ export async function openSealedFileStream(url: string, path: string, options: S
     // One shard ahead of the one being handed out: memory holds about two shards, not the file.
     while (queue.length < 2 && next <= last) queue.push(fetchShard(next++));
   };
-  const fail = (err: unknown): unknown => (resolved.signal?.aborted ? abortedError(resolved.signal, path) : err);
+  const fail = (err: unknown): unknown => (resolved.signal?.aborted ? abortedError(resolved.signal, path) : (offline?.explain(err) ?? err));
   /** Once the stream stops early: zeroes the shards read ahead, which no reader will get. */
   const dropQueued = () => {
     for (const shard of queue.splice(0)) void shard.then((pieces) => { for (const p of pieces) new Uint8Array(p.buffer).fill(0); }, () => undefined);
@@ -97,6 +114,7 @@ export async function openSealedFileStream(url: string, path: string, options: S
       const shard = queue.shift();
       if (!shard) {
         unlink();
+        finished();
         stream.close();
         return;
       }
@@ -107,6 +125,7 @@ export async function openSealedFileStream(url: string, path: string, options: S
         controller.abort(err);
         unlink();
         dropQueued();
+        stopped();
         stream.error(fail(err));
         return;
       }
@@ -118,6 +137,7 @@ export async function openSealedFileStream(url: string, path: string, options: S
       progress.report(delivered / entry.bytes);
       if (queue.length === 0) {
         unlink();
+        finished();
         stream.close();
       }
     },
@@ -125,6 +145,7 @@ export async function openSealedFileStream(url: string, path: string, options: S
       controller.abort(reason);
       unlink();
       dropQueued();
+      stopped();
     },
   }, { highWaterMark: 0 });
 }

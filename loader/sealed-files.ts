@@ -9,6 +9,8 @@ import {
   type FilesLoad, type FilesUnlock, type OpenSealedFilesOptions, type SealedFileEntry,
 } from './files-session.js';
 import { freeBuffer } from './buffer-pool.js';
+import { absoluteUrl, chooseFetch } from './files.js';
+import { withOfflineSession } from './offline.js';
 import { Progress } from './progress.js';
 
 /**
@@ -28,7 +30,15 @@ export async function openSealedFiles(url: string, options: OpenSealedFilesOptio
   const wanted = checkPaths(options.paths);
   const progress = new Progress(resolved.onProgress);
   progress.report(0);
-  const load = await beginFilesLoad('openSealedFiles', checked, resolved);
+  return withOfflineSession(resolved.offline, absoluteUrl(checked), chooseFetch(resolved.fetch), async (offline) => {
+    const load = await beginFilesLoad('openSealedFiles', checked, resolved, offline);
+    return openFiles(load, wanted, progress);
+  });
+}
+
+/** The load once its manifest is read: the release, the header and the selected shards, into the output. */
+async function openFiles(load: FilesLoad, wanted: readonly string[] | ((path: string) => boolean) | undefined, progress: Progress): Promise<Map<string, Uint8Array>> {
+  const resolved = load.options;
   const { controller, unlink } = linkedController(resolved.signal);
   const unlock = unlockFiles(load);
   unlock.unlocked.catch((err: unknown) => controller.abort(err));
@@ -41,8 +51,10 @@ export async function openSealedFiles(url: string, options: OpenSealedFilesOptio
     const indexes = wanted === undefined ? load.manifest.shards.map((_, i) => i) : (await outputReady).shards(load.manifest.shardLength);
     const shards = readShards(load, unlock, indexes, outputReady, progress, controller);
     shards.catch(() => undefined); // reported below, after a key or header failure
-    await unlock.unlocked;
+    const { contentKey } = await unlock.unlocked;
     await shards;
+    // The lease record goes in last, once every file of this load is in the cache (LOADER.md "Offline leases").
+    await load.offline?.commit(load.manifest, contentKey);
     progress.report(1);
     return (await outputReady).files;
   } catch (err) {

@@ -13,7 +13,7 @@ import { checkPins, chooseKeyServer, fetchManifest, fetchSealedHeader } from './
 import { checkUrl, resolveOptions, type FetchFunction, type ResolvedOptions, type SealedModelOptions } from './options.js';
 import { defaultCipher } from './default-cipher.js';
 import { loadAllShards } from './load-shards.js';
-import { OfflineSession } from './offline.js';
+import { withOfflineSession, type OfflineSession } from './offline.js';
 import { Progress, SETUP_SHARE } from './progress.js';
 import { ephemeralKeyPair, releaseContentKey, type EphemeralKeyPair } from './release.js';
 import { ReadGate } from './shard-body.js';
@@ -53,14 +53,7 @@ export class SealedModelHandler implements io.IOHandler {
 
   /** Loads and decrypts the model; tfjs calls this from loadGraphModel / loadLayersModel. */
   async load(): Promise<io.ModelArtifacts> {
-    if (!this.#options.offline) return traced('load', () => this.#load(undefined));
-    const offline = await OfflineSession.start(absoluteUrl(this.url), this.#fetch);
-    try {
-      return await traced('load', () => this.#load(offline));
-    } catch (err) {
-      await offline.discard().catch(() => undefined);
-      throw offline.explain(err);
-    }
+    return withOfflineSession(this.#options.offline, absoluteUrl(this.url), this.#fetch, (offline) => traced('load', () => this.#load(offline)));
   }
 
   async #load(offline: OfflineSession | undefined): Promise<io.ModelArtifacts> {

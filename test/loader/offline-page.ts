@@ -3,7 +3,7 @@
 // what the loader stored in Cache Storage and IndexedDB, the way a user with devtools could.
 
 import * as tf from '@tensorflow/tfjs';
-import { clearOffline, OFFLINE_CACHE, OFFLINE_DATABASE, sealedModel } from '../../loader/index.js';
+import { clearOffline, OFFLINE_CACHE, OFFLINE_DATABASE, openSealedFileStream, openSealedFiles, sealedModel } from '../../loader/index.js';
 import { openHeader, openShard, parseManifestBytes } from '../../format/index.js';
 import { errorOf, fingerprint, loadPlain as loadPlainWith, sha256, type ModelFingerprint } from './page-common.js';
 
@@ -17,6 +17,38 @@ async function load(url: string, options: { token: string; keyServer: string; of
   } catch (err) {
     return { error: errorOf(err) };
   }
+}
+
+type FilesOptions = { token: string; keyServer: string; offline?: boolean; paths?: string[] };
+
+/** openSealedFiles: each file's SHA-256 (hex), by path, or the error. */
+async function loadFiles(url: string, options: FilesOptions): Promise<{ ok: Record<string, string> } | { error: { code: string | undefined; message: string } }> {
+  try {
+    const files = await openSealedFiles(url, options);
+    const out: Record<string, string> = {};
+    for (const [path, bytes] of files) out[path] = await sha256(bytes);
+    return { ok: out };
+  } catch (err) {
+    return { error: errorOf(err) };
+  }
+}
+
+/** openSealedFileStream read to its end: the file's SHA-256 (hex), or the error. */
+async function streamFile(url: string, path: string, options: FilesOptions): Promise<{ ok: string } | { error: { code: string | undefined; message: string } }> {
+  try {
+    const bytes = new Uint8Array(await new Response(await openSealedFileStream(url, path, options)).arrayBuffer());
+    return { ok: await sha256(bytes) };
+  } catch (err) {
+    return { error: errorOf(err) };
+  }
+}
+
+/** openSealedFileStream, cancelled after its first piece. */
+async function cancelStream(url: string, path: string, options: FilesOptions): Promise<number> {
+  const reader = (await openSealedFileStream(url, path, options)).getReader();
+  const first = await reader.read();
+  await reader.cancel('enough');
+  return first.value?.length ?? 0;
 }
 
 /** Runs `fn` on the leases store, without creating the database when it does not exist. */
@@ -152,7 +184,7 @@ async function decryptWithStoredKey(url: string): Promise<{ weightsManifest: num
 
 const loadPlain = (url: string) => loadPlainWith(tf, url);
 
-const offlineTest = { loadPlain, load, records, exportStored, cacheEntries, storage, setLease, swapKey, restoreRecord, swapCached, putCached, restoreCached, decryptWithStoredKey, clearOffline: (url?: string) => clearOffline(url) };
+const offlineTest = { loadPlain, load, loadFiles, streamFile, cancelStream, records, exportStored, cacheEntries, storage, setLease, swapKey, restoreRecord, swapCached, putCached, restoreCached, decryptWithStoredKey, clearOffline: (url?: string) => clearOffline(url) };
 /** What the page exposes as globalThis.offlineTest (the test imports this type only). */
 export type OfflineTest = typeof offlineTest;
 

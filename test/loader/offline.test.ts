@@ -2,12 +2,13 @@
 // lease, stop the key server and the file host, restart the browser on the same profile, load again
 // from the offline copy; the stored key cannot be exported; a lease that ended gives lease_expired;
 // a policy without leases stores nothing; a swapped copy or key does not load; clearOffline removes
-// both stores. The page is served by the test's static server while it runs, and by Playwright's
+// both stores. The same for the generic form: openSealedFiles (all files, or a selection) and
+// openSealedFileStream keep a lease of what they read. The page is served by the test's static server while it runs, and by Playwright's
 // request routing (the page script only) once it is stopped, so the origin, and with it the
 // browser's storage, stays the same.
 
 import { createHash } from 'node:crypto';
-import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -15,11 +16,11 @@ import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mintDevToken, FileKeyStore, type KeyServer } from '../../keyserver/index.js';
 import { startKeyServer } from '../helpers/key-server.js';
-import { clearOffline, sealedModel } from '../../loader/index.js';
+import { clearOffline, openSealedFiles, sealedModel } from '../../loader/index.js';
 import { bundle } from '../helpers/bundle.js';
 import { CHROMIUM_ARGS } from '../helpers/chromium.js';
 import { startStaticServer, type StaticServer } from '../helpers/static-server.js';
-import { sealModel } from '../../format/index.js';
+import { filesInMemory, sealFiles, sealModel } from '../../format/index.js';
 import { copyHumanModel, sealInto } from './fixtures.js';
 import type { OfflineTest, Outcome } from './offline-page.js';
 import type { ModelFingerprint } from './page-common.js';
@@ -50,6 +51,21 @@ const plainDigests = new Set<string>();
 let plainWeights: Uint8Array;
 /** A second published sealing of antispoof k1 (another shard length): its manifest. */
 let secondSealing: string;
+
+/**
+ * The generic form: one folder of three files sealed under four model ids, each loaded its own
+ * way with `offline: true` (all files; one file streamed; a selection; a stream cancelled). 16 KiB chunks in 64 KiB
+ * shards, so the files span several shards and config.json sits in the last one alone with b.bin's end.
+ */
+const FOLDERS = ['folder', 'folder-stream', 'folder-part', 'folder-cancel'] as const;
+type FolderName = (typeof FOLDERS)[number];
+const folderFiles = [
+  { path: 'a.onnx', data: new Uint8Array(150_000).map((_, i) => (i * 7) % 251) },
+  { path: 'b.bin', data: new Uint8Array(100_000).map((_, i) => (i * 13) % 253) },
+  { path: 'config.json', data: new TextEncoder().encode('{"model_type":"test"}') },
+];
+const folderDigests = Object.fromEntries(folderFiles.map((f) => [f.path, createHash('sha256').update(f.data).digest('hex')]));
+const folderUrl = (m: FolderName) => `${origin}/sealed/${m}/model.json`;
 
 const url = (m: ModelName) => `${origin}/sealed/${m}/model.json`;
 const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
@@ -88,7 +104,7 @@ function expectLoaded(o: Outcome): LoadResult {
 async function startLeaseServer(): Promise<void> {
   ({ server: keys, url: keyServer } = await startKeyServer(storeDir, {
     defaults: { origins: [origin], releasesPerToken: 0 },
-    models: { antispoof: { offlineLeaseSeconds: 3600 }, other: { offlineLeaseSeconds: 3600 }, 'short*': { offlineLeaseSeconds: 2 } },
+    models: { antispoof: { offlineLeaseSeconds: 3600 }, other: { offlineLeaseSeconds: 3600 }, 'short*': { offlineLeaseSeconds: 2 }, 'folder*': { offlineLeaseSeconds: 3600 } },
   }));
 }
 
@@ -104,11 +120,19 @@ beforeAll(async () => {
   const again = await sealModel({ modelJson: model.modelJson, weightFiles: model.weightFiles }, { modelId: 'antispoof', keyId: 'k1', contentKey: (await store.get('antispoof', 'k1'))!.key, shardLength: 128 * 1024, headerMode: 'file' });
   await store.publish('antispoof', 'k1', again.manifest.sealing);
   secondSealing = JSON.stringify(again.manifest);
+  for (const m of FOLDERS) {
+    const { record, key } = await store.rotate(m);
+    const sealed = await sealFiles(filesInMemory(folderFiles), { modelId: m, keyId: record.keyId, contentKey: key, chunkLength: 16 * 1024, shardLength: 64 * 1024 });
+    await store.publish(m, record.keyId, sealed.manifest.sealing);
+    await mkdir(join(root, 'www/sealed', m), { recursive: true });
+    await writeFile(join(root, 'www/sealed', m, 'model.json'), JSON.stringify(sealed.manifest));
+    for (const f of sealed.files) await writeFile(join(root, 'www/sealed', m, f.path), f.bytes);
+  }
   script = await bundle(join(here, 'offline-page.ts'), { format: 'iife' });
   indexHtml = '<!doctype html><meta charset="utf-8"><title>modelseal offline test</title><script src="/page.js"></script>';
   files = await startStaticServer({ root: join(root, 'www'), files: { '/index.html': indexHtml, '/page.js': script } });
   origin = files.url;
-  for (const m of MODELS) {
+  for (const m of [...MODELS, ...FOLDERS]) {
     for (const name of await readdir(join(root, 'www/sealed', m))) sealedDigests.set(`${origin}/sealed/${m}/${name}`, sha(await readFile(join(root, 'www/sealed', m, name))));
   }
   await startLeaseServer();
@@ -152,7 +176,7 @@ describe('offline leases in Chromium (persistent profile)', () => {
 
     // The cache holds exactly the sealed files of the leased models, byte for byte: no plaintext.
     const entries = await call(page, 'cacheEntries');
-    expect(entries.map((e) => e.url).sort()).toEqual([...sealedDigests.keys()].filter((u) => !u.includes('/nolease/')).sort());
+    expect(entries.map((e) => e.url).sort()).toEqual([...sealedDigests.keys()].filter((u) => !u.includes('/nolease/') && !u.includes('/folder')).sort());
     for (const e of entries) {
       expect(e.sha256, e.url).toBe(sealedDigests.get(e.url));
       expect(plainDigests.has(e.sha256), `${e.url} is a plaintext weight file`).toBe(false);
@@ -172,6 +196,48 @@ describe('offline leases in Chromium (persistent profile)', () => {
     context = undefined;
   });
 
+  it('session 1, the generic form online: openSealedFiles and openSealedFileStream keep a lease of what they read, ciphertext only', async () => {
+    const page = await launch();
+    await open(page, false);
+    const token = await mintDevToken({ store: storeDir, models: ['*'], ttl: '10m' });
+    const options = { token, keyServer, offline: true };
+    const sealedOf = (m: FolderName) => [...sealedDigests.keys()].filter((u) => u.startsWith(`${origin}/sealed/${m}/`)).sort();
+    expect(await call(page, 'loadFiles', folderUrl('folder'), options)).toEqual({ ok: folderDigests });
+    expect(await call(page, 'streamFile', folderUrl('folder-stream'), 'a.onnx', options)).toEqual({ ok: folderDigests['a.onnx'] });
+    expect(await call(page, 'loadFiles', folderUrl('folder-part'), { ...options, paths: ['config.json'] })).toEqual({ ok: { 'config.json': folderDigests['config.json'] } });
+    // A stream cancelled part-way stores nothing (checked below, once the others have stored theirs).
+    expect(await call(page, 'cancelStream', folderUrl('folder-cancel'), 'a.onnx', options)).toBeGreaterThan(0);
+    // The stream stores its lease once it has given the whole file.
+    for (let waited = 0; (await call(page, 'records')).filter((r) => r.modelId.startsWith('folder')).length < 3; waited += 50) {
+      if (waited > 10_000) throw new Error('the generic-form loads stored no lease within 10 s');
+      await page.waitForTimeout(50);
+    }
+    const records = new Map((await call(page, 'records')).map((r) => [r.modelId, r]));
+    expect(records.get('folder')!.files.sort()).toEqual(sealedOf('folder'));
+    expect(records.has('folder-cancel')).toBe(false);
+    expect((await call(page, 'cacheEntries')).filter((e) => e.url.includes('/sealed/folder-cancel/'))).toEqual([]);
+    // The stream and the selection keep only the shards they read (and the manifest): fewer files.
+    for (const m of ['folder-stream', 'folder-part'] as const) {
+      const kept = records.get(m)!.files.sort();
+      expect(kept.every((u) => sealedOf(m).includes(u)) && kept.length < sealedOf(m).length, `${m}: ${kept.join(' ')}`).toBe(true);
+    }
+    const entries = (await call(page, 'cacheEntries')).filter((e) => e.url.includes('/sealed/folder'));
+    for (const e of entries) {
+      expect(e.sha256, e.url).toBe(sealedDigests.get(e.url));
+      expect(Object.values(folderDigests)).not.toContain(e.sha256);
+    }
+    // Within the lease: no request for a copied file; a file the copy lacks comes from the host (with the stored key).
+    const before = files!.requests.length;
+    expect(await call(page, 'loadFiles', folderUrl('folder'), options)).toEqual({ ok: folderDigests });
+    expect(files!.requests.slice(before)).toEqual([]);
+    expect(await call(page, 'loadFiles', folderUrl('folder-part'), options)).toEqual({ ok: folderDigests });
+    const fetched = files!.requests.slice(before);
+    expect(fetched.length).toBeGreaterThan(0);
+    expect(fetched.every((r) => r.includes('/sealed/folder-part/') && !r.endsWith('/model.json')), fetched.join(', ')).toBe(true);
+    await context!.close();
+    context = undefined;
+  });
+
   it('session 2, key server and file host stopped, browser restarted on the same profile: loads from the offline copy, bit-identical', async () => {
     await keys!.close();
     keys = undefined;
@@ -186,6 +252,13 @@ describe('offline leases in Chromium (persistent profile)', () => {
     // A model that never had a lease needs the network, which is gone.
     const none = await load(page, 'nolease');
     expect('error' in none && none.error.code).toBe('file_unavailable');
+    // The generic form from its copies: all files, the streamed file, the selection; more than the selection needs the host.
+    const options = { token: 'unused: no request goes to the key server', keyServer: 'http://127.0.0.1:9', offline: true };
+    expect(await call(page, 'loadFiles', folderUrl('folder'), options)).toEqual({ ok: folderDigests });
+    expect(await call(page, 'streamFile', folderUrl('folder-stream'), 'a.onnx', options)).toEqual({ ok: folderDigests['a.onnx'] });
+    expect(await call(page, 'loadFiles', folderUrl('folder-part'), { ...options, paths: ['config.json'] })).toEqual({ ok: { 'config.json': folderDigests['config.json'] } });
+    const more = await call(page, 'loadFiles', folderUrl('folder-part'), options);
+    expect('error' in more && more.error.code).toBe('file_unavailable');
   });
 
   it('past the lease: lease_expired, and the expired key is removed; an expiry the user edited is honoured (the documented limit)', async () => {
@@ -232,7 +305,7 @@ describe('offline leases in Chromium (persistent profile)', () => {
   it('clearOffline(url) removes that model\'s key and files; clearOffline() removes the rest', async () => {
     const page = context!.pages()[0]!;
     await call(page, 'clearOffline', url('antispoof'));
-    expect((await call(page, 'records')).map((r) => r.modelId).sort()).toEqual(['other', 'short-edited']);
+    expect((await call(page, 'records')).map((r) => r.modelId).filter((m) => !m.startsWith('folder')).sort()).toEqual(['other', 'short-edited']);
     const left = (await call(page, 'cacheEntries')).map((e) => e.url);
     expect(left.some((u) => u.includes('/sealed/antispoof/'))).toBe(false);
     expect(left.some((u) => u.includes('/sealed/other/'))).toBe(true);
@@ -268,5 +341,7 @@ describe('offline leases in Node', () => {
     await expect(handler.load()).rejects.toMatchObject({ code: 'offline_unavailable', message: expect.stringMatching(/Node does not have/) });
     expect(() => sealedModel('http://127.0.0.1:9/model.json', { token: 't', keyServer: 'http://127.0.0.1:9', offline: 'yes' as never })).toThrow(/options\.offline must be a boolean/);
     await expect(clearOffline()).rejects.toMatchObject({ code: 'offline_unavailable' });
+    // The generic form refuses it too, before any request (it was silently ignored before 2026-12-03).
+    await expect(openSealedFiles('http://127.0.0.1:9/model.json', { token: 't', keyServer: 'http://127.0.0.1:9', offline: true })).rejects.toMatchObject({ code: 'offline_unavailable' });
   });
 });
