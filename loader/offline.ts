@@ -141,9 +141,10 @@ export async function withOfflineSession<T>(enabled: boolean, url: string, fetch
 }
 
 /**
- * One load with `offline: true`. In `cached` mode it serves every model file from Cache Storage and
- * gives the stored key (no request at all); in `online` mode it loads as usual, asks for a lease,
- * and keeps copies of the sealed files it fetched, which `commit` stores once the lease is granted.
+ * One load with `offline: true`. In `cached` mode it serves the model files from Cache Storage (one
+ * the copy lacks from the file host) and gives the stored key (no request to the key server); in
+ * `online` mode it loads as usual, asks for a lease, and keeps copies of the sealed files it
+ * fetched, which `commit` stores once the lease is granted.
  */
 export class OfflineSession {
   readonly url: string;
