@@ -43,7 +43,7 @@ async function main(): Promise<void> {
     try {
       const { page, cdp } = bench;
       type Bench = { benchTransformers(mode: string, host: string, modelId: string, url: string, token: string, keyServer: string): Promise<number> };
-      const measure = async (mode: 'first' | 'cached' | 'sealed', modelId: string, name: string): Promise<Sample> => {
+      const measure = async (mode: 'first' | 'cached' | 'sealed' | 'offline', modelId: string, name: string): Promise<Sample> => {
         await cdp.send('HeapProfiler.collectGarbage');
         const args = { mode, host: `${files}/`, modelId, url: `${files}/sealed/${name}/model.json`, token, keyServer };
         return measureRenderer(() => page.evaluate((a) => (globalThis as unknown as Bench).benchTransformers(a.mode, a.host, a.modelId, a.url, a.token, a.keyServer), args));
@@ -52,28 +52,35 @@ async function main(): Promise<void> {
         const first: Sample[] = [];
         const cached: Sample[] = [];
         const sealed: Sample[] = [];
+        const offline: Sample[] = [];
+        // An online load with offline: true stores the lease (its copy and key) the offline rows read.
+        await measure('offline', `sealed-bench/${name}-lease`, name);
         for (let r = 0; r < rounds + 1; r++) {
           // Round 0 warms up the runtime's wasm, the JIT and the connections; it is not counted.
           const f = await measure('first', `plain/${name}`, name);
           const c = await measure('cached', `plain/${name}`, name);
           // A fresh model id per round, so nothing transformers.js keeps by id is reused.
           const s = await measure('sealed', `sealed-bench/${name}-${r}`, name);
+          const o = await measure('offline', `sealed-bench/${name}-offline-${r}`, name);
           if (r > 0) {
             first.push(f);
             cached.push(c);
             sealed.push(s);
+            offline.push(o);
           }
         }
         const bytes = sets.get(name)!;
         const size = (bytes < 1048576 ? `${(bytes / 1024).toFixed(1)} KB` : `${(bytes / 1048576).toFixed(1)} MB`).padStart(8);
         console.log(ratioLine(`chromium ${name.padEnd(17)} ${size} pipeline() first `, first, sealed));
         console.log(ratioLine(`chromium ${name.padEnd(17)} ${size} pipeline() cached`, cached, sealed));
+        console.log(ratioLine(`chromium ${name.padEnd(17)} ${size} offline vs cached`, cached, offline));
       }
     } finally {
       await bench.close();
     }
     console.log(`\ntransformers bench: ${rounds} rounds (first, cached, sealed in turn) after one warm-up; times and peaks are medians, ratios the median of the per-round ratios (min–max in brackets)`);
     console.log('  plain "first" = pipeline() from the static server with Cache Storage emptied first (fills the cache); "cached" = the same from the Cache Storage copy; sealed = openSealedFiles (key release, download, decryption) + useSealedFiles + pipeline()');
+    console.log('  "offline vs cached": sealed with offline: true within an offline lease (the ciphertext from Cache Storage, the stored key, no request; decryption as online) against the plain cached load');
     console.log('  peak: renderer peak RSS above its pre-load RSS (VmHWM after clear_refs); transformers.js web build, onnxruntime-web wasm, one thread');
   } finally {
     await served.close();

@@ -114,7 +114,8 @@ async function serve(role: ServerRole, root: string, storeDir: string): Promise<
   const files = role === 'keys' ? undefined : await startStaticServer({ root: join(root, 'www'), cors: true });
   const keys = role === 'files' ? undefined : await createKeyServer({
     store: storeDir,
-    config: { logLevel: 'silent', auditLog: null, rateWindowMs: 60_000, defaults: { origins: null, releasesPerToken: 0, ratePerSubject: 100_000, ratePerAddress: 100_000 } },
+    // Offline leases only for a release that asks (offline: true): bench/transformers.ts's offline rows.
+    config: { logLevel: 'silent', auditLog: null, rateWindowMs: 60_000, defaults: { origins: null, releasesPerToken: 0, ratePerSubject: 100_000, ratePerAddress: 100_000, offlineLeaseSeconds: 3600 } },
   });
   const keyServer = await keys?.listen({ host: '127.0.0.1', port: 0 });
   process.send?.({ files: files?.url, keyServer });
