@@ -211,7 +211,8 @@ export class OfflineSession {
    * missing files). Never throws: a copy that cannot be stored is dropped and the load still succeeds.
    */
   async commit(manifest: SealedManifest, key: CryptoKey): Promise<void> {
-    if (this.mode !== 'online' || this.#lease === undefined) return;
+    if (this.mode === 'cached') return this.#extend();
+    if (this.#lease === undefined) return;
     try {
       const stored = (await Promise.allSettled(this.#puts)).map((r) => (r.status === 'fulfilled' ? r.value : undefined));
       const files = stored.filter((f): f is string => f !== undefined);
@@ -224,10 +225,27 @@ export class OfflineSession {
     }
   }
 
+  /**
+   * A load within the lease that read files the copy lacked (a larger selection than the one that
+   * made the copy): adds them to the record, so they too load offline until the same lease end.
+   * The key already decrypts every file of the sealing, so this keeps nothing it could not.
+   */
+  async #extend(): Promise<void> {
+    if (this.#puts.length === 0) return;
+    try {
+      const stored = (await Promise.allSettled(this.#puts)).map((r) => (r.status === 'fulfilled' ? r.value : undefined));
+      const added = stored.filter((f): f is string => f !== undefined);
+      if (added.length !== stored.length) throw new Error('a file of the offline copy could not be stored');
+      const record = this.#record!;
+      await withStore('readwrite', false, (s) => s.put({ ...record, files: [...new Set([...record.files, ...added])] }));
+    } catch {
+      await this.discard().catch(() => undefined);
+    }
+  }
+
   /** After a failed load, or when no lease was granted: removes what this load put in the cache. */
   async discard(): Promise<void> {
     this.#decide(undefined);
-    if (this.mode !== 'online') return;
     const files = (await Promise.allSettled(this.#puts)).flatMap((r) => (r.status === 'fulfilled' && r.value !== undefined ? [r.value] : []));
     if (files.length > 0) {
       const cache = await caches.open(OFFLINE_CACHE);
@@ -243,16 +261,23 @@ export class OfflineSession {
   }
 
   /**
-   * A file of the copy; one the copy lacks comes from the file host, not copied (a lease of
-   * openSealedFiles with `paths`, or of openSealedFileStream, keeps only the shards that load read;
-   * a later load that selects more reads the rest online, with the stored key).
+   * A file of the copy. One the copy lacks comes from the file host and is copied (a lease of
+   * openSealedFiles with `paths`, or of openSealedFileStream, keeps only the shards its load read; a
+   * later load that selects more reads the rest online, with the stored key, and #extend adds them).
    */
   async #fromCache(inner: FetchFunction, input: string, init: RequestInit | undefined): Promise<Response> {
     if (init?.signal?.aborted) throw abortReason(init.signal);
     const cache = await caches.open(OFFLINE_CACHE);
     const cached = await cache.match(input);
     if (cached) return cached;
-    return this.#record!.files.includes(input) ? missing() : inner(input, init);
+    if (this.#record!.files.includes(input)) return missing();
+    const response = await inner(input, init);
+    if (!response.ok || response.status !== 200) return response;
+    const copy = response.clone();
+    const put = cache.put(input, copy).then(() => input);
+    put.catch(() => undefined);
+    this.#puts.push(put);
+    return response;
   }
 
   async #throughCache(inner: FetchFunction, input: string, init: RequestInit | undefined): Promise<Response> {

@@ -226,7 +226,8 @@ describe('offline leases in Chromium (persistent profile)', () => {
       expect(e.sha256, e.url).toBe(sealedDigests.get(e.url));
       expect(Object.values(folderDigests)).not.toContain(e.sha256);
     }
-    // Within the lease: no request for a copied file; a file the copy lacks comes from the host (with the stored key).
+    // Within the lease: no request for a copied file; a file the copy lacks comes from the host (with
+    // the stored key) and joins the copy, under the same lease end.
     const before = files!.requests.length;
     expect(await call(page, 'loadFiles', folderUrl('folder'), options)).toEqual({ ok: folderDigests });
     expect(files!.requests.slice(before)).toEqual([]);
@@ -234,6 +235,9 @@ describe('offline leases in Chromium (persistent profile)', () => {
     const fetched = files!.requests.slice(before);
     expect(fetched.length).toBeGreaterThan(0);
     expect(fetched.every((r) => r.includes('/sealed/folder-part/') && !r.endsWith('/model.json')), fetched.join(', ')).toBe(true);
+    const extended = (await call(page, 'records')).find((r) => r.modelId === 'folder-part')!;
+    expect(extended.files.sort()).toEqual(sealedOf('folder-part'));
+    expect(extended.lease).toBe(records.get('folder-part')!.lease);
     await context!.close();
     context = undefined;
   });
@@ -252,12 +256,14 @@ describe('offline leases in Chromium (persistent profile)', () => {
     // A model that never had a lease needs the network, which is gone.
     const none = await load(page, 'nolease');
     expect('error' in none && none.error.code).toBe('file_unavailable');
-    // The generic form from its copies: all files, the streamed file, the selection; more than the selection needs the host.
+    // The generic form from its copies: all files, the streamed file, the selection and the files added to it online.
     const options = { token: 'unused: no request goes to the key server', keyServer: 'http://127.0.0.1:9', offline: true };
     expect(await call(page, 'loadFiles', folderUrl('folder'), options)).toEqual({ ok: folderDigests });
     expect(await call(page, 'streamFile', folderUrl('folder-stream'), 'a.onnx', options)).toEqual({ ok: folderDigests['a.onnx'] });
     expect(await call(page, 'loadFiles', folderUrl('folder-part'), { ...options, paths: ['config.json'] })).toEqual({ ok: { 'config.json': folderDigests['config.json'] } });
-    const more = await call(page, 'loadFiles', folderUrl('folder-part'), options);
+    expect(await call(page, 'loadFiles', folderUrl('folder-part'), options)).toEqual({ ok: folderDigests });
+    // More than the copy holds needs the host, which is gone: the stream's copy has a.onnx's shards only.
+    const more = await call(page, 'loadFiles', folderUrl('folder-stream'), options);
     expect('error' in more && more.error.code).toBe('file_unavailable');
   });
 
