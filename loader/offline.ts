@@ -207,8 +207,9 @@ export class OfflineSession {
   }
 
   /**
-   * After a successful online load: stores the files, then the key (last, so a key never points at
-   * missing files). Never throws: a copy that cannot be stored is dropped and the load still succeeds.
+   * After a successful load. Online: stores the files, then the key (last, so a key never points at
+   * missing files); within a lease: adds the files the copy lacked (#extend). Never throws: a copy
+   * that cannot be stored is dropped and the load still succeeds.
    */
   async commit(manifest: SealedManifest, key: CryptoKey): Promise<void> {
     if (this.mode === 'cached') return this.#extend();
