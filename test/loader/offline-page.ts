@@ -36,7 +36,16 @@ async function loadFiles(url: string, options: FilesOptions): Promise<{ ok: Reco
 /** openSealedFileStream read to its end: the file's SHA-256 (hex), or the error. */
 async function streamFile(url: string, path: string, options: FilesOptions): Promise<{ ok: string } | { error: { code: string | undefined; message: string } }> {
   try {
-    const bytes = new Uint8Array(await new Response(await openSealedFileStream(url, path, options)).arrayBuffer());
+    // Read with a reader: Response(stream).arrayBuffer() would replace the stream's error with its own.
+    const reader = (await openSealedFileStream(url, path, options)).getReader();
+    const pieces: Uint8Array[] = [];
+    for (let r = await reader.read(); !r.done; r = await reader.read()) pieces.push(r.value);
+    const bytes = new Uint8Array(pieces.reduce((n, p) => n + p.length, 0));
+    let at = 0;
+    for (const p of pieces) {
+      bytes.set(p, at);
+      at += p.length;
+    }
     return { ok: await sha256(bytes) };
   } catch (err) {
     return { error: errorOf(err) };

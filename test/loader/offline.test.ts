@@ -53,11 +53,12 @@ let plainWeights: Uint8Array;
 let secondSealing: string;
 
 /**
- * The generic form: one folder of three files sealed under four model ids, each loaded its own
- * way with `offline: true` (all files; one file streamed; a selection; a stream cancelled). 16 KiB chunks in 64 KiB
+ * The generic form: one folder of three files sealed under five model ids, each loaded its own
+ * way with `offline: true` (all files; one file streamed; a selection; a stream cancelled; a copy
+ * whose last shard the host serves altered, so the loads fail part-way). 16 KiB chunks in 64 KiB
  * shards, so the files span several shards and config.json sits in the last one alone with b.bin's end.
  */
-const FOLDERS = ['folder', 'folder-stream', 'folder-part', 'folder-cancel'] as const;
+const FOLDERS = ['folder', 'folder-stream', 'folder-part', 'folder-cancel', 'folder-broken'] as const;
 type FolderName = (typeof FOLDERS)[number];
 const folderFiles = [
   { path: 'a.onnx', data: new Uint8Array(150_000).map((_, i) => (i * 7) % 251) },
@@ -127,6 +128,12 @@ beforeAll(async () => {
     await mkdir(join(root, 'www/sealed', m), { recursive: true });
     await writeFile(join(root, 'www/sealed', m, 'model.json'), JSON.stringify(sealed.manifest));
     for (const f of sealed.files) await writeFile(join(root, 'www/sealed', m, f.path), f.bytes);
+    if (m === 'folder-broken') {
+      const last = sealed.manifest.shards.at(-1)!.path;
+      const bytes = sealed.files.find((f) => f.path === last)!.bytes.slice();
+      bytes[bytes.length - 1]! ^= 1;
+      await writeFile(join(root, 'www/sealed', m, last), bytes);
+    }
   }
   script = await bundle(join(here, 'offline-page.ts'), { format: 'iife' });
   indexHtml = '<!doctype html><meta charset="utf-8"><title>modelseal offline test</title><script src="/page.js"></script>';
@@ -205,6 +212,11 @@ describe('offline leases in Chromium (persistent profile)', () => {
     expect(await call(page, 'loadFiles', folderUrl('folder'), options)).toEqual({ ok: folderDigests });
     expect(await call(page, 'streamFile', folderUrl('folder-stream'), 'a.onnx', options)).toEqual({ ok: folderDigests['a.onnx'] });
     expect(await call(page, 'loadFiles', folderUrl('folder-part'), { ...options, paths: ['config.json'] })).toEqual({ ok: { 'config.json': folderDigests['config.json'] } });
+    // Loads that fail part-way (the last shard altered on the host) store nothing, stream or not.
+    const broken = await call(page, 'loadFiles', folderUrl('folder-broken'), options);
+    expect('error' in broken && broken.error.code, JSON.stringify(broken)).toBe('tampered');
+    const brokenStream = await call(page, 'streamFile', folderUrl('folder-broken'), 'config.json', options);
+    expect('error' in brokenStream && brokenStream.error.code, JSON.stringify(brokenStream)).toBe('tampered');
     // A stream cancelled part-way stores nothing (checked below, once the others have stored theirs).
     expect(await call(page, 'cancelStream', folderUrl('folder-cancel'), 'a.onnx', options)).toBeGreaterThan(0);
     // The stream stores its lease once it has given the whole file.
@@ -214,8 +226,10 @@ describe('offline leases in Chromium (persistent profile)', () => {
     }
     const records = new Map((await call(page, 'records')).map((r) => [r.modelId, r]));
     expect(records.get('folder')!.files.sort()).toEqual(sealedOf('folder'));
-    expect(records.has('folder-cancel')).toBe(false);
-    expect((await call(page, 'cacheEntries')).filter((e) => e.url.includes('/sealed/folder-cancel/'))).toEqual([]);
+    for (const m of ['folder-cancel', 'folder-broken']) {
+      expect(records.has(m), m).toBe(false);
+      expect((await call(page, 'cacheEntries')).filter((e) => e.url.includes(`/sealed/${m}/`))).toEqual([]);
+    }
     // The stream and the selection keep only the shards they read (and the manifest): fewer files.
     for (const m of ['folder-stream', 'folder-part'] as const) {
       const kept = records.get(m)!.files.sort();
