@@ -78,7 +78,7 @@ async function main(): Promise<void> {
     } finally {
       await bench.close();
     }
-    console.log(`\ntransformers bench: ${rounds} rounds (first, cached, sealed in turn) after one warm-up; times and peaks are medians, ratios the median of the per-round ratios (min–max in brackets)`);
+    console.log(`\ntransformers bench: ${rounds} rounds (first, cached, sealed, offline in turn) after one warm-up; times and peaks are medians, ratios the median of the per-round ratios (min–max in brackets)`);
     console.log('  plain "first" = pipeline() from the static server with Cache Storage emptied first (fills the cache); "cached" = the same from the Cache Storage copy; sealed = openSealedFiles (key release, download, decryption) + useSealedFiles + pipeline()');
     console.log('  "offline vs cached": sealed with offline: true within an offline lease (the ciphertext from Cache Storage, the stored key, no request; decryption as online) against the plain cached load');
     console.log('  peak: renderer peak RSS above its pre-load RSS (VmHWM after clear_refs); transformers.js web build, onnxruntime-web wasm, one thread');
