@@ -215,10 +215,7 @@ export class OfflineSession {
     if (this.mode === 'cached') return this.#extend();
     if (this.#lease === undefined) return;
     try {
-      const stored = (await Promise.allSettled(this.#puts)).map((r) => (r.status === 'fulfilled' ? r.value : undefined));
-      const files = stored.filter((f): f is string => f !== undefined);
-      // A file could not be stored (quota, eviction): keep nothing rather than half a copy.
-      if (stored.length !== files.length) throw new Error('a file of the offline copy could not be stored');
+      const files = await this.#stored();
       const record: LeaseRecord = { url: this.url, modelId: manifest.modelId, keyId: manifest.keyId, sealing: manifest.sealing, lease: this.#lease, key, files };
       await withStore('readwrite', true, (s) => s.put(record));
     } catch {
@@ -234,14 +231,20 @@ export class OfflineSession {
   async #extend(): Promise<void> {
     if (this.#puts.length === 0) return;
     try {
-      const stored = (await Promise.allSettled(this.#puts)).map((r) => (r.status === 'fulfilled' ? r.value : undefined));
-      const added = stored.filter((f): f is string => f !== undefined);
-      if (added.length !== stored.length) throw new Error('a file of the offline copy could not be stored');
+      const added = await this.#stored();
       const record = this.#record!;
       await withStore('readwrite', false, (s) => s.put({ ...record, files: [...new Set([...record.files, ...added])] }));
     } catch {
       await this.discard().catch(() => undefined);
     }
+  }
+
+  /** The URLs this load copied into the cache; throws when one could not be stored (quota, eviction): then keep none. */
+  async #stored(): Promise<string[]> {
+    const stored = (await Promise.allSettled(this.#puts)).map((r) => (r.status === 'fulfilled' ? r.value : undefined));
+    const files = stored.filter((f): f is string => f !== undefined);
+    if (stored.length !== files.length) throw new Error('a file of the offline copy could not be stored');
+    return files;
   }
 
   /** After a failed load, or when no lease was granted: removes what this load put in the cache. */
@@ -272,27 +275,25 @@ export class OfflineSession {
     const cached = await cache.match(input);
     if (cached) return cached;
     if (this.#record!.files.includes(input)) return missing();
-    const response = await inner(input, init);
-    if (!response.ok || response.status !== 200) return response;
-    const copy = response.clone();
-    const put = cache.put(input, copy).then(() => input);
-    put.catch(() => undefined);
-    this.#puts.push(put);
-    return response;
+    return this.#fetchAndCopy(inner, input, init, Promise.resolve(true));
   }
 
-  async #throughCache(inner: FetchFunction, input: string, init: RequestInit | undefined): Promise<Response> {
+  /** Online: every file is copied, held until the release says whether there is a lease. */
+  #throughCache(inner: FetchFunction, input: string, init: RequestInit | undefined): Promise<Response> {
+    return this.#fetchAndCopy(inner, input, init, this.#decision.then((lease) => lease !== undefined));
+  }
+
+  /** Fetches a file and copies the ciphertext into the cache once `keep` says so (else drops the copy). */
+  async #fetchAndCopy(inner: FetchFunction, input: string, init: RequestInit | undefined, keep: Promise<boolean>): Promise<Response> {
     const response = await inner(input, init);
     if (!response.ok || response.status !== 200) return response;
-    // A copy of the ciphertext, held until the release says whether there is a lease.
     const copy = response.clone();
-    const put = this.#decision.then(async (lease) => {
-      if (lease === undefined) {
+    const put = keep.then(async (yes) => {
+      if (!yes) {
         await copy.body?.cancel().catch(() => undefined);
         return undefined;
       }
-      const cache = await caches.open(OFFLINE_CACHE);
-      await cache.put(input, copy);
+      await (await caches.open(OFFLINE_CACHE)).put(input, copy);
       return input;
     });
     put.catch(() => undefined);

@@ -38,15 +38,9 @@ async function streamFile(url: string, path: string, options: FilesOptions): Pro
   try {
     // Read with a reader: Response(stream).arrayBuffer() would replace the stream's error with its own.
     const reader = (await openSealedFileStream(url, path, options)).getReader();
-    const pieces: Uint8Array[] = [];
-    for (let r = await reader.read(); !r.done; r = await reader.read()) pieces.push(r.value);
-    const bytes = new Uint8Array(pieces.reduce((n, p) => n + p.length, 0));
-    let at = 0;
-    for (const p of pieces) {
-      bytes.set(p, at);
-      at += p.length;
-    }
-    return { ok: await sha256(bytes) };
+    const pieces: BlobPart[] = [];
+    for (let r = await reader.read(); !r.done; r = await reader.read()) pieces.push(r.value as Uint8Array<ArrayBuffer>);
+    return { ok: await sha256(await new Blob(pieces).arrayBuffer()) };
   } catch (err) {
     return { error: errorOf(err) };
   }

@@ -3,9 +3,9 @@
 // from the offline copy; the stored key cannot be exported; a lease that ended gives lease_expired;
 // a policy without leases stores nothing; a swapped copy or key does not load; clearOffline removes
 // both stores. The same for the generic form: openSealedFiles (all files, or a selection) and
-// openSealedFileStream keep a lease of what they read. The page is served by the test's static server while it runs, and by Playwright's
-// request routing (the page script only) once it is stopped, so the origin, and with it the
-// browser's storage, stays the same.
+// openSealedFileStream keep a lease of what they read. The page is served by the test's static
+// server while it runs, and by Playwright's request routing (the page script only) once it is
+// stopped, so the origin, and with it the browser's storage, stays the same.
 
 import { createHash } from 'node:crypto';
 import { mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';

@@ -5,7 +5,7 @@ import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect } from 'vitest';
-import { useSealedModel, type TransformersEnvLike } from '../../loader/index.js';
+import { useSealedModel } from '../../loader/index.js';
 import type { RuntimeFixture } from './fixtures.js';
 import { embed, usePlainHost } from './transformers-run.js';
 
@@ -28,7 +28,7 @@ export async function expectSealedFolderLoads(fx: RuntimeFixture, runtime: { env
     env.cacheDir = join(cacheDir, 'sealed');
     env.useFSCache = true;
     const options = { token: await fx.token(), keyServer: fx.keyServer, modelId: name };
-    const handle = await useSealedModel(env as unknown as TransformersEnvLike, `sealed-org/${name}`, fx.sealedUrl(name), options);
+    const handle = await useSealedModel(env, `sealed-org/${name}`, fx.sealedUrl(name), options);
     const before = fx.server.requests.length;
     expect(await embed(pipeline, `sealed-org/${name}`)).toEqual(plain);
     handle.release();

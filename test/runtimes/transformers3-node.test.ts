@@ -6,7 +6,7 @@
 // in one process clash at exit.
 import { env as env3, pipeline as pipeline3 } from 'transformers-3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { onnxModelFromFiles, useSealedFiles, type TransformersEnvLike } from '../../loader/index.js';
+import { onnxModelFromFiles, useSealedFiles } from '../../loader/index.js';
 import { tinyTransformersFolder } from './onnx-models.js';
 import { openSealed, startRuntimeFixture, type RuntimeFixture } from './fixtures.js';
 import { embed, SENTENCES, usePlainHost } from './transformers-run.js';
@@ -38,13 +38,13 @@ describe('transformers.js 3.x pipeline() in Node', () => {
     const files = await openSealed(fx, 'external');
     // The limit: 3.x fetches model.onnx_data through the cache, then gives onnxruntime-node a path
     // (the files are copied here, as release() zeroes what it was given).
-    const alone = useSealedFiles(env3 as unknown as TransformersEnvLike, 'sealed-org/external', new Map([...files].map(([path, bytes]) => [path, bytes.slice()])));
+    const alone = useSealedFiles(env3, 'sealed-org/external', new Map([...files].map(([path, bytes]) => [path, bytes.slice()])));
     const failed = await embed(pipeline, 'sealed-org/external').catch((e: unknown) => e);
     alone.release();
     expect(String(failed)).toMatch(/model\.onnx_data/);
     // The setup LOADER.md documents: the data files go in as session options.
     const { options: sessionOptions } = onnxModelFromFiles(files, { model: 'onnx/model.onnx' });
-    const handle = useSealedFiles(env3 as unknown as TransformersEnvLike, 'sealed-org/external', files);
+    const handle = useSealedFiles(env3, 'sealed-org/external', files);
     const extractor = await pipeline3('feature-extraction', 'sealed-org/external', { dtype: 'fp32', session_options: sessionOptions });
     handle.release(); // zeroes the decrypted files: the session holds its own copy
     const out = await extractor(SENTENCES, { pooling: 'mean', normalize: true });
