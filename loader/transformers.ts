@@ -18,6 +18,8 @@ export interface TransformersEnvLike {
   localModelPath: string;
   remoteHost: string;
   remotePathTemplate: string;
+  /** transformers.js 4.x's network fetch (`env.fetch`); older versions have none. */
+  fetch?: (input: string | URL, init?: unknown) => Promise<unknown>;
 }
 
 /** A model registered with {@link useSealedFiles}; `release()` forgets it and zeroes its bytes. */
@@ -30,7 +32,7 @@ export interface SealedTransformersModel {
   release(): void;
 }
 
-type EnvFlags = Pick<TransformersEnvLike, 'useCustomCache' | 'customCache' | 'useBrowserCache' | 'useFSCache' | 'allowRemoteModels' | 'allowLocalModels'>;
+type EnvFlags = Pick<TransformersEnvLike, 'useCustomCache' | 'customCache' | 'useBrowserCache' | 'useFSCache' | 'allowRemoteModels' | 'allowLocalModels' | 'fetch'>;
 
 // transformers.js's own pathJoin (utils/hub/utils.js): keys are built with it, so match with it.
 function pathJoin(...parts: string[]): string {
@@ -71,9 +73,10 @@ class HeldBytesResponse extends Response {
 
   override async arrayBuffer(): Promise<ArrayBuffer> {
     const bytes = this.#bytes;
-    // The files openSealedFiles returns each own their buffer; any other view is copied out.
+    // The files openSealedFiles returns each own their buffer; any other view is copied out, with
+    // the Uint8Array constructor: a Node Buffer's slice() is a view into the same (often pooled) memory.
     if (bytes.buffer instanceof ArrayBuffer && bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength) return bytes.buffer;
-    return bytes.slice().buffer;
+    return new Uint8Array(bytes).buffer;
   }
 }
 
@@ -91,6 +94,23 @@ class SealedFilesCache {
     this.saved = {
       useCustomCache: env.useCustomCache, customCache: env.customCache, useBrowserCache: env.useBrowserCache,
       useFSCache: env.useFSCache, allowRemoteModels: env.allowRemoteModels, allowLocalModels: env.allowLocalModels,
+      ...(typeof env.fetch === 'function' ? { fetch: env.fetch } : {}),
+    };
+  }
+
+  /**
+   * `env.fetch` while sealed models are registered (transformers.js 4.x): a request for a file of a
+   * sealed model that the sealed set lacks (an optional file such as generation_config.json, looked
+   * up at `env.localModelPath` on the page's origin) gets a 404 here, with no network: no file from
+   * outside the sealing joins the model. Every other request goes to the saved fetch.
+   */
+  guardedFetch(): NonNullable<TransformersEnvLike['fetch']> | undefined {
+    const fetch = this.saved.fetch;
+    if (typeof fetch !== 'function') return undefined;
+    return (input, init) => {
+      const key = typeof input === 'string' ? input : input instanceof URL ? input.href : (input as { url?: unknown } | undefined)?.url;
+      if (typeof key === 'string' && this.owns(key)) return Promise.resolve(new Response(null, { status: 404, statusText: 'Not in the sealed files' }));
+      return fetch(input, init);
     };
   }
 
@@ -108,9 +128,19 @@ class SealedFilesCache {
 
   /** The decrypted file a transformers.js cache key names, if it belongs to a sealed model. */
   lookup(key: string): Uint8Array | undefined {
+    const owner = this.#owner(key);
+    return owner?.files.get(owner.path);
+  }
+
+  /** Whether `key` (a local path or a remote URL) names a file of a sealed model, held or not. */
+  owns(key: string): boolean {
+    return this.#owner(key) !== undefined;
+  }
+
+  #owner(key: string): { files: Map<string, Uint8Array>; path: string } | undefined {
     for (const [modelId, files] of this.#models) {
       const path = this.#relative(key, modelId);
-      if (path !== undefined) return files.get(path);
+      if (path !== undefined) return { files, path };
     }
     return undefined;
   }
@@ -169,7 +199,8 @@ function isEnv(env: unknown): env is TransformersEnvLike {
  * loads them from memory. It sets
  * `env.useCustomCache = true` with its own cache, turns off the browser and file caches, and sets
  * `env.allowRemoteModels = false` (a file missing from the sealed set must not be fetched from a
- * hub) and `env.allowLocalModels = true` (transformers.js refuses to run with both off).
+ * hub) and `env.allowLocalModels = true` (transformers.js refuses to run with both off), and, in
+ * 4.x, wraps `env.fetch` so that no file of a sealed model is requested anywhere (a 404 instead).
  * @example
  * import { env, pipeline } from '@huggingface/transformers';
  * const sealed = useSealedFiles(env, 'my-org/tiny', await openSealedFiles(url, options));
@@ -183,6 +214,8 @@ export function useSealedFiles(env: TransformersEnvLike, modelId: string, files:
   if (!cache) {
     cache = new SealedFilesCache(env);
     env.customCache = cache;
+    const guarded = cache.guardedFetch();
+    if (guarded) env.fetch = guarded;
   }
   env.useCustomCache = true;
   env.useBrowserCache = false;

@@ -101,38 +101,16 @@ export function externalDataModel(options: { k?: number; n?: number; m?: number;
 /** The words of the tiny tokenizer's vocabulary after the special tokens. */
 const WORDS = ['hello', 'world', 'sealed', 'model', 'in', 'memory', 'the', 'a', 'is', 'key', 'server', 'web'];
 
-/**
- * A tiny transformers.js feature-extraction model folder: BERT-shaped config, a WordPiece
- * tokenizer, and onnx/model.onnx computing last_hidden_state = Embedding[input_ids] · mask.
- * With `externalData`, the embedding table goes to onnx/model.onnx_data (transformers.js's naming).
- */
-export function tinyTransformersFolder(options: { hidden?: number; externalData?: boolean } = {}): Map<string, Uint8Array> {
-  const hidden = options.hidden ?? 8;
-  const vocab = ['[PAD]', '[UNK]', '[CLS]', '[SEP]', '[MASK]', ...WORDS];
-  const table = floats(vocab.length * hidden, 7);
-  const embedding = options.externalData
-    ? onnx.TensorProto.create({
-      name: 'E', dims: [vocab.length, hidden], dataType: FLOAT, dataLocation: onnx.TensorProto.DataLocation.EXTERNAL,
-      externalData: [{ key: 'location', value: 'model.onnx_data' }, { key: 'offset', value: '0' }, { key: 'length', value: String(table.byteLength) }],
-    })
-    : onnx.TensorProto.create({ name: 'E', dims: [vocab.length, hidden], dataType: FLOAT, rawData: bytesOf(table) });
-  const graph = onnx.GraphProto.create({
-    name: 'tiny-bert',
-    node: [
-      { opType: 'Gather', input: ['E', 'input_ids'], output: ['emb'], name: 'gather', attribute: [{ name: 'axis', type: onnx.AttributeProto.AttributeType.INT, i: 0 }] },
-      { opType: 'Cast', input: ['attention_mask'], output: ['maskf'], name: 'cast', attribute: [{ name: 'to', type: onnx.AttributeProto.AttributeType.INT, i: FLOAT }] },
-      { opType: 'Unsqueeze', input: ['maskf', 'axes'], output: ['mask3'], name: 'unsqueeze' },
-      { opType: 'Mul', input: ['emb', 'mask3'], output: ['last_hidden_state'], name: 'mul' },
-    ],
-    initializer: [embedding, onnx.TensorProto.create({ name: 'axes', dims: [1], dataType: INT64, int64Data: [2] })],
-    input: [valueInfo('input_ids', INT64, ['batch', 'sequence']), valueInfo('attention_mask', INT64, ['batch', 'sequence'])],
-    output: [valueInfo('last_hidden_state', FLOAT, ['batch', 'sequence', hidden])],
-  });
-  const config = {
-    model_type: 'bert', architectures: ['BertModel'], hidden_size: hidden, num_attention_heads: 1, num_hidden_layers: 1,
-    vocab_size: vocab.length, max_position_embeddings: 64, ...(options.externalData ? { 'transformers.js_config': { use_external_data_format: true } } : {}),
-  };
-  const tokenizer = {
+/** The tiny vocabulary: BERT's special tokens, then WORDS. */
+const VOCAB = ['[PAD]', '[UNK]', '[CLS]', '[SEP]', '[MASK]', ...WORDS];
+
+function jsonBytes(value: unknown): Uint8Array {
+  return new TextEncoder().encode(JSON.stringify(value, null, 2));
+}
+
+/** A WordPiece tokenizer.json over `vocab` (special tokens first), BERT's normalizer and [CLS] … [SEP] template. */
+function wordPieceTokenizer(vocab: string[]) {
+  return {
     version: '1.0', truncation: null, padding: null,
     added_tokens: vocab.slice(0, 5).map((content, id) => ({ id, content, single_word: false, lstrip: false, rstrip: false, normalized: false, special: true })),
     normalizer: { type: 'BertNormalizer', clean_text: true, handle_chinese_chars: true, strip_accents: null, lowercase: true },
@@ -146,17 +124,103 @@ export function tinyTransformersFolder(options: { hidden?: number; externalData?
     decoder: { type: 'WordPiece', prefix: '##', cleanup: true },
     model: { type: 'WordPiece', unk_token: '[UNK]', continuing_subword_prefix: '##', max_input_chars_per_word: 100, vocab: Object.fromEntries(vocab.map((t, i) => [t, i])) },
   };
-  const tokenizerConfig = {
-    tokenizer_class: 'BertTokenizer', do_lower_case: true, model_max_length: 64,
-    cls_token: '[CLS]', sep_token: '[SEP]', pad_token: '[PAD]', unk_token: '[UNK]', mask_token: '[MASK]',
+}
+
+const TOKENIZER_CONFIG = {
+  tokenizer_class: 'BertTokenizer', do_lower_case: true, model_max_length: 64,
+  cls_token: '[CLS]', sep_token: '[SEP]', pad_token: '[PAD]', unk_token: '[UNK]', mask_token: '[MASK]',
+};
+
+/** A float initializer: inline, or at offset 0 of the external-data file `location`. */
+function floatInitializer(name: string, dims: number[], values: Float32Array, location?: string) {
+  if (location === undefined) return onnx.TensorProto.create({ name, dims, dataType: FLOAT, rawData: bytesOf(values) });
+  return onnx.TensorProto.create({
+    name, dims, dataType: FLOAT, dataLocation: onnx.TensorProto.DataLocation.EXTERNAL,
+    externalData: [{ key: 'location', value: location }, { key: 'offset', value: '0' }, { key: 'length', value: String(values.byteLength) }],
+  });
+}
+
+/** last_hidden_state = E[input_ids] · attention_mask: the tiny BERT model, and the tiny seq2seq model's encoder. */
+function maskedEmbeddingGraph(name: string, table: Float32Array, hidden: number, location?: string) {
+  return onnx.GraphProto.create({
+    name,
+    node: [
+      { opType: 'Gather', input: ['E', 'input_ids'], output: ['emb'], name: 'gather', attribute: [{ name: 'axis', type: onnx.AttributeProto.AttributeType.INT, i: 0 }] },
+      { opType: 'Cast', input: ['attention_mask'], output: ['maskf'], name: 'cast', attribute: [{ name: 'to', type: onnx.AttributeProto.AttributeType.INT, i: FLOAT }] },
+      { opType: 'Unsqueeze', input: ['maskf', 'axes'], output: ['mask3'], name: 'unsqueeze' },
+      { opType: 'Mul', input: ['emb', 'mask3'], output: ['last_hidden_state'], name: 'mul' },
+    ],
+    initializer: [floatInitializer('E', [VOCAB.length, hidden], table, location), onnx.TensorProto.create({ name: 'axes', dims: [1], dataType: INT64, int64Data: [2] })],
+    input: [valueInfo('input_ids', INT64, ['batch', 'sequence']), valueInfo('attention_mask', INT64, ['batch', 'sequence'])],
+    output: [valueInfo('last_hidden_state', FLOAT, ['batch', 'sequence', hidden])],
+  });
+}
+
+/** The configuration files every tiny folder has: config.json (with `config`), the tokenizer and its config. */
+function textFiles(config: object): Array<[string, Uint8Array]> {
+  return [['config.json', jsonBytes(config)], ['tokenizer.json', jsonBytes(wordPieceTokenizer(VOCAB))], ['tokenizer_config.json', jsonBytes(TOKENIZER_CONFIG)]];
+}
+
+/**
+ * A tiny transformers.js feature-extraction model folder: BERT-shaped config, a WordPiece
+ * tokenizer, and onnx/model.onnx computing last_hidden_state = Embedding[input_ids] · mask.
+ * With `externalData`, the embedding table goes to onnx/model.onnx_data (transformers.js's naming).
+ */
+export function tinyTransformersFolder(options: { hidden?: number; externalData?: boolean } = {}): Map<string, Uint8Array> {
+  const hidden = options.hidden ?? 8;
+  const table = floats(VOCAB.length * hidden, 7);
+  const graph = maskedEmbeddingGraph('tiny-bert', table, hidden, options.externalData ? 'model.onnx_data' : undefined);
+  const config = {
+    model_type: 'bert', architectures: ['BertModel'], hidden_size: hidden, num_attention_heads: 1, num_hidden_layers: 1,
+    vocab_size: VOCAB.length, max_position_embeddings: 64, ...(options.externalData ? { 'transformers.js_config': { use_external_data_format: true } } : {}),
   };
-  const text = (value: unknown) => new TextEncoder().encode(JSON.stringify(value, null, 2));
-  const files = new Map<string, Uint8Array>([
-    ['config.json', text(config)],
-    ['tokenizer.json', text(tokenizer)],
-    ['tokenizer_config.json', text(tokenizerConfig)],
-    ['onnx/model.onnx', encodeModel(graph)],
-  ]);
+  const files = new Map<string, Uint8Array>([...textFiles(config), ['onnx/model.onnx', encodeModel(graph)]]);
   if (options.externalData) files.set('onnx/model.onnx_data', bytesOf(table));
+  return files;
+}
+
+/**
+ * A tiny T5-shaped text2text-generation folder: two ONNX sessions, as transformers.js loads a
+ * seq2seq model. onnx/encoder_model.onnx is the masked embedding above; onnx/decoder_model_merged.onnx
+ * computes logits = (D[input_ids] + mean over the source of encoder_hidden_states) · W, with no
+ * cache inputs (transformers.js then feeds it the last token each step). With `externalData`, each
+ * session's weights go to its own `<name>.onnx_data`.
+ */
+export function tinySeq2SeqFolder(options: { externalData?: boolean } = {}): Map<string, Uint8Array> {
+  const hidden = 8;
+  const encoderTable = floats(VOCAB.length * hidden, 21);
+  const decoderTable = floats(VOCAB.length * hidden, 22);
+  const projection = floats(hidden * VOCAB.length, 23);
+  const data = (file: string) => (options.externalData ? `${file}.onnx_data` : undefined);
+  const encoder = maskedEmbeddingGraph('tiny-t5-encoder', encoderTable, hidden, data('encoder_model'));
+  // The decoder's two tables share one data file, at two offsets, as exporters write them.
+  const decoderLocation = data('decoder_model_merged');
+  const projectionInit = floatInitializer('W', [hidden, VOCAB.length], projection, decoderLocation);
+  if (decoderLocation !== undefined) projectionInit.externalData[1]!.value = String(decoderTable.byteLength);
+  const decoder = onnx.GraphProto.create({
+    name: 'tiny-t5-decoder',
+    node: [
+      { opType: 'Gather', input: ['D', 'input_ids'], output: ['emb'], name: 'gather', attribute: [{ name: 'axis', type: onnx.AttributeProto.AttributeType.INT, i: 0 }] },
+      { opType: 'ReduceMean', input: ['encoder_hidden_states'], output: ['context'], name: 'mean', attribute: [{ name: 'axes', type: onnx.AttributeProto.AttributeType.INTS, ints: [1] }, { name: 'keepdims', type: onnx.AttributeProto.AttributeType.INT, i: 1 }] },
+      { opType: 'Add', input: ['emb', 'context'], output: ['mixed'], name: 'add' },
+      { opType: 'MatMul', input: ['mixed', 'W'], output: ['logits'], name: 'project' },
+    ],
+    initializer: [floatInitializer('D', [VOCAB.length, hidden], decoderTable, decoderLocation), projectionInit],
+    input: [valueInfo('input_ids', INT64, ['batch', 'decoder_sequence']), valueInfo('encoder_hidden_states', FLOAT, ['batch', 'encoder_sequence', hidden])],
+    output: [valueInfo('logits', FLOAT, ['batch', 'decoder_sequence', VOCAB.length])],
+  });
+  const config = {
+    model_type: 't5', architectures: ['T5ForConditionalGeneration'], d_model: hidden, d_kv: hidden, num_heads: 1, num_layers: 1, num_decoder_layers: 1,
+    vocab_size: VOCAB.length, decoder_start_token_id: 0, pad_token_id: 0, eos_token_id: 3, is_encoder_decoder: true,
+    ...(options.externalData ? { 'transformers.js_config': { use_external_data_format: true } } : {}),
+  };
+  const files = new Map<string, Uint8Array>([...textFiles(config), ['onnx/encoder_model.onnx', encodeModel(encoder)], ['onnx/decoder_model_merged.onnx', encodeModel(decoder)]]);
+  if (options.externalData) {
+    files.set('onnx/encoder_model.onnx_data', bytesOf(encoderTable));
+    const both = new Uint8Array(decoderTable.byteLength + projection.byteLength);
+    both.set(bytesOf(decoderTable), 0);
+    both.set(bytesOf(projection), decoderTable.byteLength);
+    files.set('onnx/decoder_model_merged.onnx_data', both);
+  }
   return files;
 }

@@ -1,7 +1,7 @@
 // transformers.js (web build, onnxruntime-web wasm) in Debian's Chromium on a sealed model folder,
 // 4.x, 3.x and 2.x (the aliases transformers-3 and transformers-2, the latter @xenova/transformers):
-// pipeline() through useSealedFiles gives the plain folder's embeddings, and Cache Storage stays
-// empty, while the plain load (transformers.js's default browser cache) does fill it: the control.
+// pipeline() through useSealedFiles gives the plain folders' outputs (embeddings; a two-session
+// seq2seq model's generated text), and Cache Storage stays empty, while the plain load (transformers.js's default browser cache) does fill it: the control.
 import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
@@ -9,20 +9,21 @@ import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bundle } from '../helpers/bundle.js';
 import { launchChromium } from '../helpers/chromium.js';
-import { tinyTransformersFolder } from './onnx-models.js';
+import { tinySeq2SeqFolder, tinyTransformersFolder } from './onnx-models.js';
 import { ROOT, startRuntimeFixture, type RuntimeFixture } from './fixtures.js';
 
 /**
- * Each tested version: its package (npm aliases for 3.x and 2.x), the folder it loads (2.x has no
- * external-data support, so its folder keeps the table inline), the `wasmPaths` value its
+ * Each tested version: its package (npm aliases for 3.x and 2.x), the folders it loads, a
+ * feature-extraction one and a seq2seq one of two sessions (2.x has no external-data support, so
+ * its folders keep the weights inline), the `wasmPaths` value its
  * onnxruntime-web takes, and the wasm files to serve from the onnxruntime-web copy that version pins.
  * 4.x imports onnxruntime-web/webgpu, which runs the asyncify build on the CPU; 3.x the plain
  * bundle; 2.x (onnxruntime-web 1.14) takes a folder prefix and picks the single-threaded SIMD build.
  */
 const VERSIONS = {
-  '4.x': { pkg: '@huggingface/transformers', folder: 'external', files: ['ort-wasm-simd-threaded.asyncify.mjs', 'ort-wasm-simd-threaded.asyncify.wasm'], prefix: false },
-  '3.x': { pkg: 'transformers-3', folder: 'external', files: ['ort-wasm-simd-threaded.mjs', 'ort-wasm-simd-threaded.wasm'], prefix: false },
-  '2.x': { pkg: 'transformers-2', folder: 'inline', files: ['ort-wasm-simd.wasm'], prefix: true },
+  '4.x': { pkg: '@huggingface/transformers', folders: ['external', 'seq2seq-external'], files: ['ort-wasm-simd-threaded.asyncify.mjs', 'ort-wasm-simd-threaded.asyncify.wasm'], prefix: false },
+  '3.x': { pkg: 'transformers-3', folders: ['external', 'seq2seq-external'], files: ['ort-wasm-simd-threaded.mjs', 'ort-wasm-simd-threaded.wasm'], prefix: false },
+  '2.x': { pkg: 'transformers-2', folders: ['inline', 'seq2seq'], files: ['ort-wasm-simd.wasm'], prefix: true },
 } as const;
 type Version = keyof typeof VERSIONS;
 
@@ -31,7 +32,8 @@ let fx: RuntimeFixture;
 let browser: Browser;
 
 type Storage = { caches: string[]; entries: string[]; databases: string[] };
-type TransformersTest = { version(): string; plain(host: string, name: string): Promise<number[]>; sealed(url: string, token: string, keyServer: string, name: string): Promise<number[]>; storage(): Promise<Storage> };
+type Task = 'embed' | 'generate';
+type TransformersTest = { version(): string; plain(host: string, name: string, task: Task): Promise<unknown[]>; sealed(url: string, token: string, keyServer: string, name: string, task: Task): Promise<unknown[]>; storage(): Promise<Storage> };
 
 /** The page, the script bundled with that version, and its wasm, under /<version>/. */
 async function pageFiles(version: Version): Promise<Record<string, Uint8Array | string>> {
@@ -54,7 +56,11 @@ async function pageFiles(version: Version): Promise<Record<string, Uint8Array | 
 
 beforeAll(async () => {
   const files = Object.assign({}, ...(await Promise.all((Object.keys(VERSIONS) as Version[]).map(pageFiles)))) as Record<string, Uint8Array | string>;
-  fx = await startRuntimeFixture({ external: tinyTransformersFolder({ externalData: true }), inline: tinyTransformersFolder() }, { files });
+  const folders = {
+    external: tinyTransformersFolder({ externalData: true }), inline: tinyTransformersFolder(),
+    'seq2seq-external': tinySeq2SeqFolder({ externalData: true }), seq2seq: tinySeq2SeqFolder(),
+  };
+  fx = await startRuntimeFixture(folders, { files });
   browser = await launchChromium();
 });
 afterAll(async () => {
@@ -73,27 +79,41 @@ async function openPage(version: Version) {
 }
 
 describe.each(Object.keys(VERSIONS) as Version[])('transformers.js %s pipeline() in Chromium', (version) => {
-  const name = VERSIONS[version].folder;
-  it('loads the sealed folder from memory: same embeddings as the plain folder; Cache Storage stays empty', async () => {
+  const [embedding, seq2seq] = VERSIONS[version].folders;
+  const runs = [[embedding, 'embed'], [seq2seq, 'generate']] as const;
+  it('loads sealed folders from memory (feature extraction; seq2seq, two sessions): the plain folders\' outputs; Cache Storage stays empty', async () => {
     const plainPage = await openPage(version);
     expect(await plainPage.page.evaluate(() => (globalThis as unknown as { transformersTest: TransformersTest }).transformersTest.version())).toMatch(new RegExp(`^${version[0]}\\.`));
-    const plain = await plainPage.page.evaluate(({ host, name }) => (globalThis as unknown as { transformersTest: TransformersTest }).transformersTest.plain(host, name), { host: fx.server.url, name });
+    const plain: unknown[][] = [];
+    for (const [name, task] of runs) {
+      plain.push(await plainPage.page.evaluate(({ host, name, task }) => (globalThis as unknown as { transformersTest: TransformersTest }).transformersTest.plain(host, name, task), { host: fx.server.url, name, task }));
+    }
     // The control: transformers.js's own browser cache keeps the plain model files (so the check can fail).
     const plainStorage = await plainPage.page.evaluate(() => (globalThis as unknown as { transformersTest: TransformersTest }).transformersTest.storage());
-    expect(plainStorage.entries.some((u) => u.endsWith(`/plain/${name}/onnx/model.onnx`))).toBe(true);
+    expect(plainStorage.entries.some((u) => u.endsWith(`/plain/${embedding}/onnx/model.onnx`))).toBe(true);
+    expect(plainStorage.entries.some((u) => u.endsWith(`/plain/${seq2seq}/onnx/decoder_model_merged.onnx`))).toBe(true);
     await plainPage.context.close();
 
     const { page, context } = await openPage(version);
     const before = fx.server.requests.length;
-    const sealed = await page.evaluate(
-      ({ url, token, keyServer, name }) => (globalThis as unknown as { transformersTest: TransformersTest }).transformersTest.sealed(url, token, keyServer, name),
-      { url: fx.sealedUrl(name), token: await fx.token(), keyServer: fx.keyServer, name },
-    );
-    expect(plain.length).toBe(3 * 8);
+    const sealed: unknown[][] = [];
+    for (const [name, task] of runs) {
+      sealed.push(await page.evaluate(
+        ({ url, token, keyServer, name, task }) => (globalThis as unknown as { transformersTest: TransformersTest }).transformersTest.sealed(url, token, keyServer, name, task),
+        { url: fx.sealedUrl(name), token: await fx.token(), keyServer: fx.keyServer, name, task },
+      ));
+    }
+    expect(plain[0]!.length).toBe(3 * 8);
+    expect(plain[1]!.length).toBe(2);
+    expect((plain[1] as string[]).every((text) => text.length > 0)).toBe(true);
     expect(sealed).toEqual(plain);
     expect(await page.evaluate(() => (globalThis as unknown as { transformersTest: TransformersTest }).transformersTest.storage())).toEqual({ caches: [], entries: [], databases: [] });
-    // Nothing fell through to a local /models/ path or to the plain host.
-    expect(fx.server.requests.slice(before).filter((r) => r.includes('/models/') || r.includes('/plain/'))).toEqual([]);
+    // Nothing fell through to the plain host, nor (4.x) to a local /models/ path: the seq2seq folder
+    // has no generation_config.json, an optional file, and useSealedFiles's env.fetch answers 404
+    // for it with no request. 3.x and 2.x have no env.fetch and ask the page's origin at
+    // env.localModelPath (the limit LOADER.md states); without the guard 4.x did the same.
+    const fellThrough = version === '4.x' ? [] : [`GET /models/sealed-org/${seq2seq}/generation_config.json`];
+    expect(fx.server.requests.slice(before).filter((r) => r.includes('/models/') || r.includes('/plain/'))).toEqual(fellThrough);
     await context.close();
   });
 });

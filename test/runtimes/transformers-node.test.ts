@@ -1,6 +1,7 @@
 // transformers.js in Node on a sealed model folder: a tiny BERT-shaped feature-extraction model
-// (config, WordPiece tokenizer, onnx/model.onnx with its embedding table in onnx/model.onnx_data)
-// sealed by the CLI, served to pipeline() by useSealedFiles; embeddings equal the plain folder's, and
+// (config, WordPiece tokenizer, onnx/model.onnx with its embedding table in onnx/model.onnx_data),
+// and a tiny T5-shaped text2text-generation one (two sessions, each with its own data file),
+// sealed by the CLI, served to pipeline() by useSealedFiles; outputs equal the plain folder's, and
 // transformers.js's file cache (env.cacheDir) receives nothing, while the plain run does fill it.
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -8,9 +9,9 @@ import { join } from 'node:path';
 import { env, pipeline } from '@huggingface/transformers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isModelsealError, useSealedFiles, useSealedModel, type TransformersEnvLike } from '../../loader/index.js';
-import { tinyTransformersFolder } from './onnx-models.js';
+import { tinySeq2SeqFolder, tinyTransformersFolder } from './onnx-models.js';
 import { openSealed, startRuntimeFixture, type RuntimeFixture } from './fixtures.js';
-import { embed, embedSealed, usePlainHost } from './transformers-run.js';
+import { embed, embedSealed, generate, usePlainHost } from './transformers-run.js';
 
 const folder = tinyTransformersFolder({ externalData: true });
 let fx: RuntimeFixture;
@@ -30,7 +31,7 @@ async function filesUnder(dir: string): Promise<string[]> {
 const variants = new Map([...folder, ['onnx/model_quantized.onnx', tinyTransformersFolder({ hidden: 4 }).get('onnx/model.onnx')!]]);
 
 beforeAll(async () => {
-  fx = await startRuntimeFixture({ tiny: folder, variants });
+  fx = await startRuntimeFixture({ tiny: folder, variants, seq2seq: tinySeq2SeqFolder({ externalData: true }) });
   cacheRoot = await mkdtemp(join(tmpdir(), 'modelseal-tfjs-cache-'));
 });
 afterAll(async () => {
@@ -108,6 +109,29 @@ describe('transformers.js pipeline() in Node', () => {
     }
   });
 
+  it('a seq2seq folder (encoder and decoder sessions, each with external data): the plain folder\'s text, nothing in the file cache, no request', async () => {
+    const saved = { ...env };
+    try {
+      usePlainHost(env, fx.server.url, { fs: true });
+      env.cacheDir = join(cacheRoot, 'plain-seq2seq');
+      const plain = await generate(pipeline, 'plain/seq2seq');
+      expect(plain.length).toBe(2);
+      expect(plain.every((text) => text.length > 0)).toBe(true);
+      Object.assign(env, saved);
+      env.cacheDir = join(cacheRoot, 'sealed-seq2seq');
+      env.useFSCache = true;
+      const handle = await useSealedModel(env as unknown as TransformersEnvLike, 'sealed-org/seq2seq', fx.sealedUrl('seq2seq'), { token: await fx.token(), keyServer: fx.keyServer, modelId: 'seq2seq' });
+      expect(handle.paths.filter((p) => p.startsWith('onnx/'))).toEqual(['onnx/decoder_model_merged.onnx', 'onnx/decoder_model_merged.onnx_data', 'onnx/encoder_model.onnx', 'onnx/encoder_model.onnx_data']);
+      const before = fx.server.requests.length;
+      // Released (zeroed) once both sessions are built, before the first generation step.
+      expect(await generate(pipeline, 'sealed-org/seq2seq', undefined, () => handle.release())).toEqual(plain);
+      expect(fx.server.requests.slice(before)).toEqual([]);
+      expect(await filesUnder(env.cacheDir)).toEqual([]);
+    } finally {
+      Object.assign(env, saved);
+    }
+  });
+
   it('answers the local-path and the remote-URL keys, for any revision, and only for its model', async () => {
     const saved = { ...env };
     const files = new Map([['config.json', new Uint8Array([123, 125])], ['onnx/model.onnx', new Uint8Array([1, 2])]]);
@@ -132,12 +156,26 @@ describe('transformers.js pipeline() in Node', () => {
     const copied = await (await cache.match('https://huggingface.co/org/v/resolve/main/config.json'))!.arrayBuffer();
     expect([copied.byteLength, ...new Uint8Array(copied)]).toEqual([2, 123, 125]);
     view.release();
+    // So is a Node Buffer's view (protobuf encoders and Buffer.from hand out views into a shared pool).
+    const pooled = useSealedFiles(env as unknown as TransformersEnvLike, 'org/b', new Map([['config.json', Buffer.from(new Uint8Array([9, 123, 125, 9]).buffer, 1, 2)]]));
+    const fromBuffer = await (await cache.match('https://huggingface.co/org/b/resolve/main/config.json'))!.arrayBuffer();
+    expect([fromBuffer.byteLength, ...new Uint8Array(fromBuffer)]).toEqual([2, 123, 125]);
+    pooled.release();
     // put() stores nothing.
     await cache.put('https://huggingface.co/org/m/resolve/main/new.json', new Response('x'));
     expect(await text('https://huggingface.co/org/m/resolve/main/new.json')).toBeUndefined();
     expect({ custom: env.useCustomCache, browser: env.useBrowserCache, fs: env.useFSCache, remote: env.allowRemoteModels }).toEqual({ custom: true, browser: false, fs: false, remote: false });
+    // env.fetch answers 404 with no network for any file of a sealed model (held or not: a file the
+    // sealed set lacks must not come from elsewhere) and passes every other request on.
+    const guarded = await env.fetch('https://huggingface.co/org/m/resolve/main/generation_config.json');
+    expect(guarded.status).toBe(404);
+    expect((await env.fetch(`${env.localModelPath.replace(/\/$/, '')}/org/m/config.json`)).status).toBe(404);
+    const before = fx.server.requests.length;
+    expect((await env.fetch(`${fx.server.url}/not-sealed.json`)).status).toBe(404);
+    expect(fx.server.requests.slice(before)).toEqual(['GET /not-sealed.json']);
     handle.release();
     expect(await text('https://huggingface.co/org/m/resolve/main/config.json')).toBeUndefined();
+    expect(env.fetch).toBe(saved.fetch);
     Object.assign(env, saved);
     expect(() => useSealedFiles({} as never, 'x', files)).toThrow(/pass transformers\.js's env/);
     expect(() => useSealedFiles(env as unknown as TransformersEnvLike, '/x/', files)).toThrow(/the model id you pass to pipeline/);

@@ -1,5 +1,5 @@
 // The check the Node tests of transformers.js 2.x and 3.x share: a sealed folder loaded through
-// useSealedModel gives the plain folder's embeddings, with no request and nothing in the file
+// useSealedModel gives the plain folder's embeddings (or generated text), with no request and nothing in the file
 // cache, while the plain load (its file cache on) does write the model there: the control.
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -7,13 +7,13 @@ import { join } from 'node:path';
 import { expect } from 'vitest';
 import { useSealedModel } from '../../loader/index.js';
 import type { RuntimeFixture } from './fixtures.js';
-import { embed, usePlainHost } from './transformers-run.js';
+import { embed, PROMPTS, usePlainHost, type FolderRun } from './transformers-run.js';
 
 type Env = Parameters<typeof usePlainHost>[0];
 type Pipeline = Parameters<typeof embed>[0];
 
-/** The embeddings of sealed set `name` through useSealedModel equal its plain copy's; returns the plain ones. */
-export async function expectSealedFolderLoads(fx: RuntimeFixture, runtime: { env: unknown; pipeline: unknown }, name: string): Promise<number[]> {
+/** The outputs of `run` (embeddings by default) on sealed set `name` through useSealedModel equal its plain copy's; returns the plain ones. */
+export async function expectSealedFolderLoads(fx: RuntimeFixture, runtime: { env: unknown; pipeline: unknown }, name: string, run: FolderRun = embed): Promise<unknown[]> {
   const env = runtime.env as Env & { cacheDir: string; useFSCache: boolean };
   const pipeline = runtime.pipeline as Pipeline;
   const saved = { ...env };
@@ -21,8 +21,8 @@ export async function expectSealedFolderLoads(fx: RuntimeFixture, runtime: { env
   try {
     usePlainHost(env, fx.server.url, { fs: true });
     env.cacheDir = join(cacheDir, 'plain');
-    const plain = await embed(pipeline, `plain/${name}`);
-    expect(plain.length).toBe(3 * 8);
+    const plain = await run(pipeline, `plain/${name}`);
+    expect(plain.length).toBe(run === embed ? 3 * 8 : PROMPTS.length);
     expect((await readdir(env.cacheDir, { recursive: true })).some((f) => String(f).endsWith('model.onnx'))).toBe(true);
     Object.assign(env, saved);
     env.cacheDir = join(cacheDir, 'sealed');
@@ -30,7 +30,7 @@ export async function expectSealedFolderLoads(fx: RuntimeFixture, runtime: { env
     const options = { token: await fx.token(), keyServer: fx.keyServer, modelId: name };
     const handle = await useSealedModel(env, `sealed-org/${name}`, fx.sealedUrl(name), options);
     const before = fx.server.requests.length;
-    expect(await embed(pipeline, `sealed-org/${name}`)).toEqual(plain);
+    expect(await run(pipeline, `sealed-org/${name}`)).toEqual(plain);
     handle.release();
     expect(fx.server.requests.slice(before)).toEqual([]);
     expect(await readdir(cacheDir)).toEqual(['plain']);

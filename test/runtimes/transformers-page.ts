@@ -4,7 +4,7 @@
 // onnxruntime-web takes, with paths relative to the page), never from a CDN.
 import { env, pipeline } from '@huggingface/transformers';
 import { openSealedFiles } from '../../loader/index.js';
-import { embed, embedSealed, usePlainHost } from './transformers-run.js';
+import { embed, generate, runSealed, usePlainHost } from './transformers-run.js';
 
 declare const WASM_PATHS: string | Record<string, string>;
 const absolute = (path: string) => new URL(path, location.href).href;
@@ -12,17 +12,23 @@ const wasm = env.backends.onnx.wasm!;
 wasm.numThreads = 1;
 wasm.wasmPaths = (typeof WASM_PATHS === 'string' ? absolute(WASM_PATHS) : Object.fromEntries(Object.entries(WASM_PATHS).map(([k, v]) => [k, absolute(v)]))) as typeof wasm.wasmPaths;
 
+type Run = (pipe: typeof pipeline, modelId: string, device?: 'wasm' | 'cpu', ready?: () => void) => Promise<unknown[]>;
+const RUNS: Record<'embed' | 'generate', Run> = { embed, generate };
+type Task = keyof typeof RUNS;
+
 /** What the test calls through page.evaluate. */
 const transformersTest = {
   /** The transformers.js version this page was bundled with. */
   version: (): string => env.version,
-  async plain(host: string, name: string): Promise<number[]> {
+  /** Runs the plain folder `name` from `host`: embeddings, or with `task` 'generate' the generated texts. */
+  async plain(host: string, name: string, task: Task = 'embed'): Promise<unknown[]> {
     usePlainHost(env, host, { browser: true });
-    return embed(pipeline, `plain/${name}`, 'wasm');
+    return RUNS[task](pipeline, `plain/${name}`, 'wasm');
   },
-  async sealed(url: string, token: string, keyServer: string, name: string): Promise<number[]> {
+  /** The same run on the sealed folder at `url`, through openSealedFiles and useSealedFiles. */
+  async sealed(url: string, token: string, keyServer: string, name: string, task: Task = 'embed'): Promise<unknown[]> {
     const files = await openSealedFiles(url, { token, keyServer });
-    return embedSealed(env, pipeline, `sealed-org/${name}`, files, 'wasm');
+    return runSealed(env, pipeline, `sealed-org/${name}`, files, RUNS[task], 'wasm');
   },
   async storage(): Promise<{ caches: string[]; entries: string[]; databases: string[] }> {
     const names = await caches.keys();

@@ -1,5 +1,6 @@
 // The transformers.js side of the runtime tests and bench, shared by Node and the Chromium page
-// (browser-safe): a feature-extraction pipeline on fixed sentences, plain (from a static server as a
+// (browser-safe): a feature-extraction pipeline on fixed sentences and a text2text-generation one on
+// fixed prompts, plain (from a static server as a
 // "remote" host) or sealed (from decrypted files through useSealedFiles).
 import type { env as envType, pipeline as pipelineType } from '@huggingface/transformers';
 import { useSealedFiles, type TransformersEnvLike } from '../../loader/index.js';
@@ -10,19 +11,46 @@ export const SENTENCES = ['hello sealed world', 'the key server is in memory', '
 type Env = typeof envType;
 type Pipeline = typeof pipelineType;
 
-/** Embeds SENTENCES with mean pooling; returns the flattened embeddings. `ready` runs once the pipeline is. */
-export async function embed(pipeline: Pipeline, modelId: string, device?: 'wasm' | 'cpu', ready?: () => void): Promise<number[]> {
+/** The prompts every text2text-generation run continues. */
+export const PROMPTS = ['hello sealed world', 'the key server'];
+
+/** What a run hands `pipeline()` besides fp32: the device, and (3.x in Node) session options. */
+export interface RunOptions {
+  device?: 'wasm' | 'cpu';
+  session_options?: object;
+}
+
+/** A pipeline of `task` for `modelId` in fp32, given to `use` and disposed after; `ready` runs once it is built. */
+async function withPipeline<T>(pipeline: Pipeline, task: 'feature-extraction' | 'text2text-generation', modelId: string, run: RunOptions, ready: (() => void) | undefined, use: (pipe: (...args: unknown[]) => Promise<unknown>) => Promise<T>): Promise<T> {
   // `dtype` says fp32 to 3.x and 4.x, `quantized: false` to 2.x (@xenova/transformers); each ignores the other's.
-  const options = { dtype: 'fp32', quantized: false, ...(device ? { device } : {}) } as Parameters<Pipeline>[2];
-  const extractor = await pipeline('feature-extraction', modelId, options);
+  const options = { dtype: 'fp32', quantized: false, ...run } as Parameters<Pipeline>[2];
+  const pipe = (await pipeline(task, modelId, options)) as unknown as ((...args: unknown[]) => Promise<unknown>) & { dispose(): Promise<void> };
   try {
     ready?.();
-    const out = await extractor(SENTENCES, { pooling: 'mean', normalize: true });
-    return Array.from(out.data as Float32Array);
+    return await use(pipe);
   } finally {
-    await extractor.dispose();
+    await pipe.dispose();
   }
 }
+
+/** Embeds SENTENCES with mean pooling; returns the flattened embeddings. `ready` runs once the pipeline is. */
+export async function embed(pipeline: Pipeline, modelId: string, device?: 'wasm' | 'cpu', ready?: () => void, run: RunOptions = {}): Promise<number[]> {
+  return withPipeline(pipeline, 'feature-extraction', modelId, { ...run, ...(device ? { device } : {}) }, ready, async (extractor) => {
+    const out = (await extractor(SENTENCES, { pooling: 'mean', normalize: true })) as { data: Float32Array };
+    return Array.from(out.data);
+  });
+}
+
+/** Continues PROMPTS greedily by 8 tokens with text2text-generation; returns the generated texts. */
+export async function generate(pipeline: Pipeline, modelId: string, device?: 'wasm' | 'cpu', ready?: () => void, run: RunOptions = {}): Promise<string[]> {
+  return withPipeline(pipeline, 'text2text-generation', modelId, { ...run, ...(device ? { device } : {}) }, ready, async (generator) => {
+    const out = (await generator(PROMPTS, { max_new_tokens: 8, do_sample: false })) as Array<{ generated_text: string }>;
+    return out.map((o) => o.generated_text);
+  });
+}
+
+/** A run of a model folder: {@link embed} or {@link generate}. */
+export type FolderRun = typeof embed | typeof generate;
 
 /** Points transformers.js at a plain copy on `host` (`<host>/<modelId>/<file>`), with its usual caches on. */
 export function usePlainHost(env: Env, host: string, caches: { browser?: boolean; fs?: boolean }): void {
@@ -37,14 +65,19 @@ export function usePlainHost(env: Env, host: string, caches: { browser?: boolean
 
 /**
  * Loads `files` as `modelId` through useSealedFiles and releases them (zeroed) once the pipeline is
- * ready, before it embeds: the documented order, which must hold although transformers.js was
+ * ready, before it runs: the documented order, which must hold although transformers.js was
  * handed the decrypted buffers themselves.
  */
-export async function embedSealed(env: Env, pipeline: Pipeline, modelId: string, files: Map<string, Uint8Array>, device?: 'wasm' | 'cpu'): Promise<number[]> {
+export async function runSealed<T>(env: Env, pipeline: Pipeline, modelId: string, files: Map<string, Uint8Array>, run: (pipeline: Pipeline, modelId: string, device?: 'wasm' | 'cpu', ready?: () => void) => Promise<T>, device?: 'wasm' | 'cpu'): Promise<T> {
   const sealed = useSealedFiles(env as unknown as TransformersEnvLike, modelId, files);
   try {
-    return await embed(pipeline, modelId, device, () => sealed.release());
+    return await run(pipeline, modelId, device, () => sealed.release());
   } finally {
     sealed.release();
   }
+}
+
+/** {@link runSealed} with {@link embed}. */
+export function embedSealed(env: Env, pipeline: Pipeline, modelId: string, files: Map<string, Uint8Array>, device?: 'wasm' | 'cpu'): Promise<number[]> {
+  return runSealed(env, pipeline, modelId, files, embed, device);
 }

@@ -7,9 +7,9 @@
 import { env as env3, pipeline as pipeline3 } from 'transformers-3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { onnxModelFromFiles, useSealedFiles } from '../../loader/index.js';
-import { tinyTransformersFolder } from './onnx-models.js';
+import { tinySeq2SeqFolder, tinyTransformersFolder } from './onnx-models.js';
 import { openSealed, startRuntimeFixture, type RuntimeFixture } from './fixtures.js';
-import { embed, SENTENCES, usePlainHost } from './transformers-run.js';
+import { embed, generate, runSealed, usePlainHost } from './transformers-run.js';
 import { expectSealedFolderLoads } from './transformers-older.js';
 
 // transformers-run.ts is typed against 4.x; the calls it makes (pipeline, env's hub settings) are 3.x's too.
@@ -18,7 +18,10 @@ const pipeline = pipeline3 as unknown as Parameters<typeof embed>[0];
 let fx: RuntimeFixture;
 
 beforeAll(async () => {
-  fx = await startRuntimeFixture({ inline: tinyTransformersFolder(), external: tinyTransformersFolder({ externalData: true }) });
+  fx = await startRuntimeFixture({
+    inline: tinyTransformersFolder(), external: tinyTransformersFolder({ externalData: true }),
+    seq2seq: tinySeq2SeqFolder(), 'seq2seq-external': tinySeq2SeqFolder({ externalData: true }),
+  });
 });
 afterAll(async () => {
   await fx?.close();
@@ -43,14 +46,27 @@ describe('transformers.js 3.x pipeline() in Node', () => {
     alone.release();
     expect(String(failed)).toMatch(/model\.onnx_data/);
     // The setup LOADER.md documents: the data files go in as session options.
-    const { options: sessionOptions } = onnxModelFromFiles(files, { model: 'onnx/model.onnx' });
-    const handle = useSealedFiles(env3, 'sealed-org/external', files);
-    const extractor = await pipeline3('feature-extraction', 'sealed-org/external', { dtype: 'fp32', session_options: sessionOptions });
-    handle.release(); // zeroes the decrypted files: the session holds its own copy
-    const out = await extractor(SENTENCES, { pooling: 'mean', normalize: true });
-    expect(Array.from(out.data as Float32Array)).toEqual(plain);
-    await extractor.dispose();
+    const { options: session_options } = onnxModelFromFiles(files, { model: 'onnx/model.onnx' });
+    // runSealed zeroes the decrypted files once the pipeline is ready: the session holds its own copy.
+    expect(await runSealed(env, pipeline, 'sealed-org/external', files, (p, id, device, ready) => embed(p, id, device, ready, { session_options }))).toEqual(plain);
     expect(files.size).toBe(0);
     Object.assign(env3, saved);
+  });
+
+  it('a seq2seq folder (encoder and decoder, two sessions): the plain folder\'s text, inline or with each session\'s external data', async () => {
+    const plain = await expectSealedFolderLoads(fx, { env: env3, pipeline: pipeline3 }, 'seq2seq', generate);
+    // With external data, one onnxModelFromFiles call serves both sessions: it lists every data
+    // file of the model's folder (onnx/), and each session reads the ones its graph names.
+    const files = await openSealed(fx, 'seq2seq-external');
+    const { options: session_options } = onnxModelFromFiles(files, { model: 'onnx/encoder_model.onnx' });
+    expect(session_options.externalData.map((d) => d.path)).toEqual(['decoder_model_merged.onnx_data', 'encoder_model.onnx_data']);
+    const saved = { ...env3 };
+    try {
+      const sealed = await runSealed(env, pipeline, 'sealed-org/seq2seq-external', files, (p, id, device, ready) => generate(p, id, device, ready, { session_options }));
+      expect(sealed).toEqual(plain);
+      expect(files.size).toBe(0);
+    } finally {
+      Object.assign(env3, saved);
+    }
   });
 });
