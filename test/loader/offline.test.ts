@@ -16,7 +16,7 @@ import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mintDevToken, FileKeyStore, type KeyServer } from '../../keyserver/index.js';
 import { startKeyServer } from '../helpers/key-server.js';
-import { clearOffline, openSealedFiles, sealedModel } from '../../loader/index.js';
+import { clearOffline, openSealedFiles, sealedModel, sealedOnnxSession, useSealedModel } from '../../loader/index.js';
 import { bundle } from '../helpers/bundle.js';
 import { CHROMIUM_ARGS } from '../helpers/chromium.js';
 import { startStaticServer, type StaticServer } from '../helpers/static-server.js';
@@ -363,5 +363,12 @@ describe('offline leases in Node', () => {
     await expect(clearOffline()).rejects.toMatchObject({ code: 'offline_unavailable' });
     // The generic form refuses it too, before any request (it was silently ignored before 2026-12-03).
     await expect(openSealedFiles('http://127.0.0.1:9/model.json', { token: 't', keyServer: 'http://127.0.0.1:9', offline: true })).rejects.toMatchObject({ code: 'offline_unavailable' });
+    // The runtime helpers hand the option on to openSealedFiles (the runtime and env objects here
+    // are never reached: the refusal comes first).
+    const ort = { InferenceSession: { create: async () => ({}) } };
+    await expect(sealedOnnxSession(ort, 'http://127.0.0.1:9/model.json', { token: 't', keyServer: 'http://127.0.0.1:9', offline: true })).rejects.toMatchObject({ code: 'offline_unavailable' });
+    const env = { useCustomCache: false, customCache: null, useBrowserCache: true, useFSCache: true, allowRemoteModels: true, allowLocalModels: true, localModelPath: '/models/', remoteHost: 'https://huggingface.co/', remotePathTemplate: '{model}/resolve/{revision}/' };
+    await expect(useSealedModel(env, 'org/m', 'http://127.0.0.1:9/model.json', { token: 't', keyServer: 'http://127.0.0.1:9', offline: true })).rejects.toMatchObject({ code: 'offline_unavailable' });
+    expect(env.useCustomCache).toBe(false);
   });
 });
