@@ -1,7 +1,8 @@
-// transformers.js (web build, onnxruntime-web wasm) in Debian's Chromium on a sealed model folder,
+// transformers.js (web build, onnxruntime-web wasm) in Debian's Chromium on sealed model folders,
 // 4.x, 3.x and 2.x (the aliases transformers-3 and transformers-2, the latter @xenova/transformers):
 // pipeline() through useSealedFiles gives the plain folders' outputs (embeddings; a two-session
-// seq2seq model's generated text), and Cache Storage stays empty, while the plain load (transformers.js's default browser cache) does fill it: the control.
+// seq2seq model's generated text), and Cache Storage stays empty, while the plain load
+// (transformers.js's default browser cache) does fill it: the control.
 import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';

@@ -1,6 +1,7 @@
 // The check the Node tests of transformers.js 2.x and 3.x share: a sealed folder loaded through
-// useSealedModel gives the plain folder's embeddings (or generated text), with no request and nothing in the file
-// cache, while the plain load (its file cache on) does write the model there: the control.
+// useSealedModel gives the plain folder's embeddings (or generated text), with no request and
+// nothing in the file cache, while the plain load (its file cache on) does write the model there:
+// the control.
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';

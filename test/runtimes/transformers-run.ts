@@ -1,7 +1,7 @@
 // The transformers.js side of the runtime tests and bench, shared by Node and the Chromium page
 // (browser-safe): a feature-extraction pipeline on fixed sentences and a text2text-generation one on
-// fixed prompts, plain (from a static server as a
-// "remote" host) or sealed (from decrypted files through useSealedFiles).
+// fixed prompts, plain (from a static server as a "remote" host) or sealed (from decrypted files
+// through useSealedFiles).
 import type { env as envType, pipeline as pipelineType } from '@huggingface/transformers';
 import { useSealedFiles, type TransformersEnvLike } from '../../loader/index.js';
 
@@ -14,14 +14,13 @@ type Pipeline = typeof pipelineType;
 /** The prompts every text2text-generation run continues. */
 export const PROMPTS = ['hello sealed world', 'the key server'];
 
-/** What a run hands `pipeline()` besides fp32: the device, and (3.x in Node) session options. */
+/** What a run hands `pipeline()` besides fp32 and the device: session options (3.x in Node). */
 export interface RunOptions {
-  device?: 'wasm' | 'cpu';
   session_options?: object;
 }
 
 /** A pipeline of `task` for `modelId` in fp32, given to `use` and disposed after; `ready` runs once it is built. */
-async function withPipeline<T>(pipeline: Pipeline, task: 'feature-extraction' | 'text2text-generation', modelId: string, run: RunOptions, ready: (() => void) | undefined, use: (pipe: (...args: unknown[]) => Promise<unknown>) => Promise<T>): Promise<T> {
+async function withPipeline<T>(pipeline: Pipeline, task: 'feature-extraction' | 'text2text-generation', modelId: string, run: RunOptions & { device?: 'wasm' | 'cpu' }, ready: (() => void) | undefined, use: (pipe: (...args: unknown[]) => Promise<unknown>) => Promise<T>): Promise<T> {
   // `dtype` says fp32 to 3.x and 4.x, `quantized: false` to 2.x (@xenova/transformers); each ignores the other's.
   const options = { dtype: 'fp32', quantized: false, ...run } as Parameters<Pipeline>[2];
   const pipe = (await pipeline(task, modelId, options)) as unknown as ((...args: unknown[]) => Promise<unknown>) & { dispose(): Promise<void> };
