@@ -2,6 +2,7 @@
 // MatMul/Add graph whose initializers live in several external-data files, and a tiny BERT-shaped
 // feature-extraction folder for transformers.js (config, tokenizer, onnx/model.onnx).
 import onnxProto from 'onnx-proto';
+import { concatBytes } from '../../format/bytes.js';
 
 import { floats } from './runners.js';
 
@@ -131,12 +132,12 @@ const TOKENIZER_CONFIG = {
   cls_token: '[CLS]', sep_token: '[SEP]', pad_token: '[PAD]', unk_token: '[UNK]', mask_token: '[MASK]',
 };
 
-/** A float initializer: inline, or at offset 0 of the external-data file `location`. */
-function floatInitializer(name: string, dims: number[], values: Float32Array, location?: string) {
+/** A float initializer: inline, or at `offset` of the external-data file `location`. */
+function floatInitializer(name: string, dims: number[], values: Float32Array, location?: string, offset = 0) {
   if (location === undefined) return onnx.TensorProto.create({ name, dims, dataType: FLOAT, rawData: bytesOf(values) });
   return onnx.TensorProto.create({
     name, dims, dataType: FLOAT, dataLocation: onnx.TensorProto.DataLocation.EXTERNAL,
-    externalData: [{ key: 'location', value: location }, { key: 'offset', value: '0' }, { key: 'length', value: String(values.byteLength) }],
+    externalData: [{ key: 'location', value: location }, { key: 'offset', value: String(offset) }, { key: 'length', value: String(values.byteLength) }],
   });
 }
 
@@ -195,8 +196,6 @@ export function tinySeq2SeqFolder(options: { externalData?: boolean } = {}): Map
   const encoder = maskedEmbeddingGraph('tiny-t5-encoder', encoderTable, hidden, data('encoder_model'));
   // The decoder's two tables share one data file, at two offsets, as exporters write them.
   const decoderLocation = data('decoder_model_merged');
-  const projectionInit = floatInitializer('W', [hidden, VOCAB.length], projection, decoderLocation);
-  if (decoderLocation !== undefined) projectionInit.externalData[1]!.value = String(decoderTable.byteLength);
   const decoder = onnx.GraphProto.create({
     name: 'tiny-t5-decoder',
     node: [
@@ -205,7 +204,10 @@ export function tinySeq2SeqFolder(options: { externalData?: boolean } = {}): Map
       { opType: 'Add', input: ['emb', 'context'], output: ['mixed'], name: 'add' },
       { opType: 'MatMul', input: ['mixed', 'W'], output: ['logits'], name: 'project' },
     ],
-    initializer: [floatInitializer('D', [VOCAB.length, hidden], decoderTable, decoderLocation), projectionInit],
+    initializer: [
+      floatInitializer('D', [VOCAB.length, hidden], decoderTable, decoderLocation),
+      floatInitializer('W', [hidden, VOCAB.length], projection, decoderLocation, decoderTable.byteLength),
+    ],
     input: [valueInfo('input_ids', INT64, ['batch', 'decoder_sequence']), valueInfo('encoder_hidden_states', FLOAT, ['batch', 'encoder_sequence', hidden])],
     output: [valueInfo('logits', FLOAT, ['batch', 'decoder_sequence', VOCAB.length])],
   });
@@ -217,10 +219,7 @@ export function tinySeq2SeqFolder(options: { externalData?: boolean } = {}): Map
   const files = new Map<string, Uint8Array>([...textFiles(config), ['onnx/encoder_model.onnx', encodeModel(encoder)], ['onnx/decoder_model_merged.onnx', encodeModel(decoder)]]);
   if (options.externalData) {
     files.set('onnx/encoder_model.onnx_data', bytesOf(encoderTable));
-    const both = new Uint8Array(decoderTable.byteLength + projection.byteLength);
-    both.set(bytesOf(decoderTable), 0);
-    both.set(bytesOf(projection), decoderTable.byteLength);
-    files.set('onnx/decoder_model_merged.onnx_data', both);
+    files.set('onnx/decoder_model_merged.onnx_data', concatBytes(bytesOf(decoderTable), bytesOf(projection)));
   }
   return files;
 }

@@ -12,6 +12,7 @@ import { bundle } from '../helpers/bundle.js';
 import { launchChromium } from '../helpers/chromium.js';
 import { tinySeq2SeqFolder, tinyTransformersFolder } from './onnx-models.js';
 import { ROOT, startRuntimeFixture, type RuntimeFixture } from './fixtures.js';
+import { PROMPTS } from './transformers-run.js';
 
 /**
  * Each tested version: its package (npm aliases for 3.x and 2.x), the folders it loads, a
@@ -105,7 +106,7 @@ describe.each(Object.keys(VERSIONS) as Version[])('transformers.js %s pipeline()
       ));
     }
     expect(plain[0]!.length).toBe(3 * 8);
-    expect(plain[1]!.length).toBe(2);
+    expect(plain[1]!.length).toBe(PROMPTS.length);
     expect((plain[1] as string[]).every((text) => text.length > 0)).toBe(true);
     expect(sealed).toEqual(plain);
     expect(await page.evaluate(() => (globalThis as unknown as { transformersTest: TransformersTest }).transformersTest.storage())).toEqual({ caches: [], entries: [], databases: [] });
