@@ -88,6 +88,8 @@ class SealedFilesCache {
   readonly #models = new Map<string, Map<string, Uint8Array>>();
   readonly #env: TransformersEnvLike;
   readonly saved: EnvFlags;
+  #globalFetch: typeof globalThis.fetch | undefined;
+  #globalGuard: typeof globalThis.fetch | undefined;
 
   constructor(env: TransformersEnvLike) {
     this.#env = env;
@@ -99,19 +101,36 @@ class SealedFilesCache {
   }
 
   /**
-   * `env.fetch` while sealed models are registered (transformers.js 4.x): a request for a file of a
-   * sealed model that the sealed set lacks (an optional file such as generation_config.json, looked
-   * up at `env.localModelPath` on the page's origin) gets a 404 here, with no network: no file from
-   * outside the sealing joins the model. Every other request goes to the saved fetch.
+   * A fetch that answers 404, with no network, for any file of a sealed model (an optional file the
+   * sealed set lacks, such as generation_config.json, looked up at `env.localModelPath` on the
+   * page's origin): no file from outside the sealing joins the model. Every other request goes to
+   * `fetch`. It guards transformers.js 4.x's `env.fetch`, or, for 3.x and 2.x (which call the global
+   * fetch), `globalThis.fetch`.
    */
-  guardedFetch(): NonNullable<TransformersEnvLike['fetch']> | undefined {
-    const fetch = this.saved.fetch;
-    if (typeof fetch !== 'function') return undefined;
+  guard(fetch: NonNullable<TransformersEnvLike['fetch']>): NonNullable<TransformersEnvLike['fetch']> {
     return (input, init) => {
       const key = typeof input === 'string' ? input : input instanceof URL ? input.href : (input as { url?: unknown } | undefined)?.url;
       if (typeof key === 'string' && this.owns(key)) return Promise.resolve(new Response(null, { status: 404, statusText: 'Not in the sealed files' }));
       return fetch(input, init);
     };
+  }
+
+  /** Installs the fetch guard: on `env.fetch` where it exists, else on `globalThis.fetch`. */
+  installGuard(): void {
+    if (typeof this.saved.fetch === 'function') {
+      this.#env.fetch = this.guard(this.saved.fetch);
+    } else if (typeof globalThis.fetch === 'function') {
+      this.#globalFetch = globalThis.fetch;
+      this.#globalGuard = this.guard(this.#globalFetch as NonNullable<TransformersEnvLike['fetch']>) as typeof globalThis.fetch;
+      globalThis.fetch = this.#globalGuard;
+    }
+  }
+
+  /** Restores `env` and, if nobody has replaced the guard since, `globalThis.fetch`. */
+  restore(): void {
+    Object.assign(this.#env, this.saved);
+    // A guard someone else has since wrapped stays in place, and passes every request on: no model is left to own one.
+    if (this.#globalGuard !== undefined && globalThis.fetch === this.#globalGuard) globalThis.fetch = this.#globalFetch!;
   }
 
   get size(): number {
@@ -199,8 +218,9 @@ function isEnv(env: unknown): env is TransformersEnvLike {
  * loads them from memory. It sets
  * `env.useCustomCache = true` with its own cache, turns off the browser and file caches, and sets
  * `env.allowRemoteModels = false` (a file missing from the sealed set must not be fetched from a
- * hub) and `env.allowLocalModels = true` (transformers.js refuses to run with both off), and, in
- * 4.x, wraps `env.fetch` so that no file of a sealed model is requested anywhere (a 404 instead).
+ * hub) and `env.allowLocalModels = true` (transformers.js refuses to run with both off), and wraps
+ * `env.fetch` (4.x) or, in versions without one, `globalThis.fetch`, so that no file of a sealed
+ * model is requested anywhere (a 404 instead); `release()` of the last model undoes all of it.
  * @example
  * import { env, pipeline } from '@huggingface/transformers';
  * const sealed = useSealedFiles(env, 'my-org/tiny', await openSealedFiles(url, options));
@@ -214,8 +234,7 @@ export function useSealedFiles(env: TransformersEnvLike, modelId: string, files:
   if (!cache) {
     cache = new SealedFilesCache(env);
     env.customCache = cache;
-    const guarded = cache.guardedFetch();
-    if (guarded) env.fetch = guarded;
+    cache.installGuard();
   }
   env.useCustomCache = true;
   env.useBrowserCache = false;
@@ -234,7 +253,7 @@ export function useSealedFiles(env: TransformersEnvLike, modelId: string, files:
       owner.remove(modelId, files);
       for (const bytes of files.values()) bytes.fill(0);
       files.clear();
-      if (owner.size === 0 && env.customCache === owner) Object.assign(env, owner.saved);
+      if (owner.size === 0 && env.customCache === owner) owner.restore();
     },
   };
 }

@@ -180,4 +180,36 @@ describe('transformers.js pipeline() in Node', () => {
     expect(() => useSealedFiles({} as never, 'x', files)).toThrow(/pass transformers\.js's env/);
     expect(() => useSealedFiles(env as unknown as TransformersEnvLike, '/x/', files)).toThrow(/the model id you pass to pipeline/);
   });
+
+  it('without env.fetch (3.x, 2.x): guards globalThis.fetch the same way, and restores it unless someone has wrapped it since', async () => {
+    const { fetch: _fetch, ...rest } = env as unknown as TransformersEnvLike;
+    // An env as 3.x and 2.x have it (no fetch), whose local models are on a web server, as in a page.
+    const older = { ...rest, localModelPath: `${fx.server.url}/models/` } as TransformersEnvLike;
+    const local = `${fx.server.url}/models/org/g/generation_config.json`;
+    const globalFetch = globalThis.fetch;
+    const files = () => new Map([['config.json', new Uint8Array([123, 125])]]);
+    const handle = useSealedFiles(older, 'org/g', files());
+    expect(older.fetch).toBeUndefined();
+    const before = fx.server.requests.length;
+    expect((await globalThis.fetch(local)).status).toBe(404);
+    expect((await globalThis.fetch('https://huggingface.co/org/g/resolve/main/generation_config.json')).status).toBe(404);
+    expect((await globalThis.fetch(`${fx.server.url}/not-sealed.json`)).status).toBe(404);
+    expect(fx.server.requests.slice(before)).toEqual(['GET /not-sealed.json']);
+    handle.release();
+    expect(globalThis.fetch).toBe(globalFetch);
+    // Wrapped by someone else meanwhile: the wrapper stays, and the guard under it, with no model left, passes every request on.
+    const again = useSealedFiles(older, 'org/g', files());
+    const guarded = globalThis.fetch;
+    const wrapper = ((input: Parameters<typeof fetch>[0], init?: RequestInit) => guarded(input, init)) as typeof fetch;
+    globalThis.fetch = wrapper;
+    try {
+      again.release();
+      expect(globalThis.fetch).toBe(wrapper);
+      const after = fx.server.requests.length;
+      await globalThis.fetch(local);
+      expect(fx.server.requests.slice(after)).toEqual(['GET /models/org/g/generation_config.json']);
+    } finally {
+      globalThis.fetch = globalFetch;
+    }
+  });
 });

@@ -1,7 +1,9 @@
 // The check the Node tests of transformers.js 2.x and 3.x share: a sealed folder loaded through
 // useSealedModel gives the plain folder's embeddings (or generated text), with no request and
 // nothing in the file cache, while the plain load (its file cache on) does write the model there:
-// the control.
+// the control. The sealed run's env.localModelPath is the static server, as on a web page, so a
+// file the sealed set lacks (the seq2seq folder has no generation_config.json) would be requested
+// there through the global fetch, which useSealedFiles guards in these versions.
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -28,8 +30,11 @@ export async function expectSealedFolderLoads(fx: RuntimeFixture, runtime: { env
     Object.assign(env, saved);
     env.cacheDir = join(cacheDir, 'sealed');
     env.useFSCache = true;
+    env.localModelPath = `${fx.server.url}/models/`;
+    const globalFetch = globalThis.fetch;
     const options = { token: await fx.token(), keyServer: fx.keyServer, modelId: name };
     const handle = await useSealedModel(env, `sealed-org/${name}`, fx.sealedUrl(name), options);
+    expect(globalThis.fetch).not.toBe(globalFetch);
     const before = fx.server.requests.length;
     expect(await run(pipeline, `sealed-org/${name}`)).toEqual(plain);
     handle.release();
@@ -37,6 +42,7 @@ export async function expectSealedFolderLoads(fx: RuntimeFixture, runtime: { env
     expect(await readdir(cacheDir)).toEqual(['plain']);
     // release() put back the settings it changed.
     expect(env.useCustomCache).toBe(saved.useCustomCache);
+    expect(globalThis.fetch).toBe(globalFetch);
     return plain;
   } finally {
     Object.assign(env, saved);
