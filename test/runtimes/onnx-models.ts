@@ -1,6 +1,7 @@
 // ONNX models the runtime tests build themselves with onnx-proto (the ONNX protobuf schema): a small
 // MatMul/Add graph whose initializers live in several external-data files, and a tiny BERT-shaped
-// feature-extraction folder for transformers.js (config, tokenizer, onnx/model.onnx).
+// feature-extraction folder for transformers.js (config, tokenizer, onnx/model.onnx), a two-session
+// seq2seq folder, and an image-classification folder.
 import onnxProto from 'onnx-proto';
 import { concatBytes } from '../../format/bytes.js';
 
@@ -222,4 +223,43 @@ export function tinySeq2SeqFolder(options: { externalData?: boolean } = {}): Map
     files.set('onnx/decoder_model_merged.onnx_data', concatBytes(bytesOf(decoderTable), bytesOf(projection)));
   }
   return files;
+}
+
+/** The labels of the tiny image classifier, by class index. */
+export const IMAGE_LABELS = ['sealed', 'plain', 'key'];
+
+/**
+ * A tiny ViT-shaped image-classification folder: config.json with id2label, a
+ * preprocessor_config.json (resize to 8×8, rescale, normalize; named for 3.x/4.x's image
+ * processor and 2.x's feature extractor) and onnx/model.onnx computing
+ * logits = flatten(pixel_values) · W + b. It has no tokenizer: the pipeline reads the processor file.
+ */
+export function tinyImageFolder(): Map<string, Uint8Array> {
+  const side = 8;
+  const inputs = 3 * side * side;
+  const weights = floats(inputs * IMAGE_LABELS.length, 31);
+  const bias = floats(IMAGE_LABELS.length, 32);
+  const graph = onnx.GraphProto.create({
+    name: 'tiny-vit',
+    node: [
+      { opType: 'Flatten', input: ['pixel_values'], output: ['flat'], name: 'flatten', attribute: [{ name: 'axis', type: onnx.AttributeProto.AttributeType.INT, i: 1 }] },
+      { opType: 'MatMul', input: ['flat', 'W'], output: ['scores'], name: 'project' },
+      { opType: 'Add', input: ['scores', 'b'], output: ['logits'], name: 'bias' },
+    ],
+    initializer: [floatInitializer('W', [inputs, IMAGE_LABELS.length], weights), floatInitializer('b', [IMAGE_LABELS.length], bias)],
+    input: [valueInfo('pixel_values', FLOAT, ['batch', 3, side, side])],
+    output: [valueInfo('logits', FLOAT, ['batch', IMAGE_LABELS.length])],
+  });
+  const config = {
+    model_type: 'vit', architectures: ['ViTForImageClassification'], image_size: side, patch_size: side, num_channels: 3,
+    hidden_size: 8, num_attention_heads: 1, num_hidden_layers: 1,
+    id2label: Object.fromEntries(IMAGE_LABELS.map((label, i) => [String(i), label])),
+    label2id: Object.fromEntries(IMAGE_LABELS.map((label, i) => [label, i])),
+  };
+  const preprocessor = {
+    image_processor_type: 'ViTImageProcessor', feature_extractor_type: 'ViTFeatureExtractor',
+    do_resize: true, size: { height: side, width: side }, resample: 2,
+    do_rescale: true, rescale_factor: 1 / 255, do_normalize: true, image_mean: [0.5, 0.5, 0.5], image_std: [0.5, 0.5, 0.5],
+  };
+  return new Map([['config.json', jsonBytes(config)], ['preprocessor_config.json', jsonBytes(preprocessor)], ['onnx/model.onnx', encodeModel(graph)]]);
 }

@@ -1,7 +1,8 @@
 // transformers.js (web build, onnxruntime-web wasm) in Debian's Chromium on sealed model folders,
 // 4.x, 3.x and 2.x (the aliases transformers-3 and transformers-2, the latter @xenova/transformers):
 // pipeline() through useSealedFiles gives the plain folders' outputs (embeddings; a two-session
-// seq2seq model's generated text), and Cache Storage stays empty, while the plain load
+// seq2seq model's generated text; an image classifier's labels, its processor resizing on a
+// canvas), and Cache Storage stays empty, while the plain load
 // (transformers.js's default browser cache) does fill it: the control.
 import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
@@ -10,22 +11,22 @@ import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bundle } from '../helpers/bundle.js';
 import { launchChromium } from '../helpers/chromium.js';
-import { tinySeq2SeqFolder, tinyTransformersFolder } from './onnx-models.js';
+import { tinyImageFolder, tinySeq2SeqFolder, tinyTransformersFolder } from './onnx-models.js';
 import { ROOT, startRuntimeFixture, type RuntimeFixture } from './fixtures.js';
-import { PROMPTS } from './transformers-run.js';
+import { IMAGES, PROMPTS } from './transformers-run.js';
 
 /**
  * Each tested version: its package (npm aliases for 3.x and 2.x), the folders it loads, a
- * feature-extraction one and a seq2seq one of two sessions (2.x has no external-data support, so
+ * feature-extraction one, a seq2seq one of two sessions and an image classifier (2.x has no external-data support, so
  * its folders keep the weights inline), the `wasmPaths` value its
  * onnxruntime-web takes, and the wasm files to serve from the onnxruntime-web copy that version pins.
  * 4.x imports onnxruntime-web/webgpu, which runs the asyncify build on the CPU; 3.x the plain
  * bundle; 2.x (onnxruntime-web 1.14) takes a folder prefix and picks the single-threaded SIMD build.
  */
 const VERSIONS = {
-  '4.x': { pkg: '@huggingface/transformers', folders: ['external', 'seq2seq-external'], files: ['ort-wasm-simd-threaded.asyncify.mjs', 'ort-wasm-simd-threaded.asyncify.wasm'], prefix: false },
-  '3.x': { pkg: 'transformers-3', folders: ['external', 'seq2seq-external'], files: ['ort-wasm-simd-threaded.mjs', 'ort-wasm-simd-threaded.wasm'], prefix: false },
-  '2.x': { pkg: 'transformers-2', folders: ['inline', 'seq2seq'], files: ['ort-wasm-simd.wasm'], prefix: true },
+  '4.x': { pkg: '@huggingface/transformers', folders: ['external', 'seq2seq-external', 'image'], files: ['ort-wasm-simd-threaded.asyncify.mjs', 'ort-wasm-simd-threaded.asyncify.wasm'], prefix: false },
+  '3.x': { pkg: 'transformers-3', folders: ['external', 'seq2seq-external', 'image'], files: ['ort-wasm-simd-threaded.mjs', 'ort-wasm-simd-threaded.wasm'], prefix: false },
+  '2.x': { pkg: 'transformers-2', folders: ['inline', 'seq2seq', 'image'], files: ['ort-wasm-simd.wasm'], prefix: true },
 } as const;
 type Version = keyof typeof VERSIONS;
 
@@ -34,7 +35,7 @@ let fx: RuntimeFixture;
 let browser: Browser;
 
 type Storage = { caches: string[]; entries: string[]; databases: string[] };
-type Task = 'embed' | 'generate';
+type Task = 'embed' | 'generate' | 'classify';
 type TransformersTest = { version(): string; plain(host: string, name: string, task: Task): Promise<unknown[]>; sealed(url: string, token: string, keyServer: string, name: string, task: Task): Promise<unknown[]>; storage(): Promise<Storage> };
 
 /** The page, the script bundled with that version, and its wasm, under /<version>/. */
@@ -60,7 +61,7 @@ beforeAll(async () => {
   const files = Object.assign({}, ...(await Promise.all((Object.keys(VERSIONS) as Version[]).map(pageFiles)))) as Record<string, Uint8Array | string>;
   const folders = {
     external: tinyTransformersFolder({ externalData: true }), inline: tinyTransformersFolder(),
-    'seq2seq-external': tinySeq2SeqFolder({ externalData: true }), seq2seq: tinySeq2SeqFolder(),
+    'seq2seq-external': tinySeq2SeqFolder({ externalData: true }), seq2seq: tinySeq2SeqFolder(), image: tinyImageFolder(),
   };
   fx = await startRuntimeFixture(folders, { files });
   browser = await launchChromium();
@@ -81,9 +82,9 @@ async function openPage(version: Version) {
 }
 
 describe.each(Object.keys(VERSIONS) as Version[])('transformers.js %s pipeline() in Chromium', (version) => {
-  const [embedding, seq2seq] = VERSIONS[version].folders;
-  const runs = [[embedding, 'embed'], [seq2seq, 'generate']] as const;
-  it('loads sealed folders from memory (feature extraction; seq2seq, two sessions): the plain folders\' outputs; Cache Storage stays empty', async () => {
+  const [embedding, seq2seq, image] = VERSIONS[version].folders;
+  const runs = [[embedding, 'embed'], [seq2seq, 'generate'], [image, 'classify']] as const;
+  it('loads sealed folders from memory (feature extraction; seq2seq, two sessions; image classification): the plain folders\' outputs; Cache Storage stays empty', async () => {
     const plainPage = await openPage(version);
     expect(await plainPage.page.evaluate(() => (globalThis as unknown as { transformersTest: TransformersTest }).transformersTest.version())).toMatch(new RegExp(`^${version[0]}\\.`));
     const plain: unknown[][] = [];
@@ -108,6 +109,7 @@ describe.each(Object.keys(VERSIONS) as Version[])('transformers.js %s pipeline()
     expect(plain[0]!.length).toBe(3 * 8);
     expect(plain[1]!.length).toBe(PROMPTS.length);
     expect((plain[1] as string[]).every((text) => text.length > 0)).toBe(true);
+    expect((plain[2] as unknown[][]).map((labels) => labels.length)).toEqual(IMAGES.map(() => 3));
     expect(sealed).toEqual(plain);
     expect(await page.evaluate(() => (globalThis as unknown as { transformersTest: TransformersTest }).transformersTest.storage())).toEqual({ caches: [], entries: [], databases: [] });
     // Nothing fell through to the plain host, nor to a local /models/ path: the seq2seq folder has

@@ -6,12 +6,13 @@
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { env, pipeline } from '@huggingface/transformers';
+import { env, pipeline, RawImage } from '@huggingface/transformers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isModelsealError, useSealedFiles, useSealedModel, type TransformersEnvLike } from '../../loader/index.js';
-import { tinySeq2SeqFolder, tinyTransformersFolder } from './onnx-models.js';
+import { IMAGE_LABELS, tinyImageFolder, tinySeq2SeqFolder, tinyTransformersFolder } from './onnx-models.js';
 import { openSealed, startRuntimeFixture, type RuntimeFixture } from './fixtures.js';
-import { embed, embedSealed, generate, PROMPTS, usePlainHost } from './transformers-run.js';
+import { classifyWith, embed, embedSealed, generate, PROMPTS, usePlainHost, type RawImageClass } from './transformers-run.js';
+import { expectSealedFolderLoads } from './transformers-older.js';
 
 const folder = tinyTransformersFolder({ externalData: true });
 let fx: RuntimeFixture;
@@ -31,7 +32,7 @@ async function filesUnder(dir: string): Promise<string[]> {
 const variants = new Map([...folder, ['onnx/model_quantized.onnx', tinyTransformersFolder({ hidden: 4 }).get('onnx/model.onnx')!]]);
 
 beforeAll(async () => {
-  fx = await startRuntimeFixture({ tiny: folder, variants, seq2seq: tinySeq2SeqFolder({ externalData: true }) });
+  fx = await startRuntimeFixture({ tiny: folder, variants, seq2seq: tinySeq2SeqFolder({ externalData: true }), image: tinyImageFolder() });
   cacheRoot = await mkdtemp(join(tmpdir(), 'modelseal-tfjs-cache-'));
 });
 afterAll(async () => {
@@ -129,6 +130,15 @@ describe('transformers.js pipeline() in Node', () => {
       expect(await filesUnder(env.cacheDir)).toEqual([]);
     } finally {
       Object.assign(env, saved);
+    }
+  });
+
+  it('an image-classification folder (a processor config, no tokenizer; sharp resizes): the plain folder\'s labels and scores, nothing cached, no request', async () => {
+    const plain = await expectSealedFolderLoads(fx, { env, pipeline }, 'image', classifyWith(RawImage as unknown as RawImageClass));
+    // Each image gets every label once, most likely first: the run read the model's id2label.
+    for (const labels of plain as Array<Array<[string, number]>>) {
+      expect(labels.map(([label]) => label).sort()).toEqual([...IMAGE_LABELS].sort());
+      expect(labels.map(([, score]) => score)).toEqual(labels.map(([, score]) => score).sort((a, b) => b - a));
     }
   });
 

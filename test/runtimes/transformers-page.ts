@@ -2,9 +2,9 @@
 // build (4.x, or 3.x and 2.x through aliases) and the loader. The runtime's wasm comes from the test's
 // static server (WASM_PATHS, defined at bundling: the `wasmPaths` value that version's
 // onnxruntime-web takes, with paths relative to the page), never from a CDN.
-import { env, pipeline } from '@huggingface/transformers';
+import { env, pipeline, RawImage } from '@huggingface/transformers';
 import { openSealedFiles } from '../../loader/index.js';
-import { embed, generate, runSealed, usePlainHost } from './transformers-run.js';
+import { classifyWith, embed, generate, runSealed, usePlainHost, type RawImageClass } from './transformers-run.js';
 
 declare const WASM_PATHS: string | Record<string, string>;
 const absolute = (path: string) => new URL(path, location.href).href;
@@ -12,15 +12,14 @@ const wasm = env.backends.onnx.wasm!;
 wasm.numThreads = 1;
 wasm.wasmPaths = (typeof WASM_PATHS === 'string' ? absolute(WASM_PATHS) : Object.fromEntries(Object.entries(WASM_PATHS).map(([k, v]) => [k, absolute(v)]))) as typeof wasm.wasmPaths;
 
-type Run = (pipe: typeof pipeline, modelId: string, device?: 'wasm' | 'cpu', ready?: () => void) => Promise<unknown[]>;
-const RUNS: Record<'embed' | 'generate', Run> = { embed, generate };
+const RUNS = { embed, generate, classify: classifyWith(RawImage as unknown as RawImageClass) };
 type Task = keyof typeof RUNS;
 
 /** What the test calls through page.evaluate. */
 const transformersTest = {
   /** The transformers.js version this page was bundled with. */
   version: (): string => env.version,
-  /** Runs the plain folder `name` from `host`: embeddings, or with `task` 'generate' the generated texts. */
+  /** Runs the plain folder `name` from `host`: embeddings, or with `task` 'generate' the generated texts, 'classify' the image labels. */
   async plain(host: string, name: string, task: Task = 'embed'): Promise<unknown[]> {
     usePlainHost(env, host, { browser: true });
     return RUNS[task](pipeline, `plain/${name}`, 'wasm');

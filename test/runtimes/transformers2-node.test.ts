@@ -2,18 +2,18 @@
 // sealed model folder, with the same adapter as 4.x: useSealedModel alone. 2.x has no external-data
 // support, so its folder keeps the embedding table inline. Its sharp 0.32 would download libvips
 // from GitHub at install, so package.json overrides it with sharp 0.34 (prebuilt from the registry);
-// the text pipelines here do not use sharp.
+// the image-classification folder's processor resizes through it.
 import * as transformers2 from 'transformers-2';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { tinySeq2SeqFolder, tinyTransformersFolder } from './onnx-models.js';
+import { tinyImageFolder, tinySeq2SeqFolder, tinyTransformersFolder } from './onnx-models.js';
 import { startRuntimeFixture, type RuntimeFixture } from './fixtures.js';
-import { generate } from './transformers-run.js';
+import { classifyWith, generate, type RawImageClass } from './transformers-run.js';
 import { expectSealedFolderLoads } from './transformers-older.js';
 
 let fx: RuntimeFixture;
 
 beforeAll(async () => {
-  fx = await startRuntimeFixture({ inline: tinyTransformersFolder(), seq2seq: tinySeq2SeqFolder() });
+  fx = await startRuntimeFixture({ inline: tinyTransformersFolder(), seq2seq: tinySeq2SeqFolder(), image: tinyImageFolder() });
 });
 afterAll(async () => {
   await fx?.close();
@@ -27,5 +27,9 @@ describe('transformers.js 2.x (@xenova/transformers) pipeline() in Node', () => 
 
   it('a seq2seq folder (encoder and decoder, two sessions): text2text-generation gives the plain folder\'s text', async () => {
     await expectSealedFolderLoads(fx, transformers2, 'seq2seq', generate);
+  });
+
+  it('an image-classification folder (a processor config, no tokenizer; sharp resizes): the plain folder\'s labels and scores', async () => {
+    await expectSealedFolderLoads(fx, transformers2, 'image', classifyWith(transformers2.RawImage as unknown as RawImageClass));
   });
 });

@@ -4,12 +4,12 @@
 // bytes it fetched), so the app passes them itself through session_options: the documented setup.
 // 2.x is in transformers2-node.test.ts: each pins its own onnxruntime-node, and two native copies
 // in one process clash at exit.
-import { env as env3, pipeline as pipeline3 } from 'transformers-3';
+import { env as env3, pipeline as pipeline3, RawImage as RawImage3 } from 'transformers-3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { onnxModelFromFiles, useSealedFiles } from '../../loader/index.js';
-import { tinySeq2SeqFolder, tinyTransformersFolder } from './onnx-models.js';
+import { tinyImageFolder, tinySeq2SeqFolder, tinyTransformersFolder } from './onnx-models.js';
 import { openSealed, startRuntimeFixture, type RuntimeFixture } from './fixtures.js';
-import { embed, generate, runSealed, usePlainHost } from './transformers-run.js';
+import { classifyWith, embed, generate, runSealed, usePlainHost, type RawImageClass } from './transformers-run.js';
 import { expectSealedFolderLoads } from './transformers-older.js';
 
 // transformers-run.ts is typed against 4.x; the calls it makes (pipeline, env's hub settings) are 3.x's too.
@@ -20,7 +20,7 @@ let fx: RuntimeFixture;
 beforeAll(async () => {
   fx = await startRuntimeFixture({
     inline: tinyTransformersFolder(), external: tinyTransformersFolder({ externalData: true }),
-    seq2seq: tinySeq2SeqFolder(), 'seq2seq-external': tinySeq2SeqFolder({ externalData: true }),
+    seq2seq: tinySeq2SeqFolder(), 'seq2seq-external': tinySeq2SeqFolder({ externalData: true }), image: tinyImageFolder(),
   });
 });
 afterAll(async () => {
@@ -68,5 +68,9 @@ describe('transformers.js 3.x pipeline() in Node', () => {
     } finally {
       Object.assign(env3, saved);
     }
+  });
+
+  it('an image-classification folder (a processor config, no tokenizer; sharp resizes): the plain folder\'s labels and scores', async () => {
+    await expectSealedFolderLoads(fx, { env: env3, pipeline: pipeline3 }, 'image', classifyWith(RawImage3 as unknown as RawImageClass));
   });
 });
