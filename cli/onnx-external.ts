@@ -1,6 +1,7 @@
 // The external-data files an ONNX model references (TensorProto.external_data `location`), read
 // from the protobuf wire format with protobufjs's Reader: only the messages that can hold a tensor
-// are entered, and every other field (raw_data included) is skipped without being decoded.
+// (the graph, its subgraphs, the model's functions and training graphs, as onnx's
+// external_data_helper walks them) are entered, and every other field (raw_data included) is skipped without being decoded.
 // Field numbers from onnx/onnx.proto3 (ONNX IR version 10).
 
 import protobuf from 'protobufjs/minimal.js';
@@ -84,6 +85,21 @@ function graph(reader: Reader, end: number, walk: Walk, depth: number): void {
   });
 }
 
+/** A FunctionProto (ModelProto.functions): its nodes' attributes, and its attributes' defaults, can hold tensors. */
+function functionProto(reader: Reader, end: number, walk: Walk): void {
+  fields(reader, end, (number, fieldEnd) => {
+    if (number === 7) node(reader, fieldEnd, walk, 1); // node
+    else if (number === 11) attribute(reader, fieldEnd, walk, 1); // attribute_proto (IR version 9)
+  });
+}
+
+/** A TrainingInfoProto (ModelProto.training_info): two graphs. */
+function trainingInfo(reader: Reader, end: number, walk: Walk): void {
+  fields(reader, end, (number, fieldEnd) => {
+    if (number === 1 || number === 2) graph(reader, fieldEnd, walk, 1); // initialization, algorithm
+  });
+}
+
 function sparse(reader: Reader, end: number, walk: Walk): void {
   fields(reader, end, (number, fieldEnd) => {
     if (number === 1 || number === 2) tensor(reader, fieldEnd, walk); // values, indices
@@ -117,6 +133,10 @@ export function onnxExternalLocations(bytes: Uint8Array): string[] {
       if (number === 7) {
         sawGraph = true;
         graph(reader, fieldEnd, walk, 0);
+      } else if (number === 25) {
+        functionProto(reader, fieldEnd, walk); // functions
+      } else if (number === 20) {
+        trainingInfo(reader, fieldEnd, walk); // training_info
       }
     });
   } catch (err) {
