@@ -18,8 +18,8 @@ describe('onnxExternalLocations', () => {
   it('finds the files of tensors in model functions and training graphs, after the graph\'s', () => {
     // The bytes are a ModelProto as onnx's own schema reads it (onnx-proto predates attribute_proto, and skips it).
     const decoded = onnx.ModelProto.decode(model);
-    expect(decoded.functions[0]!.node[0]!.attribute[0]!.t!.externalData.map((e) => e.value)).toContain('fn_const.bin');
-    expect(decoded.trainingInfo[0]!.initialization!.initializer[0]!.externalData.map((e) => e.value)).toContain('train.bin');
+    expect(decoded.functions[0]!.node![0]!.attribute![0]!.t!.externalData!.map((e) => e.value)).toContain('fn_const.bin');
+    expect(decoded.trainingInfo[0]!.initialization!.initializer![0]!.externalData!.map((e) => e.value)).toContain('train.bin');
     expect(onnxExternalLocations(model)).toEqual(['model.onnx_data', 'train.bin', 'fn_const.bin', 'fn_default.bin']);
   });
 
