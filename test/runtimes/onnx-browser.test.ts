@@ -1,5 +1,5 @@
-// onnxruntime-web (wasm) in Debian's Chromium on sealed files: Silero VAD fp32 and fp16 and the
-// three-file external-data model, opened through the real key server by the page, outputs equal to
+// onnxruntime-web (wasm) in Debian's Chromium on sealed files: Silero VAD fp32 and fp16, PP-OCRv4's
+// text detector (4.7 MB) and the three-file external-data model, opened through the real key server by the page, outputs equal to
 // the plain model's on the same runtime; nothing lands in Cache Storage or IndexedDB.
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bundle } from '../helpers/bundle.js';
 import { launchChromium } from '../helpers/chromium.js';
 import { externalDataModel } from './onnx-models.js';
-import { ROOT, SILERO_MODELS, sileroFiles, startRuntimeFixture, type RuntimeFixture } from './fixtures.js';
+import { PPOCR_MODELS, ppocrFiles, ROOT, SILERO_MODELS, sileroFiles, startRuntimeFixture, type RuntimeFixture } from './fixtures.js';
 
 const ORT_DIST = join(ROOT, 'node_modules/onnxruntime-web/dist');
 const external = externalDataModel();
@@ -18,8 +18,8 @@ let browser: Browser;
 let page: Page | undefined;
 
 type OnnxTest = {
-  plain(base: string, paths: string[], shape: [number, number] | null): Promise<number[]>;
-  sealed(url: string, shape: [number, number] | null, token: string, keyServer: string): Promise<{ outputs: number[]; wiped: boolean }>;
+  plain(base: string, paths: string[], shape: readonly number[] | null): Promise<number[]>;
+  sealed(url: string, shape: readonly number[] | null, token: string, keyServer: string): Promise<{ outputs: number[]; wiped: boolean }>;
   storage(): Promise<{ caches: string[]; databases: string[] }>;
 };
 
@@ -35,9 +35,9 @@ async function ortFiles(): Promise<Record<string, Uint8Array>> {
 beforeAll(async () => {
   const script = await bundle(join(import.meta.dirname, 'onnx-page.ts'), { format: 'esm' });
   fx = await startRuntimeFixture(
-    { silero16k: await sileroFiles(SILERO_MODELS.silero16k), sileroHalf: await sileroFiles(SILERO_MODELS.sileroHalf), external: external.files },
+    { silero16k: await sileroFiles(SILERO_MODELS.silero16k), sileroHalf: await sileroFiles(SILERO_MODELS.sileroHalf), external: external.files, ppocrDet: await ppocrFiles('det') },
     {
-      entries: { silero16k: SILERO_MODELS.silero16k, sileroHalf: SILERO_MODELS.sileroHalf, external: external.model },
+      entries: { silero16k: SILERO_MODELS.silero16k, sileroHalf: SILERO_MODELS.sileroHalf, external: external.model, ppocrDet: PPOCR_MODELS.det.file },
       files: { '/index.html': '<!doctype html><meta charset="utf-8"><title>modelseal onnx test</title><script type="module" src="/page.js"></script>', '/page.js': script, ...(await ortFiles()) } },
   );
   browser = await launchChromium();
@@ -56,9 +56,9 @@ async function openPage(): Promise<Page> {
 }
 
 describe('onnxruntime-web in Chromium', () => {
-  it.each(['silero16k', 'sileroHalf', 'external'])('%s: sealed outputs equal plain outputs; no cache or database holds anything', async (name) => {
+  it.each(['silero16k', 'sileroHalf', 'external', 'ppocrDet'])('%s: sealed outputs equal plain outputs; no cache or database holds anything', async (name) => {
     page ??= await openPage();
-    const shape = name === 'external' ? external.inputShape : null;
+    const shape = name === 'external' ? external.inputShape : name === 'ppocrDet' ? PPOCR_MODELS.det.inputShape : null;
     const paths = fx.paths.get(name)!;
     const plain = await page.evaluate(({ base, paths, shape }) => (globalThis as unknown as { onnxTest: OnnxTest }).onnxTest.plain(base, paths, shape), { base: `${fx.server.url}/plain/${name}/`, paths, shape });
     const sealed = await page.evaluate(

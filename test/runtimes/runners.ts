@@ -44,9 +44,9 @@ export async function runSilero(ort: OrtModule, session: OrtSession): Promise<nu
   return out;
 }
 
-/** The external-data model on a fixed input: Y, flattened. */
-export async function runExternalData(ort: OrtModule, session: OrtSession, inputShape: [number, number]): Promise<number[]> {
-  const x = floats(inputShape[0] * inputShape[1], 9);
+/** A model of one float input (the external-data model, PP-OCR's detector) on fixed values of `inputShape`: its first output, flattened. */
+export async function runFloatInput(ort: OrtModule, session: OrtSession, inputShape: readonly number[]): Promise<number[]> {
+  const x = floats(inputShape.reduce((n, d) => n * d, 1), 9);
   const result = await session.run({ [session.inputNames[0]!]: new ort.Tensor('float32', x, inputShape) });
   return Array.from(result[session.outputNames[0]!]!.data as Float32Array);
 }
