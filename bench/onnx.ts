@@ -82,6 +82,11 @@ async function main(): Promise<void> {
     const { trace } = await import('../loader/trace.js');
     const breakdown = !args.includes('--no-breakdown');
     const mbOf = (name: string) => sets.get(name)!.bytes / 1048576;
+    // The pins an app takes from its build (`modelseal seal --json`): here, from the public manifest.
+    const pinsOf = async (name: string) => {
+      const { modelId, keyId, sealing } = (await (await fetch(`${files}/sealed/${name}/model.json`)).json()) as { modelId: string; keyId: string; sealing: string };
+      return { modelId, keyId, sealing };
+    };
     // The sealed path's crypto alone (bench/lib/crypto-alone.ts: decrypt + SHA-256 of the set's size,
     // no network, on the loading thread) against the plain create: the ratio it alone would give.
     const cryptoRow = (env: string, name: string, label: string, cryptoMs: number, plain: Sample[]) => {
@@ -102,20 +107,28 @@ async function main(): Promise<void> {
         for (const name of onnxSets) {
           const plain: Sample[] = [];
           const sealed: Sample[] = [];
+          const pinnedSealed: Sample[] = [];
           type Session = { release(): Promise<void> };
+          // onnxruntime-web's rounds also load with every pin set (modelId, keyId, sealing,
+          // keyServer), so the release goes out beside the manifest's download.
+          const pinned = label === 'ort-web' ? { ...options, ...(await pinsOf(name)) } : undefined;
+          const sealedCreate = (opts: typeof options) => async () => (await createOnnxSession(ort, await openSealedFiles(`${files}/sealed/${name}/model.json`, opts))) as unknown as Session;
           for (let r = 0; r < rounds + 1; r++) {
             // Round 0 warms up the runtime, JIT and connections; it is not counted.
             const p = await measureNode(async () => {
               const input = onnxModelFromFiles(await fetchSet(`${files}/plain/${name}`, sets.get(name)!.paths));
               return (await ort.InferenceSession.create(input.model, input.options)) as unknown as Session;
             }, (s) => s.release());
-            const s = await measureNode(async () => (await createOnnxSession(ort, await openSealedFiles(`${files}/sealed/${name}/model.json`, options))) as unknown as Session, (x) => x.release());
+            const s = await measureNode(sealedCreate(options), (x) => x.release());
+            const q = pinned ? await measureNode(sealedCreate(pinned), (x) => x.release()) : undefined;
             if (r > 0) {
               plain.push(p);
               sealed.push(s);
+              if (q) pinnedSealed.push(q);
             }
           }
           row('node', name, `${label} create`, mbOf(name), plain, sealed);
+          if (pinned) row('node', name, `${label} pinned`, mbOf(name), plain, pinnedSealed);
           cryptoRow('node', name, `${label} create`, nodeCrypto.get(name)!, plain);
           // The same creates, each in a new process that reads its own peak RSS (fresh-process.ts):
           // the rows above sample only V8 heap + ArrayBuffers, so not onnxruntime-node's native heap.
@@ -237,6 +250,7 @@ async function main(): Promise<void> {
     if (rows.length > 0) console.log(`\n${rows.join('\n')}`);
     console.log(`\nonnx bench: ${rounds} alternating rounds after one warm-up; times and peaks are medians, ratios the median of the per-round ratios (min–max in brackets)`);
     console.log('  plain = the same runtime given the same bytes from the same static server (transformers.js: "first" = from the static server into a fresh file cache, "disk" = the folder on local disk); sealed = openSealedFiles (key release, download, decryption, digests) + createOnnxSession / useSealedFiles');
+    console.log('  pinned = sealed with modelId, keyId, sealing and keyServer set: the release starts beside the manifest\'s download (measured in the same rounds, after the sealed load)');
     console.log('  node peak: V8 heapUsed + arrayBuffers sampled every 2 ms (onnxruntime-node\'s native memory is not seen); chromium: renderer peak RSS (VmHWM after clear_refs)');
     console.log('  chromium fresh page: each create in a new browser context after four warm-up creates (ending with the other kind), at most 5 rounds; read its peak, not its times');
     console.log('  node fresh proc: each create (transformers.js: first pipeline()) in a new Node process after four warm-ups (ending with the other kind), at most 5 rounds; peak = that process\'s peak RSS (VmHWM after clear_refs), native heaps included; read its peak, not its times');

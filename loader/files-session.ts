@@ -5,16 +5,13 @@
 import { utf8 } from '../format/bytes.js';
 import type { ChunkCipherFactory } from '../format/chunked.js';
 import { normalizeWeightPath } from '../format/header.js';
-import type { SealedManifest } from '../format/manifest.js';
 import { openSealing, type OpenedSealing } from '../format/open.js';
 import { abortedError } from './abort.js';
 import { defaultCipher } from './default-cipher.js';
 import { absoluteUrl, chooseFetch, resolveFileUrl } from './files.js';
 import { checkUrl, resolveOptions, type FetchFunction, type ResolvedOptions, type SealedModelOptions } from './options.js';
-import { checkPins, chooseKeyServer, fetchManifest, fetchSealedHeader } from './manifest-steps.js';
+import { fetchSealedHeader, loadContentKey, startLoad, type LoadStart } from './manifest-steps.js';
 import type { OfflineSession } from './offline.js';
-import { ephemeralKeyPair, releaseContentKey, type EphemeralKeyPair } from './release.js';
-import { ReadGate } from './shard-body.js';
 import { READ_AHEAD_BYTES, ShardReader } from './shard-reader.js';
 import { traced } from './trace.js';
 
@@ -39,25 +36,14 @@ export interface SealedFileEntry {
 }
 
 /** A load once the manifest is read and checked, before the key is released. */
-export interface FilesLoad {
+export interface FilesLoad extends LoadStart {
   name: string;
   manifestUrl: string;
-  manifest: SealedManifest;
-  options: ResolvedOptions;
   /** Fetch for the sealed files: through the offline copy when there is one. */
   fetch: FetchFunction;
-  /** Fetch for the key server (never the offline copy's). */
-  keyFetch: FetchFunction;
-  /** The offline lease session with `options.offline`, else undefined. */
-  offline: OfflineSession | undefined;
-  keyServer: string;
   /** URL of each shard, in order. */
   urls: string[];
   cipher: ChunkCipherFactory | undefined;
-  /** The release's key pair, made while the manifest downloaded. */
-  keyPair: Promise<EphemeralKeyPair>;
-  /** Held by the release while it unwraps the key; the shard reads wait for it. */
-  gate: ReadGate;
 }
 
 /** The key release and the header under way: see unlockFiles. */
@@ -90,40 +76,30 @@ export function resolveFilesArguments(name: string, url: unknown, options: unkno
 }
 
 /**
- * Fetches and checks the manifest, the app's pins and the key server; nothing is sent to a key
- * server yet. With `offline`, the sealed files come from (or are copied into) its copy.
+ * Fetches and checks the manifest, the app's pins and the key server (startLoad: the release is
+ * already under way only when the app pins all it names). With `offline`, the sealed files come
+ * from (or are copied into) its copy.
  */
 export async function beginFilesLoad(name: string, url: string, options: ResolvedOptions, offline?: OfflineSession): Promise<FilesLoad> {
   const keyFetch = chooseFetch(options.fetch);
   const fetch = offline?.fetch ?? keyFetch;
   if (options.signal?.aborted) throw abortedError(options.signal, url);
   const manifestUrl = absoluteUrl(url);
-  // The key pair needs nothing from the manifest: make it while the manifest downloads.
-  const keyPair = ephemeralKeyPair();
-  keyPair.catch(() => undefined); // awaited by the release; a manifest failure comes first
-  const manifest = await traced('manifest', () => fetchManifest(fetch, manifestUrl, options));
-  checkPins(manifest, manifestUrl, options);
-  const keyServer = chooseKeyServer(manifest, manifestUrl, options);
-  const urls = await Promise.all(manifest.shards.map((s) => resolveFileUrl(s.path, manifestUrl, options.weightUrlConverter)));
+  const start = await startLoad(fetch, keyFetch, manifestUrl, options, offline);
+  const urls = await Promise.all(start.manifest.shards.map((s) => resolveFileUrl(s.path, manifestUrl, options.weightUrlConverter)));
   const cipher = options.cipher ?? (await defaultCipher());
-  return { name, manifestUrl, manifest, options, fetch, keyFetch, offline, keyServer, urls, cipher, keyPair, gate: new ReadGate() };
+  return { ...start, name, manifestUrl, fetch, urls, cipher };
 }
 
 /**
- * Starts the key release and the header download together. `key` settles with the content key
- * alone (shards may decrypt on it); `unlocked` once the header is open too, with the files the
- * sealing gives back. Neither rejects unhandled: callers await what they need.
+ * Starts the key release (unless under way) and the header download together. `key` settles with
+ * the content key alone (shards may decrypt on it); `unlocked` once the header is open too, with
+ * the files the sealing gives back. Neither rejects unhandled: callers await what they need.
  */
 export function unlockFiles(load: FilesLoad): FilesUnlock {
-  const { manifest, options, offline } = load;
-  const { signal, timeoutMs } = options;
-  // Within an offline lease, the stored key (no request); else a release, asking for a lease with `offline`.
-  const stored = offline?.storedKey(manifest);
-  const key = stored ? Promise.resolve(stored) : traced('release', () => releaseContentKey({
-    manifest, keyServer: load.keyServer, token: options.token, fetch: load.keyFetch, signal, timeoutMs, origin: options.origin, keyPair: load.keyPair, gate: load.gate,
-    ...(offline ? { offline: { onLease: (lease: number | undefined) => offline.released(lease) } } : {}),
-  }));
-  key.catch(() => undefined);
+  const { manifest, options } = load;
+  const { signal } = options;
+  const key = loadContentKey(load);
   const sealed = traced('header.fetch', () => fetchSealedHeader(load.fetch, manifest, load.manifestUrl, options));
   sealed.catch(() => undefined); // reported after a key failure
   const unlocked = (async (): Promise<UnlockedFiles> => {

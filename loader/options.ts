@@ -2,7 +2,7 @@
 // mistake, so it throws TypeError at construction, the way tf.io.http's handler does.
 
 import type { ChunkCipherFactory } from '../format/chunked.js';
-import { checkKeyServerUrl, ID_PATTERN } from '../format/manifest.js';
+import { checkKeyServerUrl, DIGEST_PATTERN, ID_PATTERN } from '../format/manifest.js';
 import { isNode } from './runtime.js';
 
 /** What a token provider is told: the model being loaded and the thumbprint of this load's key pair. */
@@ -35,6 +35,13 @@ export interface SealedModelOptions {
   modelId?: string;
   /** The key version the app expects (optional; use it to pin one sealing generation). */
   keyId?: string;
+  /**
+   * The sealing the app expects: the manifest's `sealing` (`modelseal seal --json` prints it). A
+   * manifest naming another fails with `unexpected_model` before its key is used. With `modelId`,
+   * `keyId` and `keyServer` also set, the key release (token provider and request) needs nothing
+   * from the manifest and runs beside the manifest's download instead of after it.
+   */
+  sealing?: string;
   /** A request that sends nothing (no response, or no body bytes) for this long fails with `timeout` (default 30000 ms). */
   timeoutMs?: number;
   /** Replaces the global fetch for every request (manifest, header, shards, key release). */
@@ -83,6 +90,7 @@ export interface ResolvedOptions {
   allowManifestKeyServer: true | string[] | undefined;
   modelId: string | undefined;
   keyId: string | undefined;
+  sealing: string | undefined;
   timeoutMs: number;
   fetch: FetchFunction | undefined;
   requestInit: RequestInit;
@@ -98,7 +106,7 @@ export interface ResolvedOptions {
 }
 
 const KNOWN = new Set([
-  'token', 'keyServer', 'allowManifestKeyServer', 'modelId', 'keyId', 'timeoutMs', 'fetch', 'requestInit', 'weightUrlConverter', 'onProgress', 'signal',
+  'token', 'keyServer', 'allowManifestKeyServer', 'modelId', 'keyId', 'sealing', 'timeoutMs', 'fetch', 'requestInit', 'weightUrlConverter', 'onProgress', 'signal',
   'maxConcurrentRequests', 'decryptConcurrency', 'streamWeights', 'cipher', 'offline', 'origin',
 ]);
 
@@ -196,6 +204,10 @@ export function resolveOptions(options: unknown): ResolvedOptions {
     const v = o[name];
     if (v !== undefined && (typeof v !== 'string' || !ID_PATTERN.test(v))) throw new TypeError(`sealedModel: options.${name} must be a model or key id (1 to 128 of A-Z a-z 0-9 . _ -), got ${JSON.stringify(v)}`);
   }
+  const sealing = o['sealing'];
+  if (sealing !== undefined && (typeof sealing !== 'string' || !DIGEST_PATTERN.test(sealing))) {
+    throw new TypeError(`sealedModel: options.sealing must be a sealing as the manifest names it (43 characters of base64url, a SHA-256 digest), got ${JSON.stringify(sealing)?.slice(0, 80)}`);
+  }
   const timeoutMs = o['timeoutMs'];
   if (timeoutMs !== undefined && (!Number.isSafeInteger(timeoutMs) || (timeoutMs as number) < 1)) throw new TypeError(`sealedModel: options.timeoutMs must be a positive integer (milliseconds), got ${String(timeoutMs)}`);
   const requestInit = o['requestInit'];
@@ -218,6 +230,7 @@ export function resolveOptions(options: unknown): ResolvedOptions {
     allowManifestKeyServer,
     modelId: o['modelId'] as string | undefined,
     keyId: o['keyId'] as string | undefined,
+    sealing: sealing as string | undefined,
     timeoutMs: (timeoutMs as number | undefined) ?? DEFAULT_TIMEOUT_MS,
     fetch: optionalFunction<FetchFunction>(o['fetch'], 'fetch'),
     requestInit: (requestInit as RequestInit | undefined) ?? {},

@@ -4,9 +4,9 @@
 import { calculateJwkThumbprint, compactDecrypt } from 'jose';
 import { importInputKey } from '../format/chunked.js';
 import { ModelsealError } from '../format/errors.js';
-import type { SealedManifest } from '../format/manifest.js';
 import { abortedError } from './abort.js';
 import { Deadline, readBytes } from './files.js';
+import type { ReleaseTarget } from './manifest-steps.js';
 import type { ReadGate } from './shard-body.js';
 import type { FetchFunction, TokenRequest, TokenSource } from './options.js';
 import { serverHint } from './server-codes.js';
@@ -19,7 +19,8 @@ const MAX_RESPONSE_BYTES = 64 * 1024;
 
 /** What releaseContentKey needs. */
 export interface ReleaseRequest {
-  manifest: SealedManifest;
+  /** The model, key version and sealing to release for: the manifest's, or the app's pins of them. */
+  manifest: ReleaseTarget;
   keyServer: string;
   token: TokenSource;
   fetch: FetchFunction;

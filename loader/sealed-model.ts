@@ -9,30 +9,24 @@ import { openHeader, type OpenedHeader } from '../format/open.js';
 import { abortedError } from './abort.js';
 import { artifactsOf, isGraphModel } from './artifacts.js';
 import { absoluteUrl, chooseFetch, resolveFileUrl } from './files.js';
-import { checkPins, chooseKeyServer, fetchManifest, fetchSealedHeader } from './manifest-steps.js';
+import { fetchSealedHeader, loadContentKey, startLoad, type LoadStart } from './manifest-steps.js';
 import { checkUrl, resolveOptions, type FetchFunction, type ResolvedOptions, type SealedModelOptions } from './options.js';
 import { defaultCipher } from './default-cipher.js';
 import { loadAllShards } from './load-shards.js';
 import { withOfflineSession, type OfflineSession } from './offline.js';
 import { Progress, SETUP_SHARE } from './progress.js';
-import { ephemeralKeyPair, releaseContentKey, type EphemeralKeyPair } from './release.js';
-import { ReadGate } from './shard-body.js';
 import { READ_AHEAD_BYTES, type ShardJob, type Unlocked } from './shard-reader.js';
 import { traced, traceEnd, traceStart } from './trace.js';
 import { streamAllShards } from './weight-stream.js';
 
 /** One load once its manifest is read: what every later step needs. */
-interface Load {
-  manifest: SealedManifest;
+interface Load extends LoadStart {
   manifestUrl: string;
   /** Fetch for the model files: through the offline copy when there is one. */
   files: FetchFunction;
-  offline: OfflineSession | undefined;
   progress: Progress;
   /** The chunk cipher (undefined: WebCrypto). */
   cipher: ChunkCipherFactory | undefined;
-  /** Held by the release while it unwraps the key; the shard reads wait for it. */
-  gate: ReadGate;
 }
 
 /**
@@ -64,21 +58,17 @@ export class SealedModelHandler implements io.IOHandler {
     const manifestUrl = absoluteUrl(this.url);
     // Model files come from the offline copy (or are copied into it); the key server never is.
     const files = offline?.fetch ?? this.#fetch;
-    // The key pair needs nothing from the manifest: make it while the manifest downloads.
-    const keyPair = ephemeralKeyPair();
-    keyPair.catch(() => undefined); // awaited by the release; a manifest failure comes first
-    const manifest = await traced('manifest', () => fetchManifest(files, manifestUrl, options));
-    checkPins(manifest, manifestUrl, options);
-    const keyServer = chooseKeyServer(manifest, manifestUrl, options);
+    const start = await startLoad(files, this.#fetch, manifestUrl, options, offline);
+    const { manifest } = start;
     const urls = await Promise.all(manifest.shards.map((s) => resolveFileUrl(s.path, manifestUrl, options.weightUrlConverter)));
     // The caller's cipher, else node:crypto's in Node, else WebCrypto (undefined). With
     // streamWeights, WebCrypto in Node too: that path is for memory, and node:crypto's faster
     // loads left more garbage behind at the peak there (measured: docs/LOADER.md).
     const cipher = options.cipher ?? (options.streamWeights ? undefined : await defaultCipher());
-    const load: Load = { manifest, manifestUrl, files, offline, progress, cipher, gate: new ReadGate() };
+    const load: Load = { ...start, manifestUrl, files, progress, cipher };
     // The release, the header download and the shard downloads all start now; the shards
     // decrypt as soon as the key is in, while the header is still opening.
-    const key = this.#release(load, keyServer, keyPair);
+    const key = loadContentKey(load);
     const unlocked = this.#unlock(load, key);
     const job = this.#shardJob(load, urls, key, unlocked);
     // The shards are public ciphertext: download them while the key is being released (up to
@@ -88,19 +78,6 @@ export class SealedModelHandler implements io.IOHandler {
     weights?.catch(() => undefined); // a key failure is reported first; shard failures after it
     const opened = await unlocked;
     return this.#artifacts(load, job, opened, weights);
-  }
-
-  /** The content key: released by the key server, or the stored one within an offline lease (no request then). */
-  #release(load: Load, keyServer: string, keyPair: Promise<EphemeralKeyPair>): Promise<CryptoKey> {
-    const { offline, manifest } = load;
-    const options = this.#options;
-    const stored = offline?.storedKey(manifest);
-    const key = stored ? Promise.resolve(stored) : traced('release', () => releaseContentKey({
-      manifest, keyServer, token: options.token, fetch: this.#fetch, signal: options.signal, timeoutMs: options.timeoutMs, keyPair, origin: options.origin, gate: load.gate,
-      ...(offline ? { offline: { onLease: (lease: number | undefined) => offline.released(lease) } } : {}),
-    }));
-    key.catch(() => undefined); // thrown through `unlocked`
-    return key;
   }
 
   /** The key and the opened header; the header downloads while the key is being released. */

@@ -186,4 +186,6 @@ export function printSeal(summary: SealSummary, opts: { json?: boolean }): void 
   const shards = summary.files.filter((f) => f.path.endsWith('.sealed') && f.path !== 'header.sealed').length;
   const what = summary.kind === 'files' ? `${summary.fileCount} file${summary.fileCount === 1 ? '' : 's'} (${formatBytes(summary.weightBytes)})` : `${formatBytes(summary.weightBytes)} of weights`;
   note(`sealed ${summary.modelId} with key ${summary.keyId}: ${what} in ${shards} shard${shards === 1 ? '' : 's'}, header ${summary.header}, written to ${summary.out}`);
+  // What an app pins to load exactly this build (the loader's modelId, keyId and sealing options).
+  note(`sealing ${summary.sealing} (pin it in the app with modelId, keyId and sealing)`);
 }

@@ -23,6 +23,9 @@ beforeAll(() => {
   copyFileSync(join(HUMAN_MODELS, 'blazeface.bin'), join(src, 'blazeface.bin'));
   const r = run(['seal', model, '--out', sealedDir, '--model-id', 'blaze', '--store', store]);
   expect(r.code, r.stderr).toBe(0);
+  // The line people read names the sealing an app pins (the loader's sealing option).
+  const sealing = (JSON.parse(readFileSync(join(sealedDir, 'model.json'), 'utf8')) as { sealing: string }).sealing;
+  expect(r.stderr).toContain(`sealing ${sealing} (pin it in the app with modelId, keyId and sealing)`);
 });
 afterAll(() => tmp.cleanup());
 

@@ -1,7 +1,8 @@
 // Model substitution by someone who holds the content key (every past session does) and can write
 // to the CDN, and by someone who can rewrite model.json: in Node, through the real key server.
 // Each variant loaded before modelseal/2; each is refused now, with a code and before any key
-// reaches an attacker's server.
+// reaches an attacker's server. An app that pins the sealing also refuses an older published
+// sealing (a rollback), and its release starts beside the manifest's download.
 
 import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -10,7 +11,7 @@ import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mintDevToken, FileKeyStore } from '../../keyserver/index.js';
 import { KeyServers } from '../helpers/key-server.js';
-import { sealedModel, type SealedModelOptions } from '../../loader/index.js';
+import { openSealedFiles, sealedModel, type SealedModelOptions } from '../../loader/index.js';
 import { startStaticServer, type StaticServer } from '../helpers/static-server.js';
 import { forge, type Forgeries } from '../helpers/substitution.js';
 import { buildLayersModel, sealInto } from './fixtures.js';
@@ -48,6 +49,9 @@ beforeAll(async () => {
   const layers = await buildLayersModel(tf, 64);
   const { key } = await sealInto(store, 'face-a', layers, join(root, 'www/face-a'), { chunkLength: 1024, shardLength: 16 * 1024, headerMode: 'file' });
   await sealInto(store, 'face-b', await buildLayersModel(tf, 32), join(root, 'www/face-b'));
+  // Two published sealings of one model: v1 (key k1), then v2 (key k2); both still release.
+  await sealInto(store, 'face-c', await buildLayersModel(tf, 16), join(root, 'www/face-c-v1'));
+  await sealInto(store, 'face-c', await buildLayersModel(tf, 24), join(root, 'www/face-c-v2'));
   forgeries = await forge(join(root, 'www/face-a'), layers, key, join(root, 'www/forged'));
 
   // The attacker's own keystore and key server, with its own model sealed under the same ids.
@@ -135,5 +139,62 @@ describe('someone who can rewrite model.json', () => {
     const k = await failure(sealedModel(url('face-a'), { token: await token(), keyServer, modelId: 'face-a', keyId: 'k9', fetch: watching }).load());
     expect(k.code).toBe('unexpected_model');
     expect(releases).toBe(0);
+  });
+});
+
+describe('an app that pins the sealing (options.sealing)', () => {
+  const manifestOf = async (dir: string) => JSON.parse(await readFile(join(root, 'www', dir, 'model.json'), 'utf8')) as { modelId: string; keyId: string; sealing: string };
+  /** A fetch that logs requests in order, and answers model.json only once `hold` (if set) resolves. */
+  const logging = (log: string[], hold?: Promise<void>): SealedModelOptions['fetch'] => async (input, init) => {
+    const what = input.endsWith('/v2/release') ? 'release' : input.endsWith('/model.json') ? 'manifest' : 'file';
+    log.push(`${what} sent`);
+    if (what === 'manifest' && hold) await hold;
+    const response = await fetch(input, init);
+    if (what === 'manifest') log.push('manifest answered');
+    return response;
+  };
+
+  it('an older published sealing at the URL (a rollback) is refused with unexpected_model, before any key request', async () => {
+    const v2 = await manifestOf('face-c-v2');
+    const log: string[] = [];
+    // Without the pin, the rollback loads: the key server vouches for every sealing it recorded.
+    const rolledBack = await tf.loadLayersModel(sealedModel(url('face-c-v1'), { token: await token(), keyServer, modelId: 'face-c' }));
+    rolledBack.dispose();
+    const e = await failure(sealedModel(url('face-c-v1'), { token: await token(), keyServer, modelId: 'face-c', sealing: v2.sealing, fetch: logging(log) }).load());
+    expect(e.code).toBe('unexpected_model');
+    expect(e.message).toMatch(new RegExp(`is sealing [A-Za-z0-9_-]{43} of model face-c, but the app expects sealing ${v2.sealing}`));
+    expect(log).toEqual(['manifest sent', 'manifest answered']);
+    expect(() => sealedModel(url('face-c-v2'), { token: 't', keyServer, sealing: 'not-a-digest' })).toThrow(/options\.sealing must be a sealing as the manifest names it/);
+  });
+
+  it('with modelId, keyId, sealing and keyServer pinned, the release is sent before the manifest is answered, and the model loads', async () => {
+    const v2 = await manifestOf('face-c-v2');
+    const log: string[] = [];
+    // The manifest's answer waits for the release request (at most 5 s: without the early release
+    // the log then shows the release after the answer).
+    const watching = (log: string[]): SealedModelOptions['fetch'] => {
+      let released!: () => void;
+      const releaseSent = new Promise<void>((resolve) => (released = resolve));
+      const fetchFn = logging(log, Promise.race([releaseSent, new Promise<void>((resolve) => setTimeout(resolve, 5000))]));
+      return (input, init) => {
+        if (input.endsWith('/v2/release')) released();
+        return fetchFn!(input, init);
+      };
+    };
+    const pins = { modelId: v2.modelId, keyId: v2.keyId, sealing: v2.sealing };
+    const model = await tf.loadLayersModel(sealedModel(url('face-c-v2'), { token: await token(), keyServer, ...pins, fetch: watching(log) }));
+    expect(model.layers.length).toBe(3);
+    model.dispose();
+    expect(log.slice(0, 3)).toEqual(['manifest sent', 'release sent', 'manifest answered']);
+    // The same for the files form (openSealedFiles and the runtime helpers on it).
+    const filesLog: string[] = [];
+    const opened = await openSealedFiles(url('face-c-v2'), { token: await token(), keyServer, ...pins, fetch: watching(filesLog) });
+    expect([...opened.keys()].sort()).toEqual(['model.json', 'weights.bin']);
+    expect(filesLog.slice(0, 3)).toEqual(['manifest sent', 'release sent', 'manifest answered']);
+    // The rollback with every pin: the release (for the pinned sealing) went out, the files are refused all the same.
+    const rolled: string[] = [];
+    const e = await failure(sealedModel(url('face-c-v1'), { token: await token(), keyServer, ...pins, fetch: logging(rolled) }).load());
+    expect(e.code).toBe('unexpected_model');
+    expect(rolled.filter((r) => r === 'file sent')).toEqual([]);
   });
 });
