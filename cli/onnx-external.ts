@@ -1,7 +1,8 @@
 // The external-data files an ONNX model references (TensorProto.external_data `location`), read
 // from the protobuf wire format with protobufjs's Reader: only the messages that can hold a tensor
 // (the graph, its subgraphs, the model's functions and training graphs, as onnx's
-// external_data_helper walks them) are entered, and every other field (raw_data included) is skipped without being decoded.
+// external_data_helper walks them) are entered, and every other field (raw_data included) is
+// skipped without being decoded.
 // Field numbers from onnx/onnx.proto3 (ONNX IR version 10).
 
 import protobuf from 'protobufjs/minimal.js';

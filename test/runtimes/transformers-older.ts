@@ -1,9 +1,10 @@
-// The check the Node tests of transformers.js share (2.x and 3.x for every folder, 4.x for the image one): a sealed folder loaded through
-// useSealedModel gives the plain folder's embeddings (or generated text, or image labels), with no request and
-// nothing in the file cache, while the plain load (its file cache on) does write the model there:
-// the control. The sealed run's env.localModelPath is the static server, as on a web page, so a
-// file the sealed set lacks (the seq2seq folder has no generation_config.json) would be requested
-// there through the global fetch (2.x, 3.x) or env.fetch (4.x), which useSealedFiles guards.
+// The check the Node tests of transformers.js share (2.x and 3.x for every folder, 4.x for the
+// image one): a sealed folder loaded through useSealedModel gives the plain folder's embeddings
+// (or generated text, or image labels), with no request and nothing in the file cache, while the
+// plain load (its file cache on) does write the model there: the control. The sealed run's
+// env.localModelPath is the static server, as on a web page, so a file the sealed set lacks (the
+// seq2seq folder has no generation_config.json) would be requested there through the global fetch
+// (2.x, 3.x) or env.fetch (4.x), which useSealedFiles guards.
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';

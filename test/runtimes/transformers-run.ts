@@ -1,7 +1,7 @@
 // The transformers.js side of the runtime tests and bench, shared by Node and the Chromium page
 // (browser-safe): a feature-extraction pipeline on fixed sentences, a text2text-generation one on
-// fixed prompts and an image-classification one on fixed images, plain (from a static server as a "remote" host) or sealed (from decrypted files
-// through useSealedFiles).
+// fixed prompts and an image-classification one on fixed images, plain (from a static server as a
+// "remote" host) or sealed (from decrypted files through useSealedFiles).
 import type { env as envType, pipeline as pipelineType } from '@huggingface/transformers';
 import { useSealedFiles, type TransformersEnvLike } from '../../loader/index.js';
 
