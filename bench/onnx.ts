@@ -25,7 +25,7 @@ const ROOT = join(here, '..');
 const FRESH_ONNX = join(here, 'lib/fresh-onnx.ts');
 const FRESH_TRANSFORMERS = join(here, 'lib/fresh-transformers.ts');
 
-/** The sets: real models (Silero VAD, 2.2 MB; PP-OCRv4's detector and recogniser, 4.7 and 10.8 MB), a 24 MB external-data model in three files, a transformers.js folder. */
+/** The sets: real models (Silero VAD, 1.2 MB; PP-OCRv4's detector and recogniser, 4.7 and 10.8 MB), a 24 MB external-data model in three files, a transformers.js folder. */
 async function prepare(root: string, storeDir: string): Promise<Map<string, { paths: string[]; bytes: number }>> {
   const { externalDataModel, tinyTransformersFolder } = await import('../test/runtimes/onnx-models.js');
   const { ppocrFiles, PPOCR_MODELS, sileroFiles, SILERO_MODELS, sealPath } = await import('../test/runtimes/fixtures.js');
