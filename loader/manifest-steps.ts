@@ -9,7 +9,7 @@ import { inlineHeader } from '../format/open.js';
 import { fetchSmallFile, resolveFileUrl } from './files.js';
 import type { OfflineSession } from './offline.js';
 import type { FetchFunction, ResolvedOptions } from './options.js';
-import { ephemeralKeyPair, releaseContentKey, type EphemeralKeyPair } from './release.js';
+import { ephemeralKeyPair, releaseContentKey, type EphemeralKeyPair, type ReleaseTarget } from './release.js';
 import { ReadGate } from './shard-body.js';
 import { traced } from './trace.js';
 
@@ -38,9 +38,6 @@ export function checkPins(manifest: SealedManifest, url: string, options: Resolv
     throw new ModelsealError('unexpected_model', `${url} is sealing ${manifest.sealing} of model ${manifest.modelId}, but the app expects sealing ${sealing}: the files at this URL are another sealing of the model (an older or newer \`modelseal seal\`); upload the sealed files the app pins, or update the app's options.sealing`, { file: url });
   }
 }
-
-/** What a key release names, from the manifest or, when the app pins all of it, from the app. */
-export type ReleaseTarget = Pick<SealedManifest, 'modelId' | 'keyId' | 'sealing'>;
 
 /**
  * The release target and key server when the app pins them all (`modelId`, `keyId`, `sealing`,

@@ -6,7 +6,7 @@ import { importInputKey } from '../format/chunked.js';
 import { ModelsealError } from '../format/errors.js';
 import { abortedError } from './abort.js';
 import { Deadline, readBytes } from './files.js';
-import type { ReleaseTarget } from './manifest-steps.js';
+import type { SealedManifest } from '../format/manifest.js';
 import type { ReadGate } from './shard-body.js';
 import type { FetchFunction, TokenRequest, TokenSource } from './options.js';
 import { serverHint } from './server-codes.js';
@@ -16,6 +16,9 @@ import { traced, traceEnd, traceStart } from './trace.js';
 const MAX_RETRY_WAIT_SECONDS = 5;
 /** A key release answer is a few hundred bytes; a larger body is not one (and is not read whole). */
 const MAX_RESPONSE_BYTES = 64 * 1024;
+
+/** What a key release names, from the manifest or, when the app pins all of it, from the app. */
+export type ReleaseTarget = Pick<SealedManifest, 'modelId' | 'keyId' | 'sealing'>;
 
 /** What releaseContentKey needs. */
 export interface ReleaseRequest {
