@@ -19,6 +19,7 @@ import { measureNode as measureLoad, median, procCpuMs, rendererPids, withPeakRs
 import { startBenchServers, type BenchServers } from './lib/sealed-sets.js';
 import { freshPageSamples, openBenchPage, type PageTarget } from './lib/bench-page.js';
 import { cryptoAloneLine, cryptoAloneMs } from './lib/crypto-alone.js';
+import { downloadFloor, downloadFloorLine } from './lib/download-floor.js';
 import { watchMachine } from './lib/machine.js';
 import { freshProcessSamples } from './lib/fresh-process.js';
 
@@ -194,6 +195,11 @@ async function main(): Promise<void> {
         if (!streamWeights) plainWeightData = plainMs;
       }
       floorRow('node', name, await cryptoAloneMs(sizes[name]!, nodeCipher), plainWeightData);
+      // The same crypto between the socket reads of a real download (no release), against the plain load.
+      const measureFloor = await downloadFloor(join(root, 'www'), files, name, sizes[name]!, nodeCipher);
+      const floorLine = downloadFloorLine(`${'node'.padEnd(8)} ${name.padEnd(18)} ${(sizes[name]! / 1048576).toFixed(1).padStart(5)} MB`, await measureFloor(Math.max(rounds, 9)), plainWeightData, 'plain weightData');
+      rows.push(floorLine);
+      console.log(floorLine);
       // The same load with WebCrypto forced (option `cipher`); the rows above use the Node default, node:crypto.
       const plain: Sample[] = [];
       const sealed: Sample[] = [];
@@ -333,6 +339,7 @@ async function main(): Promise<void> {
     console.log('  node cipher: weightData rows use the Node default (node:crypto), streamWeights and WebCrypto rows WebCrypto; chromium: WebCrypto');
     console.log('  chromium fresh page: weightData, each load in a new browser context after four warm-up loads (ending with the other kind), at most 5 rounds; read its peak (the other rows share one page, whose earlier loads change what a load newly commits), not its times (a renderer four loads old)');
     console.log('  crypto alone: opening the model\'s size of sealed chunks (AES-256-GCM, SHA-256 per chunk, chunk digest) on the loading thread, no network, median of 5, with the weightData rows\' cipher; the ratio it alone would give bounds how close a sealed load can come to plain unless the crypto overlaps a wait');
+    console.log('  download floor (Node): one sealed file of the model\'s size from the same static server, downloaded whole (arrayBuffer) against downloaded and opened as its pieces arrive (the crypto between socket reads, no key release), paired rounds, medians; their difference against the plain load is the ratio that work alone would give');
     console.log(await machine());
   } finally {
     servers?.close();

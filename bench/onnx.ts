@@ -16,6 +16,7 @@ import { measureNode, measureRenderer, median, ratioLine, type Sample } from './
 import { startBenchServers, type BenchServers } from './lib/sealed-sets.js';
 import { freshPageSamples, openBenchPage, type PageTarget } from './lib/bench-page.js';
 import { cryptoAloneLine, cryptoAloneMs } from './lib/crypto-alone.js';
+import { downloadFloor, downloadFloorLine, type DownloadFloor } from './lib/download-floor.js';
 import { watchMachine } from './lib/machine.js';
 import { freshProcessSamples } from './lib/fresh-process.js';
 import { fetchSet } from './lib/fetch-set.js';
@@ -103,6 +104,7 @@ async function main(): Promise<void> {
       const nodeCipher = await (await import('../loader/default-cipher.js')).defaultCipher();
       const nodeCrypto = new Map<string, number>();
       for (const name of onnxSets) nodeCrypto.set(name, await cryptoAloneMs(sets.get(name)!.bytes, nodeCipher));
+      const floors = new Map<string, DownloadFloor>();
       for (const [label, ort] of [['ort-web', ortWeb], ['ort-node', ortNode]] as const) {
         for (const name of onnxSets) {
           const plain: Sample[] = [];
@@ -130,6 +132,15 @@ async function main(): Promise<void> {
           row('node', name, `${label} create`, mbOf(name), plain, sealed);
           if (pinned) row('node', name, `${label} pinned`, mbOf(name), plain, pinnedSealed);
           cryptoRow('node', name, `${label} create`, nodeCrypto.get(name)!, plain);
+          // The same crypto between the socket reads of a real download (no release): measured once
+          // per model, set against each runtime's plain create.
+          if (!floors.has(name)) {
+            const measureFloor = await downloadFloor(join(root, 'www'), files, name, sets.get(name)!.bytes, nodeCipher);
+            floors.set(name, await measureFloor(Math.max(rounds, 9)));
+          }
+          const floorLine = downloadFloorLine(`${'node'.padEnd(8)} ${name.padEnd(18)} ${mbOf(name).toFixed(1).padStart(5)} MB ${`${label} create`.padEnd(18)}`, floors.get(name)!, median(plain.map((x) => x.ms)), 'plain');
+          rows.push(floorLine);
+          console.log(floorLine);
           // The same creates, each in a new process that reads its own peak RSS (fresh-process.ts):
           // the rows above sample only V8 heap + ArrayBuffers, so not onnxruntime-node's native heap.
           const fresh = await freshProcessSamples(FRESH_ONNX, rounds, { runtime: label, files, name, paths: sets.get(name)!.paths, token, keyServer });
@@ -255,6 +266,7 @@ async function main(): Promise<void> {
     console.log('  chromium fresh page: each create in a new browser context after four warm-up creates (ending with the other kind), at most 5 rounds; read its peak, not its times');
     console.log('  node fresh proc: each create (transformers.js: first pipeline()) in a new Node process after four warm-ups (ending with the other kind), at most 5 rounds; peak = that process\'s peak RSS (VmHWM after clear_refs), native heaps included; read its peak, not its times');
     console.log('  crypto alone: opening the set\'s size of sealed chunks (AES-256-GCM, SHA-256 per chunk, chunk digest) on the loading thread, no network, median of 5 (node:crypto in Node, WebCrypto in Chromium)');
+    console.log('  download floor (Node): one sealed file of the set\'s size from the same static server, downloaded whole (arrayBuffer) against downloaded and opened as its pieces arrive (the crypto between socket reads, no key release), paired rounds, medians; their difference against the plain create is the ratio that work alone would give');
     console.log('  goals (issue 12): time ≤ 1.1× in Node, ≤ 1.25× in Chromium; peak memory ≤ 1.2×');
     console.log(await machine());
   } finally {
