@@ -1,8 +1,9 @@
 // The page script of the generic-form browser test, bundled by esbuild with the loader only (no
-// runtime): it opens a sealed folder and returns each file's SHA-256, and streams one file.
+// runtime): it opens a sealed folder and returns each file's SHA-256 (also with every pin set, logging
+// the order of its requests), and streams one file.
 
 import { openSealedFiles, openSealedFileStream } from '../../loader/index.js';
-import { sha256 } from './page-common.js';
+import { releaseFirstFetch, sha256 } from './page-common.js';
 
 /** Opens every file; returns path → [length, SHA-256], the progress fractions, and what storage holds after. */
 async function openAll(url: string, token: string, keyServer: string): Promise<{ files: Array<[string, number, string]>; fractions: number[]; caches: string[]; databases: string[] }> {
@@ -36,4 +37,13 @@ async function streamOne(url: string, path: string, token: string, keyServer: st
   }
 }
 
-Object.assign(globalThis, { modelsealFilesTest: { openAll, streamOne } });
+/** Opens every file with every pin set: path → [length, SHA-256], and the order of the requests (the manifest answered only after the release is sent, at most 5 s). */
+async function openPinned(url: string, token: string, keyServer: string, pins: { modelId: string; keyId: string; sealing: string }): Promise<{ files: Array<[string, number, string]>; log: string[] }> {
+  const log: string[] = [];
+  const files = await openSealedFiles(url, { token, keyServer, ...pins, fetch: releaseFirstFetch(log) });
+  const out: Array<[string, number, string]> = [];
+  for (const [path, bytes] of files) out.push([path, bytes.length, await sha256(bytes)]);
+  return { files: out, log };
+}
+
+Object.assign(globalThis, { modelsealFilesTest: { openAll, streamOne, openPinned } });

@@ -1,6 +1,7 @@
 // The generic form in Debian's Chromium: a page bundled with the loader opens a sealed folder with
 // openSealedFiles through the real key server and gets every file byte for byte (compared by
-// SHA-256 with the plaintext), streams one large file, and leaves Cache Storage and IndexedDB empty.
+// SHA-256 with the plaintext), streams one large file, and leaves Cache Storage and IndexedDB empty;
+// with every pin set, its key release goes out before the manifest is answered, as in Node.
 
 import { createHash } from 'node:crypto';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
@@ -31,6 +32,7 @@ let folder: PlainFolder;
 interface PageApi {
   openAll(url: string, token: string, keyServer: string): Promise<{ files: Array<[string, number, string]>; fractions: number[]; caches: string[]; databases: string[] }>;
   streamOne(url: string, path: string, token: string, keyServer: string): Promise<{ length: number; sha256: string } | { code: string | undefined }>;
+  openPinned(url: string, token: string, keyServer: string, pins: { modelId: string; keyId: string; sealing: string }): Promise<{ files: Array<[string, number, string]>; log: string[] }>;
 }
 
 beforeAll(async () => {
@@ -70,6 +72,7 @@ const token = () => mintDevToken({ store: storeDir, models: ['*'], ttl: '5m' });
 const api = (p: Page) => ({
   openAll: (url: string, t: string) => p.evaluate(([u, tk, ks]) => (globalThis as unknown as { modelsealFilesTest: PageApi }).modelsealFilesTest.openAll(u, tk, ks), [url, t, keyServer] as const),
   streamOne: (url: string, path: string, t: string) => p.evaluate(([u, pa, tk, ks]) => (globalThis as unknown as { modelsealFilesTest: PageApi }).modelsealFilesTest.streamOne(u, pa, tk, ks), [url, path, t, keyServer] as const),
+  openPinned: (url: string, t: string, pins: { modelId: string; keyId: string; sealing: string }) => p.evaluate(([u, tk, ks, pn]) => (globalThis as unknown as { modelsealFilesTest: PageApi }).modelsealFilesTest.openPinned(u, tk, ks, pn), [url, t, keyServer, pins] as const),
 });
 
 describe('openSealedFiles in Chromium', () => {
@@ -86,5 +89,12 @@ describe('openSealedFiles in Chromium', () => {
     const large = folder.find((f) => f.path === 'onnx/model.onnx_data')!;
     expect(await api(page).streamOne(`${files.url}/folder/model.json`, large.path, await token())).toEqual({ length: large.data.length, sha256: sha256(large.data) });
     expect(await api(page).streamOne(`${files.url}/tampered/model.json`, large.path, await token())).toEqual({ code: 'tampered' });
+  });
+
+  it('with modelId, keyId, sealing and keyServer pinned, the release is sent before the manifest is answered, and every file opens', async () => {
+    const { modelId, keyId, sealing } = JSON.parse(await readFile(join(root, 'www/folder/model.json'), 'utf8')) as { modelId: string; keyId: string; sealing: string };
+    const result = await api(page).openPinned(`${files.url}/folder/model.json`, await token(), { modelId, keyId, sealing });
+    expect(result.log.slice(0, 3)).toEqual(['manifest sent', 'release sent', 'manifest answered']);
+    expect(result.files).toEqual(folder.map((f) => [f.path, f.data.length, sha256(f.data)]));
   });
 });

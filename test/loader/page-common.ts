@@ -50,3 +50,32 @@ export async function loadPlain(tf: typeof tfTypes, url: string): Promise<ModelF
 export function errorOf(err: unknown): { code: string | undefined; message: string } {
   return { code: (err as { code?: string }).code, message: (err as Error).message };
 }
+
+type FetchFunction = (input: string, init?: RequestInit) => Promise<Response>;
+
+/** A fetch that logs requests in order ("manifest sent", "release sent", "file sent", "manifest answered") and answers model.json only once `hold` (if set) resolves. */
+export function loggingFetch(log: string[], hold?: Promise<void>): FetchFunction {
+  return async (input, init) => {
+    const what = input.endsWith('/v2/release') ? 'release' : input.endsWith('/model.json') ? 'manifest' : 'file';
+    log.push(`${what} sent`);
+    if (what === 'manifest' && hold) await hold;
+    const response = await fetch(input, init);
+    if (what === 'manifest') log.push('manifest answered');
+    return response;
+  };
+}
+
+/**
+ * A logging fetch whose manifest answer waits for the release request, at most 5 s: with the early
+ * release the log reads manifest sent, release sent, manifest answered; without it the release
+ * comes after the answer (and the load 5 s later), so a regression fails on the order, not a hang.
+ */
+export function releaseFirstFetch(log: string[]): FetchFunction {
+  let released!: () => void;
+  const releaseSent = new Promise<void>((resolve) => (released = resolve));
+  const fetchFn = loggingFetch(log, Promise.race([releaseSent, new Promise<void>((resolve) => setTimeout(resolve, 5000))]));
+  return (input, init) => {
+    if (input.endsWith('/v2/release')) released();
+    return fetchFn(input, init);
+  };
+}

@@ -16,6 +16,7 @@ import { startStaticServer, type StaticServer } from '../helpers/static-server.j
 import { forge, type Forgeries } from '../helpers/substitution.js';
 import { buildLayersModel, sealInto } from './fixtures.js';
 import { caughtModelsealError as failure } from '../helpers/expect-code.js';
+import { loggingFetch, releaseFirstFetch } from './page-common.js';
 
 let root: string;
 let files: StaticServer;
@@ -144,23 +145,13 @@ describe('someone who can rewrite model.json', () => {
 
 describe('an app that pins the sealing (options.sealing)', () => {
   const manifestOf = async (dir: string) => JSON.parse(await readFile(join(root, 'www', dir, 'model.json'), 'utf8')) as { modelId: string; keyId: string; sealing: string };
-  /** A fetch that logs requests in order, and answers model.json only once `hold` (if set) resolves. */
-  const logging = (log: string[], hold?: Promise<void>): SealedModelOptions['fetch'] => async (input, init) => {
-    const what = input.endsWith('/v2/release') ? 'release' : input.endsWith('/model.json') ? 'manifest' : 'file';
-    log.push(`${what} sent`);
-    if (what === 'manifest' && hold) await hold;
-    const response = await fetch(input, init);
-    if (what === 'manifest') log.push('manifest answered');
-    return response;
-  };
-
   it('an older published sealing at the URL (a rollback) is refused with unexpected_model, before any key request', async () => {
     const v2 = await manifestOf('face-c-v2');
     const log: string[] = [];
     // Without the pin, the rollback loads: the key server vouches for every sealing it recorded.
     const rolledBack = await tf.loadLayersModel(sealedModel(url('face-c-v1'), { token: await token(), keyServer, modelId: 'face-c' }));
     rolledBack.dispose();
-    const e = await failure(sealedModel(url('face-c-v1'), { token: await token(), keyServer, modelId: 'face-c', sealing: v2.sealing, fetch: logging(log) }).load());
+    const e = await failure(sealedModel(url('face-c-v1'), { token: await token(), keyServer, modelId: 'face-c', sealing: v2.sealing, fetch: loggingFetch(log) }).load());
     expect(e.code).toBe('unexpected_model');
     expect(e.message).toMatch(new RegExp(`is sealing [A-Za-z0-9_-]{43} of model face-c, but the app expects sealing ${v2.sealing}`));
     expect(log).toEqual(['manifest sent', 'manifest answered']);
@@ -170,30 +161,20 @@ describe('an app that pins the sealing (options.sealing)', () => {
   it('with modelId, keyId, sealing and keyServer pinned, the release is sent before the manifest is answered, and the model loads', async () => {
     const v2 = await manifestOf('face-c-v2');
     const log: string[] = [];
-    // The manifest's answer waits for the release request (at most 5 s: without the early release
-    // the log then shows the release after the answer).
-    const watching = (log: string[]): SealedModelOptions['fetch'] => {
-      let released!: () => void;
-      const releaseSent = new Promise<void>((resolve) => (released = resolve));
-      const fetchFn = logging(log, Promise.race([releaseSent, new Promise<void>((resolve) => setTimeout(resolve, 5000))]));
-      return (input, init) => {
-        if (input.endsWith('/v2/release')) released();
-        return fetchFn!(input, init);
-      };
-    };
+    // The manifest's answer waits for the release request (releaseFirstFetch: at most 5 s).
     const pins = { modelId: v2.modelId, keyId: v2.keyId, sealing: v2.sealing };
-    const model = await tf.loadLayersModel(sealedModel(url('face-c-v2'), { token: await token(), keyServer, ...pins, fetch: watching(log) }));
+    const model = await tf.loadLayersModel(sealedModel(url('face-c-v2'), { token: await token(), keyServer, ...pins, fetch: releaseFirstFetch(log) }));
     expect(model.layers.length).toBe(3);
     model.dispose();
     expect(log.slice(0, 3)).toEqual(['manifest sent', 'release sent', 'manifest answered']);
     // The same for the files form (openSealedFiles and the runtime helpers on it).
     const filesLog: string[] = [];
-    const opened = await openSealedFiles(url('face-c-v2'), { token: await token(), keyServer, ...pins, fetch: watching(filesLog) });
+    const opened = await openSealedFiles(url('face-c-v2'), { token: await token(), keyServer, ...pins, fetch: releaseFirstFetch(filesLog) });
     expect([...opened.keys()].sort()).toEqual(['model.json', 'weights.bin']);
     expect(filesLog.slice(0, 3)).toEqual(['manifest sent', 'release sent', 'manifest answered']);
     // The rollback with every pin: the release (for the pinned sealing) went out, the files are refused all the same.
     const rolled: string[] = [];
-    const e = await failure(sealedModel(url('face-c-v1'), { token: await token(), keyServer, ...pins, fetch: logging(rolled) }).load());
+    const e = await failure(sealedModel(url('face-c-v1'), { token: await token(), keyServer, ...pins, fetch: loggingFetch(rolled) }).load());
     expect(e.code).toBe('unexpected_model');
     expect(rolled.filter((r) => r === 'file sent')).toEqual([]);
   });
