@@ -1,7 +1,8 @@
 // What the browser page scripts share (bundled into each by esbuild; browser code, no Node): hex and
-// SHA-256 of bytes, and a fingerprint of a loaded graph model (every weight's digest and one
-// prediction's bytes) to compare with the plain model's. tfjs is passed in, so a page without a
-// runtime can use the rest without bundling it.
+// SHA-256 of bytes, a fingerprint of a loaded graph model (every weight's digest and one
+// prediction's bytes) to compare with the plain model's, and fetches that log the order of a
+// load's requests (shared with the Node tests). tfjs is passed in, so a page without a runtime can
+// use the rest without bundling it.
 
 import type * as tfTypes from '@tensorflow/tfjs';
 
