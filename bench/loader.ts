@@ -12,14 +12,12 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
 import { printBreakdown, type Traced } from './lib/breakdown.js';
-import { measureNode as measureLoad, median, procCpuMs, rendererPids, withPeakRss, type Sample } from './lib/measure.js';
+import { gc, measureNode as measureLoad, median, procCpuMs, rendererPids, withPeakRss, type Sample } from './lib/measure.js';
 import { startBenchServers, type BenchServers } from './lib/sealed-sets.js';
 import { freshPageSamples, openBenchPage, type PageTarget } from './lib/bench-page.js';
 import { cryptoAloneLine, cryptoAloneMs } from './lib/crypto-alone.js';
-import { downloadFloor, downloadFloorLine } from './lib/download-floor.js';
+import { downloadFloorLine, downloadFloorMs } from './lib/download-floor.js';
 import { watchMachine } from './lib/machine.js';
 import { freshProcessSamples } from './lib/fresh-process.js';
 
@@ -94,8 +92,6 @@ async function prepare(root: string, storeDir: string): Promise<Record<string, n
 // ---------------------------------------------------------------------------------------------
 // Measuring.
 
-setFlagsFromString('--expose-gc');
-const gc = runInNewContext('gc') as () => void;
 const dispose = (model: { dispose(): void }) => model.dispose();
 
 // ---------------------------------------------------------------------------------------------
@@ -196,8 +192,8 @@ async function main(): Promise<void> {
       }
       floorRow('node', name, await cryptoAloneMs(sizes[name]!, nodeCipher), plainWeightData);
       // The same crypto between the socket reads of a real download (no release), against the plain load.
-      const measureFloor = await downloadFloor(join(root, 'www'), files, name, sizes[name]!, nodeCipher);
-      const floorLine = downloadFloorLine(`${'node'.padEnd(8)} ${name.padEnd(18)} ${(sizes[name]! / 1048576).toFixed(1).padStart(5)} MB`, await measureFloor(Math.max(rounds, 9)), plainWeightData, 'plain weightData');
+      const floor = await downloadFloorMs(join(root, 'www'), files, name, sizes[name]!, nodeCipher, Math.max(rounds, 9));
+      const floorLine = downloadFloorLine(`${'node'.padEnd(8)} ${name.padEnd(18)} ${(sizes[name]! / 1048576).toFixed(1).padStart(5)} MB`, floor, plainWeightData, 'plain weightData');
       rows.push(floorLine);
       console.log(floorLine);
       // The same load with WebCrypto forced (option `cipher`); the rows above use the Node default, node:crypto.

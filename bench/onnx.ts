@@ -16,7 +16,7 @@ import { measureNode, measureRenderer, median, ratioLine, type Sample } from './
 import { startBenchServers, type BenchServers } from './lib/sealed-sets.js';
 import { freshPageSamples, openBenchPage, type PageTarget } from './lib/bench-page.js';
 import { cryptoAloneLine, cryptoAloneMs } from './lib/crypto-alone.js';
-import { downloadFloor, downloadFloorLine, type DownloadFloor } from './lib/download-floor.js';
+import { downloadFloorLine, downloadFloorMs, type DownloadFloor } from './lib/download-floor.js';
 import { watchMachine } from './lib/machine.js';
 import { freshProcessSamples } from './lib/fresh-process.js';
 import { fetchSet } from './lib/fetch-set.js';
@@ -133,11 +133,8 @@ async function main(): Promise<void> {
           if (pinned) row('node', name, `${label} pinned`, mbOf(name), plain, pinnedSealed);
           cryptoRow('node', name, `${label} create`, nodeCrypto.get(name)!, plain);
           // The same crypto between the socket reads of a real download (no release): measured once
-          // per model, set against each runtime's plain create.
-          if (!floors.has(name)) {
-            const measureFloor = await downloadFloor(join(root, 'www'), files, name, sets.get(name)!.bytes, nodeCipher);
-            floors.set(name, await measureFloor(Math.max(rounds, 9)));
-          }
+          // per set, after its first runtime's rows, and set against each runtime's plain create.
+          if (!floors.has(name)) floors.set(name, await downloadFloorMs(join(root, 'www'), files, name, sets.get(name)!.bytes, nodeCipher, Math.max(rounds, 9)));
           const floorLine = downloadFloorLine(`${'node'.padEnd(8)} ${name.padEnd(18)} ${mbOf(name).toFixed(1).padStart(5)} MB ${`${label} create`.padEnd(18)}`, floors.get(name)!, median(plain.map((x) => x.ms)), 'plain');
           rows.push(floorLine);
           console.log(floorLine);

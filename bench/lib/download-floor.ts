@@ -7,15 +7,10 @@
 
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
 import { ChunkedDecryptor, encryptChunked, importInputKey, type ChunkCipherFactory } from '../../format/chunked.js';
-import { median } from './median.js';
+import { gc, median } from './measure.js';
 
-setFlagsFromString('--expose-gc');
-const gc = runInNewContext('gc') as () => void;
-
-/** What `downloadFloor` measures, paired round by round: one file's download, read whole, and the same download opened as it arrives. */
+/** What `downloadFloorMs` measures, paired round by round: one file's download, read whole, and the same download opened as it arrives. */
 export interface DownloadFloor {
   plainMs: number;
   sealedMs: number;
@@ -23,14 +18,14 @@ export interface DownloadFloor {
 
 /**
  * Writes `bytes` of zeros sealed as one file under a random key to `<www>/floor/<name>.sealed`
- * (the content does not change the crypto's speed) and returns a function that measures, in
+ * (the content does not change the crypto's speed), then measures, in
  * `rounds` alternating pairs after a warm-up with a full collection before each, two downloads of
  * that file from `<files>/floor/<name>.sealed`: read whole (`arrayBuffer()`, as a plain load reads
  * its files), and read piece by piece, each piece pushed into a ChunkedDecryptor with `cipher`
  * (WebCrypto when undefined; 4 chunk calls in flight, chunk digests computed) as a sealed load does
  * once it has its key. Same bytes, same request: the difference is the crypto between socket reads.
  */
-export async function downloadFloor(www: string, files: string, name: string, bytes: number, cipher: ChunkCipherFactory | undefined): Promise<(rounds: number) => Promise<DownloadFloor>> {
+export async function downloadFloorMs(www: string, files: string, name: string, bytes: number, cipher: ChunkCipherFactory | undefined, rounds: number): Promise<DownloadFloor> {
   const key = await importInputKey(globalThis.crypto.getRandomValues(new Uint8Array(32)));
   const context = new TextEncoder().encode('bench: download floor');
   const cipherOption = cipher ? { cipher } : {};
@@ -56,19 +51,17 @@ export async function downloadFloor(www: string, files: string, name: string, by
     await run();
     return performance.now() - t0;
   };
-  return async (rounds) => {
-    await timed(plain);
-    await timed(sealed);
-    const plainMs: number[] = [];
-    const sealedMs: number[] = [];
-    for (let r = 0; r < rounds; r++) {
-      for (const kind of r % 2 ? ['plain', 'sealed'] : ['sealed', 'plain']) {
-        if (kind === 'plain') plainMs.push(await timed(plain));
-        else sealedMs.push(await timed(sealed));
-      }
+  await timed(plain);
+  await timed(sealed);
+  const plainMs: number[] = [];
+  const sealedMs: number[] = [];
+  for (let r = 0; r < rounds; r++) {
+    for (const kind of r % 2 ? ['plain', 'sealed'] : ['sealed', 'plain']) {
+      if (kind === 'plain') plainMs.push(await timed(plain));
+      else sealedMs.push(await timed(sealed));
     }
-    return { plainMs: median(plainMs), sealedMs: median(sealedMs) };
-  };
+  }
+  return { plainMs: median(plainMs), sealedMs: median(sealedMs) };
 }
 
 /** The report line: `prefix` (env, name, size, mode), both downloads, and the ratio their difference alone would give against `plainTotalMs`. */

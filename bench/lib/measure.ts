@@ -21,7 +21,8 @@ import { median } from './median.js';
 export { median };
 
 setFlagsFromString('--expose-gc');
-const gc = runInNewContext('gc') as () => void;
+/** A full garbage collection (V8's gc, exposed once here for every bench). */
+export const gc = runInNewContext('gc') as () => void;
 
 /** Node memory that a load adds: V8 heap plus ArrayBuffer backing stores (wasm memories included), sampled every 2 ms. */
 export async function measureNode<T>(load: () => Promise<T>, dispose: (value: T) => Promise<void> | void): Promise<Sample> {
