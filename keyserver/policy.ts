@@ -27,7 +27,8 @@ export function matchesPattern(pattern: string, modelId: string): boolean {
 
 /** Finds the policy for a model: an exact entry, else the most specific matching pattern, else defaults. */
 export function policyFor(config: KeyServerConfig, modelId: string): NamedPolicy {
-  const exact = config.models[modelId];
+  // Own entries only: a model id such as "constructor" must not find Object.prototype's member.
+  const exact = Object.hasOwn(config.models, modelId) ? config.models[modelId] : undefined;
   if (exact && !modelId.includes('*')) return { name: modelId, policy: { ...config.defaults, ...exact } };
   let best: string | undefined;
   for (const pattern of Object.keys(config.models)) {

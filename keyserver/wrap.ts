@@ -34,7 +34,7 @@ export async function importClientKey(epk: Record<string, unknown>): Promise<Cli
     if (m in epk) throw new WireError('malformed_request', `epk must be a public key: remove the private member "${m}"`);
   }
   const crv = epk['crv'];
-  const spec = typeof crv === 'string' ? CURVES[crv] : undefined;
+  const spec = typeof crv === 'string' && Object.hasOwn(CURVES, crv) ? CURVES[crv] : undefined;
   if (!spec) throw new WireError('malformed_request', 'epk.crv must be P-256 or X25519');
   if (epk['kty'] !== spec.kty) throw new WireError('malformed_request', `epk.kty must be ${spec.kty} for ${String(crv)}`);
   const jwk: JWK = { kty: spec.kty, crv: crv as string, x: coordinate('x', epk['x'], spec.length) };

@@ -25,6 +25,8 @@ describe('policyFor', () => {
     expect(policyFor(config, 'face-pro-y')).toMatchObject({ name: 'face-pro-*', policy: { releasesPerToken: 1 } });
     expect(policyFor(config, 'face-lite')).toMatchObject({ name: 'face-*', policy: { releasesPerToken: 2 } });
     expect(policyFor(config, 'hand')).toMatchObject({ name: '', policy: { releasesPerToken: 9 } });
+    // An id that names an Object.prototype member is no exact entry.
+    for (const id of ['constructor', 'toString', 'valueOf']) expect(policyFor(config, id)).toMatchObject({ name: '', policy: { releasesPerToken: 9 } });
   });
 });
 

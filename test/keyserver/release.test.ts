@@ -269,6 +269,30 @@ describe('release', () => {
   });
 });
 
+describe('model ids that name members of Object.prototype', () => {
+  it('"constructor", "toString" and "hasOwnProperty" get the "*" entry\'s origin list and cap, not the defaults', async () => {
+    const f = await startFixture({ models: { '*': { origins: ['https://app.example'], releasesPerToken: 1 } } });
+    try {
+      for (const m of ['constructor', 'toString', 'hasOwnProperty']) {
+        await rotatePublished(f.store, m);
+        await f.server.reload();
+        const token = await mintDevToken({ store: f.store, models: [m] });
+        expectWireCode(await release(f.target, token, m, 'k1'), 403, 'origin_not_allowed', 'no Origin');
+        const origin = { headers: { origin: 'https://app.example' } };
+        expect((await release(f.target, token, m, 'k1', origin)).status).toBe(200);
+        expectWireCode(await release(f.target, token, m, 'k1', origin), 403, 'release_limit', '1 per token');
+      }
+      // And as a curve name: refused as an unknown curve, not read off the prototype.
+      const token = await mintDevToken({ store: f.store, models: ['toString'] });
+      const r = await f.server.app.inject({ method: 'POST', url: '/v2/release', headers: { authorization: `Bearer ${token}`, origin: 'https://app.example' }, payload: { modelId: 'toString', keyId: 'k1', sealing: TEST_SEALING, epk: { kty: 'EC', crv: 'constructor', x: 'AA' } } });
+      expect(r.statusCode).toBe(400);
+      expect(r.json().error.message).toContain('epk.crv must be P-256 or X25519');
+    } finally {
+      await f.close();
+    }
+  });
+});
+
 describe('the audit log', () => {
   it('has one line per release and per denial, in order, with the fields, and no key bytes in any form', async () => {
     // A server of its own, so the log holds exactly the requests made here.
