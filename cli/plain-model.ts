@@ -50,6 +50,18 @@ async function readWeightFile(root: string, rel: string): Promise<Uint8Array> {
   return readWholeFile(real, 'read weight file', MAX_WEIGHT_FILE_BYTES, tooLarge, { noFollow: true });
 }
 
+/**
+ * The hint for a .json that is not a TF.js model.json. A bare weights manifest (a JSON array, as
+ * face-api's `*-weights_manifest.json`) has no topology to seal as a TF.js model, but its folder
+ * seals as files.
+ */
+function modelJsonHint(text: string): string {
+  if (text.trimStart().replace(/^\uFEFF/, '').startsWith('[')) {
+    return 'this looks like a bare weights manifest (no model topology, as face-api ships): seal its folder as files (`modelseal seal <folder>`), and load it with openSealedFiles and tf.io.decodeWeights';
+  }
+  return 'pass the model.json of a TensorFlow.js model';
+}
+
 /** Reads and checks model.json and its weight files. */
 export async function readPlainModel(modelPath: string): Promise<PlainModelFiles> {
   const path = resolve(modelPath);
@@ -66,7 +78,7 @@ export async function readPlainModel(modelPath: string): Promise<PlainModelFiles
   try {
     modelJson = parseModelJsonText(text, path);
   } catch (err) {
-    throw new CliError('model_invalid', (err as Error).message, { cause: err, file: path, hint: 'pass the model.json of a TensorFlow.js model' });
+    throw new CliError('model_invalid', (err as Error).message, { cause: err, file: path, hint: modelJsonHint(text) });
   }
   const root = dirname(path);
   const weightPaths = modelJson.weightsManifest.flatMap((g) => g.paths);

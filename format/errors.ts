@@ -99,5 +99,5 @@ export function isModelsealError(err: unknown, code?: ErrorCode): err is Modelse
 
 /** The `aborted` error for a load that an AbortSignal stopped while it was loading `what`. */
 export function abortedError(signal: AbortSignal | undefined, what: string, file?: string): ModelsealError {
-  return new ModelsealError('aborted', `loading ${what} was aborted (the AbortSignal passed to sealedModel fired); start the load again if you still need the model`, { cause: signal?.reason, file });
+  return new ModelsealError('aborted', `loading ${what} was aborted (the AbortSignal passed to the loader fired); start the load again if you still need the model`, { cause: signal?.reason, file });
 }

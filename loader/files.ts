@@ -138,6 +138,20 @@ export class Deadline {
     }, ms);
   }
 
+  /**
+   * Cancels `reader` when the deadline fires or the caller aborts, and returns the unlink. Aborting
+   * the fetch does not always end a read already waiting (undici leaves it pending when a body's
+   * Content-Encoding is not what it says, so a load hung and a Node program exited mid-load);
+   * cancelling the reader does, with `done`, which the reader then reports as this stop.
+   */
+  cancelOnStop(reader: { cancel(reason?: unknown): Promise<void> }): () => void {
+    const signal = this.#controller.signal;
+    const onStop = () => void reader.cancel(signal.reason).catch(() => undefined);
+    if (signal.aborted) onStop();
+    else signal.addEventListener('abort', onStop, { once: true });
+    return () => signal.removeEventListener('abort', onStop);
+  }
+
   /** Stops the timer for good (the request is over). */
   clear(): void {
     this.#since = undefined;
@@ -157,7 +171,21 @@ export function fileError(err: unknown, url: string, signal: AbortSignal | undef
   if (deadline?.fired) return deadline.error();
   if (signal?.aborted) return abortedError(signal, url);
   if (err instanceof ModelsealError) return err;
-  return new ModelsealError('file_unavailable', `could not download ${url}: network error (${(err as Error)?.message ?? String(err)}); check the URL, the network and the host's CORS settings`, { cause: err, file: url });
+  return new ModelsealError('file_unavailable', `could not download ${url}: network error (${networkReason(err)}); check the URL, the network and the host's CORS settings`, { cause: err, file: url });
+}
+
+/**
+ * A network failure's message with its causes (Node's fetch says "fetch failed" and puts the
+ * reason, such as "redirect count exceeded", in `cause`), at most three deep.
+ */
+export function networkReason(err: unknown): string {
+  const parts: string[] = [];
+  for (let e = err, depth = 0; e !== undefined && e !== null && depth < 3; e = (e as { cause?: unknown }).cause, depth++) {
+    const message = e instanceof Error ? e.message : String(e);
+    if (message && !parts.includes(message)) parts.push(message);
+    if (!(e instanceof Error)) break;
+  }
+  return parts.join(': ') || 'unknown error';
 }
 
 /**
@@ -177,9 +205,16 @@ export async function getFile(fetchFn: FetchFunction, url: string, init: Request
   if (!response.ok) {
     // Drop the error body unread; nothing useful is in it for the caller.
     response.body?.cancel().catch(() => undefined);
-    throw new ModelsealError('file_unavailable', `could not download ${url}: HTTP ${response.status}${response.statusText ? ` ${response.statusText}` : ''}; check that every sealed file was uploaded next to model.json`, { file: url, status: response.status });
+    throw new ModelsealError('file_unavailable', `could not download ${url}: HTTP ${response.status}${response.statusText ? ` ${response.statusText}` : ''}; ${statusHint(response.status)}`, { file: url, status: response.status });
   }
   return response;
+}
+
+/** What to check for a model file's error status. */
+function statusHint(status: number): string {
+  if (status === 401 || status === 403) return 'the host refused access: check its access rules (a signed URL\'s query is passed on to every file; other credentials go in requestInit or weightUrlConverter)';
+  if (status >= 500) return 'the host failed: try again later, and tell its operator if it persists';
+  return 'check that every sealed file was uploaded next to model.json';
 }
 
 /** Reads a whole small response body (a manifest or header) of at most `limit.max` bytes, mapping failures like getFile does. */
@@ -191,12 +226,8 @@ export async function readBytes(
   deadline?: Deadline,
 ): Promise<Uint8Array> {
   // A hostile or broken host may send far more than a manifest or header can be: stop reading at
-  // the limit instead of buffering whatever arrives.
-  const declared = Number(response.headers.get('content-length') ?? NaN);
-  if (Number.isFinite(declared) && declared > limit.max) {
-    await response.body?.cancel().catch(() => undefined);
-    throw limit.tooLarge();
-  }
+  // the limit instead of buffering whatever arrives. The bytes are counted as they are decoded, not
+  // by Content-Length, which counts a compressed body's bytes (a CDN may gzip the sealed header).
   try {
     if (!response.body) {
       const bytes = new Uint8Array(await response.arrayBuffer());
@@ -204,19 +235,25 @@ export async function readBytes(
       return bytes;
     }
     const reader = response.body.getReader();
+    const unlink = deadline?.cancelOnStop(reader);
     const parts: Uint8Array[] = [];
     let total = 0;
-    for (;;) {
-      deadline?.kick();
-      const { done, value } = await reader.read();
-      deadline?.pause();
-      if (done) break;
-      total += value.byteLength;
-      if (total > limit.max) {
-        await reader.cancel().catch(() => undefined);
-        throw limit.tooLarge();
+    try {
+      for (;;) {
+        deadline?.kick();
+        const { done, value } = await reader.read();
+        deadline?.pause();
+        if (deadline?.signal.aborted) throw deadline.signal.reason;
+        if (done) break;
+        total += value.byteLength;
+        if (total > limit.max) {
+          await reader.cancel().catch(() => undefined);
+          throw limit.tooLarge();
+        }
+        parts.push(value);
       }
-      parts.push(value);
+    } finally {
+      unlink?.();
     }
     return concatBytes(...parts);
   } catch (err) {
@@ -242,7 +279,11 @@ export async function fetchSmallFile(
   }
 }
 
-/** Resolves a file path named in the manifest to the URL to fetch. */
+/**
+ * Resolves a file path named in the manifest to the URL to fetch: relative to the manifest URL,
+ * with the manifest URL's query when the path has none (as `tf.io.http` does for weight files), so
+ * that a signed-URL token or a cache-busting `?v=` reaches the header and the shards too.
+ */
 export async function resolveFileUrl(
   path: string,
   manifestUrl: string,
@@ -253,7 +294,10 @@ export async function resolveFileUrl(
     if (typeof url !== 'string' || url.length === 0) throw new TypeError(`sealedModel: weightUrlConverter(${JSON.stringify(path)}) must return a URL string`);
     return url;
   }
-  return new URL(path, manifestUrl).href;
+  const url = new URL(path, manifestUrl);
+  const { search, protocol } = new URL(manifestUrl);
+  if (search && !url.search && (protocol === 'http:' || protocol === 'https:')) url.search = search;
+  return url.href;
 }
 
 /** The absolute manifest URL: relative URLs resolve against the page, as fetch would. */

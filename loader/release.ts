@@ -3,9 +3,9 @@
 
 import { calculateJwkThumbprint, compactDecrypt } from 'jose';
 import { importInputKey } from '../format/chunked.js';
-import { ModelsealError } from '../format/errors.js';
+import { isModelsealError, ModelsealError } from '../format/errors.js';
 import { abortedError } from './abort.js';
-import { Deadline, readBytes } from './files.js';
+import { Deadline, networkReason, readBytes } from './files.js';
 import type { SealedManifest } from '../format/manifest.js';
 import type { ReadGate } from './shard-body.js';
 import type { FetchFunction, TokenRequest, TokenSource } from './options.js';
@@ -130,13 +130,25 @@ function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
   });
 }
 
-/** Reads the answer's body within MAX_RESPONSE_BYTES and the deadline. */
+/** Reads the answer's body within MAX_RESPONSE_BYTES and the deadline; a broken connection is `key_server_unreachable`. */
 async function readAnswer(response: Response, url: string, request: ReleaseRequest, deadline: Deadline): Promise<string> {
-  const bytes = await readBytes(response, url, request.signal, {
-    max: MAX_RESPONSE_BYTES,
-    tooLarge: () => new ModelsealError('key_server_error', `the key server's answer is larger than ${MAX_RESPONSE_BYTES} bytes: it is not a key release; check that keyServer points at a modelseal key server`, { file: url }),
-  }, deadline);
+  let bytes: Uint8Array;
+  try {
+    bytes = await readBytes(response, url, request.signal, {
+      max: MAX_RESPONSE_BYTES,
+      tooLarge: () => new ModelsealError('key_server_error', `the key server's answer is larger than ${MAX_RESPONSE_BYTES} bytes: it is not a key release; check that keyServer points at a modelseal key server`, { file: url }),
+    }, deadline);
+  } catch (err) {
+    // readBytes names a network failure as a model file's (file_unavailable); this is the key server's answer.
+    if (!isModelsealError(err, 'file_unavailable')) throw err;
+    throw new ModelsealError('key_server_unreachable', `the connection to the key server at ${url} broke while it sent its answer (${networkReason(err.cause)}); check the network and the key server, then load again`, { cause: err.cause, file: url });
+  }
   return new TextDecoder().decode(bytes);
+}
+
+/** A key server's error text as the message quotes it: at most 500 characters, no control or bidirectional-override characters (it reaches logs and terminals). */
+function quotedServerText(text: string): string {
+  return text.slice(0, 500).replace(/\p{Cc}|[\u202a-\u202e\u2066-\u2069]/gu, ' ');
 }
 
 /** The server's `{ error: { code, message } }`; `code` is undefined when the answer has no such body. */
@@ -146,7 +158,7 @@ async function readServerError(response: Response, url: string, request: Release
     const body = JSON.parse(text) as { error?: { code?: unknown; message?: unknown } };
     // A wire code is a short snake_case word; anything else is not a modelseal key server's.
     const code = typeof body.error?.code === 'string' && /^[a-z][a-z0-9_]{0,63}$/.test(body.error.code) ? body.error.code : undefined;
-    const message = typeof body.error?.message === 'string' ? body.error.message.slice(0, 500) : '(no message)';
+    const message = typeof body.error?.message === 'string' ? quotedServerText(body.error.message) : '(no message)';
     return { code, message };
   } catch {
     return { code: undefined, message: '(the key server sent no JSON error body)' };
@@ -169,8 +181,9 @@ async function refusal(response: Response, url: string, request: ReleaseRequest,
   if (status === 429) {
     return new ModelsealError('rate_limited', `the key server is rate limiting key releases for ${what}${retryAfter === undefined ? '' : `; retry in ${retryAfter} s`}: ${answer}; ${hint}`, fields);
   }
-  // A 404 not_found names no endpoint: the keyServer URL is wrong, which no token fixes.
-  if (status === 401 || status === 403 || (status === 404 && code !== 'not_found')) {
+  // A 404 not_found names no endpoint, and a 404 without a modelseal error code is not a key
+  // server's answer (a static host or a CDN): the keyServer URL is wrong, which no token fixes.
+  if (status === 401 || status === 403 || (status === 404 && code !== undefined && code !== 'not_found')) {
     if (code === 'not_published') {
       return new ModelsealError('not_published', `the key server does not vouch for this sealing of model ${manifest.modelId} (key ${manifest.keyId}, sealing ${manifest.sealing}): ${message}; the files were not made by the publisher's \`modelseal seal\`, or their record was lost; upload the sealed files the publisher made`, fields);
     }
@@ -180,6 +193,18 @@ async function refusal(response: Response, url: string, request: ReleaseRequest,
 }
 
 async function post(request: ReleaseRequest, url: string, body: string, token: string, deadline: Deadline): Promise<Response> {
+  const response = await send(request, url, body, token, deadline);
+  // Not followed: the token would go to another address (or, cross-origin, be dropped and the release
+  // refused as unauthenticated), and a 302 turns the POST into a GET. A browser shows only that it redirected.
+  if (response.type === 'opaqueredirect' || (response.status >= 300 && response.status < 400)) {
+    await response.body?.cancel().catch(() => undefined);
+    const location = response.headers.get('location');
+    throw new ModelsealError('key_server_error', `the key server URL redirects${response.status ? ` (HTTP ${response.status}${location ? ` to ${quotedServerText(location).slice(0, 200)}` : ''})` : ''}; the loader does not follow redirects of a key release, so that the session token goes only where keyServer says: set keyServer to the address that answers`, { file: url, ...(response.status ? { status: response.status } : {}) });
+  }
+  return response;
+}
+
+async function send(request: ReleaseRequest, url: string, body: string, token: string, deadline: Deadline): Promise<Response> {
   deadline.kick();
   try {
     return await request.fetch(url, {
@@ -191,12 +216,13 @@ async function post(request: ReleaseRequest, url: string, body: string, token: s
       credentials: 'omit',
       headers: { 'content-type': 'application/json', authorization: `Bearer ${token}`, ...(request.origin === undefined ? {} : { origin: request.origin }) },
       body,
+      redirect: 'manual',
       signal: deadline.signal,
     });
   } catch (cause) {
     if (deadline.fired) throw deadline.error();
     if (request.signal?.aborted) throw abortedError(request.signal, 'the content key');
-    throw new ModelsealError('key_server_unreachable', `could not reach the key server at ${url}: ${(cause as Error)?.message ?? String(cause)}; check the keyServer URL, that the server is running, and that it allows this page's origin (CORS)`, { cause, file: url });
+    throw new ModelsealError('key_server_unreachable', `could not reach the key server at ${url}: ${networkReason(cause)}; check the keyServer URL, that the server is running, and that it allows this page's origin (CORS)`, { cause, file: url });
   } finally {
     deadline.pause();
   }

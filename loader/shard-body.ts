@@ -79,11 +79,24 @@ export async function readBody(response: Response, target: BodyTarget, strategy:
   }
   if (strategy === 'copy') {
     const reader = response.body.getReader();
-    return readCopied(() => reader.read(), reader, target);
+    return stoppable(reader, target, () => readCopied(() => reader.read(), reader, target));
   }
   const byob = byobReader(response.body);
-  if (byob) await readCopied(landingReads(byob), byob, target);
-  else await readAsDelivered(response.body.getReader(), target);
+  if (byob) await stoppable(byob, target, () => readCopied(landingReads(byob), byob, target));
+  else {
+    const reader = response.body.getReader();
+    await stoppable(reader, target, () => readAsDelivered(reader, target));
+  }
+}
+
+/** Runs `read` with `reader` cancelled should the deadline fire or the load stop (Deadline.cancelOnStop). */
+async function stoppable(reader: ReadableStreamGenericReader, target: BodyTarget, read: () => Promise<void>): Promise<void> {
+  const unlink = target.deadline.cancelOnStop(reader);
+  try {
+    await read();
+  } finally {
+    unlink();
+  }
 }
 
 /**
@@ -158,7 +171,10 @@ async function networkRead<T>(target: BodyTarget, read: () => Promise<T>): Promi
   if (held) await held;
   try {
     target.deadline.kick();
-    return await read();
+    const result = await read();
+    // A read the stop cancelled ends as `done`: report the stop, not a short body.
+    if (target.deadline.signal.aborted) throw target.deadline.signal.reason;
+    return result;
   } catch (err) {
     throw fileError(err, target.url, target.signal, target.deadline);
   } finally {

@@ -69,6 +69,10 @@ describe('seal refuses bad input', () => {
     writeFileSync(join(tmp.dir, 'package.json'), '{"name": "x"}');
     const stderr = sealFails([join(tmp.dir, 'package.json'), ...common()], 1, 'model_invalid', '"modelTopology" is missing');
     expect(stderr).toContain('hint: ');
+    // A bare weights manifest (face-api's form): the hint names the way that works.
+    writeFileSync(join(tmp.dir, 'tiny-weights_manifest.json'), '[{"paths": ["tiny-shard1"], "weights": []}]');
+    const manifest = sealFails([join(tmp.dir, 'tiny-weights_manifest.json'), ...common()], 1, 'model_invalid', 'must be a JSON object');
+    expect(manifest).toContain('hint: this looks like a bare weights manifest');
   });
 
   it('an already sealed model.json: model_invalid', () => {

@@ -7,6 +7,7 @@ import { createServer, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { gzipSync } from 'node:zlib';
 import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mintDevToken, FileKeyStore, type KeyServer } from '../../keyserver/index.js';
@@ -17,12 +18,14 @@ import { buildLayersModel, sealInto } from './fixtures.js';
 import { caughtModelsealError as failure } from '../helpers/expect-code.js';
 
 type Behaviour = 'stall' | 'trickle' | 'normal';
+/** How the host encodes bodies: as they are, every file gzipped (as a CDN may), or shards labelled gzip but sent raw. */
+type Encoding = 'identity' | 'gzip' | 'mislabelled';
 
 let root: string;
 let storeDir: string;
 let keyServer: KeyServer;
 let keyUrl: string;
-let host: { server: Server; url: string; shard: Behaviour };
+let host: { server: Server; url: string; shard: Behaviour; encoding: Encoding };
 const open = new Set<ServerResponse>();
 
 async function listen(server: Server): Promise<string> {
@@ -30,16 +33,20 @@ async function listen(server: Server): Promise<string> {
   return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 }
 
-/** A static host for the sealed folder whose shard answers stall or trickle when asked to. */
+/** A static host for the sealed folder whose shard answers stall or trickle, and whose bodies are encoded, when asked to. */
 async function startHost(dir: string): Promise<typeof host> {
-  const state = { shard: 'normal' as Behaviour };
+  const state = { shard: 'normal' as Behaviour, encoding: 'identity' as Encoding };
   const server = createServer((req, res) => {
     open.add(res);
     res.on('close', () => open.delete(res));
     const name = (req.url ?? '/').split('?')[0]!.replace(/^\/m\//, '');
     if (name === 'stall/model.json') return; // never answers
-    readFile(join(dir, name)).then((bytes) => {
-      res.writeHead(200, { 'content-length': String(bytes.length), 'access-control-allow-origin': '*' });
+    readFile(join(dir, name)).then((file) => {
+      const encode = state.encoding === 'gzip' || (state.encoding === 'mislabelled' && name.startsWith('shard-'));
+      // Mislabelled: 70 000 bytes, a size at which Node 20's fetch (undici 6) leaves the read pending
+      // for good (64–100 KB did, every time; other sizes fail at once with "incorrect header check").
+      const bytes = state.encoding === 'gzip' ? gzipSync(file) : encode ? Buffer.concat([file, Buffer.alloc(70_000)]).subarray(0, 70_000) : file;
+      res.writeHead(200, { 'content-length': String(bytes.length), 'access-control-allow-origin': '*', ...(encode ? { 'content-encoding': 'gzip' } : {}) });
       if (!name.startsWith('shard-') || state.shard === 'normal') return void res.end(bytes);
       if (state.shard === 'stall') return void res.write(bytes.subarray(0, 100)); // then nothing
       // Trickle: 16 pieces, one every 60 ms (~1 s in all, over three times the 300 ms timeout).
@@ -59,7 +66,11 @@ async function startHost(dir: string): Promise<typeof host> {
     });
   });
   const url = await listen(server);
-  return { server, url, get shard() { return state.shard; }, set shard(b) { state.shard = b; } };
+  return {
+    server, url,
+    get shard() { return state.shard; }, set shard(b) { state.shard = b; },
+    get encoding() { return state.encoding; }, set encoding(e) { state.encoding = e; },
+  };
 }
 
 
@@ -71,7 +82,7 @@ beforeAll(async () => {
   storeDir = join(root, 'store');
   const { store } = await FileKeyStore.open(storeDir, { create: true });
   // One shard of ~70 KB so the trickle takes many timeouts' worth of time in all.
-  await sealInto(store, 'slow', await buildLayersModel(tf, 128), join(root, 'sealed'), { shardLength: 1024 * 1024 });
+  await sealInto(store, 'slow', await buildLayersModel(tf, 128), join(root, 'sealed'), { shardLength: 1024 * 1024, headerMode: 'file' });
   ({ server: keyServer, url: keyUrl } = await startKeyServer(storeDir));
   host = await startHost(join(root, 'sealed'));
 });
@@ -128,6 +139,94 @@ describe('stall timeouts', () => {
       huge.closeAllConnections();
       await Promise.all([new Promise((r) => silent.close(r)), new Promise((r) => huge.close(r))]);
     }
+  });
+});
+
+describe('encoded bodies', () => {
+  it('a host that gzips every file, the sealed header too (Content-Length then counts compressed bytes): loads', async () => {
+    host.encoding = 'gzip';
+    try {
+      const model = await tf.loadLayersModel(sealedModel(`${host.url}/m/model.json`, { token: await token(), keyServer: keyUrl }));
+      model.dispose();
+    } finally {
+      host.encoding = 'identity';
+    }
+  });
+
+  it('a shard labelled gzip but sent raw, which leaves Node\'s fetch reading forever: timeout at the stall deadline, aborted by the signal', async () => {
+    host.encoding = 'mislabelled';
+    try {
+      const t = await failure(sealedModel(`${host.url}/m/model.json`, { token: await token(), keyServer: keyUrl, timeoutMs: 300 }).load());
+      expect(t.code).toBe('timeout');
+      expect(t.file).toMatch(/shard-1-of-1\.sealed$/);
+      const controller = new AbortController();
+      setTimeout(() => controller.abort(), 300);
+      const a = await failure(sealedModel(`${host.url}/m/model.json`, { token: await token(), keyServer: keyUrl, signal: controller.signal }).load());
+      expect(a.code).toBe('aborted');
+    } finally {
+      host.encoding = 'identity';
+    }
+  });
+});
+
+describe('key servers that are not quite one', () => {
+  type Answer = (res: ServerResponse) => void;
+  let answer: Answer = (res) => res.end();
+  let requests = 0;
+  let fake: { server: Server; url: string } | undefined;
+  beforeAll(async () => {
+    const server = createServer((req, res) => {
+      requests++;
+      open.add(res);
+      res.on('close', () => open.delete(res));
+      req.resume();
+      req.on('end', () => answer(res));
+    });
+    fake = { server, url: await listen(server) };
+  });
+  afterAll(async () => {
+    fake?.server.closeAllConnections();
+    await new Promise((r) => (fake ? fake.server.close(r) : r(undefined)));
+  });
+  const load = async () => failure(sealedModel(`${host.url}/m/model.json`, { token: await token(), keyServer: fake!.url, timeoutMs: 2000 }).load());
+
+  it('a redirect is not followed (the token goes only to keyServer): key_server_error naming it', async () => {
+    for (const status of [302, 307, 308]) {
+      answer = (res) => res.writeHead(status, { location: `${keyUrl}/v2/release` }).end();
+      requests = 0;
+      const e = await load();
+      expect(e.code).toBe('key_server_error');
+      expect(e.message).toContain(`redirects (HTTP ${status} to ${keyUrl}/v2/release)`);
+      expect(e.status).toBe(status);
+      expect(requests).toBe(1);
+    }
+  });
+
+  it('a static host\'s 404 without a modelseal error body → key_server_error, not key_denied', async () => {
+    answer = (res) => res.writeHead(404, { 'content-type': 'text/html' }).end('<h1>Not Found</h1>');
+    const e = await load();
+    expect(e.code).toBe('key_server_error');
+    expect(e.status).toBe(404);
+    expect(e.serverCode).toBeUndefined();
+  });
+
+  it('the connection breaks mid-answer → key_server_unreachable, not a model file\'s file_unavailable', async () => {
+    answer = (res) => {
+      res.writeHead(200, { 'content-type': 'application/json', 'content-length': '1000' });
+      res.write('{"key":"eyJ');
+      setTimeout(() => res.socket?.destroy(), 20);
+    };
+    const e = await load();
+    expect(e.code).toBe('key_server_unreachable');
+    expect(e.message).toMatch(/broke while it sent its answer/);
+  });
+
+  it('an error message with control and bidirectional-override characters is quoted without them', async () => {
+    answer = (res) => res.writeHead(403, { 'content-type': 'application/json' }).end(JSON.stringify({ error: { code: 'forbidden_model', message: 'a\u0000b\u001b[2Jc\u202ed\u009be' } }));
+    const e = await load();
+    expect(e.code).toBe('key_denied');
+    expect(e.message).toContain('a b [2Jc d e');
+    expect(e.message).not.toMatch(/\p{Cc}|\u202e/u);
   });
 });
 

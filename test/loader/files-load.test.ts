@@ -93,6 +93,28 @@ describe('openSealedFiles', () => {
     await expect(openSealedFiles(url('folder'), { token: 't', keyServer, paths: [''] })).rejects.toThrow(/^openSealedFiles: options.paths must be a list of file paths/);
   });
 
+  it('the manifest URL\'s query goes to the header and every shard (a signed URL\'s token, a cache-busting ?v=), as tf.io.http does for weight files', async () => {
+    const fetched: string[] = [];
+    const recording = (input: string, init?: RequestInit) => {
+      fetched.push(input);
+      return fetch(input, init);
+    };
+    const opened = await openSealedFiles(`${url('folder')}?v=3&sig=a%2Fb`, { token: await token(), keyServer, fetch: recording });
+    expect(opened.size).toBe(folder.length);
+    const files = fetched.filter((u) => u.includes('/folder/'));
+    expect(files.filter((u) => /\/(header|shard-\d-of-9)\.sealed\?v=3&sig=a%2Fb$/.test(u))).toHaveLength(10);
+    expect(files).toHaveLength(11); // the manifest, the header, nine shards
+    fetched.length = 0;
+    const model = await tf.loadGraphModel(sealedModel(`${url('faceres')}?v=3`, { token: await token(), keyServer, fetch: recording }));
+    model.dispose();
+    const shards = fetched.filter((u) => u.includes('/faceres/shard-'));
+    expect(shards.length).toBeGreaterThan(1);
+    expect(shards.every((u) => u.endsWith('.sealed?v=3'))).toBe(true);
+    // A host that refuses a file gets a hint about access, not about uploading.
+    const refusing = async (input: string, init?: RequestInit) => (input.includes('/shard-') ? new Response(null, { status: 403 }) : fetch(input, init));
+    await expectCode(openSealedFiles(url('folder'), { token: await token(), keyServer, fetch: refusing }), 'file_unavailable', /HTTP 403; the host refused access: check its access rules/);
+  });
+
   it('reads a sealing from disk through a file:// URL in Node', async () => {
     const opened = await openSealedFiles(pathToFileURL(join(root, 'www/folder/model.json')).href, { token: await token(), keyServer });
     for (const f of folder) expect(Buffer.from(opened.get(f.path)!).equals(Buffer.from(f.data))).toBe(true);

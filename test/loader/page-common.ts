@@ -74,9 +74,13 @@ export function loggingFetch(log: string[], hold?: Promise<void>): FetchFunction
 export function releaseFirstFetch(log: string[]): FetchFunction {
   let released!: () => void;
   const releaseSent = new Promise<void>((resolve) => (released = resolve));
-  const fetchFn = loggingFetch(log, Promise.race([releaseSent, new Promise<void>((resolve) => setTimeout(resolve, 5000))]));
+  const fallback = setTimeout(() => released(), 5000);
+  const fetchFn = loggingFetch(log, releaseSent);
   return (input, init) => {
-    if (input.endsWith('/v2/release')) released();
+    if (input.endsWith('/v2/release')) {
+      clearTimeout(fallback);
+      released();
+    }
     return fetchFn(input, init);
   };
 }
