@@ -8,10 +8,9 @@ import { fromBase64url, toBase64url } from '../format/bytes.js';
 import { DIGEST_PATTERN, ID_PATTERN } from '../format/manifest.js';
 import { ID_RULE } from '../format/ids.js';
 import { isModelsealError, ModelsealError } from '../format/errors.js';
-import { writeFileAtomic } from './atomic.js';
 import { createStoreFolder, createStoreSecrets, createTokenSecret } from './create.js';
 import { newMasterKeyText, parseMasterKeyText } from './master/file.js';
-import { lockStore } from './lock.js';
+import { lockStore, writeWhileHeld } from './lock.js';
 import type { MasterKeyProvider } from './master/types.js';
 
 /** Lifecycle of a key version: `active` seals and releases, `retired` only releases, `revoked` does neither. */
@@ -344,7 +343,7 @@ export class FileKeyStore implements KeyStoreReader {
       doc.masterKeyId = this.#master.id;
       const result = await change(doc);
       doc.masterKeyId = nextMaster.id;
-      await writeFileAtomic(this.keysPath, `${JSON.stringify(doc, null, 2)}\n`, 0o600);
+      await writeWhileHeld(release, this.keysPath, `${JSON.stringify(doc, null, 2)}\n`);
       this.#cache = undefined;
       written = true;
       return result;

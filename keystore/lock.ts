@@ -4,8 +4,8 @@
 // other stale lock is waited out; a lock still held after the wait is reported with what to do.
 
 import { randomBytes } from 'node:crypto';
-import { readFileSync, unlinkSync } from 'node:fs';
-import { readFile, rename, rm, rmdir } from 'node:fs/promises';
+import { readFileSync, readlinkSync, unlinkSync } from 'node:fs';
+import { copyFile, link, readFile, rename, rm, rmdir } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -23,7 +23,31 @@ interface Owner {
   host: string;
   since: string;
   token: string;
+  /**
+   * Where `pid` means something: the kernel's boot id and the PID namespace (Linux). Two containers
+   * with one hostname, or two hosts of one name on a shared disk, have other process tables: a
+   * writer reclaims a lock at once only when both match its own, and otherwise outwaits it.
+   */
+  processTable?: string;
 }
+
+/** The lock as its holder sees it: release it, or check that it is still this process's. */
+export interface StoreLock {
+  (): Promise<void>;
+  /** Throws io_error when the lock was taken over (this process was paused past STALE_MS) or lost. */
+  assertHeld(): Promise<void>;
+}
+
+/** This process's boot id and PID namespace, or undefined where /proc does not tell (not Linux). */
+function processTable(): string | undefined {
+  try {
+    return `${readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim()}/${readlinkSync('/proc/self/ns/pid')}`;
+  } catch {
+    return undefined;
+  }
+}
+
+const OWN_PROCESS_TABLE = processTable();
 
 // Owner files of the locks this process holds, removed on exit (proper-lockfile removes the folder).
 const held = new Map<string, string>();
@@ -69,7 +93,8 @@ async function readOwner(path: string): Promise<Owner | undefined> {
  */
 async function reclaimIfDead(lockPath: string, ownerPath: string): Promise<Owner | undefined> {
   const owner = await readOwner(ownerPath);
-  if (!owner || owner.host !== hostname() || owner.pid === process.pid || isAlive(owner.pid)) return undefined;
+  if (!owner || owner.host !== hostname() || owner.processTable !== OWN_PROCESS_TABLE) return undefined;
+  if (owner.pid === process.pid || isAlive(owner.pid)) return undefined;
   const claimed = `${ownerPath}.${randomBytes(6).toString('hex')}.reclaim`;
   try {
     await rename(ownerPath, claimed);
@@ -88,15 +113,18 @@ async function reclaimIfDead(lockPath: string, ownerPath: string): Promise<Owner
 }
 
 /** Takes the write lock of the keystore folder `dir`; resolves to the function that releases it. */
-export async function lockStore(dir: string, options: { waitMs?: number } = {}): Promise<() => Promise<void>> {
+export async function lockStore(dir: string, options: { waitMs?: number } = {}): Promise<StoreLock> {
   const lockPath = join(dir, 'keys.lock');
   const ownerPath = join(dir, 'keys.lock.owner');
   const waitMs = options.waitMs ?? LOCK_WAIT_MS;
   let waited = 0;
   for (let attempt = 0; ; attempt++) {
     let release: () => Promise<void>;
+    const state = { compromised: undefined as Error | undefined };
     try {
-      release = await lockfile.lock(dir, { lockfilePath: lockPath, stale: STALE_MS, retries: 0 });
+      // A lock found compromised (this process paused past STALE_MS, another writer took over) is
+      // noted, not thrown from proper-lockfile's timer: the writer checks before and after writing.
+      release = await lockfile.lock(dir, { lockfilePath: lockPath, stale: STALE_MS, retries: 0, onCompromised: (err) => (state.compromised = err) });
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ELOCKED') throw err;
       const dead = await reclaimIfDead(lockPath, ownerPath);
@@ -110,7 +138,7 @@ export async function lockStore(dir: string, options: { waitMs?: number } = {}):
       waited += delay;
       continue;
     }
-    const owner: Owner = { pid: process.pid, host: hostname(), since: new Date().toISOString(), token: randomBytes(9).toString('base64url') };
+    const owner: Owner = { pid: process.pid, host: hostname(), since: new Date().toISOString(), token: randomBytes(9).toString('base64url'), ...(OWN_PROCESS_TABLE ? { processTable: OWN_PROCESS_TABLE } : {}) };
     try {
       await writeFileAtomic(ownerPath, `${JSON.stringify(owner)}\n`, 0o600);
     } catch (err) {
@@ -118,12 +146,24 @@ export async function lockStore(dir: string, options: { waitMs?: number } = {}):
       throw err;
     }
     held.set(ownerPath, owner.token);
-    return async () => {
+    const unlock = async () => {
       held.delete(ownerPath);
+      // Taken over: the folder and the owner file are another writer's now (proper-lockfile's
+      // refresh finds the folder's mtime changed and stops by itself).
+      if (state.compromised || (await readOwner(ownerPath))?.token !== owner.token) return;
       // The owner file goes first: a lock folder without one is never reclaimed early, only outwaited.
       await rm(ownerPath, { force: true });
-      await release();
+      await release().catch((err: unknown) => {
+        if ((err as NodeJS.ErrnoException).code !== 'ERELEASED') throw err;
+      });
     };
+    return Object.assign(unlock, {
+      async assertHeld() {
+        const now = await readOwner(ownerPath);
+        if (!state.compromised && now?.token === owner.token) return;
+        throw new ModelsealError('io_error', `this command lost the keystore lock ${lockPath}${now && now.token !== owner.token ? ` to process ${now.pid} on ${now.host}` : ''}: it was paused for more than ${STALE_MS / 1000} s, so another writer took the lock over; run the command again`, { file: lockPath, cause: state.compromised });
+      },
+    });
   }
 }
 
@@ -134,4 +174,29 @@ function lockedError(dir: string, lockPath: string, owner: Owner | undefined, wa
     `the keystore ${dir} is locked${who} (lock ${lockPath}, still held after ${Math.round(waited / 1000)} s): another modelseal command is writing to it. Retry when it has finished; if no modelseal command is running${owner ? ` on ${owner.host}` : ''}, remove the folder ${lockPath} and retry`,
     { file: lockPath },
   );
+}
+
+/**
+ * Replaces `path` with `text` (atomically, mode 0600), only while `lock` is still this process's. A
+ * writer paused past STALE_MS (a VM pause, ^Z, a slow KMS call) may find the lock taken over: it
+ * then writes nothing. Should the takeover fall between that check and the rename, the file it
+ * replaced is kept as `<path>.<random>.replaced` and named in the error, so the other writer's
+ * change is not lost.
+ */
+export async function writeWhileHeld(lock: Pick<StoreLock, 'assertHeld'>, path: string, text: string): Promise<void> {
+  await lock.assertHeld();
+  const kept = `${path}.${randomBytes(6).toString('hex')}.replaced`;
+  const hasPrevious = await link(path, kept).then(() => true, async (err: NodeJS.ErrnoException) => {
+    if (err.code === 'ENOENT') return false;
+    await copyFile(path, kept); // a file system without hard links
+    return true;
+  });
+  await writeFileAtomic(path, text, 0o600);
+  try {
+    await lock.assertHeld();
+  } catch (err) {
+    const note = hasPrevious ? `; the file it replaced, which may hold that writer's change, is ${kept}: compare both (\`modelseal keys list\`) and restore what is missing` : '';
+    throw new ModelsealError('io_error', `${(err as Error).message.replace(/; run the command again$/, '')}, after this command had written ${path}${note}`, { cause: err, file: path });
+  }
+  if (hasPrevious) await rm(kept, { force: true });
 }

@@ -2,6 +2,7 @@
 // with a code, never a crash and never a silently new master key.
 
 import { spawnSync } from 'node:child_process';
+import { readFileSync, readlinkSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { tmpdir } from 'node:os';
@@ -9,7 +10,8 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { caughtModelsealError } from '../helpers/expect-code.js';
 import { FileKeyStore } from '../../keyserver/index.js';
-import { lockStore, onStaleLockReclaimed } from '../../keystore/lock.js';
+import { lockStore, onStaleLockReclaimed, writeWhileHeld } from '../../keystore/lock.js';
+import type { MasterKeyProvider } from '../../keystore/master/types.js';
 
 let dir: string;
 
@@ -116,11 +118,48 @@ describe('FileKeyStore', () => {
     const dead = spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))'], { encoding: 'utf8' });
     const pid = Number(dead.stdout);
     await mkdir(join(dir, 'keys.lock'));
-    await writeFile(join(dir, 'keys.lock.owner'), JSON.stringify({ pid, host: hostname(), since: '2026-01-01T00:00:00.000Z', token: 'x' }));
+    const owner = { pid, host: hostname(), since: '2026-01-01T00:00:00.000Z', token: 'x' };
+    // Another process table under the same hostname (another container, another host's boot), or an
+    // owner file that does not say: the pid means nothing here, so the lock is outwaited, not reclaimed.
+    for (const processTable of ['another-boot-id/pid:[4026531836]', undefined]) {
+      await writeFile(join(dir, 'keys.lock.owner'), JSON.stringify({ ...owner, processTable }));
+      const err = await caughtModelsealError(lockStore(dir, { waitMs: 300 }));
+      expect(err.message).toContain(`is locked by process ${pid}`);
+    }
+    const ours = `${readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim()}/${readlinkSync('/proc/self/ns/pid')}`;
+    await writeFile(join(dir, 'keys.lock.owner'), JSON.stringify({ ...owner, processTable: ours }));
     const notes: string[] = [];
     onStaleLockReclaimed((m) => notes.push(m));
     await store.rotate('face');
     expect(notes).toEqual([`removed a stale keystore lock ${join(dir, 'keys.lock')} left by process ${pid} (no longer running) since 2026-01-01T00:00:00.000Z`]);
     expect((await readdir(dir)).filter((n) => n.startsWith('keys.lock'))).toEqual([]);
+  });
+
+  it('a writer whose lock was taken over while it was paused writes nothing; one that loses it during its write keeps the replaced document and names it', async () => {
+    const { store: first } = await FileKeyStore.open(dir, { create: true });
+    await first.rotate('face');
+    const before = await readFile(join(dir, 'keys.json'), 'utf8');
+    // A master key whose wrap stalls past the stale time (a slow KMS call) while another writer takes the lock over.
+    const takeOver = () => writeFile(join(dir, 'keys.lock.owner'), JSON.stringify({ pid: 1, host: 'other', since: '2026-01-01T00:00:00.000Z', token: 'theirs' }));
+    const master = first.master;
+    const stalling: MasterKeyProvider = { id: master.id, uri: master.uri, unwrap: (w, a) => master.unwrap(w, a), wrap: async (k, a) => (await takeOver(), master.wrap(k, a)) };
+    const { store } = await FileKeyStore.open(dir, { master: stalling });
+    const paused = await caughtModelsealError(store.rotate('face'));
+    expect(paused.code).toBe('io_error');
+    expect(paused.message).toMatch(/lost the keystore lock .*keys\.lock to process 1 on other: it was paused for more than 10 s.*run the command again/);
+    expect(await readFile(join(dir, 'keys.json'), 'utf8')).toBe(before);
+    // And it left the other writer's lock alone.
+    expect(JSON.parse(await readFile(join(dir, 'keys.lock.owner'), 'utf8'))).toMatchObject({ token: 'theirs' });
+    expect((await stat(join(dir, 'keys.lock'))).isDirectory()).toBe(true);
+    // Lost between the check and the rename: the replaced file is kept and named.
+    let checks = 0;
+    const losing = { assertHeld: async () => { if (checks++ > 0) throw new Error('lost the keystore lock; run the command again'); } };
+    const during = await caughtModelsealError(writeWhileHeld(losing, join(dir, 'keys.json'), '{}\n'));
+    const kept = /is (\S+\.replaced)/.exec(during.message)?.[1];
+    expect(kept, during.message).toBeDefined();
+    expect(await readFile(kept!, 'utf8')).toBe(before);
+    // Held throughout: written, and no copy left.
+    await writeWhileHeld({ assertHeld: async () => undefined }, join(dir, 'keys.json'), before);
+    expect((await readdir(dir)).filter((n) => n.endsWith('.replaced'))).toEqual([kept!.split('/').pop()]);
   });
 });
