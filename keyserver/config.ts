@@ -2,11 +2,11 @@
 // Validated once at start against the JSON Schema (config-schema.ts, published as
 // docs/keyserver-config.schema.json), so a bad value is a clear `config_invalid` error, not a crash later.
 
-import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { ModelsealError } from '../format/errors.js';
 import { isRecord } from '../format/json.js';
 import { masterKeyScheme } from '../keystore/master/index.js';
+import { readRegularTextSync } from '../keystore/regular-file.js';
 import { validateConfig } from './config-validate.js';
 import { CONFIG_SCHEMA, schemaDefaults } from './config-schema.js';
 
@@ -221,7 +221,7 @@ export const DEFAULT_CONFIG: Readonly<KeyServerConfig> = schemaDefaults({ ...CON
 export function readConfigFile(path: string): Record<string, unknown> {
   let text: string;
   try {
-    text = readFileSync(path, 'utf8');
+    text = readRegularTextSync(path);
   } catch (cause) {
     throw new ModelsealError('config_invalid', `cannot read config file ${path}: ${(cause as Error).message}`, { cause, file: path });
   }

@@ -2,7 +2,6 @@
 // The token's `alg` picks the keys that may verify it, so an HS256 token never meets a JWKS public
 // key (the algorithm-confusion attack) and `none` never meets anything.
 
-import { readFile } from 'node:fs/promises';
 import { createLocalJWKSet, createRemoteJWKSet, decodeProtectedHeader, errors, jwtVerify, type JWTPayload, type JWTVerifyGetKey, type JWTVerifyOptions } from 'jose';
 import type { KeyStoreReader } from '../keystore/file-store.js';
 import type { KeyServerConfig, TokenKeyConfig } from './config.js';
@@ -10,6 +9,7 @@ import { WireError } from './errors.js';
 import { fromBase64url } from '../format/bytes.js';
 import { ModelsealError } from '../format/errors.js';
 import { JKT_PATTERN } from '../format/ids.js';
+import { readRegularText } from '../keystore/regular-file.js';
 
 /** The claims the key server uses from a verified session token. */
 export interface Session {
@@ -86,7 +86,7 @@ export class SessionVerifier {
       case 'jwks-file': {
         let jwks;
         try {
-          jwks = JSON.parse(await readFile(k.path, 'utf8'));
+          jwks = JSON.parse(await readRegularText(k.path));
         } catch (cause) {
           throw new ModelsealError('config_invalid', `cannot read JWKS file ${k.path}: ${(cause as Error).message}`, { cause, file: k.path });
         }

@@ -2,7 +2,7 @@
 // Layout (docs/OPERATIONS.md): master.key (0600), keys.json (0600), token.secret (0600), audit.log.
 
 import { randomBytes } from 'node:crypto';
-import { readFile, stat } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { fromBase64url, toBase64url } from '../format/bytes.js';
 import { DIGEST_PATTERN, ID_PATTERN } from '../format/manifest.js';
@@ -10,6 +10,7 @@ import { ID_RULE } from '../format/ids.js';
 import { isModelsealError, ModelsealError } from '../format/errors.js';
 import { createStoreFolder, createStoreSecrets, createTokenSecret } from './create.js';
 import { newMasterKeyText, parseMasterKeyText } from './master/file.js';
+import { readRegularText } from './regular-file.js';
 import { lockStore, writeWhileHeld } from './lock.js';
 import type { MasterKeyProvider } from './master/types.js';
 
@@ -49,6 +50,8 @@ export interface KeyStoreReader {
 }
 
 const STORE_VERSION = 'modelseal-keystore/1';
+/** Largest keys.json read: far above any real store (a key version with a thousand sealings is ~50 KB). */
+const KEYS_FILE_BYTES = 256 * 1024 * 1024;
 
 interface StoredKey extends KeyRecord {
   wrapped: string;
@@ -128,7 +131,7 @@ export class FileKeyStore implements KeyStoreReader {
     if (!master) {
       let text: string | undefined;
       try {
-        text = await readFile(masterPath, 'utf8');
+        text = await readRegularText(masterPath);
       } catch (err) {
         if (!isNotFound(err)) throw err;
       }
@@ -143,7 +146,7 @@ export class FileKeyStore implements KeyStoreReader {
           master = parseMasterKeyText(masterText, masterPath);
         } else {
           // Another process created the store first: use its master key, never a second one.
-          text = await readFile(masterPath, 'utf8');
+          text = await readRegularText(masterPath);
         }
       }
       if (text !== undefined) master = parseMasterKeyText(text, masterPath);
@@ -168,7 +171,7 @@ export class FileKeyStore implements KeyStoreReader {
       throw err;
     }
     if (this.#cache && this.#cache.mtimeMs === s.mtimeMs && this.#cache.size === s.size) return this.#cache.doc;
-    const text = await readFile(this.keysPath, 'utf8');
+    const text = await readRegularText(this.keysPath, KEYS_FILE_BYTES);
     const doc = parseStore(text, this.keysPath);
     this.#cache = { mtimeMs: s.mtimeMs, size: s.size, doc };
     return doc;
@@ -196,7 +199,7 @@ export class FileKeyStore implements KeyStoreReader {
     const path = join(this.dir, 'token.secret');
     let text: string;
     try {
-      text = await readFile(path, 'utf8');
+      text = await readRegularText(path);
     } catch (err) {
       if (!isNotFound(err)) throw err;
       throw new ModelsealError('keystore_invalid', `${path} is missing: restore it, or create a new one with \`modelseal keys new-token-secret\``, { file: path });

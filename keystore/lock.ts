@@ -5,13 +5,14 @@
 
 import { randomBytes } from 'node:crypto';
 import { readFileSync, readlinkSync, unlinkSync } from 'node:fs';
-import { copyFile, link, readFile, rename, rm, rmdir } from 'node:fs/promises';
+import { copyFile, link, rename, rm, rmdir } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import lockfile from 'proper-lockfile';
 import { ModelsealError } from '../format/errors.js';
 import { writeFileAtomic } from './atomic.js';
+import { readRegularText } from './regular-file.js';
 
 /** A lock folder not refreshed for this long belongs to a dead or hung writer (proper-lockfile's `stale`). */
 export const STALE_MS = 10_000;
@@ -80,7 +81,7 @@ function isAlive(pid: number): boolean {
 
 async function readOwner(path: string): Promise<Owner | undefined> {
   try {
-    const o = JSON.parse(await readFile(path, 'utf8')) as Partial<Owner>;
+    const o = JSON.parse(await readRegularText(path, 4096)) as Partial<Owner>;
     return typeof o.pid === 'number' && typeof o.host === 'string' && typeof o.token === 'string' ? (o as Owner) : undefined;
   } catch {
     return undefined;

@@ -3,11 +3,11 @@
 // holds only the public one, which wraps new content keys but can unwrap none (docs/OPERATIONS.md).
 
 import { createHash, randomBytes } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
 import { isAbsolute, join } from 'node:path';
 import { FlattenedEncrypt, calculateJwkThumbprint, exportJWK, flattenedDecrypt, generateKeyPair, importJWK, type JWK } from 'jose';
 import { fromBase64url, toBase64url } from '../../format/bytes.js';
 import { ModelsealError } from '../../format/errors.js';
+import { readRegularText } from '../regular-file.js';
 import { createFileExclusive } from '../atomic.js';
 import type { MasterKeyContext, MasterKeyProvider } from './types.js';
 
@@ -171,7 +171,7 @@ export async function openFileMasterKey(uri: string, ctx: MasterKeyContext): Pro
   const full = isAbsolute(path) ? path : join(ctx.storeDir, path);
   let text: string;
   try {
-    text = await readFile(full, 'utf8');
+    text = await readRegularText(full);
   } catch (cause) {
     if ((cause as NodeJS.ErrnoException).code === 'ENOENT') {
       throw new ModelsealError('master_key_missing', `the master key ${full} (${uri}) is missing: restore it from your backup, or make one with \`modelseal keys new-master-key\``, { cause, file: full });

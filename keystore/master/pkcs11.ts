@@ -3,9 +3,9 @@
 // The binding (pkcs11js, a native addon) is an optional dependency, loaded only here.
 
 import { createHash, randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { isAbsolute, join } from 'node:path';
 import { ModelsealError } from '../../format/errors.js';
+import { readRegularTextSync } from '../regular-file.js';
 import { redactUri } from './redact.js';
 import type { MasterKeyContext, MasterKeyProvider } from './types.js';
 
@@ -437,7 +437,7 @@ function pinReader(uri: string, parsed: Pkcs11Uri, ctx: MasterKeyContext): () =>
     return () => {
       let text: string;
       try {
-        text = readFileSync(path, 'utf8');
+        text = readRegularTextSync(path);
       } catch (cause) {
         throw new ModelsealError('master_key_unavailable', `cannot read the PIN file ${path} (pin-source): ${(cause as Error).message}`, { cause, file: path });
       }

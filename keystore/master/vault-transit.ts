@@ -8,8 +8,8 @@
 // with only `update` on <mount>/encrypt/<key> can therefore add key versions but not decrypt any.
 
 import { randomBytes } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
 import { isAbsolute, resolve } from 'node:path';
+import { readRegularText } from '../regular-file.js';
 import type { MasterKeyContext, MasterKeyProvider } from './types.js';
 import { checkContentKey, configInvalid, fromBase64, query, remoteKeyId, sealOnlyOption, sealOnlyRefusal, splitUri, timeoutOption, toBase64, unavailable, urlOption, wrongKey } from './remote.js';
 
@@ -47,7 +47,7 @@ export async function createMasterKey(uri: string, ctx: MasterKeyContext): Promi
     if (!tokenFile) return ctx.env['VAULT_TOKEN']!;
     try {
       // Read on every call: Vault Agent rewrites its sink file when it renews the token.
-      const t = (await readFile(tokenFile, 'utf8')).trim();
+      const t = (await readRegularText(tokenFile)).trim();
       if (t) return t;
     } catch (cause) {
       throw unavailable(publicUri, what, `cannot read the Vault token file ${tokenFile}`, cause);

@@ -366,3 +366,43 @@ describe('Ctrl-C during seal leaves nothing behind (item 7)', () => {
     expect(interrupted).toBeGreaterThanOrEqual(10);
   });
 });
+
+describe('the keystore and the key server read only regular files of bounded size', () => {
+  /** A copy of the store with `file` replaced by `make(path)`. */
+  function storeWith(name: string, file: string, make: (path: string) => void): string {
+    const dir = join(tmp.dir, name);
+    mkdirSync(dir);
+    for (const f of readdirSync(store)) if (f !== file && statSync(join(store, f)).isFile()) copyFileSync(join(store, f), join(dir, f));
+    make(join(dir, file));
+    return dir;
+  }
+  const fifo = (p: string) => void spawnSync('mkfifo', [p]);
+  const cases: Array<[string, string, (p: string) => void, string[], string]> = [
+    ['keys.json that is a FIFO', 'keys.json', fifo, ['keys', 'list'], 'it is a FIFO, not a regular file'],
+    ['keys.json that is a folder', 'keys.json', (p) => mkdirSync(p), ['keys', 'list'], 'keys.json: it is a folder, not a regular file'],
+    ['master.key linked to /dev/zero', 'master.key', (p) => symlinkSync('/dev/zero', p), ['keys', 'list'], 'master.key: it is a device, not a regular file'],
+    ['token.secret that is a FIFO', 'token.secret', fifo, ['token', '--model', 'blaze'], 'token.secret: it is a FIFO, not a regular file'],
+  ];
+  for (const [label, file, make, args, message] of cases) {
+    it(`${label}: io_error at once, no hang`, () => {
+      const dir = storeWith(label.replace(/\W+/g, '-'), file, make);
+      const r = runGuarded([...args, '--store', dir]);
+      expect(r.signal).toBeNull();
+      expect(r.code).toBe(1);
+      expect(r.stderr).toContain('modelseal: error [io_error]: cannot read ');
+      expect(r.stderr).toContain(message);
+    });
+  }
+
+  it('serve --config of a FIFO or /dev/zero: config_invalid at once, no hang', () => {
+    const config = join(tmp.dir, 'config-fifo.json');
+    fifo(config);
+    for (const [path, kind] of [[config, 'a FIFO'], ['/dev/zero', 'a device']] as const) {
+      const r = runGuarded(['serve', '--config', path, '--store', store, '--port', '0']);
+      expect(r.signal).toBeNull();
+      expect(r.code).toBe(2);
+      expect(r.stderr).toContain('[config_invalid]');
+      expect(r.stderr).toContain(`it is ${kind}, not a regular file`);
+    }
+  });
+});
