@@ -10,9 +10,16 @@ export interface ReleaseCounter {
   take(id: string, cap: number, expiresAtMs: number): boolean | Promise<boolean>;
 }
 
-/** A shared store (Redis) cannot be reached: the key server answers 503 `unavailable`. */
+/** A shared store (Redis) cannot be reached, or refuses the commands: the key server answers 503 `unavailable`. */
 export class SharedStateUnavailable extends Error {
   override readonly name = 'SharedStateUnavailable';
+  /** True when the store answered but refused the command (an ACL, out of memory), not unreachable. */
+  readonly refused: boolean;
+
+  constructor(message: string, options?: { cause?: unknown; refused?: boolean }) {
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
+    this.refused = options?.refused ?? false;
+  }
 }
 
 /** The in-memory counter: entries live until their token expires, then are swept. */

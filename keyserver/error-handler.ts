@@ -39,7 +39,7 @@ export function toWireError(err: unknown): WireError {
   // An HSM or KMS outage: the client may retry; cached keys are still being served meanwhile.
   if (isModelsealError(err, 'master_key_unavailable')) return new WireError('unavailable', 'the master key cannot be reached', { cause: err, retryAfter: 1 });
   if (isModelsealError(err)) return new WireError('unavailable', 'the keystore cannot be read', { cause: err });
-  if (err instanceof SharedStateUnavailable) return new WireError('unavailable', 'the shared state (Redis) cannot be reached', { cause: err, retryAfter: 1 });
+  if (err instanceof SharedStateUnavailable) return new WireError('unavailable', `the shared state (Redis) ${err.refused ? 'refuses the key server\'s commands' : 'cannot be reached'}`, { cause: err, retryAfter: 1 });
   for (const [type, code, detail] of FASTIFY_ERRORS) if (err instanceof type) return new WireError(code, detail);
   // Any other client fault Fastify reports (an aborted body, a bad URL) is the client's, with no detail.
   const status = (err as { statusCode?: unknown } | null)?.statusCode;
@@ -62,7 +62,7 @@ export function setErrorHandlers(app: FastifyInstance, config: KeyServerConfig):
       reply.header('connection', 'close');
       drainAndClose(req.raw, { maxBytes: config.bodyDrainLimit, timeoutMs: config.requestTimeoutMs });
     }
-    // A Redis outage is logged once by RedisState and counted in modelseal_redis_errors_total, not per request.
+    // A Redis outage or refusal is logged by RedisState (once, or once a minute per kind) and counted in modelseal_redis_errors_total, not per request.
     if (wire.code === 'internal_error' || (wire.code === 'unavailable' && !(err instanceof SharedStateUnavailable))) req.log.error({ code: (err as { code?: string }).code, msg: (err as Error).message }, 'release failed');
     return sendError(reply, wire);
   });

@@ -4,7 +4,7 @@
 // Commands fail fast while Redis is unreachable (no offline queue, a command timeout); the client
 // reconnects by itself, and callers turn the failure into 503 `unavailable` (fail closed).
 
-import { createClient } from 'redis';
+import { createClient, ErrorReply, MultiErrorReply } from 'redis';
 import { RateLimiterRedis, type RateLimiterAbstract } from 'rate-limiter-flexible';
 import type { Logger } from 'pino';
 import { SharedStateUnavailable, type ReleaseCounter } from './counter.js';
@@ -48,6 +48,17 @@ function makeClient(options: RedisStateOptions): Client {
   });
 }
 
+const CENTURY_MS = 100 * 365 * 86_400_000;
+
+/** How often one kind of refusal (its first word: NOPERM, OOM, EXECABORT, …) is logged at most. */
+const REFUSAL_LOG_EVERY_MS = 60_000;
+
+/** An error reply of Redis (an answer that refuses the command), as against a connection failure or a timeout. */
+function refusalOf(err: unknown): string | undefined {
+  if (err instanceof MultiErrorReply) return [...err.errors()].map((e) => e.message).join('; ') || err.message;
+  return err instanceof ErrorReply ? err.message : undefined;
+}
+
 /** The release cap on Redis: `INCR` and `PEXPIREAT` (the token's expiry) in one MULTI per release. */
 export class RedisReleaseCounter implements ReleaseCounter {
   readonly #state: RedisState;
@@ -60,7 +71,9 @@ export class RedisReleaseCounter implements ReleaseCounter {
     const client = this.#state.client;
     if (!client.isReady) throw new SharedStateUnavailable('Redis is not connected');
     const key = `${this.#state.keyPrefix}jti:${id}`;
-    const replies = await this.#state.run(() => client.multi().incr(key).pExpireAt(key, Math.ceil(expiresAtMs)).exec());
+    // Redis refuses an expiry past its range (a token of a far-off exp, possible with maxLifetimeSeconds 0): a century is for ever here.
+    const expireAt = Math.ceil(Math.min(expiresAtMs, Date.now() + CENTURY_MS));
+    const replies = await this.#state.run(() => client.multi().incr(key).pExpireAt(key, expireAt).exec());
     const count = Number(replies[0]);
     // INCR is atomic: of any number of concurrent requests, exactly `cap` see a count ≤ cap. A
     // refused request still increments the count, which can only refuse more, never release more.
@@ -104,6 +117,7 @@ export class RedisState {
   #subscriber: Client | undefined;
   #wasReady = false;
   #closed = false;
+  readonly #refusalsLogged = new Map<string, number>();
 
   private constructor(options: RedisStateOptions) {
     this.#options = options;
@@ -144,19 +158,43 @@ export class RedisState {
     } catch (err) {
       if (isAnswer(err)) throw err;
       this.#options.onError?.('command');
-      throw new SharedStateUnavailable('Redis cannot be reached', { cause: err });
+      const refusal = refusalOf(err);
+      if (refusal === undefined) throw new SharedStateUnavailable('Redis cannot be reached', { cause: err });
+      this.#logRefusal(refusal);
+      throw new SharedStateUnavailable(`Redis refused a command: ${refusal.slice(0, 200)}`, { cause: err, refused: true });
     } finally {
       clearTimeout(timer);
     }
   }
 
-  /** Why Redis is not usable now (not connected, or no PING answer in time), or undefined when it is. */
+  /**
+   * A Redis that answers but refuses (an ACL without a command, out of memory under noeviction, a
+   * key of the wrong type) fails every capped release until an operator acts: say so in the log,
+   * once a minute per kind, not once per request.
+   */
+  #logRefusal(refusal: string): void {
+    const kind = refusal.split(/\s/, 1)[0] ?? '';
+    const last = this.#refusalsLogged.get(kind);
+    if (last !== undefined && Date.now() - last < REFUSAL_LOG_EVERY_MS) return;
+    if (this.#refusalsLogged.size > 64) this.#refusalsLogged.clear();
+    this.#refusalsLogged.set(kind, Date.now());
+    this.#options.logger?.error({ reply: refusal.slice(0, 500) }, 'Redis refused a command: releases that need the shared state fail with 503 until Redis accepts it (check the Redis user\'s ACL, maxmemory and the keys under redisKeyPrefix)');
+  }
+
+  /**
+   * Why Redis is not usable now, or undefined when it is: not connected, no answer in time, or a
+   * refusal of the release cap's own commands (INCR and PEXPIREAT in a MULTI, on a probe key), which
+   * PING alone does not show (an ACL without them, out of memory).
+   */
   async check(): Promise<string | undefined> {
     if (!this.client.isReady) return 'the shared state (Redis) is not connected';
+    const probe = `${this.keyPrefix}readyz`;
     try {
       await this.run(() => this.client.ping());
+      await this.run(() => this.client.multi().incr(probe).pExpireAt(probe, Date.now() + 60_000).exec());
       return undefined;
-    } catch {
+    } catch (err) {
+      if (err instanceof SharedStateUnavailable && err.refused) return `the shared state (Redis) refuses the release cap's commands: ${err.message}`;
       return `the shared state (Redis) did not answer within ${this.#options.commandTimeoutMs} ms`;
     }
   }

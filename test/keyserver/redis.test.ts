@@ -9,6 +9,8 @@ import { get } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
+import { pino } from 'pino';
+import { createClient } from 'redis';
 import { FileKeyStore, SharedStateUnavailable, createKeyServer, loadConfig, mintDevToken, resolveConfig, type ReleaseCounter, type RequestLimiter } from '../../keyserver/index.js';
 import { isModelsealError } from '../../format/index.js';
 import { run, serveBin, type ServedBin } from '../helpers/bin.js';
@@ -139,6 +141,43 @@ describe('replicas and workers on one Redis', () => {
     }
     expect(await eventually(async () => (await post()) === 200, 50, 100)).toBe(true);
     await server.close();
+  });
+
+  it('Redis that answers but refuses (an ACL without PEXPIREAT): 503 saying so, readyz 503, one log line; a far-off token exp is clamped, not refused', async () => {
+    const admin = createClient({ url: redis.url });
+    await admin.connect();
+    await admin.sendCommand(['ACL', 'SETUSER', 'limited', 'on', '>pw', '~*', '&*', '+@all', '-pexpireat']);
+    const lines: Array<Record<string, unknown>> = [];
+    const logger = pino({ level: 'warn' }, { write: (line: string) => void lines.push(JSON.parse(line) as Record<string, unknown>) });
+    const config = { ...RELAXED, logLevel: 'warn' as const, auditLog: null, redisKeyPrefix: `acl${randomUUID().slice(0, 8)}:`, defaults: { ...RELAXED.defaults, releasesPerToken: 3 } };
+    const limited = await createKeyServer({ store, logger, config: { ...config, redis: `redis://limited:pw@127.0.0.1:${redis.port}` } });
+    const full = await createKeyServer({ store, config: { ...config, logLevel: 'silent', tokens: { maxLifetimeSeconds: 0 }, redis: redis.url } });
+    const { publicJwk } = await clientKey();
+    const post = async (server: typeof limited, token: string) => server.app.inject({ method: 'POST', url: '/v2/release', headers: { authorization: `Bearer ${token}` }, payload: { modelId: 'face', keyId: 'k1', sealing: TEST_SEALING, epk: publicJwk } });
+    try {
+      const token = await mintDevToken({ store, models: ['face'] });
+      for (let i = 0; i < 3; i++) {
+        const r = await post(limited, token);
+        expect(r.statusCode).toBe(503);
+        expect(r.json().error).toMatchObject({ code: 'unavailable', message: expect.stringContaining('refuses the key server\'s commands') });
+      }
+      const ready = await limited.app.inject({ url: '/readyz' });
+      expect(ready.statusCode).toBe(503);
+      expect(ready.body).toMatch(/refuses the release cap's commands: Redis refused a command: .*NOPERM/);
+      // Logged once for the three requests and the probe, not per request.
+      const refusals = lines.filter((l) => String(l['msg']).startsWith('Redis refused a command'));
+      expect(refusals).toHaveLength(1);
+      expect(String(refusals[0]!['reply'])).toMatch(/NOPERM/);
+      // exp 10^17 s (maxLifetimeSeconds 0 allows it): Redis would refuse that expiry; the cap keeps a century.
+      const { SignJWT } = await import('jose');
+      const farOff = await new SignJWT({ models: ['face'], jti: randomUUID() }).setProtectedHeader({ alg: 'HS256' }).setIssuer('modelseal-dev').setAudience('modelseal').setIssuedAt().setExpirationTime(1e17).sign(await store.tokenSecret());
+      expect((await post(full, farOff)).statusCode).toBe(200);
+    } finally {
+      await limited.close();
+      await full.close();
+      await admin.sendCommand(['ACL', 'DELUSER', 'limited']);
+      await admin.quit();
+    }
   });
 
   it('Redis stopped: every replica answers 503 unavailable with Retry-After and stays up; Redis back: releases resume', async () => {
