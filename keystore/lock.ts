@@ -5,7 +5,7 @@
 
 import { randomBytes } from 'node:crypto';
 import { readFileSync, readlinkSync, unlinkSync } from 'node:fs';
-import { copyFile, link, rename, rm, rmdir } from 'node:fs/promises';
+import { copyFile, link, lstat, rename, rm, rmdir } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -127,7 +127,11 @@ export async function lockStore(dir: string, options: { waitMs?: number } = {}):
       // noted, not thrown from proper-lockfile's timer: the writer checks before and after writing.
       release = await lockfile.lock(dir, { lockfilePath: lockPath, stale: STALE_MS, retries: 0, onCompromised: (err) => (state.compromised = err) });
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ELOCKED') throw err;
+      const code = (err as NodeJS.ErrnoException).code;
+      // A file where the lock folder goes would be "held" until it went stale, then fail with ENOTDIR.
+      const isFile = code === 'ENOTDIR' || (code === 'ELOCKED' && (await lstat(lockPath).then((s) => !s.isDirectory(), () => false)));
+      if (isFile) throw new ModelsealError('io_error', `cannot lock the keystore ${dir}: ${lockPath} is a file, where modelseal keeps a lock folder while it writes; if no modelseal command is running, remove that file and retry`, { cause: err, file: lockPath });
+      if (code !== 'ELOCKED') throw err;
       const dead = await reclaimIfDead(lockPath, ownerPath);
       if (dead) {
         reclaimReporter?.(`removed a stale keystore lock ${lockPath} left by process ${dead.pid} (no longer running) since ${dead.since}`);

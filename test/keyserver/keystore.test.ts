@@ -112,6 +112,14 @@ describe('FileKeyStore', () => {
     await (await lockStore(dir))();
   });
 
+  it('keys.lock that is a file, not a folder: io_error naming it and what to do', async () => {
+    const { store } = await FileKeyStore.open(dir, { create: true });
+    await writeFile(join(dir, 'keys.lock'), '');
+    const err = await caughtModelsealError(store.rotate('face'));
+    expect(err.code).toBe('io_error');
+    expect(err.message).toContain(`${join(dir, 'keys.lock')} is a file, where modelseal keeps a lock folder`);
+  });
+
   it('a lock whose owner process has ended is reclaimed at once, and the reclaim is reported', async () => {
     const { store } = await FileKeyStore.open(dir, { create: true });
     // A real, finished process: its pid names no running process (unless reused, then the lock is outwaited).
