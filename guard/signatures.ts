@@ -34,9 +34,13 @@ export function isSealedName(name: string): boolean {
   return name.endsWith('.sealed');
 }
 
-/** The names tensorflowjs_converter gives weight shards: `group1-shard3of7.bin` (or without `.bin`). */
+/**
+ * The names tensorflowjs_converter gives weight shards: `group1-shard3of7.bin` (or without `.bin`),
+ * and the same name as a JavaScript module (`group1-shard1of2.min.js`: nsfwjs ships its shards so,
+ * base64 inside).
+ */
 export function isTfjsShardName(name: string): boolean {
-  return /^group\d+-shard\d+of\d+(\.bin)?$/.test(name);
+  return /^group\d+-shard\d+of\d+(\.bin|\.js|\.min\.js)?$/.test(name);
 }
 
 /** ONNX external-data files by name: `model.onnx_data`, `model.onnx.data`, `weights.onnx_data`. */
@@ -148,18 +152,49 @@ export function detectOnnx(head: Uint8Array, size: number): Detection | undefine
   return undefined;
 }
 
-/** A JSON file whose head looks like a TF.js model.json: worth reading whole and parsing. */
+const isJsonSpace = (byte: number | undefined): boolean => byte === 0x20 || byte === 0x0a || byte === 0x0d || byte === 0x09;
+
+/**
+ * A JSON file whose head looks like a TF.js model.json (an object naming a model key), or like a
+ * bare weights manifest (an array of objects naming `paths` and `weights`, as face-api and TF.js
+ * before 1.0 ship beside their weights): worth reading whole and parsing.
+ */
 export function looksLikeTfjsJson(head: Uint8Array): boolean {
   let i = head[0] === 0xef && head[1] === 0xbb && head[2] === 0xbf ? 3 : 0;
-  while (i < head.length && (head[i] === 0x20 || head[i] === 0x0a || head[i] === 0x0d || head[i] === 0x09)) i++;
-  if (head[i] !== 0x7b) return false;
+  while (i < head.length && isJsonSpace(head[i])) i++;
   const text = new TextDecoder().decode(head);
+  if (head[i] === 0x5b) {
+    i++;
+    while (i < head.length && isJsonSpace(head[i])) i++;
+    return head[i] === 0x7b && /"(paths|weights)"\s*:/.test(text);
+  }
+  if (head[i] !== 0x7b) return false;
   return /"(modelTopology|weightsManifest)"\s*:/.test(text) || /"format"\s*:\s*"(graph|layers)-model"/.test(text);
+}
+
+// A bare weights manifest: a non-empty array of groups, each `{ paths: string[], weights: [{ name }] }`.
+function weightsManifestPaths(json: unknown[]): string[] | undefined {
+  if (json.length === 0) return undefined;
+  const paths: string[] = [];
+  for (const group of json) {
+    if (group === null || typeof group !== 'object' || Array.isArray(group)) return undefined;
+    const { paths: groupPaths, weights } = group as { paths?: unknown; weights?: unknown };
+    if (!Array.isArray(groupPaths) || !groupPaths.every((p) => typeof p === 'string')) return undefined;
+    if (!Array.isArray(weights) || !weights.every((w) => typeof (w as { name?: unknown } | null)?.name === 'string')) return undefined;
+    paths.push(...(groupPaths as string[]));
+  }
+  return paths;
 }
 
 /** What a parsed TF.js model.json says: a finding (or undefined for a sealed manifest), and its weight paths. */
 export function classifyModelJson(json: unknown): { detection: Detection; weightPaths: string[] } | undefined {
-  if (json === null || typeof json !== 'object' || Array.isArray(json)) return undefined;
+  if (Array.isArray(json)) {
+    const weightPaths = weightsManifestPaths(json);
+    if (!weightPaths) return undefined;
+    const files = `${weightPaths.length} weight file${weightPaths.length === 1 ? '' : 's'}`;
+    return { detection: { kind: 'tfjs-model', reason: `TF.js weights manifest: an array of weight groups, as face-api ships (${files})` }, weightPaths };
+  }
+  if (json === null || typeof json !== 'object') return undefined;
   const obj = json as Record<string, unknown>;
   // A sealed manifest (modelseal/1, /2 or later) holds no plaintext: never a finding.
   if (typeof obj['modelseal'] === 'string') return undefined;

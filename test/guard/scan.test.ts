@@ -136,6 +136,11 @@ describe('scanBuild', () => {
   copyFileSync(join(HUMAN_MODELS, 'blazeface.json'), join(root, 'public/face/model.json'));
   copyFileSync(join(HUMAN_MODELS, 'blazeface.bin'), join(root, 'public/face/blazeface.bin'));
   write(join(root, 'models/orphan/group1-shard1of2.bin'), new Uint8Array(64));
+  // face-api's layout: a bare weights manifest (an array of groups) beside a weight file with any name.
+  const faceApiManifest = [{ weights: [{ name: 'conv0/filters', shape: [3, 3, 3, 16], dtype: 'float32' }, { name: 'conv0/bias', shape: [16], dtype: 'float32' }], paths: ['tiny_face_detector_model.bin'] }];
+  write(join(root, 'public/faceapi/tiny_face_detector_model-weights_manifest.json'), JSON.stringify(faceApiManifest, null, 2));
+  write(join(root, 'public/faceapi/tiny_face_detector_model.bin'), new Uint8Array(1792));
+  write(join(root, 'models/nsfw/group1-shard1of1.min.js'), '!function(e){module.exports=e()}(function(){return "AAAA"});'); // nsfwjs: a shard as a JS module
   write(join(root, 'models/net.onnx'), onnxModel());
   write(join(root, 'models/ext/small.onnx'), onnxModel({ external: 'tensors.dat' }));
   write(join(root, 'models/ext/tensors.dat'), new Uint8Array(64));
@@ -148,6 +153,7 @@ describe('scanBuild', () => {
   write(join(root, 'assets/logo.png'), new Uint8Array([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, ...new Uint8Array(100)]));
   write(join(root, 'assets/wasm.wasm'), new Uint8Array([0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00]));
   write(join(root, 'assets/i18n.json'), JSON.stringify({ help: 'a "modelTopology": is what tfjs calls it' }));
+  write(join(root, 'assets/fonts.json'), JSON.stringify([{ family: 'Inter', weights: [400, 700], paths: ['inter.woff2'] }])); // an array with `paths` and `weights` that name no tensor
   write(join(root, 'assets/empty.onnx'), '');
   write(join(root, 'sealed/face/model.json'), JSON.stringify({ modelseal: 'modelseal/2', modelId: 'face', keyId: 'k1', modelTopology: {} }));
   write(join(root, 'sealed/face/shard-1-of-1.sealed'), gguf()); // a .sealed file is never a finding, whatever its bytes
@@ -159,6 +165,9 @@ describe('scanBuild', () => {
       'public/face/model.json': 'tfjs-model',
       'public/face/blazeface.bin': 'tfjs-weights',
       'models/orphan/group1-shard1of2.bin': 'tfjs-weights',
+      'public/faceapi/tiny_face_detector_model-weights_manifest.json': 'tfjs-model',
+      'public/faceapi/tiny_face_detector_model.bin': 'tfjs-weights',
+      'models/nsfw/group1-shard1of1.min.js': 'tfjs-weights',
       'models/net.onnx': 'onnx',
       'models/ext/small.onnx': 'onnx',
       'models/ext/tensors.dat': 'onnx-external-data',
@@ -172,9 +181,10 @@ describe('scanBuild', () => {
     expect(bin.size).toBeGreaterThan(500_000);
     expect(report.findings.find((f) => f.path.endsWith('tensors.dat'))!.reason).toContain('external data of the ONNX model');
     expect(report.clean).toBe(false);
-    expect(report.files).toBe(20);
+    expect(report.findings.find((f) => f.path.endsWith('-weights_manifest.json'))!.reason).toBe('TF.js weights manifest: an array of weight groups, as face-api ships (1 weight file)');
+    expect(report.files).toBe(24);
     // Heads only: far less than the ~530 KB of weights was read (model.json is read whole).
-    expect(report.bytesRead).toBeLessThan(HEAD_BYTES * 20 + 200_000);
+    expect(report.bytesRead).toBeLessThan(HEAD_BYTES * 24 + 200_000);
   });
 
   it('leaves out what .modelsealignore and --ignore patterns name', async () => {
