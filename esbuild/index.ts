@@ -4,7 +4,7 @@
 
 import { dirname, resolve } from 'node:path';
 import type { Plugin } from 'esbuild';
-import { checkBuildGuardOptions, guardOutput, sealIntoOutput, type BuildGuardOptions } from '../cli/build-guard.js';
+import { checkBuildGuardOptions, guardOutput, sealIntoOutput, skippedWarnings, type BuildGuardOptions } from '../cli/build-guard.js';
 
 /** Options of the esbuild plugin: `out` and `ignore` are relative to the outdir, other paths to absWorkingDir. */
 export type ModelsealEsbuildOptions = BuildGuardOptions;
@@ -30,11 +30,12 @@ export function modelseal(options: ModelsealEsbuildOptions = {}): Plugin {
         if (!outDir) return { errors: [{ text: 'modelseal: set outdir (or outfile) so the plugin knows which folder ships' }] };
         try {
           await sealIntoOutput(options, root, outDir);
-          if (options.scan !== false) await guardOutput(options, root, outDir);
+          if (options.scan === false) return undefined;
+          const report = await guardOutput(options, root, outDir);
+          return { warnings: skippedWarnings(report, outDir).map((text) => ({ text })) };
         } catch (err) {
           return { errors: [{ text: (err as Error).message, detail: err }] };
         }
-        return undefined;
       });
     },
   };

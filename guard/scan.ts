@@ -7,6 +7,8 @@ import { constants } from 'node:fs';
 import { lstat, open, readdir, readFile, realpath } from 'node:fs/promises';
 import { dirname, join, relative, resolve, sep } from 'node:path';
 import ignore, { type Ignore } from 'ignore';
+import { ModelsealError } from '../format/errors.js';
+import { readRegularText } from '../keystore/regular-file.js';
 import {
   classifyModelJson,
   detectBinary,
@@ -15,6 +17,7 @@ import {
   isSealedName,
   looksLikeTfjsJson,
   onnxExternalLocations,
+  parseOnnx,
   type Detection,
   type FindingKind,
 } from './signatures.js';
@@ -69,6 +72,29 @@ export interface ScanOptions {
   ignore?: string[];
   /** Files read at once (default 32). */
   concurrency?: number;
+  /** Read each scanned folder's own `.modelsealignore` (default true; the bundler plugins pass false). */
+  ignoreFiles?: boolean;
+}
+
+// An ignore file is a short list of patterns; a larger one is a wrong path, not rules.
+const MAX_IGNORE_FILE_BYTES = 1024 * 1024;
+
+/**
+ * Reads an ignore file: '' when there is none; io_error when it is not a regular file of at most
+ * 1 MiB (a FIFO must not hang the build), or, with `noFollow`, when it is a symbolic link.
+ */
+export async function readIgnoreFile(path: string, options: { noFollow?: boolean } = {}): Promise<string> {
+  try {
+    return await readRegularText(path, MAX_IGNORE_FILE_BYTES, options);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') return '';
+    if (err instanceof ModelsealError) throw err;
+    const why = code === 'ELOOP'
+      ? 'it is a symbolic link, and the scan follows no link (its rules would come from outside what is scanned)'
+      : `${code ?? (err as Error).message}`;
+    throw new ModelsealError('io_error', `cannot read the ignore file ${path}: ${why}; put the file itself there, or remove it`, { file: path });
+  }
 }
 
 // A model.json is read whole only up to this size (bigger ones are still findings, by their head).
@@ -76,6 +102,8 @@ const MAX_JSON_BYTES = 64 * 1024 * 1024;
 // An ONNX file is searched for external-data locations only when it is this small (it is small
 // exactly when its weights are external).
 const MAX_ONNX_SEARCH_BYTES = 16 * 1024 * 1024;
+// Reads past the head an ONNX file may take before its graph (each a head's length, at a field boundary).
+const MAX_ONNX_READS = 16;
 
 interface FileEntry {
   root: number;
@@ -115,11 +143,7 @@ export async function scanBuild(roots: string[], options: ScanOptions = {}): Pro
       continue;
     }
     const rules = ignore();
-    try {
-      rules.add(await readFile(join(top, IGNORE_FILE), 'utf8'));
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-    }
+    if (options.ignoreFiles !== false) rules.add(await readIgnoreFile(join(top, IGNORE_FILE), { noFollow: true }));
     if (options.ignore) rules.add(options.ignore);
     await walk(r, top, rules, files, report, shown, concurrency);
   }
@@ -148,7 +172,7 @@ export async function scanBuild(roots: string[], options: ScanOptions = {}): Pro
     try {
       const head = await readHead(entry.full, buffer);
       report.bytesRead += head.length;
-      const binary = detectBinary(head, entry.size);
+      const binary = detectBinary(head, entry.size) ?? await onnxPastHead(entry.full, head, entry.size, buffer, report);
       if (binary) {
         add(entry, binary);
         if (binary.kind === 'onnx' && entry.size <= MAX_ONNX_SEARCH_BYTES) {
@@ -198,11 +222,23 @@ export async function scanBuild(roots: string[], options: ScanOptions = {}): Pro
   return report;
 }
 
-async function readHead(path: string, buffer: Uint8Array): Promise<Uint8Array> {
+// An ONNX file whose fields before the graph run past the head (a long doc_string): read on,
+// one head's length at a time, at most MAX_ONNX_READS times. `buffer` may be reused: the head is done with.
+async function onnxPastHead(path: string, head: Uint8Array, size: number, buffer: Uint8Array, report: ScanReport): Promise<Detection | undefined> {
+  let parsed = parseOnnx(head, size);
+  for (let reads = 0; parsed && 'resume' in parsed && reads < MAX_ONNX_READS; reads++) {
+    const window = await readHead(path, buffer, parsed.resume.at);
+    report.bytesRead += window.length;
+    parsed = parseOnnx(window, size, parsed.resume);
+  }
+  return parsed && 'detection' in parsed ? parsed.detection : undefined;
+}
+
+async function readHead(path: string, buffer: Uint8Array, position = 0): Promise<Uint8Array> {
   // O_NOFOLLOW: a file swapped for a link after the walk is refused, not followed.
   const handle = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW);
   try {
-    const { bytesRead } = await handle.read(buffer, 0, buffer.length, 0);
+    const { bytesRead } = await handle.read(buffer, 0, buffer.length, position);
     return buffer.subarray(0, bytesRead);
   } finally {
     await handle.close();

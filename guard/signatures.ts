@@ -37,10 +37,11 @@ export function isSealedName(name: string): boolean {
 /**
  * The names tensorflowjs_converter gives weight shards: `group1-shard3of7.bin` (or without `.bin`),
  * and the same name as a JavaScript module (`group1-shard1of2.min.js`: nsfwjs ships its shards so,
- * base64 inside).
+ * base64 inside); also with the content hash a bundler adds to an imported asset
+ * (`group1-shard1of1-CQBa4mzY.bin` from Vite, `-HU7LPCPW` from esbuild).
  */
 export function isTfjsShardName(name: string): boolean {
-  return /^group\d+-shard\d+of\d+(\.bin|\.js|\.min\.js)?$/.test(name);
+  return /^group\d+-shard\d+of\d+(-[A-Za-z0-9_-]{6,32})?(\.bin|\.js|\.min\.js)?$/.test(name);
 }
 
 /** ONNX external-data files by name: `model.onnx_data`, `model.onnx.data`, `weights.onnx_data`. */
@@ -109,40 +110,58 @@ function varint(b: Uint8Array, at: number): { value: number; next: number } | un
   return undefined;
 }
 
+/** Where an ONNX parse stands when a field runs past the bytes read: read on from file offset `at`. */
+export interface OnnxResume {
+  at: number;
+  irVersion: number;
+}
+
 /**
  * ONNX (a protobuf ModelProto has no magic): field 1 `ir_version` first, as every serializer
  * writes fields in number order, with a value from 1 to 64; then only ModelProto fields with their
- * right wire types, strings that are UTF-8 and end inside the head, until the `graph` (7) or an
- * `opset_import` (8) field, whose length must fit in the file.
+ * right wire types, strings that are UTF-8, until the `graph` (7) or an `opset_import` (8) field,
+ * whose length must fit in the file. `bytes` start at file offset `from.at` (0 without `from`).
+ * A field that ends past `bytes` but inside the file (a long doc_string) gives `{ resume }`: the
+ * caller reads on from there (that field's UTF-8 is then not checked).
  */
-export function detectOnnx(head: Uint8Array, size: number): Detection | undefined {
-  if (head[0] !== 0x08) return undefined;
-  const ir = varint(head, 1);
-  if (!ir || ir.value < 1 || ir.value > 64) return undefined;
-  let at = ir.next;
-  for (let fields = 0; fields < 64 && at < head.length; fields++) {
-    const tag = varint(head, at);
-    if (!tag) return undefined;
+export function parseOnnx(bytes: Uint8Array, size: number, from?: OnnxResume): { detection: Detection } | { resume: OnnxResume } | undefined {
+  let at = 0;
+  let irVersion: number;
+  if (from) irVersion = from.irVersion;
+  else {
+    if (bytes[0] !== 0x08) return undefined;
+    const ir = varint(bytes, 1);
+    if (!ir || ir.value < 1 || ir.value > 64) return undefined;
+    irVersion = ir.value;
+    at = ir.next;
+  }
+  const base = from?.at ?? 0;
+  // The bytes ran out before the field at `at` was whole: read on from it, if the file goes on.
+  const readOn = (): { resume: OnnxResume } | undefined => (base + bytes.length < size && at > 0 ? { resume: { at: base + at, irVersion } } : undefined);
+  for (let fields = 0; fields < 64; fields++) {
+    if (at >= bytes.length) return readOn();
+    const tag = varint(bytes, at);
+    if (!tag) return bytes.length - at < 10 ? readOn() : undefined;
     const field = Math.floor(tag.value / 8);
     const wire = tag.value % 8;
     if (MODEL_PROTO_FIELDS[field] !== wire || field === 1) return undefined;
     if (wire === 0) {
-      const v = varint(head, tag.next);
-      if (!v) return undefined;
+      const v = varint(bytes, tag.next);
+      if (!v) return bytes.length - tag.next < 10 ? readOn() : undefined;
       at = v.next;
       continue;
     }
-    const len = varint(head, tag.next);
-    if (!len) return undefined;
+    const len = varint(bytes, tag.next);
+    if (!len) return bytes.length - tag.next < 10 ? readOn() : undefined;
     const end = len.next + len.value;
-    if (end > size) return undefined;
+    if (base + end > size) return undefined;
     if (field === 7 || field === 8) {
-      return { kind: 'onnx', reason: `ONNX ModelProto (ir_version ${ir.value}, then a ${field === 7 ? 'graph' : 'opset_import'} field of ${len.value} bytes)` };
+      return { detection: { kind: 'onnx', reason: `ONNX ModelProto (ir_version ${irVersion}, then a ${field === 7 ? 'graph' : 'opset_import'} field of ${len.value} bytes)` } };
     }
-    if (end > head.length) return undefined;
+    if (end > bytes.length) return { resume: { at: base + end, irVersion } };
     if (STRING_FIELDS.has(field)) {
       try {
-        utf8.decode(head.subarray(len.next, end));
+        utf8.decode(bytes.subarray(len.next, end));
       } catch {
         return undefined;
       }
@@ -150,6 +169,12 @@ export function detectOnnx(head: Uint8Array, size: number): Detection | undefine
     at = end;
   }
   return undefined;
+}
+
+/** parseOnnx on the head alone: the finding, or undefined (also when the fields run past the head). */
+export function detectOnnx(head: Uint8Array, size: number): Detection | undefined {
+  const parsed = parseOnnx(head, size);
+  return parsed && 'detection' in parsed ? parsed.detection : undefined;
 }
 
 const isJsonSpace = (byte: number | undefined): boolean => byte === 0x20 || byte === 0x0a || byte === 0x0d || byte === 0x09;

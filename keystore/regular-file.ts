@@ -23,9 +23,12 @@ function refusal(path: string, st: Stats, maxBytes: number): ModelsealError | un
   return undefined;
 }
 
-/** Reads a regular file of at most `maxBytes` as UTF-8. Open errors (ENOENT, EACCES) are thrown as they are. */
-export async function readRegularText(path: string, maxBytes = SMALL_FILE_BYTES): Promise<string> {
-  const handle = await open(path, READ_FLAGS);
+/**
+ * Reads a regular file of at most `maxBytes` as UTF-8. Open errors (ENOENT, EACCES) are thrown as
+ * they are; with `noFollow`, a symbolic link is refused (ELOOP) instead of followed.
+ */
+export async function readRegularText(path: string, maxBytes = SMALL_FILE_BYTES, options: { noFollow?: boolean } = {}): Promise<string> {
+  const handle = await open(path, READ_FLAGS | (options.noFollow ? constants.O_NOFOLLOW : 0));
   try {
     const refused = refusal(path, await handle.stat(), maxBytes);
     if (refused) throw refused;

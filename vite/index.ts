@@ -4,7 +4,7 @@
 
 import { relative, resolve } from 'node:path';
 import type { Plugin, ResolvedConfig } from 'vite';
-import { checkBuildGuardOptions, guardOutput, sealIntoOutput, type BuildGuardOptions, type BuildModel } from '../cli/build-guard.js';
+import { checkBuildGuardOptions, guardOutput, sealIntoOutput, skippedWarnings, type BuildGuardOptions, type BuildModel } from '../cli/build-guard.js';
 
 /** One model to seal into the build output (`out` is relative to Vite's outDir). */
 export type ModelsealViteModel = BuildModel;
@@ -48,7 +48,17 @@ export function modelseal(options: ModelsealViteOptions = {}): Plugin {
         if (!written || options.scan === false) return;
         written = false;
         const root = config?.root ?? process.cwd();
-        const report = await guardOutput(options, root, outDir);
+        let report;
+        try {
+          report = await guardOutput(options, root, outDir);
+        } catch (err) {
+          // In `vite build --watch` an error thrown here ends the watcher without printing it
+          // (Rolldown, Vite 8.4): log it and keep watching, as esbuild's watch mode does.
+          if (!config?.build.watch) throw err;
+          config.logger.error(`modelseal: ${(err as Error).message}`);
+          return;
+        }
+        for (const line of skippedWarnings(report, outDir)) config?.logger.warn(line);
         config?.logger.info(`modelseal: sealed ${sealed} model${sealed === 1 ? '' : 's'}; scanned ${report.files} files in ${relative(root, outDir) || outDir}: no plaintext model files`);
       },
     },

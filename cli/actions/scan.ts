@@ -16,6 +16,8 @@ export interface ScanCommandOptions {
 /** Checks the arguments (each must exist: a typo must not pass as clean) and scans. */
 export async function collectScan(paths: string[], opts: ScanCommandOptions): Promise<ScanReport> {
   for (const p of paths) {
+    // resolve('') is the working folder: an empty $OUT_DIR must not scan somewhere else and pass.
+    if (p.trim() === '') throw usageError('cannot scan "": the folder argument is empty', 'pass the build output folder, e.g. `modelseal scan dist` (is the variable that names it set?)');
     try {
       const info = await stat(resolve(p));
       if (!info.isDirectory() && !info.isFile()) throw usageError(`${p} is neither a folder nor a file`);
@@ -44,5 +46,6 @@ export function printScan(report: ScanReport, opts: { json?: boolean }): void {
   if (report.errors.length > 0) {
     throw new CliError('io_error', `could not read ${report.errors.length} file${report.errors.length === 1 ? '' : 's'} in ${where}, so the scan cannot vouch for ${where}`, { file: report.errors[0]!.path, hint: `fix the permissions, or list the paths in ${IGNORE_FILE}` });
   }
-  note(`scanned ${report.files} file${report.files === 1 ? '' : 's'} (${formatBytes(report.bytes)}) in ${where}: no plaintext model files`);
+  const ignored = report.ignored > 0 ? `, ${report.ignored} path${report.ignored === 1 ? '' : 's'} left out by ignore rules` : '';
+  note(`scanned ${report.files} file${report.files === 1 ? '' : 's'} (${formatBytes(report.bytes)}) in ${where}${ignored}: no plaintext model files`);
 }

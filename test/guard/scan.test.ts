@@ -1,10 +1,11 @@
 // modelseal scan: each format's rule on real or spec-built bytes, the false positives it must not
 // raise, sealed output, the ignore file, symbolic links, and the command's exit codes and JSON.
+import { execFileSync } from 'node:child_process';
 import { chmodSync, copyFileSync, mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { scanBuild, type ScanReport } from '../../guard/index.js';
-import { detectBinary, detectOnnx, HEAD_BYTES, onnxExternalLocations } from '../../guard/signatures.js';
+import { detectBinary, detectOnnx, HEAD_BYTES, onnxExternalLocations, parseOnnx, type OnnxResume } from '../../guard/signatures.js';
 import { HUMAN_MODELS, run, tempDir } from '../cli/helpers.js';
 
 const tmp = tempDir('modelseal-scan-');
@@ -30,7 +31,7 @@ const varintField = (num: number, value: number): number[] => [...varint(num * 8
  * and one float initializer whose data lives in `external` (if given), opset_import { version 17 }.
  * Field numbers from onnx/onnx.proto3.
  */
-function onnxModel(options: { external?: string; weights?: number } = {}): Uint8Array {
+function onnxModel(options: { external?: string; weights?: number; docString?: string } = {}): Uint8Array {
   const node = new Uint8Array([...field(1, 'x'), ...field(2, 'y'), ...field(4, 'Sigmoid')]); // NodeProto: input, output, op_type
   const raw = new Uint8Array((options.weights ?? 16) * 4);
   const tensor = new Uint8Array([
@@ -46,6 +47,7 @@ function onnxModel(options: { external?: string; weights?: number } = {}): Uint8
     ...varintField(1, 8), // ir_version
     ...field(2, 'pytorch'),
     ...field(3, '2.1.0'),
+    ...(options.docString === undefined ? [] : field(6, options.docString)), // doc_string, before the graph as serializers write it
     ...field(7, graph),
     ...field(8, new Uint8Array(varintField(2, 17))), // opset_import { version: 17 }
   ]);
@@ -108,6 +110,20 @@ describe('detection rules', () => {
     expect(detectOnnx(new Uint8Array([0x12, 0x01, 0x41, 0x3a, 0x00]), 5)).toBeUndefined();
   });
 
+  it('ONNX whose doc_string runs past the head: parseOnnx says where to read on, and finds the graph there', () => {
+    const model = onnxModel({ docString: 'x'.repeat(5000) });
+    const head = model.subarray(0, HEAD_BYTES);
+    expect(detectOnnx(head, model.length)).toBeUndefined();
+    const first = parseOnnx(head, model.length);
+    // Read on right after the doc_string: where the graph field starts (the same bytes as in the model without it).
+    const graphAt = model.length - (onnxModel().length - 18); // 18: ir_version, producer name and version
+    expect(first && 'resume' in first ? first.resume : undefined).toEqual({ at: graphAt, irVersion: 8 });
+    const resume = (first as { resume: OnnxResume }).resume;
+    expect(parseOnnx(model.subarray(resume.at, resume.at + HEAD_BYTES), model.length, resume)).toEqual({ detection: { kind: 'onnx', reason: expect.stringContaining('ir_version 8, then a graph field') } });
+    // Past the file's end there is nothing to read on: the doc_string claims more bytes than the file has.
+    expect(parseOnnx(head, 4500)).toBeUndefined();
+  });
+
   it('finds the external-data locations an ONNX model names', () => {
     expect(onnxExternalLocations(onnxModel({ external: 'weights/model.onnx_data' }))).toEqual(['weights/model.onnx_data']);
     expect(onnxExternalLocations(onnxModel())).toEqual([]);
@@ -141,7 +157,9 @@ describe('scanBuild', () => {
   write(join(root, 'public/faceapi/tiny_face_detector_model-weights_manifest.json'), JSON.stringify(faceApiManifest, null, 2));
   write(join(root, 'public/faceapi/tiny_face_detector_model.bin'), new Uint8Array(1792));
   write(join(root, 'models/nsfw/group1-shard1of1.min.js'), '!function(e){module.exports=e()}(function(){return "AAAA"});'); // nsfwjs: a shard as a JS module
+  write(join(root, 'assets/group1-shard1of1-CQBa4mzY.bin'), new Uint8Array(64)); // a shard imported through a bundler, content hash added
   write(join(root, 'models/net.onnx'), onnxModel());
+  write(join(root, 'models/documented.onnx'), onnxModel({ docString: 'd'.repeat(3 * HEAD_BYTES) })); // fields before the graph run past the head
   write(join(root, 'models/ext/small.onnx'), onnxModel({ external: 'tensors.dat' }));
   write(join(root, 'models/ext/tensors.dat'), new Uint8Array(64));
   write(join(root, 'models/big.onnx_data'), new Uint8Array(8));
@@ -168,7 +186,9 @@ describe('scanBuild', () => {
       'public/faceapi/tiny_face_detector_model-weights_manifest.json': 'tfjs-model',
       'public/faceapi/tiny_face_detector_model.bin': 'tfjs-weights',
       'models/nsfw/group1-shard1of1.min.js': 'tfjs-weights',
+      'assets/group1-shard1of1-CQBa4mzY.bin': 'tfjs-weights',
       'models/net.onnx': 'onnx',
+      'models/documented.onnx': 'onnx',
       'models/ext/small.onnx': 'onnx',
       'models/ext/tensors.dat': 'onnx-external-data',
       'models/big.onnx_data': 'onnx-external-data',
@@ -182,9 +202,9 @@ describe('scanBuild', () => {
     expect(report.findings.find((f) => f.path.endsWith('tensors.dat'))!.reason).toContain('external data of the ONNX model');
     expect(report.clean).toBe(false);
     expect(report.findings.find((f) => f.path.endsWith('-weights_manifest.json'))!.reason).toBe('TF.js weights manifest: an array of weight groups, as face-api ships (1 weight file)');
-    expect(report.files).toBe(24);
+    expect(report.files).toBe(26);
     // Heads only: far less than the ~530 KB of weights was read (model.json is read whole).
-    expect(report.bytesRead).toBeLessThan(HEAD_BYTES * 24 + 200_000);
+    expect(report.bytesRead).toBeLessThan(HEAD_BYTES * 30 + 200_000);
   });
 
   it('leaves out what .modelsealignore and --ignore patterns name', async () => {
@@ -253,7 +273,9 @@ describe('modelseal scan', () => {
     expect(ok.code).toBe(0);
     expect(ok.stdout).toBe('');
     expect(ok.stderr).toBe(`modelseal: scanned 1 file (15 B) in ${clean}: no plaintext model files\n`);
-    expect(run(['scan', dist, '--ignore', 'face/']).code).toBe(0);
+    const ignored = run(['scan', dist, '--ignore', 'face/']);
+    expect(ignored.code).toBe(0);
+    expect(ignored.stderr).toBe(`modelseal: scanned 1 file (15 B) in ${dist}, 1 path left out by ignore rules: no plaintext model files\n`);
     expect(JSON.parse(run(['scan', clean, '--json']).stdout).clean).toBe(true);
   });
 
@@ -273,7 +295,24 @@ describe('modelseal scan', () => {
     expect(r.stderr).toContain(`modelseal: error [io_error]: could not read 1 file in ${dir}, so the scan cannot vouch for ${dir}`);
   });
 
+  it('an ignore file that is a link, a FIFO or a folder is io_error at once, naming it; its rules are not applied', () => {
+    for (const kind of ['link', 'fifo', 'folder'] as const) {
+      const dir = join(tmp.dir, `ignore-${kind}`);
+      write(join(dir, 'llm.gguf'), gguf());
+      const file = join(dir, '.modelsealignore');
+      if (kind === 'link') symlinkSync(write(join(tmp.dir, `rules-${kind}`), '*.gguf\n'), file);
+      if (kind === 'fifo') execFileSync('mkfifo', [file]);
+      if (kind === 'folder') mkdirSync(file);
+      const r = run(['scan', dir]);
+      expect(r.code, kind).toBe(1);
+      expect(r.stderr, kind).toContain(`modelseal: error [io_error]: cannot read ${kind === 'link' ? 'the ignore file ' : ''}${file}: `);
+    }
+  });
+
   it('exits 2 on usage errors: no folder, a folder that does not exist', () => {
+    const empty = run(['scan', '']);
+    expect(empty.code).toBe(2);
+    expect(empty.stderr).toContain('modelseal: error [usage]: cannot scan "": the folder argument is empty');
     const none = run(['scan']);
     expect(none.code).toBe(2);
     expect(none.stderr).toContain("modelseal: error [usage]: missing required argument 'dir'");

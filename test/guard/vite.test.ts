@@ -2,7 +2,8 @@
 // the files; without it the build passes and the output holds the sealed model, which verifies.
 import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { build } from 'vite';
+import type { RolldownWatcher } from 'rolldown';
+import { build, createLogger } from 'vite';
 import { afterAll, beforeEach, describe, expect, it } from 'vitest';
 import { modelseal } from '../../vite/index.js';
 import { HUMAN_MODELS, run, tempDir } from '../cli/helpers.js';
@@ -38,7 +39,7 @@ describe('modelseal/vite', () => {
     expect(err!.message).toContain(`error [plaintext_exposed]: plaintext model files in the build output ${outDir}; they would ship next to the sealed model:`);
     expect(err!.message).toContain('face/model.json (tfjs-model: TF.js model.json with a weightsManifest (1 weight file))');
     expect(err!.message).toContain(`face/blazeface.bin (tfjs-weights: listed in the weightsManifest of ${join(outDir, 'face/model.json')})`);
-    expect(err!.message).toContain('hint: move the plaintext model out of public/');
+    expect(err!.message).toContain('hint: move the plaintext model out of what the build copies into its output (public/ in Vite;');
     // The sealed model is not what the scan complained about.
     expect(err!.message).not.toContain('models/face');
   });
@@ -56,6 +57,35 @@ describe('modelseal/vite', () => {
     const verified = run(['verify', join(sealedDir, 'model.json'), '--store', store]);
     expect(verified.code).toBe(0);
     expect(verified.stdout).toMatch(/^ok .*model face, key k1/);
+  });
+
+  it('in watch mode a failing scan is logged with its findings, and the watcher goes on to the next build', async () => {
+    plainModel(join(project, 'public/face'));
+    // The plugin's own log lines mark the end of each build's scan (closeBundle runs after the watcher's END event).
+    const logged: string[] = [];
+    let seen: () => void = () => undefined;
+    const nextLine = () => new Promise<void>((resolve) => (seen = resolve));
+    const customLogger = createLogger('silent');
+    customLogger.error = (msg) => void (logged.push(msg), seen());
+    customLogger.info = (msg) => void (msg.startsWith('modelseal:') && (logged.push(msg), seen()));
+    const plugin = modelseal({ models: [{ model: 'models/face/model.json', modelId: 'face', out: 'models/face' }], store });
+    let line = nextLine();
+    const watcher = await build({ root: project, logLevel: 'silent', customLogger, configFile: false, build: { outDir, watch: {} }, plugins: [plugin] }) as RolldownWatcher;
+    try {
+      const events: string[] = [];
+      watcher.on('event', (e) => void events.push(e.code));
+      await line;
+      expect(logged[0]).toContain('modelseal: error [plaintext_exposed]: plaintext model files in the build output');
+      expect(logged[0]).toContain('face/model.json (tfjs-model');
+      rmSync(join(project, 'public/face'), { recursive: true });
+      line = nextLine();
+      writeFileSync(join(project, 'src/main.js'), 'document.title = "app 2";');
+      await line;
+      expect(logged[1]).toMatch(/^modelseal: sealed 1 model; scanned \d+ files in dist: no plaintext model files/);
+      expect(events).not.toContain('ERROR');
+    } finally {
+      await watcher.close();
+    }
   });
 
   it('the scan honours the ignore option, and reports seal errors with their code', async () => {
