@@ -4,7 +4,7 @@
 
 import { InvalidArgumentError, Option } from 'commander';
 import { MAX_CHUNK_LENGTH, MIN_CHUNK_LENGTH } from '../format/chunked.js';
-import { ID_PATTERN } from '../format/manifest.js';
+import { checkKeyServerUrl, ID_PATTERN } from '../format/manifest.js';
 import { ID_RULE } from '../format/ids.js';
 import { masterKeyScheme, redactUri } from '../keystore/master/index.js';
 import { CliError } from './errors.js';
@@ -47,16 +47,10 @@ export function parseId(text: string): string {
   return text;
 }
 
-/** Parses an http(s) URL (the key server recorded in the manifest). */
+/** Parses an http(s) URL (the key server recorded in the manifest), by the rule every manifest reader applies. */
 export function parseUrl(text: string): string {
-  let url: URL;
-  try {
-    url = new URL(text);
-  } catch {
-    throw new InvalidArgumentError('expected an http(s) URL such as https://keys.example.com.');
-  }
-  if ((url.protocol !== 'https:' && url.protocol !== 'http:') || text.length > 2048) throw new InvalidArgumentError('expected an http(s) URL.');
-  return text;
+  // A writer must not produce what readers refuse (FORMAT.md): the manifest's own check.
+  return checkKeyServerUrl(text, '', (_field, problem) => new InvalidArgumentError(`expected a key-server URL such as https://keys.example.com: it ${problem} (lower-case scheme).`));
 }
 
 const DURATION_UNITS: Record<string, number> = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 604_800_000 };
@@ -65,7 +59,10 @@ const DURATION_UNITS: Record<string, number> = { s: 1000, m: 60_000, h: 3_600_00
 export function parseDuration(text: string): number {
   const m = /^\s*(\d+)\s*([smhdw])\s*$/.exec(text);
   if (!m) throw new InvalidArgumentError('expected a duration such as 90s, 30m, 12h, 30d or 2w.');
-  return Number(m[1]) * DURATION_UNITS[m[2]!]!;
+  const ms = Number(m[1]) * DURATION_UNITS[m[2]!]!;
+  // A Date holds at most 8.64e15 ms from 1970: keep the end a date can say (about 100 years from now).
+  if (!Number.isSafeInteger(ms) || ms > 100 * 365 * DURATION_UNITS['d']!) throw new InvalidArgumentError('expected a duration of at most 100 years (36500d).');
+  return ms;
 }
 
 /**

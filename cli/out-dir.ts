@@ -6,12 +6,39 @@
 
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, renameSync, rmdirSync, rmSync } from 'node:fs';
-import { open, readdir, rm, stat } from 'node:fs/promises';
+import { open, readdir, realpath, rm, stat } from 'node:fs/promises';
 import { basename, dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { syncDir } from '../keystore/atomic.js';
 import { makeDirsSync } from '../keystore/make-dir.js';
 import { onInterrupt } from './cleanup.js';
-import { CliError, fsError } from './errors.js';
+import { CliError, fsError, usageError } from './errors.js';
+
+/** Throws a usage error for an empty --out: resolve('') is the working folder, and an unset variable must not pick it. */
+export function refuseEmptyOut(out: string): void {
+  if (out.trim() === '') throw usageError('--out is empty', 'pass the output folder, e.g. --out sealed/face (is the variable that names it set?)');
+}
+
+/** A path `--force` must never delete by replacing a folder around it (the keystore, the working folder). */
+export interface KeptPath {
+  path: string;
+  /** What it is, for the error: "the keystore", "the working folder". */
+  what: string;
+}
+
+// Replacing `target` deletes everything under it: refuse when a kept path is there.
+async function refuseReplacingKept(target: string, keep: KeptPath[]): Promise<void> {
+  const real = await realpath(target).catch(() => target);
+  for (const k of keep) {
+    const kept = await realpath(resolve(k.path)).catch(() => resolve(k.path));
+    const back = relative(real, kept);
+    if (back === '' || (!back.startsWith('..') && !isAbsolute(back))) {
+      throw new CliError('output_exists', `refusing to replace ${target}: it holds ${k.what} (${kept}), which --force would delete`, {
+        file: target,
+        hint: 'choose an --out folder that holds neither the keystore nor the folder you run in, e.g. --out sealed/<model>',
+      });
+    }
+  }
+}
 
 /** A temp folder that becomes `target` on commit(), or disappears on discard(). */
 export class OutputDir {
@@ -44,7 +71,8 @@ export class OutputDir {
    * folder beside it. Throws `output_exists` or `io_error` before anything is written. With
    * `private` (plaintext output), the temp folder and its subfolders are 0700 and files 0600.
    */
-  static async prepare(target: string, options: { force?: boolean; private?: boolean } = {}): Promise<OutputDir> {
+  static async prepare(target: string, options: { force?: boolean; private?: boolean; keep?: KeptPath[] } = {}): Promise<OutputDir> {
+    refuseEmptyOut(target);
     const abs = resolve(target);
     let replace = false;
     let existing;
@@ -61,6 +89,7 @@ export class OutputDir {
       if (entries.length > 0 && !options.force) {
         throw new CliError('output_exists', `output folder ${abs} is not empty`, { file: abs, hint: 'choose an empty or new --out folder, or pass --force to replace it' });
       }
+      if (entries.length > 0) await refuseReplacingKept(abs, [{ path: process.cwd(), what: 'the working folder' }, ...(options.keep ?? [])]);
       replace = true;
     }
     const parent = dirname(abs);
@@ -102,7 +131,8 @@ export class OutputDir {
   resolvePath(rel: string): string {
     const full = resolve(this.temp, rel);
     const back = relative(this.temp, full);
-    if (rel.length === 0 || isAbsolute(rel) || back.startsWith('..') || isAbsolute(back) || back === '') {
+    // A `..` segment, not a name that starts with two dots (`..w.bin` is a valid file name).
+    if (rel.length === 0 || isAbsolute(rel) || back === '..' || back.startsWith(`..${sep}`) || isAbsolute(back) || back === '') {
       throw new CliError('header_invalid', `refusing to write ${JSON.stringify(rel)}: it is not a path inside the output folder`);
     }
     return full;

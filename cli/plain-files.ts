@@ -50,7 +50,7 @@ async function resolveLink(full: string, realRoot: string, rel: string): Promise
     throw new CliError('model_invalid', `${full} is a symbolic link that does not resolve (${(err as NodeJS.ErrnoException).code ?? 'error'})`, { cause: err, file: full, hint: 'remove the dangling link or replace it with the file it should point to' });
   }
   if (!inside(real, realRoot)) {
-    throw new CliError('model_invalid', `${JSON.stringify(rel)} is a symbolic link to ${real}, outside the folder being sealed`, { file: full, hint: 'copy the file into the folder instead of linking to a file elsewhere' });
+    throw new CliError('model_invalid', `${JSON.stringify(rel)} is a symbolic link to ${real} (or lies in a linked folder), outside the folder being sealed`, { file: full, hint: 'copy the file into the folder instead of linking to a file elsewhere' });
   }
   const st = await stat(real).catch((err: unknown) => { throw fsError(err, 'read', real); });
   if (!st.isFile()) {
@@ -113,7 +113,16 @@ function externalPath(location: string): string | undefined {
   return segments.join('/');
 }
 
-async function singleFile(file: string): Promise<PlainFileSet> {
+/** Throws plaintext_exposed when `real` (a resolved path) is inside the keystore: a key must never be sealed. */
+export async function refuseKeystoreFile(real: string, storeDir: string | undefined, what: string): Promise<void> {
+  if (storeDir === undefined) return;
+  const realStore = await realpath(storeDir).catch(() => resolve(storeDir));
+  if (inside(real, realStore)) {
+    throw new CliError('plaintext_exposed', `${what} is ${real}, inside the keystore ${realStore}: sealing it would hand a keystore file to every session`, { file: real, hint: 'a keystore file is never sealed: fix the path, and keep the keystore (--store, MODELSEAL_HOME) outside the model folder' });
+  }
+}
+
+async function singleFile(file: string, storeDir: string | undefined): Promise<PlainFileSet> {
   const root = dirname(file);
   const st = await stat(file).catch((err: unknown) => { throw fsError(err, 'read', file); });
   if (!st.isFile()) {
@@ -122,7 +131,10 @@ async function singleFile(file: string): Promise<PlainFileSet> {
   }
   const name = basename(file);
   checkPath(name, file);
-  const files: PlainFile[] = [{ path: name, full: await realpath(file), bytes: st.size }];
+  const realFile = await realpath(file);
+  await refuseKeystoreFile(realFile, storeDir, `the file to seal ${file}`);
+  const files: PlainFile[] = [{ path: name, full: realFile, bytes: st.size }];
+  const seen = new Set<string>([name]);
   if (/\.onnx$/i.test(name)) {
     // The graph of a model with external data is small; a model without it is read once here
     // (at most 2 GiB, protobuf's own limit) and its raw tensor bytes skipped, not decoded.
@@ -141,13 +153,18 @@ async function singleFile(file: string): Promise<PlainFileSet> {
       if (rel === undefined) {
         throw new CliError('model_invalid', `${file} stores tensors in ${JSON.stringify(location.slice(0, 200))}, which is not a relative path inside its folder`, { file, hint: 'save the model with its external data beside it (onnx.save_model(..., location="model.onnx_data"))' });
       }
+      // `d.bin` and `./d.bin` (or two tensors in one file) name one file: seal it once.
+      if (seen.has(rel)) continue;
+      seen.add(rel);
       const full = resolve(root, rel);
       checkPath(rel, full);
       const linked = await lstat(full).catch((err: unknown) => {
         throw new CliError('file_unavailable', `${file} stores tensors in ${JSON.stringify(location)}, but ${full} cannot be read (${(err as NodeJS.ErrnoException).code ?? 'error'})`, { cause: err, file: full, hint: 'copy the external-data files next to the .onnx file, under the names the model stores' });
       });
-      const { real, size } = linked.isSymbolicLink() ? await resolveLink(full, realRoot, rel) : { real: full, size: linked.size };
       if (!linked.isSymbolicLink() && !linked.isFile()) throw new CliError('io_error', `cannot seal ${full}: it is not a regular file`, { file: full });
+      // Resolved whole, not only its last part: a linked folder on the way (`etc -> /etc`) must not lead out.
+      const { real, size } = await resolveLink(full, realRoot, rel);
+      await refuseKeystoreFile(real, storeDir, `the external data ${JSON.stringify(rel)} of ${file}`);
       files.push({ path: rel, full: real, bytes: size });
     }
   }
@@ -168,7 +185,7 @@ export async function readPlainFiles(input: string, options: { includeHidden?: b
   const path = resolve(input);
   const st = await stat(path).catch((err: unknown) => { throw fsError(err, 'read', path); });
   if (st.isDirectory()) return scanFolder(path, { includeHidden: options.includeHidden ?? false, storeDir: options.storeDir });
-  return singleFile(path);
+  return singleFile(path, options.storeDir);
 }
 
 const READ_FLAGS = constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOCTTY | constants.O_NOFOLLOW;
@@ -222,6 +239,11 @@ export function diskFilesSource(set: PlainFileSet): FilesSource & { close(): Pro
           if (bytesRead === 0) throw new CliError('model_invalid', `${file.full} shrank while it was being sealed`, { file: file.full, hint: 'seal again once nothing writes the model files' });
           filled += bytesRead;
           from += bytesRead;
+        }
+        // At a file's end, its size again: a lone file stays open across both passes, so growth is seen here.
+        if (from === file.bytes) {
+          const now = (await handle.stat()).size;
+          if (now !== file.bytes) throw new CliError('model_invalid', `${file.full} changed while it was being sealed (${file.bytes} bytes when listed, ${now} now)`, { file: file.full, hint: 'seal again once nothing writes the model files' });
         }
       }
       if (filled !== length) throw new Error('internal: read past the end of the files');

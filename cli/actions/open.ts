@@ -6,6 +6,7 @@ import { formatBytes, note, printJson } from '../output.js';
 import { createProgress } from '../progress.js';
 import { openSealedAny, openSealedShards, readSealedManifest, unlock } from '../sealed-model.js';
 import { openStore } from '../store.js';
+import { defaultStoreDir } from '../../keystore/file-store.js';
 
 /** Options of `modelseal open`. */
 export interface OpenCommandOptions {
@@ -56,7 +57,7 @@ export async function collectOpen(manifestPath: string, opts: OpenCommandOptions
     payloadBytes = opened.header.weightBytes;
   }
   // Plaintext: a 0700 temp folder and 0600 files, so nobody else reads them on the way (docs/CLI.md).
-  const out = await OutputDir.prepare(opts.out, { force: opts.force ?? false, private: true });
+  const out = await OutputDir.prepare(opts.out, { force: opts.force ?? false, private: true, keep: [{ path: defaultStoreDir(opts.store), what: 'the keystore' }] });
   return withOutputDir(out, async () => {
     const writer = new WeightWriter(out, targets);
     const progress = createProgress('opening', payloadBytes, { json: opts.json ?? false });

@@ -5,7 +5,7 @@ import { DEFAULT_SHARD_LENGTH } from '../../format/manifest.js';
 import { sealModel, type SealedModel } from '../../format/seal.js';
 import { sealFiles } from '../../format/seal-files.js';
 import { nodeChunkCipher } from '../../node/index.js';
-import { OutputDir, withOutputDir } from '../out-dir.js';
+import { OutputDir, refuseEmptyOut, withOutputDir } from '../out-dir.js';
 import { formatBytes, note, printJson } from '../output.js';
 import { readPlainModel } from '../plain-model.js';
 import { diskFilesSource, readPlainFiles, type PlainFileSet } from '../plain-files.js';
@@ -72,6 +72,7 @@ async function kindOf(modelPath: string, explicit: 'tfjs' | 'files' | undefined)
 
 /** Reads the input, gets the key version, seals, and writes the output folder atomically. */
 export async function collectSeal(modelPath: string, opts: SealCommandOptions): Promise<SealSummary> {
+  refuseEmptyOut(opts.out);
   const kind = await kindOf(modelPath, opts.kind);
   let plainFiles: PlainFileSet | undefined;
   let guardPath: string;
@@ -90,12 +91,12 @@ export async function collectSeal(modelPath: string, opts: SealCommandOptions): 
       note('the folder has a model.json: every file is sealed as it is (load with openSealedFiles); to seal a TensorFlow.js model for sealedModel, pass its model.json instead');
     }
   } else {
-    model = await readPlainModel(modelPath);
+    model = await readPlainModel(modelPath, { storeDir: defaultStoreDir(opts.store) });
     guardPath = model.path;
     plainBytes = model.weightBytes;
   }
   await refuseOutputBesidePlaintext(guardPath, opts);
-  const out = await OutputDir.prepare(opts.out, { force: opts.force ?? false });
+  const out = await OutputDir.prepare(opts.out, { force: opts.force ?? false, keep: [{ path: defaultStoreDir(opts.store), what: 'the keystore' }] });
   return withOutputDir(out, async () => {
     const store = await openStore(opts.store, { masterKey: opts.masterKey, create: opts.createStore !== false, refusal: '--no-create-store' });
     // The public half of a sealing key (the CI route) cannot unwrap the active key: every seal makes a new version.

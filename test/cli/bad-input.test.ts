@@ -153,7 +153,7 @@ describe('usage errors exit 2 with a hint', () => {
     ['a --shard-size below one chunk', ['--shard-size', '10'], 'a shard holds at least 1024 bytes'],
     ['a bad --chunk-size', ['--chunk-size', '32MiB'], 'the chunk size must be from 1KiB to 16MiB'],
     ['a bad --header', ['--header', 'outside'], "argument 'outside' is invalid. Allowed choices are inline, file, auto"],
-    ['a bad --key-server', ['--key-server', 'ftp://x'], 'expected an http(s) URL'],
+    ['a bad --key-server', ['--key-server', 'ftp://x'], 'must be an absolute http(s) URL'],
   ];
   for (const [label, extra, message] of cases) {
     it(label, () => {
