@@ -8,7 +8,8 @@ import type { FastifyInstance } from 'fastify';
 import type { KeyServerConfig } from './config.js';
 import { originAllowedAnywhere } from './policy.js';
 
-const corsFor = (open: boolean) => ({ origin: open, methods: ['GET', 'POST'], allowedHeaders: ['authorization', 'content-type'], maxAge: 600 });
+// Retry-After is exposed: a cross-origin page must read it to wait the right time after a 429 or 503.
+const corsFor = (open: boolean) => ({ origin: open, methods: ['GET', 'POST'], allowedHeaders: ['authorization', 'content-type'], exposedHeaders: ['retry-after'], maxAge: 600 });
 const CORS_OPEN = corsFor(true);
 const CORS_CLOSED = corsFor(false);
 

@@ -183,6 +183,24 @@ describe('sealedModel in Chromium', () => {
     await page.close();
   });
 
+  it('a rate-limited page reads Retry-After across origins (exposed by CORS): err.retryAfter and the message say how long to wait', async () => {
+    const limited = await startKeyServer(storeDir, { defaults: { origins: [files.url], ratePerSubject: 1 } });
+    try {
+      const page = await openPage();
+      const token = await mintDevToken({ store: storeDir, models: ['antispoof'], ttl: '5m', sub: 'limited-page' });
+      const load = () => page.evaluate(({ url, token, keyServer }) => (globalThis as unknown as { modelsealTest: { tryLoad(u: string, o: unknown): Promise<{ code?: string; message: string; retryAfter?: number } | null> } }).modelsealTest.tryLoad(url, { token, keyServer }), { url: `${files.url}/sealed/antispoof/model.json`, token, keyServer: limited.url });
+      expect(await load()).toBeNull();
+      const refused = await load();
+      expect(refused).toMatchObject({ code: 'rate_limited' });
+      // The window is a minute: more than the loader's one retry waits for, so the wait is the caller's.
+      expect(refused?.retryAfter).toBeGreaterThan(5);
+      expect(refused?.message).toContain(`retry in ${refused?.retryAfter} s`);
+      await page.close();
+    } finally {
+      await limited.server.close();
+    }
+  });
+
   it('a page on an origin the key server does not allow reads the refusal (origin_not_allowed), and the refusal is audited', async () => {
     // The other origin serves the same sealed files itself; only the key server's policy refuses it.
     const other = await startStaticServer({ root: join(root, 'www'), files: { '/index.html': '<!doctype html><script src="/page.js"></script>', '/page.js': await bundle(join(here, 'browser-page.ts'), { format: 'iife' }) } });

@@ -48,8 +48,9 @@ export async function loadPlain(tf: typeof tfTypes, url: string): Promise<ModelF
 }
 
 /** A caught error as the tests compare it: its code (when it has one) and message. */
-export function errorOf(err: unknown): { code: string | undefined; message: string } {
-  return { code: (err as { code?: string }).code, message: (err as Error).message };
+export function errorOf(err: unknown): { code: string | undefined; message: string; retryAfter?: number } {
+  const retryAfter = (err as { retryAfter?: number }).retryAfter;
+  return { code: (err as { code?: string }).code, message: (err as Error).message, ...(retryAfter === undefined ? {} : { retryAfter }) };
 }
 
 type FetchFunction = (input: string, init?: RequestInit) => Promise<Response>;
