@@ -28,6 +28,7 @@ export const ERROR_CODES = [
   'timeout',
   'aborted',
   'offline_unavailable',
+  'crypto_unavailable',
   'lease_expired',
   'lease_invalid',
   // publisher side: models, keystore, CLI

@@ -171,7 +171,7 @@ export function fileError(err: unknown, url: string, signal: AbortSignal | undef
   if (deadline?.fired) return deadline.error();
   if (signal?.aborted) return abortedError(signal, url);
   if (err instanceof ModelsealError) return err;
-  return new ModelsealError('file_unavailable', `could not download ${url}: network error (${networkReason(err)}); check the URL, the network and the host's CORS settings`, { cause: err, file: url });
+  return new ModelsealError('file_unavailable', `could not download ${url}: network error (${networkReason(err)}); check the URL, the network, the host's CORS settings and, in a page with a Content-Security-Policy, that its connect-src lists the host`, { cause: err, file: url });
 }
 
 /**

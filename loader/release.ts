@@ -77,7 +77,11 @@ async function generateKeyPair(subtle: SubtleCrypto): Promise<CryptoKeyPair> {
  */
 export async function ephemeralKeyPair(): Promise<EphemeralKeyPair> {
   const started = traceStart();
-  const subtle = globalThis.crypto.subtle;
+  const subtle = globalThis.crypto?.subtle;
+  // The first WebCrypto call of a load: an insecure page (plain http, not localhost) has none.
+  if (subtle === undefined) {
+    throw new ModelsealError('crypto_unavailable', 'this page has no WebCrypto (crypto.subtle), which browsers give only to secure contexts: serve the app over https, or from localhost while developing');
+  }
   const pair = await generateKeyPair(subtle);
   const jwk = await subtle.exportKey('jwk', pair.publicKey);
   const { kty, crv, x, y } = jwk;
@@ -87,13 +91,34 @@ export async function ephemeralKeyPair(): Promise<EphemeralKeyPair> {
   return { privateKey: pair.privateKey, epk, jkt };
 }
 
-/** Gets the session token from a string or a provider; throws `token_unavailable`. */
-export async function getToken(source: TokenSource, request: TokenRequest, signal: AbortSignal | undefined): Promise<string> {
+/**
+ * The provider's answer, or a rejection when it has not answered within `timeoutMs` (token_unavailable)
+ * or the signal fires (aborted): a provider that never settles must not hold the load for good.
+ */
+async function providerAnswer(provider: () => unknown, signal: AbortSignal | undefined, timeoutMs: number): Promise<unknown> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  let onAbort: (() => void) | undefined;
+  const stopped = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new ModelsealError('token_unavailable', `the token provider did not answer within ${timeoutMs / 1000} s; check that the app backend that mints session tokens is reachable, or raise options.timeoutMs`)), timeoutMs);
+    onAbort = () => reject(abortedError(signal, 'the session token'));
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
+  try {
+    return await Promise.race([Promise.resolve().then(provider), stopped]);
+  } finally {
+    clearTimeout(timer);
+    if (onAbort) signal?.removeEventListener('abort', onAbort);
+  }
+}
+
+/** Gets the session token from a string or a provider (bounded by `timeoutMs`); throws `token_unavailable`. */
+export async function getToken(source: TokenSource, request: TokenRequest, signal: AbortSignal | undefined, timeoutMs: number): Promise<string> {
   let token: unknown;
   try {
-    token = typeof source === 'function' ? await source(request) : source;
+    token = typeof source === 'function' ? await providerAnswer(() => source(request), signal, timeoutMs) : source;
   } catch (cause) {
     if (signal?.aborted) throw abortedError(signal, 'the session token');
+    if (isModelsealError(cause, 'token_unavailable')) throw cause;
     throw new ModelsealError('token_unavailable', `the token provider failed: ${(cause as Error)?.message ?? String(cause)}; check that the app backend that mints session tokens is reachable and the user is signed in`, { cause });
   }
   if (typeof token !== 'string' || token.trim().length === 0) {
@@ -222,7 +247,7 @@ async function send(request: ReleaseRequest, url: string, body: string, token: s
   } catch (cause) {
     if (deadline.fired) throw deadline.error();
     if (request.signal?.aborted) throw abortedError(request.signal, 'the content key');
-    throw new ModelsealError('key_server_unreachable', `could not reach the key server at ${url}: ${networkReason(cause)}; check the keyServer URL, that the server is running, and that it allows this page's origin (CORS)`, { cause, file: url });
+    throw new ModelsealError('key_server_unreachable', `could not reach the key server at ${url}: ${networkReason(cause)}; check the keyServer URL, that the server is running, that it allows this page's origin (CORS), and that the page's Content-Security-Policy connect-src lists it`, { cause, file: url });
   } finally {
     deadline.pause();
   }
@@ -237,7 +262,7 @@ export async function releaseContentKey(request: ReleaseRequest): Promise<Crypto
   // Ephemeral, per load. It is made before the token is asked for, so the app's backend can bind
   // the token to it (cnf.jkt).
   const { privateKey, epk, jkt } = await (request.keyPair ?? ephemeralKeyPair());
-  const token = await traced('token', () => getToken(request.token, { modelId: manifest.modelId, keyId: manifest.keyId, jkt }, request.signal));
+  const token = await traced('token', () => getToken(request.token, { modelId: manifest.modelId, keyId: manifest.keyId, jkt }, request.signal, request.timeoutMs));
   const url = releaseUrl(request.keyServer);
   const body = JSON.stringify({ modelId: manifest.modelId, keyId: manifest.keyId, sealing: manifest.sealing, epk, ...(request.offline ? { offline: true } : {}) });
   const deadline = new Deadline(request.timeoutMs, url, request.signal);

@@ -183,6 +183,21 @@ describe('sealedModel in Chromium', () => {
     await page.close();
   });
 
+  it('a page that is not a secure context (plain http, not localhost) gets crypto_unavailable, not a TypeError', async () => {
+    // http://insecure.test is not potentially trustworthy, so Chromium gives it no crypto.subtle; its requests are answered by the static server.
+    const page = await browser.newPage();
+    await page.route('http://insecure.test/**', async (route) => {
+      const answer = await route.fetch({ url: `${files.url}${new URL(route.request().url()).pathname}` });
+      await route.fulfill({ response: answer });
+    });
+    await page.goto('http://insecure.test/index.html');
+    await page.waitForFunction(() => 'modelsealTest' in globalThis);
+    expect(await page.evaluate(() => globalThis.isSecureContext)).toBe(false);
+    const refused = await page.evaluate(({ keyServer }) => (globalThis as unknown as { modelsealTest: { tryLoad(u: string, o: unknown): Promise<{ code?: string; message: string } | null> } }).modelsealTest.tryLoad('http://insecure.test/sealed/antispoof/model.json', { token: 'unused', keyServer }), { keyServer });
+    expect(refused).toMatchObject({ code: 'crypto_unavailable', message: expect.stringContaining('serve the app over https, or from localhost') });
+    await page.close();
+  });
+
   it('a rate-limited page reads Retry-After across origins (exposed by CORS): err.retryAfter and the message say how long to wait', async () => {
     const limited = await startKeyServer(storeDir, { defaults: { origins: [files.url], ratePerSubject: 1 } });
     try {

@@ -112,6 +112,17 @@ describe('stall timeouts', () => {
     host.shard = 'normal';
   });
 
+  it('a token provider that never settles → token_unavailable after timeoutMs; with the signal fired first → aborted', async () => {
+    const never = () => new Promise<string>(() => undefined);
+    const e = await failure(sealedModel(`${host.url}/m/model.json`, { token: never, keyServer: keyUrl, timeoutMs: 300 }).load());
+    expect(e.code).toBe('token_unavailable');
+    expect(e.message).toContain('the token provider did not answer within 0.3 s');
+    const controller = new AbortController();
+    setTimeout(() => controller.abort(), 50);
+    const aborted = await failure(sealedModel(`${host.url}/m/model.json`, { token: never, keyServer: keyUrl, timeoutMs: 60_000, signal: controller.signal }).load());
+    expect(aborted.code).toBe('aborted');
+  });
+
   it('a key server that never answers → timeout; one whose answer is huge → key_server_error without reading it all', async () => {
     const silent = createServer(() => undefined);
     let sent = 0;
