@@ -267,6 +267,12 @@ describe('offline leases in Chromium (persistent profile)', () => {
     expect(expectLoaded(await load(page, 'other'))).toEqual(plain);
     // The stored key survived the restart and is still not extractable.
     expect(await call(page, 'exportStored', url('antispoof'))).toEqual(['raw: InvalidAccessError', 'jwk: InvalidAccessError']);
+    // Not extractable through WebCrypto, but on disk in the clear: Chromium serialises a CryptoKey's
+    // raw bytes into the profile's IndexedDB files (the documented limit, THREAT_MODEL.md).
+    const key = (await (await FileKeyStore.open(storeDir)).store.get('antispoof', 'k1'))!.key;
+    const idb = await readdir(join(profile, 'Default', 'IndexedDB'), { recursive: true, withFileTypes: true });
+    const onDisk = await Promise.all(idb.filter((e) => e.isFile()).map((e) => readFile(join(e.parentPath, e.name))));
+    expect(onDisk.some((bytes) => bytes.includes(Buffer.from(key)))).toBe(true);
     // A model that never had a lease needs the network, which is gone.
     const none = await load(page, 'nolease');
     expect('error' in none && none.error.code).toBe('file_unavailable');
