@@ -136,9 +136,23 @@ export async function withOfflineSession<T>(enabled: boolean, url: string, fetch
     return await run(offline);
   } catch (err) {
     await offline.discard().catch(() => undefined);
-    throw offline.explain(err);
+    if (!(offline.mode === 'cached' && err instanceof ModelsealError && err.code === 'unexpected_model')) throw offline.explain(err);
+    // The app pins a model, key or sealing the copy is not (it resealed and pins the new one): the
+    // copy is stale, not the host. Drop it and load online once, asking for a new lease. The pin
+    // fails on the cached manifest, before any progress past 0, so onProgress stays monotonic.
+    await offline.drop().catch(() => undefined);
+    const online = await OfflineSession.start(url, fetch);
+    try {
+      return await run(online);
+    } catch (retryErr) {
+      await online.discard().catch(() => undefined);
+      throw online.explain(retryErr);
+    }
   }
 }
+
+// Codes by which the stored copy itself fails (a browser's storage altered or damaged on disk).
+const DAMAGED_COPY = new Set(['tampered', 'truncated', 'trailing_data', 'misplaced_shard', 'wrong_key', 'manifest_invalid', 'header_invalid']);
 
 /**
  * One load with `offline: true`. In `cached` mode it serves the model files from Cache Storage (one
@@ -257,8 +271,19 @@ export class OfflineSession {
     }
   }
 
-  /** The error to report for a failed load: after an expired lease, a network failure is `lease_expired`. */
+  /** Removes this session's lease record and its cached files. */
+  async drop(): Promise<void> {
+    if (this.#record) await removeLease(this.url, this.#record.files);
+  }
+
+  /**
+   * The error to report for a failed load: after an expired lease, a network failure is
+   * `lease_expired`; from the stored copy, a damaged-file code says so (the host is not at fault).
+   */
   explain(err: unknown): unknown {
+    if (this.mode === 'cached' && err instanceof ModelsealError && DAMAGED_COPY.has(err.code)) {
+      return new ModelsealError(err.code, `${err.message} (this load read the browser's offline copy of ${this.url}: when the files on the host are intact, that copy is damaged; call clearOffline(url) to drop it, and the next load fetches the model again)`, { cause: err, ...(err.file === undefined ? {} : { file: err.file }), ...(err.chunk === undefined ? {} : { chunk: err.chunk }) });
+    }
     if (this.#expired === undefined || !(err instanceof ModelsealError)) return err;
     if (!['key_server_unreachable', 'file_unavailable', 'timeout', 'key_server_error', 'token_unavailable'].includes(err.code)) return err;
     return new ModelsealError('lease_expired', `the offline lease for ${this.url} ended at ${new Date(this.#expired * 1000).toISOString()} and could not be renewed: ${err.message}`, { cause: err, file: err.file ?? this.url });

@@ -10,7 +10,7 @@ import { errorOf, fingerprint, loadPlain as loadPlainWith, sha256, type ModelFin
 /** A load's outcome: the loaded model's fingerprint, or the error. */
 export type Outcome = { ok: ModelFingerprint } | { error: { code: string | undefined; message: string } };
 
-async function load(url: string, options: { token: string; keyServer: string; offline?: boolean; streamWeights?: boolean }): Promise<Outcome> {
+async function load(url: string, options: { token: string; keyServer: string; offline?: boolean; streamWeights?: boolean; sealing?: string }): Promise<Outcome> {
   await tf.setBackend('cpu');
   try {
     return { ok: await fingerprint(tf, await tf.loadGraphModel(sealedModel(url, options))) };

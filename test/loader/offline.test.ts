@@ -324,6 +324,8 @@ describe('offline leases in Chromium (persistent profile)', () => {
     await call(page, 'swapKey', url('other'), url('antispoof'));
     const wrongKey = await load(page, 'antispoof');
     expect('error' in wrongKey && wrongKey.error.code).toBe('wrong_key');
+    // The failure came from the stored copy, and the error says so (the host's files are fine).
+    expect('error' in wrongKey && wrongKey.error.message).toContain(`(this load read the browser's offline copy of ${url('antispoof')}: when the files on the host are intact, that copy is damaged; call clearOffline(url)`);
     await call(page, 'restoreRecord', url('antispoof'));
     expect(expectLoaded(await load(page, 'antispoof'))).toEqual(plain);
   });
@@ -358,6 +360,27 @@ describe('offline leases in Chromium (persistent profile)', () => {
     const renewed = (await call(page, 'records')).find((r) => r.modelId === 'short');
     expect(renewed?.lease).toBeGreaterThan(Math.floor(Date.now() / 1000) - 2);
     expect((await call(page, 'cacheEntries')).filter((e) => e.url.includes('/sealed/short/')).length).toBe(renewed!.files.length);
+  });
+
+  it('after a reseal, a load that pins the new sealing drops the stale copy and loads online, leasing the new one', async () => {
+    const page = context!.pages()[0]!;
+    const token = await mintDevToken({ store: storeDir, models: ['*'], ttl: '10m' });
+    expect(expectLoaded(await load(page, 'other'))).toEqual(plain);
+    const before = (await call(page, 'records')).find((r) => r.modelId === 'other')!;
+    // The publisher reseals `other` (same key, another shard length) at the same URL and pins the new sealing in the app.
+    const model = await copyHumanModel('antispoof', join(root, 'reseal-src'));
+    const { store } = await FileKeyStore.open(storeDir);
+    const resealed = await sealModel({ modelJson: model.modelJson, weightFiles: model.weightFiles }, { modelId: 'other', keyId: before.keyId, contentKey: (await store.get('other', before.keyId))!.key, shardLength: 128 * 1024, headerMode: 'file' });
+    await store.publish('other', before.keyId, resealed.manifest.sealing);
+    await writeFile(join(root, 'www/sealed/other/model.json'), JSON.stringify(resealed.manifest));
+    await Promise.all(resealed.files.map((f) => writeFile(join(root, 'www/sealed/other', f.path), f.bytes)));
+    await keys!.close();
+    await startLeaseServer(); // reads the new sealing record
+    const pinned = await call(page, 'load', url('other'), { token, keyServer, offline: true, sealing: resealed.manifest.sealing });
+    expect(expectLoaded(pinned)).toEqual(plain);
+    const after = (await call(page, 'records')).find((r) => r.modelId === 'other')!;
+    expect(before.sealing).not.toBe(resealed.manifest.sealing);
+    expect(after.sealing).toBe(resealed.manifest.sealing);
   });
 });
 
