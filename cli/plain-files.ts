@@ -5,7 +5,7 @@
 import { constants } from 'node:fs';
 import { lstat, open, readdir, realpath, stat, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
-import { filePathListProblem, filePathProblem } from '../format/files-header.js';
+import { filePathFoldProblem, filePathListProblem, filePathProblem } from '../format/files-header.js';
 import type { FilesSource } from '../format/seal-files.js';
 import { CliError, fsError } from './errors.js';
 import { onnxExternalLocations, OnnxParseError } from './onnx-external.js';
@@ -175,7 +175,7 @@ function finish(form: 'folder' | 'file', root: string, files: PlainFile[], skipp
   // One order for every run (UTF-16 code units, as JavaScript sorts), so two sealings of the
   // same folder list the same files the same way.
   files.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
-  const problem = filePathListProblem(files.map((f) => f.path));
+  const problem = filePathListProblem(files.map((f) => f.path)) ?? filePathFoldProblem(files.map((f) => f.path));
   if (problem) throw new CliError('model_invalid', `cannot seal ${root}: ${problem}`, { file: root, hint: 'rename the files so that no two paths differ only in case, and no file shares a name with a folder' });
   return { form, root, files, totalBytes: files.reduce((n, f) => n + f.bytes, 0), skippedHidden };
 }

@@ -84,6 +84,23 @@ export function filePathListProblem(paths: readonly string[]): string | undefine
   return undefined;
 }
 
+/**
+ * A writer's stricter check on top of filePathListProblem: two paths that fold alike when
+ * upper-cased first (`aΣ` and `aσ`, `s.txt` and `ſ.txt`), which lowercasing alone tells apart but a
+ * case-insensitive file system may not. Readers do not apply it (the format's rule stays
+ * toLowerCase); `seal` refuses such names, so what it writes opens alike everywhere.
+ */
+export function filePathFoldProblem(paths: readonly string[]): string | undefined {
+  const seen = new Map<string, string>();
+  for (const path of paths) {
+    const folded = path.toUpperCase().toLowerCase();
+    const other = seen.get(folded);
+    if (other !== undefined) return `${JSON.stringify(path.slice(0, 80))} and ${JSON.stringify(other.slice(0, 80))} fold to the same name on a case-insensitive file system`;
+    seen.set(folded, path);
+  }
+  return undefined;
+}
+
 /** True when a parsed header document is of the generic form (it has a `kind` member). */
 export function isFilesHeaderJson(json: unknown): boolean {
   return isRecord(json) && Object.hasOwn(json, 'kind');

@@ -114,6 +114,16 @@ describe('valid inputs, and values readers refuse', () => {
     fails(['keys', 'rotate', 'face', '--retire-after', '99999999999999w', '--store', join(tmp.dir, 'store')], 'usage', 'at most 100 years');
   });
 
+  it('names that only upper-casing first folds alike (aΣ and aσ, s and ſ) are refused when sealing a folder', () => {
+    for (const [a, b] of [['aΣ', 'aσ'], ['s.txt', 'ſ.txt']] as const) {
+      const dir = join(tmp.dir, `fold-${a}`);
+      mkdirSync(dir);
+      writeFileSync(join(dir, a), 'one');
+      writeFileSync(join(dir, b), 'two');
+      fails(['seal', dir, '--out', join(tmp.dir, `fold-out-${a}`), '--model-id', 'm', '--store', join(tmp.dir, 'store')], 'model_invalid', 'fold to the same name on a case-insensitive file system');
+    }
+  });
+
   it('a lone file that grows between the two passes of a seal is refused, not sealed as a prefix', async () => {
     const file = join(tmp.dir, 'grows.bin');
     writeFileSync(file, new Uint8Array(4096).fill(1));
