@@ -196,7 +196,16 @@ export async function writeWhileHeld(lock: Pick<StoreLock, 'assertHeld'>, path: 
     await copyFile(path, kept); // a file system without hard links
     return true;
   });
-  await writeFileAtomic(path, text, 0o600);
+  try {
+    await writeFileAtomic(path, text, 0o600);
+  } catch (err) {
+    // Nothing was replaced (the rename is the last step): the kept link is not needed.
+    if (hasPrevious) await rm(kept, { force: true }).catch(() => undefined);
+    if (err instanceof ModelsealError) throw err;
+    const code = (err as NodeJS.ErrnoException).code;
+    const why = code === 'ENOSPC' ? 'the disk is full' : code === 'EDQUOT' ? 'the disk quota is used up' : (err as Error).message;
+    throw new ModelsealError('io_error', `cannot write ${path}: ${why}; free space (or fix the cause), then run the command again`, { cause: err, file: path });
+  }
   try {
     await lock.assertHeld();
   } catch (err) {
