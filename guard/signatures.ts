@@ -77,7 +77,40 @@ export function detectBinary(head: Uint8Array, size: number): Detection | undefi
   }
   const safetensors = detectSafetensors(head, size);
   if (safetensors) return safetensors;
-  return detectOnnx(head, size);
+  return detectOnnx(head, size) ?? detectZipModel(head) ?? detectEmbeddedTflite(head, size);
+}
+
+// Names of model files a zip may hold first (a MediaPipe .task bundle: .tflite files, or nested .task).
+const ZIPPED_MODEL = /\.(tflite|task|onnx|ort|gguf|safetensors)$/i;
+
+/**
+ * A zip (local file header `PK\x03\x04` at 0) whose first entry is named like a model file: a
+ * MediaPipe `.task` bundle, or a zipped model. Only the first entry's name is in the head.
+ */
+function detectZipModel(head: Uint8Array): Detection | undefined {
+  if (head.length < 30 || !ascii(head, 0, 'PK\x03\x04')) return undefined;
+  const nameLength = head[26]! | (head[27]! << 8);
+  if (nameLength === 0 || 30 + nameLength > head.length) return undefined;
+  const name = new TextDecoder().decode(head.subarray(30, 30 + nameLength));
+  if (!ZIPPED_MODEL.test(name)) return undefined;
+  return { kind: 'tflite', reason: `zip archive whose first entry is ${JSON.stringify(name.slice(0, 100))} (a MediaPipe .task bundle or a zipped model)` };
+}
+
+/**
+ * A TFLite FlatBuffer that starts inside the head rather than at 0 (an emscripten
+ * `*_packed_assets.data`, a stored zip entry): identifier `TFL3` at offset p ≥ 8, and at p − 4 a
+ * root-table offset from 8 to 4095 that stays inside the file. Text cannot match: four text
+ * bytes read as that number are at least 0x09090909.
+ */
+function detectEmbeddedTflite(head: Uint8Array, size: number): Detection | undefined {
+  for (let p = 8; p + 4 <= head.length; p++) {
+    if (head[p] !== 0x54 || !ascii(head, p, 'TFL3')) continue;
+    const root = u32(head, p - 4);
+    if (root >= 8 && root < 4096 && p - 4 + root < size) {
+      return { kind: 'tflite', reason: `TFLite FlatBuffer starting at byte ${p - 4} (identifier TFL3 at ${p}), inside a packed or archived file` };
+    }
+  }
+  return undefined;
 }
 
 // safetensors: u64 LE header length N, then N bytes of JSON starting with '{' (the format caps N at 100 MB).

@@ -124,6 +124,26 @@ describe('detection rules', () => {
     expect(parseOnnx(head, 4500)).toBeUndefined();
   });
 
+  it('TFLite inside a packed file or a zip: found at its offset or by the first entry\'s name; text naming TFL3 is not', () => {
+    // An emscripten packed-assets file as MediaPipe ships: a 184-byte label map, then the .tflite.
+    const packed = new Uint8Array(2000);
+    packed.set(new TextEncoder().encode('label map\n'.repeat(18).padEnd(184, 'x')), 0);
+    packed.set(tflite().subarray(0, 256), 184);
+    expect(detectBinary(packed, packed.length)).toEqual({ kind: 'tflite', reason: 'TFLite FlatBuffer starting at byte 184 (identifier TFL3 at 188), inside a packed or archived file' });
+    // A zip's local file header: signature, 22 bytes of fields, name length at 26, extra length at 28, then the name.
+    const zip = (name: string): Uint8Array => {
+      const out = new Uint8Array(30 + name.length + 64);
+      out.set([0x50, 0x4b, 0x03, 0x04], 0);
+      new DataView(out.buffer).setUint16(26, name.length, true);
+      out.set(new TextEncoder().encode(name), 30);
+      return out;
+    };
+    expect(detectBinary(zip('hand_landmarks_detector.tflite'), 200)?.reason).toBe('zip archive whose first entry is "hand_landmarks_detector.tflite" (a MediaPipe .task bundle or a zipped model)');
+    expect(detectBinary(zip('readme.txt'), 200)).toBeUndefined();
+    // Source code that names the identifier: the four bytes before it are text, far from a root offset.
+    expect(detectBinary(new TextEncoder().encode('if (ascii(head, 4, "TFL3")) return "tflite";'), 50)).toBeUndefined();
+  });
+
   it('finds the external-data locations an ONNX model names', () => {
     expect(onnxExternalLocations(onnxModel({ external: 'weights/model.onnx_data' }))).toEqual(['weights/model.onnx_data']);
     expect(onnxExternalLocations(onnxModel())).toEqual([]);
