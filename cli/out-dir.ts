@@ -6,7 +6,7 @@
 
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, renameSync, rmdirSync, rmSync } from 'node:fs';
-import { open, readdir, realpath, rm, stat } from 'node:fs/promises';
+import { lstat, open, readdir, realpath, rm, stat } from 'node:fs/promises';
 import { basename, dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { syncDir } from '../keystore/atomic.js';
 import { makeDirsSync } from '../keystore/make-dir.js';
@@ -76,6 +76,12 @@ export class OutputDir {
     const abs = resolve(target);
     let replace = false;
     let existing;
+    // The commit renames the temp folder onto the path itself, which a link there would break late.
+    const linked = await lstat(abs).then((st) => st.isSymbolicLink(), () => false);
+    if (linked) {
+      const to = await realpath(abs).catch(() => undefined);
+      throw new CliError('output_exists', `output ${abs} is a symbolic link${to ? ` to ${to}` : ' that does not resolve'}`, { file: abs, hint: to ? `pass the folder itself (--out ${to}) or another path` : 'remove the dangling link or choose another --out path' });
+    }
     try {
       existing = await stat(abs);
     } catch (err) {

@@ -46,6 +46,14 @@ describe('--force never deletes the keystore or the working folder; --out "" is 
     ok(['verify', 'deploy/face/model.json', '--store', 'deploy/keys'], dir);
   });
 
+  it('an --out that is a symbolic link is refused before any work, naming its target', () => {
+    symlinkSync(join(dir, 'deploy/face'), join(dir, 'linked-out'));
+    fails(['open', 'deploy/face/model.json', '--out', 'linked-out', '--store', 'deploy/keys', '--force'], 'output_exists', `output ${join(dir, 'linked-out')} is a symbolic link to ${join(dir, 'deploy/face')}`, dir);
+    symlinkSync(join(dir, 'nowhere'), join(dir, 'dangling-out'));
+    fails(['open', 'deploy/face/model.json', '--out', 'dangling-out', '--store', 'deploy/keys'], 'output_exists', 'is a symbolic link that does not resolve', dir);
+    expect(listDir(join(dir, 'deploy/face')).some((f) => f.endsWith('.sealed'))).toBe(true);
+  });
+
   it('refuses to replace the working folder, and an empty --out', () => {
     fails(['open', join(dir, 'deploy/face/model.json'), '--out', '.', '--store', join(dir, 'deploy/keys'), '--force'], 'output_exists', 'it holds the working folder', join(dir, 'deploy'));
     fails(['seal', 'model/model.json', '--out', '', '--model-id', 'face', '--store', 'deploy/keys', '--force'], 'usage', '--out is empty', dir);
