@@ -92,7 +92,20 @@ async function withStore<T>(mode: IDBTransactionMode, create: boolean, run: (sto
 }
 
 function storageError(what: string, cause: unknown): ModelsealError {
-  return new ModelsealError('offline_unavailable', `the browser's offline storage failed while ${what}: ${(cause as Error)?.message ?? String(cause)}; check that the site may store data (not blocked, quota left), or load without offline`, { cause });
+  // A database at a higher version (a later modelseal, then a rollback of the app) cannot be opened by this one.
+  const fix = (cause as DOMException | undefined)?.name === 'VersionError'
+    ? 'the offline database was made by another version of modelseal: clearOffline() with no URL deletes it (every offline copy), then loads lease again'
+    : 'check that the site may store data (not blocked, quota left), or load without offline';
+  return new ModelsealError('offline_unavailable', `the browser's offline storage failed while ${what}: ${(cause as Error)?.message ?? String(cause)}; ${fix}`, { cause });
+}
+
+/** Deletes the whole offline database, whatever its version or shape. */
+function deleteDatabase(): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const request = indexedDB.deleteDatabase(OFFLINE_DATABASE);
+    request.onsuccess = () => resolve();
+    request.onerror = () => reject(request.error);
+  });
 }
 
 function isLeaseRecord(v: unknown): v is LeaseRecord {
@@ -336,7 +349,8 @@ export async function clearOffline(url?: string): Promise<void> {
   checkSupport();
   try {
     if (url === undefined) {
-      await withStore('readwrite', false, (s) => s.clear());
+      // Deleted, not cleared: this also works on a database this version cannot open.
+      await deleteDatabase();
       await caches.delete(OFFLINE_CACHE);
       return;
     }

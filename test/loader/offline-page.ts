@@ -187,7 +187,17 @@ async function decryptWithStoredKey(url: string): Promise<{ weightsManifest: num
 
 const loadPlain = (url: string) => loadPlainWith(tf, url);
 
-const offlineTest = { loadPlain, load, loadFiles, streamFile, cancelStream, records, exportStored, cacheEntries, storage, setLease, swapKey, restoreRecord, swapCached, putCached, restoreCached, decryptWithStoredKey, clearOffline: (url?: string) => clearOffline(url) };
+/** What a later modelseal (or another script) might leave: the offline database at a higher version, without its store. */
+function bumpDatabase(version: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const r = indexedDB.open(OFFLINE_DATABASE, version);
+    r.onupgradeneeded = () => { if (r.result.objectStoreNames.contains('leases')) r.result.deleteObjectStore('leases'); };
+    r.onsuccess = () => { r.result.close(); resolve(); };
+    r.onerror = () => reject(r.error);
+  });
+}
+
+const offlineTest = { loadPlain, load, loadFiles, streamFile, cancelStream, records, exportStored, cacheEntries, storage, setLease, swapKey, restoreRecord, swapCached, putCached, restoreCached, decryptWithStoredKey, bumpDatabase, clearOffline: (url?: string) => clearOffline(url) };
 /** What the page exposes as globalThis.offlineTest (the test imports this type only). */
 export type OfflineTest = typeof offlineTest;
 

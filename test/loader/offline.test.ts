@@ -343,6 +343,15 @@ describe('offline leases in Chromium (persistent profile)', () => {
     await call(page, 'clearOffline');
     expect(await call(page, 'records')).toEqual([]);
     expect((await call(page, 'storage')).caches).toEqual([]);
+
+    // A database at a higher version this modelseal cannot open: loads say so and how to fix it; clearOffline() deletes it.
+    await call(page, 'bumpDatabase', 99);
+    const blocked = await load(page, 'antispoof');
+    expect('error' in blocked && blocked.error).toMatchObject({ code: 'offline_unavailable', message: expect.stringContaining('made by another version of modelseal: clearOffline() with no URL deletes it') });
+    await call(page, 'clearOffline');
+    expect((await call(page, 'storage')).databases).not.toContain('modelseal-offline');
+    const after = await load(page, 'antispoof'); // past the storage now: the network is down
+    expect('error' in after && after.error.code).toBe('file_unavailable');
   });
 
   it('after expiry, a load that reaches the key server and the file host again renews the lease', async () => {
