@@ -39,7 +39,7 @@ const HINTS: Partial<Record<ErrorCode, string>> = {
   master_key_unavailable: 'check that the HSM or KMS is reachable and the PIN or credentials are right, then retry',
   keystore_invalid: 'restore the keystore folder from your backup',
   output_exists: 'choose an empty or new --out folder, or pass --force to replace it',
-  model_invalid: 'pass the model.json of a TensorFlow.js graph or layers model (as written by tensorflowjs_converter or model.save)',
+  model_invalid: 'fix what the message names: a TF.js model.json as tensorflowjs_converter or model.save writes it, or for a file or folder the rules of `modelseal seal` in docs/CLI.md',
 };
 
 /** Turns anything thrown into a ModelsealError (non-modelseal errors become io_error). */
