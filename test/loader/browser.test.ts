@@ -190,11 +190,13 @@ describe('sealedModel in Chromium', () => {
       const answer = await route.fetch({ url: `${files.url}${new URL(route.request().url()).pathname}` });
       await route.fulfill({ response: answer });
     });
+    // The failed load's shard downloads may still be in these handlers when the page closes.
     await page.goto('http://insecure.test/index.html');
     await page.waitForFunction(() => 'modelsealTest' in globalThis);
     expect(await page.evaluate(() => globalThis.isSecureContext)).toBe(false);
     const refused = await page.evaluate(({ keyServer }) => (globalThis as unknown as { modelsealTest: { tryLoad(u: string, o: unknown): Promise<{ code?: string; message: string } | null> } }).modelsealTest.tryLoad('http://insecure.test/sealed/antispoof/model.json', { token: 'unused', keyServer }), { keyServer });
     expect(refused).toMatchObject({ code: 'crypto_unavailable', message: expect.stringContaining('serve the app over https, or from localhost') });
+    await page.unrouteAll({ behavior: 'ignoreErrors' });
     await page.close();
   });
 
