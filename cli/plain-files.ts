@@ -84,6 +84,7 @@ async function scanFolder(root: string, options: { includeHidden: boolean; store
         continue;
       }
       checkPath(rel, full);
+      refuseKeystoreName(entry.name, rel, full);
       if (entry.isSymbolicLink()) {
         const { real, size } = await resolveLink(full, realRoot, rel);
         if (realStore !== undefined && inside(real, realStore)) {
@@ -111,6 +112,15 @@ function externalPath(location: string): string | undefined {
   const segments = location.split('/').filter((s) => s !== '' && s !== '.');
   if (segments.length === 0 || segments.includes('..')) return undefined;
   return segments.join('/');
+}
+
+// The secrets of a modelseal keystore by their file names: one in the folder is some keystore's
+// (another than --store too), and sealing it would hand that keystore's key to every session.
+const KEYSTORE_SECRETS = new Set(['master.key', 'token.secret']);
+
+function refuseKeystoreName(name: string, rel: string, full: string): void {
+  if (!KEYSTORE_SECRETS.has(name)) return;
+  throw new CliError('plaintext_exposed', `${JSON.stringify(rel)} is named like a modelseal keystore secret (${name}): sealing it would hand it to every session`, { file: full, hint: 'move the keystore out of the model folder; if the file really belongs to the model, rename it' });
 }
 
 /** Throws plaintext_exposed when `real` (a resolved path) is inside the keystore: a key must never be sealed. */

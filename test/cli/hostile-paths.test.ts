@@ -69,6 +69,14 @@ describe('a keystore file is never sealed, whatever path names it', () => {
     fails(['seal', 'model.json', '--out', join(tmp.dir, 'sealed-ws'), '--model-id', 'face'], 'plaintext_exposed', `weight file ".modelseal/master.key" of ${dir} is ${join(dir, '.modelseal/master.key')}, inside the keystore`, dir);
   });
 
+  it('a folder holding another keystore (ks/master.key, not the --store one): plaintext_exposed', () => {
+    const dir = join(tmp.dir, 'other-keystore');
+    mkdirSync(join(dir, 'ks'), { recursive: true });
+    writeFileSync(join(dir, 'model.onnx'), onnxModel([]));
+    writeFileSync(join(dir, 'ks', 'master.key'), 'modelseal-master-key/1:xxxx');
+    fails(['seal', dir, '--out', join(tmp.dir, 'sealed-other-ks'), '--model-id', 'm', '--store', join(tmp.dir, 'store')], 'plaintext_exposed', '"ks/master.key" is named like a modelseal keystore secret (master.key)');
+  });
+
   it('an ONNX location into the keystore, and the keystore file itself as the file to seal: plaintext_exposed', () => {
     const dir = join(tmp.dir, 'onnx-into-store');
     mkdirSync(dir);
