@@ -5,6 +5,7 @@ import { TAG_LENGTH, type ChunkCipherFactory } from '../format/chunked.js';
 import type { SealedManifest } from '../format/manifest.js';
 import type { FileDecryptor } from '../format/open-file.js';
 import { createShardDecryptor, manifestShardLayout, type ManifestShardLayout, type ShardLayout } from '../format/open.js';
+import { ModelsealError } from '../format/errors.js';
 import { abortedError } from './abort.js';
 import { BufferPool } from './buffer-pool.js';
 import { Deadline, getFile } from './files.js';
@@ -135,7 +136,7 @@ export class ShardReader {
       return chunks;
     } catch (err) {
       await response.body?.cancel().catch(() => undefined);
-      throw err;
+      throw explainHtml(err, response);
     }
   }
 }
@@ -198,4 +199,14 @@ class KeyedSink {
     }
     return this.#decryptor;
   }
+}
+
+/**
+ * A shard that fails its first checks while the host labelled its answer HTML: most likely an
+ * error or login page served with status 200 in place of the file. The code stays; the message says so.
+ */
+function explainHtml(err: unknown, response: Response): unknown {
+  const type = response.headers.get('content-type') ?? '';
+  if (!(err instanceof ModelsealError) || !/^\s*text\/html/i.test(type) || !['misplaced_shard', 'tampered', 'truncated'].includes(err.code)) return err;
+  return new ModelsealError(err.code, `${err.message} (the host answered with ${type.split(';')[0]!.trim()}: an error or login page served in place of the sealed file? check what the URL serves)`, { cause: err, ...(err.file === undefined ? {} : { file: err.file }), ...(err.chunk === undefined ? {} : { chunk: err.chunk }) });
 }

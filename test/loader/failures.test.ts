@@ -348,6 +348,15 @@ describe('sealedModel failures', () => {
     await expectCode(sealedModel(`${files.url}/nowhere/model.json`, { token: await token(), keyServer }).load(), 'file_unavailable', /nowhere\/model\.json: HTTP 404/);
   });
 
+  it('an HTML page served with 200 in place of a shard: the error keeps its code and says the host answered HTML', async () => {
+    const html = '<!doctype html><title>Not found</title><p>This page does not exist.</p>';
+    const fetchHtmlShard = (input: string, init?: RequestInit) => /shard-2-of-/.test(input)
+      ? Promise.resolve(new Response(html, { status: 200, headers: { 'content-type': 'text/html; charset=utf-8' } }))
+      : fetch(input, init);
+    const err = await expectCode(sealedModel(url('layers'), { token: await token(), keyServer, fetch: fetchHtmlShard }).load(), 'misplaced_shard');
+    expect(err.message).toContain('(the host answered with text/html: an error or login page served in place of the sealed file? check what the URL serves)');
+  });
+
   it('oversized manifest or header → refused at the declared limit without reading the rest', async () => {
     const big = join(root, 'www', 'huge');
     await cp(join(root, 'www/layers'), big, { recursive: true });
