@@ -101,7 +101,8 @@ async function providerAnswer(provider: () => unknown, signal: AbortSignal | und
   const stopped = new Promise<never>((_, reject) => {
     timer = setTimeout(() => reject(new ModelsealError('token_unavailable', `the token provider did not answer within ${timeoutMs / 1000} s; check that the app backend that mints session tokens is reachable, or raise options.timeoutMs`)), timeoutMs);
     onAbort = () => reject(abortedError(signal, 'the session token'));
-    signal?.addEventListener('abort', onAbort, { once: true });
+    if (signal?.aborted) onAbort();
+    else signal?.addEventListener('abort', onAbort, { once: true });
   });
   try {
     return await Promise.race([Promise.resolve().then(provider), stopped]);
