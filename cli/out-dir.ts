@@ -13,6 +13,13 @@ import { makeDirsSync } from '../keystore/make-dir.js';
 import { onInterrupt } from './cleanup.js';
 import { CliError, fsError, usageError } from './errors.js';
 
+/** The target's name cut to 200 bytes for the temp names beside it: a 255-byte --out name must still leave room for the suffix. */
+function shortName(path: string): string {
+  const name = basename(path);
+  const bytes = Buffer.from(name);
+  return bytes.length <= 200 ? name : bytes.subarray(0, 200).toString('utf8').replace(/\uFFFD+$/, '');
+}
+
 /** Throws a usage error for an empty --out: resolve('') is the working folder, and an unset variable must not pick it. */
 export function refuseEmptyOut(out: string): void {
   if (out.trim() === '') throw usageError('--out is empty', 'pass the output folder, e.g. --out sealed/face (is the variable that names it set?)');
@@ -105,7 +112,7 @@ export class OutputDir {
     } catch (err) {
       throw mkdirError(err, parent);
     }
-    const temp = join(parent, `.${basename(abs)}.modelseal-${randomBytes(6).toString('hex')}.tmp`);
+    const temp = join(parent, `.${shortName(abs)}.modelseal-${randomBytes(6).toString('hex')}.tmp`);
     try {
       mkdirSync(temp, { mode: options.private ? 0o700 : 0o755 });
     } catch (err) {
@@ -207,7 +214,7 @@ export class OutputDir {
         } catch (err) {
           const code = (err as NodeJS.ErrnoException).code;
           if (code !== 'ENOTEMPTY' && code !== 'EEXIST') throw err;
-          old = join(dirname(this.target), `.${basename(this.target)}.modelseal-${randomBytes(6).toString('hex')}.old`);
+          old = join(dirname(this.target), `.${shortName(this.target)}.modelseal-${randomBytes(6).toString('hex')}.old`);
           renameSync(this.target, old);
         }
       }

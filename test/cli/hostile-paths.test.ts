@@ -110,6 +110,12 @@ describe('ONNX external data', () => {
 });
 
 describe('valid inputs, and values readers refuse', () => {
+  it('an --out name of 255 bytes (the longest a file system allows) seals: the temp folder beside it keeps a shorter name', () => {
+    const dir = join(project('long-out'), 'model');
+    ok(['seal', 'model.json', '--out', join(tmp.dir, 'long', 'é'.repeat(127) + 'x'), '--model-id', 'face', '--store', join(tmp.dir, 'store')], dir);
+    expect(listDir(join(tmp.dir, 'long'))).toEqual(['é'.repeat(127) + 'x']);
+  });
+
   it('a weight file whose name starts with ".." seals, and open gives it back byte for byte', () => {
     const dir = join(project('dotdot', ['..w.bin']), 'model');
     const out = join(tmp.dir, 'sealed-dotdot');
