@@ -1,7 +1,7 @@
 // What the `keys` subcommands of modelseal do (defined in cli/commands/keys.ts): key versions in the local keystore
 // (never key material).
 
-import { resolve } from 'node:path';
+import { dirname, resolve } from 'node:path';
 import { createFileExclusive } from '../../keystore/atomic.js';
 import { newMasterKeyText, writeSealingKeyPair } from '../../keystore/master/file.js';
 import { openMasterKey } from '../../keystore/master/index.js';
@@ -86,12 +86,19 @@ export async function keysRewrap(opts: StoreOptions & { to: string; json?: boole
 
 /** `keys new-master-key`. */
 export async function keysNewMasterKey(path: string): Promise<void> {
-  if (!(await createFileExclusive(resolve(path), newMasterKeyText(), 0o600))) throw new CliError('output_exists', `${path} already exists: a master key is never replaced`, { hint: 'choose another path' });
+  const created = await createFileExclusive(resolve(path), newMasterKeyText(), 0o600).catch((err: unknown) => {
+    // The error would name the temp file beside the target; name the target and its folder instead.
+    const code = (err as NodeJS.ErrnoException).code;
+    throw new CliError('io_error', `cannot write the new master key ${resolve(path)}: ${code === 'ENOENT' ? `the folder ${dirname(resolve(path))} does not exist` : code ?? (err as Error).message}`, { cause: err, file: resolve(path), hint: 'create the folder first (private to you: mkdir -m 700), or choose another path' });
+  });
+  if (!created) throw new CliError('output_exists', `${path} already exists: a master key is never replaced`, { hint: 'choose another path' });
   note(`wrote a new master key to ${resolve(path)}: back it up, then \`modelseal keys rewrap --to file:${resolve(path)}\``);
 }
 
 /** `keys new-sealing-key`. */
 export async function keysNewSealingKey(priv: string, pub: string, opts: { json?: boolean }): Promise<void> {
+  // One path for both halves would write the private key, then fail on the public one beside it.
+  if (resolve(priv) === resolve(pub)) throw usageError(`the private and the public half would both be ${resolve(pub)}`, 'pass two paths, e.g. `modelseal keys new-sealing-key sealing.private.jwk sealing.public.jwk`');
   const { id } = await writeSealingKeyPair(resolve(priv), resolve(pub));
   if (opts.json) printJson({ id, private: resolve(priv), public: resolve(pub) });
   note(`wrote sealing key ${id}: move the store to it with \`modelseal keys rewrap --to file:${resolve(priv)}\`, serve with --master-key file:${resolve(priv)}, and give CI only ${resolve(pub)}`);

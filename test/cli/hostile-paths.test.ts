@@ -132,6 +132,13 @@ describe('valid inputs, and values readers refuse', () => {
     }
   });
 
+  it('keys new-sealing-key with one path for both halves is a usage error, writing nothing; new-master-key into a missing folder names that folder', () => {
+    const jwk = join(tmp.dir, 'same.jwk');
+    fails(['keys', 'new-sealing-key', jwk, jwk], 'usage', `the private and the public half would both be ${jwk}`);
+    expect(listDir(tmp.dir)).not.toContain('same.jwk');
+    fails(['keys', 'new-master-key', join(tmp.dir, 'missing', 'x.key')], 'io_error', `cannot write the new master key ${join(tmp.dir, 'missing', 'x.key')}: the folder ${join(tmp.dir, 'missing')} does not exist`);
+  });
+
   it('--retire-after beyond what a date holds is a usage error', () => {
     fails(['keys', 'rotate', 'face', '--retire-after', '99999999999999w', '--store', join(tmp.dir, 'store')], 'usage', 'at most 100 years');
   });
