@@ -69,14 +69,14 @@ export function parseDuration(text: string): number {
  * Parses --master-key: a URI with a known scheme and no secret in it (PINs come from a file or the
  * environment). Throws a usage error of its own, not commander's, which would echo the argument.
  */
-export function parseMasterKey(text: string): string {
+export function parseMasterKey(text: string, flag = '--master-key'): string {
   if (/[?&;]pin-value=/i.test(text)) {
-    throw new CliError('usage', `--master-key ${JSON.stringify(redactUri(text))}: never put a PIN on the command line`, { hint: 'use pin-source=file:/path/to/pin in the URI, or set MODELSEAL_PKCS11_PIN' });
+    throw new CliError('usage', `${flag} ${JSON.stringify(redactUri(text))}: never put a PIN on the command line`, { hint: 'use pin-source=file:/path/to/pin in the URI, or set MODELSEAL_PKCS11_PIN' });
   }
   try {
     masterKeyScheme(text);
   } catch (err) {
-    throw new CliError('usage', `--master-key: ${(err as Error).message}`, { hint: 'see docs/OPERATIONS.md, "Master keys"' });
+    throw new CliError('usage', `${flag}: ${(err as Error).message}`, { hint: 'see docs/OPERATIONS.md, "Master keys"' });
   }
   return text;
 }
@@ -98,5 +98,5 @@ export function storeOption(): Option {
 
 /** The `--master-key <uri>` option; `prefix` qualifies the help (`the current`, for rewrap). */
 export function masterKeyOption(prefix?: string): Option {
-  return new Option('--master-key <uri>', prefix === undefined ? MASTER_KEY_HELP : `${prefix} ${MASTER_KEY_HELP}`).argParser(parseMasterKey);
+  return new Option('--master-key <uri>', prefix === undefined ? MASTER_KEY_HELP : `${prefix} ${MASTER_KEY_HELP}`).argParser((text: string) => parseMasterKey(text));
 }

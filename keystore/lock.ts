@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync, readlinkSync, unlinkSync } from 'node:fs';
 import { copyFile, link, lstat, rename, rm, rmdir } from 'node:fs/promises';
 import { hostname } from 'node:os';
-import { join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import lockfile from 'proper-lockfile';
 import { ModelsealError } from '../format/errors.js';
@@ -185,12 +185,14 @@ function lockedError(dir: string, lockPath: string, owner: Owner | undefined, wa
  * Replaces `path` with `text` (atomically, mode 0600), only while `lock` is still this process's. A
  * writer paused past STALE_MS (a VM pause, ^Z, a slow KMS call) may find the lock taken over: it
  * then writes nothing. Should the takeover fall between that check and the rename, the file it
- * replaced is kept as `<path>.<random>.replaced` and named in the error, so the other writer's
+ * replaced is kept as `.<name>.<random>.replaced` beside it and named in the error, so the other writer's
  * change is not lost.
  */
 export async function writeWhileHeld(lock: Pick<StoreLock, 'assertHeld'>, path: string, text: string): Promise<void> {
   await lock.assertHeld();
-  const kept = `${path}.${randomBytes(6).toString('hex')}.replaced`;
+  // A dot-file, as the temp files are: a writer killed before it removes it leaves no second
+  // `keys.json.*` a reader could take for the keys document.
+  const kept = join(dirname(path), `.${basename(path)}.${randomBytes(6).toString('hex')}.replaced`);
   const hasPrevious = await link(path, kept).then(() => true, async (err: NodeJS.ErrnoException) => {
     if (err.code === 'ENOENT') return false;
     await copyFile(path, kept); // a file system without hard links

@@ -43,7 +43,7 @@ const newTokenSecret = new Command('new-token-secret')
 
 const rewrap = new Command('rewrap')
   .description('move every content key to another master key (content keys and sealed files stay the same); also master-key rotation')
-  .requiredOption('--to <uri>', 'the new master key URI (file:PATH, pkcs11:…, …)', parseMasterKey)
+  .requiredOption('--to <uri>', 'the new master key URI (file:PATH, pkcs11:…, …)', (text: string) => parseMasterKey(text, '--to'))
   .addOption(storeOption())
   .addOption(masterKeyOption('the current'))
   .option('--json', 'print the result as JSON on stdout')

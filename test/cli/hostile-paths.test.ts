@@ -139,6 +139,10 @@ describe('valid inputs, and values readers refuse', () => {
     fails(['keys', 'new-master-key', join(tmp.dir, 'missing', 'x.key')], 'io_error', `cannot write the new master key ${join(tmp.dir, 'missing', 'x.key')}: the folder ${join(tmp.dir, 'missing')} does not exist`);
   });
 
+  it('keys rewrap --to with an unknown scheme names --to, not --master-key', () => {
+    fails(['keys', 'rewrap', '--to', 'bogus', '--store', join(tmp.dir, 'store')], 'usage', /error \[usage\]: --to: /);
+  });
+
   it('--retire-after beyond what a date holds is a usage error', () => {
     fails(['keys', 'rotate', 'face', '--retire-after', '99999999999999w', '--store', join(tmp.dir, 'store')], 'usage', 'at most 100 years');
   });
