@@ -8,12 +8,11 @@ import { join, normalize, relative, resolve, sep } from 'node:path';
 import { MAX_CHUNK_LENGTH, MIN_CHUNK_LENGTH } from '../format/chunked.js';
 import { ModelsealError } from '../format/errors.js';
 import { ID_RULE } from '../format/ids.js';
-import { ID_PATTERN } from '../format/manifest.js';
+import { checkKeyServerUrl, ID_PATTERN } from '../format/manifest.js';
 import { IGNORE_FILE, readIgnoreFile, scanBuild, type ScanReport } from '../guard/index.js';
 import { collectSeal, type SealSummary } from './actions/seal.js';
 import { CliError } from './errors.js';
 import { isContainedPath } from './out-dir.js';
-import { parseUrl } from './options.js';
 import { readWholeFile } from './safe-read.js';
 
 /** One model to seal into the build output. */
@@ -54,14 +53,8 @@ function checkBuildModel(m: BuildModel, at: string): void {
   if (typeof m.modelId !== 'string' || !ID_PATTERN.test(m.modelId)) throw new TypeError(`${at}.modelId must be ${ID_RULE}`);
   // Not '.' (or 'a/..'): the plugin replaces its out folder, which must not be the whole output.
   if (typeof m.out !== 'string' || !isContainedPath(m.out) || normalize(m.out) === '.') throw new TypeError(`${at}.out must be a relative folder inside the build output (not the output itself), such as "models/face"`);
-  if (m.keyServer !== undefined) {
-    try {
-      if (typeof m.keyServer !== 'string') throw new Error();
-      parseUrl(m.keyServer);
-    } catch {
-      throw new TypeError(`${at}.keyServer must be an http(s) URL such as "https://keys.example.com"`);
-    }
-  }
+  // The rule every manifest reader applies (a writer must not produce what readers refuse).
+  if (m.keyServer !== undefined) checkKeyServerUrl(m.keyServer, 'keyServer', () => new TypeError(`${at}.keyServer must be an http(s) URL such as "https://keys.example.com"`));
   if (m.shardSize !== undefined && !isInteger(m.shardSize, MIN_CHUNK_LENGTH, Number.MAX_SAFE_INTEGER)) throw new TypeError(`${at}.shardSize must be a whole number of bytes, at least ${MIN_CHUNK_LENGTH}`);
   if (m.chunkSize !== undefined && !isInteger(m.chunkSize, MIN_CHUNK_LENGTH, MAX_CHUNK_LENGTH)) throw new TypeError(`${at}.chunkSize must be a whole number of bytes from ${MIN_CHUNK_LENGTH} to ${MAX_CHUNK_LENGTH}`);
   if (m.header !== undefined && !['inline', 'file', 'auto'].includes(m.header)) throw new TypeError(`${at}.header must be 'inline', 'file' or 'auto'`);

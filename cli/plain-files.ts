@@ -5,7 +5,7 @@
 import { constants } from 'node:fs';
 import { lstat, open, readdir, realpath, stat, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
-import { filePathFoldProblem, filePathListProblem, filePathProblem } from '../format/files-header.js';
+import { filePathListProblem, filePathProblem, WRITER_FOLD } from '../format/files-header.js';
 import type { FilesSource } from '../format/seal-files.js';
 import { CliError, fsError } from './errors.js';
 import { onnxExternalLocations, OnnxParseError } from './onnx-external.js';
@@ -61,7 +61,7 @@ async function resolveLink(full: string, realRoot: string, rel: string): Promise
 
 async function scanFolder(root: string, options: { includeHidden: boolean; storeDir: string | undefined }): Promise<PlainFileSet> {
   const realRoot = await realpath(root).catch((err: unknown) => { throw fsError(err, 'read folder', root); });
-  const realStore = options.storeDir === undefined ? undefined : await realpath(options.storeDir).catch(() => resolve(options.storeDir!));
+  const realStore = await realStoreDir(options.storeDir);
   if (realStore !== undefined && inside(realRoot, realStore)) {
     throw new CliError('plaintext_exposed', `the folder ${root} is inside the keystore ${realStore}: sealing it would hand keystore files to every session`, { file: root, hint: 'seal the model folder, not the keystore' });
   }
@@ -123,11 +123,14 @@ function refuseKeystoreName(name: string, rel: string, full: string): void {
   throw new CliError('plaintext_exposed', `${JSON.stringify(rel)} is named like a modelseal keystore secret (${name}): sealing it would hand it to every session`, { file: full, hint: 'move the keystore out of the model folder; if the file really belongs to the model, rename it' });
 }
 
+/** The keystore folder with links resolved (as given when it does not exist yet), once per seal. */
+export async function realStoreDir(storeDir: string | undefined): Promise<string | undefined> {
+  return storeDir === undefined ? undefined : realpath(storeDir).catch(() => resolve(storeDir));
+}
+
 /** Throws plaintext_exposed when `real` (a resolved path) is inside the keystore: a key must never be sealed. */
-export async function refuseKeystoreFile(real: string, storeDir: string | undefined, what: string): Promise<void> {
-  if (storeDir === undefined) return;
-  const realStore = await realpath(storeDir).catch(() => resolve(storeDir));
-  if (inside(real, realStore)) {
+export function refuseKeystoreFile(real: string, realStore: string | undefined, what: string): void {
+  if (realStore !== undefined && inside(real, realStore)) {
     throw new CliError('plaintext_exposed', `${what} is ${real}, inside the keystore ${realStore}: sealing it would hand a keystore file to every session`, { file: real, hint: 'a keystore file is never sealed: fix the path, and keep the keystore (--store, MODELSEAL_HOME) outside the model folder' });
   }
 }
@@ -142,7 +145,8 @@ async function singleFile(file: string, storeDir: string | undefined): Promise<P
   const name = basename(file);
   checkPath(name, file);
   const realFile = await realpath(file);
-  await refuseKeystoreFile(realFile, storeDir, `the file to seal ${file}`);
+  const realStore = await realStoreDir(storeDir);
+  refuseKeystoreFile(realFile, realStore, `the file to seal ${file}`);
   const files: PlainFile[] = [{ path: name, full: realFile, bytes: st.size }];
   const seen = new Set<string>([name]);
   if (/\.onnx$/i.test(name)) {
@@ -174,7 +178,7 @@ async function singleFile(file: string, storeDir: string | undefined): Promise<P
       if (!linked.isSymbolicLink() && !linked.isFile()) throw new CliError('io_error', `cannot seal ${full}: it is not a regular file`, { file: full });
       // Resolved whole, not only its last part: a linked folder on the way (`etc -> /etc`) must not lead out.
       const { real, size } = await resolveLink(full, realRoot, rel);
-      await refuseKeystoreFile(real, storeDir, `the external data ${JSON.stringify(rel)} of ${file}`);
+      refuseKeystoreFile(real, realStore, `the external data ${JSON.stringify(rel)} of ${file}`);
       files.push({ path: rel, full: real, bytes: size });
     }
   }
@@ -185,7 +189,7 @@ function finish(form: 'folder' | 'file', root: string, files: PlainFile[], skipp
   // One order for every run (UTF-16 code units, as JavaScript sorts), so two sealings of the
   // same folder list the same files the same way.
   files.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
-  const problem = filePathListProblem(files.map((f) => f.path)) ?? filePathFoldProblem(files.map((f) => f.path));
+  const problem = filePathListProblem(files.map((f) => f.path), WRITER_FOLD);
   if (problem) throw new CliError('model_invalid', `cannot seal ${root}: ${problem}`, { file: root, hint: 'rename the files so that no two paths differ only in case, and no file shares a name with a folder' });
   return { form, root, files, totalBytes: files.reduce((n, f) => n + f.bytes, 0), skippedHidden };
 }

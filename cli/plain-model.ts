@@ -8,7 +8,7 @@ import { weightByteLengths, type WeightSpecLike } from '../format/dtypes.js';
 import { normalizeWeightPath, parseModelJsonText, type ModelJson } from '../format/header.js';
 import { CliError, fsError } from './errors.js';
 import { MAX_MODEL_JSON_BYTES, MAX_WEIGHT_FILE_BYTES, readWholeFile } from './safe-read.js';
-import { refuseKeystoreFile } from './plain-files.js';
+import { realStoreDir, refuseKeystoreFile } from './plain-files.js';
 
 /** A plain model read from disk. */
 export interface PlainModelFiles {
@@ -32,7 +32,7 @@ export function specBytes(modelJson: ModelJson): number | undefined {
  * Reads one weight file: after symbolic links it must still be inside the model folder (a link
  * to master.key or /etc/… is refused), a regular file, at most MAX_WEIGHT_FILE_BYTES.
  */
-async function readWeightFile(root: string, rel: string, storeDir: string | undefined): Promise<Uint8Array> {
+async function readWeightFile(root: string, rel: string, realStore: string | undefined): Promise<Uint8Array> {
   const full = resolve(root, rel);
   let real: string;
   let realRoot: string;
@@ -46,7 +46,7 @@ async function readWeightFile(root: string, rel: string, storeDir: string | unde
   if (back === '..' || back.startsWith(`..${sep}`) || isAbsolute(back)) {
     throw new CliError('model_invalid', `weight file ${JSON.stringify(rel)} of ${root} resolves to ${real}, outside the model folder (a symbolic link)`, { file: full, hint: 'copy the weight files into the model folder instead of linking to files elsewhere' });
   }
-  await refuseKeystoreFile(real, storeDir, `weight file ${JSON.stringify(rel)} of ${root}`);
+  refuseKeystoreFile(real, realStore, `weight file ${JSON.stringify(rel)} of ${root}`);
   const tooLarge = (size: number) => new CliError('model_invalid', `weight file ${full} is ${size} bytes, more than the ${MAX_WEIGHT_FILE_BYTES / 1073741824} GiB modelseal reads per file`, { file: full, hint: 'convert the model with smaller weight shards (tensorflowjs_converter --weight_shard_size_bytes)' });
   // The resolved path, opened without following a link: a link swapped in after the check is refused.
   return readWholeFile(real, 'read weight file', MAX_WEIGHT_FILE_BYTES, tooLarge, { noFollow: true });
@@ -85,7 +85,8 @@ export async function readPlainModel(modelPath: string, options: { storeDir?: st
   const root = dirname(path);
   const weightPaths = modelJson.weightsManifest.flatMap((g) => g.paths);
   const weightFiles: Uint8Array[] = [];
-  for (const p of weightPaths) weightFiles.push(await readWeightFile(root, normalizeWeightPath(p)!, options.storeDir));
+  const realStore = await realStoreDir(options.storeDir);
+  for (const p of weightPaths) weightFiles.push(await readWeightFile(root, normalizeWeightPath(p)!, realStore));
   const weightBytes = weightFiles.reduce((n, f) => n + f.length, 0);
   const needed = specBytes(modelJson);
   if (needed !== undefined && weightBytes < needed) {

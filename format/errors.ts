@@ -93,6 +93,17 @@ export class ModelsealError extends Error {
   }
 }
 
+/** The same error (code, file, chunk, server fields) with `note` added to its message in brackets; the original is its cause. */
+export function withNote(err: ModelsealError, note: string): ModelsealError {
+  const fields: ModelsealErrorOptions = { cause: err };
+  if (err.file !== undefined) fields.file = err.file;
+  if (err.chunk !== undefined) fields.chunk = err.chunk;
+  if (err.serverCode !== undefined) fields.serverCode = err.serverCode;
+  if (err.status !== undefined) fields.status = err.status;
+  if (err.retryAfter !== undefined) fields.retryAfter = err.retryAfter;
+  return new ModelsealError(err.code, `${err.message} (${note})`, fields);
+}
+
 /** True when `err` is a ModelsealError, optionally with the given code. */
 export function isModelsealError(err: unknown, code?: ErrorCode): err is ModelsealError {
   return err instanceof ModelsealError && (code === undefined || err.code === code);

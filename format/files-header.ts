@@ -57,46 +57,39 @@ export function filePathProblem(path: string): string | undefined {
   return undefined;
 }
 
+/** How readers compare paths: lowercased (String.prototype.toLowerCase, locale-independent). */
+export const READER_FOLD = (path: string): string => path.toLowerCase();
+
 /**
- * Why a list of paths cannot be one sealing, or undefined: every path valid, no two equal when
- * compared case-insensitively (String.prototype.toLowerCase), and no path a folder of another
- * (`a` beside `a/b`), also case-insensitively, so `open` writes the same files on any file system.
+ * How writers compare paths: upper-cased, then lowercased. Stricter than READER_FOLD: it also
+ * folds `aΣ` with `aσ` and `s.txt` with `ſ.txt`, which lowercasing alone tells apart but a
+ * case-insensitive file system may not, so what a writer seals opens alike everywhere.
  */
-export function filePathListProblem(paths: readonly string[]): string | undefined {
+export const WRITER_FOLD = (path: string): string => path.toUpperCase().toLowerCase();
+
+/**
+ * Why a list of paths cannot be one sealing, or undefined: every path valid, no two equal once
+ * folded (READER_FOLD unless given), and no path a folder of another (`a` beside `a/b`), also once
+ * folded, so `open` writes the same files on any file system.
+ */
+export function filePathListProblem(paths: readonly string[], fold: (path: string) => string = READER_FOLD): string | undefined {
   const seen = new Map<string, string>();
   for (const [i, path] of paths.entries()) {
     const problem = filePathProblem(path);
     if (problem) return `files[${i}].path ${JSON.stringify(path.slice(0, 80))}: ${problem}`;
-    const folded = path.toLowerCase();
+    const folded = fold(path);
     const other = seen.get(folded);
     if (other !== undefined) return `files[${i}].path ${JSON.stringify(path.slice(0, 80))} names the same file as ${JSON.stringify(other.slice(0, 80))} (paths are compared ignoring case)`;
     seen.set(folded, path);
   }
   const folders = new Map<string, string>();
   for (const path of paths) {
-    const segments = path.toLowerCase().split('/');
+    const segments = fold(path).split('/');
     for (let n = 1; n < segments.length; n++) folders.set(segments.slice(0, n).join('/'), path);
   }
   for (const path of paths) {
-    const inside = folders.get(path.toLowerCase());
+    const inside = folders.get(fold(path));
     if (inside !== undefined) return `${JSON.stringify(path.slice(0, 80))} is a file but ${JSON.stringify(inside.slice(0, 80))} uses it as a folder`;
-  }
-  return undefined;
-}
-
-/**
- * A writer's stricter check on top of filePathListProblem: two paths that fold alike when
- * upper-cased first (`aΣ` and `aσ`, `s.txt` and `ſ.txt`), which lowercasing alone tells apart but a
- * case-insensitive file system may not. Readers do not apply it (the format's rule stays
- * toLowerCase); `seal` refuses such names, so what it writes opens alike everywhere.
- */
-export function filePathFoldProblem(paths: readonly string[]): string | undefined {
-  const seen = new Map<string, string>();
-  for (const path of paths) {
-    const folded = path.toUpperCase().toLowerCase();
-    const other = seen.get(folded);
-    if (other !== undefined) return `${JSON.stringify(path.slice(0, 80))} and ${JSON.stringify(other.slice(0, 80))} fold to the same name on a case-insensitive file system`;
-    seen.set(folded, path);
   }
   return undefined;
 }

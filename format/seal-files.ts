@@ -3,7 +3,7 @@
 // first, then encryption), so a 2 GB file is never held whole.
 
 import { ModelsealError } from './errors.js';
-import { filePathListProblem, MAX_FILES, type FilesHeader } from './files-header.js';
+import { filePathListProblem, MAX_FILES, WRITER_FOLD, type FilesHeader } from './files-header.js';
 import { sealingLengths, sealPayload, type SealedModel, type SealOptions } from './seal-core.js';
 
 /** The files to seal: their paths and lengths in payload order, and a reader of the payload. */
@@ -56,7 +56,8 @@ export async function sealFiles(source: FilesSource, options: SealOptions): Prom
   for (const [i, f] of entries.entries()) {
     if (!Number.isSafeInteger(f.bytes) || f.bytes < 0) throw new TypeError(`files[${i}].bytes must be a non-negative integer`);
   }
-  const problem = filePathListProblem(entries.map((f) => f.path));
+  // A writer refuses what any case-insensitive file system would fold together (readers check less).
+  const problem = filePathListProblem(entries.map((f) => f.path), WRITER_FOLD);
   if (problem) throw new ModelsealError('model_invalid', `cannot seal these files: ${problem}`);
   const totalBytes = entries.reduce((n, f) => n + f.bytes, 0);
   if (!Number.isSafeInteger(totalBytes)) throw new ModelsealError('model_invalid', 'the files add up to more bytes than a safe integer');

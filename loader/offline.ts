@@ -3,7 +3,7 @@
 // server granted ends. Plaintext never reaches either store. The lease is enforced here, in the
 // client: THREAT_MODEL.md says what that does and does not buy.
 
-import { ModelsealError } from '../format/errors.js';
+import { ModelsealError, withNote } from '../format/errors.js';
 import type { SealedManifest } from '../format/manifest.js';
 import { abortReason } from './abort.js';
 import type { FetchFunction } from './options.js';
@@ -295,7 +295,7 @@ export class OfflineSession {
    */
   explain(err: unknown): unknown {
     if (this.mode === 'cached' && err instanceof ModelsealError && DAMAGED_COPY.has(err.code)) {
-      return new ModelsealError(err.code, `${err.message} (this load read the browser's offline copy of ${this.url}: when the files on the host are intact, that copy is damaged; call clearOffline(url) to drop it, and the next load fetches the model again)`, { cause: err, ...(err.file === undefined ? {} : { file: err.file }), ...(err.chunk === undefined ? {} : { chunk: err.chunk }) });
+      return withNote(err, `this load read the browser's offline copy of ${this.url}: when the files on the host are intact, that copy is damaged; call clearOffline(url) to drop it, and the next load fetches the model again`);
     }
     if (this.#expired === undefined || !(err instanceof ModelsealError)) return err;
     if (!['key_server_unreachable', 'file_unavailable', 'timeout', 'key_server_error', 'token_unavailable'].includes(err.code)) return err;

@@ -5,7 +5,7 @@ import { TAG_LENGTH, type ChunkCipherFactory } from '../format/chunked.js';
 import type { SealedManifest } from '../format/manifest.js';
 import type { FileDecryptor } from '../format/open-file.js';
 import { createShardDecryptor, manifestShardLayout, type ManifestShardLayout, type ShardLayout } from '../format/open.js';
-import { ModelsealError } from '../format/errors.js';
+import { ModelsealError, withNote } from '../format/errors.js';
 import { abortedError } from './abort.js';
 import { BufferPool } from './buffer-pool.js';
 import { Deadline, getFile } from './files.js';
@@ -208,5 +208,5 @@ class KeyedSink {
 function explainHtml(err: unknown, response: Response): unknown {
   const type = response.headers.get('content-type') ?? '';
   if (!(err instanceof ModelsealError) || !/^\s*text\/html/i.test(type) || !['misplaced_shard', 'tampered', 'truncated'].includes(err.code)) return err;
-  return new ModelsealError(err.code, `${err.message} (the host answered with ${type.split(';')[0]!.trim()}: an error or login page served in place of the sealed file? check what the URL serves)`, { cause: err, ...(err.file === undefined ? {} : { file: err.file }), ...(err.chunk === undefined ? {} : { chunk: err.chunk }) });
+  return withNote(err, `the host answered with ${type.split(';')[0]!.trim()}: an error or login page served in place of the sealed file? check what the URL serves`);
 }

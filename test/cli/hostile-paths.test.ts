@@ -153,7 +153,7 @@ describe('valid inputs, and values readers refuse', () => {
       mkdirSync(dir);
       writeFileSync(join(dir, a), 'one');
       writeFileSync(join(dir, b), 'two');
-      fails(['seal', dir, '--out', join(tmp.dir, `fold-out-${a}`), '--model-id', 'm', '--store', join(tmp.dir, 'store')], 'model_invalid', 'fold to the same name on a case-insensitive file system');
+      fails(['seal', dir, '--out', join(tmp.dir, `fold-out-${a}`), '--model-id', 'm', '--store', join(tmp.dir, 'store')], 'model_invalid', `names the same file as "${a}" (paths are compared ignoring case)`);
     }
   });
 

@@ -85,6 +85,9 @@ describe('sealFiles and openSealing', () => {
     await fail([], /1 to 100000 files, got 0/);
     await fail([{ path: '../up.bin', data: random(1) }], /"\.\.\/up\.bin": it has a "\." or "\.\." segment/);
     await fail([{ path: 'a.txt', data: random(1) }, { path: 'A.TXT', data: random(1) }], /names the same file as "a\.txt" \(paths are compared ignoring case\)/);
+    // The writer folds upper-cased first: pairs that lowercasing alone tells apart (readers accept them).
+    await fail([{ path: 'aΣ', data: random(1) }, { path: 'aσ', data: random(1) }], /"aσ" names the same file as "aΣ"/);
+    expect(filePathListProblem(['aΣ', 'aσ'])).toBeUndefined();
     await fail([{ path: 'onnx', data: random(1) }, { path: 'onnx/model.onnx', data: random(1) }], /"onnx" is a file but "onnx\/model\.onnx" uses it as a folder/);
   });
 
