@@ -82,6 +82,14 @@ export function filePathListProblem(paths: readonly string[], fold: (path: strin
     if (other !== undefined) return `files[${i}].path ${JSON.stringify(path.slice(0, 80))} names the same file as ${JSON.stringify(other.slice(0, 80))} (paths are compared ignoring case)`;
     seen.set(folded, path);
   }
+  return fileUsedAsFolder(paths, fold);
+}
+
+/**
+ * Why no file system holds all of `paths` at once when one is a folder of another (`a` beside
+ * `a/b`, compared once folded), or undefined.
+ */
+export function fileUsedAsFolder(paths: readonly string[], fold: (path: string) => string): string | undefined {
   const folders = new Map<string, string>();
   for (const path of paths) {
     const segments = fold(path).split('/');

@@ -3,6 +3,7 @@
 
 import { ModelsealError } from './errors.js';
 import { DIGEST_PATTERN } from './manifest.js';
+import { fileUsedAsFolder } from './files-header.js';
 import { isRecord, parseStrictJson, type StrictJsonError } from './json.js';
 
 /** A TF.js weight group as model.json lists it. */
@@ -53,7 +54,7 @@ export function normalizeWeightPath(path: string): string | undefined {
 /**
  * Checks that `json` is a TF.js model.json this tool can seal: an object with an object
  * `modelTopology` and a `weightsManifest` of groups with `paths` and `weights`, every path a valid
- * weight path and no two naming the same file. Throws `model_invalid`.
+ * weight path, no two naming the same file and none a folder of another. Throws `model_invalid`.
  */
 export function validateModelJson(json: unknown, label = 'model.json'): ModelJson {
   const bad = (problem: string) => new ModelsealError('model_invalid', `${label} is not a TensorFlow.js model: ${problem}`, { file: label });
@@ -81,6 +82,9 @@ export function validateModelJson(json: unknown, label = 'model.json'): ModelJso
       if (w['shape'].some((d) => !Number.isSafeInteger(d) || (d as number) < 0)) throw bad(`weightsManifest[${i}].weights[${j}].shape must list non-negative integers`);
     });
   });
+  // A weight path can be a file's or a folder's name, not both: `open` writes them all to one folder.
+  const conflict = fileUsedAsFolder([...files], (path) => path);
+  if (conflict !== undefined) throw bad(`the weight path ${conflict}`);
   return json as ModelJson;
 }
 

@@ -231,6 +231,8 @@ async function main(): Promise<void> {
     JSON.stringify({ sealingId: 'x', weightBytes: 0, weightFiles: [], shardDigests: [small.manifest.sealing], modelJson: emptyModel }));
   await badHeader('header_weight_path_escape', 'The model.json inside the header names the weight file "../master.key".',
     JSON.stringify({ sealingId: 'x', weightBytes: 0, weightFiles: [[0]], shardDigests: [], modelJson: JSON.stringify({ modelTopology: {}, weightsManifest: [{ paths: ['../master.key'], weights: [] }] }) }));
+  await badHeader('header_weight_path_folder', 'The model.json inside the header names the weight files "w" and "w/b.bin": one is a folder of the other, which no folder can hold.',
+    JSON.stringify({ sealingId: 'x', weightBytes: 0, weightFiles: [[0, 0]], shardDigests: [], modelJson: JSON.stringify({ modelTopology: {}, weightsManifest: [{ paths: ['w', 'w/b.bin'], weights: [] }] }) }));
 
   // The generic form (kind "files"): a small folder, then failures that are specific to it or
   // that show the shard checks hold for it too.
