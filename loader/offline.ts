@@ -3,7 +3,7 @@
 // server granted ends. Plaintext never reaches either store. The lease is enforced here, in the
 // client: THREAT_MODEL.md says what that does and does not buy.
 
-import { ModelsealError, withNote } from '../format/errors.js';
+import { isModelsealError, ModelsealError, withNote } from '../format/errors.js';
 import type { SealedManifest } from '../format/manifest.js';
 import { abortReason } from './abort.js';
 import type { FetchFunction } from './options.js';
@@ -140,7 +140,9 @@ function missing(): Response {
 /**
  * Runs one load with offline leases on (`enabled`: a session from the lease store) or off
  * (undefined). A failed load's copy is discarded and its error explained (`lease_expired` after a
- * lease that ended); committing the copy on success is the load's own step.
+ * lease that ended); committing the copy on success is the load's own step. A stored copy that is
+ * stale (the app pins another model, key or sealing) or damaged is dropped, and the load runs once
+ * more online, asking for a new lease.
  */
 export async function withOfflineSession<T>(enabled: boolean, url: string, fetch: FetchFunction, run: (offline: OfflineSession | undefined) => Promise<T>): Promise<T> {
   if (!enabled) return run(undefined);
@@ -149,20 +151,36 @@ export async function withOfflineSession<T>(enabled: boolean, url: string, fetch
     return await run(offline);
   } catch (err) {
     await offline.discard().catch(() => undefined);
-    if (!(offline.mode === 'cached' && err instanceof ModelsealError && err.code === 'unexpected_model')) throw offline.explain(err);
-    // The app pins a model, key or sealing the copy is not (it resealed and pins the new one): the
-    // copy is stale, not the host. Drop it and load online once, asking for a new lease. The pin
-    // fails on the cached manifest, before any progress past 0, so onProgress stays monotonic.
+    const why = offline.mode === 'cached' ? copyFailure(err) : undefined;
+    if (why === undefined) throw offline.explain(err);
+    // Not the host's fault: drop the copy and load online once. A stale copy fails on the cached
+    // manifest's pins, before any progress past 0; after a damaged one, progress holds where it
+    // was until the online load passes it (Progress never goes back).
     await offline.drop().catch(() => undefined);
     const online = await OfflineSession.start(url, fetch);
     try {
       return await run(online);
     } catch (retryErr) {
       await online.discard().catch(() => undefined);
+      // Offline (the reason for a lease): the damage is the news, not the network.
+      if (why === 'damaged' && isModelsealError(retryErr) && NETWORK_CODES.has(retryErr.code)) {
+        throw withNote(err as ModelsealError, `this load read the browser's offline copy of ${url}, which is damaged: it was removed, and loading the model online instead failed too (${retryErr.code}: ${retryErr.message}); load again once online`);
+      }
       throw online.explain(retryErr);
     }
   }
 }
+
+/** Why a load from the stored copy failed for the copy's sake (`stale` or `damaged`), or undefined. */
+function copyFailure(err: unknown): 'stale' | 'damaged' | undefined {
+  if (!(err instanceof ModelsealError)) return undefined;
+  // The app pins a model, key or sealing the copy is not (it resealed and pins the new one).
+  if (err.code === 'unexpected_model') return 'stale';
+  return DAMAGED_COPY.has(err.code) ? 'damaged' : undefined;
+}
+
+// Codes of a failure to reach the file host or the key server.
+const NETWORK_CODES = new Set(['file_unavailable', 'key_server_unreachable', 'timeout']);
 
 // Codes by which the stored copy itself fails (a browser's storage altered or damaged on disk).
 const DAMAGED_COPY = new Set(['tampered', 'truncated', 'trailing_data', 'misplaced_shard', 'wrong_key', 'manifest_invalid', 'header_invalid']);
@@ -284,6 +302,17 @@ export class OfflineSession {
     }
   }
 
+  /**
+   * A failure met after the load resolved (a stream's shard): removes this load's copies and, when
+   * the stored copy is damaged, that copy too; resolves with the error to report.
+   */
+  async failedLate(err: unknown): Promise<unknown> {
+    await this.discard().catch(() => undefined);
+    if (this.mode !== 'cached' || copyFailure(err) !== 'damaged') return this.explain(err);
+    await this.drop().catch(() => undefined);
+    return withNote(err as ModelsealError, `this stream read the browser's offline copy of ${this.url}, which is damaged: it was removed, and the next load fetches the model online`);
+  }
+
   /** Removes this session's lease record and its cached files. */
   async drop(): Promise<void> {
     if (this.#record) await removeLease(this.url, this.#record.files);
@@ -291,12 +320,9 @@ export class OfflineSession {
 
   /**
    * The error to report for a failed load: after an expired lease, a network failure is
-   * `lease_expired`; from the stored copy, a damaged-file code says so (the host is not at fault).
+   * `lease_expired` (a damaged stored copy is handled by withOfflineSession).
    */
   explain(err: unknown): unknown {
-    if (this.mode === 'cached' && err instanceof ModelsealError && DAMAGED_COPY.has(err.code)) {
-      return withNote(err, `this load read the browser's offline copy of ${this.url}: when the files on the host are intact, that copy is damaged; call clearOffline(url) to drop it, and the next load fetches the model again`);
-    }
     if (this.#expired === undefined || !(err instanceof ModelsealError)) return err;
     if (!['key_server_unreachable', 'file_unavailable', 'timeout', 'key_server_error', 'token_unavailable'].includes(err.code)) return err;
     return new ModelsealError('lease_expired', `the offline lease for ${this.url} ended at ${new Date(this.#expired * 1000).toISOString()} and could not be renewed: ${err.message}`, { cause: err, file: err.file ?? this.url });

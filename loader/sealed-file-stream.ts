@@ -32,7 +32,8 @@ export async function openSealedFileStream(url: string, path: string, options: S
 
 /**
  * The stream of one file once the manifest is read. With an offline session, the lease is stored
- * when the stream has given the whole file, and the copy dropped when it fails or is cancelled.
+ * when the stream has given the whole file; this load's copies are dropped when it fails or is
+ * cancelled, and a damaged stored copy with them (OfflineSession.failedLate).
  */
 async function fileStream(load: FilesLoad, path: string, progress: Progress): Promise<ReadableStream<Uint8Array>> {
   const resolved = load.options;
@@ -100,7 +101,7 @@ async function fileStream(load: FilesLoad, path: string, progress: Progress): Pr
     // One shard ahead of the one being handed out: memory holds about two shards, not the file.
     while (queue.length < 2 && next <= last) queue.push(fetchShard(next++));
   };
-  const fail = (err: unknown): unknown => (resolved.signal?.aborted ? abortedError(resolved.signal, path) : (offline?.explain(err) ?? err));
+  const fail = async (err: unknown): Promise<unknown> => (resolved.signal?.aborted ? abortedError(resolved.signal, path) : offline ? offline.failedLate(err) : err);
   /** Once the stream stops early: zeroes the shards read ahead, which no reader will get. */
   const dropQueued = () => {
     for (const shard of queue.splice(0)) void shard.then((pieces) => { for (const p of pieces) new Uint8Array(p.buffer).fill(0); }, () => undefined);
@@ -125,8 +126,7 @@ async function fileStream(load: FilesLoad, path: string, progress: Progress): Pr
         controller.abort(err);
         unlink();
         dropQueued();
-        stopped();
-        stream.error(fail(err));
+        stream.error(await fail(err));
         return;
       }
       fill();

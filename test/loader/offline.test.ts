@@ -306,7 +306,7 @@ describe('offline leases in Chromium (persistent profile)', () => {
     expect(expectLoaded(await load(page, 'short-edited'))).toEqual(plain);
   });
 
-  it('a swapped copy or key does not load: lease_invalid for another model\'s manifest, wrong_key for another model\'s key', async () => {
+  it('a swapped copy or key does not load: lease_invalid for another model\'s manifest; wrong_key for another model\'s key, and that copy is removed', async () => {
     const page = context!.pages()[0]!;
     await call(page, 'swapCached', url('antispoof'), url('other'));
     const swapped = await load(page, 'antispoof');
@@ -324,20 +324,21 @@ describe('offline leases in Chromium (persistent profile)', () => {
     await call(page, 'swapKey', url('other'), url('antispoof'));
     const wrongKey = await load(page, 'antispoof');
     expect('error' in wrongKey && wrongKey.error.code).toBe('wrong_key');
-    // The failure came from the stored copy, and the error says so (the host's files are fine).
-    expect('error' in wrongKey && wrongKey.error.message).toContain(`(this load read the browser's offline copy of ${url('antispoof')}: when the files on the host are intact, that copy is damaged; call clearOffline(url)`);
-    await call(page, 'restoreRecord', url('antispoof'));
-    expect(expectLoaded(await load(page, 'antispoof'))).toEqual(plain);
+    // The stored copy is at fault, not the host: it is removed, and the load tried online, which
+    // failed (the network is gone), and the error says both.
+    expect('error' in wrongKey && wrongKey.error.message).toContain(`(this load read the browser's offline copy of ${url('antispoof')}, which is damaged: it was removed, and loading the model online instead failed too (file_unavailable: could not download ${url('antispoof')}`);
+    expect((await call(page, 'records')).map((r) => r.modelId)).not.toContain('antispoof');
+    expect((await call(page, 'cacheEntries')).some((e) => e.url.includes('/sealed/antispoof/'))).toBe(false);
   });
 
   it('clearOffline(url) removes that model\'s key and files; clearOffline() removes the rest', async () => {
     const page = context!.pages()[0]!;
-    await call(page, 'clearOffline', url('antispoof'));
-    expect((await call(page, 'records')).map((r) => r.modelId).filter((m) => !m.startsWith('folder')).sort()).toEqual(['other', 'short-edited']);
+    await call(page, 'clearOffline', url('short-edited'));
+    expect((await call(page, 'records')).map((r) => r.modelId).filter((m) => !m.startsWith('folder')).sort()).toEqual(['other']);
     const left = (await call(page, 'cacheEntries')).map((e) => e.url);
-    expect(left.some((u) => u.includes('/sealed/antispoof/'))).toBe(false);
+    expect(left.some((u) => u.includes('/sealed/short-edited/'))).toBe(false);
     expect(left.some((u) => u.includes('/sealed/other/'))).toBe(true);
-    const gone = await load(page, 'antispoof');
+    const gone = await load(page, 'short-edited');
     expect('error' in gone && gone.error.code).toBe('file_unavailable');
 
     await call(page, 'clearOffline');
@@ -390,6 +391,31 @@ describe('offline leases in Chromium (persistent profile)', () => {
     const after = (await call(page, 'records')).find((r) => r.modelId === 'other')!;
     expect(before.sealing).not.toBe(resealed.manifest.sealing);
     expect(after.sealing).toBe(resealed.manifest.sealing);
+  });
+
+  it('a damaged copy, online: the load removes it and loads from the host in the same call, leasing anew; a stream that meets it mid-way errors and removes it', async () => {
+    const page = context!.pages()[0]!;
+    const shardsOf = (r: { files: string[] }) => r.files.filter((f) => /\/shard-\d+-of-\d+\.sealed$/.test(f)).sort();
+    const before = (await call(page, 'records')).find((r) => r.modelId === 'other')!;
+    const shard = shardsOf(before)[0]!;
+    await call(page, 'putCached', shard, 'not the sealed shard');
+    expect(expectLoaded(await load(page, 'other'))).toEqual(plain);
+    const after = (await call(page, 'records')).find((r) => r.modelId === 'other')!;
+    expect(after.lease).toBeGreaterThanOrEqual(before.lease);
+    // The cache holds the host's shard again, not the damaged body.
+    const onHost = await readFile(join(root, 'www/sealed/other', shard.split('/').at(-1)!));
+    expect((await call(page, 'cacheEntries')).find((e) => e.url === shard)?.sha256).toBe(sha(onHost));
+
+    // The generic form's stream: a.onnx's copy damaged past its first shard, met after the stream was returned.
+    const token = await mintDevToken({ store: storeDir, models: ['*'], ttl: '10m' });
+    const options = { token, keyServer, offline: true };
+    expect(await call(page, 'streamFile', folderUrl('folder-stream'), 'a.onnx', options)).toEqual({ ok: folderDigests['a.onnx'] });
+    const streamed = (await call(page, 'records')).find((r) => r.modelId === 'folder-stream')!;
+    await call(page, 'putCached', shardsOf(streamed).at(-1)!, 'not the sealed shard');
+    const broken = await call(page, 'streamFile', folderUrl('folder-stream'), 'a.onnx', options);
+    expect('error' in broken && broken.error.message).toContain(`this stream read the browser's offline copy of ${folderUrl('folder-stream')}, which is damaged: it was removed`);
+    expect((await call(page, 'records')).map((r) => r.modelId)).not.toContain('folder-stream');
+    expect(await call(page, 'streamFile', folderUrl('folder-stream'), 'a.onnx', options)).toEqual({ ok: folderDigests['a.onnx'] });
   });
 });
 
