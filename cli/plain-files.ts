@@ -3,10 +3,11 @@
 // listed here and read later in pieces, so a 2 GB file is never held whole (docs/CLI.md).
 
 import { constants } from 'node:fs';
-import { lstat, open, readdir, realpath, stat, type FileHandle } from 'node:fs/promises';
+import { lstat, open, realpath, stat, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { filePathListProblem, filePathProblem, WRITER_FOLD } from '../format/files-header.js';
 import type { FilesSource } from '../format/seal-files.js';
+import { readFolderEntries } from '../guard/folder-entries.js';
 import { CliError, fsError } from './errors.js';
 import { onnxExternalLocations, OnnxParseError } from './onnx-external.js';
 import { MAX_WEIGHT_FILE_BYTES, readWholeFile } from './safe-read.js';
@@ -68,10 +69,13 @@ async function scanFolder(root: string, options: { includeHidden: boolean; store
   const files: PlainFile[] = [];
   const skippedHidden: string[] = [];
   const walk = async (dir: string, prefix: string): Promise<void> => {
-    const entries = await readdir(dir, { withFileTypes: true }).catch((err: unknown) => { throw fsError(err, 'read folder', dir); });
+    const entries = await readFolderEntries(dir).catch((err: unknown) => { throw fsError(err, 'read folder', dir); });
     for (const entry of entries) {
       const rel = prefix === '' ? entry.name : `${prefix}/${entry.name}`;
       const full = join(dir, entry.name);
+      if (!entry.utf8) {
+        throw new CliError('model_invalid', `cannot seal ${full}: its name is not valid UTF-8 (bytes shown as \\xNN), and a sealed path is UTF-8`, { file: full, hint: 'rename the file or folder to a UTF-8 name (for example with convmv), or move it out of the folder' });
+      }
       if (entry.name.startsWith('.') && !options.includeHidden) {
         skippedHidden.push(rel);
         continue;

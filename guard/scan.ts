@@ -4,11 +4,12 @@
 // and follows no symbolic link. The rules are in signatures.ts; docs/CLI.md §`modelseal scan`.
 
 import { constants } from 'node:fs';
-import { lstat, open, readdir, readFile, realpath } from 'node:fs/promises';
+import { lstat, open, readFile, realpath } from 'node:fs/promises';
 import { dirname, join, relative, resolve, sep } from 'node:path';
 import ignore, { type Ignore } from 'ignore';
 import { ModelsealError } from '../format/errors.js';
 import { readRegularText } from '../keystore/regular-file.js';
+import { readFolderEntries } from './folder-entries.js';
 import {
   classifyModelJson,
   detectBinary,
@@ -270,7 +271,7 @@ async function walk(
   const visit = async (rel: string): Promise<void> => {
     let entries;
     try {
-      entries = await limited(() => readdir(join(top, rel), { withFileTypes: true }));
+      entries = await limited(() => readFolderEntries(join(top, rel)));
     } catch (err) {
       report.errors.push({ path: shown(root, rel), message: (err as NodeJS.ErrnoException).code ?? (err as Error).message });
       return;
@@ -279,11 +280,13 @@ async function walk(
     for (const e of entries) {
       const childRel = rel === '' ? e.name : join(rel, e.name);
       const posix = toPosix(childRel);
-      if (e.isDirectory()) {
-        if (rules.ignores(`${posix}/`)) report.ignored++;
-        else folders.push(childRel);
-      } else if (rules.ignores(posix)) {
+      if (rules.ignores(e.isDirectory() ? `${posix}/` : posix)) {
         report.ignored++;
+      } else if (!e.utf8) {
+        // Unreadable by this name, so not vouched for: the scan fails rather than skip it.
+        report.errors.push({ path: shown(root, childRel), message: 'its name is not valid UTF-8 (bytes shown as \\xNN): rename it, or list it in the ignore file' });
+      } else if (e.isDirectory()) {
+        folders.push(childRel);
       } else if (e.isFile()) {
         files.push({ root, rel: childRel, full: join(top, childRel), size: 0 });
       } else if (e.isSymbolicLink()) {

@@ -44,7 +44,7 @@ export function printScan(report: ScanReport, opts: { json?: boolean }): void {
     });
   }
   if (report.errors.length > 0) {
-    throw new CliError('io_error', `could not read ${report.errors.length} file${report.errors.length === 1 ? '' : 's'} in ${where}, so the scan cannot vouch for ${where}`, { file: report.errors[0]!.path, hint: `fix what stops the read (EACCES: the permissions; ENOENT: a file removed during the scan, or a name that is not valid UTF-8), or list the paths in ${IGNORE_FILE}` });
+    throw new CliError('io_error', `could not read ${report.errors.length} file${report.errors.length === 1 ? '' : 's'} in ${where}, so the scan cannot vouch for ${where}`, { file: report.errors[0]!.path, hint: `fix what stops the read (EACCES: the permissions; ENOENT: a file removed during the scan; a name that is not valid UTF-8: rename it), or list the paths in ${IGNORE_FILE}` });
   }
   const ignored = report.ignored > 0 ? `, ${report.ignored} path${report.ignored === 1 ? '' : 's'} left out by ignore rules` : '';
   note(`scanned ${report.files} file${report.files === 1 ? '' : 's'} (${formatBytes(report.bytes)}) in ${where}${ignored}: no plaintext model files`);

@@ -157,6 +157,14 @@ describe('valid inputs, and values readers refuse', () => {
     }
   });
 
+  it('a folder holding a name that is not valid UTF-8 is model_invalid naming its bytes, not ENOENT', () => {
+    const dir = join(tmp.dir, 'latin1');
+    mkdirSync(dir);
+    writeFileSync(join(dir, 'config.json'), '{}');
+    writeFileSync(Buffer.concat([Buffer.from(`${dir}/caf`), Buffer.from([0xe9]), Buffer.from('.bin')]), 'weights');
+    fails(['seal', dir, '--out', join(tmp.dir, 'latin1-out'), '--model-id', 'm', '--store', join(tmp.dir, 'store')], 'model_invalid', `cannot seal ${dir}/caf\\xe9.bin: its name is not valid UTF-8`);
+  });
+
   it('a lone file that grows between the two passes of a seal is refused, not sealed as a prefix', async () => {
     const file = join(tmp.dir, 'grows.bin');
     writeFileSync(file, new Uint8Array(4096).fill(1));

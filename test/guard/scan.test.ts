@@ -315,6 +315,18 @@ describe('modelseal scan', () => {
     expect(r.stderr).toContain(`modelseal: error [io_error]: could not read 1 file in ${dir}, so the scan cannot vouch for ${dir}`);
   });
 
+  it('a name that is not valid UTF-8 is io_error naming its bytes (the scan cannot read it by name), unless an ignore rule leaves it out', () => {
+    const dir = join(tmp.dir, 'latin1');
+    write(join(dir, 'ok.txt'), 'fine');
+    // Node's string paths cannot name such a file: write it through a Buffer path.
+    writeFileSync(Buffer.concat([Buffer.from(`${dir}/caf`), Buffer.from([0xe9]), Buffer.from('.gguf')]), gguf());
+    const r = run(['scan', dir, '--json']);
+    expect(r.code).toBe(1);
+    expect(JSON.parse(r.stdout).errors).toEqual([{ path: join(dir, 'caf\\xe9.gguf'), message: 'its name is not valid UTF-8 (bytes shown as \\xNN): rename it, or list it in the ignore file' }]);
+    expect(r.stderr).toContain('error [io_error]: could not read 1 file in');
+    expect(run(['scan', dir, '--ignore', 'caf*.gguf']).code).toBe(0);
+  });
+
   it('an ignore file that is a link, a FIFO or a folder is io_error at once, naming it; its rules are not applied', () => {
     for (const kind of ['link', 'fifo', 'folder'] as const) {
       const dir = join(tmp.dir, `ignore-${kind}`);
