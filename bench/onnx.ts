@@ -221,14 +221,15 @@ async function main(): Promise<void> {
       const bench = await openBenchPage(pageFiles, 'benchOnnx');
       try {
         const { page, cdp } = bench;
-        type Bench = { benchOnnx(sealed: boolean, url: string, paths: string[], token: string, keyServer: string): Promise<number> };
-        const create = (target: PageTarget, sealedRun: boolean, name: string): Promise<number> => {
+        type Entry = 'benchOnnx' | 'benchFiles';
+        type Bench = Record<Entry, (sealed: boolean, url: string, paths: string[], token: string, keyServer: string) => Promise<number>>;
+        const create = (target: PageTarget, sealedRun: boolean, name: string, entry: Entry = 'benchOnnx'): Promise<number> => {
           const url = sealedRun ? `${files}/sealed/${name}/model.json` : `${files}/plain/${name}`;
-          return target.page.evaluate(({ sealedRun, url, paths, token, keyServer }) => (globalThis as unknown as Bench).benchOnnx(sealedRun, url, paths, token, keyServer), { sealedRun, url, paths: sets.get(name)!.paths, token, keyServer });
+          return target.page.evaluate(({ entry, sealedRun, url, paths, token, keyServer }) => (globalThis as unknown as Bench)[entry](sealedRun, url, paths, token, keyServer), { entry, sealedRun, url, paths: sets.get(name)!.paths, token, keyServer });
         };
-        const measureIn = async (target: PageTarget, sealedRun: boolean, name: string): Promise<Sample> => {
+        const measureIn = async (target: PageTarget, sealedRun: boolean, name: string, entry: Entry = 'benchOnnx'): Promise<Sample> => {
           await target.cdp.send('HeapProfiler.collectGarbage');
-          return measureRenderer(() => create(target, sealedRun, name));
+          return measureRenderer(() => create(target, sealedRun, name, entry));
         };
         const measure = (sealedRun: boolean, name: string) => measureIn({ page, cdp }, sealedRun, name);
         for (const name of onnxSets) {
@@ -248,6 +249,20 @@ async function main(): Promise<void> {
           // warm-up creates ending with the other kind (as bench/loader.ts's fresh page row).
           const fresh = await freshPageSamples(bench, rounds, (t, s) => create(t, s, name), (t, s) => measureIn(t, s, name));
           row('chromium', name, 'ort-web fresh page', mbOf(name), fresh.plain, fresh.sealed);
+          // The files alone (fetched, or openSealedFiles), no runtime: the loader's own time and
+          // peak, which a create's peak buries under the runtime's (a plain create's alone spans
+          // 0–55 MB from one round to the next in one fresh page for Silero VAD: BENCH-LOG.md).
+          const filesPlain: Sample[] = [];
+          const filesSealed: Sample[] = [];
+          for (let r = 0; r < rounds + 1; r++) {
+            const p = await measureIn({ page, cdp }, false, name, 'benchFiles');
+            const s = await measureIn({ page, cdp }, true, name, 'benchFiles');
+            if (r > 0) {
+              filesPlain.push(p);
+              filesSealed.push(s);
+            }
+          }
+          row('chromium', name, 'files only', mbOf(name), filesPlain, filesSealed);
           const cryptoMs = await page.evaluate((bytes) => (globalThis as unknown as { benchCryptoAlone(b: number): Promise<number> }).benchCryptoAlone(bytes), sets.get(name)!.bytes);
           cryptoRow('chromium', name, 'ort-web create', cryptoMs, plain);
         }
@@ -260,6 +275,7 @@ async function main(): Promise<void> {
     console.log('  plain = the same runtime given the same bytes from the same static server (transformers.js: "first" = from the static server into a fresh file cache, "disk" = the folder on local disk); sealed = openSealedFiles (key release, download, decryption, digests) + createOnnxSession / useSealedFiles');
     console.log('  pinned = sealed with modelId, keyId, sealing and keyServer set: the release starts beside the manifest\'s download (measured in the same rounds, after the sealed load)');
     console.log('  node peak: V8 heapUsed + arrayBuffers sampled every 2 ms (onnxruntime-node\'s native memory is not seen); chromium: renderer peak RSS (VmHWM after clear_refs)');
+    console.log('  chromium files only: the same rounds without the runtime: fetch of the files (plain) against openSealedFiles (sealed), the bytes dropped after; the loader\'s own time and peak');
     console.log('  chromium fresh page: each create in a new browser context after four warm-up creates (ending with the other kind), at most 5 rounds; read its peak, not its times');
     console.log('  node fresh proc: each create (transformers.js: first pipeline()) in a new Node process after four warm-ups (ending with the other kind), at most 5 rounds; peak = that process\'s peak RSS (VmHWM after clear_refs), native heaps included; read its peak, not its times');
     console.log('  crypto alone: opening the set\'s size of sealed chunks (AES-256-GCM, SHA-256 per chunk, chunk digest) on the loading thread, no network, median of 5 (node:crypto in Node, WebCrypto in Chromium)');

@@ -1,5 +1,5 @@
 // The Chromium page of bench/onnx.ts: creates an onnxruntime-web session plainly or from sealed files
-// and returns the milliseconds until it is ready.
+// and returns the milliseconds until it is ready; or gets the files alone (benchFiles).
 import * as ort from 'onnxruntime-web';
 import { createOnnxSession, onnxModelFromFiles, openSealedFiles } from '../../loader/index.js';
 import { cryptoAloneMs } from './crypto-alone.js';
@@ -21,5 +21,14 @@ async function benchOnnx(sealed: boolean, url: string, paths: string[], token: s
   await session.release();
   return ms;
 }
-(globalThis as unknown as { benchOnnx: typeof benchOnnx }).benchOnnx = benchOnnx;
+/** The files alone, no runtime: fetched plainly, or opened sealed; the milliseconds until every byte is in memory. */
+async function benchFiles(sealed: boolean, url: string, paths: string[], token: string, keyServer: string): Promise<number> {
+  const t0 = performance.now();
+  const files = sealed ? await openSealedFiles(url, { token, keyServer }) : await fetchSet(url, paths);
+  const ms = performance.now() - t0;
+  files.clear();
+  return ms;
+}
+(globalThis as unknown as { benchOnnx: typeof benchOnnx; benchFiles: typeof benchFiles }).benchOnnx = benchOnnx;
+(globalThis as unknown as { benchFiles: typeof benchFiles }).benchFiles = benchFiles;
 (globalThis as unknown as { benchCryptoAlone(bytes: number): Promise<number> }).benchCryptoAlone = (bytes) => cryptoAloneMs(bytes, undefined);
