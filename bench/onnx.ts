@@ -114,6 +114,9 @@ async function main(): Promise<void> {
           // onnxruntime-web's rounds also load with every pin set (modelId, keyId, sealing,
           // keyServer), so the release goes out beside the manifest's download.
           const pinned = label === 'ort-web' ? { ...options, ...(await pinsOf(name)) } : undefined;
+          // And with the app's own copy of the manifest (options.manifest): no manifest download.
+          const given = label === 'ort-web' ? { ...options, manifest: await (await fetch(`${files}/sealed/${name}/model.json`)).text() } : undefined;
+          const givenSealed: Sample[] = [];
           const sealedCreate = (opts: typeof options) => async () => (await createOnnxSession(ort, await openSealedFiles(`${files}/sealed/${name}/model.json`, opts))) as unknown as Session;
           for (let r = 0; r < rounds + 1; r++) {
             // Round 0 warms up the runtime, JIT and connections; it is not counted.
@@ -123,14 +126,17 @@ async function main(): Promise<void> {
             }, (s) => s.release());
             const s = await measureNode(sealedCreate(options), (x) => x.release());
             const q = pinned ? await measureNode(sealedCreate(pinned), (x) => x.release()) : undefined;
+            const g = given ? await measureNode(sealedCreate(given), (x) => x.release()) : undefined;
             if (r > 0) {
               plain.push(p);
               sealed.push(s);
               if (q) pinnedSealed.push(q);
+              if (g) givenSealed.push(g);
             }
           }
           row('node', name, `${label} create`, mbOf(name), plain, sealed);
           if (pinned) row('node', name, `${label} pinned`, mbOf(name), plain, pinnedSealed);
+          if (given) row('node', name, `${label} manifest given`, mbOf(name), plain, givenSealed);
           cryptoRow('node', name, `${label} create`, nodeCrypto.get(name)!, plain);
           // The same crypto between the socket reads of a real download (no release): measured once
           // per set, after its first runtime's rows, and set against each runtime's plain create.
@@ -275,6 +281,7 @@ async function main(): Promise<void> {
     console.log('  plain = the same runtime given the same bytes from the same static server (transformers.js: "first" = from the static server into a fresh file cache, "disk" = the folder on local disk); sealed = openSealedFiles (key release, download, decryption, digests) + createOnnxSession / useSealedFiles');
     console.log('  pinned = sealed with modelId, keyId, sealing and keyServer set: the release starts beside the manifest\'s download (measured in the same rounds, after the sealed load)');
     console.log('  node peak: V8 heapUsed + arrayBuffers sampled every 2 ms (onnxruntime-node\'s native memory is not seen); chromium: renderer peak RSS (VmHWM after clear_refs)');
+    console.log('  manifest given = sealed with options.manifest (the app\'s copy of model.json): no manifest download, so the release, header and shards start at once (measured in the same rounds, after the pinned load)');
     console.log('  chromium files only: the same rounds without the runtime: fetch of the files (plain) against openSealedFiles (sealed), the bytes dropped after; the loader\'s own time and peak');
     console.log('  chromium fresh page: each create in a new browser context after four warm-up creates (ending with the other kind), at most 5 rounds; read its peak, not its times');
     console.log('  node fresh proc: each create (transformers.js: first pipeline()) in a new Node process after four warm-ups (ending with the other kind), at most 5 rounds; peak = that process\'s peak RSS (VmHWM after clear_refs), native heaps included; read its peak, not its times');

@@ -79,7 +79,8 @@ export async function startLoad(files: FetchFunction, keyFetch: FetchFunction, m
   const gate = new ReadGate();
   const pinned = offline ? undefined : pinnedRelease(options);
   const early = pinned && release(pinned.target, pinned.keyServer, { options, keyFetch, offline, keyPair, gate });
-  const manifest = await traced('manifest', () => fetchManifest(files, manifestUrl, options));
+  // The app's own copy (options.manifest) saves the download: everything below starts at once.
+  const manifest = options.manifest ?? await traced('manifest', () => fetchManifest(files, manifestUrl, options));
   checkPins(manifest, manifestUrl, options);
   const keyServer = chooseKeyServer(manifest, manifestUrl, options);
   return { manifest, keyServer, options, keyFetch, offline, keyPair, gate, early };

@@ -46,4 +46,13 @@ async function openPinned(url: string, token: string, keyServer: string, pins: {
   return { files: out, log };
 }
 
-Object.assign(globalThis, { modelsealFilesTest: { openAll, streamOne, openPinned } });
+/** Opens every file from the app's own copy of the manifest (options.manifest): path → [length, SHA-256], and every URL requested. */
+async function openGiven(url: string, token: string, keyServer: string, manifest: string): Promise<{ files: Array<[string, number, string]>; requested: string[] }> {
+  const requested: string[] = [];
+  const files = await openSealedFiles(url, { token, keyServer, manifest, fetch: (input, init) => (requested.push(input), fetch(input, init)) });
+  const out: Array<[string, number, string]> = [];
+  for (const [path, bytes] of files) out.push([path, bytes.length, await sha256(bytes)]);
+  return { files: out, requested };
+}
+
+Object.assign(globalThis, { modelsealFilesTest: { openAll, streamOne, openPinned, openGiven } });

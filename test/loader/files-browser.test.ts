@@ -33,6 +33,7 @@ interface PageApi {
   openAll(url: string, token: string, keyServer: string): Promise<{ files: Array<[string, number, string]>; fractions: number[]; caches: string[]; databases: string[] }>;
   streamOne(url: string, path: string, token: string, keyServer: string): Promise<{ length: number; sha256: string } | { code: string | undefined }>;
   openPinned(url: string, token: string, keyServer: string, pins: { modelId: string; keyId: string; sealing: string }): Promise<{ files: Array<[string, number, string]>; log: string[] }>;
+  openGiven(url: string, token: string, keyServer: string, manifest: string): Promise<{ files: Array<[string, number, string]>; requested: string[] }>;
 }
 
 beforeAll(async () => {
@@ -73,6 +74,7 @@ const api = (p: Page) => ({
   openAll: (url: string, t: string) => p.evaluate(([u, tk, ks]) => (globalThis as unknown as { modelsealFilesTest: PageApi }).modelsealFilesTest.openAll(u, tk, ks), [url, t, keyServer] as const),
   streamOne: (url: string, path: string, t: string) => p.evaluate(([u, pa, tk, ks]) => (globalThis as unknown as { modelsealFilesTest: PageApi }).modelsealFilesTest.streamOne(u, pa, tk, ks), [url, path, t, keyServer] as const),
   openPinned: (url: string, t: string, pins: { modelId: string; keyId: string; sealing: string }) => p.evaluate(([u, tk, ks, pn]) => (globalThis as unknown as { modelsealFilesTest: PageApi }).modelsealFilesTest.openPinned(u, tk, ks, pn), [url, t, keyServer, pins] as const),
+  openGiven: (url: string, t: string, manifest: string) => p.evaluate(([u, tk, ks, m]) => (globalThis as unknown as { modelsealFilesTest: PageApi }).modelsealFilesTest.openGiven(u, tk, ks, m), [url, t, keyServer, manifest] as const),
 });
 
 describe('openSealedFiles in Chromium', () => {
@@ -95,6 +97,13 @@ describe('openSealedFiles in Chromium', () => {
     const { modelId, keyId, sealing } = JSON.parse(await readFile(join(root, 'www/folder/model.json'), 'utf8')) as { modelId: string; keyId: string; sealing: string };
     const result = await api(page).openPinned(`${files.url}/folder/model.json`, await token(), { modelId, keyId, sealing });
     expect(result.log.slice(0, 3)).toEqual(['manifest sent', 'release sent', 'manifest answered']);
+    expect(result.files).toEqual(folder.map((f) => [f.path, f.data.length, sha256(f.data)]));
+  });
+
+  it('with the app\'s own copy of the manifest (options.manifest), the manifest is not requested, and every file opens', async () => {
+    const result = await api(page).openGiven(`${files.url}/folder/model.json`, await token(), await readFile(join(root, 'www/folder/model.json'), 'utf8'));
+    expect(result.requested.length).toBeGreaterThan(1);
+    expect(result.requested.filter((u) => u.endsWith('/model.json'))).toEqual([]);
     expect(result.files).toEqual(folder.map((f) => [f.path, f.data.length, sha256(f.data)]));
   });
 });

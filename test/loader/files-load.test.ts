@@ -1,7 +1,7 @@
 // openSealedFiles and openSealedFileStream in Node, against a real key server and a real static
 // server: every file back byte for byte, of both kinds, streamed or whole, with progress.
 
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -113,6 +113,37 @@ describe('openSealedFiles', () => {
     // A host that refuses a file gets a hint about access, not about uploading.
     const refusing = async (input: string, init?: RequestInit) => (input.includes('/shard-') ? new Response(null, { status: 403 }) : fetch(input, init));
     await expectCode(openSealedFiles(url('folder'), { token: await token(), keyServer, fetch: refusing }), 'file_unavailable', /HTTP 403; the host refused access: check its access rules/);
+  });
+
+  it('options.manifest, the app\'s own copy of model.json (text, object or bytes): the manifest is not downloaded, and it is checked like a downloaded one', async () => {
+    const text = await readFile(join(root, 'www/folder/model.json'), 'utf8');
+    const fetched: string[] = [];
+    const recording = (input: string, init?: RequestInit) => {
+      fetched.push(input);
+      return fetch(input, init);
+    };
+    for (const manifest of [text, JSON.parse(text) as object, new TextEncoder().encode(text)]) {
+      fetched.length = 0;
+      const opened = await openSealedFiles(url('folder'), { token: await token(), keyServer, fetch: recording, manifest });
+      for (const f of folder) expect(Buffer.from(opened.get(f.path)!).equals(Buffer.from(f.data)), f.path).toBe(true);
+      const own = fetched.filter((u) => u.includes('/folder/'));
+      expect(own.some((u) => u.endsWith('/model.json'))).toBe(false);
+      expect(own).toHaveLength(10); // the header and nine shards
+    }
+    // The TF.js loader and the stream take it too.
+    fetched.length = 0;
+    const faceres = await readFile(join(root, 'www/faceres/model.json'), 'utf8');
+    const model = await tf.loadGraphModel(sealedModel(url('faceres'), { token: await token(), keyServer, fetch: recording, manifest: faceres }));
+    model.dispose();
+    expect(fetched.filter((u) => u.includes('/faceres/') && u.endsWith('model.json'))).toEqual([]);
+    expect(await readAll(await openSealedFileStream(url('folder'), 'config.json', { token: await token(), keyServer, manifest: text }))).toEqual(folder.find((f) => f.path === 'config.json')!.data);
+    // Checked: not a manifest is manifest_invalid naming the option, a wrong type a TypeError, and the pins apply to it.
+    await expectCode(openSealedFiles(url('folder'), { token: 't', keyServer, manifest: '{"modelseal": "modelseal/2"' }), 'manifest_invalid', /^options\.manifest: .*pass the model\.json that `modelseal seal` wrote$/);
+    await expectCode(openSealedFiles(url('folder'), { token: 't', keyServer, manifest: { ...(JSON.parse(text) as object), extra: 1 } }), 'manifest_invalid', /^options\.manifest: /);
+    await expect(openSealedFiles(url('folder'), { token: 't', keyServer, manifest: 42 } as never)).rejects.toThrow(/^openSealedFiles: options\.manifest must be the sealed model\.json/);
+    await expectCode(openSealedFiles(url('folder'), { token: await token(), keyServer, manifest: faceres, modelId: 'folder' }), 'unexpected_model', /is model faceres key k1, but the app expects folder/);
+    // Another sealing's manifest for these files: the header it names is not this one.
+    await expectCode(openSealedFiles(url('defaults'), { token: await token(), keyServer, manifest: text }), 'file_unavailable', /defaults\/header\.sealed/);
   });
 
   it('reads a sealing from disk through a file:// URL in Node', async () => {
