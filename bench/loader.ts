@@ -208,6 +208,19 @@ async function main(): Promise<void> {
         }
       }
       row('node', name, 'WebCrypto', plain, sealed);
+      // The default load with the app's own copy of the manifest (options.manifest): no manifest download.
+      const manifest = await (await fetch(`${files}/sealed/${name}/model.json`)).text();
+      const givenPlain: Sample[] = [];
+      const givenSealed: Sample[] = [];
+      for (let r = 0; r < rounds + 1; r++) {
+        const p = await measureLoad(() => tf.loadGraphModel(`${files}/plain/${name}/model.json`), dispose);
+        const s = await measureLoad(() => tf.loadGraphModel(sealedModel(`${files}/sealed/${name}/model.json`, { token, keyServer, manifest })), dispose);
+        if (r > 0) {
+          givenPlain.push(p);
+          givenSealed.push(s);
+        }
+      }
+      row('node', name, 'manifest given', givenPlain, givenSealed);
       // The rows above share this process, whose V8 heap + ArrayBuffers they sample every 2 ms: the
       // default load again, each in a new process that reads its own peak RSS (fresh-process.ts).
       const freshNode = await freshProcessSamples(FRESH_TFJS, rounds, { files, name, token, keyServer });
@@ -266,18 +279,19 @@ async function main(): Promise<void> {
       const bench = await openBenchPage({ '/index.html': '<!doctype html><script src="/bench.js"></script>', '/bench.js': script }, 'benchLoad');
       try {
         const { page, cdp } = bench;
-        const loadIn = (target: PageTarget, url: string, sealed: boolean, streamWeights: boolean) => target.page.evaluate(
+        // `manifest`: the app's own copy of the sealed model.json (options.manifest), for the `manifest given` row.
+        const loadIn = (target: PageTarget, url: string, sealed: boolean, streamWeights: boolean, manifest?: string) => target.page.evaluate(
           ({ url, sealed, options }) => (globalThis as unknown as { benchLoad(u: string, s: boolean, o: unknown): Promise<number> }).benchLoad(url, sealed, options),
-          { url, sealed, options: { token, keyServer, streamWeights } },
+          { url, sealed, options: { token, keyServer, streamWeights, ...(manifest === undefined ? {} : { manifest }) } },
         );
-        const measure = (url: string, sealed: boolean, streamWeights: boolean) => measureIn({ page, cdp }, url, sealed, streamWeights);
-        const measureIn = async ({ page, cdp }: PageTarget, url: string, sealed: boolean, streamWeights: boolean): Promise<Sample> => {
+        const measure = (url: string, sealed: boolean, streamWeights: boolean, manifest?: string) => measureIn({ page, cdp }, url, sealed, streamWeights, manifest);
+        const measureIn = async ({ page, cdp }: PageTarget, url: string, sealed: boolean, streamWeights: boolean, manifest?: string): Promise<Sample> => {
           await cdp.send('HeapProfiler.collectGarbage');
           const pids = await rendererPids();
           const cpuBase = new Map<number, number>();
           for (const pid of pids) cpuBase.set(pid, await procCpuMs(pid));
           if (process.env['BENCH_DEBUG']) console.error('measure', url, sealed, streamWeights, pids);
-          const { value: ms, peak } = await withPeakRss(pids, () => loadIn({ page, cdp }, url, sealed, streamWeights));
+          const { value: ms, peak } = await withPeakRss(pids, () => loadIn({ page, cdp }, url, sealed, streamWeights, manifest));
           let cpu = 0;
           for (const pid of pids) cpu += (await procCpuMs(pid)) - cpuBase.get(pid)!;
           return { ms, peak, cpu };
@@ -298,6 +312,18 @@ async function main(): Promise<void> {
             const plainMs = row('chromium', name, streamWeights ? 'streamWeights' : 'weightData', plain, sealed);
             if (!streamWeights) plainWeightData = plainMs;
           }
+          const manifest = await (await fetch(`${files}/sealed/${name}/model.json`)).text();
+          const givenPlain: Sample[] = [];
+          const givenSealed: Sample[] = [];
+          for (let r = 0; r < rounds + 1; r++) {
+            const p = await measure(`${files}/plain/${name}/model.json`, false, false);
+            const s = await measure(`${files}/sealed/${name}/model.json`, true, false, manifest);
+            if (r > 0) {
+              givenPlain.push(p);
+              givenSealed.push(s);
+            }
+          }
+          row('chromium', name, 'manifest given', givenPlain, givenSealed);
           // The rounds above share one page, whose earlier loads (plain streamWeights ones peak near
           // 100 MB) decide how much of a load's memory is newly committed: the same load measured in
           // a new browser context each time, after four warm-up loads ending with the other kind.
@@ -331,6 +357,7 @@ async function main(): Promise<void> {
     console.log(`\nloader bench: ${rounds} alternating rounds after one warm-up; times and peaks are medians, ratios the median of the per-round ratios (min–max in brackets); peak = memory above the pre-load baseline`);
     console.log('  node: V8 heapUsed + arrayBuffers sampled every 2 ms; chromium: renderer peak RSS (VmHWM after clear_refs)');
     console.log('  node fresh process: weightData, each load in a new Node process after four warm-up loads (ending with the other kind), at most 5 rounds; peak = that process\'s peak RSS (VmHWM after clear_refs): every allocator, garbage included until freed; read its peak, not its times (a process four loads old)');
+    console.log('  manifest given: weightData with options.manifest (the app\'s own copy of the sealed model.json): no manifest download, so the release, header and shards start at once; its own paired rounds');
     console.log('  cpu: CPU time of every thread of the loading process (node: process.cpuUsage; chromium: the renderer\'s, /proc schedstat), not the servers\'');
     console.log('  node cipher: weightData rows use the Node default (node:crypto), streamWeights and WebCrypto rows WebCrypto; chromium: WebCrypto');
     console.log('  chromium fresh page: weightData, each load in a new browser context after four warm-up loads (ending with the other kind), at most 5 rounds; read its peak (the other rows share one page, whose earlier loads change what a load newly commits), not its times (a renderer four loads old)');
