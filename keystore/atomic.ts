@@ -31,10 +31,14 @@ async function writeTemp(path: string, data: Uint8Array | string, mode: number):
   return tmp;
 }
 
-/** Writes `data` to `path` so readers see the old file or the new one, never a mix. */
-export async function writeFileAtomic(path: string, data: Uint8Array | string, mode = 0o600): Promise<void> {
+/**
+ * Writes `data` to `path` so readers see the old file or the new one, never a mix. `beforeRename`
+ * runs once the new file is on disk, right before it replaces `path`; when it throws, nothing is replaced.
+ */
+export async function writeFileAtomic(path: string, data: Uint8Array | string, mode = 0o600, beforeRename?: () => Promise<void>): Promise<void> {
   const tmp = await writeTemp(path, data, mode);
   try {
+    await beforeRename?.();
     await rename(tmp, path);
   } catch (err) {
     await rm(tmp, { force: true });

@@ -2,12 +2,13 @@
 // Layout (docs/OPERATIONS.md): master.key (0600), keys.json (0600), token.secret (0600), audit.log.
 
 import { randomBytes } from 'node:crypto';
-import { stat } from 'node:fs/promises';
+import { lstat, readlink, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { fromBase64url, toBase64url } from '../format/bytes.js';
 import { DIGEST_PATTERN, ID_PATTERN } from '../format/manifest.js';
 import { ID_RULE } from '../format/ids.js';
 import { isModelsealError, ModelsealError } from '../format/errors.js';
+import { parseStrictJson, StrictJsonError } from '../format/json.js';
 import { createStoreFolder, createStoreSecrets, createTokenSecret } from './create.js';
 import { newMasterKeyText, parseMasterKeyText } from './master/file.js';
 import { readRegularText } from './regular-file.js';
@@ -167,7 +168,13 @@ export class FileKeyStore implements KeyStoreReader {
     try {
       s = await stat(this.keysPath);
     } catch (err) {
-      if (isNotFound(err)) return { version: STORE_VERSION, masterKeyId: this.#master.id, keys: [] };
+      if (isNotFound(err)) {
+        // A link to a file that is not there (an unmounted volume) is not an empty store: one
+        // would otherwise start over, with new keys under old ids.
+        const target = await readlink(this.keysPath).catch(() => undefined);
+        if (target !== undefined) throw new ModelsealError('io_error', `${this.keysPath} is a symbolic link to ${target}, which does not exist: mount or restore it (the keystore never starts over while keys.json is there)`, { file: this.keysPath });
+        return { version: STORE_VERSION, masterKeyId: this.#master.id, keys: [] };
+      }
       throw err;
     }
     if (this.#cache && this.#cache.mtimeMs === s.mtimeMs && this.#cache.size === s.size) return this.#cache.doc;
@@ -339,6 +346,10 @@ export class FileKeyStore implements KeyStoreReader {
     const release = await lockStore(this.dir);
     try {
       this.#cache = undefined;
+      const base = await lstat(this.keysPath).catch((err: unknown) => { if (isNotFound(err)) return null; throw err; });
+      if (base?.isSymbolicLink()) {
+        throw new ModelsealError('io_error', `${this.keysPath} is a symbolic link to ${await readlink(this.keysPath)}: a write replaces keys.json whole, which would replace the link and leave its target stale; run the command on the folder that holds the file (--store)`, { file: this.keysPath });
+      }
       const doc = structuredClone(await this.#read());
       if (doc.keys.length > 0 && doc.masterKeyId !== this.#master.id) {
         throw new ModelsealError('master_key_wrong', `the master key is not the one that wrapped ${this.keysPath}`);
@@ -346,7 +357,7 @@ export class FileKeyStore implements KeyStoreReader {
       doc.masterKeyId = this.#master.id;
       const result = await change(doc);
       doc.masterKeyId = nextMaster.id;
-      await writeWhileHeld(release, this.keysPath, `${JSON.stringify(doc, null, 2)}\n`);
+      await writeWhileHeld(release, this.keysPath, `${JSON.stringify(doc, null, 2)}\n`, base);
       this.#cache = undefined;
       written = true;
       return result;
@@ -369,21 +380,43 @@ function parseStore(text: string, path: string): StoreDocument {
   const bad = (problem: string) => new ModelsealError('keystore_invalid', `${path} is damaged: ${problem}; restore it from a backup`, { file: path });
   let doc: unknown;
   try {
-    doc = JSON.parse(text);
-  } catch {
-    throw bad('not JSON');
+    // Strict: a duplicate member (a bad hand merge) would otherwise be read as its last copy, and
+    // a duplicate "keys" as an empty store that the next write makes final.
+    doc = parseStrictJson(text, { integersOnly: false });
+  } catch (err) {
+    throw bad(err instanceof StrictJsonError ? err.message : 'not JSON');
   }
   const d = doc as Partial<StoreDocument>;
   if (typeof doc !== 'object' || doc === null || d.version !== STORE_VERSION) throw bad(`version is not ${STORE_VERSION}`);
   if (typeof d.masterKeyId !== 'string' || !Array.isArray(d.keys)) throw bad('masterKeyId or keys missing');
-  for (const k of d.keys) {
+  const seen = new Set<string>();
+  for (const [i, k] of d.keys.entries()) {
     if (typeof k !== 'object' || k === null || typeof k.modelId !== 'string' || typeof k.keyId !== 'string' || typeof k.wrapped !== 'string' || !['active', 'retired', 'revoked'].includes(k.state)) {
-      throw bad('a key entry lacks modelId, keyId, state or wrapped');
+      throw bad(`key entry ${i} lacks modelId, keyId, state or wrapped`);
     }
-    // Stores written before sealing records existed have none: their sealings must be published.
-    if (k.sealings !== undefined && (!Array.isArray(k.sealings) || k.sealings.some((d) => typeof d !== 'string' || !DIGEST_PATTERN.test(d)))) {
-      throw bad(`the sealings of ${String(k.modelId).slice(0, 40)} ${String(k.keyId).slice(0, 40)} are not a list of digests`);
-    }
+    const which = `key entry ${i} (${k.modelId.slice(0, 40)} ${k.keyId.slice(0, 40)})`;
+    const problem = entryProblem(k);
+    if (problem) throw bad(`${which}: ${problem}`);
+    const id = `${k.modelId}\0${k.keyId}`;
+    if (seen.has(id)) throw bad(`${which} appears twice`);
+    seen.add(id);
   }
   return d as StoreDocument;
+}
+
+/** What is wrong with a key entry's fields, or undefined (the types of the four required ones are checked by the caller). */
+function entryProblem(k: StoredKey): string | undefined {
+  if (!ID_PATTERN.test(k.modelId) || !ID_PATTERN.test(k.keyId)) return `the model id or key id is not valid (${ID_RULE})`;
+  if (!/^[A-Za-z0-9_-]+$/.test(k.wrapped)) return 'wrapped is not base64url';
+  if (!isDate(k.createdAt)) return 'createdAt is not a date';
+  // An expiry that is not a date would read as never expiring: refused, not guessed.
+  for (const field of ['revokedAt', 'expiresAt'] as const) if (k[field] !== undefined && !isDate(k[field])) return `${field} is not a date`;
+  // Stores written before sealing records existed have none: their sealings must be published.
+  if (k.sealings !== undefined && (!Array.isArray(k.sealings) || k.sealings.some((d) => typeof d !== 'string' || !DIGEST_PATTERN.test(d)))) return 'its sealings are not a list of digests';
+  return undefined;
+}
+
+/** An ISO 8601 date-time as this store writes them (Date#toISOString), or any string Date.parse reads. */
+function isDate(value: unknown): boolean {
+  return typeof value === 'string' && value.length > 0 && !Number.isNaN(Date.parse(value));
 }

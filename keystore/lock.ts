@@ -181,25 +181,39 @@ function lockedError(dir: string, lockPath: string, owner: Owner | undefined, wa
   );
 }
 
+/** Which file a path named when the writer read it: its device and inode (every write renames a new file in), or null for none. */
+export type FileIdentity = { dev: number; ino: number } | null;
+
 /**
- * Replaces `path` with `text` (atomically, mode 0600), only while `lock` is still this process's. A
- * writer paused past STALE_MS (a VM pause, ^Z, a slow KMS call) may find the lock taken over: it
- * then writes nothing. Should the takeover fall between that check and the rename, the file it
- * replaced is kept as `.<name>.<random>.replaced` beside it and named in the error, so the other writer's
- * change is not lost.
+ * Replaces `path` with `text` (atomically, mode 0600), only while `lock` is still this process's
+ * and `path` is still the file the writer read (`base`; undefined: not checked). A writer paused
+ * past STALE_MS (a VM pause, ^Z, a slow KMS call or fsync) may find the lock taken over: it then
+ * writes nothing, as it does when another writer replaced the file meanwhile. Both are checked
+ * once the new file is on disk, right before the rename. Should a takeover still fall between
+ * that check and the rename, the file it replaced is kept as `.<name>.<random>.replaced` beside it
+ * and named in the error, so the other writer's change is not lost.
  */
-export async function writeWhileHeld(lock: Pick<StoreLock, 'assertHeld'>, path: string, text: string): Promise<void> {
+export async function writeWhileHeld(lock: Pick<StoreLock, 'assertHeld'>, path: string, text: string, base?: FileIdentity): Promise<void> {
   await lock.assertHeld();
   // A dot-file, as the temp files are: a writer killed before it removes it leaves no second
   // `keys.json.*` a reader could take for the keys document.
   const kept = join(dirname(path), `.${basename(path)}.${randomBytes(6).toString('hex')}.replaced`);
-  const hasPrevious = await link(path, kept).then(() => true, async (err: NodeJS.ErrnoException) => {
-    if (err.code === 'ENOENT') return false;
-    await copyFile(path, kept); // a file system without hard links
-    return true;
-  });
+  let hasPrevious = false;
+  const lastChecks = async () => {
+    await lock.assertHeld();
+    const current = await lstat(path).then((st) => ({ dev: st.dev, ino: st.ino }), (err: NodeJS.ErrnoException) => { if (err.code === 'ENOENT') return null; throw err; });
+    if (base !== undefined && (current?.dev !== base?.dev || current?.ino !== base?.ino)) {
+      throw new ModelsealError('io_error', `another writer replaced ${path} while this command was working on it (this command was paused, and its lock taken over): nothing was written; run the command again`, { file: path });
+    }
+    if (current === null) return;
+    await link(path, kept).catch(async (err: NodeJS.ErrnoException) => {
+      if (err.code !== 'EPERM' && err.code !== 'ENOTSUP' && err.code !== 'EOPNOTSUPP' && err.code !== 'ENOSYS') throw err;
+      await copyFile(path, kept); // a file system without hard links
+    });
+    hasPrevious = true;
+  };
   try {
-    await writeFileAtomic(path, text, 0o600);
+    await writeFileAtomic(path, text, 0o600, lastChecks);
   } catch (err) {
     // Nothing was replaced (the rename is the last step): the kept link is not needed.
     if (hasPrevious) await rm(kept, { force: true }).catch(() => undefined);

@@ -3,12 +3,13 @@
 
 import { spawnSync } from 'node:child_process';
 import { readFileSync, readlinkSync } from 'node:fs';
-import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { lstat, mkdir, mkdtemp, readdir, readFile, rename, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { caughtModelsealError } from '../helpers/expect-code.js';
+import { ModelsealError } from '../../format/errors.js';
 import { FileKeyStore } from '../../keyserver/index.js';
 import { lockStore, onStaleLockReclaimed, writeWhileHeld } from '../../keystore/lock.js';
 import type { MasterKeyProvider } from '../../keystore/master/types.js';
@@ -60,7 +61,58 @@ describe('FileKeyStore', () => {
     await writeFile(join(dir, 'keys.json'), '{"version": "modelseal-keystore/1", "keys": [');
     const err = await caughtModelsealError(FileKeyStore.open(dir));
     expect(err.code).toBe('keystore_invalid');
-    expect(err.message).toMatch(/keys\.json is damaged: not JSON; restore it from a backup/);
+    expect(err.message).toMatch(/keys\.json is damaged: not valid JSON \(.*\); restore it from a backup/);
+  });
+
+  it('refuses duplicate members and entries with bad fields (keystore_invalid), never reading them as fewer or other keys', async () => {
+    const { store } = await FileKeyStore.open(dir, { create: true });
+    await store.rotate('face');
+    const good = await readFile(join(dir, 'keys.json'), 'utf8');
+    const doc = JSON.parse(good) as { keys: Array<Record<string, unknown>> };
+    const entry = (edit: (k: Record<string, unknown>) => void) => {
+      const copy = structuredClone(doc);
+      edit(copy.keys[0]!);
+      return JSON.stringify(copy);
+    };
+    const cases: Array<[string, RegExp]> = [
+      // A bad hand merge: JSON.parse keeps the last "keys", an empty store the next write would make final.
+      [good.replace(/\n}\n$/, ',\n  "keys": []\n}\n'), /member "keys" appears twice/],
+      [good.replace('"state": "active"', '"state": "revoked", "state": "active"'), /member "state" appears twice/],
+      [entry((k) => { delete k['createdAt']; }), /key entry 0 \(face k1\): createdAt is not a date/],
+      [entry((k) => { k['createdAt'] = 5; }), /createdAt is not a date/],
+      [entry((k) => { k['expiresAt'] = 'not a date'; }), /expiresAt is not a date/],
+      [entry((k) => { k['revokedAt'] = { a: 1 }; }), /revokedAt is not a date/],
+      [entry((k) => { k['keyId'] = 'k1e+25'; }), /the model id or key id is not valid/],
+      [entry((k) => { k['wrapped'] = '!!!'; }), /wrapped is not base64url/],
+      [JSON.stringify({ ...doc, keys: [doc.keys[0], doc.keys[0]] }), /key entry 1 \(face k1\) appears twice/],
+    ];
+    for (const [text, message] of cases) {
+      await writeFile(join(dir, 'keys.json'), text);
+      const err = await caughtModelsealError(FileKeyStore.open(dir));
+      expect(err.code, text).toBe('keystore_invalid');
+      expect(err.message).toMatch(message);
+    }
+    await writeFile(join(dir, 'keys.json'), good);
+    expect((await (await FileKeyStore.open(dir)).store.list()).map((k) => k.keyId)).toEqual(['k1']);
+  });
+
+  it('a keys.json link to nothing (an unmounted volume) is io_error, never an empty store; a write through a link is refused', async () => {
+    const { store } = await FileKeyStore.open(dir, { create: true });
+    await store.rotate('face');
+    const real = join(dir, '..', 'real-keys.json');
+    await rename(join(dir, 'keys.json'), real);
+    await symlink(join(dir, '..', 'not-mounted', 'keys.json'), join(dir, 'keys.json'));
+    const dangling = await caughtModelsealError(FileKeyStore.open(dir));
+    expect(dangling.code).toBe('io_error');
+    expect(dangling.message).toMatch(/keys\.json is a symbolic link to .*not-mounted\/keys\.json, which does not exist: mount or restore it/);
+    await rm(join(dir, 'keys.json'));
+    await symlink(real, join(dir, 'keys.json'));
+    const { store: linked } = await FileKeyStore.open(dir);
+    expect((await linked.list()).map((k) => k.keyId)).toEqual(['k1']);
+    const write = await caughtModelsealError(linked.rotate('face'));
+    expect(write.message).toMatch(/keys\.json is a symbolic link to .*real-keys\.json: a write replaces keys\.json whole/);
+    expect((await lstat(join(dir, 'keys.json'))).isSymbolicLink()).toBe(true);
+    expect(JSON.parse(await readFile(real, 'utf8')).keys).toHaveLength(1);
   });
 
   it('refuses a damaged master key file and never replaces it', async () => {
@@ -159,9 +211,22 @@ describe('FileKeyStore', () => {
     // And it left the other writer's lock alone.
     expect(JSON.parse(await readFile(join(dir, 'keys.lock.owner'), 'utf8'))).toMatchObject({ token: 'theirs' });
     expect((await stat(join(dir, 'keys.lock'))).isDirectory()).toBe(true);
-    // Lost between the check and the rename: the replaced file is kept and named.
+    // Lost while the new file was being written (paused in its fsync): checked again right before the rename, so nothing is written.
+    const lost = () => new ModelsealError('io_error', 'lost the keystore lock; run the command again');
     let checks = 0;
-    const losing = { assertHeld: async () => { if (checks++ > 0) throw new Error('lost the keystore lock; run the command again'); } };
+    const pausedInWrite = { assertHeld: async () => { if (checks++ > 0) throw lost(); } };
+    expect((await caughtModelsealError(writeWhileHeld(pausedInWrite, join(dir, 'keys.json'), '{}\n'))).message).toBe('lost the keystore lock; run the command again');
+    expect(await readFile(join(dir, 'keys.json'), 'utf8')).toBe(before);
+    // Another writer replaced the file meanwhile while the lock still looked held: nothing is written either.
+    const base = await stat(join(dir, 'keys.json'));
+    await writeFile(join(dir, 'keys.json.new'), before);
+    await rename(join(dir, 'keys.json.new'), join(dir, 'keys.json'));
+    const replaced = await caughtModelsealError(writeWhileHeld({ assertHeld: async () => undefined }, join(dir, 'keys.json'), '{}\n', base));
+    expect(replaced.message).toMatch(/^another writer replaced .*keys\.json while this command was working on it .*nothing was written; run the command again$/);
+    expect(await readFile(join(dir, 'keys.json'), 'utf8')).toBe(before);
+    // Lost between those checks and the rename: the replaced file is kept and named.
+    checks = 0;
+    const losing = { assertHeld: async () => { if (checks++ > 1) throw lost(); } };
     const during = await caughtModelsealError(writeWhileHeld(losing, join(dir, 'keys.json'), '{}\n'));
     const kept = /is (\S+\.replaced)/.exec(during.message)?.[1];
     expect(kept, during.message).toBeDefined();
