@@ -230,7 +230,8 @@ export class FileKeyStore implements KeyStoreReader {
     }
     return this.#update(async (doc) => {
       const versions = doc.keys.filter((k) => k.modelId === modelId);
-      const next = versions.reduce((n, k) => Math.max(n, Number(/^k(\d+)$/.exec(k.keyId)?.[1] ?? 0)), 0) + 1;
+      // BigInt: a hand-written k99999999999999999999 must not become k1e+20 (not an id) or repeat one.
+      const next = versions.reduce((n, k) => { const d = /^k(\d+)$/.exec(k.keyId)?.[1]; return d !== undefined && BigInt(d) > n ? BigInt(d) : n; }, 0n) + 1n;
       for (const k of versions) {
         if (k.state === 'active') {
           k.state = 'retired';
@@ -238,6 +239,7 @@ export class FileKeyStore implements KeyStoreReader {
         }
       }
       const keyId = `k${next}`;
+      if (!ID_PATTERN.test(keyId)) throw new ModelsealError('usage', `the next key id of ${modelId} would be ${keyId.slice(0, 40)}…, longer than an id may be (${ID_RULE}); the versions in ${this.keysPath} are numbered by hand past what rotate can follow`);
       const record: KeyRecord = { modelId, keyId, state: 'active', createdAt: new Date().toISOString(), sealings: [] };
       const aad = wrapAad(modelId, keyId);
       // A provider that can generate (a KMS data key, a public sealing key) needs no right to unwrap.

@@ -94,6 +94,10 @@ describe('FileKeyStore', () => {
     }
     await writeFile(join(dir, 'keys.json'), good);
     expect((await (await FileKeyStore.open(dir)).store.list()).map((k) => k.keyId)).toEqual(['k1']);
+    // A version numbered by hand past 2^53: the next is counted exactly (not k1e+22, which is no id).
+    await writeFile(join(dir, 'keys.json'), entry((k) => { k['keyId'] = 'k9999999999999999999999'; }));
+    const { store: big } = await FileKeyStore.open(dir);
+    expect((await big.rotate('face')).record.keyId).toBe('k10000000000000000000000');
   });
 
   it('a keys.json link to nothing (an unmounted volume) is io_error, never an empty store; a write through a link is refused', async () => {
