@@ -93,7 +93,11 @@ export const MASTER_KEY_HELP = 'master key URI: file:PATH, pkcs11:â€¦, aws-kms:â
 
 /** The `--store <dir>` option every keystore command takes. */
 export function storeOption(): Option {
-  return new Option('--store <dir>', 'keystore folder (default: $MODELSEAL_HOME, else ./.modelseal)');
+  // An empty value (`--store "$STORE"` with STORE unset) would name the working folder.
+  return new Option('--store <dir>', 'keystore folder (default: $MODELSEAL_HOME, else ./.modelseal)').argParser((text: string) => {
+    if (text.trim() === '') throw new InvalidArgumentError('the keystore folder must not be empty (an unset variable?); omit --store for the default.');
+    return text;
+  });
 }
 
 /** The `--master-key <uri>` option; `prefix` qualifies the help (`the current`, for rewrap). */

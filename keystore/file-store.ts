@@ -70,7 +70,8 @@ function wrapAad(modelId: string, keyId: string): Uint8Array {
 
 /** The store folder the CLI and server use: `--store`, else $MODELSEAL_HOME, else ./.modelseal. */
 export function defaultStoreDir(explicit?: string): string {
-  return resolve(explicit ?? process.env['MODELSEAL_HOME'] ?? '.modelseal');
+  // An empty MODELSEAL_HOME is unset, not the working folder.
+  return resolve(explicit ?? (process.env['MODELSEAL_HOME'] || '.modelseal'));
 }
 
 function isNotFound(err: unknown): boolean {

@@ -54,6 +54,15 @@ describe('--force never deletes the keystore or the working folder; --out "" is 
     expect(listDir(join(dir, 'deploy/face')).some((f) => f.endsWith('.sealed'))).toBe(true);
   });
 
+  it('an empty --store is a usage error (it would name the working folder); an empty MODELSEAL_HOME means the default', () => {
+    fails(['keys', 'list', '--store', ''], 'usage', /option '--store <dir>' argument '' is invalid\. the keystore folder must not be empty/);
+    const cwd = join(tmp.dir, 'empty-home');
+    mkdirSync(cwd);
+    const r = run(['keys', 'rotate', 'm', '--create'], { cwd, env: { MODELSEAL_HOME: '' } });
+    expect(r.code, r.stderr).toBe(0);
+    expect(listDir(join(cwd, '.modelseal'))).toContain('keys.json');
+  });
+
   it('refuses to replace the working folder, and an empty --out', () => {
     fails(['open', join(dir, 'deploy/face/model.json'), '--out', '.', '--store', join(dir, 'deploy/keys'), '--force'], 'output_exists', 'it holds the working folder', join(dir, 'deploy'));
     fails(['seal', 'model/model.json', '--out', '', '--model-id', 'face', '--store', 'deploy/keys', '--force'], 'usage', '--out is empty', dir);
