@@ -148,7 +148,7 @@ export async function lockStore(dir: string, options: { waitMs?: number } = {}):
       await writeFileAtomic(ownerPath, `${JSON.stringify(owner)}\n`, 0o600);
     } catch (err) {
       await release();
-      throw err;
+      throw writeError(err, ownerPath);
     }
     held.set(ownerPath, owner.token);
     const unlock = async () => {
@@ -217,10 +217,7 @@ export async function writeWhileHeld(lock: Pick<StoreLock, 'assertHeld'>, path: 
   } catch (err) {
     // Nothing was replaced (the rename is the last step): the kept link is not needed.
     if (hasPrevious) await rm(kept, { force: true }).catch(() => undefined);
-    if (err instanceof ModelsealError) throw err;
-    const code = (err as NodeJS.ErrnoException).code;
-    const why = code === 'ENOSPC' ? 'the disk is full' : code === 'EDQUOT' ? 'the disk quota is used up' : (err as Error).message;
-    throw new ModelsealError('io_error', `cannot write ${path}: ${why}; free space (or fix the cause), then run the command again`, { cause: err, file: path });
+    throw writeError(err, path);
   }
   try {
     await lock.assertHeld();
@@ -229,4 +226,12 @@ export async function writeWhileHeld(lock: Pick<StoreLock, 'assertHeld'>, path: 
     throw new ModelsealError('io_error', `${(err as Error).message.replace(/; run the command again$/, '')}, after this command had written ${path}${note}`, { cause: err, file: path });
   }
   if (hasPrevious) await rm(kept, { force: true });
+}
+
+/** A failed keystore write as io_error naming the file, the disk-full cases in words. */
+function writeError(err: unknown, path: string): ModelsealError {
+  if (err instanceof ModelsealError) return err;
+  const code = (err as NodeJS.ErrnoException).code;
+  const why = code === 'ENOSPC' ? 'the disk is full' : code === 'EDQUOT' ? 'the disk quota is used up' : (err as Error).message;
+  return new ModelsealError('io_error', `cannot write ${path}: ${why}; free space (or fix the cause), then run the command again`, { cause: err, file: path });
 }
