@@ -111,7 +111,7 @@ export async function buildApp(options: AppOptions): Promise<KeyServerApp> {
   await registerCors(app, config, new Set([RELEASE_PATH, V1_RELEASE_PATH]));
   const { drain } = addRequestHooks(app, config, requestAudit);
   setErrorHandlers(app, config);
-  addStatusRoutes(app, { store, snapshot, metrics, readiness: options.readiness });
+  addStatusRoutes(app, { snapshot, metrics, readiness: options.readiness });
   addOutdatedRelease(app);
   addReleaseRoute(app, {
     config,

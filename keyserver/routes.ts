@@ -2,7 +2,6 @@
 // that tells old clients to upgrade.
 
 import type { FastifyInstance } from 'fastify';
-import type { KeyStoreReader } from '../keystore/file-store.js';
 import { WireError } from './errors.js';
 import type { KeyServerMetrics } from './metrics.js';
 import type { KeySnapshot } from './snapshot.js';
@@ -12,7 +11,6 @@ export const V1_RELEASE_PATH = '/v1/release';
 
 /** What the status routes read. */
 export interface StatusDeps {
-  store: KeyStoreReader;
   snapshot: KeySnapshot;
   metrics: KeyServerMetrics;
   /** Why a shared store the app depends on is not ready, or undefined when it is. */
@@ -26,7 +24,7 @@ export function addStatusRoutes(app: FastifyInstance, deps: StatusDeps): void {
     const notReady = await deps.readiness?.();
     if (notReady !== undefined) throw new WireError('unavailable', notReady, { retryAfter: 1 });
     try {
-      await deps.store.list();
+      await deps.snapshot.check();
     } catch (cause) {
       throw new WireError('unavailable', 'the keystore cannot be read', { cause });
     }

@@ -1,8 +1,9 @@
 // The server's view of the keystore: key records refreshed by polling (or SIGHUP), and unwrapped
 // content keys cached per version for a bounded time (masterKeyCacheSeconds), so releases keep
-// working while the master key (an HSM, a KMS) is briefly unreachable.
+// working while the master key (an HSM, a KMS) is briefly unreachable. Keys are unwrapped from
+// the last good read of the store, so a keys.json damaged or removed since keeps releasing what it held.
 
-import type { KeyRecord, KeyStoreReader } from '../keystore/file-store.js';
+import type { KeyRecord, KeyStoreReader, KeyStoreView } from '../keystore/file-store.js';
 
 /** Key records plus a content-key cache, refreshed from a KeyStoreReader. */
 export class KeySnapshot {
@@ -10,6 +11,8 @@ export class KeySnapshot {
   #records = new Map<string, KeyRecord>();
   #signature = '';
   readonly #keys = new Map<string, { key: Promise<Uint8Array | undefined>; until: number }>();
+  /** The last good read, which unwraps the keys. */
+  #view: KeyStoreView = { records: [], get: async () => undefined };
   readonly #cacheMs: number;
 
   /** `cacheMs`: how long an unwrapped key is kept (default 300 s); 0 unwraps on every release. */
@@ -18,18 +21,35 @@ export class KeySnapshot {
     this.#cacheMs = options.cacheMs ?? 300_000;
   }
 
-  /** Re-reads the store; returns true when anything changed (then the key cache is dropped). */
+  /**
+   * Re-reads the store; returns true when anything changed (then the key cache is dropped). Throws,
+   * keeping the last good state, when the store cannot be read or lists no key version after it
+   * listed some (keys.json removed or emptied: no modelseal command removes a version).
+   */
   async refresh(): Promise<boolean> {
-    const list = await this.#store.list();
-    const signature = JSON.stringify(list);
+    const view: KeyStoreView = this.#store.view ? await this.#store.view() : { records: await this.#store.list(), get: (m, k) => this.#store.get(m, k) };
+    this.#refuseLoss(view.records);
+    const signature = JSON.stringify(view.records);
     if (signature === this.#signature) return false;
     const records = new Map<string, KeyRecord>();
-    for (const r of list) records.set(`${r.modelId}\0${r.keyId}`, r);
+    for (const r of view.records) records.set(`${r.modelId}\0${r.keyId}`, r);
     this.#records = records;
+    this.#view = view;
     this.#signature = signature;
     // Any change drops the cache (a rewrap or a restored keys.json may change what a key id means).
     this.#keys.clear();
     return true;
+  }
+
+  /** Throws when the store cannot be read now, or has lost every key version it had (what /readyz reports). */
+  async check(): Promise<void> {
+    this.#refuseLoss(await this.#store.list());
+  }
+
+  #refuseLoss(records: KeyRecord[]): void {
+    if (records.length === 0 && this.#records.size > 0) {
+      throw new Error(`the keystore lists no key versions any more, after ${this.#records.size} (keys.json removed or emptied?): restore it`);
+    }
   }
 
   /**
@@ -50,7 +70,7 @@ export class KeySnapshot {
     const now = Date.now();
     const hit = this.#keys.get(id);
     if (hit && hit.until > now) return hit.key;
-    const p = this.#store.get(modelId, keyId).then((k) => k?.key);
+    const p = this.#view.get(modelId, keyId).then((k) => k?.key);
     if (this.#cacheMs > 0) {
       const entry = { key: p, until: now + this.#cacheMs };
       this.#keys.set(id, entry);

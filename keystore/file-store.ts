@@ -48,6 +48,14 @@ export interface KeyStoreReader {
   get(modelId: string, keyId: string): Promise<ContentKey | undefined>;
   /** The HMAC secret for development session tokens. */
   tokenSecret(): Promise<Uint8Array>;
+  /** One read of the store whose keys can be unwrapped later from that read, whatever becomes of the store (optional; the server keeps its last good one). */
+  view?(): Promise<KeyStoreView>;
+}
+
+/** The key versions of one read of a keystore, and their content keys from that same read. */
+export interface KeyStoreView {
+  records: KeyRecord[];
+  get(modelId: string, keyId: string): Promise<ContentKey | undefined>;
 }
 
 const STORE_VERSION = 'modelseal-keystore/1';
@@ -192,7 +200,17 @@ export class FileKeyStore implements KeyStoreReader {
 
   /** A key version with its unwrapped content key, or undefined. */
   async get(modelId: string, keyId: string): Promise<ContentKey | undefined> {
-    const entry = (await this.#read()).keys.find((k) => k.modelId === modelId && k.keyId === keyId);
+    return this.#getFrom(await this.#read(), modelId, keyId);
+  }
+
+  /** This read of keys.json: its records, and its keys unwrapped from it even once the file is damaged or gone (the server's last good state). */
+  async view(): Promise<KeyStoreView> {
+    const doc = await this.#read();
+    return { records: doc.keys.map(publicRecord), get: (modelId, keyId) => this.#getFrom(doc, modelId, keyId) };
+  }
+
+  async #getFrom(doc: StoreDocument, modelId: string, keyId: string): Promise<ContentKey | undefined> {
+    const entry = doc.keys.find((k) => k.modelId === modelId && k.keyId === keyId);
     return entry ? { record: publicRecord(entry), key: await this.#unwrap(entry) } : undefined;
   }
 

@@ -81,12 +81,13 @@ describe('server ECDH key reuse', () => {
 });
 
 describe('a damaged keystore while running', () => {
-  it('keeps serving the last good state, says so in the log, and readyz turns 503 until it is fixed', async () => {
+  it('keeps serving the last good state (damaged or removed keys.json), says so in the log, and readyz turns 503 until it is fixed', async () => {
     const f = await startFixture();
     const lines: string[] = [];
     const logger = pino({ level: 'info' }, { write: (s: string) => void lines.push(s) });
-    // Listening: the keystore poll that finds the damage starts with listen().
-    const { server, url } = await startKeyServer(f.store.dir, { auditLog: null, reloadIntervalMs: 50 }, { base: RELAXED, logger });
+    // Listening: the keystore poll that finds the damage starts with listen(). No key cache: every
+    // release unwraps, from the last good read of keys.json.
+    const { server, url } = await startKeyServer(f.store.dir, { auditLog: null, reloadIntervalMs: 50, masterKeyCacheSeconds: 0 }, { base: RELAXED, logger });
     try {
       const token = await mintDevToken({ store: f.store, models: ['face'] });
       expect((await release(url, token)).status).toBe(200);
@@ -99,6 +100,18 @@ describe('a damaged keystore while running', () => {
       const ready = await fetch(`${url}/readyz`);
       expect(ready.status).toBe(503);
       expect(((await ready.json()) as ReleaseJson).error).toMatchObject({ code: 'unavailable', message: expect.stringContaining('keystore') });
+      await writeFile(f.store.keysPath, good);
+      await until(async () => (await fetch(`${url}/readyz`)).status === 200);
+      // Removed (no modelseal command does that): a failed read too, not an empty store.
+      const failures = () => lines.filter((l) => l.includes('keystore reload failed')).length;
+      const before = failures();
+      await rm(f.store.keysPath);
+      await until(() => failures() > before);
+      expect(lines.at(-1)).toContain('the keystore lists no key versions any more, after 1');
+      const kept = await release(url, token);
+      expect(kept.status).toBe(200);
+      expect(Buffer.from(kept.key!).equals(Buffer.from(f.faceKey))).toBe(true);
+      expect((await fetch(`${url}/readyz`)).status).toBe(503);
       await writeFile(f.store.keysPath, good);
       await until(async () => (await fetch(`${url}/readyz`)).status === 200);
       // The operational log never carries key material either.
