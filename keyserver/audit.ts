@@ -1,7 +1,10 @@
 // The audit log: one JSON line per release and per denial. It never receives key material: the
 // entry type has no field for it, and callers pass ids only.
 
+import { closeSync, constants, openSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { pino } from 'pino';
+import { makeDirsSync } from '../keystore/make-dir.js';
 
 /** One audit line. */
 export interface AuditEntry {
@@ -49,6 +52,24 @@ export function boundField(value: string, max: number): string {
   return cut === value ? text : `${text}…[truncated, ${value.length} chars]`;
 }
 
+/**
+ * Makes the audit log's folder and checks, without blocking, that the file opens for appending:
+ * pino's own `mkdir` is Node's recursive mkdir, which loops forever on a path it cannot create
+ * (`/proc/self/x/audit.log`), and its blocking open of a FIFO with no reader never returns (and
+ * then SIGTERM cannot stop the server). A FIFO with no reader fails here with ENXIO.
+ */
+function openableForAppend(path: string): void {
+  makeDirsSync(dirname(path), 0o700);
+  let fd: number;
+  try {
+    fd = openSync(path, constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT | constants.O_NONBLOCK, 0o600);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENXIO') throw new Error('it is a FIFO that nothing reads (a blocking open would hang the server): start its reader first, or log to a file');
+    throw err;
+  }
+  closeSync(fd);
+}
+
 /** Appends audit lines to a file through pino's destination (each line written before `write` returns). */
 export class AuditLog {
   readonly path: string | null;
@@ -75,7 +96,8 @@ export class AuditLog {
     const onError = options.onError ?? ((err: Error) => process.stderr.write(`modelseal: audit log ${path}: ${err.message}\n`));
     let dest: ReturnType<typeof pino.destination>;
     try {
-      dest = pino.destination({ dest: path, sync: true, mkdir: true, mode: 0o600 } as Parameters<typeof pino.destination>[0]);
+      openableForAppend(path);
+      dest = pino.destination({ dest: path, sync: true, mkdir: false, mode: 0o600 } as Parameters<typeof pino.destination>[0]);
     } catch (err) {
       // Synchronous mode opens the file in the constructor and throws when it cannot.
       this.#opened = Promise.reject(err as Error);

@@ -1,6 +1,7 @@
 // Smaller parts of the key server: policy lookup, the release counter, server key reuse, and the
 // audit log's reopen (what SIGHUP does after logrotate).
 
+import { execFileSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 import { mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { renameSync } from 'node:fs';
@@ -131,6 +132,12 @@ describe('AuditLog', () => {
     try {
       const path = join(f.store.dir, 'keys.json', 'audit.log'); // under a file: cannot exist
       await expect(createKeyServer({ store: f.store.dir, config: { ...RELAXED, auditLog: path } })).rejects.toMatchObject({ code: 'config_invalid', message: expect.stringContaining('cannot open the audit log') });
+      // Paths that hung the start for good (SIGTERM could not stop it): a FIFO nothing reads, and a
+      // folder Node's recursive mkdir tries to make forever.
+      const fifo = join(f.store.dir, 'audit.fifo');
+      execFileSync('mkfifo', [fifo]);
+      await expect(createKeyServer({ store: f.store.dir, config: { ...RELAXED, auditLog: fifo } })).rejects.toMatchObject({ code: 'config_invalid', message: expect.stringContaining('is a FIFO that nothing reads') });
+      await expect(createKeyServer({ store: f.store.dir, config: { ...RELAXED, auditLog: '/proc/self/nope/audit.log' } })).rejects.toMatchObject({ code: 'config_invalid', message: expect.stringContaining('cannot open the audit log /proc/self/nope/audit.log') });
     } finally {
       await f.close();
     }
