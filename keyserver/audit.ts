@@ -64,7 +64,7 @@ function openableForAppend(path: string): void {
   try {
     fd = openSync(path, constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT | constants.O_NONBLOCK, 0o600);
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENXIO') throw new Error('it is a FIFO that nothing reads (a blocking open would hang the server): start its reader first, or log to a file');
+    if ((err as NodeJS.ErrnoException).code === 'ENXIO') throw new Error('it is a FIFO that nothing reads (a blocking open would hang the server): start its reader first, or log to a file', { cause: err });
     throw err;
   }
   closeSync(fd);
