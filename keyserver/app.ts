@@ -66,7 +66,23 @@ async function serverKeysFor(config: KeyServerConfig): Promise<ServerEphemeralKe
 
 /** The Fastify instance with the server's limits and deadlines, before any route. */
 function newFastify(config: KeyServerConfig, logger: Logger): FastifyInstance {
-  const app = Fastify({
+  let app: FastifyInstance;
+  try {
+    app = fastifyWithLimits(config, logger);
+  } catch (cause) {
+    // The one setting Fastify parses itself (proxy-addr, on construction): addresses and CIDRs.
+    if (typeof config.trustProxy !== 'object') throw cause;
+    throw new ModelsealError('config_invalid', `config trustProxy ${JSON.stringify(config.trustProxy).slice(0, 200)} is not valid (${(cause as Error).message}): give true, false, a hop count, or the addresses or CIDRs of your proxies, such as "10.0.0.0/8"`, { cause });
+  }
+  // Only JSON bodies: without this, text/plain would parse and fail later as a 400 instead of a 415.
+  app.removeContentTypeParser('text/plain');
+  // Per-request state (request-state.ts), set by the onRequest hook.
+  app.decorateRequest('modelseal', undefined);
+  return app;
+}
+
+function fastifyWithLimits(config: KeyServerConfig, logger: Logger): FastifyInstance {
+  return Fastify({
     loggerInstance: logger as unknown as FastifyBaseLogger,
     // The audit log records every release request; per-request access lines would only duplicate it.
     logController: new LogController({ disableRequestLogging: true }),
@@ -84,12 +100,7 @@ function newFastify(config: KeyServerConfig, logger: Logger): FastifyInstance {
     // While closing, requests on open keep-alive sockets are still answered (with Connection: close).
     return503OnClosing: false,
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: false, allErrors: false } },
-  });
-  // Only JSON bodies: without this, text/plain would parse and fail later as a 400 instead of a 415.
-  app.removeContentTypeParser('text/plain');
-  // Per-request state (request-state.ts), set by the onRequest hook.
-  app.decorateRequest('modelseal', undefined);
-  return app;
+  }) as unknown as FastifyInstance;
 }
 
 /**

@@ -74,6 +74,12 @@ describe('per-address rate limit over IPv6 (inject)', () => {
     expect(await status(s, '203.0.113.6')).toBe(401);
   });
 
+  it('a trustProxy that is not an address or CIDR is config_invalid naming it, not a bare TypeError', async () => {
+    for (const trustProxy of ['not-an-ip', ['10.0.0.0/33']]) {
+      await expect(server({ trustProxy })).rejects.toMatchObject({ code: 'config_invalid', message: expect.stringMatching(/^config trustProxy .* is not valid \(invalid .*\): give true, false, a hop count/) });
+    }
+  });
+
   it('behind a trusted proxy, X-Forwarded-For IPv6 clients are grouped the same way', async () => {
     const s = await server({ trustProxy: '127.0.0.1' });
     const statuses: number[] = [];
