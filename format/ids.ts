@@ -7,5 +7,5 @@ export const ID_RULE = '1 to 128 letters, digits, ".", "_" or "-", starting with
 /** A model id or a pattern with `*` wildcards (`face-*`), as a token's `models` claim and policy entries name models. */
 export const MODEL_PATTERN = /^[A-Za-z0-9*][A-Za-z0-9._*-]{0,127}$/;
 
-/** An RFC 7638 SHA-256 JWK thumbprint in unpadded base64url (RFC 7800 `cnf.jkt`). */
-export const JKT_PATTERN = /^[A-Za-z0-9_-]{43}$/;
+/** An RFC 7638 SHA-256 JWK thumbprint in canonical unpadded base64url (RFC 7800 `cnf.jkt`): 43 characters whose last one carries no stray bits, so no other spelling of one digest matches. */
+export const JKT_PATTERN = /^[A-Za-z0-9_-]{42}[AEIMQUYcgkosw048]$/;

@@ -12,7 +12,13 @@ function collectModel(value: string, previous: string[] = []): string[] {
 }
 
 function parseThumbprint(value: string): string {
-  if (!JKT_PATTERN.test(value)) throw new InvalidArgumentError('expected an RFC 7638 SHA-256 JWK thumbprint: 43 base64url characters.');
+  if (!JKT_PATTERN.test(value)) throw new InvalidArgumentError('expected an RFC 7638 SHA-256 JWK thumbprint: 43 characters of canonical base64url (a SHA-256 digest; the last one is one of AEIMQUYcgkosw048).');
+  return value;
+}
+
+function parseSubject(value: string): string {
+  // The key server's rule for the sub claim (keyserver/session.ts): a token outside it is refused.
+  if (value.length === 0 || value.length > 256) throw new InvalidArgumentError('the subject must be 1 to 256 characters (the key server refuses any other sub).');
   return value;
 }
 
@@ -21,7 +27,7 @@ export const tokenCommand = new Command('token')
   .description('mint a development session token for the embedded key server (production tokens come from your app backend)')
   .requiredOption('--model <id>', 'model id or pattern the token may unlock (repeatable)', collectModel)
   .addOption(new Option('--ttl <duration>', 'token lifetime, e.g. 90s, 5m, 1h').argParser(parseDuration).default(300_000, '5m'))
-  .option('--sub <name>', 'token subject (the session or user; rate limits count per subject)')
+  .option('--sub <name>', 'token subject (the session or user; rate limits count per subject)', parseSubject)
   .option('--jkt <thumbprint>', 'bind the token to one client key: RFC 7638 thumbprint of its public JWK (cnf.jkt)', parseThumbprint)
   .addOption(storeOption())
   .addOption(masterKeyOption())

@@ -110,6 +110,16 @@ describe('CLI: token and serve', () => {
     const none = cli(['token', '--store', store]);
     expect(none.code).toBe(2);
     expect(none.stderr).toContain('--model');
+    // Tokens every key server refuses: a sub outside 1–256 characters, a jkt no SHA-256 digest spells.
+    for (const args of [['--sub', ''], ['--sub', 'x'.repeat(257)], ['--jkt', `${'A'.repeat(42)}B`]]) {
+      const r = cli(['token', '--model', 'face', ...args, '--store', store]);
+      expect(r.code, args.join(' ')).toBe(2);
+      expect(r.stderr).toContain(`option '${args[0]} `);
+    }
+    // Longer than the default server takes: minted, with a note.
+    const long = cli(['token', '--model', 'face', '--ttl', '2d', '--store', store]);
+    expect(long.code).toBe(0);
+    expect(long.stderr).toContain('modelseal: a token that lives longer than 24 h is refused by a key server at its default tokens.maxLifetimeSeconds (86400); this one lives 48 h');
   });
 
   it('serve: a bad config file or environment exits 2 with config_invalid', async () => {
