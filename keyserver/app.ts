@@ -18,7 +18,7 @@ import { KeySnapshot } from './snapshot.js';
 import { cachedPolicies } from './policy.js';
 import { rateLimits } from './rate-limits.js';
 import { registerCors } from './cors.js';
-import { setErrorHandlers } from './error-handler.js';
+import { sendError, setErrorHandlers, toWireError } from './error-handler.js';
 import { RequestAudit, addRequestHooks } from './request-audit.js';
 import { addOutdatedRelease, addStatusRoutes, V1_RELEASE_PATH } from './routes.js';
 import { RELEASE_PATH, addReleaseRoute } from './release.js';
@@ -99,6 +99,12 @@ function fastifyWithLimits(config: KeyServerConfig, logger: Logger): FastifyInst
     trustProxy: config.trustProxy as boolean | string | string[],
     // While closing, requests on open keep-alive sockets are still answered (with Connection: close).
     return503OnClosing: false,
+    // Errors Fastify meets before routing (a bad percent escape in the URL): the same JSON error body
+    // and headers as every answer, not Fastify's default body, which echoed the raw URL.
+    frameworkErrors: (error, _req, reply) => {
+      reply.header('cache-control', 'no-store').header('x-content-type-options', 'nosniff');
+      void sendError(reply, toWireError(error));
+    },
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: false, allErrors: false } },
   }) as unknown as FastifyInstance;
 }

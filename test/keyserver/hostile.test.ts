@@ -247,6 +247,17 @@ describe('hostile bodies and keys', () => {
     expectWireError(await postRelease(f.target, { token, raw: '{"modelId":"face","keyId":"k1","epk":{},"__proto__":{"x":1}}' }), 400, 'malformed_request');
   });
 
+  it('a URL with a bad percent escape gets the JSON error body and headers of every answer, never its raw path echoed', async () => {
+    for (const url of ['/v2/release%', '/%ff', `/%<script>${'x'.repeat(12_000)}`]) {
+      const r = await f.server.app.inject({ method: 'POST', url, headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, payload: '{}' });
+      expect(r.statusCode, url.slice(0, 20)).toBe(400);
+      expect(r.json()).toEqual({ error: { code: 'malformed_request', message: expect.any(String) } });
+      expect(r.body.length).toBeLessThan(300);
+      expect(r.headers['cache-control']).toBe('no-store');
+      expect(r.headers['x-content-type-options']).toBe('nosniff');
+    }
+  });
+
   it('body fields: missing, wrong types, bad ids, extra members', async () => {
     const { publicJwk } = await clientKey();
     expectWireError(await postRelease(f.target, { token, body: { modelId: 'face', keyId: 'k1' } }), 400, 'malformed_request', 'epk');
