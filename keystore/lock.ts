@@ -5,7 +5,7 @@
 
 import { randomBytes } from 'node:crypto';
 import { readFileSync, readlinkSync, unlinkSync } from 'node:fs';
-import { copyFile, link, lstat, rename, rm, rmdir } from 'node:fs/promises';
+import { copyFile, link, lstat, readdir, rename, rm, rmdir } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -151,6 +151,7 @@ export async function lockStore(dir: string, options: { waitMs?: number } = {}):
       throw writeError(err, ownerPath);
     }
     held.set(ownerPath, owner.token);
+    await removeLeftoverTemps(dir);
     const unlock = async () => {
       held.delete(ownerPath);
       // Taken over: the folder and the owner file are another writer's now (proper-lockfile's
@@ -170,6 +171,19 @@ export async function lockStore(dir: string, options: { waitMs?: number } = {}):
       },
     });
   }
+}
+
+// Temp files only a lock holder writes: the owner file's and keys.json's (keystore/atomic.ts names them).
+const LEFTOVER_TEMP = /^\.keys\.(json|lock\.owner)\.[0-9a-f]{12}\.tmp$/;
+
+/**
+ * Removes the temp files a writer killed mid-write left (a kill between creating one and its
+ * rename): with the lock held, no other process is writing one. `.replaced` copies stay: they may
+ * hold another writer's change.
+ */
+async function removeLeftoverTemps(dir: string): Promise<void> {
+  const names = await readdir(dir).catch(() => [] as string[]);
+  await Promise.all(names.filter((n) => LEFTOVER_TEMP.test(n)).map((n) => rm(join(dir, n), { force: true }).catch(() => undefined)));
 }
 
 function lockedError(dir: string, lockPath: string, owner: Owner | undefined, waited: number): ModelsealError {

@@ -100,6 +100,15 @@ describe('FileKeyStore', () => {
     expect((await big.rotate('face')).record.keyId).toBe('k10000000000000000000000');
   });
 
+  it('a writer removes the temp files a killed writer left (owner file and keys.json), never a .replaced copy', async () => {
+    const { store } = await FileKeyStore.open(dir, { create: true });
+    const left = ['.keys.lock.owner.0123456789ab.tmp', '.keys.json.0123456789ab.tmp', '.keys.json.0123456789ab.replaced'];
+    for (const name of left) await writeFile(join(dir, name), 'left by a killed writer');
+    await store.rotate('face');
+    const names = await readdir(dir);
+    expect(left.filter((n) => names.includes(n))).toEqual(['.keys.json.0123456789ab.replaced']);
+  });
+
   it('a keys.json link to nothing (an unmounted volume) is io_error, never an empty store; a write through a link is refused', async () => {
     const { store } = await FileKeyStore.open(dir, { create: true });
     await store.rotate('face');
