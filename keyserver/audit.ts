@@ -76,6 +76,8 @@ export class AuditLog {
   readonly #dest: ReturnType<typeof pino.destination> | undefined;
   readonly #opened: Promise<void>;
   readonly #fieldMax: number;
+  /** A write failed: sonic-boom may then never call back a flush or emit 'close' on end(). */
+  #failed = false;
 
   /**
    * Opens (appends to) `path`; null gives a log that drops everything. A write failure later (disk
@@ -108,7 +110,10 @@ export class AuditLog {
     this.#opened = new Promise<void>((resolve) => {
       dest.once('ready', () => resolve());
     });
-    dest.on('error', (err: Error) => onError(err));
+    dest.on('error', (err: Error) => {
+      this.#failed = true;
+      onError(err);
+    });
   }
 
   /** Resolves once the file is open; rejects when it cannot be opened. */
@@ -136,7 +141,7 @@ export class AuditLog {
   /** Writes buffered lines to the file now. */
   async flush(): Promise<void> {
     const dest = this.#dest;
-    if (!dest) return;
+    if (!dest || this.#failed) return;
     await this.#opened;
     await new Promise<void>((resolve) => {
       dest.flush(() => resolve());
@@ -157,7 +162,9 @@ export class AuditLog {
   async close(): Promise<void> {
     const dest = this.#dest;
     if (!dest) return;
-    if (!(await this.#opened.then(() => true, () => false))) {
+    // After a failed write (disk full) end() may never close the file: a server with a full disk
+    // hung on its way out, deaf to SIGTERM. Destroy it; the lines that failed are lost anyway.
+    if (this.#failed || !(await this.#opened.then(() => true, () => false))) {
       dest.destroy();
       return;
     }

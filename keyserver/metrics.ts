@@ -23,6 +23,7 @@ export class KeyServerMetrics {
   readonly aborted = new Counter({ name: 'modelseal_requests_aborted_total', help: 'Release requests whose connection closed before the response was written', registers: [this.registry] });
   readonly auditSuppressed = new Counter({ name: 'modelseal_audit_suppressed_total', help: 'Audit lines of requests without a verified token left out by the per-client limit (summarised in the log)', registers: [this.registry] });
   readonly dropped = new Counter({ name: 'modelseal_connections_dropped_total', help: 'Connections closed at once because maxConnections were open', registers: [this.registry] });
+  readonly auditErrors = new Counter({ name: 'modelseal_audit_write_errors_total', help: 'Audit lines that could not be written (disk full, file gone): the release was answered without its line', registers: [this.registry] });
   readonly reloads = new Counter({ name: 'modelseal_keystore_reloads_total', help: 'Keystore reloads that saw a change', registers: [this.registry] });
   readonly notices = new Counter({ name: 'modelseal_keystore_notices_total', help: 'Keystore change notices received over Redis (each triggers a reload)', registers: [this.registry] });
   readonly redisErrors = new Counter({ name: 'modelseal_redis_errors_total', help: 'Redis errors: lost connections and failed reconnection attempts (connection), failed or timed-out commands (command)', labelNames: ['kind'] as const, registers: [this.registry] });

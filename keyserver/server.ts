@@ -100,7 +100,17 @@ async function openShared(p: Parts, config: KeyServerConfig, logger: Logger, aud
 async function start(options: KeyServerOptions, config: KeyServerConfig, logger: Logger): Promise<{ parts: Parts; built: KeyServerApp }> {
   const store = typeof options.store === 'string' ? await openFolder(options.store, config.masterKey) : options.store;
   const auditPath = config.auditLog === undefined ? (store instanceof FileKeyStore ? store.auditPath : null) : config.auditLog;
-  const parts: Parts = { store, ownStore: typeof options.store === 'string', audit: new AuditLog(auditPath, { fieldMaxLength: config.auditFieldMaxLength }), metrics: new KeyServerMetrics(), redis: undefined };
+  const metrics = new KeyServerMetrics();
+  // A failed audit write (disk full) is counted each time and logged at most once a minute: one
+  // stderr line per request flooded the log while releases went on.
+  let lastAuditError = -Infinity;
+  const onAuditError = (err: Error) => {
+    metrics.auditErrors.inc();
+    if (Date.now() - lastAuditError < 60_000) return;
+    lastAuditError = Date.now();
+    logger.error({ msg: err.message, path: auditPath }, 'audit log write failed; releases go on without their audit lines (modelseal_audit_write_errors_total counts them)');
+  };
+  const parts: Parts = { store, ownStore: typeof options.store === 'string', audit: new AuditLog(auditPath, { fieldMaxLength: config.auditFieldMaxLength, onError: onAuditError }), metrics, redis: undefined };
   try {
     await openShared(parts, config, logger, auditPath);
     const shared = parts.redis;

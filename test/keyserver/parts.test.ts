@@ -127,6 +127,24 @@ describe('a damaged keystore while running', () => {
 });
 
 describe('AuditLog', () => {
+  it('an audit log that cannot be written (disk full) lets releases go on, counts the failed writes, and logs once a minute', async () => {
+    const f = await startFixture();
+    const lines: string[] = [];
+    const logger = pino({ level: 'info' }, { write: (s: string) => void lines.push(s) });
+    const { server, url } = await startKeyServer(f.store.dir, { auditLog: '/dev/full' }, { base: RELAXED, logger });
+    try {
+      const token = await mintDevToken({ store: f.store, models: ['face'] });
+      for (let i = 0; i < 3; i++) expect((await release(url, token)).status).toBe(200);
+      // sonic-boom reports a failed synchronous write more than once (measured: twice).
+      const count = async () => Number(/^modelseal_audit_write_errors_total (\d+)$/m.exec(await (await fetch(`${url}/metrics`)).text())?.[1] ?? 0);
+      await until(async () => (await count()) >= 3);
+      expect(lines.filter((l) => l.includes('audit log write failed'))).toHaveLength(1);
+    } finally {
+      await server.close();
+      await f.close();
+    }
+  });
+
   it('an audit log that cannot be opened stops the start with config_invalid', async () => {
     const f = await startFixture();
     try {
