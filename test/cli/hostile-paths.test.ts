@@ -141,11 +141,12 @@ describe('valid inputs, and values readers refuse', () => {
     }
   });
 
-  it('keys new-sealing-key with one path for both halves is a usage error, writing nothing; new-master-key into a missing folder names that folder', () => {
+  it('keys new-sealing-key with one path for both halves is a usage error, writing nothing; new-master-key into a missing folder names that folder, and an empty path is usage', () => {
     const jwk = join(tmp.dir, 'same.jwk');
     fails(['keys', 'new-sealing-key', jwk, jwk], 'usage', `the private and the public half would both be ${jwk}`);
     expect(listDir(tmp.dir)).not.toContain('same.jwk');
     fails(['keys', 'new-master-key', join(tmp.dir, 'missing', 'x.key')], 'io_error', `cannot write the new master key ${join(tmp.dir, 'missing', 'x.key')}: the folder ${join(tmp.dir, 'missing')} does not exist`);
+    fails(['keys', 'new-master-key', ''], 'usage', 'keys new-master-key needs the path of the new file, got an empty one');
   });
 
   it('keys rewrap --to with an unknown scheme names --to, not --master-key', () => {
