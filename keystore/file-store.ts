@@ -376,8 +376,11 @@ export class FileKeyStore implements KeyStoreReader {
         throw new ModelsealError('master_key_wrong', `the master key is not the one that wrapped ${this.keysPath}`);
       }
       doc.masterKeyId = this.#master.id;
+      const before = JSON.stringify(doc);
       const result = await change(doc);
       doc.masterKeyId = nextMaster.id;
+      // Nothing changed (a revoke of a revoked version, a sealing already published): no write, no notice.
+      if (JSON.stringify(doc) === before && base !== null) return result;
       await writeWhileHeld(release, this.keysPath, `${JSON.stringify(doc, null, 2)}\n`, base);
       this.#cache = undefined;
       written = true;

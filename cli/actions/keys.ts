@@ -60,6 +60,9 @@ export async function keysRevoke(modelId: string, opts: StoreOptions & { json?: 
   if (opts.json) printJson({ revoked: changed });
   if (changed.length === 0) note(`nothing to do: ${opts.keyId ?? 'every key version'} of ${modelId} was already revoked`);
   else note(`revoked ${changed.map((k) => k.keyId).join(', ')} of model ${modelId}: the key server no longer releases ${changed.length === 1 ? 'it' : 'them'}`);
+  if (changed.length > 0 && !(await store.list()).some((k) => k.modelId === modelId && k.state !== 'revoked')) {
+    note(`model ${modelId} has no key version left that the key server releases: every page loading it now fails with key_denied until you seal it again (\`modelseal seal … --model-id ${modelId}\` makes a new version)`);
+  }
 }
 
 /** `keys new-token-secret`. */

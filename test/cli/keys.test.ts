@@ -3,7 +3,7 @@
 // Each test works on its own copy of a store made once in beforeAll (blaze k1, sealed into s1), so
 // the tests hold in any order.
 
-import { copyFileSync, cpSync, mkdirSync, readFileSync } from 'node:fs';
+import { copyFileSync, cpSync, mkdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FileKeyStore } from '../../keyserver/index.js';
@@ -103,6 +103,18 @@ describe('key versions', () => {
     const v = run(['verify', s1], { env });
     expect(v.code).toBe(0);
     expect(v.stderr).toContain('key k1 is revoked: the key server will not release it');
+    // Again: nothing to do, and keys.json is not rewritten (each write renames a new file in).
+    const inode = statSync(join(env.MODELSEAL_HOME, 'keys.json')).ino;
+    const again = run(['keys', 'revoke', 'blaze', '--key-id', 'k1'], { env });
+    expect(again.stderr).toContain('nothing to do: k1 of blaze was already revoked');
+    expect(statSync(join(env.MODELSEAL_HOME, 'keys.json')).ino).toBe(inode);
+  });
+
+  it('revoking the last released version of a model says that its pages now fail', () => {
+    const { env } = newHome();
+    const r = run(['keys', 'revoke', 'blaze', '--all'], { env });
+    expect(r.code).toBe(0);
+    expect(r.stderr).toContain('modelseal: model blaze has no key version left that the key server releases: every page loading it now fails with key_denied');
   });
 
   it('keys revoke of an unknown version: key_not_found, exit 1', () => {

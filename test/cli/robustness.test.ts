@@ -196,16 +196,18 @@ describe('control characters never reach the terminal raw (item 8)', () => {
     expect(r.stdout).toBe('');
   });
 
-  it('keys list escapes ids from an edited keys.json; errors escape the paths they echo', () => {
+  it('an id with control characters in an edited keys.json is refused, escaped in the error; errors escape the paths they echo', () => {
     const s = join(tmp.dir, 'forged-store');
     expect(run(['keys', 'rotate', 'face', '--create', '--store', s]).code).toBe(0);
     const doc = JSON.parse(readFileSync(join(s, 'keys.json'), 'utf8'));
     doc.keys[0].modelId = 'face\x1b]0;pwned\x07\rMODEL';
     writeFileSync(join(s, 'keys.json'), JSON.stringify(doc));
+    // Since 2026-12-04 keys.json is read strictly: an id that is not an id is keystore_invalid.
     const l = run(['keys', 'list', '--store', s]);
-    expect(l.code).toBe(0);
-    expect(l.stdout).not.toMatch(raw);
-    expect(l.stdout).toContain('face\\u001b]0;pwned\\u0007\\rMODEL');
+    expect(l.code).toBe(1);
+    expect(l.stderr).not.toMatch(raw);
+    expect(l.stderr).toContain('error [keystore_invalid]');
+    expect(l.stderr).toContain('face\\u001b]0;pwned\\u0007\\rMODEL');
     const e = run(['seal', join(tmp.dir, 'no\x1b[31mpe\n.json'), '--out', join(tmp.dir, 'x'), '--model-id', 'blaze', '--store', store]);
     expect(e.code).toBe(1);
     expect(e.stderr).not.toMatch(raw);
