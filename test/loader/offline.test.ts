@@ -410,8 +410,10 @@ describe('offline leases in Chromium (persistent profile)', () => {
     const token = await mintDevToken({ store: storeDir, models: ['*'], ttl: '10m' });
     const options = { token, keyServer, offline: true };
     expect(await call(page, 'streamFile', folderUrl('folder-stream'), 'a.onnx', options)).toEqual({ ok: folderDigests['a.onnx'] });
-    const streamed = (await call(page, 'records')).find((r) => r.modelId === 'folder-stream')!;
-    await call(page, 'putCached', shardsOf(streamed).at(-1)!, 'not the sealed shard');
+    // A stream's lease is stored once the reader has had the whole file, after streamFile returns: wait for it.
+    let streamed: { files: string[] } | undefined;
+    for (let i = 0; i < 250 && !(streamed = (await call(page, 'records')).find((r) => r.modelId === 'folder-stream')); i++) await page.waitForTimeout(20);
+    await call(page, 'putCached', shardsOf(streamed!).at(-1)!, 'not the sealed shard');
     const broken = await call(page, 'streamFile', folderUrl('folder-stream'), 'a.onnx', options);
     expect('error' in broken && broken.error.message).toContain(`this stream read the browser's offline copy of ${folderUrl('folder-stream')}, which is damaged: it was removed`);
     expect((await call(page, 'records')).map((r) => r.modelId)).not.toContain('folder-stream');
