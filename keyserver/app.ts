@@ -19,7 +19,7 @@ import { cachedPolicies } from './policy.js';
 import { rateLimits } from './rate-limits.js';
 import { registerCors } from './cors.js';
 import { sendError, setErrorHandlers, toWireError } from './error-handler.js';
-import { RequestAudit, addRequestHooks } from './request-audit.js';
+import { RequestAudit, addRequestHooks, addResponseHeaders } from './request-audit.js';
 import { addOutdatedRelease, addStatusRoutes, V1_RELEASE_PATH } from './routes.js';
 import { RELEASE_PATH, addReleaseRoute } from './release.js';
 
@@ -125,6 +125,7 @@ export async function buildApp(options: AppOptions): Promise<KeyServerApp> {
 
   const app = newFastify(config, logger);
   const requestAudit = new RequestAudit(RELEASE_PATH, config, audit, metrics);
+  addResponseHeaders(app);
   await registerCors(app, config, new Set([RELEASE_PATH, V1_RELEASE_PATH]));
   const { drain } = addRequestHooks(app, config, requestAudit);
   setErrorHandlers(app, config);

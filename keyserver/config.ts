@@ -226,7 +226,8 @@ export function readConfigFile(path: string): Record<string, unknown> {
     throw new ModelsealError('config_invalid', `cannot read config file ${path}: ${(cause as Error).message}`, { cause, file: path });
   }
   try {
-    const v: unknown = JSON.parse(text);
+    // A byte order mark (editors on Windows write one) is not part of the JSON: skipped, as model.json's is.
+    const v: unknown = JSON.parse(text.startsWith('\uFEFF') ? text.slice(1) : text);
     if (!isRecord(v)) throw new Error('not an object');
     return v;
   } catch (cause) {

@@ -92,7 +92,19 @@ export class RequestAudit {
 }
 
 /**
- * Adds the per-request hooks: response headers, the request state, and the audit line from
+ * Every answer is `Cache-Control: no-store` and `nosniff`. Added before the CORS plugin, whose own
+ * onRequest hook answers preflights before any later hook runs (their 204s had neither header).
+ */
+export function addResponseHeaders(app: FastifyInstance): void {
+  app.addHook('onRequest', (_req, reply, done) => {
+    reply.header('cache-control', 'no-store');
+    reply.header('x-content-type-options', 'nosniff');
+    done();
+  });
+}
+
+/**
+ * Adds the per-request hooks: the request state, and the audit line from
  * onResponse or from a closed connection. Returns `drain()`, which makes every later response carry
  * `Connection: close` so keep-alive sockets end during shutdown.
  */
@@ -100,9 +112,7 @@ export function addRequestHooks(app: FastifyInstance, config: KeyServerConfig, a
   let draining = false;
   // The per-request hooks take `done` rather than being async: no promise and microtask per hook.
   app.addHook('onRequest', (req, reply, done) => {
-    reply.header('cache-control', 'no-store');
     if (draining) reply.header('connection', 'close');
-    reply.header('x-content-type-options', 'nosniff');
     const state = newRequestState(req, config.ipv6PrefixLength);
     req.modelseal = state;
     // A client that resets the connection gets no response, so onResponse never runs; the request may

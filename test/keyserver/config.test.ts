@@ -44,6 +44,10 @@ describe('config', () => {
     expect(loadConfig({ file, env: { MODELSEAL_PORT: '2002' }, flags: { port: 3003 } }).port).toBe(3003);
     // MODELSEAL_CONFIG names the file when --config is absent.
     expect(loadConfig({ env: { MODELSEAL_CONFIG: file } }).port).toBe(1001);
+    // A file an editor saved with a byte order mark reads the same.
+    const bom = join(dir, 'bom.json');
+    await writeFile(bom, `\uFEFF${JSON.stringify({ port: 1004 })}`);
+    expect(loadConfig({ file: bom, env: {} }).port).toBe(1004);
   });
 
   it('bad values are config_invalid naming the setting', () => {

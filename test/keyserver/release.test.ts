@@ -139,6 +139,8 @@ describe('release', () => {
         expect(p.headers.get('access-control-max-age')).toBe('600');
         // The bearer token is the only credential: the browser may never send cookies along.
         expect(p.headers.get('access-control-allow-credentials')).toBeNull();
+        // Like every answer (the CORS plugin answers preflights before the app's later hooks ran).
+        expect([p.headers.get('cache-control'), p.headers.get('x-content-type-options')]).toEqual(['no-store', 'nosniff']);
       }
       // Only a well-formed origin is echoed, so a hostile header is not copied into the answer.
       for (const junk of [`https://${'a'.repeat(2000)}.example`, 'https://app.example/path', 'null']) expect((await pre(junk)).headers.get('access-control-allow-origin'), junk.slice(0, 30)).toBeNull();
