@@ -67,6 +67,12 @@ export function setErrorHandlers(app: FastifyInstance, config: KeyServerConfig):
     return sendError(reply, wire);
   });
   app.setNotFoundHandler((req, reply) => {
+    // A CORS preflight the CORS plugin did not answer: its Origin is not one this endpoint answers
+    // (ill-formed, such as "null" or one with a path, or not allowed by any policy). The endpoint exists.
+    if (req.method === 'OPTIONS' && req.headers.origin !== undefined && req.headers['access-control-request-method'] !== undefined) {
+      if (req.modelseal) req.modelseal.reason = 'origin_not_allowed';
+      return sendError(reply, new WireError('origin_not_allowed', 'a CORS preflight from an origin this endpoint does not answer: the Origin must be scheme://host[:port] (not "null", no path) and, for endpoints other than the release, allowed by some model\'s origins'));
+    }
     if (req.modelseal) req.modelseal.reason = 'not_found';
     return sendError(reply, new WireError('not_found', `${req.method} ${req.url.split('?')[0]!.slice(0, 64)}`));
   });

@@ -143,7 +143,13 @@ describe('release', () => {
         expect([p.headers.get('cache-control'), p.headers.get('x-content-type-options')]).toEqual(['no-store', 'nosniff']);
       }
       // Only a well-formed origin is echoed, so a hostile header is not copied into the answer.
-      for (const junk of [`https://${'a'.repeat(2000)}.example`, 'https://app.example/path', 'null']) expect((await pre(junk)).headers.get('access-control-allow-origin'), junk.slice(0, 30)).toBeNull();
+      for (const junk of [`https://${'a'.repeat(2000)}.example`, 'https://app.example/path', 'null']) {
+        const p = await pre(junk);
+        expect(p.headers.get('access-control-allow-origin'), junk.slice(0, 30)).toBeNull();
+        // Not "no such endpoint": the endpoint exists, the origin is what it does not answer.
+        expect(p.status).toBe(403);
+        expect((JSON.parse(p.text) as { error: { code: string; message: string } }).error).toMatchObject({ code: 'origin_not_allowed', message: expect.stringContaining('a CORS preflight from an origin this endpoint does not answer') });
+      }
       // The stranger's POST is answered with CORS headers (readable) but refused by the policy.
       const token = await mintDevToken({ store: f.store, models: ['web-a', 'face'] });
       const evil = await release(server, token, 'web-a', 'k1', { headers: { origin: 'https://evil.example' } });
