@@ -79,6 +79,14 @@ export function parsePkcs11Uri(uri: string): Pkcs11Uri {
   if ('pin-value' in parsed.query) throw invalid(uri, `never put the PIN in the URI (it ends up in shell history and process lists): use pin-source=file:/path/to/pin or set ${PIN_ENV}`);
   if (parsed.path['object'] === undefined && parsed.path['id'] === undefined) throw invalid(uri, 'name the AES key with object=<label> or id=<id>, e.g. pkcs11:token=modelseal;object=master');
   if (parsed.path['type'] !== undefined && parsed.path['type'] !== 'secret-key') throw invalid(uri, `type=${parsed.path['type']}: the master key is an AES key, type=secret-key`);
+  // RFC 7512: slot-id is a decimal number; anything else would match no slot (an "unavailable" HSM).
+  const slot = parsed.path['slot-id'];
+  if (slot !== undefined && !/^\d{1,20}$/.test(slot)) throw invalid(uri, `slot-id=${slot.slice(0, 40)} is not a slot number (a decimal integer such as slot-id=0)`);
+  // A PIN comes from a local file only: another scheme (https:, env:) would be read as a file name.
+  const pinSource = parsed.query['pin-source'];
+  if (pinSource !== undefined && /^[A-Za-z][A-Za-z0-9+.-]*:/.test(pinSource) && !pinSource.startsWith('file:')) {
+    throw invalid(uri, `pin-source=${pinSource.slice(0, 40)}: only a file is read (pin-source=file:/run/secrets/hsm-pin, or a path), or set ${PIN_ENV}`);
+  }
   return parsed;
 }
 

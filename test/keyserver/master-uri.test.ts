@@ -109,7 +109,7 @@ describe('PKCS#11 URIs (RFC 7512)', () => {
     expect(u.query).toEqual({ 'module-path': '/usr/lib/softhsm/libsofthsm2.so', 'pin-source': 'file:/run/pin' });
   });
 
-  it('refuses a PIN in the URI, unknown or repeated attributes, no key name, a wrong type', () => {
+  it('refuses a PIN in the URI, unknown or repeated attributes, no key name, a wrong type, a slot-id that is no number, a pin-source that is no file', () => {
     const cases: Array<[string, string]> = [
       ['pkcs11:token=a;object=m?pin-value=1234', 'never put the PIN in the URI'],
       ['pkcs11:token=a;objekt=m', 'unknown path attribute "objekt"'],
@@ -117,6 +117,8 @@ describe('PKCS#11 URIs (RFC 7512)', () => {
       ['pkcs11:token=a', 'name the AES key with object=<label> or id=<id>'],
       ['pkcs11:token=a;object=m;type=private', 'type=secret-key'],
       ['pkcs11:token=a;object=m%zz', 'bad percent-encoding'],
+      ['pkcs11:token=a;object=m;slot-id=abc', 'slot-id=abc is not a slot number'],
+      ['pkcs11:token=a;object=m?pin-source=https://x/pin', 'pin-source=https://x/pin: only a file is read'],
     ];
     for (const [uri, text] of cases) {
       let err: { code: string; message: string } | undefined;
