@@ -3,6 +3,7 @@
 // holds only the public one, which wraps new content keys but can unwrap none (docs/OPERATIONS.md).
 
 import { createHash, randomBytes } from 'node:crypto';
+import { rm } from 'node:fs/promises';
 import { isAbsolute, join } from 'node:path';
 import { FlattenedEncrypt, calculateJwkThumbprint, exportJWK, flattenedDecrypt, generateKeyPair, importJWK, type JWK } from 'jose';
 import { fromBase64url, toBase64url } from '../../format/bytes.js';
@@ -149,8 +150,17 @@ export async function writeSealingKeyPair(privatePath: string, publicPath: strin
   if (!(await createFileExclusive(privatePath, text(privateJwk), 0o600))) {
     throw new ModelsealError('output_exists', `${privatePath} already exists: a sealing key is never replaced; choose another path`, { file: privatePath });
   }
-  if (!(await createFileExclusive(publicPath, text(publicJwk), 0o644))) {
-    throw new ModelsealError('output_exists', `${publicPath} already exists: choose another path (the private half was written to ${privatePath})`, { file: publicPath });
+  // Without its public half a new private half serves nobody: when that write fails, remove it.
+  let written: boolean;
+  try {
+    written = await createFileExclusive(publicPath, text(publicJwk), 0o644);
+  } catch (err) {
+    await rm(privatePath, { force: true }).catch(() => undefined);
+    throw err;
+  }
+  if (!written) {
+    await rm(privatePath, { force: true }).catch(() => undefined);
+    throw new ModelsealError('output_exists', `${publicPath} already exists: choose another path (nothing was written)`, { file: publicPath });
   }
   return { id: (await SealingKey.fromJwk(publicJwk, `file:${publicPath}`, publicPath)).id };
 }

@@ -147,6 +147,10 @@ describe('valid inputs, and values readers refuse', () => {
     expect(listDir(tmp.dir)).not.toContain('same.jwk');
     fails(['keys', 'new-master-key', join(tmp.dir, 'missing', 'x.key')], 'io_error', `cannot write the new master key ${join(tmp.dir, 'missing', 'x.key')}: the folder ${join(tmp.dir, 'missing')} does not exist`);
     fails(['keys', 'new-master-key', ''], 'usage', 'keys new-master-key needs the path of the new file, got an empty one');
+    // The public half's path taken: the private half just written is removed, not left alone.
+    writeFileSync(join(tmp.dir, 'taken.pub.jwk'), 'someone else');
+    fails(['keys', 'new-sealing-key', join(tmp.dir, 'half.jwk'), join(tmp.dir, 'taken.pub.jwk')], 'output_exists', 'taken.pub.jwk already exists: choose another path (nothing was written)');
+    expect(listDir(tmp.dir)).not.toContain('half.jwk');
   });
 
   it('keys rewrap --to with an unknown scheme names --to, not --master-key', () => {
