@@ -13,7 +13,8 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { printBreakdown, type Traced } from './lib/breakdown.js';
-import { gc, measureNode as measureLoad, median, procCpuMs, rendererPids, withPeakRss, type Sample } from './lib/measure.js';
+import { gc, measureNode as measureLoad, median, pairedRounds, procCpuMs, rendererPids, withPeakRss, type Sample } from './lib/measure.js';
+import type { SealedModelOptions } from '../loader/index.js';
 import { startBenchServers, type BenchServers } from './lib/sealed-sets.js';
 import { freshPageSamples, openBenchPage, type PageTarget } from './lib/bench-page.js';
 import { cryptoAloneLine, cryptoAloneMs } from './lib/crypto-alone.js';
@@ -176,17 +177,10 @@ async function main(): Promise<void> {
     for (const name of only === 'chromium' ? [] : models) {
       let plainWeightData = NaN;
       for (const streamWeights of [false, true]) {
-        const plain: Sample[] = [];
-        const sealed: Sample[] = [];
-        for (let r = 0; r < rounds + 1; r++) {
-          // Round 0 warms up caches, JIT and connections; it is not counted.
-          const p = await measureLoad(() => tf.loadGraphModel(`${files}/plain/${name}/model.json`, { streamWeights }), dispose);
-          const s = await measureLoad(() => tf.loadGraphModel(sealedModel(`${files}/sealed/${name}/model.json`, { token, keyServer, streamWeights })), dispose);
-          if (r > 0) {
-            plain.push(p);
-            sealed.push(s);
-          }
-        }
+        // Round 0 warms up caches, JIT and connections; it is not counted.
+        const { plain, sealed } = await pairedRounds(rounds,
+          () => measureLoad(() => tf.loadGraphModel(`${files}/plain/${name}/model.json`, { streamWeights }), dispose),
+          () => measureLoad(() => tf.loadGraphModel(sealedModel(`${files}/sealed/${name}/model.json`, { token, keyServer, streamWeights })), dispose));
         const plainMs = row('node', name, streamWeights ? 'streamWeights' : 'weightData', plain, sealed);
         if (!streamWeights) plainWeightData = plainMs;
       }
@@ -197,30 +191,14 @@ async function main(): Promise<void> {
       rows.push(floorLine);
       console.log(floorLine);
       // The same load with WebCrypto forced (option `cipher`); the rows above use the Node default, node:crypto.
-      const plain: Sample[] = [];
-      const sealed: Sample[] = [];
-      for (let r = 0; r < rounds + 1; r++) {
-        const p = await measureLoad(() => tf.loadGraphModel(`${files}/plain/${name}/model.json`), dispose);
-        const s = await measureLoad(() => tf.loadGraphModel(sealedModel(`${files}/sealed/${name}/model.json`, { token, keyServer, cipher: webCryptoChunkCipher })), dispose);
-        if (r > 0) {
-          plain.push(p);
-          sealed.push(s);
-        }
-      }
-      row('node', name, 'WebCrypto', plain, sealed);
+      const plainLoad = () => measureLoad(() => tf.loadGraphModel(`${files}/plain/${name}/model.json`), dispose);
+      const sealedLoad = (options: Omit<SealedModelOptions, 'token' | 'keyServer'>) => () => measureLoad(() => tf.loadGraphModel(sealedModel(`${files}/sealed/${name}/model.json`, { token, keyServer, ...options })), dispose);
+      const webCrypto = await pairedRounds(rounds, plainLoad, sealedLoad({ cipher: webCryptoChunkCipher }));
+      row('node', name, 'WebCrypto', webCrypto.plain, webCrypto.sealed);
       // The default load with the app's own copy of the manifest (options.manifest): no manifest download.
       const manifest = await (await fetch(`${files}/sealed/${name}/model.json`)).text();
-      const givenPlain: Sample[] = [];
-      const givenSealed: Sample[] = [];
-      for (let r = 0; r < rounds + 1; r++) {
-        const p = await measureLoad(() => tf.loadGraphModel(`${files}/plain/${name}/model.json`), dispose);
-        const s = await measureLoad(() => tf.loadGraphModel(sealedModel(`${files}/sealed/${name}/model.json`, { token, keyServer, manifest })), dispose);
-        if (r > 0) {
-          givenPlain.push(p);
-          givenSealed.push(s);
-        }
-      }
-      row('node', name, 'manifest given', givenPlain, givenSealed);
+      const given = await pairedRounds(rounds, plainLoad, sealedLoad({ manifest }));
+      row('node', name, 'manifest given', given.plain, given.sealed);
       // The rows above share this process, whose V8 heap + ArrayBuffers they sample every 2 ms: the
       // default load again, each in a new process that reads its own peak RSS (fresh-process.ts).
       const freshNode = await freshProcessSamples(FRESH_TFJS, rounds, { files, name, token, keyServer });
@@ -299,31 +277,17 @@ async function main(): Promise<void> {
         for (const name of models) {
           let plainWeightData = NaN;
           for (const streamWeights of [false, true]) {
-            const plain: Sample[] = [];
-            const sealed: Sample[] = [];
-            for (let r = 0; r < rounds + 1; r++) {
-              const p = await measure(`${files}/plain/${name}/model.json`, false, streamWeights);
-              const s = await measure(`${files}/sealed/${name}/model.json`, true, streamWeights);
-              if (r > 0) {
-                plain.push(p);
-                sealed.push(s);
-              }
-            }
+            const { plain, sealed } = await pairedRounds(rounds,
+              () => measure(`${files}/plain/${name}/model.json`, false, streamWeights),
+              () => measure(`${files}/sealed/${name}/model.json`, true, streamWeights));
             const plainMs = row('chromium', name, streamWeights ? 'streamWeights' : 'weightData', plain, sealed);
             if (!streamWeights) plainWeightData = plainMs;
           }
           const manifest = await (await fetch(`${files}/sealed/${name}/model.json`)).text();
-          const givenPlain: Sample[] = [];
-          const givenSealed: Sample[] = [];
-          for (let r = 0; r < rounds + 1; r++) {
-            const p = await measure(`${files}/plain/${name}/model.json`, false, false);
-            const s = await measure(`${files}/sealed/${name}/model.json`, true, false, manifest);
-            if (r > 0) {
-              givenPlain.push(p);
-              givenSealed.push(s);
-            }
-          }
-          row('chromium', name, 'manifest given', givenPlain, givenSealed);
+          const given = await pairedRounds(rounds,
+            () => measure(`${files}/plain/${name}/model.json`, false, false),
+            () => measure(`${files}/sealed/${name}/model.json`, true, false, manifest));
+          row('chromium', name, 'manifest given', given.plain, given.sealed);
           // The rounds above share one page, whose earlier loads (plain streamWeights ones peak near
           // 100 MB) decide how much of a load's memory is newly committed: the same load measured in
           // a new browser context each time, after four warm-up loads ending with the other kind.

@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { printBreakdown, type Traced } from './lib/breakdown.js';
-import { measureNode, measureRenderer, median, ratioLine, type Sample } from './lib/measure.js';
+import { measureNode, measureRenderer, median, pairedRounds, ratioLine, type Sample } from './lib/measure.js';
 import { startBenchServers, type BenchServers } from './lib/sealed-sets.js';
 import { freshPageSamples, openBenchPage, type PageTarget } from './lib/bench-page.js';
 import { cryptoAloneLine, cryptoAloneMs } from './lib/crypto-alone.js';
@@ -239,16 +239,7 @@ async function main(): Promise<void> {
         };
         const measure = (sealedRun: boolean, name: string) => measureIn({ page, cdp }, sealedRun, name);
         for (const name of onnxSets) {
-          const plain: Sample[] = [];
-          const sealed: Sample[] = [];
-          for (let r = 0; r < rounds + 1; r++) {
-            const p = await measure(false, name);
-            const s = await measure(true, name);
-            if (r > 0) {
-              plain.push(p);
-              sealed.push(s);
-            }
-          }
+          const { plain, sealed } = await pairedRounds(rounds, () => measure(false, name), () => measure(true, name));
           row('chromium', name, 'ort-web create', mbOf(name), plain, sealed);
           // The rounds above share one page, whose earlier creates decide how much of a create's
           // memory is newly committed: each create again in a new browser context, after four
@@ -258,17 +249,8 @@ async function main(): Promise<void> {
           // The files alone (fetched, or openSealedFiles), no runtime: the loader's own time and
           // peak, which a create's peak buries under the runtime's (a plain create's alone spans
           // 0–55 MB from one round to the next in one fresh page for Silero VAD: BENCH-LOG.md).
-          const filesPlain: Sample[] = [];
-          const filesSealed: Sample[] = [];
-          for (let r = 0; r < rounds + 1; r++) {
-            const p = await measureIn({ page, cdp }, false, name, 'benchFiles');
-            const s = await measureIn({ page, cdp }, true, name, 'benchFiles');
-            if (r > 0) {
-              filesPlain.push(p);
-              filesSealed.push(s);
-            }
-          }
-          row('chromium', name, 'files only', mbOf(name), filesPlain, filesSealed);
+          const filesOnly = await pairedRounds(rounds, () => measureIn({ page, cdp }, false, name, 'benchFiles'), () => measureIn({ page, cdp }, true, name, 'benchFiles'));
+          row('chromium', name, 'files only', mbOf(name), filesOnly.plain, filesOnly.sealed);
           const cryptoMs = await page.evaluate((bytes) => (globalThis as unknown as { benchCryptoAlone(b: number): Promise<number> }).benchCryptoAlone(bytes), sets.get(name)!.bytes);
           cryptoRow('chromium', name, 'ort-web create', cryptoMs, plain);
         }

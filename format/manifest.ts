@@ -4,7 +4,7 @@
 import { fromBase64url, fromUtf8 } from './bytes.js';
 import { MAX_CHUNK_LENGTH, MAX_CHUNKS, MIN_CHUNK_LENGTH } from './chunk-lengths.js';
 import { ModelsealError } from './errors.js';
-import { ID_RULE } from './ids.js';
+import { DIGEST_PATTERN, ID_RULE } from './ids.js';
 import { isRecord, parseStrictJson, type StrictJsonError } from './json.js';
 
 /** The format version string; the first field a reader checks. */
@@ -26,7 +26,7 @@ export function takeDecodedHeader(ref: HeaderRef): Uint8Array | undefined {
 }
 
 /** A digest as the format writes it: 32 bytes in canonical unpadded base64url (43 characters). */
-export const DIGEST_PATTERN = /^[A-Za-z0-9_-]{42}[AEIMQUYcgkosw048]$/;
+export { DIGEST_PATTERN };
 /** Upper bound on shard count, so a hostile manifest cannot ask for millions of requests. */
 export const MAX_SHARDS = 100_000;
 /** Pattern for model ids and key ids: URL- and file-name-safe. */

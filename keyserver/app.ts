@@ -19,7 +19,7 @@ import { cachedPolicies } from './policy.js';
 import { rateLimits } from './rate-limits.js';
 import { registerCors } from './cors.js';
 import { sendError, setErrorHandlers, toWireError } from './error-handler.js';
-import { RequestAudit, addRequestHooks, addResponseHeaders } from './request-audit.js';
+import { RequestAudit, addRequestHooks, addResponseHeaders, setResponseHeaders } from './request-audit.js';
 import { addOutdatedRelease, addStatusRoutes, V1_RELEASE_PATH } from './routes.js';
 import { RELEASE_PATH, addReleaseRoute } from './release.js';
 
@@ -102,7 +102,7 @@ function fastifyWithLimits(config: KeyServerConfig, logger: Logger): FastifyInst
     // Errors Fastify meets before routing (a bad percent escape in the URL): the same JSON error body
     // and headers as every answer, not Fastify's default body, which echoed the raw URL.
     frameworkErrors: (error, _req, reply) => {
-      reply.header('cache-control', 'no-store').header('x-content-type-options', 'nosniff');
+      setResponseHeaders(reply);
       void sendError(reply, toWireError(error));
     },
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: false, allErrors: false } },

@@ -97,10 +97,15 @@ export class RequestAudit {
  */
 export function addResponseHeaders(app: FastifyInstance): void {
   app.addHook('onRequest', (_req, reply, done) => {
-    reply.header('cache-control', 'no-store');
-    reply.header('x-content-type-options', 'nosniff');
+    setResponseHeaders(reply);
     done();
   });
+}
+
+/** The headers every answer carries (also set where Fastify answers before any hook: frameworkErrors). */
+export function setResponseHeaders(reply: FastifyReply): void {
+  reply.header('cache-control', 'no-store');
+  reply.header('x-content-type-options', 'nosniff');
 }
 
 /**

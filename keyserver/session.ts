@@ -8,7 +8,7 @@ import type { KeyServerConfig, TokenKeyConfig } from './config.js';
 import { WireError } from './errors.js';
 import { fromBase64url } from '../format/bytes.js';
 import { ModelsealError } from '../format/errors.js';
-import { JKT_PATTERN } from '../format/ids.js';
+import { JKT_PATTERN, MAX_CLAIM_LENGTH } from '../format/ids.js';
 import { readRegularText } from '../keystore/regular-file.js';
 
 /** The claims the key server uses from a verified session token. */
@@ -160,8 +160,8 @@ export class SessionVerifier {
     // reaches us, and is the token's fault (401), not the server's.
     const sub: unknown = p.sub;
     const jti: unknown = p.jti;
-    if (jti !== undefined && (typeof jti !== 'string' || jti.length === 0 || jti.length > 256)) throw new WireError('invalid_token', 'the jti claim must be a string of 1 to 256 characters');
-    if (sub !== undefined && (typeof sub !== 'string' || sub.length === 0 || sub.length > 256)) throw new WireError('invalid_token', 'the sub claim must be a string of 1 to 256 characters');
+    if (jti !== undefined && (typeof jti !== 'string' || jti.length === 0 || jti.length > MAX_CLAIM_LENGTH)) throw new WireError('invalid_token', `the jti claim must be a string of 1 to ${MAX_CLAIM_LENGTH} characters`);
+    if (sub !== undefined && (typeof sub !== 'string' || sub.length === 0 || sub.length > MAX_CLAIM_LENGTH)) throw new WireError('invalid_token', `the sub claim must be a string of 1 to ${MAX_CLAIM_LENGTH} characters`);
     return { sub: sub as string | undefined, jti: jti as string | undefined, exp, models: models as string[], jkt };
   }
 }

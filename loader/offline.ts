@@ -179,8 +179,9 @@ function copyFailure(err: unknown): 'stale' | 'damaged' | undefined {
   return DAMAGED_COPY.has(err.code) ? 'damaged' : undefined;
 }
 
-// Codes of a failure to reach the file host or the key server.
-const NETWORK_CODES = new Set(['file_unavailable', 'key_server_unreachable', 'timeout']);
+// Codes of a load that could not get what it needed from the network (the file host, the key
+// server, the app's token backend): what a device offline meets.
+const NETWORK_CODES = new Set(['key_server_unreachable', 'file_unavailable', 'timeout', 'key_server_error', 'token_unavailable']);
 
 // Codes by which the stored copy itself fails (a browser's storage altered or damaged on disk).
 const DAMAGED_COPY = new Set(['tampered', 'truncated', 'trailing_data', 'misplaced_shard', 'wrong_key', 'manifest_invalid', 'header_invalid']);
@@ -324,7 +325,7 @@ export class OfflineSession {
    */
   explain(err: unknown): unknown {
     if (this.#expired === undefined || !(err instanceof ModelsealError)) return err;
-    if (!['key_server_unreachable', 'file_unavailable', 'timeout', 'key_server_error', 'token_unavailable'].includes(err.code)) return err;
+    if (!NETWORK_CODES.has(err.code)) return err;
     return new ModelsealError('lease_expired', `the offline lease for ${this.url} ended at ${new Date(this.#expired * 1000).toISOString()} and could not be renewed: ${err.message}`, { cause: err, file: err.file ?? this.url });
   }
 

@@ -46,6 +46,20 @@ export async function measureNode<T>(load: () => Promise<T>, dispose: (value: T)
   return { ms, peak: peak - base, cpu: (cpu.user + cpu.system) / 1000 };
 }
 
+/** The paired rounds of a row: a warm-up round (not counted), then `rounds` rounds of `plain` then `sealed`. */
+export async function pairedRounds(rounds: number, plain: () => Promise<Sample>, sealed: () => Promise<Sample>): Promise<{ plain: Sample[]; sealed: Sample[] }> {
+  const out = { plain: [] as Sample[], sealed: [] as Sample[] };
+  for (let r = 0; r < rounds + 1; r++) {
+    const p = await plain();
+    const s = await sealed();
+    if (r > 0) {
+      out.plain.push(p);
+      out.sealed.push(s);
+    }
+  }
+  return out;
+}
+
 /** How many rounds the fresh page and fresh process rows take at most (each round starts a renderer or a process per kind). */
 export const FRESH_ROUNDS = 5;
 

@@ -7,7 +7,7 @@ import { newMasterKeyText, writeSealingKeyPair } from '../../keystore/master/fil
 import { openMasterKey } from '../../keystore/master/index.js';
 import type { KeyRecord } from '../../keystore/file-store.js';
 import { replaceTokenSecret } from '../../keystore/create.js';
-import { CliError, usageError } from '../errors.js';
+import { CliError, fsError, usageError } from '../errors.js';
 import { note, printJson, printLine } from '../output.js';
 import { openStore } from '../store.js';
 
@@ -92,10 +92,8 @@ export async function keysNewMasterKey(path: string): Promise<void> {
   if (path.trim() === '') throw new CliError('usage', 'keys new-master-key needs the path of the new file, got an empty one (an unset variable?)');
   const created = await createFileExclusive(resolve(path), newMasterKeyText(), 0o600).catch((err: unknown) => {
     // The error would name the temp file beside the target; name the target and its folder instead.
-    const code = (err as NodeJS.ErrnoException).code;
-    const why = code === 'ENOENT' ? `the folder ${dirname(resolve(path))} does not exist` : code === 'ENOSPC' ? 'the disk is full' : code === 'EACCES' ? `no permission to write in ${dirname(resolve(path))}` : code ?? (err as Error).message;
-    const hint = code === 'ENOSPC' ? 'free space, or choose a path on another disk' : 'create the folder first (private to you: mkdir -m 700), or choose another path';
-    throw new CliError('io_error', `cannot write the new master key ${resolve(path)}: ${why}`, { cause: err, file: resolve(path), hint });
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw fsError(err, 'write the new master key', resolve(path));
+    throw new CliError('io_error', `cannot write the new master key ${resolve(path)}: the folder ${dirname(resolve(path))} does not exist`, { cause: err, file: resolve(path), hint: 'create the folder first (private to you: mkdir -m 700), or choose another path' });
   });
   if (!created) throw new CliError('output_exists', `${path} already exists: a master key is never replaced`, { hint: 'choose another path' });
   note(`wrote a new master key to ${resolve(path)}: back it up, then \`modelseal keys rewrap --to file:${resolve(path)}\``);

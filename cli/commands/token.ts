@@ -2,7 +2,7 @@
 
 import { Command, InvalidArgumentError, Option } from 'commander';
 import type { TokenCommandOptions } from '../actions/token.js';
-import { JKT_PATTERN, MODEL_PATTERN } from '../../format/ids.js';
+import { JKT_PATTERN, MAX_CLAIM_LENGTH, MODEL_PATTERN } from '../../format/ids.js';
 import { masterKeyOption, parseDuration, storeOption } from '../options.js';
 
 function collectModel(value: string, previous: string[] = []): string[] {
@@ -18,7 +18,7 @@ function parseThumbprint(value: string): string {
 
 function parseSubject(value: string): string {
   // The key server's rule for the sub claim (keyserver/session.ts): a token outside it is refused.
-  if (value.length === 0 || value.length > 256) throw new InvalidArgumentError('the subject must be 1 to 256 characters (the key server refuses any other sub).');
+  if (value.length === 0 || value.length > MAX_CLAIM_LENGTH) throw new InvalidArgumentError(`the subject must be 1 to ${MAX_CLAIM_LENGTH} characters (the key server refuses any other sub).`);
   return value;
 }
 
